@@ -1,0 +1,189 @@
+// Package cli is hoist's thin command layer: it parses and validates the
+// settings, calls the library packages, prints results and maps errors to
+// exit codes. Run with no arguments, hoist is a CI plugin driven by
+// PLUGIN_* variables; with a command, a CLI.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/hoist-build/hoist/internal/publish"
+	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/source"
+)
+
+// Exit codes; documented in docs/usage.md.
+const (
+	ExitOK        = 0
+	ExitFailure   = 1 // anything not listed below
+	ExitSettings  = 2 // invalid settings or usage
+	ExitSource    = 3 // the image to push cannot be found or read
+	ExitPush      = 4 // at least one destination failed
+	ExitCancelled = 130
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=...".
+var Version = "dev"
+
+// Env is the process environment, injected so tests run in parallel.
+type Env struct {
+	Lookup  settings.LookupFunc
+	WorkDir string
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// OSEnv returns the real environment.
+func OSEnv() Env {
+	wd, _ := os.Getwd()
+	return Env{Lookup: os.LookupEnv, WorkDir: wd, Stdout: os.Stdout, Stderr: os.Stderr}
+}
+
+// Main runs hoist with args (without the program name) and returns the
+// exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	root := newRoot(ctx, env)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(ctx, err)
+	if !errors.Is(err, errReported) {
+		fmt.Fprintf(env.Stderr, "hoist: %s\n", indentJoined(err))
+	}
+	return code
+}
+
+// errReported marks an error whose details were already printed.
+var errReported = errors.New("reported")
+
+func exitCode(ctx context.Context, err error) int {
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return ExitCancelled
+	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage):
+		return ExitSettings
+	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch):
+		return ExitSource
+	case errors.Is(err, publish.ErrPush):
+		return ExitPush
+	}
+	return ExitFailure
+}
+
+var errUsage = errors.New("usage")
+
+// indentJoined prints joined errors one per line.
+func indentJoined(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "\n  ")
+}
+
+func newRoot(ctx context.Context, env Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hoist",
+		Short: "Build container images once, scan them, push the same bytes anywhere",
+		Long: `hoist pushes a pre-built image (a tarball, an OCI layout, an image in the
+Docker daemon or in a registry) to one or many registries at once.
+
+Run with no arguments it is a CI plugin: every setting comes from PLUGIN_*
+variables, as in a Drone, Harness or Woodpecker plugin step. Every setting
+is also a flag; a flag wins over the environment. See docs/settings.md.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPlugin(ctx, cmd, env)
+		},
+	}
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	settings.AddFlags(root.PersistentFlags())
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	})
+
+	push := &cobra.Command{
+		Use:   "push",
+		Short: "Push a pre-built image to every destination (push-only mode)",
+		Example: `  hoist push --source-tar-path image.tar --repo registry.example.com/app --tags 1.2.3,latest
+  hoist push --source-image app:dev --destination reg-a.example.com/app:1 --destination reg-b.example.com/app:1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := load(cmd, env)
+			if err != nil {
+				return err
+			}
+			s.PushOnly = true
+			return runPush(ctx, s, env)
+		},
+	}
+	var markdown bool
+	settingsCmd := &cobra.Command{
+		Use:   "settings",
+		Short: "List every setting with its flag and environment names",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if markdown {
+				fmt.Fprint(env.Stdout, settings.Markdown())
+				return nil
+			}
+			for _, f := range settings.Fields() {
+				fmt.Fprintf(env.Stdout, "--%-22s %-45s %s\n", f.Flag, strings.Join(f.Env, ","), f.Doc)
+			}
+			return nil
+		},
+	}
+	settingsCmd.Flags().BoolVar(&markdown, "markdown", false, "print docs/settings.md")
+	version := &cobra.Command{
+		Use:   "version",
+		Short: "Print hoist's version",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintln(env.Stdout, "hoist", Version)
+		},
+	}
+	root.AddCommand(push, settingsCmd, version)
+	return root
+}
+
+func load(cmd *cobra.Command, env Env) (*settings.Settings, error) {
+	return settings.Load(cmd.Flags(), env.Lookup, env.WorkDir)
+}
+
+// runPlugin is the plugin entry point: the mode comes from the settings.
+func runPlugin(ctx context.Context, cmd *cobra.Command, env Env) error {
+	s, err := load(cmd, env)
+	if err != nil {
+		return err
+	}
+	if err := checkModes(s); err != nil {
+		return err
+	}
+	if s.PushOnly {
+		return runPush(ctx, s, env)
+	}
+	return fmt.Errorf("%w: building is not available in this version of hoist; to push a pre-built image set PLUGIN_PUSH_ONLY=true (or run hoist push)", errUsage)
+}
+
+// checkModes rejects contradicting mode settings.
+func checkModes(s *settings.Settings) error {
+	if s.NoPush && s.PushOnly {
+		return fmt.Errorf("%w: inputs no-push and push-only cannot be used together. please define only one (%s=true and %s=true; a stage-level PLUGIN_NO_PUSH reaches every step of the stage: set PLUGIN_NO_PUSH=false on the push step)", settings.ErrInvalid, s.Origin("no-push"), s.Origin("push-only"))
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,319 @@
+// Package publish pushes one image to many destinations at once: every
+// destination concurrently, each blob uploaded once per repository, blobs
+// cross-mounted between repositories of one registry, tags written last,
+// and every destination's digest read back and checked.
+package publish
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/hoist-build/hoist/internal/progress"
+	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/source"
+)
+
+// ErrPush marks a failed destination.
+var ErrPush = errors.New("push failed")
+
+// Options configure a push.
+type Options struct {
+	Keychain  authn.Keychain
+	Transport http.RoundTripper
+	// Jobs is the number of blobs uploaded at once per repository.
+	Jobs int
+	// MaxParallel bounds the repositories pushed at once; 0 means all.
+	MaxParallel int
+	// Retries after a retryable failure (408, 429, 5xx, dropped connection).
+	Retries  int
+	FailFast bool
+	Progress *progress.Printer
+
+	onFail func() // cancels the other destinations when FailFast is set
+}
+
+// Result is the outcome of one destination.
+type Result struct {
+	Ref      string
+	Digest   string
+	Bytes    int64
+	Duration time.Duration
+	// Status is "pushed", "up to date" (the tag already pointed at the
+	// image) or "failed".
+	Status string
+	Err    error
+}
+
+// Push pushes the artifact to every destination and returns one result per
+// destination, in the order given. It keeps going when a destination fails
+// unless FailFast is set.
+func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) []Result {
+	want, err := a.Digest()
+	results := make([]Result, len(dests))
+	if err != nil {
+		for i, d := range dests {
+			results[i] = Result{Ref: d.Name(), Status: "failed", Err: err}
+		}
+		return results
+	}
+	if o.FailFast {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		o.onFail = cancel
+	}
+	blobs := source.Blobs(a)
+	var total int64
+	for _, n := range blobs {
+		total += n
+	}
+
+	// Destinations grouped by repository, repositories by registry; the
+	// first repository of a registry is pushed first, the others then mount
+	// its blobs.
+	type group struct {
+		repo  name.Repository
+		index []int
+	}
+	var groups []*group
+	byRepo := map[string]*group{}
+	var registries []string
+	byRegistry := map[string][]*group{}
+	for i, d := range dests {
+		key := d.Context().String()
+		g := byRepo[key]
+		if g == nil {
+			g = &group{repo: d.Context()}
+			byRepo[key] = g
+			groups = append(groups, g)
+			reg := d.Context().RegistryStr()
+			if _, ok := byRegistry[reg]; !ok {
+				registries = append(registries, reg)
+			}
+			byRegistry[reg] = append(byRegistry[reg], g)
+		}
+		g.index = append(g.index, i)
+	}
+
+	limit := o.MaxParallel
+	if limit <= 0 {
+		limit = len(groups)
+	}
+	sem := make(chan struct{}, limit)
+	p := &pusher{o: o, artifact: a, want: want, blobs: blobs, total: total}
+	run := func(g *group, from name.Reference) bool {
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		tags := make([]name.Tag, len(g.index))
+		for j, i := range g.index {
+			tags[j] = dests[i]
+		}
+		rs := p.pushRepo(ctx, g.repo, tags, from)
+		ok := true
+		for j, i := range g.index {
+			results[i] = rs[j]
+			ok = ok && rs[j].Err == nil
+		}
+		return ok
+	}
+	var wg sync.WaitGroup
+	for _, reg := range registries {
+		gs := byRegistry[reg]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var from name.Reference
+			if run(gs[0], nil) {
+				from = dests[gs[0].index[0]]
+			}
+			var inner sync.WaitGroup
+			for _, g := range gs[1:] {
+				inner.Add(1)
+				go func() {
+					defer inner.Done()
+					run(g, from)
+				}()
+			}
+			inner.Wait()
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+type pusher struct {
+	o        Options
+	artifact source.Artifact
+	want     v1.Hash
+	blobs    map[v1.Hash]int64
+	total    int64
+}
+
+// pushRepo pushes every tag of one repository through one go-containerregistry
+// Pusher (which uploads each blob once), then reads every tag back.
+func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name.Tag, from name.Reference) []Result {
+	start := time.Now()
+	label := repo.Name()
+	if len(tags) == 1 {
+		label = tags[0].Name()
+	}
+	var skipped atomic.Int64
+	var mu sync.Mutex
+	putTags := map[string]bool{}
+	meter := &registry.Meter{Inner: p.o.Transport}
+	meter.OnEvent = func(ev registry.Event) {
+		size := ev.Size
+		if h, err := v1.NewHash(ev.Digest); err == nil {
+			if s, ok := p.blobs[h]; ok {
+				size = s
+			}
+		}
+		switch ev.Kind {
+		case registry.BlobExists, registry.BlobMounted:
+			skipped.Add(size)
+		case registry.ManifestPut:
+			mu.Lock()
+			putTags[ev.Digest] = true
+			mu.Unlock()
+		}
+		if p.o.Progress != nil && p.o.Progress.Mode() == progress.Plain {
+			p.logEvent(repo, ev, size, from)
+		}
+	}
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(p.o.Keychain),
+		remote.WithTransport(meter),
+		remote.WithJobs(max(p.o.Jobs, 1)),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: p.o.Retries + 1}),
+		remote.WithUserAgent("hoist"),
+	}
+	bar := p.o.Progress.Bar(label, p.total, func() int64 { return skipped.Load() + meter.Sent() })
+
+	results := make([]Result, len(tags))
+	for i, t := range tags {
+		results[i] = Result{Ref: t.Name()}
+	}
+	var artifact any = p.artifact
+	if from != nil {
+		artifact = mountable(p.artifact, from)
+	}
+	pu, err := remote.NewPusher(opts...)
+	if err == nil {
+		var wg sync.WaitGroup
+		for i, t := range tags {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := pu.Push(ctx, t, artifact.(remote.Taggable)); err != nil {
+					results[i].Err = explain(t, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for i, t := range tags {
+		if err != nil {
+			results[i].Err = explain(t, err)
+		}
+		if results[i].Err == nil {
+			results[i].Err = p.verify(ctx, t, opts)
+		}
+	}
+	elapsed := time.Since(start)
+	status := "done"
+	for i, t := range tags {
+		r := &results[i]
+		r.Duration = elapsed
+		switch {
+		case r.Err != nil:
+			r.Status = "failed"
+			status = "failed"
+			if p.o.onFail != nil {
+				p.o.onFail()
+			}
+		case putTags[t.TagStr()]:
+			r.Status, r.Digest = "pushed", p.want.String()
+		default:
+			r.Status, r.Digest = "up to date", p.want.String()
+		}
+	}
+	results[0].Bytes = meter.Sent()
+	p.o.Progress.Finish(bar, status)
+	return results
+}
+
+// verify reads the tag back and compares its digest with the source's.
+func (p *pusher) verify(ctx context.Context, t name.Tag, opts []remote.Option) error {
+	desc, err := remote.Head(t, opts...)
+	if err != nil {
+		return explain(t, fmt.Errorf("read back: %w", err))
+	}
+	if desc.Digest != p.want {
+		return fmt.Errorf("%w: %s: the registry reports digest %s after the push, the source is %s", ErrPush, t.Name(), desc.Digest, p.want)
+	}
+	return nil
+}
+
+func (p *pusher) logEvent(repo name.Repository, ev registry.Event, size int64, from name.Reference) {
+	short := ev.Digest
+	if len(short) > 19 {
+		short = short[:19]
+	}
+	switch ev.Kind {
+	case registry.BlobExists:
+		p.o.Progress.Printf("%s: blob %s already there (%s)", repo.Name(), short, progress.Bytes(size))
+	case registry.BlobMounted:
+		p.o.Progress.Printf("%s: blob %s mounted from %s (%s)", repo.Name(), short, from.Context().RepositoryStr(), progress.Bytes(size))
+	case registry.BlobUploaded:
+		p.o.Progress.Printf("%s: blob %s uploaded (%s)", repo.Name(), short, progress.Bytes(size))
+	case registry.ManifestPut:
+		p.o.Progress.Printf("%s: manifest %s written", repo.Name(), ev.Digest)
+	}
+}
+
+// explain turns a push error into a message that says what to do.
+func explain(t name.Tag, err error) error {
+	reg := t.Context().RegistryStr()
+	var terr *transport.Error
+	var x509u x509.UnknownAuthorityError
+	var x509h x509.HostnameError
+	var cinv x509.CertificateInvalidError
+	var operr *net.OpError
+	switch {
+	case errors.Is(err, source.ErrDigestMismatch):
+		return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
+	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
+		return fmt.Errorf("%w: %s: registry %s refused access (%d %s): check the credentials for %s (PLUGIN_USERNAME/PLUGIN_PASSWORD with PLUGIN_REGISTRY, or PLUGIN_CONFIG) and that the account may push to %s", ErrPush, t.Name(), reg, terr.StatusCode, http.StatusText(terr.StatusCode), reg, t.Context().RepositoryStr())
+	case errors.As(err, &x509u), errors.As(err, &x509h), errors.As(err, &cinv), strings.Contains(err.Error(), "x509:"), strings.Contains(err.Error(), "tls:"):
+		return fmt.Errorf("%w: %s: TLS to registry %s failed: %w; give its CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY)", ErrPush, t.Name(), reg, err)
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Errorf("%w: %s: registry %s speaks plain HTTP: set PLUGIN_INSECURE=true to allow it", ErrPush, t.Name(), reg)
+	case errors.As(err, &operr) && operr.Op == "dial":
+		return fmt.Errorf("%w: %s: cannot reach registry %s: %w; check the host and port", ErrPush, t.Name(), reg, operr.Err)
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return fmt.Errorf("%w: %s: registry %s did not answer in time (PLUGIN_REGISTRY_TIMEOUT): %w", ErrPush, t.Name(), reg, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %s: cancelled", ErrPush, t.Name())
+	}
+	return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,216 @@
+// Package registry holds what hoist needs to talk to registries: the
+// keychain built from the settings, the HTTP transport (CA, TLS, timeouts,
+// a request meter) and the destination references.
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker/cli/cli/config/configfile"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// ErrCredentials marks a credentials setting that cannot be used.
+var ErrCredentials = errors.New("invalid credentials setting")
+
+// Credentials are the login settings of one run.
+type Credentials struct {
+	// Registry is the host the username and password are for; empty means
+	// the registry of DefaultFor.
+	Registry string
+	Username string
+	Password string
+	// DefaultFor names the registry used when Registry is empty.
+	DefaultFor string
+	// Config is a docker config.json as JSON content or a file path.
+	Config string
+	// Lookup reads environment variables (DOCKER_CONFIG, HOME).
+	Lookup func(string) (string, bool)
+}
+
+// Keychain resolves credentials for a registry: the username and password
+// for their registry first, then the docker config, then anonymous. It is
+// an authn.Keychain, so the same chain serves pushes, pulls and (later)
+// BuildKit's session.
+type Keychain struct {
+	static map[string]authn.AuthConfig
+	config *configfile.ConfigFile
+	// ConfigSource names where the docker config came from, for logs.
+	ConfigSource string
+}
+
+var _ authn.Keychain = (*Keychain)(nil)
+
+// NewKeychain builds the keychain of one run.
+func NewKeychain(c Credentials) (*Keychain, error) {
+	k := &Keychain{static: map[string]authn.AuthConfig{}}
+	if c.Username != "" || c.Password != "" {
+		host := c.Registry
+		if host == "" {
+			host = c.DefaultFor
+		}
+		h, err := NormalizeHost(host)
+		if err != nil {
+			return nil, fmt.Errorf("%w: PLUGIN_REGISTRY %q: %w", ErrCredentials, host, err)
+		}
+		if c.Username == "" {
+			return nil, fmt.Errorf("%w: a password is set for registry %s but no username (PLUGIN_USERNAME)", ErrCredentials, h)
+		}
+		k.static[h] = authn.AuthConfig{Username: c.Username, Password: c.Password}
+	}
+	cf, src, err := loadConfig(c.Config, c.Lookup)
+	if err != nil {
+		return nil, err
+	}
+	k.config, k.ConfigSource = cf, src
+	return k, nil
+}
+
+// NormalizeHost turns the forms users write for a registry
+// ("https://index.docker.io/v1/", "docker.io", "reg:5000/") into the host
+// go-containerregistry uses.
+func NormalizeHost(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return "", err
+		}
+		s = u.Host
+	}
+	s = strings.TrimSuffix(s, "/")
+	if i := strings.Index(s, "/"); i >= 0 {
+		s = s[:i]
+	}
+	if s == "" {
+		return name.DefaultRegistry, nil
+	}
+	r, err := name.NewRegistry(s)
+	if err != nil {
+		return "", err
+	}
+	return r.RegistryStr(), nil
+}
+
+// loadConfig reads the docker config: JSON content, a file path, or the
+// user's own ($DOCKER_CONFIG/config.json, ~/.docker/config.json).
+func loadConfig(setting string, lookup func(string) (string, bool)) (*configfile.ConfigFile, string, error) {
+	get := func(k string) string {
+		if lookup == nil {
+			return ""
+		}
+		v, _ := lookup(k)
+		return v
+	}
+	setting = strings.TrimSpace(setting)
+	if setting != "" {
+		if strings.HasPrefix(setting, "{") {
+			cf := configfile.New("")
+			if err := cf.LoadFromReader(strings.NewReader(setting)); err != nil {
+				return nil, "", fmt.Errorf("%w: PLUGIN_CONFIG is neither valid JSON (%s) nor a path to an existing config file", ErrCredentials, jsonErr(err))
+			}
+			return cf, "PLUGIN_CONFIG (JSON)", nil
+		}
+		b, err := os.ReadFile(setting)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: PLUGIN_CONFIG must be either valid JSON content or a path to an existing config file: %w", ErrCredentials, err)
+		}
+		cf := configfile.New(setting)
+		if err := cf.LoadFromReader(bytes.NewReader(b)); err != nil {
+			return nil, "", fmt.Errorf("%w: docker config %s: %v", ErrCredentials, setting, jsonErr(err))
+		}
+		return cf, setting, nil
+	}
+	dir := get("DOCKER_CONFIG")
+	if dir == "" {
+		if home := get("HOME"); home != "" {
+			dir = filepath.Join(home, ".docker")
+		}
+	}
+	if dir == "" {
+		return nil, "", nil
+	}
+	p := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, "", nil // no user config: anonymous
+	}
+	cf := configfile.New(p)
+	if err := cf.LoadFromReader(bytes.NewReader(b)); err != nil {
+		return nil, "", fmt.Errorf("%w: docker config %s: %v", ErrCredentials, p, jsonErr(err))
+	}
+	return cf, p, nil
+}
+
+// jsonErr keeps JSON errors short and free of the content (which holds
+// secrets).
+func jsonErr(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("JSON syntax error at byte %d", se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("JSON field %q has the wrong type", te.Field)
+	}
+	return "not a docker config"
+}
+
+// Resolve implements authn.Keychain.
+func (k *Keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	host := res.RegistryStr()
+	if ac, ok := k.static[host]; ok {
+		return authn.FromConfig(ac), nil
+	}
+	if k.config == nil {
+		return authn.Anonymous, nil
+	}
+	for _, key := range []string{res.String(), host} {
+		if key == name.DefaultRegistry {
+			key = authn.DefaultAuthKey
+		}
+		ac, err := k.config.GetAuthConfig(key)
+		if err != nil {
+			return nil, fmt.Errorf("credentials for %s from %s: %w", host, k.ConfigSource, err)
+		}
+		if ac.Username != "" || ac.Password != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "" {
+			return authn.FromConfig(authn.AuthConfig{
+				Username:      ac.Username,
+				Password:      ac.Password,
+				Auth:          ac.Auth,
+				IdentityToken: ac.IdentityToken,
+				RegistryToken: ac.RegistryToken,
+			}), nil
+		}
+	}
+	return authn.Anonymous, nil
+}
+
+// Secrets returns the credential strings this keychain holds statically, so
+// that output can be masked.
+func (k *Keychain) Secrets() []string {
+	var out []string
+	for _, ac := range k.static {
+		if ac.Password != "" {
+			out = append(out, ac.Password)
+		}
+	}
+	if k.config != nil {
+		for _, ac := range k.config.AuthConfigs {
+			for _, s := range []string{ac.Password, ac.Auth, ac.IdentityToken, ac.RegistryToken} {
+				if s != "" {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
+}

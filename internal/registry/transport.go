@@ -1,0 +1,159 @@
+package registry
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// TransportOptions configure the HTTP transport shared by every registry.
+type TransportOptions struct {
+	// CACert is PEM content or a PEM file path, added to the system roots.
+	CACert     string
+	SkipVerify bool
+	// Timeout bounds connecting and waiting for each response's headers.
+	Timeout time.Duration
+}
+
+// NewTransport returns the base HTTP transport of one run.
+func NewTransport(o TransportOptions) (*http.Transport, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CACert != "" {
+		pem := []byte(o.CACert)
+		if !strings.Contains(o.CACert, "-----BEGIN") {
+			b, err := os.ReadFile(o.CACert)
+			if err != nil {
+				return nil, fmt.Errorf("PLUGIN_REGISTRY_CERTIFICATE is neither PEM content nor a readable file: %w", err)
+			}
+			pem = b
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("PLUGIN_REGISTRY_CERTIFICATE holds no PEM certificate")
+		}
+		tlsCfg.RootCAs = pool
+	}
+	if o.SkipVerify {
+		tlsCfg.InsecureSkipVerify = true
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tlsCfg,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+	}, nil
+}
+
+// Event is one registry operation a Meter saw.
+type Event struct {
+	Kind   EventKind
+	Repo   string // repository path on the registry
+	Digest string // blob or manifest digest; the tag for manifests by tag
+	Size   int64
+}
+
+// EventKind says what happened to a blob or manifest.
+type EventKind int
+
+const (
+	BlobExists EventKind = iota
+	BlobMounted
+	BlobUploaded
+	ManifestPut
+)
+
+func (k EventKind) String() string {
+	return [...]string{"exists", "mounted", "uploaded", "manifest"}[k]
+}
+
+// Meter is an http.RoundTripper that counts the request bytes it sends and
+// reports blob and manifest operations from the registry API's URLs. It
+// sits under go-containerregistry's auth and retry layers, so it sees every
+// real request, retries included.
+type Meter struct {
+	Inner   http.RoundTripper
+	OnEvent func(Event)
+	sent    atomic.Int64
+}
+
+// Sent returns the request body bytes sent so far.
+func (m *Meter) Sent() int64 { return m.sent.Load() }
+
+// RoundTrip implements http.RoundTripper.
+func (m *Meter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = &countingBody{ReadCloser: req.Body, n: &m.sent}
+	}
+	resp, err := m.Inner.RoundTrip(req)
+	if err != nil || m.OnEvent == nil {
+		return resp, err
+	}
+	if ev, ok := classify(req, resp); ok {
+		m.OnEvent(ev)
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// classify turns a registry API request and its response into an Event.
+func classify(req *http.Request, resp *http.Response) (Event, bool) {
+	p := req.URL.Path
+	if !strings.HasPrefix(p, "/v2/") {
+		return Event{}, false
+	}
+	p = strings.TrimPrefix(p, "/v2/")
+	q := req.URL.Query()
+	switch {
+	case req.Method == http.MethodHead && strings.Contains(p, "/blobs/") && resp.StatusCode == http.StatusOK:
+		repo, dig, _ := cutLast(p, "/blobs/")
+		return Event{Kind: BlobExists, Repo: repo, Digest: dig, Size: resp.ContentLength}, true
+	case req.Method == http.MethodPost && strings.HasSuffix(p, "/blobs/uploads/") && q.Get("mount") != "" && resp.StatusCode == http.StatusCreated:
+		repo, _, _ := cutLast(p, "/blobs/uploads/")
+		return Event{Kind: BlobMounted, Repo: repo, Digest: q.Get("mount")}, true
+	case req.Method == http.MethodPut && strings.Contains(p, "/blobs/uploads/") && q.Get("digest") != "" && resp.StatusCode == http.StatusCreated:
+		repo, _, _ := cutLast(p, "/blobs/uploads/")
+		return Event{Kind: BlobUploaded, Repo: repo, Digest: q.Get("digest")}, true
+	case req.Method == http.MethodPut && strings.Contains(p, "/manifests/") && resp.StatusCode == http.StatusCreated:
+		repo, ref, _ := cutLast(p, "/manifests/")
+		return Event{Kind: ManifestPut, Repo: repo, Digest: ref, Size: req.ContentLength}, true
+	}
+	return Event{}, false
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}

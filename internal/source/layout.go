@@ -1,0 +1,220 @@
+package source
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// ociLayout reads an OCI image layout from any fs.FS: a directory or a tar
+// (an OCI archive, or a docker-archive that carries an index.json). Every
+// blob is verified against its digest as it is read.
+type ociLayout struct {
+	fsys  fs.FS
+	where string
+}
+
+func isLayout(fsys fs.FS) bool {
+	_, err1 := fs.Stat(fsys, "oci-layout")
+	_, err2 := fs.Stat(fsys, "index.json")
+	return err1 == nil && err2 == nil
+}
+
+func (l *ociLayout) openBlob(d v1.Descriptor, what string) (io.ReadCloser, error) {
+	p := "blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex
+	f, err := l.fsys.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s lacks %s (%s)", ErrBadInput, l.where, p, what)
+	}
+	return newVerifyingReader(f, d.Digest, d.Size, what+" "+p)
+}
+
+func (l *ociLayout) readBlob(d v1.Descriptor, what string) ([]byte, error) {
+	rc, err := l.openBlob(d, what)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, 64<<20))
+}
+
+func (l *ociLayout) indexJSON() (*v1.IndexManifest, []byte, error) {
+	raw, err := fs.ReadFile(l.fsys, "index.json")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read index.json of %s: %w", l.where, err)
+	}
+	var im v1.IndexManifest
+	if err := json.Unmarshal(raw, &im); err != nil {
+		return nil, nil, fmt.Errorf("%w: index.json of %s is not valid JSON: %w", ErrBadInput, l.where, err)
+	}
+	return &im, raw, nil
+}
+
+// candidates lists the images the layout's index.json names.
+func (l *ociLayout) candidates() ([]candidate, error) {
+	im, raw, err := l.indexJSON()
+	if err != nil {
+		return nil, err
+	}
+	var out []candidate
+	for _, d := range im.Manifests {
+		d := d
+		var names []string
+		for _, k := range []string{"io.containerd.image.name", "org.opencontainers.image.ref.name"} {
+			if v := d.Annotations[k]; v != "" {
+				names = append(names, v)
+			}
+		}
+		out = append(out, candidate{names: names, label: d.Digest.String(), open: func() (Artifact, error) { return l.artifact(d) }})
+	}
+	// Some tools list the platform images of one multi-platform image
+	// directly in index.json, unnamed: then index.json is the index.
+	if len(out) > 1 && allUnnamedPlatforms(im) {
+		idx := &layoutIndex{l: l, raw: raw, manifest: im}
+		d, err := partial.Descriptor(idx)
+		if err != nil {
+			return nil, err
+		}
+		idx.desc = *d
+		return []candidate{{label: "index.json", open: func() (Artifact, error) { return idx, nil }}}, nil
+	}
+	return out, nil
+}
+
+func allUnnamedPlatforms(im *v1.IndexManifest) bool {
+	for _, d := range im.Manifests {
+		if d.Platform == nil || len(d.Annotations) > 0 && (d.Annotations["org.opencontainers.image.ref.name"] != "" || d.Annotations["io.containerd.image.name"] != "") {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *ociLayout) artifact(d v1.Descriptor) (Artifact, error) {
+	switch {
+	case d.MediaType.IsIndex():
+		return l.index(d)
+	case d.MediaType.IsImage():
+		return l.image(d)
+	}
+	return nil, fmt.Errorf("%w: %s names %s of media type %q, which is neither an image nor an index", ErrBadInput, l.where, d.Digest, d.MediaType)
+}
+
+func (l *ociLayout) index(d v1.Descriptor) (*layoutIndex, error) {
+	raw, err := l.readBlob(d, "image index")
+	if err != nil {
+		return nil, err
+	}
+	var im v1.IndexManifest
+	if err := json.Unmarshal(raw, &im); err != nil {
+		return nil, fmt.Errorf("%w: image index %s in %s: %w", ErrBadInput, d.Digest, l.where, err)
+	}
+	return &layoutIndex{l: l, desc: d, raw: raw, manifest: &im}, nil
+}
+
+func (l *ociLayout) image(d v1.Descriptor) (v1.Image, error) {
+	raw, err := l.readBlob(d, "image manifest")
+	if err != nil {
+		return nil, err
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%w: image manifest %s in %s: %w", ErrBadInput, d.Digest, l.where, err)
+	}
+	return partial.CompressedToImage(&layoutImage{l: l, desc: d, raw: raw, manifest: &m})
+}
+
+// layoutImage is the compressed core of one image in a layout.
+type layoutImage struct {
+	l        *ociLayout
+	desc     v1.Descriptor
+	raw      []byte
+	manifest *v1.Manifest
+}
+
+func (i *layoutImage) RawManifest() ([]byte, error)        { return i.raw, nil }
+func (i *layoutImage) MediaType() (types.MediaType, error) { return i.desc.MediaType, nil }
+func (i *layoutImage) Descriptor() (*v1.Descriptor, error) { d := i.desc; return &d, nil }
+func (i *layoutImage) RawConfigFile() ([]byte, error) {
+	return i.l.readBlob(i.manifest.Config, "image config")
+}
+
+func (i *layoutImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	for _, d := range append([]v1.Descriptor{i.manifest.Config}, i.manifest.Layers...) {
+		if d.Digest == h {
+			return &openLayer{desc: d, open: func() (io.ReadCloser, error) { return i.l.openBlob(d, "blob") }}, nil
+		}
+	}
+	return nil, fmt.Errorf("layer %s is not in image %s", h, i.desc.Digest)
+}
+
+// layoutIndex is a multi-platform image index in a layout.
+type layoutIndex struct {
+	l        *ociLayout
+	desc     v1.Descriptor
+	raw      []byte
+	manifest *v1.IndexManifest
+}
+
+var _ v1.ImageIndex = (*layoutIndex)(nil)
+
+func (x *layoutIndex) MediaType() (types.MediaType, error) {
+	if x.manifest.MediaType != "" {
+		return x.manifest.MediaType, nil
+	}
+	if x.desc.MediaType != "" {
+		return x.desc.MediaType, nil
+	}
+	return types.OCIImageIndex, nil
+}
+func (x *layoutIndex) Digest() (v1.Hash, error)                  { return partial.Digest(x) }
+func (x *layoutIndex) Size() (int64, error)                      { return int64(len(x.raw)), nil }
+func (x *layoutIndex) IndexManifest() (*v1.IndexManifest, error) { return x.manifest.DeepCopy(), nil }
+func (x *layoutIndex) RawManifest() ([]byte, error)              { return x.raw, nil }
+func (x *layoutIndex) Descriptor() (*v1.Descriptor, error)       { d := x.desc; return &d, nil }
+
+func (x *layoutIndex) child(h v1.Hash) (v1.Descriptor, error) {
+	for _, d := range x.manifest.Manifests {
+		if d.Digest == h {
+			return d, nil
+		}
+	}
+	return v1.Descriptor{}, fmt.Errorf("%s is not in image index %s", h, x.desc.Digest)
+}
+
+func (x *layoutIndex) Image(h v1.Hash) (v1.Image, error) {
+	d, err := x.child(h)
+	if err != nil {
+		return nil, err
+	}
+	return x.l.image(d)
+}
+
+func (x *layoutIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	d, err := x.child(h)
+	if err != nil {
+		return nil, err
+	}
+	return x.l.index(d)
+}
+
+// checkBlobs verifies that every blob the artifact needs is present in the
+// layout, so a push never starts on an incomplete layout.
+func (l *ociLayout) checkBlobs(a Artifact) error {
+	var missing []string
+	walkDescriptors(a, func(d v1.Descriptor) {
+		p := "blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex
+		if _, err := fs.Stat(l.fsys, p); err != nil {
+			missing = append(missing, p)
+		}
+	})
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s lacks %d blob(s) the image needs, first %s", ErrBadInput, l.where, len(missing), missing[0])
+	}
+	return nil
+}

@@ -1,0 +1,376 @@
+// Package source finds the pre-built image to push: a docker-archive or OCI
+// archive tarball (plain or compressed), an OCI image layout directory, an
+// image in the local Docker daemon, or an image in a registry. Whatever the
+// place, the result is a go-containerregistry v1.Image or v1.ImageIndex whose
+// blobs are streamed, and verified against their digests, as they are read.
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Artifact is what a source yields and a publisher pushes: a v1.Image or a
+// v1.ImageIndex.
+type Artifact interface {
+	Digest() (v1.Hash, error)
+	MediaType() (types.MediaType, error)
+	RawManifest() ([]byte, error)
+	Size() (int64, error)
+}
+
+// Image is an opened source image. Close removes any temporary files.
+type Image struct {
+	Artifact Artifact
+	Digest   v1.Hash
+	// From says where the image was found, for the log.
+	From    string
+	closers []func() error
+}
+
+// Close releases the files behind the image.
+func (i *Image) Close() error {
+	var errs []error
+	for j := len(i.closers) - 1; j >= 0; j-- {
+		errs = append(errs, i.closers[j]())
+	}
+	i.closers = nil
+	return errors.Join(errs...)
+}
+
+// Request says where to look for the image.
+type Request struct {
+	// TarPath is a tarball or an OCI layout directory.
+	TarPath string
+	// Image is a reference: picks an image inside TarPath, or is looked up
+	// in the daemon, then in its registry.
+	Image string
+	// Fallbacks are looked up in the daemon when neither TarPath nor Image
+	// is given (the peers' push-only from the daemon: repo:tag).
+	Fallbacks []string
+	// Daemon is nil when the Docker daemon must not be used.
+	Daemon *Daemon
+	// Remote configures registry access for a remote Image.
+	Remote []remote.Option
+	// Insecure allows plain HTTP for a remote Image.
+	Insecure bool
+	// TempDir holds compressed layers and decompressed tarballs.
+	TempDir string
+	// GzipLevel is used for layers that arrive uncompressed.
+	GzipLevel int
+	// Logf reports progress; may be nil.
+	Logf func(format string, args ...any)
+}
+
+func (r *Request) logf(format string, args ...any) {
+	if r.Logf != nil {
+		r.Logf(format, args...)
+	}
+}
+
+// Open finds the image the request describes.
+func Open(ctx context.Context, r Request) (*Image, error) {
+	switch {
+	case r.TarPath != "":
+		return openPath(ctx, r)
+	case r.Image != "":
+		return openReference(ctx, r, r.Image)
+	default:
+		return openFallbacks(ctx, r)
+	}
+}
+
+func openPath(ctx context.Context, r Request) (img *Image, err error) {
+	abs, err := filepath.Abs(r.TarPath)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: image tarball does not exist at path: %s (check PLUGIN_SOURCE_TAR_PATH and that the build step wrote it to a shared workspace)", ErrNotFound, abs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", abs, err)
+	}
+	img = &Image{}
+	defer func() {
+		if err != nil {
+			img.Close()
+		}
+	}()
+	if st.IsDir() {
+		fsys := os.DirFS(abs)
+		if !isLayout(fsys) {
+			return nil, fmt.Errorf("%w: %s is a directory but not an OCI image layout (it has no oci-layout and index.json); point PLUGIN_SOURCE_TAR_PATH at an image tarball or at a layout directory", ErrBadInput, abs)
+		}
+		where := "OCI layout " + abs
+		return finish(ctx, img, r, &ociLayout{fsys: fsys, where: where}, nil, where)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrBadInput, abs)
+	}
+	tarPath, kind, err := plainTar(abs, r.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	if tarPath != abs {
+		img.closers = append(img.closers, func() error { return os.Remove(tarPath) })
+	}
+	tfs, err := openTarFS(tarPath)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", abs, err)
+	}
+	img.closers = append(img.closers, tfs.Close)
+	if isLayout(tfs) {
+		where := "OCI archive " + abs + kind
+		if _, err := tfs.Open("manifest.json"); err == nil {
+			where = "docker-archive " + abs + kind
+		}
+		return finish(ctx, img, r, &ociLayout{fsys: tfs, where: where}, nil, where)
+	}
+	if _, err := tfs.Open("manifest.json"); err == nil {
+		where := "docker-archive " + abs + kind
+		da := &dockerArchive{fsys: tfs, where: where, tempDir: r.TempDir, level: r.GzipLevel}
+		return finish(ctx, img, r, nil, da, where)
+	}
+	names := tfs.names()
+	if len(names) > 5 {
+		names = append(names[:5], "...")
+	}
+	return nil, fmt.Errorf("%w: %s is a tar archive but neither a docker-archive (no manifest.json) nor an OCI archive (no oci-layout and index.json); it holds %s", ErrBadInput, abs, strings.Join(names, ", "))
+}
+
+// finish picks the image in a layout or docker archive and prepares it.
+func finish(ctx context.Context, img *Image, r Request, l *ociLayout, da *dockerArchive, where string) (*Image, error) {
+	var cands []candidate
+	var err error
+	if l != nil {
+		cands, err = l.candidates()
+	} else {
+		cands, err = da.candidates(ctx, r.logf, &img.closers)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := pick(cands, r.Image, where)
+	if err != nil {
+		return nil, err
+	}
+	a, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	if l != nil {
+		if err := l.checkBlobs(a); err != nil {
+			return nil, err
+		}
+	}
+	img.Artifact = a
+	img.Digest, err = a.Digest()
+	if err != nil {
+		return nil, err
+	}
+	img.From = where
+	if len(c.names) > 0 {
+		img.From += " (" + strings.Join(c.names, ", ") + ")"
+	}
+	return img, nil
+}
+
+// plainTar returns the path of an uncompressed tar: the file itself, or a
+// temporary file it was decompressed into. kind describes the compression.
+func plainTar(p, tempDir string) (string, string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	head, _ := br.Peek(512)
+	var dec io.Reader
+	kind := ""
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return "", "", fmt.Errorf("%w: %s starts like gzip but is not: %w", ErrBadInput, p, err)
+		}
+		dec, kind = zr, ", gzip"
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(runtime.NumCPU()))
+		if err != nil {
+			return "", "", err
+		}
+		defer zr.Close()
+		dec, kind = zr, ", zstd"
+	case isTarHeader(head):
+		return p, "", nil
+	default:
+		return "", "", fmt.Errorf("%w: %s is not a tar archive (nor a gzip or zstd compressed one); give the file written by docker save, buildx --output type=docker|oci, kaniko --tar-path or skopeo", ErrBadInput, p)
+	}
+	tmp, err := os.CreateTemp(tempDir, "hoist-source-*.tar")
+	if err != nil {
+		return "", "", err
+	}
+	_, err = io.Copy(tmp, dec)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return "", "", fmt.Errorf("%w: %s: the compressed stream ends early", ErrTruncated, p)
+		}
+		return "", "", fmt.Errorf("decompress %s: %w", p, err)
+	}
+	head = make([]byte, 512)
+	if rf, err := os.Open(tmp.Name()); err == nil {
+		io.ReadFull(rf, head)
+		rf.Close()
+	}
+	if !isTarHeader(head) {
+		os.Remove(tmp.Name())
+		return "", "", fmt.Errorf("%w: %s decompresses to something that is not a tar archive", ErrBadInput, p)
+	}
+	return tmp.Name(), kind, nil
+}
+
+// isTarHeader reports whether b starts with a POSIX/GNU tar header.
+func isTarHeader(b []byte) bool {
+	return len(b) >= 512 && bytes.HasPrefix(b[257:], []byte("ustar"))
+}
+
+// candidate is one image a source holds.
+type candidate struct {
+	names []string // references it is known by
+	label string   // what to call it when it has no names
+	open  func() (Artifact, error)
+}
+
+// pick selects the candidate that want names, or the only one.
+func pick(cands []candidate, want, where string) (candidate, error) {
+	list := func() string {
+		var s []string
+		for _, c := range cands {
+			if len(c.names) > 0 {
+				s = append(s, strings.Join(c.names, " = "))
+			} else {
+				s = append(s, c.label+" (unnamed)")
+			}
+		}
+		return strings.Join(s, "; ")
+	}
+	if len(cands) == 0 {
+		return candidate{}, fmt.Errorf("%w: %s holds no image", ErrBadInput, where)
+	}
+	if want == "" {
+		if len(cands) == 1 {
+			return cands[0], nil
+		}
+		return candidate{}, fmt.Errorf("%w: %s holds %d images; set PLUGIN_SOURCE_IMAGE (--source-image) to the one to push: %s", ErrBadInput, where, len(cands), list())
+	}
+	var hits []candidate
+	for _, c := range cands {
+		if matches(c, want) {
+			hits = append(hits, c)
+		}
+	}
+	switch {
+	case len(hits) == 1:
+		return hits[0], nil
+	case len(hits) > 1:
+		return candidate{}, fmt.Errorf("%w: %q matches %d images in %s: %s", ErrBadInput, want, len(hits), where, list())
+	case len(cands) == 1 && len(cands[0].names) == 0:
+		return cands[0], nil
+	}
+	return candidate{}, fmt.Errorf("%w: %s does not hold %q; it holds: %s", ErrNotFound, where, want, list())
+}
+
+// matches compares references after normalisation, so that "app:1",
+// "docker.io/library/app:1" and "index.docker.io/library/app:1" are one.
+func matches(c candidate, want string) bool {
+	wr, werr := name.ParseReference(strings.TrimSuffix(want, ":"))
+	for _, n := range c.names {
+		if n == want {
+			return true
+		}
+		if werr != nil {
+			continue
+		}
+		if wr.Identifier() == n && !strings.ContainsAny(n, "/:@") {
+			return true // an OCI ref.name annotation that is only a tag
+		}
+		if nr, err := name.ParseReference(n); err == nil && nr.Name() == wr.Name() {
+			return true
+		}
+	}
+	if werr == nil {
+		if d, ok := wr.(name.Digest); ok && d.DigestStr() == c.label {
+			return true
+		}
+	}
+	return false
+}
+
+// walkDescriptors calls fn for every blob and child manifest an artifact
+// references.
+func walkDescriptors(a Artifact, fn func(v1.Descriptor)) {
+	switch x := a.(type) {
+	case v1.Image:
+		if m, err := x.Manifest(); err == nil {
+			fn(m.Config)
+			for _, l := range m.Layers {
+				if l.MediaType.IsDistributable() {
+					fn(l)
+				}
+			}
+		}
+	case v1.ImageIndex:
+		im, err := x.IndexManifest()
+		if err != nil {
+			return
+		}
+		for _, d := range im.Manifests {
+			fn(d)
+			var child Artifact
+			switch {
+			case d.MediaType.IsIndex():
+				child, err = x.ImageIndex(d.Digest)
+			case d.MediaType.IsImage():
+				child, err = x.Image(d.Digest)
+			default:
+				continue
+			}
+			if err == nil {
+				walkDescriptors(child, fn)
+			}
+		}
+	}
+}
+
+// Blobs returns every distinct blob of the artifact with its size, for
+// progress totals.
+func Blobs(a Artifact) map[v1.Hash]int64 {
+	out := map[v1.Hash]int64{}
+	walkDescriptors(a, func(d v1.Descriptor) {
+		if !d.MediaType.IsImage() && !d.MediaType.IsIndex() {
+			out[d.Digest] = d.Size
+		}
+	})
+	return out
+}

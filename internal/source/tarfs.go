@@ -1,0 +1,134 @@
+package source
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+// tarFS is a read-only fs.FS over an uncompressed tar file. The tar is
+// scanned once; each regular file is then read in place through a section
+// reader, so nothing is extracted and nothing is held in memory.
+type tarFS struct {
+	f       *os.File
+	entries map[string]tarEntry
+}
+
+type tarEntry struct {
+	offset int64
+	size   int64
+}
+
+// openTarFS indexes the tar file at p. A tar that ends early, or whose
+// entries point past the end of the file, is reported as truncated.
+func openTarFS(p string) (*tarFS, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	t := &tarFS{f: f, entries: map[string]tarEntry{}}
+	tr := tar.NewReader(f)
+	links := map[string]string{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			f.Close()
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: the tar ends in the middle of an entry", ErrTruncated)
+			}
+			return nil, fmt.Errorf("read tar: %w", err)
+		}
+		name := cleanName(hdr.Name)
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+			// archive/tar reads headers in whole blocks and never reads
+			// ahead, so the file offset now is where the data starts.
+			off, err := f.Seek(0, io.SeekCurrent)
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			if off+hdr.Size > st.Size() {
+				f.Close()
+				return nil, fmt.Errorf("%w: entry %s needs %d bytes but the file ends after %d", ErrTruncated, hdr.Name, hdr.Size, st.Size()-off)
+			}
+			t.entries[name] = tarEntry{offset: off, size: hdr.Size}
+		case tar.TypeSymlink:
+			links[name] = path.Join(path.Dir(name), hdr.Linkname)
+		case tar.TypeLink:
+			links[name] = cleanName(hdr.Linkname)
+		}
+	}
+	// docker save writes layers that appear twice as links to the first.
+	for name, target := range links {
+		for i := 0; i < 8; i++ {
+			if next, ok := links[target]; ok {
+				target = next
+			}
+		}
+		if e, ok := t.entries[cleanName(target)]; ok {
+			t.entries[name] = e
+		}
+	}
+	return t, nil
+}
+
+func cleanName(n string) string {
+	return strings.TrimPrefix(path.Clean("/"+n), "/")
+}
+
+func (t *tarFS) Close() error { return t.f.Close() }
+
+// Open implements fs.FS.
+func (t *tarFS) Open(name string) (fs.File, error) {
+	e, ok := t.entries[cleanName(name)]
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return &tarFile{SectionReader: io.NewSectionReader(t.f, e.offset, e.size), name: path.Base(name)}, nil
+}
+
+// names lists the regular files, sorted; for error messages.
+func (t *tarFS) names() []string {
+	var out []string
+	for n := range t.entries {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type tarFile struct {
+	*io.SectionReader
+	name string
+}
+
+func (f *tarFile) Stat() (fs.FileInfo, error) { return tarInfo{f.name, f.Size()}, nil }
+func (f *tarFile) Close() error               { return nil }
+
+type tarInfo struct {
+	name string
+	size int64
+}
+
+func (i tarInfo) Name() string       { return i.name }
+func (i tarInfo) Size() int64        { return i.size }
+func (i tarInfo) Mode() fs.FileMode  { return 0o444 }
+func (i tarInfo) ModTime() time.Time { return time.Time{} }
+func (i tarInfo) IsDir() bool        { return false }
+func (i tarInfo) Sys() any           { return nil }
