@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/logs"
@@ -124,7 +127,14 @@ func runPush(ctx context.Context, s *settings.Settings, env Env) error {
 		return err
 	}
 	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d destination(s) failed (see above)", publish.ErrPush, failed, len(results))
+		err := fmt.Errorf("%w: %d of %d destination(s) failed (see above)", publish.ErrPush, failed, len(results))
+		for _, r := range results {
+			if errors.Is(r.Err, source.ErrDigestMismatch) {
+				// The input is bad, not the registry: exit as for a bad source.
+				return fmt.Errorf("%w: %w", err, source.ErrDigestMismatch)
+			}
+		}
+		return err
 	}
 	fmt.Fprintln(stdout, img.Digest.String())
 	return nil
@@ -221,15 +231,38 @@ func registryURL(s *settings.Settings, ref string) string {
 	return t.RegistryStr()
 }
 
-// setLibraryLogs routes go-containerregistry's loggers: warnings always,
-// request dumps (which it redacts) only with --debug.
-func setLibraryLogs(w io.Writer, debug bool) {
-	logs.Warn = log.New(w, "warning: ", 0)
-	logs.Progress = log.New(io.Discard, "", 0)
-	if debug {
-		logs.Debug = log.New(w, "debug: ", 0)
-	} else {
-		logs.Debug = log.New(io.Discard, "", 0)
-	}
+// libLog is where go-containerregistry's loggers write. They are package
+// globals there, so they are installed once and pointed at the current run.
+var libLog struct {
+	once, debugOnce sync.Once
+	warn            atomic.Pointer[io.Writer]
+	debug           atomic.Pointer[io.Writer]
 }
 
+type libWriter struct{ p *atomic.Pointer[io.Writer] }
+
+func (l libWriter) Write(b []byte) (int, error) {
+	if w := l.p.Load(); w != nil {
+		return (*w).Write(b)
+	}
+	return len(b), nil
+}
+
+// setLibraryLogs routes go-containerregistry's loggers: warnings always,
+// request dumps (which it redacts, and which pass through our mask) only
+// with --debug.
+func setLibraryLogs(w io.Writer, debug bool) {
+	libLog.once.Do(func() {
+		logs.Warn = log.New(libWriter{&libLog.warn}, "warning: ", 0)
+		logs.Progress = log.New(io.Discard, "", 0)
+	})
+	libLog.warn.Store(&w)
+	if debug {
+		// Only installed once asked for: go-containerregistry dumps every
+		// request when its debug logger writes anywhere.
+		libLog.debugOnce.Do(func() { logs.Debug = log.New(libWriter{&libLog.debug}, "debug: ", 0) })
+		libLog.debug.Store(&w)
+	} else {
+		libLog.debug.Store(nil)
+	}
+}

@@ -48,6 +48,7 @@ type Printer struct {
 	drawn int
 	stop  chan struct{}
 	done  chan struct{}
+	once  sync.Once
 }
 
 // New returns a printer writing to w (stderr, usually).
@@ -143,12 +144,14 @@ func (p *Printer) Close() {
 	if p == nil || p.mode != TTY {
 		return
 	}
-	close(p.stop)
-	<-p.done
-	p.mu.Lock()
-	p.redraw()
-	p.bars, p.drawn = nil, 0
-	p.mu.Unlock()
+	p.once.Do(func() {
+		close(p.stop)
+		<-p.done
+		p.mu.Lock()
+		p.redraw()
+		p.bars, p.drawn = nil, 0
+		p.mu.Unlock()
+	})
 }
 
 func (p *Printer) clear() {

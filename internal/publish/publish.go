@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -289,6 +290,12 @@ func (p *pusher) logEvent(repo name.Repository, ev registry.Event, size int64, f
 // explain turns a push error into a message that says what to do.
 func explain(t name.Tag, err error) error {
 	reg := t.Context().RegistryStr()
+	// A url.Error repeats the request URL (upload URLs carry long state
+	// tokens); the cause is what a user needs.
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
 	var terr *transport.Error
 	var x509u x509.UnknownAuthorityError
 	var x509h x509.HostnameError

@@ -108,9 +108,10 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 		return nil, fmt.Errorf("source %s: %w", abs, err)
 	}
 	img = &Image{}
+	opened := img
 	defer func() {
 		if err != nil {
-			img.Close()
+			opened.Close()
 		}
 	}()
 	if st.IsDir() {

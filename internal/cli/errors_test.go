@@ -1,0 +1,356 @@
+package cli
+
+import (
+	"archive/tar"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+// Every bad input fails before any tag is written, exits non-zero and says
+// what is wrong and what to do.
+func TestBadInputsFailClearlyAndPushNothing(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	dir := t.TempDir()
+
+	truncated := filepath.Join(dir, "truncated.tar")
+	b, err := os.ReadFile(f.DockerSave)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(truncated, b[:len(b)/2], 0o644)
+	notTar := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notTar, []byte(strings.Repeat("not an image\n", 100)), 0o644)
+	tampered := filepath.Join(dir, "tampered.tar")
+	tamperDockerArchive(t, f.DockerSave, tampered)
+	missing := filepath.Join(dir, "nope", "image.tar")
+
+	cases := []struct {
+		name string
+		env  map[string]string
+		code int
+		want []string
+	}{
+		{"no-push and push-only", map[string]string{"PLUGIN_NO_PUSH": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave}, ExitSettings,
+			[]string{"inputs no-push and push-only cannot be used together", "PLUGIN_NO_PUSH=false"}},
+		{"no source and no image of that name", map[string]string{"DOCKER_HOST": f.Docker.Host, "PLUGIN_TAGS": "never-built"}, ExitSource,
+			[]string{"nothing to push", "PLUGIN_SOURCE_TAR_PATH", "has no image " + reg.Host + "/bad/app:never-built"}},
+		{"missing tarball", map[string]string{"PLUGIN_SOURCE_TAR_PATH": missing}, ExitSource,
+			[]string{"image tarball does not exist at path: " + missing}},
+		{"directory that is not a layout", map[string]string{"PLUGIN_SOURCE_TAR_PATH": dir}, ExitSource,
+			[]string{"is a directory but not an OCI image layout"}},
+		{"truncated tarball", map[string]string{"PLUGIN_SOURCE_TAR_PATH": truncated}, ExitSource,
+			[]string{"truncated tarball"}},
+		{"tampered layer", map[string]string{"PLUGIN_SOURCE_TAR_PATH": tampered}, ExitSource,
+			[]string{"content does not match its digest", "the file was altered or damaged"}},
+		{"not a tarball", map[string]string{"PLUGIN_SOURCE_TAR_PATH": notTar}, ExitSource,
+			[]string{"is not a tar archive"}},
+		{"two images, none picked", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSaveTwo}, ExitSource,
+			[]string{"holds 2 images", "PLUGIN_SOURCE_IMAGE", f.App, f.Other}},
+		{"picked image not in the tarball", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_SOURCE_IMAGE": "hoist-fixture/app:1-buildx"}, ExitSource,
+			[]string{`does not hold "hoist-fixture/app:1-buildx"`, f.App}},
+		{"near-miss tag in the daemon", map[string]string{"DOCKER_HOST": f.Docker.Host, "PLUGIN_SOURCE_IMAGE": "hoist-fixture/app:2", "PLUGIN_REGISTRY_TIMEOUT": "3s"}, ExitSource,
+			[]string{"found nowhere", "has no image hoist-fixture/app:2", "it has hoist-fixture/app:1, hoist-fixture/app:other", "registry index.docker.io"}},
+		{"invalid tag", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_TAGS": "ok,bad tag"}, ExitSettings,
+			[]string{`tag "bad tag"`}},
+		{"invalid bool", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_SKIP_TLS_VERIFY": "yes"}, ExitSettings,
+			[]string{`PLUGIN_SKIP_TLS_VERIFY="yes": want true or false`}},
+		{"config neither JSON nor file", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_CONFIG": "/no/such/config.json"}, ExitSettings,
+			[]string{"PLUGIN_CONFIG must be either valid JSON content or a path to an existing config file"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REPO": reg.Host + "/bad/app"}
+			for k, v := range c.env {
+				env[k] = v
+			}
+			r := hoist(t, env)
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d", r.code, c.code)
+			}
+			assertContains(t, r, c.want...)
+			if tags := tagsOf(t, reg, "bad/app"); len(tags) > 0 {
+				t.Errorf("tags were written: %v", tags)
+			}
+		})
+	}
+
+	t.Run("no repository", func(t *testing.T) {
+		r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave})
+		if r.code != ExitSettings {
+			t.Errorf("exit %d", r.code)
+		}
+		assertContains(t, r, "repository name to publish image must be specified")
+	})
+	t.Run("build mode is not there yet", func(t *testing.T) {
+		r := hoist(t, map[string]string{"PLUGIN_REPO": reg.Host + "/bad/app"})
+		if r.code != ExitSettings {
+			t.Errorf("exit %d", r.code)
+		}
+		assertContains(t, r, "PLUGIN_PUSH_ONLY=true")
+	})
+}
+
+// A layout whose blob was altered fails while streaming it, before the
+// manifest (and so the tag) is written.
+func TestTamperedLayoutBlobIsNeverTagged(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	layout := filepath.Join(t.TempDir(), "layout")
+	harness.Run(t, nil, "cp", "-r", f.SkopeoLayout, layout)
+	// Alter the largest blob: a layer.
+	var biggest string
+	var size int64
+	filepath.Walk(filepath.Join(layout, "blobs"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && fi.Size() > size {
+			biggest, size = p, fi.Size()
+		}
+		return nil
+	})
+	flipByte(t, biggest, size/2)
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": layout, "PLUGIN_DESTINATIONS": reg.Host + "/t/app:1"})
+	if r.code != ExitSource {
+		t.Errorf("exit %d:\n%s", r.code, r)
+	}
+	assertContains(t, r, "the file was altered or damaged", "FAILED")
+	if tags := tagsOf(t, reg, "t/app"); len(tags) > 0 {
+		t.Errorf("tags were written: %v", tags)
+	}
+}
+
+// One destination fails (wrong password on one, nobody listening on
+// another); the others finish, the summary names each failure, the exit code
+// is non-zero, and the password is never printed, not even with debug on.
+func TestOneFailedDestinationDoesNotStopTheOthers(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	good := harness.StartRegistry(t, harness.RegistryOptions{})
+	locked := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	closed := harness.FreePort(t)
+	wrong := "wrong-" + locked.Password
+	start := time.Now()
+	r := hoist(t, map[string]string{
+		"PLUGIN_PUSH_ONLY":       "true",
+		"PLUGIN_SOURCE_TAR_PATH": f.DockerSave,
+		"PLUGIN_DESTINATIONS":    good.Host + "/ok/app:1," + locked.Host + "/app:1,127.0.0.1:" + itoa(closed) + "/app:1",
+		"PLUGIN_REGISTRY":        locked.Host,
+		"PLUGIN_USERNAME":        locked.User,
+		"PLUGIN_PASSWORD":        wrong,
+		"PLUGIN_DEBUG":           "true",
+	})
+	if r.code != ExitPush {
+		t.Errorf("exit %d, want %d", r.code, ExitPush)
+	}
+	if time.Since(start) > 60*time.Second {
+		t.Errorf("took %s", time.Since(start))
+	}
+	assertContains(t, r,
+		"registry "+locked.Host+" refused access (401 Unauthorized): check the credentials for "+locked.Host,
+		"cannot reach registry 127.0.0.1:"+itoa(closed),
+		"2 of 3 destination(s) failed")
+	assertNotContains(t, r, wrong, b64(locked.User+":"+wrong))
+	assertSummary(t, r, good.Host+"/ok/app:1", digestOf(t, good, good.Host+"/ok/app:1"))
+	if tags := tagsOf(t, good, "ok/app"); len(tags) != 1 {
+		t.Errorf("good registry tags: %v", tags)
+	}
+	if got := f.Docker.RunImage(t, good.Host+"/ok/app:1", "cat", "/built.txt"); got != f.Built {
+		t.Errorf("pushed image prints %q", got)
+	}
+}
+
+// A registry that accepts connections but never answers is given up on
+// within the configured timeout.
+func TestUnresponsiveRegistryTimesOut(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold the connection open, say nothing
+		}
+	}()
+	start := time.Now()
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout,
+		"PLUGIN_DESTINATIONS": l.Addr().String() + "/app:1", "PLUGIN_REGISTRY_TIMEOUT": "1s", "PLUGIN_PUSH_RETRY": "1"})
+	if r.code != ExitPush {
+		t.Errorf("exit %d:\n%s", r.code, r)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("gave up after %s", took)
+	}
+	assertContains(t, r, "did not answer in time", "PLUGIN_REGISTRY_TIMEOUT")
+}
+
+// faultProxy stands in front of a real registry and answers the first
+// `times` requests that match with `status`; a real registry cannot be made
+// to fail on purpose.
+type faultProxy struct {
+	match  func(*http.Request) bool
+	status int
+	times  int32
+	hits   atomic.Int32
+	faults atomic.Int32
+}
+
+func startFaultProxy(t *testing.T, reg *harness.Registry, fp *faultProxy) string {
+	target, _ := url.Parse(reg.URL())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if fp.match(req) {
+			fp.hits.Add(1)
+			if fp.faults.Load() < fp.times {
+				fp.faults.Add(1)
+				io.Copy(io.Discard, req.Body)
+				code := "UNAVAILABLE"
+				switch {
+				case fp.status == http.StatusTooManyRequests:
+					code = "TOOMANYREQUESTS"
+				case fp.status < 500:
+					code = "MANIFEST_INVALID"
+				}
+				http.Error(w, `{"errors":[{"code":"`+code+`","message":"injected fault"}]}`, fp.status)
+				return
+			}
+		}
+		rp.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func isManifestPut(r *http.Request) bool {
+	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")
+}
+
+func isBlobCommit(r *http.Request) bool {
+	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/")
+}
+
+// 5xx and 429 are retried with backoff; other 4xx are not.
+func TestRetries(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	for _, c := range []struct {
+		name     string
+		match    func(*http.Request) bool
+		status   int
+		times    int32
+		code     int
+		wantHits int32
+	}{
+		{"503 on manifest put, then ok", isManifestPut, http.StatusServiceUnavailable, 2, 0, 3},
+		{"429 on manifest put, then ok", isManifestPut, http.StatusTooManyRequests, 1, 0, 2},
+		{"502 on blob commits, then ok", isBlobCommit, http.StatusBadGateway, 2, 0, -1},
+		{"400 on manifest put is final", isManifestPut, http.StatusBadRequest, 1, ExitPush, 1},
+		{"503 more often than retries allow", isManifestPut, http.StatusServiceUnavailable, 10, ExitPush, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			reg := harness.StartRegistry(t, harness.RegistryOptions{})
+			fp := &faultProxy{match: c.match, status: c.status, times: c.times}
+			host := startFaultProxy(t, reg, fp)
+			r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave,
+				"PLUGIN_DESTINATIONS": host + "/r/app:1", "PLUGIN_PUSH_RETRY": "2"})
+			if r.code != c.code {
+				t.Fatalf("exit %d, want %d:\n%s", r.code, c.code, r)
+			}
+			if c.wantHits >= 0 && fp.hits.Load() != c.wantHits {
+				t.Errorf("%d matching requests, want %d", fp.hits.Load(), c.wantHits)
+			}
+			if c.code == 0 && len(tagsOf(t, reg, "r/app")) != 1 {
+				t.Errorf("not pushed")
+			}
+			if c.code != 0 && len(tagsOf(t, reg, "r/app")) != 0 {
+				t.Errorf("tag written despite the failure")
+			}
+		})
+	}
+}
+
+// tamperDockerArchive copies a docker-archive, changing one byte in the
+// middle of its largest layer.
+func tamperDockerArchive(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	// Find the largest layer first.
+	tr := tar.NewReader(in)
+	var target string
+	var size int64
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(h.Name, "layer.tar") && h.Size > size {
+			target, size = h.Name, h.Size
+		}
+	}
+	in.Seek(0, io.SeekStart)
+	tr = tar.NewReader(in)
+	tw := tar.NewWriter(out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(tr)
+		if h.Name == target {
+			body[len(body)/2] ^= 0xff
+		}
+		tw.WriteHeader(h)
+		tw.Write(body)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flipByte(t *testing.T, path string, at int64) {
+	t.Helper()
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	b := make([]byte, 1)
+	fh.ReadAt(b, at)
+	b[0] ^= 0xff
+	fh.WriteAt(b, at)
+}

@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
+
+// result is what a user sees of one hoist run.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return "exit " + itoa(r.code) + "\n--- stdout:\n" + r.stdout + "--- stderr:\n" + r.stderr
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// hoist runs hoist in-process, as a plugin when args is empty, with only
+// the given environment (plus PLUGIN_PROGRESS=plain unless set).
+func hoist(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	if _, ok := env["PLUGIN_PROGRESS"]; !ok {
+		env["PLUGIN_PROGRESS"] = "plain"
+	}
+	if _, ok := env["DOCKER_HOST"]; !ok {
+		env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
+	}
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	code := Main(ctx, args, Env{
+		Lookup:  func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		WorkDir: t.TempDir(),
+		Stdout:  &stdout,
+		Stderr:  &stderr,
+	})
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// mustPush runs hoist and fails the test unless it exits 0.
+func mustPush(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	r := hoist(t, env, args...)
+	if r.code != 0 {
+		t.Fatalf("hoist failed:\n%s", r)
+	}
+	return r
+}
+
+// digestOf reads a reference's manifest digest from its registry.
+func digestOf(t *testing.T, reg *harness.Registry, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []remote.Option{remote.WithTransport(reg.Client().Transport)}
+	if reg.User != "" {
+		opts = append(opts, remote.WithAuth(&authn.Basic{Username: reg.User, Password: reg.Password}))
+	}
+	d, err := remote.Head(r, opts...)
+	if err != nil {
+		t.Fatalf("read back %s: %v", ref, err)
+	}
+	return d.Digest.String()
+}
+
+// tagsOf lists a repository's tags straight from the registry API; empty
+// when the repository does not exist.
+func tagsOf(t *testing.T, reg *harness.Registry, repo string) []string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, reg.URL()+"/v2/"+repo+"/tags/list", nil)
+	if reg.User != "" {
+		req.SetBasicAuth(reg.User, reg.Password)
+	}
+	resp, err := reg.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	var body struct{ Tags []string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Tags
+}
+
+func assertContains(t *testing.T, r result, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(r.stdout+r.stderr, w) {
+			t.Errorf("output lacks %q:\n%s", w, r)
+		}
+	}
+}
+
+func assertNotContains(t *testing.T, r result, bad ...string) {
+	t.Helper()
+	for _, b := range bad {
+		if strings.Contains(r.stdout+r.stderr, b) {
+			t.Errorf("output contains %q:\n%s", b, r)
+		}
+	}
+}
+
+// assertSummary checks the summary line of ref: it shows digest and ok.
+func assertSummary(t *testing.T, r result, ref, digest string) {
+	t.Helper()
+	for _, line := range strings.Split(r.stderr, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == ref {
+			if f[1] != digest || !strings.Contains(line, "ok (") {
+				t.Errorf("summary line of %s: %q", ref, line)
+			}
+			return
+		}
+	}
+	t.Errorf("no summary line for %s:\n%s", ref, r)
+}

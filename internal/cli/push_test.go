@@ -1,0 +1,248 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+// A docker save tarball pushed, as a plugin, to three registries at once
+// (plain HTTP, htpasswd, TLS with a private CA) and to a second repository
+// of the first, then pulled back by Docker and run.
+func TestPluginPushesDockerSaveToManyRegistries(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	plain := harness.StartRegistry(t, harness.RegistryOptions{})
+	auth := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	secure := harness.StartRegistry(t, harness.RegistryOptions{TLS: true, Auth: true})
+	config := `{"auths":{"` + secure.Host + `":{"auth":"` + basic(secure.User, secure.Password) + `"}}}`
+	out := t.TempDir()
+	r := mustPush(t, map[string]string{
+		"PLUGIN_PUSH_ONLY":            "true",
+		"PLUGIN_SOURCE_TAR_PATH":      f.DockerSave,
+		"PLUGIN_REPO":                 plain.Host + "/team/app",
+		"PLUGIN_TAGS":                 "1.0.0,latest",
+		"PLUGIN_DESTINATIONS":         plain.Host + "/mirror/app:1.0.0," + auth.Host + "/app:1.0.0," + secure.Host + "/app:1.0.0",
+		"PLUGIN_REGISTRY":             auth.Host,
+		"PLUGIN_USERNAME":             auth.User,
+		"PLUGIN_PASSWORD":             auth.Password,
+		"PLUGIN_CONFIG":               config,
+		"PLUGIN_REGISTRY_CERTIFICATE": secure.CAFile,
+		"PLUGIN_DIGEST_FILE":          filepath.Join(out, "digest"),
+		"DRONE_OUTPUT":                filepath.Join(out, "drone.env"),
+		"PLUGIN_ARTIFACT_FILE":        filepath.Join(out, "artifact.json"),
+	})
+	digest := strings.TrimSpace(r.stdout)
+	if !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("stdout is not a digest:\n%s", r)
+	}
+	for _, c := range []struct {
+		reg *harness.Registry
+		ref string
+	}{
+		{plain, plain.Host + "/team/app:1.0.0"},
+		{plain, plain.Host + "/team/app:latest"},
+		{plain, plain.Host + "/mirror/app:1.0.0"},
+		{auth, auth.Host + "/app:1.0.0"},
+		{secure, secure.Host + "/app:1.0.0"},
+	} {
+		if got := digestOf(t, c.reg, c.ref); got != digest {
+			t.Errorf("%s has digest %s, want %s", c.ref, got, digest)
+		}
+		assertSummary(t, r, c.ref, digest)
+	}
+	// The second repository of a registry mounts the blobs of the first.
+	assertContains(t, r, "mounted from team/app", "ok (pushed)")
+	assertNotContains(t, r, auth.Password, secure.Password, "\x1b")
+
+	if got := f.Docker.RunImage(t, plain.Host+"/team/app:1.0.0", "cat", "/built.txt"); got != f.Built {
+		t.Errorf("pushed image prints %q, want %q", got, f.Built)
+	}
+
+	b, _ := os.ReadFile(filepath.Join(out, "digest"))
+	if strings.TrimSpace(string(b)) != digest {
+		t.Errorf("digest file holds %q", b)
+	}
+	env, _ := os.ReadFile(filepath.Join(out, "drone.env"))
+	for _, want := range []string{"digest=" + digest, "IMAGE=" + plain.Host + "/team/app:1.0.0", "IMAGE_DIGEST_REF=" + plain.Host + "/team/app@" + digest, "IMAGE_REFS=" + plain.Host + "/team/app:1.0.0," + plain.Host + "/team/app:latest,"} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("DRONE_OUTPUT lacks %q:\n%s", want, env)
+		}
+	}
+	var art struct {
+		Kind string
+		Data struct {
+			RegistryType string
+			RegistryURL  string
+			Images       []struct{ Image, Digest string }
+		}
+	}
+	ab, _ := os.ReadFile(filepath.Join(out, "artifact.json"))
+	if err := json.Unmarshal(ab, &art); err != nil {
+		t.Fatalf("artifact file: %v\n%s", err, ab)
+	}
+	if art.Kind != "docker/v1" || art.Data.RegistryType != "Docker" || len(art.Data.Images) != 5 || art.Data.Images[0].Digest != digest {
+		t.Errorf("artifact file: %s", ab)
+	}
+}
+
+// Every input form, each written by a tool other than hoist, is pushed and
+// the pushed image runs.
+func TestPushInputsFromOtherTools(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	gz := filepath.Join(t.TempDir(), "docker-save.tar.gz")
+	harness.Run(t, nil, "sh", "-c", "gzip -c "+f.DockerSave+" > "+gz)
+	cases := []struct {
+		name, path, pick, from string
+	}{
+		{"docker save", f.DockerSave, "", "docker-archive"},
+		{"docker save, gzip compressed", gz, "", "docker-archive " + gz + ", gzip"},
+		{"docker save of two images, one picked", f.DockerSaveTwo, f.App, "docker-archive"},
+		{"skopeo docker-archive", f.SkopeoArchive, "", "docker-archive"},
+		{"skopeo oci-archive", f.SkopeoOCIArch, "", "OCI archive"},
+		{"skopeo oci layout", f.SkopeoLayout, "", "OCI layout"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ref := reg.Host + "/inputs/app:" + itoa(i)
+			env := map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": c.path, "PLUGIN_DESTINATIONS": ref}
+			if c.pick != "" {
+				env["PLUGIN_SOURCE_IMAGE"] = c.pick
+			}
+			r := mustPush(t, env)
+			assertContains(t, r, "source: "+c.from)
+			if got := digestOf(t, reg, ref); got != strings.TrimSpace(r.stdout) {
+				t.Errorf("registry digest %s, hoist said %s", got, r.stdout)
+			}
+			if got := f.Docker.RunImage(t, ref, "cat", "/built.txt"); got != f.Built {
+				t.Errorf("pushed image prints %q, want %q", got, f.Built)
+			}
+		})
+	}
+}
+
+// A two-platform image index in an OCI layout (docker manifest, then skopeo
+// copy --all) is pushed as an index, digest unchanged, and both platforms
+// run (arm64 through qemu).
+func TestPushMultiPlatformIndex(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ref := reg.Host + "/multi/app:1"
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.MultiLayout, "PLUGIN_DESTINATIONS": ref})
+	want := digestOf(t, f.Registry, f.MultiRemote)
+	if got := digestOf(t, reg, ref); got != want || strings.TrimSpace(r.stdout) != want {
+		t.Errorf("pushed index %s (stdout %s), source index %s", got, r.stdout, want)
+	}
+	raw := harness.Run(t, nil, "skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+ref)
+	if !strings.Contains(raw, `"arm64"`) || !strings.Contains(raw, `"amd64"`) {
+		t.Errorf("pushed manifest is not a two-platform index: %s", raw)
+	}
+	if got := f.Docker.RunImage(t, ref, "cat", "/hello.txt"); got != "hello from amd64" {
+		t.Errorf("amd64 variant prints %q", got)
+	}
+	f.Docker.Run(t, "pull", "-q", "--platform", "linux/arm64", ref)
+	if got := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", "--platform", "linux/arm64", ref, "sh", "-c", "cat /hello.txt; uname -m")); got != f.MultiArm64Hello+"\naarch64" {
+		t.Errorf("arm64 variant prints %q", got)
+	}
+}
+
+// PLUGIN_SOURCE_IMAGE is found in the Docker daemon, retagged and pushed;
+// without a source at all, repo:tag is looked up in the daemon.
+func TestPushFromDaemon(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ref := reg.Host + "/from-daemon/app:v2"
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.App, "PLUGIN_DESTINATIONS": ref, "DOCKER_HOST": f.Docker.Host})
+	assertContains(t, r, "source: docker daemon at "+f.Docker.Host+" ("+f.App+")")
+	if got := f.Docker.RunImage(t, ref, "cat", "/built.txt"); got != f.Built {
+		t.Errorf("pushed image prints %q", got)
+	}
+
+	// The peers' push-only from the daemon: the image is named repo:tag.
+	local := reg.Host + "/by-name/app"
+	f.Docker.Run(t, "tag", f.App, local+":7")
+	r = mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REPO": local, "PLUGIN_TAGS": "7", "DOCKER_HOST": f.Docker.Host})
+	assertContains(t, r, "source: docker daemon", local+":7")
+	if d := tagsOf(t, reg, "by-name/app"); len(d) != 1 || d[0] != "7" {
+		t.Errorf("tags %v", d)
+	}
+}
+
+// A registry image is copied registry to registry: the same manifest bytes,
+// so the same digest.
+func TestPushFromRegistry(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	src := f.Registry.Host + "/fixture/app:1"
+	ref := reg.Host + "/copied/app:1"
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_DESTINATIONS": ref, "PLUGIN_DAEMON_OFF": "true"})
+	assertContains(t, r, "source: registry image "+src)
+	if got, want := digestOf(t, reg, ref), digestOf(t, f.Registry, src); got != want {
+		t.Errorf("copy has digest %s, source %s", got, want)
+	}
+}
+
+// A second push of the same image only checks the manifests.
+func TestRepushIsUpToDate(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	env := func() map[string]string {
+		return map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_REPO": reg.Host + "/again/app", "PLUGIN_TAGS": "a,b"}
+	}
+	mustPush(t, env())
+	r := mustPush(t, env())
+	if strings.Count(r.stderr, "ok (up to date)") != 2 || strings.Contains(r.stderr, "uploaded") {
+		t.Errorf("second push was not a no-op:\n%s", r)
+	}
+}
+
+// The user's own docker config with a credential helper logs in.
+func TestDockerConfigCredentialHelper(t *testing.T) {
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	bin := t.TempDir()
+	helper := "#!/bin/sh\nread server\necho '{\"ServerURL\":\"'$server'\",\"Username\":\"" + reg.User + "\",\"Secret\":\"" + reg.Password + "\"}'\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-hoisttest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	cfgDir := t.TempDir()
+	os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"credHelpers":{"`+reg.Host+`":"hoisttest"}}`), 0o600)
+	ref := reg.Host + "/helped/app:1"
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": ref, "DOCKER_CONFIG": cfgDir})
+	if d := tagsOf(t, reg, "helped/app"); len(d) != 1 {
+		t.Errorf("tags %v", d)
+	}
+	// Without the config (so without the helper) the registry refuses.
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": reg.Host + "/helped/app:2"})
+	if r.code != ExitPush {
+		t.Errorf("push without credentials:\n%s", r)
+	}
+}
+
+// Progress on a terminal is drawn with bars; in plain mode there are no
+// control characters.
+func TestProgressModes(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": reg.Host + "/p/app:tty", "PLUGIN_PROGRESS": "tty"})
+	assertContains(t, r, "/p/app:tty", "[========================] done")
+	r = mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_DESTINATIONS": reg.Host + "/p/app:plain"})
+	assertContains(t, r, "blob sha256:", "uploaded", "manifest plain written")
+	assertNotContains(t, r, "\x1b")
+}
+
+func basic(user, pass string) string {
+	return b64(user + ":" + pass)
+}

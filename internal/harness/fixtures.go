@@ -1,0 +1,155 @@
+package harness
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// Fixtures are test inputs made by third-party tools, not by hoist: images
+// built by a real Docker daemon and written by `docker save`, and the same
+// image copied by skopeo into a docker-archive, an OCI archive and an OCI
+// layout, plus a two-platform image index made with `docker manifest` and
+// copied by `skopeo copy --all`. They are made once per test binary.
+type Fixtures struct {
+	Docker *Docker
+	// Registry holds the fixtures' source images (plain HTTP).
+	Registry *Registry
+	Dir      string
+
+	// App is the image every single-platform fixture holds; running
+	// `cat /built.txt` in it prints Built, `cat /hello.txt` prints Hello.
+	App          string // name in the daemon: hoist-fixture/app:1
+	Built, Hello string
+	// Other is a second image in the daemon (hoist-fixture/app:other).
+	Other string
+
+	DockerSave      string // docker save of App (uncompressed layers)
+	DockerSaveTwo   string // docker save of App and Other: two images
+	SkopeoArchive   string // skopeo docker-archive (App)
+	SkopeoOCIArch   string // skopeo oci-archive (App)
+	SkopeoLayout    string // skopeo oci layout directory (App, ref name 1)
+	MultiLayout     string // skopeo --all copy of a linux/amd64+linux/arm64 index
+	MultiRemote     string // that index in Registry
+	MultiArm64Hello string // /hello.txt of the arm64 variant
+}
+
+var fixtures struct {
+	sync.Once
+	f      *Fixtures
+	failed string
+}
+
+// Inputs returns the shared fixtures, making them on first use.
+func Inputs(t testing.TB) *Fixtures {
+	t.Helper()
+	d := SharedDocker(t)
+	Need(t, "skopeo")
+	Need(t, "umoci")
+	fixtures.Do(func() {
+		ft := &onceT{TB: t}
+		func() {
+			defer func() {
+				if r := recover(); r != nil && r != errOnceFailed {
+					panic(r)
+				}
+			}()
+			fixtures.f = makeFixtures(ft, d)
+		}()
+		if ft.failed != "" {
+			fixtures.f, fixtures.failed = nil, ft.failed
+		}
+	})
+	if fixtures.f == nil {
+		t.Fatalf("making test fixtures failed: %s", fixtures.failed)
+	}
+	return fixtures.f
+}
+
+func makeFixtures(t testing.TB, d *Docker) *Fixtures {
+	dir, err := os.MkdirTemp("", "hoist-fixtures-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	atExit(func() { os.RemoveAll(dir) })
+	reg := startRegistry(t, RegistryOptions{}, filepath.Join(dir, "registry"), atExit)
+	f := &Fixtures{Docker: d, Registry: reg, Dir: dir,
+		App: "hoist-fixture/app:1", Other: "hoist-fixture/app:other",
+		Hello: "hello from the base " + randomHex(4), Built: "built by docker " + randomHex(4)}
+
+	d.Import(t, Rootfs(t, "amd64", f.Hello), "hoist-fixture/base:amd64", "")
+	ctxDir := filepath.Join(dir, "ctx")
+	os.MkdirAll(ctxDir, 0o755)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM hoist-fixture/base:amd64\nRUN echo '"+f.Built+"' > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n"), 0o644)
+	d.Build(t, ctxDir, f.App)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM hoist-fixture/base:amd64\nRUN echo other > /other.txt\n"), 0o644)
+	d.Build(t, ctxDir, f.Other)
+
+	f.DockerSave = filepath.Join(dir, "docker-save.tar")
+	d.Run(t, "save", "-o", f.DockerSave, f.App)
+	f.DockerSaveTwo = filepath.Join(dir, "docker-save-two.tar")
+	d.Run(t, "save", "-o", f.DockerSaveTwo, f.App, f.Other)
+
+	remoteApp := reg.Host + "/fixture/app:1"
+	d.Run(t, "tag", f.App, remoteApp)
+	d.Run(t, "push", "-q", remoteApp)
+	src := "docker://" + remoteApp
+	f.SkopeoArchive = filepath.Join(dir, "skopeo-docker-archive.tar")
+	f.SkopeoOCIArch = filepath.Join(dir, "skopeo-oci-archive.tar")
+	f.SkopeoLayout = filepath.Join(dir, "skopeo-layout")
+	Run(t, nil, "skopeo", "copy", "-q", "--src-tls-verify=false", src, "docker-archive:"+f.SkopeoArchive+":"+f.App)
+	Run(t, nil, "skopeo", "copy", "-q", "--src-tls-verify=false", src, "oci-archive:"+f.SkopeoOCIArch+":1")
+	Run(t, nil, "skopeo", "copy", "-q", "--src-tls-verify=false", src, "oci:"+f.SkopeoLayout+":1")
+
+	// A two-platform image: amd64 and arm64 images made by umoci (docker
+	// import records no platform), joined by docker manifest.
+	f.MultiArm64Hello = "hello from arm64 " + randomHex(4)
+	amd, arm := reg.Host+"/fixture/multi:amd64", reg.Host+"/fixture/multi:arm64"
+	umociImage(t, filepath.Join(dir, "umoci"), "amd64", "hello from amd64", "docker://"+amd)
+	umociImage(t, filepath.Join(dir, "umoci"), "arm64", f.MultiArm64Hello, "docker://"+arm)
+	f.MultiRemote = reg.Host + "/fixture/multi:1"
+	d.Run(t, "manifest", "create", "--insecure", f.MultiRemote, amd, arm)
+	d.Run(t, "manifest", "push", "--insecure", f.MultiRemote)
+	f.MultiLayout = filepath.Join(dir, "multi-layout")
+	Run(t, nil, "skopeo", "copy", "-q", "--all", "--src-tls-verify=false", "docker://"+f.MultiRemote, "oci:"+f.MultiLayout+":1")
+	return f
+}
+
+// onceT records a failure in shared setup without ending the test binary's
+// first caller in a way later callers would not see.
+type onceT struct {
+	testing.TB
+	failed string
+}
+
+var errOnceFailed = &struct{ s string }{"fixture failed"}
+
+func (o *onceT) Fatal(args ...any) {
+	o.failed = fmt.Sprint(args...)
+	panic(errOnceFailed)
+}
+
+func (o *onceT) Fatalf(format string, args ...any) {
+	o.failed = fmt.Sprintf(format, args...)
+	panic(errOnceFailed)
+}
+
+// umociImage makes a one-layer image for arch with umoci and copies it with
+// skopeo to dest.
+func umociImage(t testing.TB, layout, arch, msg, dest string) {
+	root := filepath.Join(filepath.Dir(layout), "rootfs-"+arch)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, nil, "tar", "-C", root, "-xf", Rootfs(t, arch, msg))
+	if _, err := os.Stat(layout); err != nil {
+		Run(t, nil, "umoci", "init", "--layout", layout)
+	}
+	img := layout + ":" + arch
+	Run(t, nil, "umoci", "new", "--image", img)
+	Run(t, nil, "umoci", "insert", "--image", img, root, "/")
+	Run(t, nil, "umoci", "config", "--image", img, "--architecture", arch, "--os", "linux", "--config.cmd", "/bin/sh")
+	Run(t, nil, "skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:"+img, dest)
+}

@@ -1,0 +1,136 @@
+// Package harness starts the real components hoist's tests run against:
+// distribution registries (plain, htpasswd, TLS), a Docker daemon, and the
+// third-party tools that make test inputs (docker save, skopeo). Nothing
+// here is a mock. When a component is missing the test fails under CI=true
+// and is skipped elsewhere, with the command that installs it.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// InCI reports whether the tests run in CI, where nothing may skip.
+func InCI() bool {
+	v := strings.ToLower(os.Getenv("CI"))
+	return v == "true" || v == "1"
+}
+
+// Need returns the path of a tool, or ends the test: a failure in CI, a
+// skip elsewhere.
+func Need(t testing.TB, tool string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err == nil {
+		return p
+	}
+	Missing(t, "%s is not installed (run scripts/setup.sh)", tool)
+	return ""
+}
+
+// Missing ends a test whose component is unavailable.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if InCI() {
+		t.Fatalf("required test component missing (CI=true, so this fails): %s", msg)
+	}
+	t.Skipf("skipped, component missing: %s", msg)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Run runs a command with a bounded time and returns its stdout; on failure
+// the test fails with the command's stderr.
+func Run(t testing.TB, env []string, name string, args ...string) string {
+	t.Helper()
+	out, err := RunErr(env, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// RunErr runs a command (at most five minutes) and returns its stdout, or
+// an error holding its stderr.
+func RunErr(env []string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// waitFor polls ok every 50 ms until it returns true or d passes.
+func waitFor(d time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return ok()
+}
+
+// shared holds components that live for a whole test binary; Main stops
+// them.
+var shared struct {
+	mu    sync.Mutex
+	stops []func()
+}
+
+func atExit(f func()) {
+	shared.mu.Lock()
+	shared.stops = append(shared.stops, f)
+	shared.mu.Unlock()
+}
+
+// Main runs the tests of a package, then stops the shared components it
+// started. Use it from TestMain.
+func Main(m *testing.M) int {
+	code := m.Run()
+	shared.mu.Lock()
+	for i := len(shared.stops) - 1; i >= 0; i-- {
+		shared.stops[i]()
+	}
+	shared.mu.Unlock()
+	return code
+}
+
+// stopProcess ends a process this package started: SIGTERM, then SIGKILL
+// after a grace period.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
+	if cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}

@@ -1,0 +1,206 @@
+package harness
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RegistryOptions choose what a test registry demands.
+type RegistryOptions struct {
+	// Auth turns on htpasswd basic auth with User and Password.
+	Auth bool
+	// User and Password default to "hoist" and a random password.
+	User, Password string
+	// TLS serves HTTPS with a certificate for 127.0.0.1 from a test CA.
+	TLS bool
+}
+
+// Registry is a running CNCF distribution registry (docker-registry).
+type Registry struct {
+	// Host is 127.0.0.1:PORT.
+	Host string
+	// Dir holds the config, the storage and, with TLS, the CA.
+	Dir            string
+	User, Password string
+	// CAFile is the PEM file of the CA that signed the server certificate.
+	CAFile string
+	TLS    bool
+}
+
+// StartRegistry starts a registry on a free loopback port; it is stopped,
+// by its PID, when the test ends.
+func StartRegistry(t testing.TB, o RegistryOptions) *Registry {
+	t.Helper()
+	return startRegistry(t, o, t.TempDir(), t.Cleanup)
+}
+
+func startRegistry(t testing.TB, o RegistryOptions, dir string, cleanup func(func())) *Registry {
+	t.Helper()
+	bin := Need(t, "docker-registry")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &Registry{Dir: dir, TLS: o.TLS}
+	var extra strings.Builder
+	if o.Auth {
+		r.User, r.Password = o.User, o.Password
+		if r.User == "" {
+			r.User = "hoist"
+		}
+		if r.Password == "" {
+			r.Password = "pw-" + randomHex(12)
+		}
+		htpasswd := Need(t, "htpasswd")
+		line := Run(t, nil, htpasswd, "-Bbn", r.User, r.Password)
+		if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&extra, "auth: {htpasswd: {realm: hoist-test, path: %s}}\n", filepath.Join(dir, "htpasswd"))
+	}
+	tlsLine := ""
+	if o.TLS {
+		crt, key := r.writeCerts(t)
+		tlsLine = fmt.Sprintf(", tls: {certificate: %s, key: %s}", crt, key)
+	}
+	var lastErr string
+	for attempt := 0; attempt < 3; attempt++ {
+		port := FreePort(t)
+		r.Host = fmt.Sprintf("127.0.0.1:%d", port)
+		cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: %s%s}\n%s",
+			filepath.Join(dir, "data"), r.Host, tlsLine, extra.String())
+		cfgPath := filepath.Join(dir, "config.yml")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "serve", cfgPath)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start docker-registry: %v", err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); logf.Close(); close(done) }()
+		if waitFor(10*time.Second, r.answers) {
+			cleanup(func() { stopProcess(cmd, done, 5*time.Second) })
+			return r
+		}
+		stopProcess(cmd, done, time.Second)
+		b, _ := os.ReadFile(logf.Name())
+		lastErr = string(b)
+	}
+	t.Fatalf("docker-registry did not start: %s", lastErr)
+	return nil
+}
+
+// answers reports whether the registry serves /v2/.
+func (r *Registry) answers() bool {
+	c := r.Client()
+	c.Timeout = time.Second
+	resp, err := c.Get(r.URL() + "/v2/")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized
+}
+
+// URL is the registry's base URL.
+func (r *Registry) URL() string {
+	if r.TLS {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// Client is an HTTP client that trusts the registry's CA.
+func (r *Registry) Client() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if r.TLS {
+		pool := x509.NewCertPool()
+		b, _ := os.ReadFile(r.CAFile)
+		pool.AppendCertsFromPEM(b)
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func (r *Registry) writeCerts(t testing.TB) (crtPath, keyPath string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "hoist test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"localhost"},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.CAFile = filepath.Join(r.Dir, "ca.pem")
+	crtPath, keyPath = filepath.Join(r.Dir, "server.pem"), filepath.Join(r.Dir, "server-key.pem")
+	writePEM(t, r.CAFile, "CERTIFICATE", caDER)
+	writePEM(t, crtPath, "CERTIFICATE", der)
+	writePEM(t, keyPath, "EC PRIVATE KEY", keyDER)
+	return crtPath, keyPath
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of hoist on a bare machine: installs what is missing,
+# starts a Docker daemon for the tests (registries are started by the tests
+# themselves), runs vet and the tests, and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. scripts/dockerd.sh
+trap stop_dockerd EXIT
+start_dockerd
+export HOIST_TEST_DOCKER_HOST="$DOCKER_HOST"
+export CI="${CI:-true}"
+echo "test: gofmt and go vet"
+unformatted=$(gofmt -l cmd internal)
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
+go vet ./...
+echo "test: go test (CI=$CI)"
+go test -count=1 -timeout 25m "$@" ./...
