@@ -246,3 +246,27 @@ func TestProgressModes(t *testing.T) {
 func basic(user, pass string) string {
 	return b64(user + ":" + pass)
 }
+
+// A registry that hands out bearer tokens from a token realm: the basic
+// credentials are exchanged for a token, the wrong ones are refused.
+func TestBearerTokenRealm(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg, ts := harness.StartTokenRegistry(t)
+	ref := reg.Host + "/bearer/app:1"
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoOCIArch, "PLUGIN_DESTINATIONS": ref,
+		"PLUGIN_USERNAME": reg.User, "PLUGIN_PASSWORD": reg.Password})
+	if ts.Issued.Load() == 0 {
+		t.Error("no token was issued")
+	}
+	if got := digestOf(t, reg, ref); got != strings.TrimSpace(r.stdout) {
+		t.Errorf("digest %s, hoist said %s", got, r.stdout)
+	}
+	r = hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoOCIArch, "PLUGIN_DESTINATIONS": reg.Host + "/bearer/app:2",
+		"PLUGIN_USERNAME": reg.User, "PLUGIN_PASSWORD": "not-" + reg.Password})
+	if r.code != ExitPush {
+		t.Errorf("wrong password: exit %d", r.code)
+	}
+	assertContains(t, r, "registry "+reg.Host+" refused access")
+	assertNotContains(t, r, "not-"+reg.Password)
+}

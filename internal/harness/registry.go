@@ -51,12 +51,20 @@ func StartRegistry(t testing.TB, o RegistryOptions) *Registry {
 
 func startRegistry(t testing.TB, o RegistryOptions, dir string, cleanup func(func())) *Registry {
 	t.Helper()
+	return startRegistryWith(t, o, dir, cleanup, "")
+}
+
+// startRegistryWith starts a registry with extraCfg appended to its
+// configuration.
+func startRegistryWith(t testing.TB, o RegistryOptions, dir string, cleanup func(func()), extraCfg string) *Registry {
+	t.Helper()
 	bin := Need(t, "docker-registry")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := &Registry{Dir: dir, TLS: o.TLS}
 	var extra strings.Builder
+	extra.WriteString(extraCfg)
 	if o.Auth {
 		r.User, r.Password = o.User, o.Password
 		if r.User == "" {

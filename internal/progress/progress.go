@@ -62,7 +62,12 @@ func New(w io.Writer, mode Mode) *Printer {
 }
 
 // Mode returns the printer's mode.
-func (p *Printer) Mode() Mode { return p.mode }
+func (p *Printer) Mode() Mode {
+	if p == nil {
+		return Quiet
+	}
+	return p.mode
+}
 
 func (p *Printer) loop() {
 	defer close(p.done)

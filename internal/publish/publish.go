@@ -175,7 +175,7 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 	var skipped atomic.Int64
 	var mu sync.Mutex
 	putTags := map[string]bool{}
-	meter := &registry.Meter{Inner: p.o.Transport}
+	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY}
 	meter.OnEvent = func(ev registry.Event) {
 		size := ev.Size
 		if h, err := v1.NewHash(ev.Digest); err == nil {
@@ -302,6 +302,8 @@ func explain(t name.Tag, err error) error {
 	var cinv x509.CertificateInvalidError
 	var operr *net.OpError
 	switch {
+	case hasCode(err, "DIGEST_INVALID", "BLOB_UPLOAD_INVALID", "SIZE_INVALID"):
+		return fmt.Errorf("%w: %s: %w: registry %s rejected a blob whose bytes do not match its digest or size (the file was altered or damaged): %v", ErrPush, t.Name(), source.ErrDigestMismatch, reg, err)
 	case errors.Is(err, source.ErrDigestMismatch):
 		return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
@@ -318,6 +320,22 @@ func explain(t name.Tag, err error) error {
 		return fmt.Errorf("%w: %s: cancelled", ErrPush, t.Name())
 	}
 	return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
+}
+
+// hasCode reports whether a registry error carries one of the codes.
+func hasCode(err error, codes ...string) bool {
+	var terr *transport.Error
+	if !errors.As(err, &terr) {
+		return false
+	}
+	for _, d := range terr.Errors {
+		for _, c := range codes {
+			if string(d.Code) == c {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isTimeout(err error) bool {

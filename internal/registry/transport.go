@@ -90,9 +90,15 @@ func (k EventKind) String() string {
 // reports blob and manifest operations from the registry API's URLs. It
 // sits under go-containerregistry's auth and retry layers, so it sees every
 // real request, retries included.
+//
+// Unless Live is set, request bodies pass through untouched and are counted
+// by their Content-Length once sent: a body that is a file then goes to the
+// socket with sendfile(2), without a copy through user space. Live wraps
+// each body to count bytes as they go, for progress bars.
 type Meter struct {
 	Inner   http.RoundTripper
 	OnEvent func(Event)
+	Live    bool
 	sent    atomic.Int64
 }
 
@@ -101,10 +107,14 @@ func (m *Meter) Sent() int64 { return m.sent.Load() }
 
 // RoundTrip implements http.RoundTripper.
 func (m *Meter) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody {
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	if hasBody && m.Live {
 		req.Body = &countingBody{ReadCloser: req.Body, n: &m.sent}
 	}
 	resp, err := m.Inner.RoundTrip(req)
+	if err == nil && hasBody && !m.Live && req.ContentLength > 0 {
+		m.sent.Add(req.ContentLength)
+	}
 	if err != nil || m.OnEvent == nil {
 		return resp, err
 	}

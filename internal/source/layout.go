@@ -25,13 +25,35 @@ func isLayout(fsys fs.FS) bool {
 	return err1 == nil && err2 == nil
 }
 
+func blobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
+
+// openBlob opens a manifest or config blob, verified against its digest.
 func (l *ociLayout) openBlob(d v1.Descriptor, what string) (io.ReadCloser, error) {
-	p := "blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex
+	p := blobPath(d.Digest)
 	f, err := l.fsys.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s lacks %s (%s)", ErrBadInput, l.where, p, what)
 	}
 	return newVerifyingReader(f, d.Digest, d.Size, what+" "+p)
+}
+
+// openLayer opens a layer blob as it is, so that an upload can use
+// sendfile(2). It is not hashed here: a registry verifies every blob's
+// digest before it accepts it, so an altered layer fails its upload and no
+// manifest or tag referring to it is written.
+func (l *ociLayout) openLayer(d v1.Descriptor) (io.ReadCloser, error) {
+	p := blobPath(d.Digest)
+	if t, ok := l.fsys.(*tarFS); ok {
+		return t.openRaw(p)
+	}
+	f, err := l.fsys.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s lacks %s", ErrBadInput, l.where, p)
+	}
+	if rc, ok := f.(io.ReadCloser); ok {
+		return rc, nil // an *os.File for a directory layout
+	}
+	return nil, fmt.Errorf("%s: %s is not readable as a stream", l.where, p)
 }
 
 func (l *ociLayout) readBlob(d v1.Descriptor, what string) ([]byte, error) {
@@ -145,9 +167,13 @@ func (i *layoutImage) RawConfigFile() ([]byte, error) {
 }
 
 func (i *layoutImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	for _, d := range append([]v1.Descriptor{i.manifest.Config}, i.manifest.Layers...) {
+	if h == i.manifest.Config.Digest {
+		d := i.manifest.Config
+		return &openLayer{desc: d, open: func() (io.ReadCloser, error) { return i.l.openBlob(d, "config") }}, nil
+	}
+	for _, d := range i.manifest.Layers {
 		if d.Digest == h {
-			return &openLayer{desc: d, open: func() (io.ReadCloser, error) { return i.l.openBlob(d, "blob") }}, nil
+			return &openLayer{desc: d, open: func() (io.ReadCloser, error) { return i.l.openLayer(d) }}, nil
 		}
 	}
 	return nil, fmt.Errorf("layer %s is not in image %s", h, i.desc.Digest)
@@ -208,7 +234,7 @@ func (x *layoutIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 func (l *ociLayout) checkBlobs(a Artifact) error {
 	var missing []string
 	walkDescriptors(a, func(d v1.Descriptor) {
-		p := "blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex
+		p := blobPath(d.Digest)
 		if _, err := fs.Stat(l.fsys, p); err != nil {
 			missing = append(missing, p)
 		}

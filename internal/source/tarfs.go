@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,9 @@ import (
 type tarFS struct {
 	f       *os.File
 	entries map[string]tarEntry
+
+	mu  sync.Mutex
+	raw []*os.File // opened by openRaw, closed by Close
 }
 
 type tarEntry struct {
@@ -92,7 +96,39 @@ func cleanName(n string) string {
 	return strings.TrimPrefix(path.Clean("/"+n), "/")
 }
 
-func (t *tarFS) Close() error { return t.f.Close() }
+// Close closes the tar and every reader openRaw handed out.
+func (t *tarFS) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, f := range t.raw {
+		f.Close()
+	}
+	t.raw = nil
+	return t.f.Close()
+}
+
+// openRaw returns an entry as a reader that net/http can send with
+// sendfile(2): an io.LimitedReader over an *os.File of its own, positioned
+// at the entry, inside io.NopCloser (which net/http unwraps). The file is
+// closed when the tarFS is.
+func (t *tarFS) openRaw(name string) (io.ReadCloser, error) {
+	e, ok := t.entries[cleanName(name)]
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	f, err := os.Open(t.f.Name())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(e.offset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	t.mu.Lock()
+	t.raw = append(t.raw, f)
+	t.mu.Unlock()
+	return io.NopCloser(&io.LimitedReader{R: f, N: e.size}), nil
+}
 
 // Open implements fs.FS.
 func (t *tarFS) Open(name string) (fs.File, error) {

@@ -1,0 +1,107 @@
+package registry
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+func TestNormalizeHost(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"https://index.docker.io/v1/": "index.docker.io",
+		"docker.io":                   "index.docker.io",
+		"":                            "index.docker.io",
+		"reg.example.com:5000/":       "reg.example.com:5000",
+		"http://127.0.0.1:5000/v2/":   "127.0.0.1:5000",
+		"ghcr.io/org":                 "ghcr.io",
+	} {
+		got, err := NormalizeHost(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeHost(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestDestinations(t *testing.T) {
+	t.Parallel()
+	got, err := Destinations("reg.example.com/team/app", []string{"1.0", "latest", "1.0"}, []string{"other.example.com/app:x", "reg.example.com/team/app:latest"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range got {
+		names = append(names, d.Name())
+	}
+	if d := cmp.Diff([]string{"reg.example.com/team/app:1.0", "reg.example.com/team/app:latest", "other.example.com/app:x"}, names); d != "" {
+		t.Error(d)
+	}
+	_, err = Destinations("Bad/Repo", []string{"-x"}, []string{"a/b@sha256:" + strings.Repeat("0", 64)}, false)
+	if !errors.Is(err, ErrReference) || strings.Count(err.Error(), "\n") != 1 {
+		t.Errorf("want two joined errors, got %v", err)
+	}
+	if _, err := Destinations("", []string{"latest"}, nil, false); err == nil || !strings.Contains(err.Error(), "repository name to publish image must be specified") {
+		t.Errorf("no repository: %v", err)
+	}
+	if _, err := Destinations("app", []string{"a:b"}, nil, false); err == nil {
+		t.Error("a tag with a colon was accepted")
+	}
+}
+
+func resolve(t *testing.T, k *Keychain, reg string) authn.AuthConfig {
+	t.Helper()
+	r, _ := name.NewRegistry(reg)
+	a, err := k.Resolve(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := a.Authorization()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *ac
+}
+
+func TestKeychain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"https://index.docker.io/v1/":{"auth":"aHViOmh1YnB3"},"cfg.example.com":{"auth":"Y2ZnOmNmZ3B3"}}}`), 0o600)
+	k, err := NewKeychain(Credentials{
+		Registry: "https://push.example.com/v1/", Username: "u", Password: "p",
+		Lookup: func(s string) (string, bool) { return map[string]string{"DOCKER_CONFIG": dir}[s], s == "DOCKER_CONFIG" },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resolve(t, k, "push.example.com"); got.Username != "u" || got.Password != "p" {
+		t.Errorf("static: %+v", got)
+	}
+	if got := resolve(t, k, "cfg.example.com"); got.Username != "cfg" || got.Password != "cfgpw" {
+		t.Errorf("config: %+v", got)
+	}
+	if got := resolve(t, k, "docker.io"); got.Username != "hub" || got.Password != "hubpw" {
+		t.Errorf("docker hub key: %+v", got)
+	}
+	if got := resolve(t, k, "anon.example.com"); got != (authn.AuthConfig{}) {
+		t.Errorf("anonymous: %+v", got)
+	}
+
+	// PLUGIN_CONFIG as JSON content; the error never repeats the content.
+	k, err = NewKeychain(Credentials{Config: `{"auths":{"x.example.com":{"username":"a","password":"b"}}}`})
+	if err != nil || resolve(t, k, "x.example.com").Password != "b" {
+		t.Errorf("JSON config: %v", err)
+	}
+	_, err = NewKeychain(Credentials{Config: `{"auths": {"x": {"password": "s3cret-value"`})
+	if !errors.Is(err, ErrCredentials) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("bad JSON config: %v", err)
+	}
+	if _, err := NewKeychain(Credentials{Password: "p", DefaultFor: "r.example.com"}); !errors.Is(err, ErrCredentials) {
+		t.Errorf("password without user: %v", err)
+	}
+}
