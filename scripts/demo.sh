@@ -18,7 +18,7 @@ mkdir -p "$work/rootfs/bin"
 cp /bin/busybox "$work/rootfs/bin/"
 for a in sh cat echo ls; do ln -sf busybox "$work/rootfs/bin/$a"; done
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
-docker import -q "$work/rootfs.tar" hoist-demo/base:1 >/dev/null
+docker import "$work/rootfs.tar" hoist-demo/base:1 >/dev/null
 
 echo "== 2. build examples/hello once and save it as a tarball"
 DOCKER_BUILDKIT=0 docker build -q --network host -t hoist-demo/hello:1 examples/hello >/dev/null

@@ -126,7 +126,7 @@ func TestTamperedLayoutBlobIsNeverTagged(t *testing.T) {
 	if r.code != ExitSource {
 		t.Errorf("exit %d:\n%s", r.code, r)
 	}
-	assertContains(t, r, "the file was altered or damaged", "FAILED")
+	assertContains(t, r, "rejected blob sha256:", "the file was altered or damaged", "FAILED")
 	if tags := tagsOf(t, reg, "t/app"); len(tags) > 0 {
 		t.Errorf("tags were written: %v", tags)
 	}

@@ -68,6 +68,7 @@ func startDockerd() (*Docker, string) {
 		"--host", d.Host, "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "x"),
 		"--pidfile", filepath.Join(dir, "docker.pid"))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithUs(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, "start dockerd: " + err.Error()
 	}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -118,6 +119,12 @@ func Main(m *testing.M) int {
 	}
 	shared.mu.Unlock()
 	return code
+}
+
+// dieWithUs makes a started process receive SIGKILL if the test binary dies
+// (a panic or a timeout skips the cleanups).
+func dieWithUs(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 // stopProcess ends a process this package started: SIGTERM, then SIGKILL

@@ -101,6 +101,7 @@ func startRegistryWith(t testing.TB, o RegistryOptions, dir string, cleanup func
 		}
 		cmd := exec.Command(bin, "serve", cfgPath)
 		cmd.Stdout, cmd.Stderr = logf, logf
+		dieWithUs(cmd)
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start docker-registry: %v", err)
 		}

@@ -302,8 +302,12 @@ func explain(t name.Tag, err error) error {
 	var cinv x509.CertificateInvalidError
 	var operr *net.OpError
 	switch {
-	case hasCode(err, "DIGEST_INVALID", "BLOB_UPLOAD_INVALID", "SIZE_INVALID"):
-		return fmt.Errorf("%w: %s: %w: registry %s rejected a blob whose bytes do not match its digest or size (the file was altered or damaged): %v", ErrPush, t.Name(), source.ErrDigestMismatch, reg, err)
+	case hasCode(err, "DIGEST_INVALID", "SIZE_INVALID"):
+		blob := "a blob"
+		if errors.As(err, &terr) && terr.Request != nil && terr.Request.URL.Query().Get("digest") != "" {
+			blob = "blob " + terr.Request.URL.Query().Get("digest")
+		}
+		return fmt.Errorf("%w: %s: %w: registry %s rejected %s: the bytes sent do not match that digest, so the file was altered or damaged after the image was written; rebuild or re-copy it", ErrPush, t.Name(), source.ErrDigestMismatch, reg, blob)
 	case errors.Is(err, source.ErrDigestMismatch):
 		return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
