@@ -182,6 +182,7 @@ func compare(dir string, nreg int, measure map[string]func([]string, int) sample
 	for run := 0; run < *runs; run++ {
 		for _, n := range names {
 			regs, pids, stop := startRegistriesPIDs(dir, nreg)
+			settle()
 			before := cpuOf(pids)
 			s := measure[n](regs, run)
 			s.regCPU = cpuOf(pids) - before
@@ -204,6 +205,13 @@ func order(n string) int {
 		return 0
 	}
 	return 1
+}
+
+// settle lets the disk and the Docker daemon finish the previous run's
+// work, so it does not bill the next tool.
+func settle() {
+	exec.Command("sync").Run()
+	time.Sleep(time.Second)
 }
 
 func median(ss []sample) sample {

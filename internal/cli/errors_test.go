@@ -354,3 +354,33 @@ func flipByte(t *testing.T, path string, at int64) {
 	b[0] ^= 0xff
 	fh.WriteAt(b, at)
 }
+
+// With PLUGIN_FAIL_FAST the first failure cancels the other destinations:
+// the slow one never gets its tag.
+func TestFailFastCancelsTheOthers(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	slow := startFaultProxy(t, reg, &faultProxy{match: func(r *http.Request) bool {
+		if isManifestPut(r) {
+			time.Sleep(3 * time.Second)
+		}
+		return false
+	}})
+	closed := harness.FreePort(t)
+	dests := slow + "/slow/app:1,127.0.0.1:" + itoa(closed) + "/app:1"
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests, "PLUGIN_FAIL_FAST": "true"})
+	if r.code != ExitPush {
+		t.Errorf("exit %d:\n%s", r.code, r)
+	}
+	assertContains(t, r, "2 of 2 destination(s) failed", "cancelled")
+	if tags := tagsOf(t, reg, "slow/app"); len(tags) != 0 {
+		t.Errorf("the slow destination was tagged: %v", tags)
+	}
+	// Without it the slow one finishes.
+	r = hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests})
+	assertContains(t, r, "1 of 2 destination(s) failed")
+	if tags := tagsOf(t, reg, "slow/app"); len(tags) != 1 {
+		t.Errorf("the slow destination was not tagged: %v", tags)
+	}
+}

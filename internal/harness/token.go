@@ -2,15 +2,11 @@ package harness
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -50,24 +46,7 @@ type TokenServer struct {
 func StartTokenRegistry(t testing.TB) (*Registry, *TokenServer) {
 	t.Helper()
 	ts := &TokenServer{Service: "hoist-test-registry", Issuer: "hoist-test-issuer", user: "hoist", password: "pw-" + randomHex(12)}
-	var err error
-	ts.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(7),
-		Subject:               pkix.Name{CommonName: "hoist test token signer"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-	}
-	ts.certDER, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ts.key.PublicKey, ts.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts.key, ts.certDER = selfSignedCA(t, "hoist test token signer")
 	var backend atomic.Pointer[httputil.ReverseProxy]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/token" {

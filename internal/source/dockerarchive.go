@@ -21,6 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/hoist-build/hoist/internal/progress"
 )
 
 // dockerArchive reads the format of docker save, kaniko --tar-path and
@@ -218,7 +220,7 @@ func (d *dockerArchive) layer(ctx context.Context, p string, diffID v1.Hash, log
 	}
 	h := v1.Hash{Algorithm: "sha256", Hex: hexSum(zsum)}
 	if logf != nil {
-		logf("compressed layer %s: %s (%s → %s)", p, h, human(size), human(st.Size()))
+		logf("compressed layer %s: %s (%s → %s)", p, h, progress.Bytes(size), progress.Bytes(st.Size()))
 	}
 	name := tmp.Name()
 	desc := v1.Descriptor{MediaType: types.DockerLayer, Size: st.Size(), Digest: h}
@@ -250,18 +252,6 @@ func copyCtx(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
 			return n, err
 		}
 	}
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // archiveImage is the compressed core of an image from a docker archive.
