@@ -47,5 +47,9 @@ if [ ! -x bin/crane ]; then
   echo "setup: building crane (pinned go-containerregistry) into bin/"
   go build -o bin/crane github.com/google/go-containerregistry/cmd/crane
 fi
+if [ ! -x bin/buildkitd ] || [ ! -x bin/buildctl ]; then
+  echo "setup: building buildkitd and buildctl (pinned github.com/moby/buildkit) into bin/"
+  go build -o bin/ github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+fi
 go build -o bin/hoist ./cmd/hoist
 echo "setup: ok"

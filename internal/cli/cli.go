@@ -12,9 +12,12 @@ import (
 	"os"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/hoist-build/hoist/internal/build"
+	"github.com/hoist-build/hoist/internal/engine"
 	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/settings"
@@ -28,6 +31,8 @@ const (
 	ExitSettings  = 2 // invalid settings or usage
 	ExitSource    = 3 // the image to push cannot be found or read
 	ExitPush      = 4 // at least one destination failed
+	ExitBuild     = 5 // the build failed (Dockerfile, a step, a base image)
+	ExitEngine    = 6 // the build engine cannot be reached or started
 	ExitCancelled = 130
 )
 
@@ -51,6 +56,8 @@ func OSEnv() Env {
 // Main runs hoist with args (without the program name) and returns the
 // exit code.
 func Main(ctx context.Context, args []string, env Env) int {
+	// BuildKit's client logs through logrus; its warnings are not for users.
+	logrus.SetOutput(io.Discard)
 	root := newRoot(ctx, env)
 	root.SetArgs(args)
 	err := root.Execute()
@@ -71,8 +78,12 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitCancelled
-	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage):
+	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage), errors.Is(err, build.ErrInput):
 		return ExitSettings
+	case errors.Is(err, build.ErrBuild):
+		return ExitBuild
+	case errors.Is(err, engine.ErrEngine):
+		return ExitEngine
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch):
 		return ExitSource
 	case errors.Is(err, publish.ErrPush):
@@ -127,6 +138,35 @@ is also a flag; a flag wins over the environment. See docs/settings.md.`,
 			return runPush(ctx, s, env)
 		},
 	}
+	buildCmd := &cobra.Command{
+		Use:   "build",
+		Short: "Build with BuildKit, then push to every destination (or, with --no-push, keep it)",
+		Example: `  hoist build --context . --repo registry.example.com/app --tags 1.2.3
+  hoist build --no-push --tar-path image.tar --repo app --tags dev`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := load(cmd, env)
+			if err != nil {
+				return err
+			}
+			if err := checkModes(s); err != nil {
+				return err
+			}
+			if s.PushOnly {
+				return fmt.Errorf("%w: hoist build does not take --push-only; use hoist push", errUsage)
+			}
+			return runBuild(ctx, s, env)
+		},
+	}
+	engineCmd := &cobra.Command{Use: "engine", Short: "Manage the embedded BuildKit engine (start keeps it running for later builds)"}
+	engineCmd.AddCommand(
+		&cobra.Command{Use: "start", Short: "Start the embedded engine and leave it running", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error { return runEngine(ctx, cmd, env, "start") }},
+		&cobra.Command{Use: "stop", Short: "Stop the embedded engine", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error { return runEngine(ctx, cmd, env, "stop") }},
+		&cobra.Command{Use: "status", Short: "Say whether the embedded engine runs", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error { return runEngine(ctx, cmd, env, "status") }},
+	)
 	var markdown bool
 	settingsCmd := &cobra.Command{
 		Use:   "settings",
@@ -152,7 +192,7 @@ is also a flag; a flag wins over the environment. See docs/settings.md.`,
 			fmt.Fprintln(env.Stdout, "hoist", Version)
 		},
 	}
-	root.AddCommand(push, settingsCmd, version)
+	root.AddCommand(push, buildCmd, engineCmd, settingsCmd, version)
 	return root
 }
 
@@ -172,7 +212,7 @@ func runPlugin(ctx context.Context, cmd *cobra.Command, env Env) error {
 	if s.PushOnly {
 		return runPush(ctx, s, env)
 	}
-	return fmt.Errorf("%w: building is not available in this version of hoist; to push a pre-built image set PLUGIN_PUSH_ONLY=true (or run hoist push)", errUsage)
+	return runBuild(ctx, s, env)
 }
 
 // checkModes rejects contradicting mode settings.
@@ -186,4 +226,39 @@ func checkModes(s *settings.Settings) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// runEngine starts, stops or reports the embedded engine.
+func runEngine(ctx context.Context, cmd *cobra.Command, env Env, action string) error {
+	s, err := load(cmd, env)
+	if err != nil {
+		return err
+	}
+	dir := s.EngineDir
+	if dir == "" {
+		dir = engine.DefaultDir(env.Lookup)
+	}
+	switch action {
+	case "start":
+		e, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: s.Buildkitd, Mirrors: s.RegistryMirrors, Keep: true,
+			Logf: func(f string, a ...any) { fmt.Fprintf(env.Stderr, f+"\n", a...) }})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, e.Addr)
+		return e.Close()
+	case "stop":
+		if err := engine.Stop(dir); err != nil {
+			return fmt.Errorf("%w: %w", engine.ErrEngine, err)
+		}
+		fmt.Fprintln(env.Stderr, "engine stopped")
+		return nil
+	}
+	pid, err := engine.Status(ctx, dir)
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "stopped (%s)\n", dir)
+		return fmt.Errorf("%w: %w", errReported, engine.ErrEngine)
+	}
+	fmt.Fprintf(env.Stdout, "running, pid %d, %s\n", pid, engine.Socket(dir))
+	return nil
 }

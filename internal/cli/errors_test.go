@@ -95,13 +95,6 @@ func TestBadInputsFailClearlyAndPushNothing(t *testing.T) {
 		}
 		assertContains(t, r, "repository name to publish image must be specified")
 	})
-	t.Run("build mode is not there yet", func(t *testing.T) {
-		r := hoist(t, map[string]string{"PLUGIN_REPO": reg.Host + "/bad/app"})
-		if r.code != ExitSettings {
-			t.Errorf("exit %d", r.code)
-		}
-		assertContains(t, r, "PLUGIN_PUSH_ONLY=true")
-	})
 }
 
 // A layout whose blob was altered fails while streaming it, before the

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,66 +31,111 @@ import (
 // Level 1 of klauspost/compress: see docs/benchmarks.md.
 const gzipLevel = 1
 
-// runPush is push-only mode: find the image, push it everywhere, report.
-func runPush(ctx context.Context, s *settings.Settings, env Env) error {
+// run holds what every mode of one hoist run shares: the validated
+// settings, the destinations, the keychain, the transport, the masked
+// output and the progress printer.
+type run struct {
+	s      *settings.Settings
+	env    Env
+	stdout *maskWriter
+	stderr *maskWriter
+	tty    bool
+	pr     *progress.Printer
+	dests  []name.Tag
+	kc     *registry.Keychain
+	tr     *http.Transport
+	daemon *daemon.Daemon
+}
+
+// newRun validates the settings shared by every mode. needDests is false
+// for a build-only run, which may have no repository.
+func newRun(s *settings.Settings, env Env, needDests bool) (*run, error) {
 	if err := checkModes(s); err != nil {
-		return err
+		return nil, err
 	}
-	tty := isTerminal(env.Stderr)
-	mode, err := progress.ParseMode(s.Progress, tty)
+	r := &run{s: s, env: env, tty: isTerminal(env.Stderr)}
+	mode, err := progress.ParseMode(s.Progress, r.tty)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin("progress"), err)
+		return nil, fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin("progress"), err)
 	}
 	if s.Jobs < 1 || s.PushRetry < 0 || s.MaxParallel < 0 {
-		return fmt.Errorf("%w: --jobs must be at least 1, --push-retry and --max-parallel at least 0", settings.ErrInvalid)
+		return nil, fmt.Errorf("%w: --jobs must be at least 1, --push-retry and --max-parallel at least 0", settings.ErrInvalid)
 	}
-	dests, err := registry.Destinations(s.Repo, s.Tags, s.Destinations, s.Insecure)
-	if err != nil {
-		return err
+	if needDests || s.Repo != "" || len(s.Destinations) > 0 {
+		r.dests, err = registry.Destinations(s.Repo, s.Tags, s.Destinations, s.Insecure)
+		if err != nil {
+			return nil, err
+		}
 	}
-	kc, err := registry.NewKeychain(registry.Credentials{
+	defaultFor := name.DefaultRegistry
+	if len(r.dests) > 0 {
+		defaultFor = r.dests[0].Context().RegistryStr()
+	}
+	r.kc, err = registry.NewKeychain(registry.Credentials{
 		Registry:   s.Registry,
 		Username:   s.Username,
 		Password:   s.Password,
-		DefaultFor: dests[0].Context().RegistryStr(),
+		DefaultFor: defaultFor,
+		Extra:      []registry.Login{{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}},
 		Config:     s.Config,
 		Lookup:     env.Lookup,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// From here on every byte of output passes through the mask.
-	secrets := append(s.Secrets(), kc.Secrets()...)
-	if s.Username != "" && s.Password != "" {
-		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(s.Username+":"+s.Password)))
-	}
-	stdout, stderr := newMask(env.Stdout, secrets), newMask(env.Stderr, secrets)
-	env.Stdout, env.Stderr = stdout, stderr
-	defer stderr.Flush()
-	defer stdout.Flush()
-	setLibraryLogs(stderr, s.Debug)
-	defer setLibraryLogs(io.Discard, false)
-
-	tr, err := registry.NewTransport(registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout})
-	if err != nil {
-		return fmt.Errorf("%w: %w", settings.ErrInvalid, err)
-	}
-	pr := progress.New(stderr, mode)
-	defer pr.Close()
-	if s.Debug {
-		for _, kv := range s.Masked() {
-			pr.Printf("setting %s=%s (%s)", kv[0], kv[1], s.Origin(kv[0]))
+	secrets := append(s.Secrets(), r.kc.Secrets()...)
+	for _, up := range [][2]string{{s.Username, s.Password}, {s.BaseUsername, s.BasePassword}} {
+		if up[0] != "" && up[1] != "" {
+			secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(up[0]+":"+up[1])))
 		}
 	}
+	r.stdout, r.stderr = newMask(env.Stdout, secrets), newMask(env.Stderr, secrets)
+	setLibraryLogs(r.stderr, s.Debug)
 
-	var d *daemon.Daemon
-	if !s.DaemonOff {
-		d = daemon.New(s.DockerHost)
+	r.tr, err = registry.NewTransport(registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout})
+	if err != nil {
+		r.close()
+		return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, err)
 	}
+	r.pr = progress.New(r.stderr, mode)
+	if s.Debug {
+		for _, kv := range s.Masked() {
+			r.pr.Printf("setting %s=%s (%s)", kv[0], kv[1], s.Origin(kv[0]))
+		}
+	}
+	if !s.DaemonOff {
+		r.daemon = daemon.New(s.DockerHost)
+	}
+	return r, nil
+}
+
+func (r *run) close() {
+	r.pr.Close()
+	setLibraryLogs(io.Discard, false)
+	r.stderr.Flush()
+	r.stdout.Flush()
+}
+
+// path resolves a path setting against the working directory.
+func (r *run) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(r.env.WorkDir, p)
+}
+
+// runPush is push-only mode: find the image, push it everywhere, report.
+func runPush(ctx context.Context, s *settings.Settings, env Env) error {
+	r, err := newRun(s, env, true)
+	if err != nil {
+		return err
+	}
+	defer r.close()
 	var fallbacks []string
 	if s.Repo != "" {
-		for _, t := range dests {
+		for _, t := range r.dests {
 			if t.Context().Name() == mustRepo(s.Repo, s.Insecure) {
 				fallbacks = append(fallbacks, t.Name())
 			}
@@ -96,47 +143,53 @@ func runPush(ctx context.Context, s *settings.Settings, env Env) error {
 	}
 	start := time.Now()
 	img, err := source.Open(ctx, source.Request{
-		TarPath:   s.SourceTarPath,
+		TarPath:   r.path(s.SourceTarPath),
 		Image:     s.SourceImage,
 		Fallbacks: fallbacks,
-		Daemon:    d,
-		Remote:    []remote.Option{remote.WithAuthFromKeychain(kc), remote.WithTransport(tr)},
+		Store:     r.path(s.ImageStore),
+		Daemon:    r.daemon,
+		Remote:    []remote.Option{remote.WithAuthFromKeychain(r.kc), remote.WithTransport(r.tr)},
 		Insecure:  s.Insecure,
 		GzipLevel: gzipLevel,
-		Logf:      pr.Printf,
+		Logf:      r.pr.Printf,
 	})
 	if err != nil {
 		return err
 	}
 	defer img.Close()
-	pr.Printf("source: %s, %s (ready in %.2fs)", img.From, img.Digest, time.Since(start).Seconds())
-	pr.Printf("pushing to %d destination(s)", len(dests))
+	r.pr.Printf("source: %s, %s (ready in %.2fs)", img.From, img.Digest, time.Since(start).Seconds())
+	return r.push(ctx, img, nil)
+}
 
-	results := publish.Push(ctx, img.Artifact, dests, publish.Options{
-		Keychain:    kc,
-		Transport:   tr,
-		Jobs:        s.Jobs,
-		MaxParallel: s.MaxParallel,
-		Retries:     s.PushRetry,
-		FailFast:    s.FailFast,
-		Progress:    pr,
+// push publishes img to every destination, prints the summary and writes
+// the outputs; extra holds more DRONE_OUTPUT keys.
+func (r *run) push(ctx context.Context, img *source.Image, extra map[string]string) error {
+	r.pr.Printf("pushing to %d destination(s)", len(r.dests))
+	results := publish.Push(ctx, img.Artifact, r.dests, publish.Options{
+		Keychain:    r.kc,
+		Transport:   r.tr,
+		Jobs:        r.s.Jobs,
+		MaxParallel: r.s.MaxParallel,
+		Retries:     r.s.PushRetry,
+		FailFast:    r.s.FailFast,
+		Progress:    r.pr,
 	})
-	pr.Close()
-	failed := summary(stderr, results)
-	if err := writeOutputs(s, img.Digest.String(), results); err != nil {
+	r.pr.Close()
+	failed := summary(r.stderr, results)
+	if err := writeOutputs(r.s, img.Digest.String(), results, extra); err != nil {
 		return err
 	}
 	if failed > 0 {
 		err := fmt.Errorf("%w: %d of %d destination(s) failed (see above)", publish.ErrPush, failed, len(results))
-		for _, r := range results {
-			if errors.Is(r.Err, source.ErrDigestMismatch) {
+		for _, res := range results {
+			if errors.Is(res.Err, source.ErrDigestMismatch) {
 				// The input is bad, not the registry: exit as for a bad source.
 				return fmt.Errorf("%w: %w", err, source.ErrDigestMismatch)
 			}
 		}
 		return err
 	}
-	fmt.Fprintln(stdout, img.Digest.String())
+	fmt.Fprintln(r.stdout, img.Digest.String())
 	return nil
 }
 
@@ -177,7 +230,7 @@ func summary(w io.Writer, results []publish.Result) int {
 
 // writeOutputs writes the digest, DRONE_OUTPUT and artifact files when at
 // least one destination has the image.
-func writeOutputs(s *settings.Settings, digest string, results []publish.Result) error {
+func writeOutputs(s *settings.Settings, digest string, results []publish.Result, extra map[string]string) error {
 	var ok []publish.Result
 	for _, r := range results {
 		if r.Err == nil {
@@ -187,26 +240,20 @@ func writeOutputs(s *settings.Settings, digest string, results []publish.Result)
 	if len(ok) == 0 {
 		return nil
 	}
-	if s.DigestFile != "" {
-		if err := outputs.Digest(s.DigestFile, digest); err != nil {
-			return err
-		}
+	vars := map[string]string{"digest": digest}
+	for k, v := range extra {
+		vars[k] = v
 	}
-	if s.OutputFile != "" {
-		refs := make([]string, len(ok))
-		for i, r := range ok {
-			refs[i] = r.Ref
-		}
-		first, _ := name.NewTag(ok[0].Ref, name.WeakValidation)
-		vars := map[string]string{
-			"digest":           digest,
-			"IMAGE":            ok[0].Ref,
-			"IMAGE_REFS":       strings.Join(refs, ","),
-			"IMAGE_DIGEST_REF": first.Context().Name() + "@" + digest,
-		}
-		if err := outputs.Env(s.OutputFile, vars); err != nil {
-			return err
-		}
+	refs := make([]string, len(ok))
+	for i, r := range ok {
+		refs[i] = r.Ref
+	}
+	first, _ := name.NewTag(ok[0].Ref, name.WeakValidation)
+	vars["IMAGE"] = ok[0].Ref
+	vars["IMAGE_REFS"] = strings.Join(refs, ",")
+	vars["IMAGE_DIGEST_REF"] = first.Context().Name() + "@" + digest
+	if err := writeDigestAndEnv(s, digest, vars); err != nil {
+		return err
 	}
 	if s.ArtifactFile != "" {
 		a := outputs.Artifact{Data: outputs.ArtifactData{RegistryType: s.RegistryType, RegistryURL: registryURL(s, ok[0].Ref)}}
@@ -214,6 +261,22 @@ func writeOutputs(s *settings.Settings, digest string, results []publish.Result)
 			a.Data.Images = append(a.Data.Images, outputs.ArtifactImage{Image: r.Ref, Digest: digest})
 		}
 		if err := outputs.WriteArtifact(s.ArtifactFile, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeDigestAndEnv writes the digest file and merges vars into
+// DRONE_OUTPUT, when those are set.
+func writeDigestAndEnv(s *settings.Settings, digest string, vars map[string]string) error {
+	if s.DigestFile != "" {
+		if err := outputs.Digest(s.DigestFile, digest); err != nil {
+			return err
+		}
+	}
+	if s.OutputFile != "" {
+		if err := outputs.Env(s.OutputFile, vars); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
 )
 
 // Daemon is a lazily connected Docker daemon.
@@ -118,4 +119,21 @@ func (d *Daemon) TagsOf(ctx context.Context, repo string) []string {
 // String names the daemon for messages.
 func (d *Daemon) String() string {
 	return "docker daemon at " + d.Host
+}
+
+// Load streams a docker-format tarball into the daemon (docker load).
+func (d *Daemon) Load(ctx context.Context, r io.Reader) error {
+	c, err := d.Client(ctx)
+	if err != nil {
+		return err
+	}
+	resp, err := c.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("load into %s: %w", d, err)
+	}
+	defer resp.Body.Close()
+	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
+		return fmt.Errorf("load into %s: %w", d, err)
+	}
+	return nil
 }

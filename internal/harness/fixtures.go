@@ -25,6 +25,9 @@ type Fixtures struct {
 	Built, Hello string
 	// Other is a second image in the daemon (hoist-fixture/app:other).
 	Other string
+	// Base is a linux/amd64 busybox base image in Registry, for builds;
+	// MultiRemote is a linux/amd64 + linux/arm64 one.
+	Base string
 
 	DockerSave      string // docker save of App (uncompressed layers)
 	DockerSaveTwo   string // docker save of App and Other: two images
@@ -91,6 +94,10 @@ func makeFixtures(t testing.TB, d *Docker) *Fixtures {
 	d.Run(t, "save", "-o", f.DockerSave, f.App)
 	f.DockerSaveTwo = filepath.Join(dir, "docker-save-two.tar")
 	d.Run(t, "save", "-o", f.DockerSaveTwo, f.App, f.Other)
+
+	f.Base = reg.Host + "/fixture/base:1"
+	d.Run(t, "tag", "hoist-fixture/base:amd64", f.Base)
+	d.Run(t, "push", "-q", f.Base)
 
 	remoteApp := reg.Host + "/fixture/app:1"
 	d.Run(t, "tag", f.App, remoteApp)

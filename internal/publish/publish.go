@@ -72,10 +72,10 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		return results
 	}
 	if o.FailFast {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		o.onFail = cancel
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		o.onFail = func() { cancel(errors.New("another destination failed and fail-fast is set")) }
 	}
 	blobs := source.Blobs(a)
 	var total int64
@@ -241,6 +241,10 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 		r := &results[i]
 		r.Duration = elapsed
 		switch {
+		case r.Err != nil && ctx.Err() != nil && !errors.Is(r.Err, source.ErrDigestMismatch):
+			r.Err = fmt.Errorf("%w: %s: cancelled (%v)", ErrPush, t.Name(), context.Cause(ctx))
+			r.Status = "failed"
+			status = "cancelled"
 		case r.Err != nil:
 			r.Status = "failed"
 			status = "failed"

@@ -30,10 +30,19 @@ type Credentials struct {
 	Password string
 	// DefaultFor names the registry used when Registry is empty.
 	DefaultFor string
+	// Extra are further logins, such as the base-image registry's.
+	Extra []Login
 	// Config is a docker config.json as JSON content or a file path.
 	Config string
 	// Lookup reads environment variables (DOCKER_CONFIG, HOME).
 	Lookup func(string) (string, bool)
+}
+
+// Login is a username and password for one registry.
+type Login struct {
+	Registry, Username, Password string
+	// Setting names the settings, for messages.
+	Setting string
 }
 
 // Keychain resolves credentials for a registry: the username and password
@@ -52,19 +61,25 @@ var _ authn.Keychain = (*Keychain)(nil)
 // NewKeychain builds the keychain of one run.
 func NewKeychain(c Credentials) (*Keychain, error) {
 	k := &Keychain{static: map[string]authn.AuthConfig{}}
-	if c.Username != "" || c.Password != "" {
-		host := c.Registry
-		if host == "" {
-			host = c.DefaultFor
+	host := c.Registry
+	if host == "" {
+		host = c.DefaultFor
+	}
+	// The base-image login goes first so that the push login wins for a
+	// registry named by both.
+	logins := append(append([]Login(nil), c.Extra...), Login{Registry: host, Username: c.Username, Password: c.Password, Setting: "PLUGIN_REGISTRY/PLUGIN_USERNAME/PLUGIN_PASSWORD"})
+	for _, l := range logins {
+		if l.Username == "" && l.Password == "" {
+			continue
 		}
-		h, err := NormalizeHost(host)
+		h, err := NormalizeHost(l.Registry)
 		if err != nil {
-			return nil, fmt.Errorf("%w: PLUGIN_REGISTRY %q: %w", ErrCredentials, host, err)
+			return nil, fmt.Errorf("%w: registry %q (%s): %w", ErrCredentials, l.Registry, l.Setting, err)
 		}
-		if c.Username == "" {
-			return nil, fmt.Errorf("%w: a password is set for registry %s but no username (PLUGIN_USERNAME)", ErrCredentials, h)
+		if l.Username == "" {
+			return nil, fmt.Errorf("%w: a password is set for registry %s but no username (%s)", ErrCredentials, h, l.Setting)
 		}
-		k.static[h] = authn.AuthConfig{Username: c.Username, Password: c.Password}
+		k.static[h] = authn.AuthConfig{Username: l.Username, Password: l.Password}
 	}
 	cf, src, err := loadConfig(c.Config, c.Lookup)
 	if err != nil {

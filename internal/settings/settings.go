@@ -30,6 +30,58 @@ type Settings struct {
 	SourceTarPath string `flag:"source-tar-path" env:"PLUGIN_SOURCE_TAR_PATH" group:"Source" doc:"Image to push: a docker-archive or OCI archive tarball (plain or gzip) or an OCI image layout directory."`
 	SourceImage   string `flag:"source-image" env:"PLUGIN_SOURCE_IMAGE" group:"Source" doc:"Image to push by reference: looked up in the local Docker daemon, then in its registry. Inside a tarball holding several images it picks one. No tag means latest; name@sha256:... works."`
 
+	// Build (BuildKit).
+	Dockerfile       string   `flag:"dockerfile" env:"PLUGIN_DOCKERFILE" group:"Build" doc:"Dockerfile to build (default: Dockerfile in the context). Relative to the working directory."`
+	Context          string   `flag:"context" env:"PLUGIN_CONTEXT" default:"." group:"Build" doc:"Build context directory."`
+	Target           string   `flag:"target" env:"PLUGIN_TARGET" group:"Build" doc:"Dockerfile stage to build."`
+	BuildArgs        []string `flag:"build-args" env:"PLUGIN_BUILD_ARGS" group:"Build" doc:"Build arguments KEY=value, comma separated (a bare KEY takes its value from the environment)."`
+	BuildArgsNew     []string `flag:"build-args-new" env:"PLUGIN_BUILD_ARGS_NEW" sep:";" group:"Build" doc:"Build arguments KEY=value separated by semicolons, for values holding commas; used instead of --build-args when --multiple-build-args is set."`
+	MultiBuildArgs   bool     `flag:"multiple-build-args" env:"PLUGIN_MULTIPLE_BUILD_ARGS" group:"Build" doc:"Read build arguments from --build-args-new."`
+	BuildArgsFromEnv []string `flag:"build-args-from-env" env:"PLUGIN_BUILD_ARGS_FROM_ENV" group:"Build" doc:"Names of environment variables passed as build arguments of the same name."`
+	Labels           []string `flag:"labels" env:"PLUGIN_CUSTOM_LABELS" group:"Build" doc:"Image labels KEY=value, comma separated."`
+	AutoLabel        bool     `flag:"auto-label" env:"PLUGIN_AUTO_LABEL" default:"true" group:"Build" doc:"Add the org.opencontainers.image.{created,revision,source,url} labels from the CI's commit variables."`
+	Platforms        []string `flag:"platform" env:"PLUGIN_PLATFORM" group:"Build" doc:"Target platforms, comma separated (linux/amd64,linux/arm64); several make an image index."`
+	SecretsFromEnv   []string `flag:"secrets-from-env" env:"PLUGIN_SECRETS_FROM_ENV" group:"Build" doc:"Build secrets id=ENV_NAME, comma separated, for RUN --mount=type=secret."`
+	SecretsFromFile  []string `flag:"secrets-from-file" env:"PLUGIN_SECRETS_FROM_FILE" group:"Build" doc:"Build secrets id=path, comma separated."`
+	AddHosts         []string `flag:"add-host" env:"PLUGIN_ADD_HOST" group:"Build" doc:"Extra /etc/hosts entries host:ip for RUN steps, comma separated."`
+	NoCache          bool     `flag:"no-cache" env:"PLUGIN_NO_CACHE" group:"Build" doc:"Do not use the build cache."`
+	Pull             bool     `flag:"pull" env:"PLUGIN_PULL_IMAGE" default:"true" group:"Build" doc:"Check the registry for newer base images."`
+	Network          string   `flag:"network" env:"PLUGIN_NETWORK" group:"Build" doc:"Network of RUN steps: default, host or none."`
+	Compression      string   `flag:"compression" env:"PLUGIN_COMPRESSION" default:"gzip" group:"Build" doc:"Layer compression of built images: gzip, zstd or uncompressed."`
+	CompressionLevel int      `flag:"compression-level" env:"PLUGIN_COMPRESSION_LEVEL" default:"0" group:"Build" doc:"Compression level (0: the compressor's default)."`
+	CommitSHA        string   `flag:"commit-sha" env:"DRONE_COMMIT_SHA" group:"Build" doc:"Commit of the build, for the revision label."`
+	RemoteURL        string   `flag:"remote-url" env:"DRONE_REMOTE_URL" group:"Build" doc:"Repository URL, for the source label."`
+	RepoLink         string   `flag:"repo-link" env:"PLUGIN_REPO_LINK,DRONE_REPO_LINK" group:"Build" doc:"Repository web page, for the url label."`
+
+	// Base images.
+	BaseRegistry string `flag:"base-image-registry" env:"PLUGIN_BASE_IMAGE_REGISTRY,PLUGIN_DOCKER_REGISTRY" group:"Build" doc:"Registry that base images are pulled from with --base-image-username and --base-image-password."`
+	BaseUsername string `flag:"base-image-username" env:"PLUGIN_BASE_IMAGE_USERNAME,PLUGIN_DOCKER_USERNAME" group:"Build" doc:"User name for --base-image-registry."`
+	BasePassword string `flag:"base-image-password" env:"PLUGIN_BASE_IMAGE_PASSWORD,PLUGIN_DOCKER_PASSWORD" secret:"true" group:"Build" doc:"Password for --base-image-registry."`
+
+	// Layer cache.
+	CacheFrom   []string `flag:"cache-from" env:"PLUGIN_CACHE_FROM" sep:";" group:"Cache" doc:"Cache sources, semicolon separated: type=registry,ref=REF or type=local,src=DIR."`
+	CacheTo     []string `flag:"cache-to" env:"PLUGIN_CACHE_TO" sep:";" group:"Cache" doc:"Cache destinations, semicolon separated: type=registry,ref=REF,mode=max or type=local,dest=DIR."`
+	EnableCache bool     `flag:"enable-cache" env:"PLUGIN_ENABLE_CACHE" group:"Cache" doc:"Use a registry layer cache at --cache-repo (default: the first destination's repository, tag buildcache) when no --cache-from/--cache-to is given."`
+	CacheRepo   string   `flag:"cache-repo" env:"PLUGIN_CACHE_REPO" group:"Cache" doc:"Registry reference of the layer cache for --enable-cache."`
+
+	// Build outputs.
+	TarPath      string `flag:"tar-path" env:"PLUGIN_TAR_PATH,PLUGIN_DESTINATION_TAR_PATH" group:"Build outputs" doc:"Also write the built image as a tarball here (parent directories are created)."`
+	TarFormat    string `flag:"tar-format" env:"PLUGIN_BUILDX_OUTPUT_FORMAT" default:"docker" group:"Build outputs" doc:"Tarball format: docker (docker load reads it) or oci."`
+	Load         bool   `flag:"load" env:"PLUGIN_BUILDX_LOAD" group:"Build outputs" doc:"Load the built image into the Docker daemon under every repo:tag."`
+	ImageStore   string `flag:"image-store" env:"PLUGIN_IMAGE_STORE" default:".hoist/images" group:"Build outputs" doc:"Workspace image store (an OCI layout) where build-only runs record their image and push-only runs look first."`
+	MetadataFile string `flag:"metadata-file" env:"PLUGIN_METADATA_FILE" group:"Build outputs" doc:"Write BuildKit's exporter response (containerimage.digest, ...) as JSON here."`
+
+	// Build engine.
+	BuilderAddr     string        `flag:"builder-addr" env:"PLUGIN_BUILDER_REMOTE_CONN,BUILDKIT_HOST" group:"Engine" doc:"A running BuildKit: unix://PATH, tcp://HOST:PORT, docker-container://NAME or kube-pod://NAME. Empty: hoist starts its own (the embedded engine)."`
+	BuilderTimeout  time.Duration `flag:"builder-timeout" env:"PLUGIN_BUILDER_TIMEOUT" default:"15s" group:"Engine" doc:"How long to wait for a builder at --builder-addr to answer."`
+	BuilderTLSCA    string        `flag:"builder-tls-ca" env:"PLUGIN_BUILDER_TLS_CA" group:"Engine" doc:"CA certificate file for a tcp:// builder."`
+	BuilderCert     string        `flag:"builder-tls-cert" env:"PLUGIN_BUILDER_TLS_CERT" group:"Engine" doc:"Client certificate file for a tcp:// builder."`
+	BuilderKey      string        `flag:"builder-tls-key" env:"PLUGIN_BUILDER_TLS_KEY" group:"Engine" doc:"Client key file for a tcp:// builder."`
+	EngineDir       string        `flag:"engine-dir" env:"PLUGIN_ENGINE_DIR" group:"Engine" doc:"State directory of the embedded engine (default: $XDG_CACHE_HOME/hoist/buildkit or ~/.cache/hoist/buildkit)."`
+	KeepEngine      bool          `flag:"keep-engine" env:"PLUGIN_KEEP_ENGINE" group:"Engine" doc:"Leave the embedded engine running after the build (hoist engine stop ends it)."`
+	Buildkitd       string        `flag:"buildkitd" env:"PLUGIN_BUILDKITD" default:"buildkitd" group:"Engine" doc:"The buildkitd executable of the embedded engine (looked up on PATH, then beside hoist)."`
+	RegistryMirrors []string      `flag:"registry-mirrors" env:"PLUGIN_REGISTRY_MIRRORS,PLUGIN_MIRROR" group:"Engine" doc:"Docker Hub mirrors for base image pulls of the embedded engine, comma separated."`
+
 	// Destinations.
 	Repo         string   `flag:"repo" env:"PLUGIN_REPO" group:"Destination" doc:"Repository to push to, e.g. registry.example.com/team/app; combined with every tag."`
 	Tags         []string `flag:"tags" env:"PLUGIN_TAG,PLUGIN_TAGS" default:"latest" group:"Destination" doc:"Tags, comma separated. Without a flag or variable the file .tags in the working directory is read; else latest."`

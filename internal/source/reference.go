@@ -43,6 +43,11 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 		return nil, err
 	}
 	var notes []string
+	if img, note, err := fromStore(r, ref); img != nil || err != nil {
+		return img, err
+	} else if note != "" {
+		notes = append(notes, note)
+	}
 	if r.Daemon != nil {
 		img, note, err := fromDaemon(ctx, r, ref)
 		if img != nil || err != nil {
@@ -68,6 +73,18 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 	}
 	notes = append(notes, "registry "+ref.Context().RegistryStr()+": "+shortRemoteError(err))
 	return nil, fmt.Errorf("%w: source image %s was found nowhere: %s", ErrNotFound, ref.Name(), strings.Join(notes, "; "))
+}
+
+// fromStore looks in the workspace image store.
+func fromStore(r Request, ref name.Reference) (*Image, string, error) {
+	if r.Store == "" {
+		return nil, "", nil
+	}
+	img, ok, err := openStore(r.Store, ref.Name())
+	if err != nil || ok {
+		return img, "", err
+	}
+	return nil, "the workspace image store " + r.Store + " has no " + ref.Name(), nil
 }
 
 // fromDaemon returns the image, or a note saying why it is not there.
@@ -129,10 +146,22 @@ func openFallbacks(ctx context.Context, r Request) (*Image, error) {
 	if len(r.Fallbacks) == 0 {
 		return nil, fmt.Errorf("%w: nothing to push: set PLUGIN_SOURCE_TAR_PATH (--source-tar-path) or PLUGIN_SOURCE_IMAGE (--source-image)", ErrNotFound)
 	}
-	if r.Daemon == nil {
-		return nil, fmt.Errorf("%w: nothing to push: no PLUGIN_SOURCE_TAR_PATH or PLUGIN_SOURCE_IMAGE is set, and the docker daemon, where %s would be looked up, is off (PLUGIN_DAEMON_OFF)", ErrNotFound, r.Fallbacks[0])
-	}
 	var notes []string
+	for _, f := range r.Fallbacks {
+		ref, err := ParseReference(f, r.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		if img, note, err := fromStore(r, ref); img != nil || err != nil {
+			return img, err
+		} else if note != "" && len(notes) == 0 {
+			notes = append(notes, note)
+		}
+	}
+	if r.Daemon == nil {
+		notes = append(notes, "the docker daemon is off (PLUGIN_DAEMON_OFF)")
+		return nil, fmt.Errorf("%w: nothing to push: no PLUGIN_SOURCE_TAR_PATH or PLUGIN_SOURCE_IMAGE is set and %s", ErrNotFound, strings.Join(notes, "; "))
+	}
 	for _, f := range r.Fallbacks {
 		ref, err := ParseReference(f, r.Insecure)
 		if err != nil {

@@ -63,6 +63,9 @@ type Request struct {
 	// Fallbacks are looked up in the daemon when neither TarPath nor Image
 	// is given (the peers' push-only from the daemon: repo:tag).
 	Fallbacks []string
+	// Store is the workspace image store, looked in first for Image and
+	// Fallbacks.
+	Store string
 	// Daemon is nil when the Docker daemon must not be used.
 	Daemon *Daemon
 	// Remote configures registry access for a remote Image.
@@ -172,6 +175,12 @@ func finish(ctx context.Context, img *Image, r Request, l *ociLayout, da *docker
 	if err != nil {
 		return nil, err
 	}
+	return finishCandidate(img, l, c, where)
+}
+
+// finishCandidate opens the picked image and checks that a layout has
+// every blob it needs.
+func finishCandidate(img *Image, l *ociLayout, c candidate, where string) (*Image, error) {
 	a, err := c.open()
 	if err != nil {
 		return nil, err

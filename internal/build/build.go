@@ -1,0 +1,79 @@
+// Package build turns a Dockerfile and its context into an image. Builders
+// (BuildKit here; Kaniko later) share one Request and one Result, and write
+// their image to the outputs the request asks for: an OCI layout directory
+// (what hoist pushes from and keeps in its workspace image store), a
+// tarball, the Docker daemon.
+package build
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrBuild marks a failed build (the Dockerfile, its context or a step).
+var ErrBuild = errors.New("build failed")
+
+// ErrInput marks a build request that is wrong before anything runs.
+var ErrInput = errors.New("invalid build input")
+
+// Builder builds an image.
+type Builder interface {
+	Build(ctx context.Context, req Request) (*Result, error)
+}
+
+// Request is what to build and where to put the result.
+type Request struct {
+	ContextDir string
+	Dockerfile string // a path; relative ones are relative to the working directory
+	Target     string
+	BuildArgs  []KV
+	Labels     []KV
+	Platforms  []string
+	Secrets    map[string][]byte
+	AddHosts   []string
+	NoCache    bool
+	Pull       bool
+	Network    string
+	CacheFrom  []CacheEntry
+	CacheTo    []CacheEntry
+	// Names are the image's full references (for docker tarballs and the
+	// daemon).
+	Names []string
+	// Compression of layers: gzip (default), zstd or uncompressed; Level
+	// 0 means the compressor's default.
+	Compression string
+	Level       int
+
+	Out Outputs
+}
+
+// Outputs are the places one build writes its image to; each is optional,
+// one build serves them all.
+type Outputs struct {
+	// LayoutDir receives the image as an OCI image layout directory.
+	LayoutDir string
+	// Tar receives a tarball in TarFormat (docker or oci).
+	Tar       io.WriteCloser
+	TarFormat string
+	// Load receives a docker-format tarball to stream into the daemon.
+	Load io.WriteCloser
+}
+
+// KV is an ordered key=value pair.
+type KV struct{ Key, Value string }
+
+// CacheEntry is one --cache-from / --cache-to entry: type=registry,ref=...
+type CacheEntry struct {
+	Type  string
+	Attrs map[string]string
+}
+
+// Result describes the built image.
+type Result struct {
+	// Digest of the image manifest or index.
+	Digest string
+	// Metadata is the builder's exporter response (BuildKit's
+	// containerimage.* keys).
+	Metadata map[string]string
+}

@@ -1,0 +1,254 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/docker/cli/cli/config/types"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/status"
+)
+
+// BuildKit builds with a BuildKit daemon through its Go client: the
+// Dockerfile frontend runs in the daemon, the context and Dockerfile are
+// sent over the session, and registry credentials for base images come
+// from the keychain through the session's auth provider.
+type BuildKit struct {
+	Client   *client.Client
+	Keychain authn.Keychain
+	// Progress is where BuildKit's progress goes, in ProgressMode
+	// (auto, tty, plain, quiet).
+	Progress     io.Writer
+	ProgressMode string
+}
+
+var _ Builder = (*BuildKit)(nil)
+
+// Build runs one solve whose exporters write every requested output.
+func (b *BuildKit) Build(ctx context.Context, req Request) (*Result, error) {
+	opt, err := b.solveOpt(req)
+	if err != nil {
+		return nil, err
+	}
+	mode := progressui.DisplayMode(req.progressMode(b.ProgressMode))
+	out := b.Progress
+	if out == nil {
+		out = io.Discard
+		mode = progressui.QuietMode
+	}
+	display, err := progressui.NewDisplay(out, mode)
+	if err != nil {
+		display, _ = progressui.NewDisplay(out, progressui.PlainMode)
+	}
+	ch := make(chan *client.SolveStatus)
+	var resp *client.SolveResponse
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		resp, err = b.Client.Solve(gctx, nil, opt, ch)
+		return err
+	})
+	g.Go(func() error {
+		_, err := display.UpdateFrom(context.WithoutCancel(gctx), ch)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, explain(err)
+	}
+	res := &Result{Metadata: resp.ExporterResponse, Digest: resp.ExporterResponse["containerimage.digest"]}
+	return res, nil
+}
+
+func (r Request) progressMode(def string) string {
+	if def == "" {
+		return "auto"
+	}
+	return def
+}
+
+func (b *BuildKit) solveOpt(req Request) (client.SolveOpt, error) {
+	ctxDir, err := filepath.Abs(req.ContextDir)
+	if err != nil {
+		return client.SolveOpt{}, err
+	}
+	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
+		return client.SolveOpt{}, fmt.Errorf("%w: build context %s is not a directory (PLUGIN_CONTEXT)", ErrInput, ctxDir)
+	}
+	df := req.Dockerfile
+	if df == "" {
+		df = filepath.Join(ctxDir, "Dockerfile")
+	}
+	df, err = filepath.Abs(df)
+	if err != nil {
+		return client.SolveOpt{}, err
+	}
+	if st, err := os.Stat(df); err != nil || st.IsDir() {
+		return client.SolveOpt{}, fmt.Errorf("%w: dockerfile does not exist at path: %s (PLUGIN_DOCKERFILE is relative to the working directory)", ErrInput, df)
+	}
+	ctxFS, err := fsutil.NewFS(ctxDir)
+	if err != nil {
+		return client.SolveOpt{}, fmt.Errorf("%w: build context %s: %w", ErrInput, ctxDir, err)
+	}
+	dfFS, err := fsutil.NewFS(filepath.Dir(df))
+	if err != nil {
+		return client.SolveOpt{}, fmt.Errorf("%w: %w", ErrInput, err)
+	}
+
+	attrs := map[string]string{"filename": filepath.Base(df)}
+	if req.Target != "" {
+		attrs["target"] = req.Target
+	}
+	for _, kv := range req.BuildArgs {
+		attrs["build-arg:"+kv.Key] = kv.Value
+	}
+	for _, kv := range req.Labels {
+		attrs["label:"+kv.Key] = kv.Value
+	}
+	if len(req.Platforms) > 0 {
+		attrs["platform"] = strings.Join(req.Platforms, ",")
+	}
+	if req.NoCache {
+		attrs["no-cache"] = ""
+	}
+	if req.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	if len(req.AddHosts) > 0 {
+		attrs["add-hosts"] = strings.Join(req.AddHosts, ",")
+	}
+	var entitlements []string
+	switch req.Network {
+	case "", "default":
+	case "host":
+		attrs["force-network-mode"] = "host"
+		entitlements = append(entitlements, "network.host")
+	case "none":
+		attrs["force-network-mode"] = "none"
+	default:
+		return client.SolveOpt{}, fmt.Errorf("%w: network %q: want default, host or none", ErrInput, req.Network)
+	}
+
+	comp := map[string]string{}
+	if req.Compression != "" {
+		comp["compression"] = req.Compression
+		comp["force-compression"] = "true"
+	}
+	if req.Level > 0 {
+		comp["compression-level"] = strconv.Itoa(req.Level)
+	}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range comp {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	var exports []client.ExportEntry
+	if req.Out.LayoutDir != "" {
+		exports = append(exports, client.ExportEntry{Type: client.ExporterOCI, Attrs: with(map[string]string{"tar": "false"}), OutputDir: req.Out.LayoutDir})
+	}
+	names := strings.Join(req.Names, ",")
+	if req.Out.Tar != nil {
+		format := req.Out.TarFormat
+		if format == "" {
+			format = "docker"
+		}
+		if format != "docker" && format != "oci" {
+			return client.SolveOpt{}, fmt.Errorf("%w: tar format %q: want docker or oci", ErrInput, format)
+		}
+		w := req.Out.Tar
+		exports = append(exports, client.ExportEntry{Type: format, Attrs: with(map[string]string{"name": names}),
+			Output: func(map[string]string) (io.WriteCloser, error) { return w, nil }})
+	}
+	if req.Out.Load != nil {
+		w := req.Out.Load
+		exports = append(exports, client.ExportEntry{Type: client.ExporterDocker, Attrs: with(map[string]string{"name": names}),
+			Output: func(map[string]string) (io.WriteCloser, error) { return w, nil }})
+	}
+
+	attachables := []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: keychainAuth(b.Keychain),
+	})}
+	if len(req.Secrets) > 0 {
+		attachables = append(attachables, secretsprovider.FromMap(req.Secrets))
+	}
+	return client.SolveOpt{
+		Frontend:            "dockerfile.v0",
+		FrontendAttrs:       attrs,
+		LocalMounts:         map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
+		Exports:             exports,
+		CacheImports:        cacheEntries(req.CacheFrom),
+		CacheExports:        cacheEntries(req.CacheTo),
+		Session:             attachables,
+		AllowedEntitlements: entitlements,
+	}, nil
+}
+
+func cacheEntries(in []CacheEntry) []client.CacheOptionsEntry {
+	var out []client.CacheOptionsEntry
+	for _, c := range in {
+		out = append(out, client.CacheOptionsEntry{Type: c.Type, Attrs: c.Attrs})
+	}
+	return out
+}
+
+// keychainAuth feeds BuildKit's session auth provider from a keychain, so
+// base images and registry caches are pulled with the same credentials
+// hoist pushes with.
+func keychainAuth(kc authn.Keychain) authprovider.AuthConfigProvider {
+	return func(ctx context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
+		if kc == nil {
+			return types.AuthConfig{}, nil
+		}
+		if host == authprovider.DockerHubRegistryHost {
+			host = name.DefaultRegistry
+		}
+		reg, err := name.NewRegistry(host)
+		if err != nil {
+			return types.AuthConfig{}, nil
+		}
+		a, err := authn.Resolve(ctx, kc, reg)
+		if err != nil {
+			return types.AuthConfig{}, err
+		}
+		ac, err := a.Authorization()
+		if err != nil {
+			return types.AuthConfig{}, err
+		}
+		return types.AuthConfig{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}, nil
+	}
+}
+
+// explain keeps BuildKit's own message (it names the failing step, its
+// command and exit code, or the Dockerfile line) without the gRPC wrapping.
+func explain(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	msg := err.Error()
+	if st, ok := status.FromError(errors.Unwrap(err)); ok && st.Message() != "" {
+		msg = st.Message()
+	}
+	if st, ok := status.FromError(err); ok && st.Message() != "" {
+		msg = st.Message()
+	}
+	msg = strings.TrimPrefix(msg, "failed to solve: ")
+	return fmt.Errorf("%w: %s", ErrBuild, msg)
+}

@@ -1,0 +1,328 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+// buildContext writes a build context: a Dockerfile and the files given.
+func buildContext(t *testing.T, dockerfile string, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for n, c := range files {
+		p := filepath.Join(dir, n)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// buildEnv is the environment of a build step on the shared BuildKit.
+func buildEnv(t *testing.T, ctxDir string, kv ...string) map[string]string {
+	env := map[string]string{
+		"PLUGIN_CONTEXT":             ctxDir,
+		"PLUGIN_BUILDER_REMOTE_CONN": harness.SharedBuildKit(t),
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	return env
+}
+
+// The default mode: one build, pushed to two registries, pulled back and
+// run; build args, labels and COPY reach the image.
+func TestBuildAndPush(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	a := harness.StartRegistry(t, harness.RegistryOptions{})
+	b := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nARG GREETING\nCOPY note.txt /note.txt\nRUN echo \"$GREETING from RUN\" > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n",
+		map[string]string{"note.txt": "copied"})
+	out := t.TempDir()
+	r := mustPush(t, buildEnv(t, ctxDir,
+		"PLUGIN_REPO", a.Host+"/built/app",
+		"PLUGIN_TAGS", "1.0,latest",
+		"PLUGIN_DESTINATIONS", b.Host+"/built/app:1.0",
+		"PLUGIN_REGISTRY", b.Host, "PLUGIN_USERNAME", b.User, "PLUGIN_PASSWORD", b.Password,
+		"PLUGIN_BUILD_ARGS", "GREETING=hello",
+		"PLUGIN_CUSTOM_LABELS", "team=platform",
+		"DRONE_COMMIT_SHA", "0123abcd",
+		"PLUGIN_METADATA_FILE", filepath.Join(out, "metadata.json"),
+		"DRONE_OUTPUT", filepath.Join(out, "drone.env"),
+	))
+	digest := strings.TrimSpace(r.stdout)
+	assertContains(t, r, "RUN echo", "built sha256:")
+	assertSummary(t, r, a.Host+"/built/app:1.0", digest)
+	assertSummary(t, r, a.Host+"/built/app:latest", digest)
+	assertSummary(t, r, b.Host+"/built/app:1.0", digest)
+	if got := digestOf(t, b, b.Host+"/built/app:1.0"); got != digest {
+		t.Errorf("registry B has %s, want %s", got, digest)
+	}
+	if got := f.Docker.RunImage(t, a.Host+"/built/app:1.0"); got != "hello from RUN" {
+		t.Errorf("image prints %q", got)
+	}
+	if got := f.Docker.RunImage(t, a.Host+"/built/app:1.0", "cat", "/note.txt"); got != "copied" {
+		t.Errorf("COPY gave %q", got)
+	}
+	labels := f.Docker.Run(t, "inspect", "--format", "{{json .Config.Labels}}", a.Host+"/built/app:1.0")
+	if !strings.Contains(labels, `"team":"platform"`) || !strings.Contains(labels, `"org.opencontainers.image.revision":"0123abcd"`) {
+		t.Errorf("labels: %s", labels)
+	}
+	var md map[string]string
+	b2, _ := os.ReadFile(filepath.Join(out, "metadata.json"))
+	if err := json.Unmarshal(b2, &md); err != nil || md["containerimage.digest"] != digest {
+		t.Errorf("metadata file: %s (%v)", b2, err)
+	}
+	env, _ := os.ReadFile(filepath.Join(out, "drone.env"))
+	if !strings.Contains(string(env), "digest="+digest) {
+		t.Errorf("DRONE_OUTPUT: %s", env)
+	}
+}
+
+// Build-only writes a tarball (in one pass, from the build), loads the
+// daemon and records the image in the workspace image store; push-only
+// then pushes the tarball to two registries, and, in another step with
+// neither tarball nor daemon, the image from the store.
+func TestBuildOnlyThenPushOnly(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	a := harness.StartRegistry(t, harness.RegistryOptions{})
+	b := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo built-only > /built.txt\n", nil)
+	work := t.TempDir()
+	tarPath := filepath.Join(work, "out", "nested", "image.tar")
+	repo := a.Host + "/bo/app"
+	r := mustPush(t, buildEnv(t, ctxDir,
+		"PLUGIN_NO_PUSH", "true",
+		"PLUGIN_TAR_PATH", tarPath,
+		"PLUGIN_BUILDX_LOAD", "true",
+		"DOCKER_HOST", f.Docker.Host,
+		"PLUGIN_IMAGE_STORE", filepath.Join(work, ".hoist/images"),
+		"PLUGIN_REPO", repo, "PLUGIN_TAGS", "5",
+		"DRONE_OUTPUT", filepath.Join(work, "drone.env"),
+	))
+	built := strings.TrimSpace(r.stdout)
+	if tags := tagsOf(t, a, "bo/app"); len(tags) != 0 {
+		t.Fatalf("build-only pushed: %v", tags)
+	}
+	// Loaded: the daemon runs it without a pull.
+	if got := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", repo+":5", "cat", "/built.txt")); got != "built-only" {
+		t.Errorf("loaded image prints %q", got)
+	}
+	env, _ := os.ReadFile(filepath.Join(work, "drone.env"))
+	if !strings.Contains(string(env), "IMAGE_TAR_PATH="+tarPath) || !strings.Contains(string(env), "digest="+built) {
+		t.Errorf("DRONE_OUTPUT: %s", env)
+	}
+	// The tarball is what docker load reads: a docker-archive with the name.
+	listing := harness.Run(t, nil, "tar", "tf", tarPath)
+	if !strings.Contains(listing, "manifest.json") {
+		t.Errorf("tarball lacks manifest.json:\n%s", listing)
+	}
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(tarPath), ".*partial*"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+
+	r = mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": tarPath,
+		"PLUGIN_REPO": repo, "PLUGIN_TAGS": "5", "PLUGIN_DESTINATIONS": b.Host + "/bo/app:5"})
+	if got := strings.TrimSpace(r.stdout); got != built {
+		t.Errorf("pushed %s, built %s", got, built)
+	}
+	if got := f.Docker.RunImage(t, b.Host+"/bo/app:5", "cat", "/built.txt"); got != "built-only" {
+		t.Errorf("pushed image prints %q", got)
+	}
+
+	// Another step of the workspace: no tarball, no daemon, same image.
+	c := harness.StartRegistry(t, harness.RegistryOptions{})
+	r = mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REPO": repo, "PLUGIN_TAGS": "5",
+		"PLUGIN_DESTINATIONS": c.Host + "/from-store/app:5", "PLUGIN_DAEMON_OFF": "true",
+		"PLUGIN_IMAGE_STORE": filepath.Join(work, ".hoist/images")})
+	assertContains(t, r, "source: workspace image store")
+	if got := digestOf(t, c, c.Host+"/from-store/app:5"); got != built {
+		t.Errorf("from the store: %s, built %s", got, built)
+	}
+}
+
+// An OCI-format tarball is written when asked, and pushes.
+func TestBuildOnlyOCITarball(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo oci > /built.txt\n", nil)
+	tarPath := filepath.Join(t.TempDir(), "image-oci.tar")
+	r := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_TAR_PATH", tarPath, "PLUGIN_BUILDX_OUTPUT_FORMAT", "oci",
+		"PLUGIN_REPO", reg.Host+"/oci/app", "PLUGIN_IMAGE_STORE", filepath.Join(t.TempDir(), "store")))
+	built := strings.TrimSpace(r.stdout)
+	if listing := harness.Run(t, nil, "tar", "tf", tarPath); !strings.Contains(listing, "oci-layout") {
+		t.Errorf("not an OCI archive:\n%s", listing)
+	}
+	r = mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": tarPath, "PLUGIN_DESTINATIONS": reg.Host + "/oci/app:1"})
+	assertContains(t, r, "source: OCI archive")
+	if got := strings.TrimSpace(r.stdout); got != built {
+		t.Errorf("pushed %s, built %s", got, built)
+	}
+}
+
+// Two platforms make an image index; the arm64 RUN ran under qemu.
+func TestMultiPlatformBuild(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.MultiRemote+"\nRUN uname -m > /arch.txt\n", nil)
+	ref := reg.Host + "/multi/built:1"
+	mustPush(t, buildEnv(t, ctxDir, "PLUGIN_DESTINATIONS", ref, "PLUGIN_PLATFORM", "linux/amd64,linux/arm64"))
+	raw := harness.Run(t, nil, "skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+ref)
+	if !strings.Contains(raw, `"arm64"`) || !strings.Contains(raw, `"amd64"`) {
+		t.Fatalf("not a two-platform index: %s", raw)
+	}
+	f.Docker.Run(t, "pull", "-q", "--platform", "linux/arm64", ref)
+	if got := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", "--platform", "linux/arm64", ref, "cat", "/arch.txt")); got != "aarch64" {
+		t.Errorf("arm64 RUN saw %q", got)
+	}
+	if got := f.Docker.RunImage(t, ref, "cat", "/arch.txt"); got != "x86_64" {
+		t.Errorf("amd64 RUN saw %q", got)
+	}
+}
+
+// Build secrets from the environment and from files reach RUN
+// --mount=type=secret, and are not in the image.
+func TestBuildSecrets(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	secretFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(secretFile, []byte("from-file-s3cret"), 0o600)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\n"+
+		"RUN --mount=type=secret,id=envtok --mount=type=secret,id=filetok test \"$(cat /run/secrets/envtok)\" = from-env-s3cret && test \"$(cat /run/secrets/filetok)\" = from-file-s3cret && echo secrets-ok > /ok.txt\n", nil)
+	ref := reg.Host + "/secret/app:1"
+	mustPush(t, buildEnv(t, ctxDir, "PLUGIN_DESTINATIONS", ref,
+		"PLUGIN_SECRETS_FROM_ENV", "envtok=MY_TOKEN", "MY_TOKEN", "from-env-s3cret",
+		"PLUGIN_SECRETS_FROM_FILE", "filetok="+secretFile))
+	if got := f.Docker.RunImage(t, ref, "cat", "/ok.txt"); got != "secrets-ok" {
+		t.Errorf("image prints %q", got)
+	}
+	if out := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", ref, "sh", "-c", "cat /run/secrets/envtok /run/secrets/filetok 2>/dev/null || echo absent")); out != "absent" {
+		t.Errorf("secrets left in the image: %q", out)
+	}
+}
+
+// The layer cache: a build exports its cache to a registry; a second build
+// of the same context on a fresh embedded engine reuses every step from
+// there and gives the same digest.
+func TestRegistryCacheOnAFreshEngine(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo first-step-ran | tee /one.txt\nRUN echo second-step-ran | tee /two.txt\n", nil)
+	env := func(tag, engineDir string) map[string]string {
+		return map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_REPO": reg.Host + "/cached/app", "PLUGIN_TAGS": tag,
+			"PLUGIN_ENABLE_CACHE": "true", "PLUGIN_ENGINE_DIR": engineDir, "PLUGIN_BUILDKITD": harness.Buildkitd(t)}
+	}
+	first := mustPush(t, env("1", filepath.Join(t.TempDir(), "engine-a")))
+	assertContains(t, first, "layer cache: "+reg.Host+"/cached/app:buildcache", "engine: started buildkitd")
+	if tags := tagsOf(t, reg, "cached/app"); !strings.Contains(strings.Join(tags, ","), "buildcache") {
+		t.Fatalf("no cache was exported: %v", tags)
+	}
+	second := mustPush(t, env("2", filepath.Join(t.TempDir(), "engine-b")))
+	if strings.TrimSpace(first.stdout) != strings.TrimSpace(second.stdout) {
+		t.Errorf("rebuild digest %s, first %s", second.stdout, first.stdout)
+	}
+	// A RUN step that executes logs what it echoes ("#6 0.152
+	// first-step-ran"); one taken from the cache does not.
+	ran := regexp.MustCompile(`(?m)^#\d+ \d+\.\d+ (first|second)-step-ran$`)
+	if got := ran.FindAllString(first.stderr, -1); len(got) != 2 {
+		t.Errorf("the first build should run both steps, its log shows %q", got)
+	}
+	if got := ran.FindAllString(second.stderr, -1); len(got) != 0 {
+		t.Errorf("steps ran again on the fresh engine: %q", got)
+	}
+	if !strings.Contains(second.stderr, "importing cache manifest from "+reg.Host+"/cached/app:buildcache") {
+		t.Errorf("the cache was not imported:\n%s", second.stderr)
+	}
+}
+
+// hoist engine start keeps an engine for later builds; stop ends it.
+func TestEngineLifecycle(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	dir := filepath.Join(t.TempDir(), "engine")
+	env := func() map[string]string {
+		return map[string]string{"PLUGIN_ENGINE_DIR": dir, "PLUGIN_BUILDKITD": harness.Buildkitd(t)}
+	}
+	r := hoist(t, env(), "engine", "status")
+	if r.code != ExitEngine || !strings.Contains(r.stdout, "stopped") {
+		t.Fatalf("status before start:\n%s", r)
+	}
+	mustPush(t, env(), "engine", "start")
+	t.Cleanup(func() { hoist(t, env(), "engine", "stop") })
+	r = mustPush(t, env(), "engine", "status")
+	assertContains(t, r, "running, pid")
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo kept > /k.txt\n", nil)
+	e := env()
+	e["PLUGIN_CONTEXT"], e["PLUGIN_DESTINATIONS"] = ctxDir, reg.Host+"/kept/app:1"
+	r = mustPush(t, e, "build")
+	assertContains(t, r, "engine: using the running embedded engine")
+	mustPush(t, env(), "engine", "status")
+	mustPush(t, env(), "engine", "stop")
+	if r := hoist(t, env(), "engine", "status"); r.code != ExitEngine {
+		t.Errorf("status after stop:\n%s", r)
+	}
+}
+
+// Bad build input fails clearly, pushes nothing and leaves no tarball.
+func TestBuildBadInputs(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	good := "FROM " + f.Base + "\nRUN echo ok > /ok.txt\n"
+	fileAsDir := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(fileAsDir, []byte("x"), 0o644)
+	cases := []struct {
+		name       string
+		dockerfile string
+		env        []string
+		code       int
+		want       []string
+	}{
+		{"missing Dockerfile", good, []string{"PLUGIN_DOCKERFILE", "/nowhere/Dockerfile"}, ExitSettings, []string{"dockerfile does not exist at path: /nowhere/Dockerfile"}},
+		{"syntax error", "FROM " + f.Base + "\nRUN echo ok\nFORM x\n", nil, ExitBuild, []string{"line 3", "FORM"}},
+		{"failing RUN", "FROM " + f.Base + "\nRUN echo about to fail && exit 3\n", nil, ExitBuild, []string{"echo about to fail && exit 3", "exit code: 3"}},
+		{"missing base image", "FROM " + reg.Host + "/no/such-base:1\nRUN true\n", nil, ExitBuild, []string{reg.Host + "/no/such-base:1", "not found"}},
+		{"malformed build arg", good, []string{"PLUGIN_BUILD_ARGS", "=value"}, ExitSettings, []string{`malformed build argument "=value"`}},
+		{"malformed secret", good, []string{"PLUGIN_SECRETS_FROM_ENV", "noequals"}, ExitSettings, []string{`malformed secret "noequals"`}},
+		{"secret from an unset variable", good, []string{"PLUGIN_SECRETS_FROM_ENV", "tok=UNSET_VAR"}, ExitSettings, []string{"UNSET_VAR is not set"}},
+		{"tar path under a file", good, []string{"PLUGIN_NO_PUSH", "true", "PLUGIN_TAR_PATH", filepath.Join(fileAsDir, "x", "image.tar")}, ExitSettings, []string{"failed to create directory for tar path"}},
+		{"unreachable builder", good, []string{"PLUGIN_BUILDER_REMOTE_CONN", "tcp://127.0.0.1:1", "PLUGIN_BUILDER_TIMEOUT", "2s"}, ExitEngine, []string{"builder tcp://127.0.0.1:1 did not answer within 2s"}},
+		{"builder address without a scheme", good, []string{"PLUGIN_BUILDER_REMOTE_CONN", "127.0.0.1:1234"}, ExitEngine, []string{"want unix://PATH, tcp://HOST:PORT"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctxDir := buildContext(t, c.dockerfile, nil)
+			tarDir := t.TempDir()
+			env := buildEnv(t, ctxDir, append([]string{"PLUGIN_REPO", reg.Host + "/bad/app", "PLUGIN_TAR_PATH", filepath.Join(tarDir, "image.tar")}, c.env...)...)
+			r := hoist(t, env)
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d:\n%s", r.code, c.code, r)
+			}
+			assertContains(t, r, c.want...)
+			if tags := tagsOf(t, reg, "bad/app"); len(tags) != 0 {
+				t.Errorf("pushed: %v", tags)
+			}
+			if left, _ := os.ReadDir(tarDir); len(left) != 0 {
+				t.Errorf("files left where the tarball would go: %v", left)
+			}
+		})
+	}
+}

@@ -1,0 +1,332 @@
+// Package engine provides the BuildKit daemon hoist builds with: one it
+// starts itself (the embedded default: buildkitd with runc and overlayfs,
+// state under the user's cache directory), or any running BuildKit named
+// by an address (unix://, tcp:// with TLS, docker-container://,
+// kube-pod://).
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/buildkit/client"
+	// Connection helpers for docker-container:// and kube-pod:// addresses.
+	_ "github.com/moby/buildkit/client/connhelper/dockercontainer"
+	_ "github.com/moby/buildkit/client/connhelper/kubepod"
+)
+
+// ErrEngine marks a builder that cannot be reached or started.
+var ErrEngine = errors.New("build engine unavailable")
+
+// Options say which engine to use.
+type Options struct {
+	// Addr is a running BuildKit; empty means the embedded engine.
+	Addr string
+	// TLS files for a tcp:// address.
+	TLSCA, TLSCert, TLSKey, TLSServerName string
+	// Dir holds the embedded engine's state, socket and logs.
+	Dir string
+	// Binary is the buildkitd executable of the embedded engine.
+	Binary string
+	// Registries configures registry access of the embedded engine.
+	Registries []Registry
+	// Mirrors of Docker Hub for the embedded engine.
+	Mirrors []string
+	// Keep leaves an engine this run started running.
+	Keep bool
+	// Wait bounds connecting (and starting).
+	Wait time.Duration
+	Logf func(string, ...any)
+}
+
+// Registry is one registry's entry in buildkitd.toml.
+type Registry struct {
+	Host     string
+	HTTP     bool     // plain HTTP
+	Insecure bool     // skip TLS verification
+	CAFiles  []string // extra CAs
+}
+
+// Engine is a connected BuildKit daemon.
+type Engine struct {
+	Client *client.Client
+	Addr   string
+	// Started is set when this run started the daemon.
+	Started bool
+	opts    Options
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// DefaultDir is the embedded engine's state directory:
+// $XDG_CACHE_HOME/hoist/buildkit or ~/.cache/hoist/buildkit.
+func DefaultDir(lookup func(string) (string, bool)) string {
+	if v, ok := lookup("XDG_CACHE_HOME"); ok && v != "" {
+		return filepath.Join(v, "hoist", "buildkit")
+	}
+	home, _ := lookup("HOME")
+	if home == "" {
+		home = "/root"
+	}
+	return filepath.Join(home, ".cache", "hoist", "buildkit")
+}
+
+// Socket is the embedded engine's address for a state directory.
+func Socket(dir string) string { return "unix://" + filepath.Join(dir, "buildkitd.sock") }
+
+// Open connects to the engine the options name, starting the embedded one
+// when needed.
+func Open(ctx context.Context, o Options) (*Engine, error) {
+	if o.Wait <= 0 {
+		o.Wait = 60 * time.Second
+	}
+	if o.Addr != "" {
+		c, err := connect(ctx, o.Addr, o, o.Wait)
+		if err != nil {
+			return nil, err
+		}
+		return &Engine{Client: c, Addr: o.Addr, opts: o}, nil
+	}
+	addr := Socket(o.Dir)
+	// A long-lived engine (hoist engine start) is used as it is.
+	if c, err := connect(ctx, addr, o, 2*time.Second); err == nil {
+		logf(o, "engine: using the running embedded engine at %s", addr)
+		return &Engine{Client: c, Addr: addr, opts: o}, nil
+	}
+	return start(ctx, o)
+}
+
+func logf(o Options, format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}
+
+var knownScheme = map[string]bool{"unix": true, "tcp": true, "docker-container": true, "kube-pod": true}
+
+// connect dials addr and waits until the daemon lists its workers.
+func connect(ctx context.Context, addr string, o Options, wait time.Duration) (*client.Client, error) {
+	u, err := url.Parse(addr)
+	if err != nil || !knownScheme[u.Scheme] {
+		return nil, fmt.Errorf("%w: builder address %q: want unix://PATH, tcp://HOST:PORT, docker-container://NAME or kube-pod://NAME", ErrEngine, addr)
+	}
+	var opts []client.ClientOpt
+	if o.TLSCA != "" || o.TLSCert != "" {
+		server := o.TLSServerName
+		if server == "" {
+			server = u.Hostname()
+		}
+		if o.TLSCA != "" {
+			opts = append(opts, client.WithServerConfig(server, o.TLSCA))
+		} else {
+			opts = append(opts, client.WithServerConfigSystem(server))
+		}
+		if o.TLSCert != "" {
+			opts = append(opts, client.WithCredentials(o.TLSCert, o.TLSKey))
+		}
+	}
+	c, err := client.New(ctx, addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: builder %s: %w", ErrEngine, addr, err)
+	}
+	deadline := time.Now().Add(wait)
+	var last error
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, last = c.ListWorkers(pctx)
+		cancel()
+		if last == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.Close()
+	return nil, fmt.Errorf("%w: builder %s did not answer within %s: %w", ErrEngine, addr, wait, last)
+}
+
+// start runs the embedded buildkitd.
+func start(ctx context.Context, o Options) (*Engine, error) {
+	bin, err := findBinary(o.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: engine directory %s: %w", ErrEngine, o.Dir, err)
+	}
+	cfg := filepath.Join(o.Dir, "buildkitd.toml")
+	if err := os.WriteFile(cfg, []byte(Config(o.Registries, o.Mirrors)), 0o644); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	sock := filepath.Join(o.Dir, "buildkitd.sock")
+	os.Remove(sock)
+	logPath := filepath.Join(o.Dir, "buildkitd.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	cmd := exec.Command(bin, "--root", filepath.Join(o.Dir, "root"), "--addr", "unix://"+sock,
+		"--config", cfg, "--oci-worker-snapshotter", "overlayfs")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its own process group: a Ctrl-C to hoist does not kill it mid-export,
+	// hoist stops it in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("%w: start %s: %w", ErrEngine, bin, err)
+	}
+	os.WriteFile(filepath.Join(o.Dir, "buildkitd.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logFile.Close(); close(done) }()
+	e := &Engine{Addr: "unix://" + sock, Started: true, opts: o, cmd: cmd, done: done}
+	start := time.Now()
+	c, err := connect(ctx, e.Addr, o, o.Wait)
+	if err != nil {
+		e.stop()
+		b, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("%w: the embedded buildkitd did not start: %v; its log (%s) ends: %s", ErrEngine, err, logPath, tail(string(b), 800))
+	}
+	e.Client = c
+	logf(o, "engine: started buildkitd (pid %d, state %s) in %.1fs", cmd.Process.Pid, o.Dir, time.Since(start).Seconds())
+	return e, nil
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// findBinary looks for buildkitd on PATH, then beside the hoist executable.
+func findBinary(name string) (string, error) {
+	if name == "" {
+		name = "buildkitd"
+	}
+	if strings.Contains(name, "/") {
+		if _, err := os.Stat(name); err != nil {
+			return "", fmt.Errorf("%w: buildkitd not found at %s", ErrEngine, name)
+		}
+		return name, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w: buildkitd is not on PATH nor beside hoist; install it (scripts/setup.sh builds the pinned one into bin/), set PLUGIN_BUILDKITD to its path, or point PLUGIN_BUILDER_REMOTE_CONN at a running BuildKit", ErrEngine)
+}
+
+// Close disconnects and, when this run started the engine and Keep is not
+// set, stops it.
+func (e *Engine) Close() error {
+	if e.Client != nil {
+		e.Client.Close()
+	}
+	if e.Started && !e.opts.Keep {
+		return e.stop()
+	}
+	return nil
+}
+
+func (e *Engine) stop() error {
+	if e.cmd == nil || e.cmd.Process == nil {
+		return nil
+	}
+	e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.done:
+	case <-time.After(20 * time.Second):
+		e.cmd.Process.Kill()
+		<-e.done
+	}
+	os.Remove(filepath.Join(e.opts.Dir, "buildkitd.pid"))
+	return nil
+}
+
+// Config renders buildkitd.toml: registry access and Docker Hub mirrors.
+func Config(regs []Registry, mirrors []string) string {
+	var b strings.Builder
+	b.WriteString("# written by hoist for its embedded engine\n[worker.oci]\n  enabled = true\n  gc = true\n[worker.containerd]\n  enabled = false\n")
+	sort.Slice(regs, func(i, j int) bool { return regs[i].Host < regs[j].Host })
+	seen := map[string]bool{}
+	for _, r := range regs {
+		if seen[r.Host] {
+			continue
+		}
+		seen[r.Host] = true
+		fmt.Fprintf(&b, "\n[registry.%q]\n  http = %t\n  insecure = %t\n", r.Host, r.HTTP, r.Insecure)
+		if len(r.CAFiles) > 0 {
+			fmt.Fprintf(&b, "  ca = [%s]\n", quoteAll(r.CAFiles))
+		}
+	}
+	if len(mirrors) > 0 {
+		fmt.Fprintf(&b, "\n[registry.\"docker.io\"]\n  mirrors = [%s]\n", quoteAll(mirrors))
+	}
+	return b.String()
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// Status reports whether the embedded engine of dir answers, and its pid.
+func Status(ctx context.Context, dir string) (pid int, err error) {
+	b, _ := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	c, err := connect(ctx, Socket(dir), Options{}, 2*time.Second)
+	if err != nil {
+		return pid, err
+	}
+	c.Close()
+	return pid, nil
+}
+
+// Stop stops a long-lived embedded engine started by `hoist engine start`.
+func Stop(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
+	if err != nil {
+		return fmt.Errorf("no embedded engine is recorded in %s", dir)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("bad pid file in %s", dir)
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		os.Remove(filepath.Join(dir, "buildkitd.pid"))
+		return fmt.Errorf("engine pid %d: %w", pid, err)
+	}
+	for i := 0; i < 100; i++ {
+		if p.Signal(syscall.Signal(0)) != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	os.Remove(filepath.Join(dir, "buildkitd.pid"))
+	return nil
+}

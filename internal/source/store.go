@@ -1,0 +1,181 @@
+package source
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// The workspace image store is an OCI image layout in the workspace
+// (default .hoist/images) where a build-only step records its image under
+// every full reference, so that a later push-only step in the same
+// workspace finds it without a tarball and without a Docker daemon.
+
+const refAnnotation = "org.opencontainers.image.ref.name"
+
+// StoreImage records the image of an OCI layout directory (a build's
+// export, with one entry in its index.json) in the store at dir under refs.
+// Blobs are hard-linked when both are on one filesystem. Entries with the
+// same names are replaced.
+func StoreImage(dir, layoutDir string, refs []string) (v1.Descriptor, error) {
+	src := &ociLayout{fsys: os.DirFS(layoutDir), where: "build output " + layoutDir}
+	im, _, err := src.indexJSON()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	if len(im.Manifests) != 1 {
+		return v1.Descriptor{}, fmt.Errorf("build output %s holds %d images, want 1", layoutDir, len(im.Manifests))
+	}
+	desc := im.Manifests[0]
+	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
+		return desc, fmt.Errorf("image store %s: %w", dir, err)
+	}
+	blobs, err := os.ReadDir(filepath.Join(layoutDir, "blobs", "sha256"))
+	if err != nil {
+		return desc, err
+	}
+	for _, b := range blobs {
+		from := filepath.Join(layoutDir, "blobs", "sha256", b.Name())
+		to := filepath.Join(dir, "blobs", "sha256", b.Name())
+		if _, err := os.Stat(to); err == nil {
+			continue
+		}
+		if err := linkOrCopy(from, to); err != nil {
+			return desc, fmt.Errorf("image store %s: %w", dir, err)
+		}
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return desc, err
+	}
+	defer unlock()
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	if b, err := os.ReadFile(filepath.Join(dir, "index.json")); err == nil {
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return desc, fmt.Errorf("image store %s: index.json: %w", dir, err)
+		}
+	}
+	drop := map[string]bool{}
+	for _, r := range refs {
+		drop[normalize(r)] = true
+	}
+	kept := idx.Manifests[:0]
+	for _, d := range idx.Manifests {
+		if !drop[normalize(d.Annotations[refAnnotation])] {
+			kept = append(kept, d)
+		}
+	}
+	idx.Manifests = kept
+	for _, r := range refs {
+		d := desc
+		d.Annotations = map[string]string{refAnnotation: r}
+		idx.Manifests = append(idx.Manifests, d)
+	}
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return desc, err
+	}
+	if err := writeAtomic(filepath.Join(dir, "index.json"), b); err != nil {
+		return desc, err
+	}
+	if err := writeAtomic(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+		return desc, err
+	}
+	return desc, nil
+}
+
+// normalize makes "app:1" and "index.docker.io/library/app:1" one key.
+func normalize(ref string) string {
+	if r, err := name.ParseReference(ref); err == nil {
+		return r.Name()
+	}
+	return ref
+}
+
+// openStore looks for want (a full reference) in the store at dir.
+func openStore(dir, want string) (*Image, bool, error) {
+	fsys := os.DirFS(dir)
+	if !isLayout(fsys) {
+		return nil, false, nil
+	}
+	l := &ociLayout{fsys: fsys, where: "workspace image store " + dir}
+	cands, err := l.candidates()
+	if err != nil {
+		return nil, false, err
+	}
+	for _, c := range cands {
+		if matches(c, want) {
+			img := &Image{}
+			out, err := finishCandidate(img, l, c, l.where)
+			return out, err == nil, err
+		}
+	}
+	return nil, false, nil
+}
+
+func linkOrCopy(from, to string) error {
+	tmp := to + ".tmp"
+	os.Remove(tmp)
+	if err := os.Link(from, tmp); err != nil {
+		in, err := os.Open(from)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(tmp)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(out, in)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(tmp)
+			return err
+		}
+	}
+	return os.Rename(tmp, to)
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+// lockDir takes an exclusive flock on dir/.lock, so that parallel steps of
+// one workspace do not lose each other's index entries.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
