@@ -441,6 +441,9 @@ func (a *atomicFile) commit() error {
 	if err := a.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", a.final, err)
 	}
+	if err := os.Chmod(a.Name(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", a.final, err)
+	}
 	if err := os.Rename(a.Name(), a.final); err != nil {
 		return fmt.Errorf("write %s: %w", a.final, err)
 	}
