@@ -35,6 +35,8 @@ var (
 	runs      = flag.Int("runs", 5, "runs per measurement (the median is reported)")
 	workDir   = flag.String("dir", "", "work directory (default: a new temp dir)")
 	toolsFlag = flag.String("tools", "hoist,crane,skopeo,docker", "tools to compare")
+	suites    = flag.String("suites", "push,build", "benchmark suites: push, build")
+	buildkitd = flag.String("buildkitd", "bin/buildkitd", "buildkitd binary for hoist's embedded engine")
 	hoistBin  = flag.String("hoist", "bin/hoist", "hoist binary")
 	craneBin  = flag.String("crane", "bin/crane", "crane binary")
 )
@@ -56,7 +58,12 @@ func main() {
 	for _, s := range strings.Split(*sizesFlag, ",") {
 		mb, err := strconv.Atoi(s)
 		check(err)
-		benchSize(dir, mb, tools)
+		if strings.Contains(*suites, "push") {
+			benchSize(dir, mb, tools)
+		}
+		if strings.Contains(*suites, "build") {
+			benchBuild(dir, mb)
+		}
 	}
 }
 
@@ -157,6 +164,9 @@ func hoistPush(src string, regs []string) sample {
 	}
 	return runCmd(nil, *hoistBin, args...)
 }
+
+// lastStderr is the stderr of the last runCmd, for progress parsing.
+var lastStderr string
 
 type sample struct {
 	wall, cpu time.Duration
@@ -267,6 +277,7 @@ func runCmd(env []string, bin string, args ...string) sample {
 	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	defer func() { lastStderr = stderr.String() }()
 	start := time.Now()
 	err := cmd.Run()
 	s := sample{wall: time.Since(start)}

@@ -34,13 +34,62 @@ type BuildKit struct {
 	// (auto, tty, plain, quiet).
 	Progress     io.Writer
 	ProgressMode string
+	// ContentDir is the engine's content store when hoist can read it (the
+	// embedded engine): the image is then exported into the engine and
+	// taken from there (see direct.go) instead of streamed back.
+	ContentDir string
 }
 
 var _ Builder = (*BuildKit)(nil)
 
 // Build runs one solve whose exporters write every requested output.
 func (b *BuildKit) Build(ctx context.Context, req Request) (*Result, error) {
-	opt, err := b.solveOpt(req)
+	if b.ContentDir == "" {
+		return b.solve(ctx, req, false)
+	}
+	res, err := b.solve(ctx, req, true)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := descriptorOf(res.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+	}
+	if err := linkLayout(b.ContentDir, desc, req.Out.LayoutDir); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+		}
+		// Layers taken from a remote cache stay in the registry until
+		// something needs their bytes; export again through the session,
+		// which fetches them (the build itself is all cached by now).
+		if err := clearDir(req.Out.LayoutDir); err != nil {
+			return nil, err
+		}
+		return b.solve(ctx, req, false)
+	}
+	if err := writeTarballs(ctx, req); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+	}
+	return res, nil
+}
+
+func clearDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// solve runs one solve; direct exports into the engine's content store,
+// otherwise the exporters stream every output back through the session.
+func (b *BuildKit) solve(ctx context.Context, req Request, direct bool) (*Result, error) {
+	opt, err := b.solveOpt(req, direct)
 	if err != nil {
 		return nil, err
 	}
@@ -69,8 +118,7 @@ func (b *BuildKit) Build(ctx context.Context, req Request) (*Result, error) {
 	if err := g.Wait(); err != nil {
 		return nil, explain(err)
 	}
-	res := &Result{Metadata: resp.ExporterResponse, Digest: resp.ExporterResponse["containerimage.digest"]}
-	return res, nil
+	return &Result{Metadata: resp.ExporterResponse, Digest: resp.ExporterResponse["containerimage.digest"]}, nil
 }
 
 func (r Request) progressMode(def string) string {
@@ -80,7 +128,7 @@ func (r Request) progressMode(def string) string {
 	return def
 }
 
-func (b *BuildKit) solveOpt(req Request) (client.SolveOpt, error) {
+func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
 	ctxDir, err := filepath.Abs(req.ContextDir)
 	if err != nil {
 		return client.SolveOpt{}, err
@@ -161,23 +209,31 @@ func (b *BuildKit) solveOpt(req Request) (client.SolveOpt, error) {
 		return m
 	}
 	var exports []client.ExportEntry
-	if req.Out.LayoutDir != "" {
+	if direct {
+		if req.Out.LayoutDir == "" {
+			return client.SolveOpt{}, fmt.Errorf("%w: an export into the engine needs a layout directory", ErrInput)
+		}
+		exports = append(exports, client.ExportEntry{Type: client.ExporterImage, Attrs: with(nil)})
+	} else if req.Out.LayoutDir != "" {
 		exports = append(exports, client.ExportEntry{Type: client.ExporterOCI, Attrs: with(map[string]string{"tar": "false"}), OutputDir: req.Out.LayoutDir})
 	}
 	names := strings.Join(req.Names, ",")
-	if req.Out.Tar != nil {
-		format := req.Out.TarFormat
-		if format == "" {
-			format = "docker"
-		}
-		if format != "docker" && format != "oci" {
-			return client.SolveOpt{}, fmt.Errorf("%w: tar format %q: want docker or oci", ErrInput, format)
-		}
+	format := req.Out.TarFormat
+	if format == "" {
+		format = "docker"
+	}
+	if format != "docker" && format != "oci" {
+		return client.SolveOpt{}, fmt.Errorf("%w: tar format %q: want docker or oci", ErrInput, format)
+	}
+	if (req.Out.Load != nil || req.Out.Tar != nil && format == "docker") && len(req.Platforms) > 1 {
+		return client.SolveOpt{}, fmt.Errorf("%w: a docker tarball and the Docker daemon hold one platform, and %d are built; write an OCI tarball (PLUGIN_BUILDX_OUTPUT_FORMAT=oci) or build one platform", ErrInput, len(req.Platforms))
+	}
+	if req.Out.Tar != nil && !direct {
 		w := req.Out.Tar
 		exports = append(exports, client.ExportEntry{Type: format, Attrs: with(map[string]string{"name": names}),
 			Output: func(map[string]string) (io.WriteCloser, error) { return w, nil }})
 	}
-	if req.Out.Load != nil {
+	if req.Out.Load != nil && !direct {
 		w := req.Out.Load
 		exports = append(exports, client.ExportEntry{Type: client.ExporterDocker, Attrs: with(map[string]string{"name": names}),
 			Output: func(map[string]string) (io.WriteCloser, error) { return w, nil }})

@@ -27,10 +27,6 @@ import (
 	"github.com/hoist-build/hoist/internal/source"
 )
 
-// gzipLevel is used for layers that arrive uncompressed (docker save).
-// Level 1 of klauspost/compress: see docs/benchmarks.md.
-const gzipLevel = 1
-
 // run holds what every mode of one hoist run shares: the validated
 // settings, the destinations, the keychain, the transport, the masked
 // output and the progress printer.
@@ -142,23 +138,32 @@ func runPush(ctx context.Context, s *settings.Settings, env Env) error {
 		}
 	}
 	start := time.Now()
-	img, err := source.Open(ctx, source.Request{
+	img, err := source.Open(ctx, r.sourceRequest(source.Request{
 		TarPath:   r.path(s.SourceTarPath),
 		Image:     s.SourceImage,
 		Fallbacks: fallbacks,
 		Store:     r.path(s.ImageStore),
 		Daemon:    r.daemon,
 		Remote:    []remote.Option{remote.WithAuthFromKeychain(r.kc), remote.WithTransport(r.tr)},
-		Insecure:  s.Insecure,
-		GzipLevel: gzipLevel,
-		Logf:      r.pr.Printf,
-	})
+	}))
 	if err != nil {
 		return err
 	}
 	defer img.Close()
 	r.pr.Printf("source: %s, %s (ready in %.2fs)", img.From, img.Digest, time.Since(start).Seconds())
 	return r.push(ctx, img, nil)
+}
+
+// sourceRequest completes a source request with what every source shares:
+// how uncompressed layers are treated, and logging.
+func (r *run) sourceRequest(req source.Request) source.Request {
+	req.Insecure = r.s.Insecure
+	// Layers that arrive uncompressed are gzipped once, at level 1 of
+	// klauspost/compress unless told otherwise (docs/benchmarks.md).
+	req.GzipLevel = r.s.CompressionLevel
+	req.KeepUncompressed = r.s.Compression == "uncompressed"
+	req.Logf = r.pr.Printf
+	return req
 }
 
 // push publishes img to every destination, prints the summary and writes

@@ -234,6 +234,19 @@ func findBinary(name string) (string, error) {
 	return "", fmt.Errorf("%w: buildkitd is not on PATH nor beside hoist; install it (scripts/setup.sh builds the pinned one into bin/), set PLUGIN_BUILDKITD to its path, or point PLUGIN_BUILDER_REMOTE_CONN at a running BuildKit", ErrEngine)
 }
 
+// ContentDir is the engine's content store when it is the embedded engine
+// (its files are on this machine and readable), else "".
+func (e *Engine) ContentDir() string {
+	if e.opts.Addr != "" {
+		return ""
+	}
+	p := filepath.Join(e.opts.Dir, "root", "runc-overlayfs", "content")
+	if st, err := os.Stat(p); err != nil || !st.IsDir() {
+		return ""
+	}
+	return p
+}
+
 // Close disconnects and, when this run started the engine and Keep is not
 // set, stops it.
 func (e *Engine) Close() error {

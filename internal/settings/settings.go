@@ -47,8 +47,8 @@ type Settings struct {
 	NoCache          bool     `flag:"no-cache" env:"PLUGIN_NO_CACHE" group:"Build" doc:"Do not use the build cache."`
 	Pull             bool     `flag:"pull" env:"PLUGIN_PULL_IMAGE" default:"true" group:"Build" doc:"Check the registry for newer base images."`
 	Network          string   `flag:"network" env:"PLUGIN_NETWORK" group:"Build" doc:"Network of RUN steps: default, host or none."`
-	Compression      string   `flag:"compression" env:"PLUGIN_COMPRESSION" default:"gzip" group:"Build" doc:"Layer compression of built images: gzip, zstd or uncompressed."`
-	CompressionLevel int      `flag:"compression-level" env:"PLUGIN_COMPRESSION_LEVEL" default:"0" group:"Build" doc:"Compression level (0: the compressor's default)."`
+	Compression      string   `flag:"compression" env:"PLUGIN_COMPRESSION" group:"Build" doc:"Layer compression: gzip, zstd or uncompressed. Unset: a build that pushes exports gzip (level 1); a build-only run exports uncompressed layers (the fastest hand-off, as docker save writes them) and the push-only step gzips them once; set, the image is built and pushed with it as it is."`
+	CompressionLevel int      `flag:"compression-level" env:"PLUGIN_COMPRESSION_LEVEL" default:"0" group:"Build" doc:"Compression level; 0: level 1 for gzip, the compressor's default for zstd."`
 	CommitSHA        string   `flag:"commit-sha" env:"DRONE_COMMIT_SHA" group:"Build" doc:"Commit of the build, for the revision label."`
 	RemoteURL        string   `flag:"remote-url" env:"DRONE_REMOTE_URL" group:"Build" doc:"Repository URL, for the source label."`
 	RepoLink         string   `flag:"repo-link" env:"PLUGIN_REPO_LINK,DRONE_REPO_LINK" group:"Build" doc:"Repository web page, for the url label."`

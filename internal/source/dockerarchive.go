@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -11,7 +10,6 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"os"
 	"regexp"
 	"runtime"
 	"sync"
@@ -19,10 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/hoist-build/hoist/internal/progress"
 )
 
 // dockerArchive reads the format of docker save, kaniko --tar-path and
@@ -32,6 +27,7 @@ type dockerArchive struct {
 	where   string
 	tempDir string
 	level   int
+	keep    bool // push uncompressed layers as they are
 }
 
 type dockerEntry struct {
@@ -182,49 +178,16 @@ func (d *dockerArchive) layer(ctx context.Context, p string, diffID v1.Hash, log
 		desc := v1.Descriptor{MediaType: mt, Size: size, Digest: h}
 		return layerBlob{desc: desc, open: func() (io.ReadCloser, error) { return d.fsys.openRaw(p) }}, nil, nil
 	}
+	if d.keep {
+		desc := v1.Descriptor{MediaType: types.DockerUncompressedLayer, Size: size, Digest: diffID}
+		return layerBlob{desc: desc, open: func() (io.ReadCloser, error) { return d.fsys.openRaw(p) }}, nil, nil
+	}
 	// Uncompressed: compress once.
-	tmp, err := os.CreateTemp(d.tempDir, "hoist-layer-*.gz")
-	if err != nil {
-		return layerBlob{}, nil, err
+	level := d.level
+	if level == 0 {
+		level = 1
 	}
-	closer := func() error { return os.Remove(tmp.Name()) }
-	zsum := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(tmp, zsum), 1<<20)
-	zw, err := gzip.NewWriterLevel(bw, d.level)
-	if err != nil {
-		tmp.Close()
-		return layerBlob{}, closer, err
-	}
-	usum := sha256.New()
-	if _, err := copyCtx(ctx, io.MultiWriter(zw, usum), io.NewSectionReader(tf, 0, size)); err != nil {
-		tmp.Close()
-		return layerBlob{}, closer, fmt.Errorf("compress layer %s of %s: %w", p, d.where, err)
-	}
-	if err := zw.Close(); err != nil {
-		tmp.Close()
-		return layerBlob{}, closer, err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return layerBlob{}, closer, err
-	}
-	st, err := tmp.Stat()
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return layerBlob{}, closer, err
-	}
-	if got := hexSum(usum); got != diffID.Hex {
-		return layerBlob{}, closer, fmt.Errorf("%w: layer %s in %s hashes to sha256:%s but the image config says %s (the file was altered or damaged)", ErrDigestMismatch, p, d.where, got, diffID)
-	}
-	h := v1.Hash{Algorithm: "sha256", Hex: hexSum(zsum)}
-	if logf != nil {
-		logf("compressed layer %s: %s (%s → %s)", p, h, progress.Bytes(size), progress.Bytes(st.Size()))
-	}
-	name := tmp.Name()
-	desc := v1.Descriptor{MediaType: types.DockerLayer, Size: st.Size(), Digest: h}
-	return layerBlob{desc: desc, open: func() (io.ReadCloser, error) { return os.Open(name) }}, closer, nil
+	return compressOnce(ctx, io.NewSectionReader(tf, 0, size), diffID, types.DockerLayer, "layer "+p+" of "+d.where, d.tempDir, level, logf)
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }

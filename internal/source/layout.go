@@ -1,10 +1,12 @@
 package source
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -17,6 +19,24 @@ import (
 type ociLayout struct {
 	fsys  fs.FS
 	where string
+	// comp, when set, gzips uncompressed layers once (see recompress).
+	comp *compressor
+
+	mu        sync.Mutex
+	images    map[v1.Hash]v1.Image // by the digest in the layout
+	generated map[v1.Hash]bool     // blobs hoist made (compressed layers, their manifests)
+}
+
+// made records blobs that are not in the layout because hoist made them.
+func (l *ociLayout) made(hs ...v1.Hash) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.generated == nil {
+		l.generated = map[v1.Hash]bool{}
+	}
+	for _, h := range hs {
+		l.generated[h] = true
+	}
 }
 
 func isLayout(fsys fs.FS) bool {
@@ -136,10 +156,58 @@ func (l *ociLayout) index(d v1.Descriptor) (*layoutIndex, error) {
 	if err := json.Unmarshal(raw, &im); err != nil {
 		return nil, fmt.Errorf("%w: image index %s in %s: %w", ErrBadInput, d.Digest, l.where, err)
 	}
-	return &layoutIndex{l: l, desc: d, raw: raw, manifest: &im}, nil
+	x := &layoutIndex{l: l, desc: d, raw: raw, manifest: &im, children: map[v1.Hash]v1.Descriptor{}}
+	for _, c := range im.Manifests {
+		x.children[c.Digest] = c
+	}
+	if l.comp == nil {
+		return x, nil
+	}
+	// Children whose layers get compressed get new digests: so does the
+	// index.
+	changed := false
+	for i, c := range im.Manifests {
+		if !c.MediaType.IsImage() {
+			continue
+		}
+		if _, err := fs.Stat(l.fsys, blobPath(c.Digest)); err != nil {
+			continue // not carried by this layout; checkBlobs reports it
+		}
+		img, err := l.image(c)
+		if err != nil {
+			return nil, err
+		}
+		nd, err := partial.Descriptor(img)
+		if err != nil {
+			return nil, err
+		}
+		if nd.Digest != c.Digest {
+			changed = true
+			im.Manifests[i].Digest, im.Manifests[i].Size = nd.Digest, nd.Size
+			x.children[nd.Digest] = c
+		}
+	}
+	if changed {
+		x.raw, err = json.Marshal(im)
+		if err != nil {
+			return nil, err
+		}
+		x.desc.Digest, x.desc.Size, err = v1.SHA256(bytes.NewReader(x.raw))
+		if err != nil {
+			return nil, err
+		}
+		l.made(x.desc.Digest)
+	}
+	return x, nil
 }
 
 func (l *ociLayout) image(d v1.Descriptor) (v1.Image, error) {
+	l.mu.Lock()
+	img, ok := l.images[d.Digest]
+	l.mu.Unlock()
+	if ok {
+		return img, nil
+	}
 	raw, err := l.readBlob(d, "image manifest")
 	if err != nil {
 		return nil, err
@@ -148,7 +216,23 @@ func (l *ociLayout) image(d v1.Descriptor) (v1.Image, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("%w: image manifest %s in %s: %w", ErrBadInput, d.Digest, l.where, err)
 	}
-	return partial.CompressedToImage(&layoutImage{l: l, desc: d, raw: raw, manifest: &m})
+	core := &layoutImage{l: l, desc: d, raw: raw, manifest: &m}
+	if l.comp != nil {
+		if core, err = l.comp.recompress(core); err != nil {
+			return nil, err
+		}
+	}
+	img, err = partial.CompressedToImage(core)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if l.images == nil {
+		l.images = map[v1.Hash]v1.Image{}
+	}
+	l.images[d.Digest] = img
+	l.mu.Unlock()
+	return img, nil
 }
 
 // layoutImage is the compressed core of one image in a layout.
@@ -157,6 +241,8 @@ type layoutImage struct {
 	desc     v1.Descriptor
 	raw      []byte
 	manifest *v1.Manifest
+	// compressed are layers that hoist compressed, by their new digest.
+	compressed map[v1.Hash]layerBlob
 }
 
 func (i *layoutImage) RawManifest() ([]byte, error)        { return i.raw, nil }
@@ -167,6 +253,9 @@ func (i *layoutImage) RawConfigFile() ([]byte, error) {
 }
 
 func (i *layoutImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	if lb, ok := i.compressed[h]; ok {
+		return &openLayer{desc: lb.desc, open: lb.open}, nil
+	}
 	if h == i.manifest.Config.Digest {
 		d := i.manifest.Config
 		return &openLayer{desc: d, open: func() (io.ReadCloser, error) { return i.l.openBlob(d, "config") }}, nil
@@ -185,6 +274,9 @@ type layoutIndex struct {
 	desc     v1.Descriptor
 	raw      []byte
 	manifest *v1.IndexManifest
+	// children maps every child digest (new ones too) to its descriptor
+	// in the layout.
+	children map[v1.Hash]v1.Descriptor
 }
 
 var _ v1.ImageIndex = (*layoutIndex)(nil)
@@ -205,10 +297,8 @@ func (x *layoutIndex) RawManifest() ([]byte, error)              { return x.raw,
 func (x *layoutIndex) Descriptor() (*v1.Descriptor, error)       { d := x.desc; return &d, nil }
 
 func (x *layoutIndex) child(h v1.Hash) (v1.Descriptor, error) {
-	for _, d := range x.manifest.Manifests {
-		if d.Digest == h {
-			return d, nil
-		}
+	if d, ok := x.children[h]; ok {
+		return d, nil
 	}
 	return v1.Descriptor{}, fmt.Errorf("%s is not in image index %s", h, x.desc.Digest)
 }
@@ -234,6 +324,12 @@ func (x *layoutIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 func (l *ociLayout) checkBlobs(a Artifact) error {
 	var missing []string
 	walkDescriptors(a, func(d v1.Descriptor) {
+		l.mu.Lock()
+		made := l.generated[d.Digest]
+		l.mu.Unlock()
+		if made {
+			return
+		}
 		p := blobPath(d.Digest)
 		if _, err := fs.Stat(l.fsys, p); err != nil {
 			missing = append(missing, p)

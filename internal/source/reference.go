@@ -43,7 +43,7 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 		return nil, err
 	}
 	var notes []string
-	if img, note, err := fromStore(r, ref); img != nil || err != nil {
+	if img, note, err := fromStore(ctx, r, ref); img != nil || err != nil {
 		return img, err
 	} else if note != "" {
 		notes = append(notes, note)
@@ -76,11 +76,11 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 }
 
 // fromStore looks in the workspace image store.
-func fromStore(r Request, ref name.Reference) (*Image, string, error) {
+func fromStore(ctx context.Context, r Request, ref name.Reference) (*Image, string, error) {
 	if r.Store == "" {
 		return nil, "", nil
 	}
-	img, ok, err := openStore(r.Store, ref.Name())
+	img, ok, err := openStore(ctx, r, ref.Name())
 	if err != nil || ok {
 		return img, "", err
 	}
@@ -152,7 +152,7 @@ func openFallbacks(ctx context.Context, r Request) (*Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		if img, note, err := fromStore(r, ref); img != nil || err != nil {
+		if img, note, err := fromStore(ctx, r, ref); img != nil || err != nil {
 			return img, err
 		} else if note != "" && len(notes) == 0 {
 			notes = append(notes, note)

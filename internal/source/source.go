@@ -76,6 +76,8 @@ type Request struct {
 	TempDir string
 	// GzipLevel is used for layers that arrive uncompressed.
 	GzipLevel int
+	// KeepUncompressed pushes uncompressed layers as they are.
+	KeepUncompressed bool
 	// Logf reports progress; may be nil.
 	Logf func(format string, args ...any)
 }
@@ -123,7 +125,7 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 			return nil, fmt.Errorf("%w: %s is a directory but not an OCI image layout (it has no oci-layout and index.json); point PLUGIN_SOURCE_TAR_PATH at an image tarball or at a layout directory", ErrBadInput, abs)
 		}
 		where := "OCI layout " + abs
-		return finish(ctx, img, r, &ociLayout{fsys: fsys, where: where}, nil, where)
+		return finish(ctx, img, r, &ociLayout{fsys: fsys, where: where, comp: r.compressor(ctx, &img.closers)}, nil, where)
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrBadInput, abs)
@@ -145,11 +147,11 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 		if _, err := tfs.Open("manifest.json"); err == nil {
 			where = "docker-archive " + abs + kind
 		}
-		return finish(ctx, img, r, &ociLayout{fsys: tfs, where: where}, nil, where)
+		return finish(ctx, img, r, &ociLayout{fsys: tfs, where: where, comp: r.compressor(ctx, &img.closers)}, nil, where)
 	}
 	if _, err := tfs.Open("manifest.json"); err == nil {
 		where := "docker-archive " + abs + kind
-		da := &dockerArchive{fsys: tfs, where: where, tempDir: r.TempDir, level: r.GzipLevel}
+		da := &dockerArchive{fsys: tfs, where: where, tempDir: r.TempDir, level: r.GzipLevel, keep: r.KeepUncompressed}
 		return finish(ctx, img, r, nil, da, where)
 	}
 	names := tfs.names()
@@ -157,6 +159,18 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 		names = append(names[:5], "...")
 	}
 	return nil, fmt.Errorf("%w: %s is a tar archive but neither a docker-archive (no manifest.json) nor an OCI archive (no oci-layout and index.json); it holds %s", ErrBadInput, abs, strings.Join(names, ", "))
+}
+
+// compressor compresses uncompressed layers of layouts, unless asked not to.
+func (r *Request) compressor(ctx context.Context, closers *[]func() error) *compressor {
+	if r.KeepUncompressed {
+		return nil
+	}
+	level := r.GzipLevel
+	if level == 0 {
+		level = 1
+	}
+	return &compressor{ctx: ctx, tempDir: r.TempDir, level: level, logf: r.Logf, closers: closers}
 }
 
 // finish picks the image in a layout or docker archive and prepares it.

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -99,21 +100,24 @@ func normalize(ref string) string {
 	return ref
 }
 
-// openStore looks for want (a full reference) in the store at dir.
-func openStore(dir, want string) (*Image, bool, error) {
-	fsys := os.DirFS(dir)
+// openStore looks for want (a full reference) in the store r.Store.
+func openStore(ctx context.Context, r Request, want string) (*Image, bool, error) {
+	fsys := os.DirFS(r.Store)
 	if !isLayout(fsys) {
 		return nil, false, nil
 	}
-	l := &ociLayout{fsys: fsys, where: "workspace image store " + dir}
+	img := &Image{}
+	l := &ociLayout{fsys: fsys, where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
 	cands, err := l.candidates()
 	if err != nil {
 		return nil, false, err
 	}
 	for _, c := range cands {
 		if matches(c, want) {
-			img := &Image{}
 			out, err := finishCandidate(img, l, c, l.where)
+			if err != nil {
+				img.Close()
+			}
 			return out, err == nil, err
 		}
 	}
