@@ -54,7 +54,7 @@ func main() {
 	for _, t := range strings.Split(*toolsFlag, ",") {
 		tools[t] = true
 	}
-	fmt.Printf("# hoist push benchmark, %s, %d run(s) each, medians\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), *runs)
+	fmt.Printf("# hoist benchmarks, %s, %d run(s) each, medians\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), *runs)
 	for _, s := range strings.Split(*sizesFlag, ",") {
 		mb, err := strconv.Atoi(s)
 		check(err)

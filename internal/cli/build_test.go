@@ -28,14 +28,18 @@ func buildContext(t *testing.T, dockerfile string, files map[string]string) stri
 	return dir
 }
 
-// buildEnv is the environment of a build step on the shared BuildKit.
+// buildEnv is the environment of a build step on the shared BuildKit, used
+// as a running embedded engine (the image is taken from its content store).
 func buildEnv(t *testing.T, ctxDir string, kv ...string) map[string]string {
+	dir, _ := harness.SharedEngine(t)
 	env := map[string]string{
-		"PLUGIN_CONTEXT":             ctxDir,
-		"PLUGIN_BUILDER_REMOTE_CONN": harness.SharedBuildKit(t),
+		"PLUGIN_CONTEXT":    ctxDir,
+		"PLUGIN_ENGINE_DIR": dir,
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
-		env[kv[i]] = kv[i+1]
+		if kv[i] != "" {
+			env[kv[i]] = kv[i+1]
+		}
 	}
 	return env
 }
@@ -96,6 +100,19 @@ func TestBuildAndPush(t *testing.T) {
 // neither tarball nor daemon, the image from the store.
 func TestBuildOnlyThenPushOnly(t *testing.T) {
 	t.Parallel()
+	_, addr := harness.SharedEngine(t)
+	for _, c := range []struct{ name, key, value string }{
+		{"embedded engine with direct export", "", ""},
+		{"remote builder with export through the session", "PLUGIN_BUILDER_REMOTE_CONN", addr},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			buildOnlyThenPushOnly(t, c.key, c.value)
+		})
+	}
+}
+
+func buildOnlyThenPushOnly(t *testing.T, key, value string) {
 	f := harness.Inputs(t)
 	a := harness.StartRegistry(t, harness.RegistryOptions{})
 	b := harness.StartRegistry(t, harness.RegistryOptions{})
@@ -103,7 +120,7 @@ func TestBuildOnlyThenPushOnly(t *testing.T) {
 	work := t.TempDir()
 	tarPath := filepath.Join(work, "out", "nested", "image.tar")
 	repo := a.Host + "/bo/app"
-	r := mustPush(t, buildEnv(t, ctxDir,
+	r := mustPush(t, buildEnv(t, ctxDir, key, value,
 		"PLUGIN_NO_PUSH", "true",
 		"PLUGIN_TAR_PATH", tarPath,
 		"PLUGIN_BUILDX_LOAD", "true",
@@ -114,7 +131,7 @@ func TestBuildOnlyThenPushOnly(t *testing.T) {
 	))
 	built := strings.TrimSpace(r.stdout)
 	if tags := tagsOf(t, a, "bo/app"); len(tags) != 0 {
-		t.Fatalf("build-only pushed: %v", tags)
+		t.Fatalf("build-only pushed: %v\n%s", tags, r)
 	}
 	// Loaded: the daemon runs it without a pull.
 	if got := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", repo+":5", "cat", "/built.txt")); got != "built-only" {

@@ -133,7 +133,7 @@ func TestOneFailedDestinationDoesNotStopTheOthers(t *testing.T) {
 	f := harness.Inputs(t)
 	good := harness.StartRegistry(t, harness.RegistryOptions{})
 	locked := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
-	closed := harness.FreePort(t)
+	closed := closedPort
 	wrong := "wrong-" + locked.Password
 	start := time.Now()
 	r := hoist(t, map[string]string{
@@ -195,6 +195,11 @@ func TestUnresponsiveRegistryTimesOut(t *testing.T) {
 	}
 	assertContains(t, r, "did not answer in time", "PLUGIN_REGISTRY_TIMEOUT")
 }
+
+// closedPort is a loopback port nothing listens on: a privileged port no
+// test starts a server on (a port taken from FreePort could be given to a
+// registry of a parallel test meanwhile).
+const closedPort = 1
 
 // faultProxy stands in front of a real registry and answers the first
 // `times` requests that match with `status`; a real registry cannot be made
@@ -360,7 +365,7 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 		}
 		return false
 	}})
-	closed := harness.FreePort(t)
+	closed := closedPort
 	dests := slow + "/slow/app:1,127.0.0.1:" + itoa(closed) + "/app:1"
 	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests, "PLUGIN_FAIL_FAST": "true"})
 	if r.code != ExitPush {

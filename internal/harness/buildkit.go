@@ -40,12 +40,24 @@ func moduleRoot() string {
 
 var buildkitOnce struct {
 	sync.Once
-	addr, err string
+	dir, addr, err string
 }
 
 // SharedBuildKit returns the address of a buildkitd (runc, overlayfs) that
 // serves every test of this binary; Main stops it.
 func SharedBuildKit(t testing.TB) string {
+	t.Helper()
+	_, addr := SharedEngine(t)
+	return addr
+}
+
+// SharedEngine returns the state directory and address of the shared
+// buildkitd. It is laid out as hoist's embedded engine is (root/ and
+// buildkitd.sock in one directory), so PLUGIN_ENGINE_DIR=dir makes hoist
+// use it as a running embedded engine, with direct export from its
+// content store, while PLUGIN_BUILDER_REMOTE_CONN=addr uses it as a remote
+// builder, through the session.
+func SharedEngine(t testing.TB) (dir, addr string) {
 	t.Helper()
 	bin := Buildkitd(t)
 	buildkitOnce.Do(func() {
@@ -83,10 +95,10 @@ func SharedBuildKit(t testing.TB) string {
 			stopProcess(cmd, done, 20*time.Second)
 			os.RemoveAll(dir)
 		})
-		buildkitOnce.addr = addr
+		buildkitOnce.dir, buildkitOnce.addr = dir, addr
 	})
 	if buildkitOnce.addr == "" {
 		t.Fatalf("buildkitd: %s", strings.TrimSpace(buildkitOnce.err))
 	}
-	return buildkitOnce.addr
+	return buildkitOnce.dir, buildkitOnce.addr
 }

@@ -78,18 +78,20 @@ func startRegistryWith(t testing.TB, o RegistryOptions, dir string, cleanup func
 		if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(line), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&extra, "auth: {htpasswd: {realm: hoist-test, path: %s}}\n", filepath.Join(dir, "htpasswd"))
+		fmt.Fprintf(&extra, "auth: {htpasswd: {realm: hoist-test, path: %q}}\n", filepath.Join(dir, "htpasswd"))
 	}
 	tlsLine := ""
 	if o.TLS {
 		crt, key := r.writeCerts(t)
-		tlsLine = fmt.Sprintf(", tls: {certificate: %s, key: %s}", crt, key)
+		tlsLine = fmt.Sprintf(", tls: {certificate: %q, key: %q}", crt, key)
 	}
 	var lastErr string
 	for attempt := 0; attempt < 3; attempt++ {
 		port := FreePort(t)
 		r.Host = fmt.Sprintf("127.0.0.1:%d", port)
-		cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: %s%s}\n%s",
+		// Paths are quoted: test directories can hold commas, which end a
+		// YAML flow mapping.
+		cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %q}, delete: {enabled: true}}\nhttp: {addr: %s%s}\n%s",
 			filepath.Join(dir, "data"), r.Host, tlsLine, extra.String())
 		cfgPath := filepath.Join(dir, "config.yml")
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -107,9 +109,23 @@ func startRegistryWith(t testing.TB, o RegistryOptions, dir string, cleanup func
 		}
 		done := make(chan struct{})
 		go func() { cmd.Wait(); logf.Close(); close(done) }()
-		if waitFor(10*time.Second, r.answers) {
-			cleanup(func() { stopProcess(cmd, done, 5*time.Second) })
-			return r
+		// The port was free a moment ago; another registry may have taken
+		// it since, in which case ours exits at once and the answer comes
+		// from the other one. Only a live process of ours counts.
+		alive := func() bool {
+			select {
+			case <-done:
+				return false
+			default:
+				return true
+			}
+		}
+		if waitFor(10*time.Second, func() bool { return !alive() || r.answers() }) && alive() {
+			time.Sleep(100 * time.Millisecond)
+			if alive() {
+				cleanup(func() { stopProcess(cmd, done, 5*time.Second) })
+				return r
+			}
 		}
 		stopProcess(cmd, done, time.Second)
 		b, _ := os.ReadFile(logf.Name())

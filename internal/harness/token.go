@@ -61,7 +61,7 @@ func StartTokenRegistry(t testing.TB) (*Registry, *TokenServer) {
 	dir := t.TempDir()
 	bundle := filepath.Join(dir, "token-root.pem")
 	writePEM(t, bundle, "CERTIFICATE", ts.certDER)
-	extra := fmt.Sprintf("auth: {token: {realm: %q, service: %q, issuer: %q, rootcertbundle: %s}}\n", ts.URL, ts.Service, ts.Issuer, bundle)
+	extra := fmt.Sprintf("auth: {token: {realm: %q, service: %q, issuer: %q, rootcertbundle: %q}}\n", ts.URL, ts.Service, ts.Issuer, bundle)
 	r := startRegistryWith(t, RegistryOptions{}, dir, t.Cleanup, extra)
 	target, _ := url.Parse(r.URL())
 	backend.Store(httputil.NewSingleHostReverseProxy(target))

@@ -6,6 +6,7 @@ package tarball
 
 import (
 	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -65,23 +66,18 @@ func Write(w io.Writer, dir string, f Format, names []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(w)
+	tw := &tarWriter{w: w}
 	mod := time.Unix(0, 0)
 	small := func(name string, b []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o444, Size: int64(len(b)), ModTime: mod, Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err := tw.Write(b)
-		return err
+		return tw.entry(&tar.Header{Name: name, Mode: 0o444, Size: int64(len(b)), ModTime: mod, Typeflag: tar.TypeReg}, bytes.NewReader(b))
 	}
 	if err := small("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 		return err
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: "blobs/", Mode: 0o755, ModTime: mod, Typeflag: tar.TypeDir}); err != nil {
-		return err
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: "blobs/sha256/", Mode: 0o755, ModTime: mod, Typeflag: tar.TypeDir}); err != nil {
-		return err
+	for _, d := range []string{"blobs/", "blobs/sha256/"} {
+		if err := tw.entry(&tar.Header{Name: d, Mode: 0o755, ModTime: mod, Typeflag: tar.TypeDir}, nil); err != nil {
+			return err
+		}
 	}
 	for _, b := range blobs {
 		if err := copyBlob(tw, dir, b, mod); err != nil {
@@ -96,10 +92,50 @@ func Write(w io.Writer, dir string, f Format, names []string) error {
 			return err
 		}
 	}
-	return tw.Close()
+	return tw.close()
 }
 
-func copyBlob(tw *tar.Writer, dir string, d v1.Descriptor, mod time.Time) error {
+// tarWriter writes a tar stream whose entry headers come from archive/tar
+// and whose contents go straight to w with io.Copy, so that a file copied
+// into a file moves inside the kernel (copy_file_range) instead of through
+// this process.
+type tarWriter struct {
+	w io.Writer
+}
+
+var zeros [1024]byte
+
+func (t *tarWriter) entry(h *tar.Header, body io.Reader) error {
+	var hdr bytes.Buffer
+	if err := tar.NewWriter(&hdr).WriteHeader(h); err != nil {
+		return err
+	}
+	if _, err := t.w.Write(hdr.Bytes()); err != nil {
+		return err
+	}
+	if body == nil || h.Size == 0 {
+		return nil
+	}
+	n, err := io.Copy(t.w, io.LimitReader(body, h.Size))
+	if err != nil {
+		return err
+	}
+	if n != h.Size {
+		return fmt.Errorf("%s: wrote %d of %d bytes", h.Name, n, h.Size)
+	}
+	if pad := (512 - h.Size%512) % 512; pad > 0 {
+		_, err = t.w.Write(zeros[:pad])
+	}
+	return err
+}
+
+// close ends the archive with two zero blocks.
+func (t *tarWriter) close() error {
+	_, err := t.w.Write(zeros[:])
+	return err
+}
+
+func copyBlob(tw *tarWriter, dir string, d v1.Descriptor, mod time.Time) error {
 	p := filepath.Join(dir, "blobs", d.Digest.Algorithm, d.Digest.Hex)
 	f, err := os.Open(p)
 	if err != nil {
@@ -110,10 +146,8 @@ func copyBlob(tw *tar.Writer, dir string, d v1.Descriptor, mod time.Time) error 
 	if err != nil {
 		return err
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: "blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex, Mode: 0o444, Size: st.Size(), ModTime: mod, Typeflag: tar.TypeReg}); err != nil {
-		return err
-	}
-	if _, err := io.Copy(tw, f); err != nil {
+	// The *os.File itself, so that io.Copy can use copy_file_range.
+	if err := tw.entry(&tar.Header{Name: "blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex, Mode: 0o444, Size: st.Size(), ModTime: mod, Typeflag: tar.TypeReg}, f); err != nil {
 		return fmt.Errorf("blob %s: %w", d.Digest, err)
 	}
 	return nil

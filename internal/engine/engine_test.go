@@ -1,0 +1,48 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	got := Config([]Registry{
+		{Host: "reg.example.com:5000", CAFiles: []string{"/etc/ca.pem"}},
+		{Host: "127.0.0.1:5001", HTTP: true, Insecure: true},
+		{Host: "127.0.0.1:5001", HTTP: true, Insecure: true},
+	}, []string{"mirror.example.com"})
+	for _, want := range []string{
+		"[registry.\"127.0.0.1:5001\"]\n  http = true\n  insecure = true\n",
+		"[registry.\"reg.example.com:5000\"]\n  http = false\n  insecure = false\n  ca = [\"/etc/ca.pem\"]\n",
+		"[registry.\"docker.io\"]\n  mirrors = [\"mirror.example.com\"]\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("config lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "127.0.0.1:5001") != 1 {
+		t.Errorf("a registry is listed twice:\n%s", got)
+	}
+}
+
+func TestOpenFailsClearly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Addr: "buildkit:1234"}, "want unix://PATH"},
+		{Options{Addr: "unix:///nonexistent/buildkitd.sock", Wait: 500 * time.Millisecond}, "did not answer within 500ms"},
+		{Options{Dir: t.TempDir(), Binary: "/nonexistent/buildkitd"}, "buildkitd not found at /nonexistent/buildkitd"},
+	} {
+		_, err := Open(ctx, c.o)
+		if !errors.Is(err, ErrEngine) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Open(%+v) = %v, want %q", c.o, err, c.want)
+		}
+	}
+}
