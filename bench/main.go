@@ -190,7 +190,9 @@ func compare(dir string, nreg int, measure map[string]func([]string, int) sample
 	sort.Slice(names, func(i, j int) bool { return order(names[i]) < order(names[j]) })
 	all := map[string][]sample{}
 	for run := 0; run < *runs; run++ {
-		for _, n := range names {
+		// Rotate the order run by run: no tool always follows another.
+		for k := range names {
+			n := names[(k+run)%len(names)]
 			regs, pids, stop := startRegistriesPIDs(dir, nreg)
 			settle()
 			before := cpuOf(pids)

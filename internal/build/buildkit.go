@@ -38,6 +38,8 @@ type BuildKit struct {
 	// embedded engine): the image is then exported into the engine and
 	// taken from there (see direct.go) instead of streamed back.
 	ContentDir string
+	// Logf reports what the builder does besides BuildKit's progress.
+	Logf func(string, ...any)
 }
 
 var _ Builder = (*BuildKit)(nil)
@@ -64,6 +66,9 @@ func (b *BuildKit) Build(ctx context.Context, req Request) (*Result, error) {
 		// which fetches them (the build itself is all cached by now).
 		if err := clearDir(req.Out.LayoutDir); err != nil {
 			return nil, err
+		}
+		if b.Logf != nil {
+			b.Logf("the engine holds some layers only remotely (%v); exporting through the session", err)
 		}
 		return b.solve(ctx, req, false)
 	}
@@ -176,7 +181,18 @@ func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
 		attrs["image-resolve-mode"] = "pull"
 	}
 	if len(req.AddHosts) > 0 {
-		attrs["add-hosts"] = strings.Join(req.AddHosts, ",")
+		// Users write host:ip (docker --add-host); the frontend reads
+		// host=ip. An IPv6 address keeps its colons.
+		hosts := make([]string, len(req.AddHosts))
+		for i, h := range req.AddHosts {
+			if !strings.Contains(h, "=") {
+				if host, ip, ok := strings.Cut(h, ":"); ok {
+					h = host + "=" + ip
+				}
+			}
+			hosts[i] = h
+		}
+		attrs["add-hosts"] = strings.Join(hosts, ",")
 	}
 	var entitlements []string
 	switch req.Network {

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/tarball"
 )
 
@@ -51,7 +51,7 @@ func linkLayout(content string, desc v1.Descriptor, dir string) error {
 		if _, err := os.Stat(to); err == nil {
 			return nil
 		}
-		if err := linkOrCopy(from, to); err != nil {
+		if err := files.LinkOrCopy(from, to); err != nil {
 			return fmt.Errorf("take %s from the engine's content store: %w", d.Digest, err)
 		}
 		switch {
@@ -97,31 +97,6 @@ func readJSON(p string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
-}
-
-func linkOrCopy(from, to string) error {
-	if err := os.Link(from, to); err == nil {
-		return nil
-	}
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp := to + ".tmp"
-	out, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, to)
 }
 
 // writeTarballs writes the requested tarball and daemon stream from the

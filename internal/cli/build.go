@@ -90,7 +90,7 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 		return err
 	}
 	defer eng.Close()
-	bk := &build.BuildKit{Client: eng.Client, Keychain: r.kc, Progress: r.buildProgressOut(), ProgressMode: r.buildProgressMode(), ContentDir: eng.ContentDir()}
+	bk := &build.BuildKit{Client: eng.Client, Keychain: r.kc, Progress: r.buildProgressOut(), ProgressMode: r.buildProgressMode(), ContentDir: eng.ContentDir(), Logf: r.pr.Printf}
 	start := time.Now()
 	res, err := bk.Build(ctx, req)
 	if loadW != nil {

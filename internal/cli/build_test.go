@@ -349,3 +349,29 @@ func TestBuildBadInputs(t *testing.T) {
 		})
 	}
 }
+
+// Target, build args from the environment, add-host and the network mode
+// reach the build.
+func TestBuildSettingsReachTheBuild(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	dockerfile := "FROM " + f.Base + " AS unwanted\nRUN exit 1\n\n" +
+		"FROM " + f.Base + " AS wanted\nARG FROM_ENV\nARG LIST_ARG\n" +
+		"RUN echo \"$FROM_ENV|$LIST_ARG\" > /args.txt && cat /etc/hosts > /hosts.txt\n" +
+		"RUN (printf 'GET /v2/ HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 2 " + strings.Replace(reg.Host, ":", " ", 1) + " | grep -q '200 OK' && echo reached || echo unreachable) > /net.txt\n"
+	ctxDir := buildContext(t, dockerfile, nil)
+	for _, c := range []struct{ network, want string }{{"host", "reached"}, {"none", "unreachable"}} {
+		ref := reg.Host + "/settings/app:" + c.network
+		mustPush(t, buildEnv(t, ctxDir, "PLUGIN_DESTINATIONS", ref, "PLUGIN_TARGET", "wanted",
+			"PLUGIN_BUILD_ARGS_FROM_ENV", "FROM_ENV", "FROM_ENV", "env-value",
+			"PLUGIN_MULTIPLE_BUILD_ARGS", "true", "PLUGIN_BUILD_ARGS_NEW", "LIST_ARG=a,b,c",
+			"PLUGIN_ADD_HOST", "myhost.example:10.1.2.3", "PLUGIN_NETWORK", c.network))
+		out := f.Docker.RunImage(t, ref, "sh", "-c", "cat /args.txt /net.txt; cat /hosts.txt")
+		for _, want := range []string{"env-value|a,b,c", c.want, "10.1.2.3\tmyhost.example"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("network %q: image lacks %q:\n%s", c.network, want, out)
+			}
+		}
+	}
+}

@@ -178,7 +178,9 @@ func start(ctx context.Context, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	cmd := exec.Command(bin, "--root", filepath.Join(o.Dir, "root"), "--addr", "unix://"+sock,
-		"--config", cfg, "--oci-worker-snapshotter", "overlayfs")
+		"--config", cfg, "--oci-worker-snapshotter", "overlayfs",
+		// PLUGIN_NETWORK=host needs it; the engine is this user's own.
+		"--allow-insecure-entitlement", "network.host")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: a Ctrl-C to hoist does not kill it mid-export,
 	// hoist stops it in order.

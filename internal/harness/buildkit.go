@@ -72,7 +72,7 @@ func SharedEngine(t testing.TB) (dir, addr string) {
 			buildkitOnce.err = err.Error()
 			return
 		}
-		cmd := exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", addr, "--oci-worker-snapshotter", "overlayfs")
+		cmd := exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", addr, "--oci-worker-snapshotter", "overlayfs", "--allow-insecure-entitlement", "network.host")
 		cmd.Stdout, cmd.Stderr = logf, logf
 		dieWithUs(cmd)
 		if err := cmd.Start(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -12,6 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // The workspace image store is an OCI image layout in the workspace
@@ -48,7 +49,7 @@ func StoreImage(dir, layoutDir string, refs []string) (v1.Descriptor, error) {
 		if _, err := os.Stat(to); err == nil {
 			continue
 		}
-		if err := linkOrCopy(from, to); err != nil {
+		if err := files.LinkOrCopy(from, to); err != nil {
 			return desc, fmt.Errorf("image store %s: %w", dir, err)
 		}
 	}
@@ -83,10 +84,10 @@ func StoreImage(dir, layoutDir string, refs []string) (v1.Descriptor, error) {
 	if err != nil {
 		return desc, err
 	}
-	if err := writeAtomic(filepath.Join(dir, "index.json"), b); err != nil {
+	if err := files.WriteAtomic(filepath.Join(dir, "index.json"), b); err != nil {
 		return desc, err
 	}
-	if err := writeAtomic(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+	if err := files.WriteAtomic(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 		return desc, err
 	}
 	return desc, nil
@@ -122,52 +123,6 @@ func openStore(ctx context.Context, r Request, want string) (*Image, bool, error
 		}
 	}
 	return nil, false, nil
-}
-
-func linkOrCopy(from, to string) error {
-	tmp := to + ".tmp"
-	os.Remove(tmp)
-	if err := os.Link(from, tmp); err != nil {
-		in, err := os.Open(from)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.Create(tmp)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(out, in)
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(tmp)
-			return err
-		}
-	}
-	return os.Rename(tmp, to)
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
 
 // lockDir takes an exclusive flock on dir/.lock, so that parallel steps of

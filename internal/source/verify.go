@@ -66,15 +66,3 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 }
 
 func (v *verifyingReader) Close() error { return v.c.Close() }
-
-// readVerified reads a whole small blob (a manifest or a config) and checks
-// its digest.
-func readVerified(rc io.ReadCloser, want v1.Hash, size int64, what string) ([]byte, error) {
-	vr, err := newVerifyingReader(rc, want, size, what)
-	if err != nil {
-		rc.Close()
-		return nil, err
-	}
-	defer vr.Close()
-	return io.ReadAll(io.LimitReader(vr, 64<<20))
-}
