@@ -375,3 +375,26 @@ func TestBuildSettingsReachTheBuild(t *testing.T) {
 		}
 	}
 }
+
+// A remote BuildKit on tcp:// with mutual TLS: with the client certificate
+// the build runs; without it the builder is refused within the timeout.
+func TestRemoteBuilderOverTLS(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	bk := harness.StartTLSBuildKit(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo over-tls > /tls.txt\n", nil)
+	ref := reg.Host + "/tls/app:1"
+	mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": ref,
+		"PLUGIN_BUILDER_REMOTE_CONN": bk.Addr, "PLUGIN_BUILDER_TLS_CA": bk.CAFile,
+		"PLUGIN_BUILDER_TLS_CERT": bk.CertFile, "PLUGIN_BUILDER_TLS_KEY": bk.KeyFile})
+	if got := f.Docker.RunImage(t, ref, "cat", "/tls.txt"); got != "over-tls" {
+		t.Errorf("image prints %q", got)
+	}
+	r := hoist(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": reg.Host + "/tls/app:2",
+		"PLUGIN_BUILDER_REMOTE_CONN": bk.Addr, "PLUGIN_BUILDER_TLS_CA": bk.CAFile, "PLUGIN_BUILDER_TIMEOUT": "2s"})
+	if r.code != ExitEngine {
+		t.Errorf("without a client certificate: exit %d:\n%s", r.code, r)
+	}
+	assertContains(t, r, "builder "+bk.Addr+" did not answer within 2s")
+}

@@ -1,6 +1,9 @@
 package harness
 
 import (
+	"crypto/x509"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,4 +104,65 @@ func SharedEngine(t testing.TB) (dir, addr string) {
 		t.Fatalf("buildkitd: %s", strings.TrimSpace(buildkitOnce.err))
 	}
 	return buildkitOnce.dir, buildkitOnce.addr
+}
+
+// TLSBuildKit is a buildkitd listening on tcp:// with mutual TLS.
+type TLSBuildKit struct {
+	Addr                      string
+	CAFile, CertFile, KeyFile string // what a client presents
+}
+
+// StartTLSBuildKit starts a buildkitd of its own on a loopback TCP port
+// that demands a client certificate from the CA; it stops with the test.
+func StartTLSBuildKit(t testing.TB) *TLSBuildKit {
+	t.Helper()
+	bin := Buildkitd(t)
+	dir, err := os.MkdirTemp("/tmp", "hbkt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := NewCA(t, dir)
+	srvCert, srvKey := ca.Issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
+	cliCert, cliKey := ca.Issue(t, dir, "client", x509.ExtKeyUsageClientAuth)
+	b := &TLSBuildKit{CAFile: ca.File, CertFile: cliCert, KeyFile: cliKey}
+	for attempt := 0; attempt < 3; attempt++ {
+		b.Addr = fmt.Sprintf("tcp://127.0.0.1:%d", FreePort(t))
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("buildkitd-%d.log", attempt)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", b.Addr,
+			"--tlscacert", ca.File, "--tlscert", srvCert, "--tlskey", srvKey, "--oci-worker-snapshotter", "overlayfs")
+		cmd.Stdout, cmd.Stderr = logf, logf
+		dieWithUs(cmd)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); logf.Close(); close(done) }()
+		up := waitFor(30*time.Second, func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+			}
+			c, err := net.DialTimeout("tcp", strings.TrimPrefix(b.Addr, "tcp://"), 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+		select {
+		case <-done:
+			continue // the port was taken meanwhile
+		default:
+		}
+		if up {
+			t.Cleanup(func() { stopProcess(cmd, done, 20*time.Second); os.RemoveAll(dir) })
+			return b
+		}
+		stopProcess(cmd, done, 5*time.Second)
+	}
+	t.Fatalf("buildkitd with TLS did not start; logs in %s", dir)
+	return nil
 }

@@ -169,23 +169,51 @@ func (r *Registry) Client() *http.Client {
 
 func (r *Registry) writeCerts(t testing.TB) (crtPath, keyPath string) {
 	t.Helper()
-	caKey, caDER := selfSignedCA(t, "hoist test CA")
-	caCert, _ := x509.ParseCertificate(caDER)
+	ca := NewCA(t, r.Dir)
+	r.CAFile = ca.File
+	return ca.Issue(t, r.Dir, "server", x509.ExtKeyUsageServerAuth)
+}
+
+// CA is a test certificate authority whose certificate is in File.
+type CA struct {
+	File string
+	key  *ecdsa.PrivateKey
+	cert *x509.Certificate
+}
+
+// NewCA makes a CA in dir (ca.pem).
+func NewCA(t testing.TB, dir string) *CA {
+	t.Helper()
+	key, der := selfSignedCA(t, "hoist test CA")
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &CA{File: filepath.Join(dir, "ca.pem"), key: key, cert: cert}
+	writePEM(t, ca.File, "CERTIFICATE", der)
+	return ca
+}
+
+// Issue writes a certificate for 127.0.0.1 and localhost, for usage, and
+// its key: dir/NAME.pem and dir/NAME-key.pem.
+func (ca *CA) Issue(t testing.TB, dir, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		DNSNames:     []string{"localhost"},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,12 +221,10 @@ func (r *Registry) writeCerts(t testing.TB) (crtPath, keyPath string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.CAFile = filepath.Join(r.Dir, "ca.pem")
-	crtPath, keyPath = filepath.Join(r.Dir, "server.pem"), filepath.Join(r.Dir, "server-key.pem")
-	writePEM(t, r.CAFile, "CERTIFICATE", caDER)
-	writePEM(t, crtPath, "CERTIFICATE", der)
-	writePEM(t, keyPath, "EC PRIVATE KEY", keyDER)
-	return crtPath, keyPath
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
+	return certFile, keyFile
 }
 
 // selfSignedCA makes a P-256 key and a self-signed CA certificate for it,
