@@ -398,3 +398,27 @@ func TestRemoteBuilderOverTLS(t *testing.T) {
 	}
 	assertContains(t, r, "builder "+bk.Addr+" did not answer within 2s")
 }
+
+// A local-directory cache: exported by one build, imported by a build on a
+// fresh engine, which then runs no step again.
+func TestLocalCacheOnAFreshEngine(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo local-step-ran | tee /l.txt\n", nil)
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	first := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_NO_CACHE", "true",
+		"PLUGIN_CACHE_TO", "type=local,dest="+cacheDir+",mode=max"))
+	if _, err := os.Stat(filepath.Join(cacheDir, "index.json")); err != nil {
+		t.Fatalf("no cache was written: %v\n%s", err, first)
+	}
+	second := mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_NO_PUSH": "true",
+		"PLUGIN_CACHE_FROM": "type=local,src=" + cacheDir,
+		"PLUGIN_ENGINE_DIR": filepath.Join(t.TempDir(), "engine"), "PLUGIN_BUILDKITD": harness.Buildkitd(t)})
+	ran := regexp.MustCompile(`(?m)^#\d+ \d+\.\d+ local-step-ran$`)
+	if !ran.MatchString(first.stderr) || ran.MatchString(second.stderr) {
+		t.Errorf("the step should run in the first build only:\n--- first:\n%s\n--- second:\n%s", first.stderr, second.stderr)
+	}
+	if strings.TrimSpace(first.stdout) != strings.TrimSpace(second.stdout) {
+		t.Errorf("digests differ: %s vs %s", first.stdout, second.stdout)
+	}
+}
