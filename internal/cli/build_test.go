@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -420,5 +421,41 @@ func TestLocalCacheOnAFreshEngine(t *testing.T) {
 	}
 	if strings.TrimSpace(first.stdout) != strings.TrimSpace(second.stdout) {
 		t.Errorf("digests differ: %s vs %s", first.stdout, second.stdout)
+	}
+}
+
+// Two builds at once on one embedded engine directory: one starts the
+// engine, both use it, and the last one to finish stops it.
+func TestConcurrentBuildsShareTheEmbeddedEngine(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	dir := filepath.Join(t.TempDir(), "engine")
+	var results [2]result
+	done := make(chan int, 2)
+	for i := range results {
+		go func() {
+			ctxDir := buildContext(t, fmt.Sprintf("FROM %s\nRUN sleep %d && echo build-%d > /b.txt\n", f.Base, 2-i, i), nil)
+			results[i] = hoist(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": fmt.Sprintf("%s/shared/app:%d", reg.Host, i),
+				"PLUGIN_ENGINE_DIR": dir, "PLUGIN_BUILDKITD": harness.Buildkitd(t)})
+			done <- i
+		}()
+	}
+	<-done
+	<-done
+	started := 0
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("build %d failed:\n%s", i, r)
+		}
+		if strings.Contains(r.stderr, "engine: started buildkitd") {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d runs started an engine, want 1", started)
+	}
+	if r := hoist(t, map[string]string{"PLUGIN_ENGINE_DIR": dir}, "engine", "status"); r.code != ExitEngine {
+		t.Errorf("the engine was left running:\n%s", r)
 	}
 }

@@ -66,6 +66,9 @@ type Engine struct {
 	opts    Options
 	cmd     *exec.Cmd
 	done    chan struct{}
+	// users is a shared lock on the embedded engine's directory, held while
+	// this run uses it (see Close).
+	users *os.File
 }
 
 // DefaultDir is the embedded engine's state directory:
@@ -97,13 +100,63 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		}
 		return &Engine{Client: c, Addr: o.Addr, opts: o}, nil
 	}
+	// Several runs may share one embedded engine (parallel steps on one
+	// machine): each holds a shared lock on users.lock while it uses it,
+	// and only one at a time may start it.
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: engine directory %s: %w", ErrEngine, o.Dir, err)
+	}
+	startLock, err := lockFile(filepath.Join(o.Dir, "start.lock"), syscall.LOCK_EX)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
+	}
+	defer unlockFile(startLock)
+	users, err := lockFile(filepath.Join(o.Dir, "users.lock"), syscall.LOCK_SH)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
+	}
 	addr := Socket(o.Dir)
-	// A long-lived engine (hoist engine start) is used as it is.
+	// A running engine (hoist engine start, or another run's) is used as
+	// it is.
 	if c, err := connect(ctx, addr, o, 2*time.Second); err == nil {
 		logf(o, "engine: using the running embedded engine at %s", addr)
-		return &Engine{Client: c, Addr: addr, opts: o}, nil
+		if o.Keep {
+			os.Remove(filepath.Join(o.Dir, "ephemeral"))
+		}
+		return &Engine{Client: c, Addr: addr, opts: o, users: users}, nil
 	}
-	return start(ctx, o)
+	e, err := start(ctx, o)
+	if err != nil {
+		unlockFile(users)
+		return nil, err
+	}
+	e.users = users
+	if !o.Keep {
+		// Stopped by the last run that uses it.
+		os.WriteFile(filepath.Join(o.Dir, "ephemeral"), nil, 0o644)
+	} else {
+		os.Remove(filepath.Join(o.Dir, "ephemeral"))
+	}
+	return e, nil
+}
+
+func lockFile(path string, how int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+func unlockFile(f *os.File) {
+	if f != nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
 }
 
 func logf(o Options, format string, args ...any) {
@@ -255,10 +308,43 @@ func (e *Engine) Close() error {
 	if e.Client != nil {
 		e.Client.Close()
 	}
-	if e.Started && !e.opts.Keep {
+	if e.users == nil {
+		return nil // a remote builder
+	}
+	unlockFile(e.users)
+	e.users = nil
+	// The last run using an engine that a run (not hoist engine start)
+	// started stops it: it is the one that gets the lock exclusively.
+	if _, err := os.Stat(filepath.Join(e.opts.Dir, "ephemeral")); err != nil {
+		if e.Started {
+			e.detach()
+		}
+		return nil
+	}
+	last, err := os.OpenFile(filepath.Join(e.opts.Dir, "users.lock"), os.O_RDWR, 0)
+	if err != nil {
+		return nil
+	}
+	defer last.Close()
+	if syscall.Flock(int(last.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if e.Started {
+			e.detach()
+		}
+		return nil // another run still uses it; the last one stops it
+	}
+	defer syscall.Flock(int(last.Fd()), syscall.LOCK_UN)
+	os.Remove(filepath.Join(e.opts.Dir, "ephemeral"))
+	if e.Started {
 		return e.stop()
 	}
-	return nil
+	return Stop(e.opts.Dir)
+}
+
+// detach leaves a daemon this run started running for others.
+func (e *Engine) detach() {
+	if e.cmd != nil && e.cmd.Process != nil {
+		e.cmd.Process.Release()
+	}
 }
 
 func (e *Engine) stop() error {
