@@ -40,13 +40,17 @@ type BuildKit struct {
 	ContentDir string
 	// Logf reports what the builder does besides BuildKit's progress.
 	Logf func(string, ...any)
+	// Docker is set for the Docker daemon's built-in BuildKit: the image
+	// goes into the daemon's image store under req.Names, and Outputs
+	// must be empty (the caller saves from the daemon).
+	Docker bool
 }
 
 var _ Builder = (*BuildKit)(nil)
 
 // Build runs one solve whose exporters write every requested output.
 func (b *BuildKit) Build(ctx context.Context, req Request) (*Result, error) {
-	if b.ContentDir == "" {
+	if b.ContentDir == "" || b.Docker {
 		return b.solve(ctx, req, false)
 	}
 	res, err := b.solve(ctx, req, true)
@@ -225,7 +229,15 @@ func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
 		return m
 	}
 	var exports []client.ExportEntry
-	if direct {
+	if b.Docker {
+		if len(req.Names) == 0 {
+			return client.SolveOpt{}, fmt.Errorf("%w: the Docker daemon's builder needs PLUGIN_REPO (and tags) to name the image", ErrInput)
+		}
+		if req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil {
+			return client.SolveOpt{}, fmt.Errorf("%w: the Docker daemon's builder writes into the daemon only", ErrInput)
+		}
+		exports = append(exports, client.ExportEntry{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Names, ",")}})
+	} else if direct {
 		if req.Out.LayoutDir == "" {
 			return client.SolveOpt{}, fmt.Errorf("%w: an export into the engine needs a layout directory", ErrInput)
 		}

@@ -40,6 +40,14 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 		return fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs PLUGIN_REPO (and tags) to name the image in the daemon", settings.ErrInvalid)
 	}
 
+	switch s.BuilderDriver {
+	case "", "embedded", "remote":
+	case "docker":
+		return r.buildInDaemon(ctx, req)
+	default:
+		return fmt.Errorf("%w: %s=%q: want docker, or leave it empty", settings.ErrInvalid, s.Origin("builder-driver"), s.BuilderDriver)
+	}
+
 	// Where the image goes: an OCI layout directory, always (hoist pushes
 	// from it, and a build-only run keeps it in the workspace image store),
 	// plus the tarball and the daemon when asked.
@@ -136,6 +144,73 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 		return nil
 	}
 	img, err := source.Open(ctx, r.sourceRequest(source.Request{TarPath: layoutDir}))
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	return r.push(ctx, img, extra)
+}
+
+// buildInDaemon builds with the Docker daemon's built-in BuildKit: the
+// image lands in the daemon under every repo:tag (what --load gives), a
+// tarball is saved from there, and a push takes the image from the daemon.
+// The workspace image store is not written: the daemon is the hand-off.
+func (r *run) buildInDaemon(ctx context.Context, req build.Request) error {
+	s := r.s
+	if r.daemon == nil {
+		return fmt.Errorf("%w: PLUGIN_BUILDER_DRIVER=docker needs the Docker daemon, but PLUGIN_DAEMON_OFF is set", settings.ErrInvalid)
+	}
+	if s.TarPath != "" && s.TarFormat != "docker" {
+		return fmt.Errorf("%w: the Docker daemon saves docker tarballs only; PLUGIN_BUILDX_OUTPUT_FORMAT=%s needs the embedded engine or a BuildKit at PLUGIN_BUILDER_REMOTE_CONN", settings.ErrInvalid, s.TarFormat)
+	}
+	if len(req.Platforms) > 1 {
+		return fmt.Errorf("%w: the Docker daemon's builder keeps one platform; build several with the embedded engine", settings.ErrInvalid)
+	}
+	eng, err := engine.OpenDocker(ctx, r.daemon, s.BuilderTimeout)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	r.pr.Printf("engine: the BuildKit of %s", r.daemon)
+	bk := &build.BuildKit{Client: eng.Client, Keychain: r.kc, Progress: r.buildProgressOut(), ProgressMode: r.buildProgressMode(), Docker: true, Logf: r.pr.Printf}
+	start := time.Now()
+	res, err := bk.Build(ctx, req)
+	if err != nil {
+		return err
+	}
+	r.pr.Printf("built %s (image id) into %s as %s in %.1fs", res.Digest, r.daemon, strings.Join(req.Names, ", "), time.Since(start).Seconds())
+	extra := map[string]string{}
+	if tarPath := r.path(s.TarPath); tarPath != "" {
+		if err := os.MkdirAll(filepath.Dir(tarPath), 0o755); err != nil {
+			return fmt.Errorf("%w: failed to create directory for tar path %s: %w", settings.ErrInvalid, filepath.Dir(tarPath), err)
+		}
+		tmp, err := r.daemon.SaveToFile(ctx, req.Names, filepath.Dir(tarPath))
+		if err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, tarPath); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		os.Chmod(tarPath, 0o644)
+		r.pr.Printf("saved docker tarball %s", tarPath)
+		extra["IMAGE_TAR_PATH"] = s.TarPath
+	}
+	if s.MetadataFile != "" {
+		b, _ := json.MarshalIndent(res.Metadata, "", "  ")
+		if err := outputs.WriteFile(r.path(s.MetadataFile), append(b, '\n')); err != nil {
+			return err
+		}
+	}
+	if s.NoPush {
+		extra["digest"] = res.Digest
+		if err := writeDigestAndEnv(s, res.Digest, extra); err != nil {
+			return err
+		}
+		fmt.Fprintln(r.stdout, res.Digest)
+		return nil
+	}
+	img, err := source.Open(ctx, r.sourceRequest(source.Request{Image: req.Names[0], Daemon: r.daemon}))
 	if err != nil {
 		return err
 	}

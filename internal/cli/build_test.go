@@ -459,3 +459,58 @@ func TestConcurrentBuildsShareTheEmbeddedEngine(t *testing.T) {
 		t.Errorf("the engine was left running:\n%s", r)
 	}
 }
+
+// The Docker daemon's built-in BuildKit as the builder: the image lands in
+// the daemon, a docker tarball is saved from it, and build-and-push takes
+// the image from the daemon.
+func TestDockerDaemonBuilder(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo daemon-built > /d.txt\n", nil)
+	env := func(kv ...string) map[string]string {
+		m := map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_DRIVER": "docker", "DOCKER_HOST": f.Docker.Host,
+			"PLUGIN_NETWORK": "host"} // the test daemon has no bridge
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tarPath := filepath.Join(t.TempDir(), "out", "d.tar")
+	repo := reg.Host + "/daemon-built/app"
+	r := mustPush(t, env("PLUGIN_NO_PUSH", "true", "PLUGIN_REPO", repo, "PLUGIN_TAGS", "1,2", "PLUGIN_TAR_PATH", tarPath))
+	assertContains(t, r, "engine: the BuildKit of docker daemon", "saved docker tarball")
+	if got := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", repo+":2", "cat", "/d.txt")); got != "daemon-built" {
+		t.Errorf("the daemon's image prints %q", got)
+	}
+	if tags := tagsOf(t, reg, "daemon-built/app"); len(tags) != 0 {
+		t.Errorf("build-only pushed: %v", tags)
+	}
+	r = mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": tarPath, "PLUGIN_DESTINATIONS": reg.Host + "/from-tar/app:1"})
+	if got := f.Docker.RunImage(t, reg.Host+"/from-tar/app:1", "cat", "/d.txt"); got != "daemon-built" {
+		t.Errorf("the tarball's image prints %q", got)
+	}
+	r = mustPush(t, env("PLUGIN_REPO", repo, "PLUGIN_TAGS", "3"))
+	assertSummary(t, r, repo+":3", strings.TrimSpace(r.stdout))
+	if got := f.Docker.RunImage(t, repo+":3", "cat", "/d.txt"); got != "daemon-built" {
+		t.Errorf("the pushed image prints %q", got)
+	}
+}
+
+// Docker Hub mirrors reach the embedded engine: FROM a Docker Hub name
+// resolves through the mirror (there is no Docker Hub here).
+func TestRegistryMirror(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	mirror := harness.StartRegistry(t, harness.RegistryOptions{})
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.Base, "PLUGIN_DAEMON_OFF": "true",
+		"PLUGIN_DESTINATIONS": mirror.Host + "/library/hoist-mirrored-base:1"})
+	ctxDir := buildContext(t, "FROM hoist-mirrored-base:1\nRUN echo via-mirror > /m.txt\n", nil)
+	ref := reg.Host + "/mirrored/app:1"
+	mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": ref, "PLUGIN_REGISTRY_MIRRORS": mirror.Host,
+		"PLUGIN_ENGINE_DIR": filepath.Join(t.TempDir(), "engine"), "PLUGIN_BUILDKITD": harness.Buildkitd(t)})
+	if got := f.Docker.RunImage(t, ref, "cat", "/m.txt"); got != "via-mirror" {
+		t.Errorf("image prints %q", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,14 +71,15 @@ func (d *Daemon) Has(ctx context.Context, ref string) (bool, error) {
 	return true, nil
 }
 
-// SaveToFile streams `docker save ref` into a new file in dir and returns
-// its path; the caller removes it.
-func (d *Daemon) SaveToFile(ctx context.Context, ref, dir string) (string, error) {
+// SaveToFile streams `docker save refs...` into a new file in dir and
+// returns its path; the caller removes or renames it.
+func (d *Daemon) SaveToFile(ctx context.Context, refs []string, dir string) (string, error) {
+	ref := strings.Join(refs, " ")
 	c, err := d.Client(ctx)
 	if err != nil {
 		return "", err
 	}
-	rc, err := c.ImageSave(ctx, []string{ref})
+	rc, err := c.ImageSave(ctx, refs)
 	if err != nil {
 		return "", fmt.Errorf("save %s from docker daemon %s: %w", ref, d.Host, err)
 	}

@@ -63,9 +63,12 @@ type Engine struct {
 	Addr   string
 	// Started is set when this run started the daemon.
 	Started bool
-	opts    Options
-	cmd     *exec.Cmd
-	done    chan struct{}
+	// Docker is set for the Docker daemon's built-in BuildKit: it exports
+	// into the daemon's image store only.
+	Docker bool
+	opts   Options
+	cmd    *exec.Cmd
+	done   chan struct{}
 	// users is a shared lock on the embedded engine's directory, held while
 	// this run uses it (see Close).
 	users *os.File
@@ -292,7 +295,7 @@ func findBinary(name string) (string, error) {
 // ContentDir is the engine's content store when it is the embedded engine
 // (its files are on this machine and readable), else "".
 func (e *Engine) ContentDir() string {
-	if e.opts.Addr != "" {
+	if e.opts.Addr != "" || e.Docker || e.opts.Dir == "" {
 		return ""
 	}
 	p := filepath.Join(e.opts.Dir, "root", "runc-overlayfs", "content")

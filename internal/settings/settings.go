@@ -72,6 +72,7 @@ type Settings struct {
 	MetadataFile string `flag:"metadata-file" env:"PLUGIN_METADATA_FILE" group:"Build outputs" doc:"Write BuildKit's exporter response (containerimage.digest, ...) as JSON here."`
 
 	// Build engine.
+	BuilderDriver   string        `flag:"builder-driver" env:"PLUGIN_BUILDER_DRIVER" group:"Engine" doc:"docker: build with the Docker daemon's built-in BuildKit (the image lands in the daemon; tarballs are saved from it). Empty: the embedded engine, or the BuildKit at --builder-addr."`
 	BuilderAddr     string        `flag:"builder-addr" env:"PLUGIN_BUILDER_REMOTE_CONN,BUILDKIT_HOST" group:"Engine" doc:"A running BuildKit: unix://PATH, tcp://HOST:PORT, docker-container://NAME or kube-pod://NAME. Empty: hoist starts its own (the embedded engine)."`
 	BuilderTimeout  time.Duration `flag:"builder-timeout" env:"PLUGIN_BUILDER_TIMEOUT" default:"15s" group:"Engine" doc:"How long to wait for a builder at --builder-addr to answer."`
 	BuilderTLSCA    string        `flag:"builder-tls-ca" env:"PLUGIN_BUILDER_TLS_CA" group:"Engine" doc:"CA certificate file for a tcp:// builder."`

@@ -102,7 +102,7 @@ func fromDaemon(ctx context.Context, r Request, ref name.Reference) (*Image, str
 		}
 		return nil, note, nil
 	}
-	path, err := d.SaveToFile(ctx, want, r.TempDir)
+	path, err := d.SaveToFile(ctx, []string{want}, r.TempDir)
 	if err != nil {
 		return nil, "", err
 	}
