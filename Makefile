@@ -1,4 +1,4 @@
-.PHONY: demo test bench build docs
+.PHONY: demo test bench build docs images
 
 # Runs hoist's main job end to end on a bare machine (see README).
 demo:
@@ -16,3 +16,7 @@ build:
 
 docs:
 	go run ./cmd/hoist settings --markdown > docs/settings.md
+
+# Builds hoist's plugin images with hoist (scripts/images.sh).
+images:
+	scripts/images.sh

@@ -51,5 +51,9 @@ if [ ! -x bin/buildkitd ] || [ ! -x bin/buildctl ]; then
   echo "setup: building buildkitd and buildctl (pinned github.com/moby/buildkit) into bin/"
   go build -o bin/ github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
 fi
+if [ ! -x bin/kaniko-executor ]; then
+  echo "setup: building the Kaniko executor (pinned in tools/kaniko) into bin/, statically"
+  (cd tools/kaniko && CGO_ENABLED=0 go build -o ../../bin/kaniko-executor github.com/GoogleContainerTools/kaniko/cmd/executor)
+fi
 go build -o bin/hoist ./cmd/hoist
 echo "setup: ok"

@@ -40,9 +40,16 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 		return fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs PLUGIN_REPO (and tags) to name the image in the daemon", settings.ErrInvalid)
 	}
 
+	tool, err := r.buildTool()
+	if err != nil {
+		return err
+	}
 	switch s.BuilderDriver {
 	case "", "embedded", "remote":
 	case "docker":
+		if tool == "kaniko" {
+			return fmt.Errorf("%w: PLUGIN_BUILDER_DRIVER=docker is a BuildKit builder, and the build tool is kaniko", settings.ErrInvalid)
+		}
 		return r.buildInDaemon(ctx, req)
 	default:
 		return fmt.Errorf("%w: %s=%q: want docker, or leave it empty", settings.ErrInvalid, s.Origin("builder-driver"), s.BuilderDriver)
@@ -90,17 +97,16 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 		}()
 	}
 
-	eng, err := r.openEngine(ctx)
+	builder, closeBuilder, err := r.builder(ctx, tool)
 	if err != nil {
 		if loadW != nil {
 			loadW.CloseWithError(err)
 		}
 		return err
 	}
-	defer eng.Close()
-	bk := &build.BuildKit{Client: eng.Client, Keychain: r.kc, Progress: r.buildProgressOut(), ProgressMode: r.buildProgressMode(), ContentDir: eng.ContentDir(), Logf: r.pr.Printf}
+	defer closeBuilder()
 	start := time.Now()
-	res, err := bk.Build(ctx, req)
+	res, err := builder.Build(ctx, req)
 	if loadW != nil {
 		loadW.CloseWithError(err)
 		if lerr := <-loadDone; err == nil && lerr != nil {
@@ -149,6 +155,73 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 	}
 	defer img.Close()
 	return r.push(ctx, img, extra)
+}
+
+// buildTool picks the build tool and says why, in one line.
+func (r *run) buildTool() (string, error) {
+	s := r.s
+	tool, why := strings.ToLower(strings.TrimSpace(s.BuildTool)), ""
+	k8s := s.KubernetesHost != "" || strings.EqualFold(s.Infrastructure, "kubernetes") || strings.EqualFold(s.Infrastructure, "k8s")
+	switch {
+	case tool == "buildkit" || tool == "kaniko":
+		why = s.Origin("build-tool") + " says so"
+	case tool != "":
+		return "", fmt.Errorf("%w: %s=%q: want buildkit or kaniko", settings.ErrInvalid, s.Origin("build-tool"), s.BuildTool)
+	case k8s && s.BuildxOnK8:
+		tool, why = "buildkit", "running in Kubernetes, and CI_USE_BUILDX_ON_K8 is true"
+	case k8s:
+		tool, why = "kaniko", "running in Kubernetes ("+k8sWhy(s)+"); CI_USE_BUILDX_ON_K8=true picks BuildKit"
+	default:
+		tool, why = "buildkit", "not in Kubernetes"
+	}
+	r.pr.Printf("build tool: %s (%s)", tool, why)
+	return tool, nil
+}
+
+func k8sWhy(s *settings.Settings) string {
+	if s.KubernetesHost != "" {
+		return "KUBERNETES_SERVICE_HOST is set"
+	}
+	return s.Origin("infrastructure") + "=" + s.Infrastructure
+}
+
+// builder returns the builder of the chosen tool and how to release it.
+func (r *run) builder(ctx context.Context, tool string) (build.Builder, func(), error) {
+	s := r.s
+	if tool == "kaniko" {
+		if s.Load && r.daemon == nil {
+			return nil, nil, fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs the Docker daemon, but PLUGIN_DAEMON_OFF is set", settings.ErrInvalid)
+		}
+		logins := map[string][2]string{}
+		for _, l := range [][3]string{{s.BaseRegistry, s.BaseUsername, s.BasePassword}, {s.Registry, s.Username, s.Password}} {
+			if l[1] == "" {
+				continue
+			}
+			host := l[0]
+			if host == "" && len(r.dests) > 0 {
+				host = r.dests[0].RegistryStr()
+			}
+			if h, err := registry.NormalizeHost(host); err == nil {
+				logins[h] = [2]string{l[1], l[2]}
+			}
+		}
+		cfg, err := build.DockerConfig(logins)
+		if err != nil {
+			return nil, nil, err
+		}
+		exe := r.path(s.KanikoExecutor)
+		return &build.Kaniko{
+			Executor: exe, TempDir: os.TempDir(), DockerConfig: cfg,
+			Insecure: s.Insecure, SkipTLSVerify: s.SkipTLSVerify, Mirrors: s.RegistryMirrors,
+			Progress: r.buildProgressOut(), Logf: r.pr.Printf,
+		}, func() {}, nil
+	}
+	eng, err := r.openEngine(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	bk := &build.BuildKit{Client: eng.Client, Keychain: r.kc, Progress: r.buildProgressOut(), ProgressMode: r.buildProgressMode(), ContentDir: eng.ContentDir(), Logf: r.pr.Printf}
+	return bk, func() { eng.Close() }, nil
 }
 
 // buildInDaemon builds with the Docker daemon's built-in BuildKit: the

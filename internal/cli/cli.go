@@ -58,6 +58,8 @@ func OSEnv() Env {
 func Main(ctx context.Context, args []string, env Env) int {
 	// BuildKit's client logs through logrus; its warnings are not for users.
 	logrus.SetOutput(io.Discard)
+	// In the Kaniko image TMPDIR points into /kaniko, which may not exist yet.
+	os.MkdirAll(os.TempDir(), 0o1777)
 	root := newRoot(ctx, env)
 	root.SetArgs(args)
 	err := root.Execute()
@@ -82,6 +84,8 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitSettings
 	case errors.Is(err, build.ErrBuild):
 		return ExitBuild
+	case errors.Is(err, build.ErrNoExecutor):
+		return ExitEngine
 	case errors.Is(err, engine.ErrEngine):
 		return ExitEngine
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch):

@@ -166,3 +166,20 @@ func StartTLSBuildKit(t testing.TB) *TLSBuildKit {
 	t.Fatalf("buildkitd with TLS did not start; logs in %s", dir)
 	return nil
 }
+
+// KanikoExecutor returns the static Kaniko executor scripts/setup.sh
+// builds into bin/ (from tools/kaniko).
+func KanikoExecutor(t testing.TB) string {
+	t.Helper()
+	if root := moduleRoot(); root != "" {
+		p := filepath.Join(root, "bin", "kaniko-executor")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	Missing(t, "bin/kaniko-executor is not built (run scripts/setup.sh)")
+	return ""
+}
+
+// ModuleRoot is the directory of hoist's go.mod.
+func ModuleRoot() string { return moduleRoot() }

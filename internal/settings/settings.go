@@ -72,6 +72,11 @@ type Settings struct {
 	MetadataFile string `flag:"metadata-file" env:"PLUGIN_METADATA_FILE" group:"Build outputs" doc:"Write BuildKit's exporter response (containerimage.digest, ...) as JSON here."`
 
 	// Build engine.
+	BuildTool       string        `flag:"build-tool" env:"PLUGIN_BUILD_TOOL" group:"Engine" doc:"buildkit or kaniko. Empty: kaniko inside Kubernetes (unless CI_USE_BUILDX_ON_K8 is true), buildkit anywhere else."`
+	BuildxOnK8      bool          `flag:"buildx-on-k8" env:"CI_USE_BUILDX_ON_K8" group:"Engine" doc:"Inside Kubernetes, build with BuildKit rather than Kaniko."`
+	Infrastructure  string        `flag:"infrastructure" env:"PLUGIN_INFRASTRUCTURE" group:"Engine" doc:"Where the step runs, when it cannot be detected: kubernetes, vm or cloud. Kubernetes is detected from KUBERNETES_SERVICE_HOST."`
+	KubernetesHost  string        `flag:"kubernetes-service-host" env:"KUBERNETES_SERVICE_HOST" group:"Engine" doc:"Set by Kubernetes in every pod; its presence selects Kaniko."`
+	KanikoExecutor  string        `flag:"kaniko-executor" env:"PLUGIN_KANIKO_EXECUTOR" default:"/kaniko/executor" group:"Engine" doc:"The Kaniko executor, run only inside hoist's Kaniko image."`
 	BuilderDriver   string        `flag:"builder-driver" env:"PLUGIN_BUILDER_DRIVER" group:"Engine" doc:"docker: build with the Docker daemon's built-in BuildKit (the image lands in the daemon; tarballs are saved from it). Empty: the embedded engine, or the BuildKit at --builder-addr."`
 	BuilderAddr     string        `flag:"builder-addr" env:"PLUGIN_BUILDER_REMOTE_CONN,BUILDKIT_HOST" group:"Engine" doc:"A running BuildKit: unix://PATH, tcp://HOST:PORT, docker-container://NAME or kube-pod://NAME. Empty: hoist starts its own (the embedded engine)."`
 	BuilderTimeout  time.Duration `flag:"builder-timeout" env:"PLUGIN_BUILDER_TIMEOUT" default:"15s" group:"Engine" doc:"How long to wait for a builder at --builder-addr to answer."`

@@ -1,0 +1,295 @@
+package build
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/hoist-build/hoist/internal/source"
+	"github.com/hoist-build/hoist/internal/tarball"
+)
+
+// ErrNoExecutor marks a missing Kaniko executor.
+var ErrNoExecutor = errors.New("kaniko executor not found")
+
+// Kaniko builds with the Kaniko executor, daemonless. The executor takes
+// over the root filesystem of wherever it runs, so it runs only inside the
+// Kaniko image (a container: a CI plugin step or a Kubernetes pod), never
+// on a host.
+//
+// The executor writes the image as a tarball (--no-push --tar-path), and
+// hoist pushes it with its own push core. The executor can push too, but
+// one destination after another, without cross-repository mounts, digest
+// read-back or the per-destination summary; hoist's push core does those
+// for every builder alike. See docs/benchmarks.md for the two measured.
+type Kaniko struct {
+	// Executor is the executor's path (/kaniko/executor in the image).
+	Executor string
+	// TempDir holds the executor's tarball and docker config; in the
+	// image it is under /kaniko, which the executor leaves out of images.
+	TempDir string
+	// DockerConfig is a docker config.json for base-image pulls and the
+	// layer cache (the executor reads $DOCKER_CONFIG).
+	DockerConfig []byte
+	// Insecure and SkipTLSVerify apply to every registry.
+	Insecure, SkipTLSVerify bool
+	Mirrors                 []string
+	// Progress receives the executor's output.
+	Progress io.Writer
+	Logf     func(string, ...any)
+}
+
+var _ Builder = (*Kaniko)(nil)
+
+// Build runs the executor once; every output is made from its tarball.
+func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
+	exe := k.Executor
+	if exe == "" {
+		exe = "/kaniko/executor"
+	}
+	if _, err := os.Stat(exe); err != nil {
+		return nil, fmt.Errorf("%w at %s: run hoist in its Kaniko image (make images), set PLUGIN_KANIKO_EXECUTOR to the executor, or build with BuildKit (PLUGIN_BUILD_TOOL=buildkit)", ErrNoExecutor, exe)
+	}
+	if len(req.Platforms) > 1 {
+		return nil, fmt.Errorf("%w: Kaniko builds one platform at a time; use PLUGIN_BUILD_TOOL=buildkit for %s", ErrInput, strings.Join(req.Platforms, ","))
+	}
+	if (req.Out.Load != nil || req.Out.Tar != nil && req.Out.TarFormat != "oci") && len(req.Names) == 0 {
+		req.Names = []string{"hoist.local/image:latest"}
+	}
+	work, err := os.MkdirTemp(k.TempDir, "kaniko-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	tarPath := filepath.Join(work, "image.tar")
+	digestFile := filepath.Join(work, "digest")
+	args, err := k.args(req, tarPath, digestFile)
+	if err != nil {
+		return nil, err
+	}
+	env := os.Environ()
+	if k.DockerConfig != nil {
+		dir := filepath.Join(work, "docker")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), k.DockerConfig, 0o600); err != nil {
+			return nil, err
+		}
+		env = append(env, "DOCKER_CONFIG="+dir)
+	}
+	if err := k.run(ctx, exe, args, env); err != nil {
+		return nil, err
+	}
+	digest, _ := os.ReadFile(digestFile)
+	res := &Result{Digest: strings.TrimSpace(string(digest)), Metadata: map[string]string{"containerimage.digest": strings.TrimSpace(string(digest))}}
+	if err := k.outputs(ctx, req, tarPath); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+	}
+	return res, nil
+}
+
+func (k *Kaniko) args(req Request, tarPath, digestFile string) ([]string, error) {
+	ctxDir, err := filepath.Abs(req.ContextDir)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%w: build context %s is not a directory (PLUGIN_CONTEXT)", ErrInput, ctxDir)
+	}
+	df := req.Dockerfile
+	if df == "" {
+		df = filepath.Join(ctxDir, "Dockerfile")
+	}
+	if df, err = filepath.Abs(df); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(df); err != nil || st.IsDir() {
+		return nil, fmt.Errorf("%w: dockerfile does not exist at path: %s (PLUGIN_DOCKERFILE is relative to the working directory)", ErrInput, df)
+	}
+	args := []string{"--context=dir://" + ctxDir, "--dockerfile=" + df, "--no-push", "--tar-path=" + tarPath, "--digest-file=" + digestFile,
+		"--log-format=text", "--log-timestamp=false"}
+	names := req.Names
+	if len(names) == 0 {
+		names = []string{"hoist.local/image:latest"}
+	}
+	for _, n := range names {
+		args = append(args, "--destination="+n)
+	}
+	if req.Target != "" {
+		args = append(args, "--target="+req.Target)
+	}
+	for _, kv := range req.BuildArgs {
+		args = append(args, "--build-arg="+kv.Key+"="+kv.Value)
+	}
+	for _, kv := range req.Labels {
+		args = append(args, "--label="+kv.Key+"="+kv.Value)
+	}
+	if len(req.Platforms) == 1 {
+		args = append(args, "--custom-platform="+req.Platforms[0])
+	}
+	if req.NoCache {
+		args = append(args, "--cache=false")
+	}
+	for _, c := range append(append([]CacheEntry(nil), req.CacheFrom...), req.CacheTo...) {
+		if c.Type == "registry" && c.Attrs["ref"] != "" && !req.NoCache {
+			// Kaniko's layer cache is one repository, read and written.
+			repo := c.Attrs["ref"]
+			if r, err := name.ParseReference(repo); err == nil {
+				repo = r.Context().Name()
+			}
+			args = append(args, "--cache=true", "--cache-repo="+repo)
+			break
+		}
+	}
+	switch req.Network {
+	case "", "default", "host":
+	default:
+		return nil, fmt.Errorf("%w: Kaniko runs RUN steps in its own container's network; PLUGIN_NETWORK=%s needs BuildKit", ErrInput, req.Network)
+	}
+	if len(req.Secrets) > 0 {
+		return nil, fmt.Errorf("%w: Kaniko has no build secrets (RUN --mount=type=secret); use PLUGIN_BUILD_TOOL=buildkit", ErrInput)
+	}
+	if k.Insecure {
+		args = append(args, "--insecure", "--insecure-pull")
+	}
+	if k.SkipTLSVerify {
+		args = append(args, "--skip-tls-verify", "--skip-tls-verify-pull")
+	}
+	for _, m := range k.Mirrors {
+		args = append(args, "--registry-mirror="+m)
+	}
+	return args, nil
+}
+
+// run runs the executor, streaming its output; a failure reports the exit
+// code and the last lines.
+func (k *Kaniko) run(ctx context.Context, exe string, args, env []string) error {
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = env
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var last []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			line := sc.Text()
+			if k.Progress != nil {
+				fmt.Fprintln(k.Progress, line)
+			}
+			last = append(last, line)
+			if len(last) > 15 {
+				last = last[1:]
+			}
+		}
+	}()
+	err := cmd.Start()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	pw.Close()
+	<-done
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("%w: the kaniko executor exited with code %d; its last lines:\n%s", ErrBuild, ee.ExitCode(), strings.Join(last, "\n"))
+		}
+		return fmt.Errorf("%w: run %s: %w", ErrBuild, exe, err)
+	}
+	return nil
+}
+
+// outputs makes every requested output from the executor's tarball.
+func (k *Kaniko) outputs(ctx context.Context, req Request, tarPath string) error {
+	if req.Out.LayoutDir != "" {
+		img, err := source.Open(ctx, source.Request{TarPath: tarPath, TempDir: k.TempDir, KeepUncompressed: true})
+		if err != nil {
+			return err
+		}
+		err = writeLayout(req.Out.LayoutDir, img.Artifact)
+		img.Close()
+		if err != nil {
+			return err
+		}
+	}
+	copyTo := func(w io.WriteCloser) error {
+		f, err := os.Open(tarPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	if req.Out.Tar != nil {
+		if req.Out.TarFormat == "oci" {
+			if req.Out.LayoutDir == "" {
+				return errors.New("an OCI tarball needs the layout")
+			}
+			err := tarball.Write(req.Out.Tar, req.Out.LayoutDir, tarball.OCI, req.Names)
+			if cerr := req.Out.Tar.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		} else if err := copyTo(req.Out.Tar); err != nil {
+			return err
+		}
+	}
+	if req.Out.Load != nil {
+		if err := copyTo(req.Out.Load); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeLayout writes an image into a new OCI layout at dir.
+func writeLayout(dir string, a source.Artifact) error {
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	switch x := a.(type) {
+	case v1.Image:
+		return p.AppendImage(x)
+	case v1.ImageIndex:
+		return p.AppendIndex(x)
+	}
+	return fmt.Errorf("cannot write %T to a layout", a)
+}
+
+// DockerConfig renders a docker config.json with basic credentials for
+// hosts, for the executor's base-image pulls and cache.
+func DockerConfig(logins map[string][2]string) ([]byte, error) {
+	type entry struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	cfg := struct {
+		Auths map[string]entry `json:"auths"`
+	}{Auths: map[string]entry{}}
+	for host, up := range logins {
+		cfg.Auths[host] = entry{Username: up[0], Password: up[1]}
+	}
+	return json.Marshal(cfg)
+}

@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+var kanikoOnce struct {
+	sync.Once
+	image string
+	err   string
+}
+
+// kanikoImage builds hoist's Kaniko plugin image with hoist itself (from
+// images/kaniko, a static hoist and the pinned executor) and loads it into
+// the test daemon, once per test binary.
+func kanikoImage(t *testing.T) string {
+	t.Helper()
+	f := harness.Inputs(t)
+	exe := harness.KanikoExecutor(t)
+	kanikoOnce.Do(func() {
+		ctxDir, err := os.MkdirTemp("", "kaniko-image-")
+		if err != nil {
+			kanikoOnce.err = err.Error()
+			return
+		}
+		defer os.RemoveAll(ctxDir)
+		root := harness.ModuleRoot()
+		if _, err := harness.RunErr([]string{"CGO_ENABLED=0"}, "go", "build", "-C", root, "-o", filepath.Join(ctxDir, "hoist"), "./cmd/hoist"); err != nil {
+			kanikoOnce.err = "build a static hoist: " + err.Error()
+			return
+		}
+		for from, to := range map[string]string{exe: "executor", filepath.Join(root, "images", "kaniko", "Dockerfile"): "Dockerfile"} {
+			if _, err := harness.RunErr(nil, "cp", from, filepath.Join(ctxDir, to)); err != nil {
+				kanikoOnce.err = err.Error()
+				return
+			}
+		}
+		os.WriteFile(filepath.Join(ctxDir, "ca-certificates.crt"), nil, 0o644)
+		r := hoist(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_BUILDX_LOAD", "true", "DOCKER_HOST", f.Docker.Host,
+			"PLUGIN_REPO", "hoist/kaniko", "PLUGIN_TAGS", "test", "PLUGIN_IMAGE_STORE", filepath.Join(ctxDir, "store")))
+		if r.code != 0 {
+			kanikoOnce.err = "build the Kaniko image with hoist:\n" + r.String()
+			return
+		}
+		kanikoOnce.image = "hoist/kaniko:test"
+	})
+	if kanikoOnce.image == "" {
+		t.Fatal(kanikoOnce.err)
+	}
+	return kanikoOnce.image
+}
+
+// plugin runs an image as a CI runner runs a plugin step: the workspace
+// mounted at /harness, settings as environment variables.
+func plugin(t *testing.T, d *harness.Docker, image, workspace string, env map[string]string) (string, error) {
+	t.Helper()
+	args := []string{"run", "--rm", "--network", "host", "-v", workspace + ":/harness", "-w", "/harness"}
+	for k, v := range env {
+		args = append(args, "-e", k+"="+v)
+	}
+	args = append(args, image)
+	out, err := harness.RunErr(append(d.Env(), "DOCKER_CLI_HINTS=false"), "sh", "-c", shellJoin(append([]string{"docker"}, args...))+" 2>&1")
+	return out, err
+}
+
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// The Kaniko plugin image as a CI runner runs it: build and push; then a
+// build-only step writes a tarball (and the workspace image store), and
+// push-only steps in fresh containers push the tarball to two registries
+// and, with no tarball, the image from the workspace store.
+func TestKanikoPluginImage(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	image := kanikoImage(t)
+	a := harness.StartRegistry(t, harness.RegistryOptions{})
+	b := harness.StartRegistry(t, harness.RegistryOptions{})
+	ws := t.TempDir()
+	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM "+f.Base+"\nARG WHO\nRUN echo \"built by kaniko for $WHO\" > /k.txt\n"), 0o644)
+
+	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": a.Host + "/kaniko/app", "PLUGIN_TAGS": "1",
+		"PLUGIN_BUILD_ARGS": "WHO=ci", "PLUGIN_CUSTOM_LABELS": "team=k", "PLUGIN_PROGRESS": "plain"})
+	if err != nil {
+		t.Fatalf("build and push: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "build tool: kaniko (--build-tool says so)") && !strings.Contains(out, "build tool: kaniko (PLUGIN_BUILD_TOOL says so)") {
+		t.Errorf("the tool choice is not reported:\n%s", out)
+	}
+	if got := f.Docker.RunImage(t, a.Host+"/kaniko/app:1", "cat", "/k.txt"); got != "built by kaniko for ci" {
+		t.Errorf("pushed image prints %q", got)
+	}
+
+	out, err = plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_NO_PUSH": "true", "PLUGIN_TAR_PATH": "/harness/out/image.tar",
+		"PLUGIN_REPO": a.Host + "/kaniko/app", "PLUGIN_TAGS": "2", "PLUGIN_BUILD_ARGS": "WHO=handoff", "PLUGIN_PROGRESS": "plain"})
+	if err != nil {
+		t.Fatalf("build only: %v\n%s", err, out)
+	}
+	if tags := tagsOf(t, a, "kaniko/app"); len(tags) != 1 {
+		t.Errorf("build-only pushed: %v", tags)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "out", "image.tar")); err != nil {
+		t.Fatalf("no tarball in the workspace: %v\n%s", err, out)
+	}
+
+	out, err = plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": "/harness/out/image.tar",
+		"PLUGIN_REPO": a.Host + "/kaniko/app", "PLUGIN_TAGS": "2", "PLUGIN_DESTINATIONS": b.Host + "/kaniko/app:2", "PLUGIN_PROGRESS": "plain"})
+	if err != nil {
+		t.Fatalf("push only: %v\n%s", err, out)
+	}
+	for _, ref := range []string{a.Host + "/kaniko/app:2", b.Host + "/kaniko/app:2"} {
+		if got := f.Docker.RunImage(t, ref, "cat", "/k.txt"); got != "built by kaniko for handoff" {
+			t.Errorf("%s prints %q", ref, got)
+		}
+	}
+
+	// Kubernetes' push-only step: no tarball, no daemon, the workspace store.
+	c := harness.StartRegistry(t, harness.RegistryOptions{})
+	out, err = plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REPO": a.Host + "/kaniko/app", "PLUGIN_TAGS": "2",
+		"PLUGIN_DESTINATIONS": c.Host + "/from-store/app:2", "PLUGIN_DAEMON_OFF": "true", "PLUGIN_PROGRESS": "plain"})
+	if err != nil || !strings.Contains(out, "source: workspace image store") {
+		t.Fatalf("push only from the store: %v\n%s", err, out)
+	}
+	if got := f.Docker.RunImage(t, c.Host+"/from-store/app:2", "cat", "/k.txt"); got != "built by kaniko for handoff" {
+		t.Errorf("pushed from the store, prints %q", got)
+	}
+}
+
+// A failing step in the executor: its exit code and last lines, exit 5.
+func TestKanikoFailureIsReported(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	image := kanikoImage(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ws := t.TempDir()
+	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM "+f.Base+"\nRUN echo kaniko-step-fails && exit 7\n"), 0o644)
+	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": reg.Host + "/bad/app", "PLUGIN_PROGRESS": "plain"})
+	if err == nil || !strings.Contains(err.Error(), "exit status 5") {
+		t.Errorf("want exit 5, got %v\n%s", err, out)
+	}
+	for _, want := range []string{"the kaniko executor exited with code 7", "kaniko-step-fails", "exit status 7"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if tags := tagsOf(t, reg, "bad/app"); len(tags) != 0 {
+		t.Errorf("pushed: %v", tags)
+	}
+}
+
+// Which tool builds, and the clear errors around it (run on the host,
+// where there is no executor).
+func TestBuildToolChoice(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\n", nil)
+	cases := []struct {
+		env  map[string]string
+		code int
+		want []string
+	}{
+		{map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, ExitEngine,
+			[]string{"build tool: kaniko (running in Kubernetes (KUBERNETES_SERVICE_HOST is set); CI_USE_BUILDX_ON_K8=true picks BuildKit)", "kaniko executor not found at /kaniko/executor", "PLUGIN_BUILD_TOOL=buildkit"}},
+		{map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", "CI_USE_BUILDX_ON_K8": "true"}, 0,
+			[]string{"build tool: buildkit (running in Kubernetes, and CI_USE_BUILDX_ON_K8 is true)"}},
+		{map[string]string{"PLUGIN_BUILD_TOOL": "docker"}, ExitSettings, []string{`PLUGIN_BUILD_TOOL="docker": want buildkit or kaniko`}},
+		{map[string]string{"PLUGIN_BUILD_TOOL": "kaniko", "PLUGIN_BUILDX_LOAD": "true", "PLUGIN_DAEMON_OFF": "true"}, ExitSettings,
+			[]string{"PLUGIN_BUILDX_LOAD needs the Docker daemon, but PLUGIN_DAEMON_OFF is set"}},
+	}
+	for _, c := range cases {
+		env := buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_REPO", "127.0.0.1:1/choice/app")
+		for k, v := range c.env {
+			env[k] = v
+		}
+		r := hoist(t, env)
+		if r.code != c.code {
+			t.Errorf("%v: exit %d, want %d:\n%s", c.env, r.code, c.code, r)
+		}
+		assertContains(t, r, c.want...)
+	}
+}
