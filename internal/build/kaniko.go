@@ -46,6 +46,8 @@ type Kaniko struct {
 	// Insecure and SkipTLSVerify apply to every registry.
 	Insecure, SkipTLSVerify bool
 	Mirrors                 []string
+	// Extra are executor flags from the settings (snapshot mode, ...).
+	Extra []string
 	// Progress receives the executor's output.
 	Progress io.Writer
 	Logf     func(string, ...any)
@@ -171,7 +173,7 @@ func (k *Kaniko) args(req Request, tarPath, digestFile string) ([]string, error)
 	for _, m := range k.Mirrors {
 		args = append(args, "--registry-mirror="+m)
 	}
-	return args, nil
+	return append(args, k.Extra...), nil
 }
 
 // run runs the executor, streaming its output; a failure reports the exit

@@ -24,7 +24,11 @@ import (
 // writes the tarball, loads the daemon and records the image in the
 // workspace image store: one build serves every output.
 func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
-	r, err := newRun(s, env, !s.NoPush)
+	r, err := newRun(s, env, !s.NoPush, true)
+	if errors.Is(err, errSkipBuild) {
+		fmt.Fprintln(env.Stderr, strings.TrimPrefix(err.Error(), errSkipBuild.Error()+": "))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -212,7 +216,7 @@ func (r *run) builder(ctx context.Context, tool string) (build.Builder, func(), 
 		exe := r.path(s.KanikoExecutor)
 		return &build.Kaniko{
 			Executor: exe, TempDir: os.TempDir(), DockerConfig: cfg,
-			Insecure: s.Insecure, SkipTLSVerify: s.SkipTLSVerify, Mirrors: s.RegistryMirrors,
+			Insecure: s.Insecure, SkipTLSVerify: s.SkipTLSVerify, Mirrors: s.RegistryMirrors, Extra: s.KanikoArgs(),
 			Progress: r.buildProgressOut(), Logf: r.pr.Printf,
 		}, func() {}, nil
 	}

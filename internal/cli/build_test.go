@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -513,4 +514,37 @@ func TestRegistryMirror(t *testing.T) {
 	if got := f.Docker.RunImage(t, ref, "cat", "/m.txt"); got != "via-mirror" {
 		t.Errorf("image prints %q", got)
 	}
+}
+
+// auto-tag and expand-tag, as the peers apply them to builds.
+func TestAutoAndExpandedTags(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo tagged > /t.txt\n", nil)
+	sorted := func(repo string) string {
+		tags := tagsOf(t, reg, repo)
+		slices.Sort(tags)
+		return strings.Join(tags, ",")
+	}
+	mustPush(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/auto/app", "PLUGIN_AUTO_TAG", "true",
+		"DRONE_COMMIT_REF", "refs/tags/v1.2.3", "DRONE_REPO_BRANCH", "main"))
+	if got := sorted("auto/app"); got != "1,1.2,1.2.3" {
+		t.Errorf("auto tags: %s", got)
+	}
+	mustPush(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/expand/app", "PLUGIN_TAGS", "v2.0.1,latest", "PLUGIN_EXPAND_TAG", "true"))
+	if got := sorted("expand/app"); got != "2,2.0,2.0.1,latest" {
+		t.Errorf("expanded tags: %s", got)
+	}
+	r := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/skipped/app", "PLUGIN_AUTO_TAG", "true",
+		"DRONE_COMMIT_REF", "refs/heads/feature", "DRONE_REPO_BRANCH", "main"))
+	assertContains(t, r, "skipping automated docker build for refs/heads/feature")
+	if got := sorted("skipped/app"); got != "" {
+		t.Errorf("a skipped build pushed %s", got)
+	}
+	r = hoist(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/bad/app", "PLUGIN_AUTO_TAG", "true", "PLUGIN_EXPAND_TAG", "true"))
+	if r.code != ExitSettings {
+		t.Errorf("auto-tag with expand-tag: exit %d", r.code)
+	}
+	assertContains(t, r, "The auto-tag flag conflicts with the expand-tag flag")
 }

@@ -103,7 +103,8 @@ func TestKanikoPluginImage(t *testing.T) {
 	}
 
 	out, err = plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_NO_PUSH": "true", "PLUGIN_TAR_PATH": "/harness/out/image.tar",
-		"PLUGIN_REPO": a.Host + "/kaniko/app", "PLUGIN_TAGS": "2", "PLUGIN_BUILD_ARGS": "WHO=handoff", "PLUGIN_PROGRESS": "plain"})
+		"PLUGIN_REPO": a.Host + "/kaniko/app", "PLUGIN_TAGS": "2", "PLUGIN_BUILD_ARGS": "WHO=handoff", "PLUGIN_PROGRESS": "plain",
+		"PLUGIN_REPRODUCIBLE": "true", "PLUGIN_SNAPSHOT_MODE": "redo"})
 	if err != nil {
 		t.Fatalf("build only: %v\n%s", err, out)
 	}
@@ -123,6 +124,10 @@ func TestKanikoPluginImage(t *testing.T) {
 		if got := f.Docker.RunImage(t, ref, "cat", "/k.txt"); got != "built by kaniko for handoff" {
 			t.Errorf("%s prints %q", ref, got)
 		}
+	}
+	// PLUGIN_REPRODUCIBLE reached the executor: no timestamps.
+	if created := strings.TrimSpace(f.Docker.Run(t, "inspect", "--format", "{{.Created}}", b.Host+"/kaniko/app:2")); !strings.HasPrefix(created, "1970-01-01") && !strings.HasPrefix(created, "0001-01-01") {
+		t.Errorf("created %s, want no timestamp (epoch or zero time)", created)
 	}
 
 	// Kubernetes' push-only step: no tarball, no daemon, the workspace store.

@@ -25,6 +25,7 @@ import (
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/source"
+	"github.com/hoist-build/hoist/internal/tags"
 )
 
 // run holds what every mode of one hoist run shares: the validated
@@ -44,8 +45,9 @@ type run struct {
 }
 
 // newRun validates the settings shared by every mode. needDests is false
-// for a build-only run, which may have no repository.
-func newRun(s *settings.Settings, env Env, needDests bool) (*run, error) {
+// for a build-only run, which may have no repository; building applies the
+// automatic and expanded tags.
+func newRun(s *settings.Settings, env Env, needDests, building bool) (*run, error) {
 	if err := checkModes(s); err != nil {
 		return nil, err
 	}
@@ -57,8 +59,14 @@ func newRun(s *settings.Settings, env Env, needDests bool) (*run, error) {
 	if s.Jobs < 1 || s.PushRetry < 0 || s.MaxParallel < 0 {
 		return nil, fmt.Errorf("%w: --jobs must be at least 1, --push-retry and --max-parallel at least 0", settings.ErrInvalid)
 	}
+	tagList := s.Tags
+	if building {
+		if tagList, err = buildTags(s); err != nil {
+			return nil, err
+		}
+	}
 	if needDests || s.Repo != "" || len(s.Destinations) > 0 {
-		r.dests, err = registry.Destinations(s.Repo, s.Tags, s.Destinations, s.Insecure)
+		r.dests, err = registry.Destinations(s.Repo, tagList, s.Destinations, s.Insecure)
 		if err != nil {
 			return nil, err
 		}
@@ -122,9 +130,37 @@ func (r *run) path(p string) string {
 	return filepath.Join(r.env.WorkDir, p)
 }
 
+// errSkipBuild ends a build that auto-tag skips, successfully.
+var errSkipBuild = errors.New("skipped")
+
+// buildTags applies --auto-tag and --expand-tag, as the peers do for builds.
+func buildTags(s *settings.Settings) ([]string, error) {
+	if s.AutoTag && s.ExpandTag {
+		return nil, fmt.Errorf("%w: The auto-tag flag conflicts with the expand-tag flag (PLUGIN_AUTO_TAG and PLUGIN_EXPAND_TAG are both true)", settings.ErrInvalid)
+	}
+	out := s.Tags
+	if s.AutoTag {
+		if s.IsSet("tags") && !(len(s.Tags) == 1 && s.Tags[0] == "latest") {
+			return nil, fmt.Errorf("%w: The auto-tag flag does not work with user provided tags %v (%s); remove them or PLUGIN_AUTO_TAG", settings.ErrInvalid, s.Tags, s.Origin("tags"))
+		}
+		t, err := tags.Auto(s.CommitRef, s.RepoBranch, s.AutoTagSuffix)
+		if errors.Is(err, tags.ErrSkip) {
+			return nil, fmt.Errorf("%w: skipping automated docker build for %s: it is neither a tag nor the default branch (DRONE_REPO_BRANCH=%q)", errSkipBuild, s.CommitRef, s.RepoBranch)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, err)
+		}
+		out = t
+	}
+	if s.ExpandTag {
+		out = tags.Expand(out)
+	}
+	return out, nil
+}
+
 // runPush is push-only mode: find the image, push it everywhere, report.
 func runPush(ctx context.Context, s *settings.Settings, env Env) error {
-	r, err := newRun(s, env, true)
+	r, err := newRun(s, env, true, false)
 	if err != nil {
 		return err
 	}

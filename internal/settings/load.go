@@ -31,7 +31,9 @@ type Field struct {
 	Group   string
 	Doc     string
 	Kind    string // bool, string, int, duration, list
-	index   int
+	// Kaniko is the Kaniko executor flag the setting is passed as.
+	Kaniko string
+	index  int
 }
 
 var fields = mustFields()
@@ -56,6 +58,7 @@ func mustFields() []Field {
 			Secret:  sf.Tag.Get("secret") == "true",
 			Group:   sf.Tag.Get("group"),
 			Doc:     sf.Tag.Get("doc"),
+			Kaniko:  sf.Tag.Get("kaniko"),
 			index:   i,
 		}
 		for _, e := range strings.Split(sf.Tag.Get("env"), ",") {
@@ -303,6 +306,46 @@ func (s *Settings) Masked() [][2]string {
 			val = "****"
 		}
 		out = append(out, [2]string{f.Flag, val})
+	}
+	return out
+}
+
+// KanikoArgs renders the settings tagged kaniko as executor flags: a true
+// bool as the flag, a non-empty string or non-zero number as flag=value, a
+// list as one flag per item. A bare number for --cache-ttl means hours.
+func (s *Settings) KanikoArgs() []string {
+	v := reflect.ValueOf(s).Elem()
+	var out []string
+	for _, f := range fields {
+		if f.Kaniko == "" {
+			continue
+		}
+		fv := v.Field(f.index)
+		switch f.Kind {
+		case "bool":
+			if fv.Bool() {
+				out = append(out, f.Kaniko)
+			}
+		case "int":
+			if fv.Int() != 0 {
+				out = append(out, fmt.Sprintf("%s=%d", f.Kaniko, fv.Int()))
+			}
+		case "string":
+			val := fv.String()
+			if val == "" {
+				continue
+			}
+			if f.Kaniko == "--cache-ttl" {
+				if _, err := strconv.Atoi(val); err == nil {
+					val += "h"
+				}
+			}
+			out = append(out, f.Kaniko+"="+val)
+		case "list":
+			for _, item := range fv.Interface().([]string) {
+				out = append(out, f.Kaniko+"="+item)
+			}
+		}
 	}
 	return out
 }

@@ -89,9 +89,14 @@ type Settings struct {
 	RegistryMirrors []string      `flag:"registry-mirrors" env:"PLUGIN_REGISTRY_MIRRORS,PLUGIN_MIRROR" group:"Engine" doc:"Docker Hub mirrors for base image pulls of the embedded engine, comma separated."`
 
 	// Destinations.
-	Repo         string   `flag:"repo" env:"PLUGIN_REPO" group:"Destination" doc:"Repository to push to, e.g. registry.example.com/team/app; combined with every tag."`
-	Tags         []string `flag:"tags" env:"PLUGIN_TAG,PLUGIN_TAGS" default:"latest" group:"Destination" doc:"Tags, comma separated. Without a flag or variable the file .tags in the working directory is read; else latest."`
-	Destinations []string `flag:"destination" env:"PLUGIN_DESTINATIONS" group:"Destination" doc:"Extra full references (registry/repo:tag), comma separated or a repeated flag; each may be on another registry."`
+	Repo          string   `flag:"repo" env:"PLUGIN_REPO" group:"Destination" doc:"Repository to push to, e.g. registry.example.com/team/app; combined with every tag."`
+	Tags          []string `flag:"tags" env:"PLUGIN_TAG,PLUGIN_TAGS" default:"latest" group:"Destination" doc:"Tags, comma separated. Without a flag or variable the file .tags in the working directory is read; else latest."`
+	Destinations  []string `flag:"destination" env:"PLUGIN_DESTINATIONS" group:"Destination" doc:"Extra full references (registry/repo:tag), comma separated or a repeated flag; each may be on another registry."`
+	ExpandTag     bool     `flag:"expand-tag" env:"PLUGIN_EXPAND_TAG" group:"Destination" doc:"Expand each semantic-version tag into major, major.minor and major.minor.patch (v1.2.3 gives 1, 1.2, 1.2.3) when building."`
+	AutoTag       bool     `flag:"auto-tag" env:"PLUGIN_AUTO_TAG,PLUGIN_DEFAULT_TAGS" group:"Destination" doc:"Tags from the commit when building: latest on the default branch, X, X.Y, X.Y.Z for a tag vX.Y.Z; other refs skip the build."`
+	AutoTagSuffix string   `flag:"auto-tag-suffix" env:"PLUGIN_AUTO_TAG_SUFFIX,PLUGIN_DEFAULT_SUFFIX" group:"Destination" doc:"Suffix for automatic tags (1.2-SUFFIX; SUFFIX alone instead of latest)."`
+	CommitRef     string   `flag:"commit-ref" env:"DRONE_COMMIT_REF" group:"Destination" doc:"The git ref of the build (refs/heads/main, refs/tags/v1.2.3), for --auto-tag."`
+	RepoBranch    string   `flag:"repo-branch" env:"DRONE_REPO_BRANCH" group:"Destination" doc:"The repository's default branch, for --auto-tag."`
 
 	// Registry access.
 	Registry            string        `flag:"registry" env:"PLUGIN_REGISTRY,DOCKER_REGISTRY" group:"Registry access" doc:"Registry that --username and --password log in to (default: the registry of --repo)."`
@@ -123,6 +128,22 @@ type Settings struct {
 	Progress string `flag:"progress" env:"PLUGIN_PROGRESS" default:"auto" group:"General" doc:"Progress display: auto (bars on a terminal, plain lines otherwise), tty, plain or quiet."`
 	Debug    bool   `flag:"debug" env:"PLUGIN_DEBUG" group:"General" doc:"Log every registry request (secrets masked)."`
 	EnvFile  string `flag:"env-file" env:"PLUGIN_ENV_FILE" group:"General" doc:"A dotenv file loaded before the other settings; variables already set win."`
+
+	// Kaniko executor flags (tag kaniko: the executor flag it is passed as;
+	// used only when Kaniko builds).
+	SnapshotMode     string   `flag:"snapshot-mode" env:"PLUGIN_SNAPSHOT_MODE" kaniko:"--snapshot-mode" group:"Kaniko" doc:"Kaniko snapshot mode: full, redo or time."`
+	CacheTTL         string   `flag:"cache-ttl" env:"PLUGIN_CACHE_TTL" kaniko:"--cache-ttl" group:"Kaniko" doc:"How long Kaniko's layer cache entries stay valid (a duration such as 6h; a bare number means hours)."`
+	Reproducible     bool     `flag:"reproducible" env:"PLUGIN_REPRODUCIBLE" kaniko:"--reproducible" group:"Kaniko" doc:"Strip timestamps from Kaniko's image for reproducible digests."`
+	SkipUnusedStages bool     `flag:"skip-unused-stages" env:"PLUGIN_SKIP_UNUSED_STAGES" kaniko:"--skip-unused-stages" group:"Kaniko" doc:"Kaniko builds only the stages the target needs."`
+	UseNewRun        bool     `flag:"use-new-run" env:"PLUGIN_USE_NEW_RUN" kaniko:"--use-new-run" group:"Kaniko" doc:"Kaniko's experimental RUN implementation."`
+	SingleSnapshot   bool     `flag:"single-snapshot" env:"PLUGIN_SINGLE_SNAPSHOT" kaniko:"--single-snapshot" group:"Kaniko" doc:"Kaniko takes one snapshot at the end of the build."`
+	CacheCopyLayers  bool     `flag:"cache-copy-layers" env:"PLUGIN_CACHE_COPY_LAYERS" kaniko:"--cache-copy-layers" group:"Kaniko" doc:"Kaniko caches COPY layers too."`
+	CacheRunLayers   bool     `flag:"cache-run-layers" env:"PLUGIN_CACHE_RUN_LAYERS" kaniko:"--cache-run-layers" group:"Kaniko" doc:"Kaniko caches RUN layers (its default)."`
+	IgnorePaths      []string `flag:"ignore-path" env:"PLUGIN_IGNORE_PATHS,PLUGIN_IGNORE_PATH" kaniko:"--ignore-path" group:"Kaniko" doc:"Paths Kaniko leaves out of snapshots, comma separated."`
+	ContextSubPath   string   `flag:"context-sub-path" env:"PLUGIN_CONTEXT_SUB_PATH" kaniko:"--context-sub-path" group:"Kaniko" doc:"Sub-path of the context Kaniko builds."`
+	Verbosity        string   `flag:"verbosity" env:"PLUGIN_VERBOSITY" kaniko:"--verbosity" group:"Kaniko" doc:"Kaniko's log level: panic, fatal, error, warn, info, debug or trace."`
+	FSExtractRetry   int      `flag:"image-fs-extract-retry" env:"PLUGIN_IMAGE_FS_EXTRACT_RETRY" default:"0" kaniko:"--image-fs-extract-retry" group:"Kaniko" doc:"Retries of Kaniko's base-image extraction."`
+	DownloadRetry    int      `flag:"image-download-retry" env:"PLUGIN_IMAGE_DOWNLOAD_RETRY" default:"0" kaniko:"--image-download-retry" group:"Kaniko" doc:"Retries of Kaniko's base-image downloads."`
 
 	origin map[string]string // flag name → where its value came from
 }

@@ -180,3 +180,16 @@ func TestDocsMatchSettings(t *testing.T) {
 		t.Errorf("docs/settings.md is out of date; run make docs (-generated +file):\n%s", d)
 	}
 }
+
+func TestKanikoArgs(t *testing.T) {
+	t.Parallel()
+	s, err := Load(nil, env(map[string]string{"PLUGIN_SNAPSHOT_MODE": "redo", "PLUGIN_CACHE_TTL": "6", "PLUGIN_REPRODUCIBLE": "true",
+		"PLUGIN_IGNORE_PATHS": "/var/cache,/tmp/x", "PLUGIN_IMAGE_FS_EXTRACT_RETRY": "2", "PLUGIN_USE_NEW_RUN": "false"}), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"--snapshot-mode=redo", "--cache-ttl=6h", "--reproducible", "--ignore-path=/var/cache", "--ignore-path=/tmp/x", "--image-fs-extract-retry=2"}
+	if d := cmp.Diff(want, s.KanikoArgs()); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
