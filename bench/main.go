@@ -35,7 +35,8 @@ var (
 	runs      = flag.Int("runs", 5, "runs per measurement (the median is reported)")
 	workDir   = flag.String("dir", "", "work directory (default: a new temp dir)")
 	toolsFlag = flag.String("tools", "hoist,crane,skopeo,docker", "tools to compare")
-	suites    = flag.String("suites", "push,build", "benchmark suites: push, build")
+	suites    = flag.String("suites", "push,build,kaniko", "benchmark suites: push, build, kaniko")
+	kanikoImg = flag.String("kaniko-image", "hoist/kaniko:bench", "hoist's Kaniko image, loaded in the Docker daemon")
 	buildkitd = flag.String("buildkitd", "bin/buildkitd", "buildkitd binary for hoist's embedded engine")
 	hoistBin  = flag.String("hoist", "bin/hoist", "hoist binary")
 	craneBin  = flag.String("crane", "bin/crane", "crane binary")
@@ -63,6 +64,9 @@ func main() {
 		}
 		if strings.Contains(*suites, "build") {
 			benchBuild(dir, mb)
+		}
+		if strings.Contains(*suites, "kaniko") {
+			benchKaniko(dir, mb, *kanikoImg)
 		}
 	}
 }

@@ -8,5 +8,6 @@ scripts/setup.sh
 . scripts/dockerd.sh
 trap stop_dockerd EXIT
 start_dockerd
+scripts/images.sh bench >/dev/null   # hoist/kaniko:bench for the kaniko suite
 mkdir -p bench/out
 go run ./bench "$@" | tee bench/out/results.md
