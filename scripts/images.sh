@@ -1,21 +1,41 @@
 #!/usr/bin/env bash
 # Builds hoist's plugin images with hoist itself (its embedded BuildKit
 # engine) and loads them into the Docker daemon:
-#   hoist/kaniko:dev   hoist + the static Kaniko executor, FROM scratch
-# Usage: scripts/images.sh [TAG]   (also writes bin/hoist-kaniko.tar)
+#   hoist/kaniko:TAG    hoist + the static Kaniko executor, FROM scratch
+#   hoist/buildkit:TAG  hoist + buildkitd + runc (with their C libraries)
+# and writes bin/hoist-kaniko.tar and bin/hoist-buildkit.tar.
+# Usage: scripts/images.sh [TAG]    (TAG defaults to dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag=${1:-dev}
 scripts/setup.sh >/dev/null
 . scripts/dockerd.sh
-trap stop_dockerd EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"; stop_dockerd' EXIT
 start_dockerd
-ctx=$(mktemp -d)
-trap 'rm -rf "$ctx"; stop_dockerd' EXIT
-CGO_ENABLED=0 go build -trimpath -o "$ctx/hoist" ./cmd/hoist
-cp bin/kaniko-executor "$ctx/executor"
-cp images/kaniko/Dockerfile "$ctx/Dockerfile"
-if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt "$ctx/"; else : > "$ctx/ca-certificates.crt"; fi
-bin/hoist build --no-push --context "$ctx" --repo hoist/kaniko --tags "$tag" --load \
-  --tar-path bin/hoist-kaniko.tar --progress plain
-echo "images: hoist/kaniko:$tag loaded; bin/hoist-kaniko.tar written"
+CGO_ENABLED=0 go build -trimpath -o "$work/hoist" ./cmd/hoist
+certs=/etc/ssl/certs/ca-certificates.crt
+
+# The Kaniko image.
+k="$work/kaniko"; mkdir -p "$k"
+cp "$work/hoist" bin/kaniko-executor images/kaniko/Dockerfile "$k/"
+mv "$k/kaniko-executor" "$k/executor"
+if [ -f "$certs" ]; then cp "$certs" "$k/"; else : > "$k/ca-certificates.crt"; fi
+bin/hoist build --no-push --context "$k" --repo hoist/kaniko --tags "$tag" --load \
+  --tar-path bin/hoist-kaniko.tar --image-store "$work/store" --progress plain
+
+# The BuildKit image: buildkitd and runc with the libraries ldd names.
+b="$work/buildkit"; mkdir -p "$b/bin" "$b/lib" "$b/tmp"
+cp "$work/hoist" bin/buildkitd "$b/bin/"
+cp "$(command -v runc)" "$b/bin/runc"
+for lib in $(ldd bin/buildkitd "$(command -v runc)" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | sort -u); do
+  mkdir -p "$b/lib$(dirname "$lib")"
+  cp -L "$lib" "$b/lib$lib"
+done
+: > "$b/tmp/.keep"
+cp images/buildkit/Dockerfile "$b/"
+if [ -f "$certs" ]; then cp "$certs" "$b/"; else : > "$b/ca-certificates.crt"; fi
+bin/hoist build --no-push --context "$b" --repo hoist/buildkit --tags "$tag" --load \
+  --tar-path bin/hoist-buildkit.tar --image-store "$work/store" --progress plain
+
+echo "images: hoist/kaniko:$tag and hoist/buildkit:$tag loaded; bin/hoist-kaniko.tar, bin/hoist-buildkit.tar written"

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,57 +11,36 @@ import (
 	"github.com/hoist-build/hoist/internal/harness"
 )
 
-var kanikoOnce struct {
+var imagesOnce struct {
 	sync.Once
-	image string
-	err   string
+	err string
 }
 
-// kanikoImage builds hoist's Kaniko plugin image with hoist itself (from
-// images/kaniko, a static hoist and the pinned executor) and loads it into
-// the test daemon, once per test binary.
-func kanikoImage(t *testing.T) string {
+// pluginImage returns hoist's plugin image of kind (kaniko or buildkit),
+// built by `make images` (scripts/images.sh: hoist builds them with its
+// embedded engine) into the test daemon, once per test binary.
+func pluginImage(t *testing.T, kind string) string {
 	t.Helper()
 	f := harness.Inputs(t)
-	exe := harness.KanikoExecutor(t)
-	kanikoOnce.Do(func() {
-		ctxDir, err := os.MkdirTemp("", "kaniko-image-")
+	harness.KanikoExecutor(t)
+	harness.Buildkitd(t)
+	imagesOnce.Do(func() {
+		out, err := harness.RunErr(f.Docker.Env(), filepath.Join(harness.ModuleRoot(), "scripts", "images.sh"), "test")
 		if err != nil {
-			kanikoOnce.err = err.Error()
-			return
+			imagesOnce.err = fmt.Sprintf("scripts/images.sh: %v\n%s", err, out)
 		}
-		defer os.RemoveAll(ctxDir)
-		root := harness.ModuleRoot()
-		if _, err := harness.RunErr([]string{"CGO_ENABLED=0"}, "go", "build", "-C", root, "-o", filepath.Join(ctxDir, "hoist"), "./cmd/hoist"); err != nil {
-			kanikoOnce.err = "build a static hoist: " + err.Error()
-			return
-		}
-		for from, to := range map[string]string{exe: "executor", filepath.Join(root, "images", "kaniko", "Dockerfile"): "Dockerfile"} {
-			if _, err := harness.RunErr(nil, "cp", from, filepath.Join(ctxDir, to)); err != nil {
-				kanikoOnce.err = err.Error()
-				return
-			}
-		}
-		os.WriteFile(filepath.Join(ctxDir, "ca-certificates.crt"), nil, 0o644)
-		r := hoist(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_BUILDX_LOAD", "true", "DOCKER_HOST", f.Docker.Host,
-			"PLUGIN_REPO", "hoist/kaniko", "PLUGIN_TAGS", "test", "PLUGIN_IMAGE_STORE", filepath.Join(ctxDir, "store")))
-		if r.code != 0 {
-			kanikoOnce.err = "build the Kaniko image with hoist:\n" + r.String()
-			return
-		}
-		kanikoOnce.image = "hoist/kaniko:test"
 	})
-	if kanikoOnce.image == "" {
-		t.Fatal(kanikoOnce.err)
+	if imagesOnce.err != "" {
+		t.Fatal(imagesOnce.err)
 	}
-	return kanikoOnce.image
+	return "hoist/" + kind + ":test"
 }
 
 // plugin runs an image as a CI runner runs a plugin step: the workspace
 // mounted at /harness, settings as environment variables.
-func plugin(t *testing.T, d *harness.Docker, image, workspace string, env map[string]string) (string, error) {
+func plugin(t *testing.T, d *harness.Docker, image, workspace string, env map[string]string, runArgs ...string) (string, error) {
 	t.Helper()
-	args := []string{"run", "--rm", "--network", "host", "-v", workspace + ":/harness", "-w", "/harness"}
+	args := append([]string{"run", "--rm", "--network", "host", "-v", workspace + ":/harness", "-w", "/harness"}, runArgs...)
 	for k, v := range env {
 		args = append(args, "-e", k+"="+v)
 	}
@@ -84,7 +64,7 @@ func shellJoin(args []string) string {
 func TestKanikoPluginImage(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
-	image := kanikoImage(t)
+	image := pluginImage(t, "kaniko")
 	a := harness.StartRegistry(t, harness.RegistryOptions{})
 	b := harness.StartRegistry(t, harness.RegistryOptions{})
 	ws := t.TempDir()
@@ -146,7 +126,7 @@ func TestKanikoPluginImage(t *testing.T) {
 func TestKanikoFailureIsReported(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
-	image := kanikoImage(t)
+	image := pluginImage(t, "kaniko")
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	ws := t.TempDir()
 	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM "+f.Base+"\nRUN echo kaniko-step-fails && exit 7\n"), 0o644)
@@ -193,5 +173,32 @@ func TestBuildToolChoice(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d:\n%s", c.env, r.code, c.code, r)
 		}
 		assertContains(t, r, c.want...)
+	}
+}
+
+// The BuildKit plugin image: hoist starts its embedded engine inside the
+// step's container. CI runners run it privileged; this machine's sandbox
+// cannot grant every capability, so the test grants what BuildKit needs.
+func TestBuildKitPluginImage(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	image := pluginImage(t, "buildkit")
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ws := t.TempDir()
+	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM "+f.Base+"\nRUN echo built-in-the-step > /s.txt\n"), 0o644)
+	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": reg.Host + "/bk-image/app", "PLUGIN_TAGS": "1",
+		"PLUGIN_NETWORK": "host", "PLUGIN_PROGRESS": "plain"},
+		"--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+		"--security-opt", "systempaths=unconfined", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw")
+	if err != nil {
+		t.Fatalf("build and push: %v\n%s", err, out)
+	}
+	for _, want := range []string{"build tool: buildkit", "engine: started buildkitd"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := f.Docker.RunImage(t, reg.Host+"/bk-image/app:1", "cat", "/s.txt"); got != "built-in-the-step" {
+		t.Errorf("pushed image prints %q", got)
 	}
 }

@@ -233,8 +233,10 @@ func start(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
+	// The snapshotter is buildkitd's "auto": overlayfs where the state
+	// directory allows it, native (copies) elsewhere, as inside a container.
 	cmd := exec.Command(bin, "--root", filepath.Join(o.Dir, "root"), "--addr", "unix://"+sock,
-		"--config", cfg, "--oci-worker-snapshotter", "overlayfs",
+		"--config", cfg,
 		// PLUGIN_NETWORK=host needs it; the engine is this user's own.
 		"--allow-insecure-entitlement", "network.host")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -298,11 +300,12 @@ func (e *Engine) ContentDir() string {
 	if e.opts.Addr != "" || e.Docker || e.opts.Dir == "" {
 		return ""
 	}
-	p := filepath.Join(e.opts.Dir, "root", "runc-overlayfs", "content")
-	if st, err := os.Stat(p); err != nil || !st.IsDir() {
+	// root/runc-<snapshotter>/content
+	matches, _ := filepath.Glob(filepath.Join(e.opts.Dir, "root", "runc-*", "content"))
+	if len(matches) != 1 {
 		return ""
 	}
-	return p
+	return matches[0]
 }
 
 // Close disconnects and, when this run started the engine and Keep is not
