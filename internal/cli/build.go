@@ -24,7 +24,7 @@ import (
 // writes the tarball, loads the daemon and records the image in the
 // workspace image store: one build serves every output.
 func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
-	r, err := newRun(s, env, !s.NoPush, true)
+	r, err := newRun(ctx, s, env, !s.NoPush, true)
 	if errors.Is(err, errSkipBuild) {
 		fmt.Fprintln(env.Stderr, strings.TrimPrefix(err.Error(), errSkipBuild.Error()+": "))
 		return nil

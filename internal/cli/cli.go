@@ -18,6 +18,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/settings"
@@ -80,7 +81,7 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitCancelled
-	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage), errors.Is(err, build.ErrInput):
+	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage), errors.Is(err, build.ErrInput), errors.Is(err, kinds.ErrConfig):
 		return ExitSettings
 	case errors.Is(err, build.ErrBuild):
 		return ExitBuild
@@ -90,7 +91,7 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitEngine
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch):
 		return ExitSource
-	case errors.Is(err, publish.ErrPush):
+	case errors.Is(err, publish.ErrPush), errors.Is(err, kinds.ErrLogin):
 		return ExitPush
 	}
 	return ExitFailure

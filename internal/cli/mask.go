@@ -63,3 +63,14 @@ func (m *maskWriter) emit(b []byte) error {
 	_, err := m.w.Write(b)
 	return err
 }
+
+// Add masks one more secret, learned during the run (a registry token).
+func (m *maskWriter) Add(secret string) {
+	if len(secret) < 3 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.secrets = append(m.secrets, []byte(secret))
+	sort.Slice(m.secrets, func(i, j int) bool { return len(m.secrets[i]) > len(m.secrets[j]) })
+}

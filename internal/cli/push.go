@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/logs"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -39,7 +40,8 @@ type run struct {
 	tty    bool
 	pr     *progress.Printer
 	dests  []name.Tag
-	kc     *registry.Keychain
+	kind   string         // docker, ecr, gar, gcr or acr
+	kc     authn.Keychain // the cloud keychains, then the static and docker-config ones
 	tr     *http.Transport
 	daemon *daemon.Daemon
 }
@@ -47,7 +49,7 @@ type run struct {
 // newRun validates the settings shared by every mode. needDests is false
 // for a build-only run, which may have no repository; building applies the
 // automatic and expanded tags.
-func newRun(s *settings.Settings, env Env, needDests, building bool) (*run, error) {
+func newRun(ctx context.Context, s *settings.Settings, env Env, needDests, building bool) (*run, error) {
 	if err := checkModes(s); err != nil {
 		return nil, err
 	}
@@ -65,8 +67,15 @@ func newRun(s *settings.Settings, env Env, needDests, building bool) (*run, erro
 			return nil, err
 		}
 	}
+	if r.kind, err = kindName(s); err != nil {
+		return nil, err
+	}
+	repo, err := kindRepo(s, r.kind)
+	if err != nil {
+		return nil, err
+	}
 	if needDests || s.Repo != "" || len(s.Destinations) > 0 {
-		r.dests, err = registry.Destinations(s.Repo, tagList, s.Destinations, s.Insecure)
+		r.dests, err = registry.Destinations(repo, tagList, s.Destinations, s.Insecure)
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +84,7 @@ func newRun(s *settings.Settings, env Env, needDests, building bool) (*run, erro
 	if len(r.dests) > 0 {
 		defaultFor = r.dests[0].Context().RegistryStr()
 	}
-	r.kc, err = registry.NewKeychain(registry.Credentials{
+	regKC, err := registry.NewKeychain(registry.Credentials{
 		Registry:   s.Registry,
 		Username:   s.Username,
 		Password:   s.Password,
@@ -89,7 +98,7 @@ func newRun(s *settings.Settings, env Env, needDests, building bool) (*run, erro
 	}
 
 	// From here on every byte of output passes through the mask.
-	secrets := append(s.Secrets(), r.kc.Secrets()...)
+	secrets := append(s.Secrets(), regKC.Secrets()...)
 	for _, up := range [][2]string{{s.Username, s.Password}, {s.BaseUsername, s.BasePassword}} {
 		if up[0] != "" && up[1] != "" {
 			secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(up[0]+":"+up[1])))
@@ -107,6 +116,18 @@ func newRun(s *settings.Settings, env Env, needDests, building bool) (*run, erro
 	if s.Debug {
 		for _, kv := range s.Masked() {
 			r.pr.Printf("setting %s=%s (%s)", kv[0], kv[1], s.Origin(kv[0]))
+		}
+	}
+	clouds, ecrKC, err := r.cloudKeychains(r.kind)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.kc = authn.NewMultiKeychain(append(clouds, regKC)...)
+	if needDests {
+		if err := r.login(ctx, ecrKC, true); err != nil {
+			r.close()
+			return nil, err
 		}
 	}
 	if !s.DaemonOff {
@@ -160,7 +181,7 @@ func buildTags(s *settings.Settings) ([]string, error) {
 
 // runPush is push-only mode: find the image, push it everywhere, report.
 func runPush(ctx context.Context, s *settings.Settings, env Env) error {
-	r, err := newRun(s, env, true, false)
+	r, err := newRun(ctx, s, env, true, false)
 	if err != nil {
 		return err
 	}
@@ -297,7 +318,8 @@ func writeOutputs(s *settings.Settings, digest string, results []publish.Result,
 		return err
 	}
 	if s.ArtifactFile != "" {
-		a := outputs.Artifact{Data: outputs.ArtifactData{RegistryType: s.RegistryType, RegistryURL: registryURL(s, ok[0].Ref)}}
+		kind, _ := kindName(s)
+		a := outputs.Artifact{Data: outputs.ArtifactData{RegistryType: artifactType(kind), RegistryURL: registryURL(s, ok[0].Ref)}}
 		for _, r := range ok {
 			a.Data.Images = append(a.Data.Images, outputs.ArtifactImage{Image: r.Ref, Digest: digest})
 		}

@@ -109,6 +109,23 @@ type Settings struct {
 	PushRetry           int           `flag:"push-retry" env:"PLUGIN_PUSH_RETRY" default:"3" group:"Registry access" doc:"Retries, with backoff, of a request that failed with 408, 429, 5xx or a dropped connection; never on other 4xx."`
 	RegistryTimeout     time.Duration `flag:"registry-timeout" env:"PLUGIN_REGISTRY_TIMEOUT" default:"30s" group:"Registry access" doc:"Bound on connecting to a registry and on waiting for each response."`
 
+	// Registry kinds.
+	RegistryType     string `flag:"registry-type" env:"PLUGIN_REGISTRY_TYPE" default:"docker" group:"Registry kinds" doc:"Kind of PLUGIN_REGISTRY: docker (any OCI registry), ecr, gar, gcr or acr; it builds the references and logs in the cloud's way, and is the artifact file's registryType."`
+	Account          string `flag:"account" env:"PLUGIN_ACCOUNT,ECR_ACCOUNT" group:"Registry kinds" doc:"ECR: the AWS account id; with PLUGIN_REGION it names the registry when PLUGIN_REGISTRY is empty."`
+	Region           string `flag:"region" env:"PLUGIN_REGION,ECR_REGION,AWS_REGION" default:"us-east-1" group:"Registry kinds" doc:"ECR: the AWS region."`
+	FIPS             bool   `flag:"fips" env:"PLUGIN_FIPS" group:"Registry kinds" doc:"ECR: use the FIPS registry endpoint of the region."`
+	AccessKey        string `flag:"access-key" env:"PLUGIN_ACCESS_KEY,ECR_ACCESS_KEY,AWS_ACCESS_KEY_ID" secret:"true" group:"Registry kinds" doc:"ECR: AWS access key id (without one, the default AWS credential chain)."`
+	SecretKey        string `flag:"secret-key" env:"PLUGIN_SECRET_KEY,ECR_SECRET_KEY,AWS_SECRET_ACCESS_KEY" secret:"true" group:"Registry kinds" doc:"ECR: AWS secret access key."`
+	AssumeRole       string `flag:"assume-role" env:"PLUGIN_ASSUME_ROLE" group:"Registry kinds" doc:"ECR: a role ARN to assume (with PLUGIN_OIDC_TOKEN_ID: web identity federation)."`
+	ExternalID       string `flag:"external-id" env:"PLUGIN_EXTERNAL_ID" secret:"true" group:"Registry kinds" doc:"ECR: the external id for the assumed role."`
+	OIDCToken        string `flag:"oidc-token" env:"PLUGIN_OIDC_TOKEN_ID" secret:"true" group:"Registry kinds" doc:"An OIDC token from the CI, exchanged for cloud credentials (ECR: AssumeRoleWithWebIdentity)."`
+	CreateRepository bool   `flag:"create-repository" env:"PLUGIN_CREATE_REPOSITORY,ECR_CREATE_REPOSITORY" group:"Registry kinds" doc:"ECR: create the repository when it does not exist."`
+	LifecyclePolicy  string `flag:"lifecycle-policy" env:"PLUGIN_LIFECYCLE_POLICY" group:"Registry kinds" doc:"ECR: a lifecycle policy file applied to a created repository."`
+	RepositoryPolicy string `flag:"repository-policy" env:"PLUGIN_REPOSITORY_POLICY" group:"Registry kinds" doc:"ECR: a repository policy file applied to a created repository."`
+	ECRRegistry      string `flag:"ecr-registry" env:"PLUGIN_ECR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is ECR, for a run mixing kinds (ECR's own amazonaws.com hosts are recognised anyway)."`
+	ECREndpoint      string `flag:"ecr-endpoint" env:"PLUGIN_ECR_ENDPOINT" group:"Registry kinds" doc:"ECR API endpoint override (private clouds, tests)."`
+	STSEndpoint      string `flag:"sts-endpoint" env:"PLUGIN_STS_ENDPOINT" group:"Registry kinds" doc:"AWS STS endpoint override."`
+
 	// Docker daemon.
 	DockerHost string `flag:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" group:"Docker daemon" doc:"Docker daemon to look up --source-image in."`
 	DaemonOff  bool   `flag:"daemon-off" env:"PLUGIN_DAEMON_OFF" group:"Docker daemon" doc:"Never use a Docker daemon."`
@@ -122,7 +139,6 @@ type Settings struct {
 	DigestFile   string `flag:"digest-file" env:"PLUGIN_DIGEST_FILE" group:"Outputs" doc:"Write the pushed image's digest (sha256:...) to this file."`
 	OutputFile   string `flag:"output-file" env:"DRONE_OUTPUT" group:"Outputs" doc:"Write step outputs as KEY=value lines (digest, IMAGE, IMAGE_REFS, IMAGE_DIGEST_REF) to this file, as Drone and Harness read it."`
 	ArtifactFile string `flag:"artifact-file" env:"PLUGIN_ARTIFACT_FILE" group:"Outputs" doc:"Write the Harness/Drone artifact JSON (kind docker/v1) listing every pushed image to this file."`
-	RegistryType string `flag:"registry-type" env:"PLUGIN_REGISTRY_TYPE" default:"Docker" group:"Outputs" doc:"Registry type recorded in the artifact file: Docker, ECR, GCR, GAR or ACR."`
 
 	// Behaviour.
 	Progress string `flag:"progress" env:"PLUGIN_PROGRESS" default:"auto" group:"General" doc:"Progress display: auto (bars on a terminal, plain lines otherwise), tty, plain or quiet."`

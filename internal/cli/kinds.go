@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/hoist-build/hoist/internal/kinds"
+	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/settings"
+)
+
+// kindName is the settings' registry kind, lower case, checked.
+func kindName(s *settings.Settings) (string, error) {
+	k := strings.ToLower(strings.TrimSpace(s.RegistryType))
+	switch k {
+	case "", "docker":
+		return "docker", nil
+	case "ecr", "gar", "gcr", "acr":
+		return k, nil
+	}
+	return "", fmt.Errorf("%w: %s=%q: want docker, ecr, gar, gcr or acr", settings.ErrInvalid, s.Origin("registry-type"), s.RegistryType)
+}
+
+// artifactType is the kind as the artifact file names it.
+func artifactType(kind string) string {
+	if kind == "docker" {
+		return "Docker"
+	}
+	return strings.ToUpper(kind)
+}
+
+// kindRepo is the full repository the kind's settings name: ECR's registry
+// (PLUGIN_REGISTRY, or the account's in PLUGIN_REGION) before PLUGIN_REPO.
+func kindRepo(s *settings.Settings, kind string) (string, error) {
+	if kind != "ecr" || s.Repo == "" {
+		return s.Repo, nil
+	}
+	host, err := ecrRegistry(s)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(s.Repo, host+"/") {
+		return s.Repo, nil
+	}
+	return host + "/" + strings.TrimPrefix(s.Repo, "/"), nil
+}
+
+func ecrRegistry(s *settings.Settings) (string, error) {
+	if s.Registry != "" {
+		return registry.NormalizeHost(s.Registry)
+	}
+	if s.Account != "" {
+		return kinds.ECRHost(s.Account, s.Region, s.FIPS), nil
+	}
+	return "", fmt.Errorf("%w: ECR needs its registry: PLUGIN_REGISTRY (ACCOUNT.dkr.ecr.REGION.amazonaws.com) or PLUGIN_ACCOUNT with PLUGIN_REGION", kinds.ErrConfig)
+}
+
+// cloudKeychains returns the cloud logins this run needs, ahead of the
+// static and docker-config ones: a kind's keychain answers only for its
+// own registries.
+func (r *run) cloudKeychains(kind string) ([]authn.Keychain, *kinds.ECR, error) {
+	s := r.s
+	client := &http.Client{Transport: r.tr}
+	var out []authn.Keychain
+	var ecrKC *kinds.ECR
+	ecrUsed := kind == "ecr" || s.ECRRegistry != ""
+	for _, d := range r.dests {
+		if kinds.IsECRHost(d.RegistryStr()) {
+			ecrUsed = true
+		}
+	}
+	if ecrUsed {
+		ecrKC = &kinds.ECR{Region: s.Region, AccessKey: s.AccessKey, SecretKey: s.SecretKey, AssumeRole: s.AssumeRole,
+			ExternalID: s.ExternalID, OIDCToken: s.OIDCToken, Endpoint: s.ECREndpoint, STSEndpoint: s.STSEndpoint, HTTP: client}
+		if kind == "ecr" {
+			host, err := ecrRegistry(s)
+			if err != nil {
+				return nil, nil, err
+			}
+			ecrKC.Hosts = append(ecrKC.Hosts, host)
+		}
+		if s.ECRRegistry != "" {
+			h, err := registry.NormalizeHost(s.ECRRegistry)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: PLUGIN_ECR_REGISTRY: %w", kinds.ErrConfig, err)
+			}
+			ecrKC.Hosts = append(ecrKC.Hosts, h)
+		}
+		out = append(out, ecrKC)
+	}
+	return out, ecrKC, nil
+}
+
+// login obtains the credentials of every destination's registry before
+// anything is pushed: a run whose credentials cannot all be obtained pushes
+// nothing. It also makes sure ECR repositories exist (or creates them).
+func (r *run) login(ctx context.Context, ecrKC *kinds.ECR, pushing bool) error {
+	seen := map[string]bool{}
+	for _, d := range r.dests {
+		reg := d.Context().Registry
+		if seen[reg.RegistryStr()] {
+			continue
+		}
+		seen[reg.RegistryStr()] = true
+		a, err := authn.Resolve(ctx, r.kc, reg)
+		if err == nil {
+			_, err = a.Authorization()
+		}
+		if err != nil {
+			return fmt.Errorf("credentials for %s: %w", reg.RegistryStr(), err)
+		}
+	}
+	if ecrKC != nil {
+		if p := ecrKC.Secret(); p != "" {
+			r.stdout.Add(p)
+			r.stderr.Add(p)
+		}
+	}
+	if !pushing || ecrKC == nil {
+		return nil
+	}
+	done := map[string]bool{}
+	for _, d := range r.dests {
+		repo := d.Context()
+		if !ecrKC.Serves(repo.RegistryStr()) || done[repo.RepositoryStr()] {
+			continue
+		}
+		done[repo.RepositoryStr()] = true
+		if err := ecrKC.EnsureRepository(ctx, repo.RepositoryStr(), r.s.CreateRepository, r.path(r.s.LifecyclePolicy), r.path(r.s.RepositoryPolicy)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

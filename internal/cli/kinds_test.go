@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+// ecrSetup is an ECR stand-in and a real registry whose htpasswd accepts
+// exactly user AWS and the password inside the token the ECR API returns.
+func ecrSetup(t *testing.T) (*harness.AWS, *harness.Registry) {
+	t.Helper()
+	aws := harness.StartAWS(t, "eu-west-3")
+	aws.Password = "ecr-token-" + strings.Repeat("x", 8) + t.Name()[len(t.Name())-4:]
+	reg := harness.StartRegistry(t, harness.RegistryOptions{Auth: true, User: "AWS", Password: aws.Password})
+	aws.Registry = reg.Host
+	return aws, reg
+}
+
+func ecrEnv(aws *harness.AWS, reg *harness.Registry, kv ...string) map[string]string {
+	env := map[string]string{
+		"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REGISTRY_TYPE": "ecr", "PLUGIN_REGISTRY": reg.Host, "PLUGIN_REGION": aws.Region,
+		"PLUGIN_ECR_ENDPOINT": aws.URL, "PLUGIN_STS_ENDPOINT": aws.URL,
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	return env
+}
+
+// ECR with static keys: the token from GetAuthorizationToken (a signed
+// request, checked) logs in as AWS; the repository is created with its
+// lifecycle policy; the artifact file says ECR.
+func TestECRStaticKeys(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	aws, reg := ecrSetup(t)
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "lifecycle.json")
+	os.WriteFile(policy, []byte(`{"rules":[]}`), 0o644)
+	r := mustPush(t, ecrEnv(aws, reg, "PLUGIN_SOURCE_TAR_PATH", f.SkopeoLayout, "PLUGIN_REPO", "team/app", "PLUGIN_TAGS", "1.0",
+		"PLUGIN_ACCESS_KEY", aws.AccessKey, "PLUGIN_SECRET_KEY", aws.SecretKey,
+		"PLUGIN_CREATE_REPOSITORY", "true", "PLUGIN_LIFECYCLE_POLICY", policy,
+		"PLUGIN_ARTIFACT_FILE", filepath.Join(dir, "artifact.json"), "PLUGIN_DEBUG", "true"))
+	assertSummary(t, r, reg.Host+"/team/app:1.0", strings.TrimSpace(r.stdout))
+	assertNotContains(t, r, aws.SecretKey, aws.Password)
+	if !aws.HasRepository("team/app") || aws.Policies["PutLifecyclePolicy team/app"] != `{"rules":[]}` {
+		t.Errorf("repository or policy missing: %v", aws.Policies)
+	}
+	var art struct{ Data struct{ RegistryType string } }
+	b, _ := os.ReadFile(filepath.Join(dir, "artifact.json"))
+	if json.Unmarshal(b, &art); art.Data.RegistryType != "ECR" {
+		t.Errorf("artifact: %s", b)
+	}
+	if aws.Calls["GetAuthorizationToken"] != 1 {
+		t.Errorf("%d token calls, want one per run", aws.Calls["GetAuthorizationToken"])
+	}
+}
+
+// An assumed role (with external id) and a web identity (OIDC) token:
+// STS gives temporary credentials, which sign the ECR call.
+func TestECRAssumedRoles(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	aws, reg := ecrSetup(t)
+	aws.AddRepository("app")
+	mustPush(t, ecrEnv(aws, reg, "PLUGIN_SOURCE_TAR_PATH", f.SkopeoLayout, "PLUGIN_REPO", "app", "PLUGIN_TAGS", "role",
+		"PLUGIN_ACCESS_KEY", aws.AccessKey, "PLUGIN_SECRET_KEY", aws.SecretKey,
+		"PLUGIN_ASSUME_ROLE", aws.Role, "PLUGIN_EXTERNAL_ID", aws.ExternalID))
+	mustPush(t, ecrEnv(aws, reg, "PLUGIN_SOURCE_TAR_PATH", f.SkopeoLayout, "PLUGIN_REPO", "app", "PLUGIN_TAGS", "oidc",
+		"PLUGIN_ASSUME_ROLE", aws.Role, "PLUGIN_OIDC_TOKEN_ID", aws.WebIdentityToken))
+	if aws.Calls["AssumeRole"] != 1 || aws.Calls["AssumeRoleWithWebIdentity"] != 1 {
+		t.Errorf("STS calls: %v", aws.Calls)
+	}
+	if tags := tagsOf(t, reg, "app"); len(tags) != 2 {
+		t.Errorf("tags %v", tags)
+	}
+}
+
+// Bad ECR settings and refused credentials fail before anything is pushed
+// to any destination, and name the endpoint and the credential kind, never
+// the secret.
+func TestECRBadInputs(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	aws, reg := ecrSetup(t)
+	aws.AddRepository("app")
+	other := harness.StartRegistry(t, harness.RegistryOptions{})
+	keys := []string{"PLUGIN_ACCESS_KEY", aws.AccessKey, "PLUGIN_SECRET_KEY", aws.SecretKey}
+	cases := []struct {
+		name string
+		env  []string
+		code int
+		want []string
+		bad  string
+	}{
+		{"wrong secret key", []string{"PLUGIN_ACCESS_KEY", aws.AccessKey, "PLUGIN_SECRET_KEY", "not-the-secret"}, ExitPush,
+			[]string{"ECR GetAuthorizationToken at " + aws.URL + " with access key", "signature we calculated does not match"}, "not-the-secret"},
+		{"wrong region", append([]string{"PLUGIN_REGION", "us-west-2"}, keys...), ExitPush,
+			[]string{"Credential should be scoped to a valid region"}, ""},
+		{"role it may not assume", []string{"PLUGIN_ASSUME_ROLE", aws.Role, "PLUGIN_OIDC_TOKEN_ID", "forged-token"}, ExitPush,
+			[]string{"web identity (OIDC) token for role " + aws.Role, "InvalidIdentityToken"}, "forged-token"},
+		{"repository missing, creation off", append([]string{"PLUGIN_REPO", "missing/app"}, keys...), ExitSettings,
+			[]string{"ECR repository missing/app does not exist", "PLUGIN_CREATE_REPOSITORY=true"}, ""},
+		{"no registry", append([]string{"PLUGIN_REGISTRY", ""}, keys...), ExitSettings,
+			[]string{"ECR needs its registry: PLUGIN_REGISTRY"}, ""},
+		{"unknown kind", []string{"PLUGIN_REGISTRY_TYPE", "quay"}, ExitSettings, []string{`PLUGIN_REGISTRY_TYPE="quay": want docker, ecr, gar, gcr or acr`}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := ecrEnv(aws, reg, append([]string{"PLUGIN_SOURCE_TAR_PATH", f.SkopeoLayout, "PLUGIN_REPO", "app",
+				"PLUGIN_DESTINATIONS", other.Host + "/not-pushed/app:1"}, c.env...)...)
+			r := hoist(t, env)
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d:\n%s", r.code, c.code, r)
+			}
+			assertContains(t, r, c.want...)
+			if c.bad != "" {
+				assertNotContains(t, r, c.bad)
+			}
+			if tags := tagsOf(t, other, "not-pushed/app"); len(tags) != 0 {
+				t.Errorf("the other destination was pushed: %v", tags)
+			}
+		})
+	}
+}

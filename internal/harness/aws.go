@@ -1,0 +1,245 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// AWS is a local stand-in for the two AWS endpoints ECR logins use: the
+// ECR API (GetAuthorizationToken, DescribeRepositories, CreateRepository,
+// PutLifecyclePolicy, SetRepositoryPolicy) and STS (AssumeRole,
+// AssumeRoleWithWebIdentity). It checks what AWS checks: every signed
+// request's SigV4 signature is recomputed with the caller's secret and
+// compared, its credential scope must name the region, a session token
+// must belong to issued temporary credentials, a web identity token must
+// match. No real cloud is contacted.
+type AWS struct {
+	URL    string // both APIs, at the root
+	Region string
+	// AccessKey and SecretKey are the long-term credentials it accepts.
+	AccessKey, SecretKey string
+	// Role, ExternalID and WebIdentityToken are what STS accepts.
+	Role, ExternalID, WebIdentityToken string
+	// Registry is the registry the ECR token is for (its proxy endpoint)
+	// and Password the registry password the token carries (user AWS).
+	Registry, Password string
+
+	mu       sync.Mutex
+	sessions map[string]string // temporary access key → secret
+	repos    map[string]bool
+	Calls    map[string]int // by action
+	Policies map[string]string
+}
+
+// StartAWS starts the stand-in; Registry and Password are set by the caller
+// before any call.
+func StartAWS(t testing.TB, region string) *AWS {
+	t.Helper()
+	a := &AWS{Region: region, AccessKey: "AKIAHOISTTEST" + strings.ToUpper(randomHex(4)), SecretKey: "secret-" + randomHex(16),
+		Role: "arn:aws:iam::123456789012:role/hoist-push", ExternalID: "ext-" + randomHex(4), WebIdentityToken: "oidc." + randomHex(16),
+		sessions: map[string]string{}, repos: map[string]bool{}, Calls: map[string]int{}, Policies: map[string]string{}}
+	srv := httptest.NewServer(http.HandlerFunc(a.serve))
+	t.Cleanup(srv.Close)
+	a.URL = srv.URL
+	return a
+}
+
+// AddRepository makes an ECR repository exist.
+func (a *AWS) AddRepository(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.repos[name] = true
+}
+
+// HasRepository reports whether the repository exists.
+func (a *AWS) HasRepository(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.repos[name]
+}
+
+func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		a.ecr(w, r, body, strings.TrimPrefix(target, "AmazonEC2ContainerRegistry_V20150921."))
+		return
+	}
+	form, _ := url.ParseQuery(string(body))
+	a.sts(w, r, body, form)
+}
+
+func jsonError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-Errortype", typ)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+}
+
+func (a *AWS) ecr(w http.ResponseWriter, r *http.Request, body []byte, action string) {
+	if err := a.verify(r, body, "ecr"); err != nil {
+		jsonError(w, http.StatusForbidden, err.typ, err.msg)
+		return
+	}
+	a.mu.Lock()
+	a.Calls[action]++
+	a.mu.Unlock()
+	var in struct {
+		RepositoryName      string
+		RepositoryNames     []string
+		LifecyclePolicyText string
+		PolicyText          string
+	}
+	json.Unmarshal(body, &in)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	switch action {
+	case "GetAuthorizationToken":
+		token := base64.StdEncoding.EncodeToString([]byte("AWS:" + a.Password))
+		json.NewEncoder(w).Encode(map[string]any{"authorizationData": []map[string]any{{
+			"authorizationToken": token, "expiresAt": float64(time.Now().Add(12 * time.Hour).Unix()), "proxyEndpoint": "https://" + a.Registry,
+		}}})
+	case "DescribeRepositories":
+		for _, n := range in.RepositoryNames {
+			if !a.HasRepository(n) {
+				jsonError(w, http.StatusBadRequest, "RepositoryNotFoundException", fmt.Sprintf("The repository with name '%s' does not exist in the registry with id '123456789012'", n))
+				return
+			}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"repositories": []map[string]string{{"repositoryName": strings.Join(in.RepositoryNames, ",")}}})
+	case "CreateRepository":
+		if a.HasRepository(in.RepositoryName) {
+			jsonError(w, http.StatusBadRequest, "RepositoryAlreadyExistsException", "exists")
+			return
+		}
+		a.AddRepository(in.RepositoryName)
+		json.NewEncoder(w).Encode(map[string]any{"repository": map[string]string{"repositoryName": in.RepositoryName}})
+	case "PutLifecyclePolicy", "SetRepositoryPolicy":
+		a.mu.Lock()
+		a.Policies[action+" "+in.RepositoryName] = in.LifecyclePolicyText + in.PolicyText
+		a.mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]string{"repositoryName": in.RepositoryName})
+	default:
+		jsonError(w, http.StatusBadRequest, "UnknownOperationException", action)
+	}
+}
+
+type awsErr struct{ typ, msg string }
+
+var credScope = regexp.MustCompile(`Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request`)
+
+// verify recomputes the request's SigV4 signature with the secret of the
+// access key it names.
+func (a *AWS) verify(r *http.Request, body []byte, service string) *awsErr {
+	auth := r.Header.Get("Authorization")
+	m := credScope.FindStringSubmatch(auth)
+	if m == nil {
+		return &awsErr{"MissingAuthenticationTokenException", "Missing Authentication Token"}
+	}
+	key, region, svc := m[1], m[3], m[4]
+	if region != a.Region {
+		return &awsErr{"InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region, not '%s'.", region)}
+	}
+	if svc != service {
+		return &awsErr{"InvalidSignatureException", fmt.Sprintf("Credential should be scoped to correct service: '%s'.", service)}
+	}
+	a.mu.Lock()
+	secret, temporary := a.sessions[key]
+	a.mu.Unlock()
+	if key == a.AccessKey {
+		secret = a.SecretKey
+	} else if !temporary {
+		return &awsErr{"UnrecognizedClientException", "The security token included in the request is invalid."}
+	}
+	if temporary && r.Header.Get("X-Amz-Security-Token") == "" {
+		return &awsErr{"UnrecognizedClientException", "The security token included in the request is invalid."}
+	}
+	signed := strings.Split(between(auth, "SignedHeaders=", ","), ";")
+	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return &awsErr{"IncompleteSignatureException", "bad X-Amz-Date"}
+	}
+	req, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+	for _, h := range signed {
+		if h != "host" {
+			req.Header.Set(h, r.Header.Get(h))
+		}
+	}
+	req.Header.Del("Authorization")
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: key, SecretAccessKey: secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), svc, region, when); err != nil {
+		return &awsErr{"InternalFailure", err.Error()}
+	}
+	if between(req.Header.Get("Authorization"), "Signature=", "") != between(auth, "Signature=", "") {
+		return &awsErr{"InvalidSignatureException", "The request signature we calculated does not match the signature you provided."}
+	}
+	return nil
+}
+
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(from):]
+	if to != "" {
+		if j := strings.Index(s, to); j >= 0 {
+			s = s[:j]
+		}
+	}
+	return strings.TrimSpace(s)
+}
+
+func (a *AWS) sts(w http.ResponseWriter, r *http.Request, body []byte, form url.Values) {
+	action := form.Get("Action")
+	a.mu.Lock()
+	a.Calls[action]++
+	a.mu.Unlock()
+	fail := func(status int, code, msg string) {
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>1</RequestId></ErrorResponse>`, code, msg)
+	}
+	switch action {
+	case "AssumeRole":
+		if err := a.verify(r, body, "sts"); err != nil {
+			fail(http.StatusForbidden, err.typ, err.msg)
+			return
+		}
+		if form.Get("RoleArn") != a.Role || form.Get("ExternalId") != a.ExternalID {
+			fail(http.StatusForbidden, "AccessDenied", "not authorized to perform sts:AssumeRole")
+			return
+		}
+	case "AssumeRoleWithWebIdentity":
+		if form.Get("RoleArn") != a.Role || form.Get("WebIdentityToken") != a.WebIdentityToken {
+			fail(http.StatusBadRequest, "InvalidIdentityToken", "the web identity token is not valid for this role")
+			return
+		}
+	default:
+		fail(http.StatusBadRequest, "InvalidAction", action)
+		return
+	}
+	key, secret, token := "ASIAHOIST"+strings.ToUpper(randomHex(6)), "session-secret-"+randomHex(12), "session-token-"+randomHex(12)
+	a.mu.Lock()
+	a.sessions[key] = secret
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "text/xml")
+	fmt.Fprintf(w, `<%[1]sResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><%[1]sResult><Credentials><AccessKeyId>%[2]s</AccessKeyId><SecretAccessKey>%[3]s</SecretAccessKey><SessionToken>%[4]s</SessionToken><Expiration>%[5]s</Expiration></Credentials><AssumedRoleUser><Arn>%[6]s/hoist</Arn><AssumedRoleId>AROAHOIST:hoist</AssumedRoleId></AssumedRoleUser></%[1]sResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></%[1]sResponse>`,
+		action, key, secret, token, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), a.Role)
+}

@@ -1,0 +1,290 @@
+// Package kinds holds the registry kinds beyond a plain Docker registry:
+// Amazon ECR, Google Artifact Registry and Container Registry, Azure
+// Container Registry. Each is an authn.Keychain that answers for the hosts
+// it owns (anonymous elsewhere, so keychains compose), logs in the way its
+// cloud does with the cloud's own SDK, once per run, and builds the
+// references the vendor's build-and-push step builds.
+package kinds
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"github.com/google/go-containerregistry/pkg/authn"
+)
+
+// ErrLogin marks credentials a cloud would not give.
+var ErrLogin = errors.New("registry login failed")
+
+// ErrConfig marks missing or malformed kind settings.
+var ErrConfig = errors.New("invalid registry kind settings")
+
+var ecrHost = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$`)
+
+// ECRHost is the registry of an account in a region: the FIPS endpoint and
+// the China partition when asked.
+func ECRHost(account, region string, fips bool) string {
+	h := account + ".dkr.ecr"
+	if fips {
+		h += "-fips"
+	}
+	h += "." + region + ".amazonaws.com"
+	if strings.HasPrefix(region, "cn-") {
+		h += ".cn"
+	}
+	return h
+}
+
+// ECR logs in to Amazon ECR: static keys, an assumed role (with external
+// id), a web identity (OIDC) token, or the default AWS credential chain;
+// the registry password is the token ECR's GetAuthorizationToken returns.
+type ECR struct {
+	Region                string
+	AccessKey, SecretKey  string
+	AssumeRole            string
+	ExternalID            string
+	OIDCToken             string
+	Endpoint, STSEndpoint string
+	// Hosts are registries this keychain serves besides ECR's own names.
+	Hosts []string
+	HTTP  *http.Client
+
+	mu   sync.Mutex // guards Hosts once login adds the token's endpoint
+	once sync.Once
+
+	clientOnce sync.Once
+	ecrClient  *ecr.Client
+	clientErr  error
+	cfg  aws.Config
+	auth authn.AuthConfig
+	err  error
+}
+
+// IsECRHost reports whether host is an ECR registry name.
+func IsECRHost(host string) bool { return ecrHost.MatchString(host) }
+
+// Serves reports whether this keychain logs in to host.
+func (e *ECR) Serves(host string) bool { return e.serves(host) }
+
+func (e *ECR) serves(host string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, h := range e.Hosts {
+		if h == host {
+			return true
+		}
+	}
+	return ecrHost.MatchString(host)
+}
+
+// Resolve implements authn.Keychain.
+func (e *ECR) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	if !e.serves(res.RegistryStr()) {
+		return authn.Anonymous, nil
+	}
+	ac, err := e.Login(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return authn.FromConfig(ac), nil
+}
+
+// credentialKind names how the run authenticates, for messages.
+func (e *ECR) credentialKind() string {
+	switch {
+	case e.AssumeRole != "" && e.OIDCToken != "":
+		return "web identity (OIDC) token for role " + e.AssumeRole
+	case e.AssumeRole != "":
+		return "assumed role " + e.AssumeRole
+	case e.AccessKey != "":
+		return "access key " + maskKey(e.AccessKey)
+	}
+	return "the default AWS credential chain"
+}
+
+func maskKey(k string) string {
+	if len(k) > 8 {
+		return k[:4] + "…" + k[len(k)-4:]
+	}
+	return "…"
+}
+
+func (e *ECR) config(ctx context.Context) (aws.Config, error) {
+	region := e.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	var cfg aws.Config
+	if e.AccessKey != "" || e.SecretKey != "" {
+		if e.AccessKey == "" || e.SecretKey == "" {
+			return cfg, fmt.Errorf("%w: ECR needs both PLUGIN_ACCESS_KEY and PLUGIN_SECRET_KEY", ErrConfig)
+		}
+		cfg = aws.Config{Region: region, Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(e.AccessKey, e.SecretKey, ""))}
+	} else {
+		var err error
+		cfg, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+		if err != nil {
+			return cfg, fmt.Errorf("%w: AWS configuration: %w", ErrConfig, err)
+		}
+	}
+	if e.HTTP != nil {
+		cfg.HTTPClient = e.HTTP
+	}
+	if e.AssumeRole != "" {
+		stsc := sts.NewFromConfig(cfg, func(o *sts.Options) {
+			if e.STSEndpoint != "" {
+				o.BaseEndpoint = aws.String(e.STSEndpoint)
+			}
+		})
+		if e.OIDCToken != "" {
+			cfg.Credentials = aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(stsc, e.AssumeRole, tokenValue(e.OIDCToken), func(o *stscreds.WebIdentityRoleOptions) {
+				o.RoleSessionName = "hoist"
+			}))
+		} else {
+			cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsc, e.AssumeRole, func(o *stscreds.AssumeRoleOptions) {
+				o.RoleSessionName = "hoist"
+				if e.ExternalID != "" {
+					o.ExternalID = aws.String(e.ExternalID)
+				}
+			}))
+		}
+	}
+	return cfg, nil
+}
+
+type tokenValue string
+
+func (t tokenValue) GetIdentityToken() ([]byte, error) { return []byte(t), nil }
+
+// client is made once per run, so that assumed-role credentials are
+// fetched once and shared by every call.
+func (e *ECR) client(ctx context.Context) (*ecr.Client, error) {
+	e.clientOnce.Do(func() {
+		cfg, err := e.config(ctx)
+		if err != nil {
+			e.clientErr = err
+			return
+		}
+		e.ecrClient = ecr.NewFromConfig(cfg, func(o *ecr.Options) {
+			if e.Endpoint != "" {
+				o.BaseEndpoint = aws.String(e.Endpoint)
+			}
+		})
+	})
+	return e.ecrClient, e.clientErr
+}
+
+func (e *ECR) endpoint() string {
+	if e.Endpoint != "" {
+		return e.Endpoint
+	}
+	return "the ECR API in " + e.Region
+}
+
+// Login fetches the registry credentials once per run.
+func (e *ECR) Login(ctx context.Context) (authn.AuthConfig, error) {
+	e.once.Do(func() {
+		c, err := e.client(ctx)
+		if err != nil {
+			e.err = err
+			return
+		}
+		out, err := c.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+		if err != nil {
+			e.err = fmt.Errorf("%w: ECR GetAuthorizationToken at %s with %s: %s", ErrLogin, e.endpoint(), e.credentialKind(), awsMessage(err))
+			return
+		}
+		if len(out.AuthorizationData) == 0 || out.AuthorizationData[0].AuthorizationToken == nil {
+			e.err = fmt.Errorf("%w: ECR GetAuthorizationToken at %s returned no token", ErrLogin, e.endpoint())
+			return
+		}
+		raw, err := base64.StdEncoding.DecodeString(*out.AuthorizationData[0].AuthorizationToken)
+		user, pass, ok := strings.Cut(string(raw), ":")
+		if err != nil || !ok {
+			e.err = fmt.Errorf("%w: ECR GetAuthorizationToken at %s returned a malformed token", ErrLogin, e.endpoint())
+			return
+		}
+		e.auth = authn.AuthConfig{Username: user, Password: pass}
+		if p := out.AuthorizationData[0].ProxyEndpoint; p != nil {
+			if u, err := url.Parse(*p); err == nil && u.Host != "" && !e.serves(u.Host) {
+				e.mu.Lock()
+				e.Hosts = append(e.Hosts, u.Host)
+				e.mu.Unlock()
+			}
+		}
+	})
+	return e.auth, e.err
+}
+
+// Secret returns the registry password, once fetched, for masking.
+func (e *ECR) Secret() string { return e.auth.Password }
+
+// EnsureRepository checks that an ECR repository exists, creating it (with
+// the lifecycle and repository policies read from files) when create is
+// set.
+func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, lifecycleFile, policyFile string) error {
+	c, err := e.client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}})
+	var nf *ecrtypes.RepositoryNotFoundException
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &nf):
+		return fmt.Errorf("%w: ECR DescribeRepositories %s at %s: %s", ErrLogin, repo, e.endpoint(), awsMessage(err))
+	case !create:
+		return fmt.Errorf("%w: ECR repository %s does not exist; create it, or set PLUGIN_CREATE_REPOSITORY=true", ErrConfig, repo)
+	}
+	if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil {
+		var exists *ecrtypes.RepositoryAlreadyExistsException
+		if !errors.As(err, &exists) {
+			return fmt.Errorf("%w: ECR CreateRepository %s: %s", ErrLogin, repo, awsMessage(err))
+		}
+	}
+	if lifecycleFile != "" {
+		b, err := os.ReadFile(lifecycleFile)
+		if err != nil {
+			return fmt.Errorf("%w: PLUGIN_LIFECYCLE_POLICY: %w", ErrConfig, err)
+		}
+		if _, err := c.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String(repo), LifecyclePolicyText: aws.String(string(b))}); err != nil {
+			return fmt.Errorf("%w: ECR PutLifecyclePolicy %s: %s", ErrLogin, repo, awsMessage(err))
+		}
+	}
+	if policyFile != "" {
+		b, err := os.ReadFile(policyFile)
+		if err != nil {
+			return fmt.Errorf("%w: PLUGIN_REPOSITORY_POLICY: %w", ErrConfig, err)
+		}
+		if _, err := c.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(repo), PolicyText: aws.String(string(b))}); err != nil {
+			return fmt.Errorf("%w: ECR SetRepositoryPolicy %s: %s", ErrLogin, repo, awsMessage(err))
+		}
+	}
+	return nil
+}
+
+// awsMessage keeps an AWS error's code and message, without request ids.
+func awsMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode() + ": " + ae.ErrorMessage()
+	}
+	return err.Error()
+}
