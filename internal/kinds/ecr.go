@@ -71,9 +71,9 @@ type ECR struct {
 	clientOnce sync.Once
 	ecrClient  *ecr.Client
 	clientErr  error
-	cfg  aws.Config
-	auth authn.AuthConfig
-	err  error
+	cfg        aws.Config
+	auth       authn.AuthConfig
+	err        error
 }
 
 // IsECRHost reports whether host is an ECR registry name.
