@@ -36,17 +36,51 @@ func artifactType(kind string) string {
 // kindRepo is the full repository the kind's settings name: ECR's registry
 // (PLUGIN_REGISTRY, or the account's in PLUGIN_REGION) before PLUGIN_REPO.
 func kindRepo(s *settings.Settings, kind string) (string, error) {
-	if kind != "ecr" || s.Repo == "" {
+	if s.Repo == "" {
 		return s.Repo, nil
 	}
-	host, err := ecrRegistry(s)
+	var prefix string
+	var err error
+	switch kind {
+	case "ecr":
+		prefix, err = ecrRegistry(s)
+	case "gar", "gcr":
+		prefix, err = googleRegistry(s, kind)
+	default:
+		return s.Repo, nil
+	}
 	if err != nil {
 		return "", err
 	}
+	host, _, _ := strings.Cut(prefix, "/")
 	if strings.HasPrefix(s.Repo, host+"/") {
 		return s.Repo, nil
 	}
-	return host + "/" + strings.TrimPrefix(s.Repo, "/"), nil
+	return prefix + "/" + strings.Trim(s.Repo, "/"), nil
+}
+
+// googleRegistry is HOST/PROJECT: PLUGIN_REGISTRY as Harness passes it, or
+// built from the location (GAR) and project.
+func googleRegistry(s *settings.Settings, kind string) (string, error) {
+	reg := strings.Trim(s.Registry, "/")
+	if i := strings.Index(reg, "://"); i >= 0 {
+		reg = reg[i+3:]
+	}
+	if reg != "" {
+		if !strings.Contains(reg, "/") && s.ProjectID != "" {
+			reg += "/" + s.ProjectID
+		}
+		return reg, nil
+	}
+	switch {
+	case s.ProjectID == "":
+		return "", fmt.Errorf("%w: %s needs PLUGIN_REGISTRY (HOST/PROJECT) or PLUGIN_PROJECT_ID", kinds.ErrConfig, strings.ToUpper(kind))
+	case kind == "gcr":
+		return "gcr.io/" + s.ProjectID, nil
+	case s.Location == "":
+		return "", fmt.Errorf("%w: GAR needs PLUGIN_REGISTRY (LOCATION-docker.pkg.dev/PROJECT) or PLUGIN_LOCATION with PLUGIN_PROJECT_ID", kinds.ErrConfig)
+	}
+	return s.Location + "-docker.pkg.dev/" + s.ProjectID, nil
 }
 
 func ecrRegistry(s *settings.Settings) (string, error) {
@@ -92,6 +126,33 @@ func (r *run) cloudKeychains(kind string) ([]authn.Keychain, *kinds.ECR, error) 
 		}
 		out = append(out, ecrKC)
 	}
+	googleUsed := kind == "gar" || kind == "gcr" || s.GARRegistry != ""
+	for _, d := range r.dests {
+		if kinds.IsGoogleHost(d.RegistryStr()) {
+			googleUsed = true
+		}
+	}
+	if googleUsed {
+		g := &kinds.Google{JSONKey: s.JSONKey, AccessToken: s.AccessToken, OIDCToken: s.OIDCToken, ProjectNumber: s.ProjectNumber,
+			PoolID: s.PoolID, ProviderID: s.ProviderID, ServiceAccount: s.ServiceAccount, STSURL: s.GoogleSTSURL, IAMURL: s.GoogleIAMURL, HTTP: client}
+		if kind == "gar" || kind == "gcr" {
+			reg, err := googleRegistry(s, kind)
+			if err != nil {
+				return nil, nil, err
+			}
+			host, _, _ := strings.Cut(reg, "/")
+			g.Hosts = append(g.Hosts, host)
+		}
+		if s.GARRegistry != "" {
+			h, err := registry.NormalizeHost(s.GARRegistry)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: PLUGIN_GAR_REGISTRY: %w", kinds.ErrConfig, err)
+			}
+			g.Hosts = append(g.Hosts, h)
+		}
+		out = append(out, g)
+		r.secretSources = append(r.secretSources, g.Secret)
+	}
 	return out, ecrKC, nil
 }
 
@@ -115,7 +176,10 @@ func (r *run) login(ctx context.Context, ecrKC *kinds.ECR, pushing bool) error {
 		}
 	}
 	if ecrKC != nil {
-		if p := ecrKC.Secret(); p != "" {
+		r.secretSources = append(r.secretSources, ecrKC.Secret)
+	}
+	for _, secret := range r.secretSources {
+		if p := secret(); p != "" {
 			r.stdout.Add(p)
 			r.stderr.Add(p)
 		}

@@ -128,3 +128,92 @@ func TestECRBadInputs(t *testing.T) {
 		})
 	}
 }
+
+// googleSetup is the Google stand-in and a real registry whose htpasswd
+// accepts exactly oauth2accesstoken and the access token the flows yield.
+func googleSetup(t *testing.T) (*harness.Google, *harness.Registry) {
+	t.Helper()
+	g := harness.StartGoogle(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{Auth: true, User: "oauth2accesstoken", Password: g.AccessToken})
+	return g, reg
+}
+
+// GAR and GCR: a service-account key (a file, and base64 as Harness passes
+// it), a ready access token, and workload identity federation from an OIDC
+// token; references are HOST/PROJECT/REPO.
+func TestGoogleRegistries(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	g, reg := googleSetup(t)
+	keyJSON, _ := os.ReadFile(g.KeyFile)
+	base := map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_REGISTRY": reg.Host + "/hoist-test/"}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"GAR, key file", map[string]string{"PLUGIN_REGISTRY_TYPE": "gar", "PLUGIN_REPO": "images/app", "PLUGIN_TAGS": "key", "PLUGIN_JSON_KEY": g.KeyFile}},
+		{"GCR, base64 key", map[string]string{"PLUGIN_REGISTRY_TYPE": "gcr", "PLUGIN_REPO": "images/app", "PLUGIN_TAGS": "b64", "PLUGIN_JSON_KEY": b64(string(keyJSON))}},
+		{"GAR, access token", map[string]string{"PLUGIN_REGISTRY_TYPE": "gar", "PLUGIN_REPO": "images/app", "PLUGIN_TAGS": "token", "PLUGIN_ACCESS_TOKEN": g.AccessToken}},
+		{"GAR, workload identity", map[string]string{"PLUGIN_REGISTRY_TYPE": "gar", "PLUGIN_REPO": "images/app", "PLUGIN_TAGS": "oidc",
+			"PLUGIN_OIDC_TOKEN_ID": g.OIDCToken, "PLUGIN_PROJECT_NUMBER": g.ProjectNumber, "PLUGIN_POOL_ID": g.PoolID, "PLUGIN_PROVIDER_ID": g.ProviderID,
+			"PLUGIN_SERVICE_ACCOUNT_EMAIL": g.ServiceAccount, "PLUGIN_GOOGLE_STS_ENDPOINT": g.URL, "PLUGIN_GOOGLE_IAM_ENDPOINT": g.URL}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range c.env {
+				env[k] = v
+			}
+			r := mustPush(t, env)
+			assertSummary(t, r, reg.Host+"/hoist-test/images/app:"+c.env["PLUGIN_TAGS"], strings.TrimSpace(r.stdout))
+			assertNotContains(t, r, g.AccessToken, g.OIDCToken)
+		})
+	}
+	if g.Calls["token"] != 2 || g.Calls["sts"] != 1 || g.Calls["iam"] != 1 {
+		t.Errorf("calls %v", g.Calls)
+	}
+}
+
+// A malformed key and a key the token endpoint rejects fail before any
+// push, naming the credential and the endpoint, never a secret.
+func TestGoogleBadInputs(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	g, reg := googleSetup(t)
+	other := harness.StartGoogle(t) // a key Google does not know
+	otherKey, _ := os.ReadFile(other.KeyFile)
+	var k map[string]string
+	json.Unmarshal(otherKey, &k)
+	k["token_uri"] = g.URL + "/token"
+	forged, _ := json.Marshal(k)
+	dest := harness.StartRegistry(t, harness.RegistryOptions{})
+	for _, c := range []struct {
+		name, key string
+		code      int
+		want      []string
+	}{
+		{"not a key", `{"type": "authorized_user"}`, ExitSettings, []string{"PLUGIN_JSON_KEY is not a Google service-account JSON key"}},
+		{"not JSON at all", "no-such-file-and-not-json", ExitSettings, []string{"PLUGIN_JSON_KEY is neither JSON"}},
+		{"a key the endpoint rejects", string(forged), ExitPush, []string{"Google access token from the service-account key of " + g.ClientEmail + " at " + g.URL + "/token", "invalid_grant"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_REGISTRY_TYPE": "gar",
+				"PLUGIN_REGISTRY": reg.Host + "/p", "PLUGIN_REPO": "app", "PLUGIN_JSON_KEY": c.key, "PLUGIN_DESTINATIONS": dest.Host + "/not-pushed/app:1"})
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d:\n%s", r.code, c.code, r)
+			}
+			assertContains(t, r, c.want...)
+			assertNotContains(t, r, "PRIVATE KEY")
+			if tags := tagsOf(t, dest, "not-pushed/app"); len(tags) != 0 {
+				t.Errorf("pushed: %v", tags)
+			}
+		})
+	}
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_REGISTRY_TYPE": "gar", "PLUGIN_REPO": "app"})
+	if r.code != ExitSettings {
+		t.Errorf("no registry: exit %d", r.code)
+	}
+	assertContains(t, r, "GAR needs PLUGIN_REGISTRY (HOST/PROJECT) or PLUGIN_PROJECT_ID")
+}

@@ -42,8 +42,10 @@ type run struct {
 	dests  []name.Tag
 	kind   string         // docker, ecr, gar, gcr or acr
 	kc     authn.Keychain // the cloud keychains, then the static and docker-config ones
-	tr     *http.Transport
-	daemon *daemon.Daemon
+	// secretSources give the tokens logins fetch, for the output mask.
+	secretSources []func() string
+	tr            *http.Transport
+	daemon        *daemon.Daemon
 }
 
 // newRun validates the settings shared by every mode. needDests is false

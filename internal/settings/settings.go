@@ -126,6 +126,18 @@ type Settings struct {
 	ECREndpoint      string `flag:"ecr-endpoint" env:"PLUGIN_ECR_ENDPOINT" group:"Registry kinds" doc:"ECR API endpoint override (private clouds, tests)."`
 	STSEndpoint      string `flag:"sts-endpoint" env:"PLUGIN_STS_ENDPOINT" group:"Registry kinds" doc:"AWS STS endpoint override."`
 
+	JSONKey        string `flag:"json-key" env:"PLUGIN_JSON_KEY,GCR_JSON_KEY,GOOGLE_CREDENTIALS" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a service-account JSON key: JSON, base64 JSON, or a file path."`
+	AccessToken    string `flag:"access-token" env:"PLUGIN_ACCESS_TOKEN" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a ready OAuth access token."`
+	Location       string `flag:"location" env:"PLUGIN_LOCATION" group:"Registry kinds" doc:"GAR: the location (us, europe-west1, ...); with PLUGIN_PROJECT_ID it names LOCATION-docker.pkg.dev/PROJECT when PLUGIN_REGISTRY is empty."`
+	ProjectID      string `flag:"project-id" env:"PLUGIN_PROJECT_ID" group:"Registry kinds" doc:"GAR/GCR: the project id, when PLUGIN_REGISTRY does not carry it."`
+	ProjectNumber  string `flag:"project-number" env:"PLUGIN_PROJECT_NUMBER" group:"Registry kinds" doc:"GAR/GCR workload identity: the project of the pool."`
+	PoolID         string `flag:"pool-id" env:"PLUGIN_POOL_ID" group:"Registry kinds" doc:"GAR/GCR workload identity: the pool id."`
+	ProviderID     string `flag:"provider-id" env:"PLUGIN_PROVIDER_ID" group:"Registry kinds" doc:"GAR/GCR workload identity: the provider id."`
+	ServiceAccount string `flag:"service-account-email" env:"PLUGIN_SERVICE_ACCOUNT_EMAIL" group:"Registry kinds" doc:"GAR/GCR workload identity: the service account to act as."`
+	GARRegistry    string `flag:"gar-registry" env:"PLUGIN_GAR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is GAR/GCR, for a run mixing kinds (pkg.dev and gcr.io hosts are recognised anyway)."`
+	GoogleSTSURL   string `flag:"google-sts-endpoint" env:"PLUGIN_GOOGLE_STS_ENDPOINT" group:"Registry kinds" doc:"Google STS endpoint override."`
+	GoogleIAMURL   string `flag:"google-iam-endpoint" env:"PLUGIN_GOOGLE_IAM_ENDPOINT" group:"Registry kinds" doc:"Google IAM credentials endpoint override."`
+
 	// Docker daemon.
 	DockerHost string `flag:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" group:"Docker daemon" doc:"Docker daemon to look up --source-image in."`
 	DaemonOff  bool   `flag:"daemon-off" env:"PLUGIN_DAEMON_OFF" group:"Docker daemon" doc:"Never use a Docker daemon."`

@@ -1,0 +1,163 @@
+package harness
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Google is a local stand-in for Google's OAuth token endpoint (the JWT
+// bearer grant a service-account key makes: the assertion's RS256
+// signature is checked with the key's public half, its issuer, audience,
+// scope and expiry too), Google STS (the token exchange of workload
+// identity federation: subject token and audience checked) and the IAM
+// credentials API (generateAccessToken, with the STS token). Each flow ends
+// with AccessToken, the password the registry accepts for
+// oauth2accesstoken.
+type Google struct {
+	URL         string
+	KeyFile     string // a service-account JSON key whose token_uri is URL/token
+	ClientEmail string
+	AccessToken string
+	// Workload identity: the OIDC token and provider it accepts.
+	OIDCToken, ProjectNumber, PoolID, ProviderID, ServiceAccount string
+
+	key   *rsa.PrivateKey
+	mu    sync.Mutex
+	Calls map[string]int
+}
+
+// StartGoogle starts the stand-in and writes its key into a temp dir.
+func StartGoogle(t testing.TB) *Google {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Google{key: key, ClientEmail: "pusher@hoist-test.iam.gserviceaccount.com", AccessToken: "ya29.hoist-" + randomHex(12),
+		OIDCToken: "ci-oidc." + randomHex(12), ProjectNumber: "123456789", PoolID: "ci-pool", ProviderID: "ci-provider",
+		ServiceAccount: "pusher@hoist-test.iam.gserviceaccount.com", Calls: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(g.serve))
+	t.Cleanup(srv.Close)
+	g.URL = srv.URL
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyJSON, _ := json.Marshal(map[string]string{
+		"type": "service_account", "project_id": "hoist-test", "private_key_id": randomHex(8),
+		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email": g.ClientEmail, "client_id": "1234", "token_uri": g.URL + "/token",
+	})
+	g.KeyFile = filepath.Join(t.TempDir(), "key.json")
+	if err := os.WriteFile(g.KeyFile, keyJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func (g *Google) count(k string) {
+	g.mu.Lock()
+	g.Calls[k]++
+	g.mu.Unlock()
+}
+
+func oauthError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+func (g *Google) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	switch {
+	case r.URL.Path == "/token":
+		g.count("token")
+		form, _ := url.ParseQuery(string(body))
+		if form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+			oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "want the JWT bearer grant")
+			return
+		}
+		if err := g.checkAssertion(form.Get("assertion")); err != nil {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"access_token": g.AccessToken, "expires_in": 3600, "token_type": "Bearer"})
+	case r.URL.Path == "/v1/token":
+		g.count("sts")
+		form, _ := url.ParseQuery(string(body))
+		audience := fmt.Sprintf("//iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", g.ProjectNumber, g.PoolID, g.ProviderID)
+		if form.Get("subject_token") != g.OIDCToken || form.Get("audience") != audience {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "the subject token or the audience is not valid")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"access_token": "sts-" + g.OIDCToken, "issued_token_type": "urn:ietf:params:oauth:token-type:access_token", "token_type": "Bearer", "expires_in": 3600})
+	case r.URL.Path == "/v1/projects/-/serviceAccounts/"+g.ServiceAccount+":generateAccessToken":
+		g.count("iam")
+		if r.Header.Get("Authorization") != "Bearer sts-"+g.OIDCToken {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"accessToken": g.AccessToken, "expireTime": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// checkAssertion verifies a JWT bearer assertion as Google does.
+func (g *Google) checkAssertion(jwt string) error {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("malformed assertion")
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return fmt.Errorf("malformed signature")
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(&g.key.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
+		return fmt.Errorf("Invalid JWT Signature.")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("malformed claims")
+	}
+	var c struct {
+		Iss, Aud, Scope string
+		Exp             int64
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return fmt.Errorf("malformed claims")
+	}
+	switch {
+	case c.Iss != g.ClientEmail:
+		return fmt.Errorf("Invalid issuer")
+	case c.Aud != g.URL+"/token":
+		return fmt.Errorf("Invalid audience")
+	case !strings.Contains(c.Scope, "https://www.googleapis.com/auth/cloud-platform"):
+		return fmt.Errorf("Invalid scope")
+	case c.Exp < time.Now().Unix():
+		return fmt.Errorf("Invalid JWT: Token must be a short-lived token")
+	}
+	return nil
+}

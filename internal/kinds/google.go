@@ -1,0 +1,199 @@
+package kinds
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/google/externalaccount"
+)
+
+const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
+
+// IsGoogleHost reports whether host is Artifact Registry's or Container
+// Registry's.
+func IsGoogleHost(host string) bool {
+	return strings.HasSuffix(host, "-docker.pkg.dev") || host == "gcr.io" || strings.HasSuffix(host, ".gcr.io")
+}
+
+// Google logs in to Artifact Registry and Container Registry as user
+// oauth2accesstoken with an OAuth access token: from a service-account JSON
+// key, given ready, or from an OIDC token through workload identity
+// federation (Google STS, then the service account's generateAccessToken).
+type Google struct {
+	// JSONKey is the key's JSON, its base64, or a path to it.
+	JSONKey     string
+	AccessToken string
+	// Workload identity federation.
+	OIDCToken, ProjectNumber, PoolID, ProviderID, ServiceAccount string
+	STSURL, IAMURL                                               string
+	Hosts                                                        []string
+	HTTP                                                         *http.Client
+
+	once  sync.Once
+	token string
+	err   error
+}
+
+// Serves reports whether this keychain logs in to host.
+func (g *Google) Serves(host string) bool {
+	for _, h := range g.Hosts {
+		if h == host {
+			return true
+		}
+	}
+	return IsGoogleHost(host)
+}
+
+// Resolve implements authn.Keychain.
+func (g *Google) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	if !g.Serves(res.RegistryStr()) {
+		return authn.Anonymous, nil
+	}
+	tok, err := g.Login(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: "oauth2accesstoken", Password: tok}), nil
+}
+
+// Secret returns the access token, once fetched, for masking.
+func (g *Google) Secret() string { return g.token }
+
+// Login fetches the access token once per run.
+func (g *Google) Login(ctx context.Context) (string, error) {
+	g.once.Do(func() {
+		if g.HTTP != nil {
+			ctx = context.WithValue(ctx, oauth2.HTTPClient, g.HTTP)
+		}
+		var ts oauth2.TokenSource
+		var what string
+		switch {
+		case g.AccessToken != "":
+			g.token = g.AccessToken
+			return
+		case g.JSONKey != "":
+			key, err := readKey(g.JSONKey)
+			if err != nil {
+				g.err = err
+				return
+			}
+			var meta struct {
+				Type        string `json:"type"`
+				ClientEmail string `json:"client_email"`
+				TokenURI    string `json:"token_uri"`
+			}
+			if err := json.Unmarshal(key, &meta); err != nil || meta.Type != "service_account" || meta.ClientEmail == "" {
+				g.err = fmt.Errorf("%w: PLUGIN_JSON_KEY is not a Google service-account JSON key (it needs \"type\": \"service_account\", client_email and private_key)", ErrConfig)
+				return
+			}
+			creds, err := google.CredentialsFromJSONWithType(ctx, key, google.ServiceAccount, cloudPlatform)
+			if err != nil {
+				g.err = fmt.Errorf("%w: PLUGIN_JSON_KEY: %s", ErrConfig, safe(err))
+				return
+			}
+			ts, what = creds.TokenSource, "service-account key of "+meta.ClientEmail+" at "+orDefault(meta.TokenURI, "Google's token endpoint")
+		case g.OIDCToken != "":
+			if g.ProjectNumber == "" || g.PoolID == "" || g.ProviderID == "" || g.ServiceAccount == "" {
+				g.err = fmt.Errorf("%w: Google workload identity needs PLUGIN_PROJECT_NUMBER, PLUGIN_POOL_ID, PLUGIN_PROVIDER_ID and PLUGIN_SERVICE_ACCOUNT_EMAIL with PLUGIN_OIDC_TOKEN_ID", ErrConfig)
+				return
+			}
+			sts := orDefault(g.STSURL, "https://sts.googleapis.com")
+			iam := orDefault(g.IAMURL, "https://iamcredentials.googleapis.com")
+			cfg := externalaccount.Config{
+				Audience:                       fmt.Sprintf("//iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", g.ProjectNumber, g.PoolID, g.ProviderID),
+				SubjectTokenType:               "urn:ietf:params:oauth:token-type:jwt",
+				TokenURL:                       strings.TrimSuffix(sts, "/") + "/v1/token",
+				ServiceAccountImpersonationURL: strings.TrimSuffix(iam, "/") + "/v1/projects/-/serviceAccounts/" + g.ServiceAccount + ":generateAccessToken",
+				Scopes:                         []string{cloudPlatform},
+				SubjectTokenSupplier:           oidcSupplier(g.OIDCToken),
+			}
+			var err error
+			ts, err = externalaccount.NewTokenSource(ctx, cfg)
+			if err != nil {
+				g.err = fmt.Errorf("%w: Google workload identity: %s", ErrConfig, safe(err))
+				return
+			}
+			what = "OIDC token through workload identity pool " + g.PoolID + " at " + sts + " for " + g.ServiceAccount
+		default:
+			g.err = fmt.Errorf("%w: a Google registry needs PLUGIN_JSON_KEY, PLUGIN_ACCESS_TOKEN or PLUGIN_OIDC_TOKEN_ID with the workload identity settings", ErrConfig)
+			return
+		}
+		tok, err := ts.Token()
+		if err != nil {
+			g.err = fmt.Errorf("%w: Google access token from the %s: %s", ErrLogin, what, safe(err))
+			return
+		}
+		g.token = tok.AccessToken
+	})
+	return g.token, g.err
+}
+
+type oidcSupplier string
+
+func (s oidcSupplier) SubjectToken(context.Context, externalaccount.SupplierOptions) (string, error) {
+	return string(s), nil
+}
+
+// readKey accepts the key's JSON, its base64 (as Harness passes it), or a
+// path.
+func readKey(v string) ([]byte, error) {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, "{") {
+		return []byte(v), nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(v); err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), "{") {
+		return b, nil
+	}
+	if b, err := os.ReadFile(v); err == nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("%w: PLUGIN_JSON_KEY is neither JSON, nor base64 JSON, nor a readable file", ErrConfig)
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// safe keeps an OAuth error's status and error code, never the request
+// (which carries the assertion or the token).
+func safe(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		code, desc := re.ErrorCode, re.ErrorDescription
+		if code == "" {
+			var body struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if json.Unmarshal(re.Body, &body) == nil {
+				code, desc = body.Error, body.Description
+			}
+		}
+		msg := code
+		if desc != "" {
+			msg += ": " + desc
+		}
+		if re.Response != nil {
+			return fmt.Sprintf("%s (%s)", msg, re.Response.Status)
+		}
+		return msg
+	}
+	s := err.Error()
+	if i := strings.Index(s, "Response:"); i >= 0 {
+		s = strings.TrimSpace(s[:i])
+	}
+	return s
+}
