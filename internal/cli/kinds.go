@@ -46,6 +46,15 @@ func kindRepo(s *settings.Settings, kind string) (string, error) {
 		prefix, err = ecrRegistry(s)
 	case "gar", "gcr":
 		prefix, err = googleRegistry(s, kind)
+	case "acr":
+		// Harness passes the full repository (REGISTRY/TEAM/APP).
+		if first, _, ok := strings.Cut(s.Repo, "/"); ok && strings.ContainsAny(first, ".:") {
+			return s.Repo, nil
+		}
+		if s.Registry == "" {
+			return "", fmt.Errorf("%w: ACR needs PLUGIN_REPO as REGISTRY.azurecr.io/REPOSITORY, or PLUGIN_REGISTRY", kinds.ErrConfig)
+		}
+		prefix, err = registry.NormalizeHost(s.Registry)
 	default:
 		return s.Repo, nil
 	}
@@ -151,7 +160,30 @@ func (r *run) cloudKeychains(kind string) ([]authn.Keychain, *kinds.ECR, error) 
 			g.Hosts = append(g.Hosts, h)
 		}
 		out = append(out, g)
-		r.secretSources = append(r.secretSources, g.Secret)
+		r.secretSources = append(r.secretSources, func() []string { return []string{g.Secret()} })
+	}
+	acrUsed := kind == "acr" || s.ACRRegistry != ""
+	for _, d := range r.dests {
+		if kinds.IsACRHost(d.RegistryStr()) {
+			acrUsed = true
+		}
+	}
+	if acrUsed {
+		a := &kinds.ACR{TenantID: s.TenantID, ClientID: s.ClientID, ClientSecret: s.ClientSecret, ClientCertificate: s.ClientCert,
+			OIDCToken: s.OIDCToken, AuthorityHost: s.AzureAuthority, HTTP: client}
+		if s.ACRRegistry != "" {
+			h, err := registry.NormalizeHost(s.ACRRegistry)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: PLUGIN_ACR_REGISTRY: %w", kinds.ErrConfig, err)
+			}
+			a.Hosts = append(a.Hosts, h)
+		}
+		if kind == "acr" && r.acrRepo != "" {
+			host, _, _ := strings.Cut(r.acrRepo, "/")
+			a.Hosts = append(a.Hosts, host)
+		}
+		out = append(out, a)
+		r.secretSources = append(r.secretSources, a.Secrets)
 	}
 	return out, ecrKC, nil
 }
@@ -176,12 +208,14 @@ func (r *run) login(ctx context.Context, ecrKC *kinds.ECR, pushing bool) error {
 		}
 	}
 	if ecrKC != nil {
-		r.secretSources = append(r.secretSources, ecrKC.Secret)
+		r.secretSources = append(r.secretSources, func() []string { return []string{ecrKC.Secret()} })
 	}
-	for _, secret := range r.secretSources {
-		if p := secret(); p != "" {
-			r.stdout.Add(p)
-			r.stderr.Add(p)
+	for _, source := range r.secretSources {
+		for _, p := range source() {
+			if p != "" {
+				r.stdout.Add(p)
+				r.stderr.Add(p)
+			}
 		}
 	}
 	if !pushing || ecrKC == nil {

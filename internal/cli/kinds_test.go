@@ -217,3 +217,96 @@ func TestGoogleBadInputs(t *testing.T) {
 	}
 	assertContains(t, r, "GAR needs PLUGIN_REGISTRY (HOST/PROJECT) or PLUGIN_PROJECT_ID")
 }
+
+// ACR: an Azure AD token (client secret, federated OIDC token, certificate)
+// exchanged at the registry for the refresh token its htpasswd accepts.
+func TestACR(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	aad := harness.StartAzure(t)
+	reg, refresh := harness.StartACR(t, aad)
+	base := map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_REGISTRY_TYPE": "acr",
+		"PLUGIN_REPO": reg.Host + "/team/app", "AZURE_AUTHORITY_HOST": aad.URL, "PLUGIN_REGISTRY_CERTIFICATE": aad.CAFile}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"client secret", map[string]string{"PLUGIN_TAGS": "secret", "TENANT_ID": aad.TenantID, "CLIENT_ID": aad.ClientID, "CLIENT_SECRET": aad.Secret}},
+		{"OIDC", map[string]string{"PLUGIN_TAGS": "oidc", "AZURE_TENANT_ID": aad.TenantID, "AZURE_CLIENT_ID": aad.ClientID, "PLUGIN_OIDC_TOKEN_ID": aad.OIDCToken}},
+		{"certificate", map[string]string{"PLUGIN_TAGS": "cert", "TENANT_ID": aad.TenantID, "CLIENT_ID": aad.ClientID, "CLIENT_CERTIFICATE": b64(aad.CertPEM)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range c.env {
+				env[k] = v
+			}
+			r := mustPush(t, env)
+			assertSummary(t, r, reg.Host+"/team/app:"+c.env["PLUGIN_TAGS"], strings.TrimSpace(r.stdout))
+			assertNotContains(t, r, refresh, aad.Secret, aad.OIDCToken)
+		})
+	}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		code int
+		want []string
+	}{
+		{"wrong secret", map[string]string{"TENANT_ID": aad.TenantID, "CLIENT_ID": aad.ClientID, "CLIENT_SECRET": "not-" + aad.Secret}, ExitPush,
+			[]string{"Azure AD token at " + aad.URL + " with the client secret of service principal " + aad.ClientID, "AADSTS7000215"}},
+		{"OIDC without tenant", map[string]string{"AZURE_CLIENT_ID": aad.ClientID, "PLUGIN_OIDC_TOKEN_ID": aad.OIDCToken}, ExitSettings,
+			[]string{"tenantId and clientId must be provided for OIDC authentication"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{"PLUGIN_TAGS": "bad"}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range c.env {
+				env[k] = v
+			}
+			r := hoist(t, env)
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d:\n%s", r.code, c.code, r)
+			}
+			assertContains(t, r, c.want...)
+			assertNotContains(t, r, "not-"+aad.Secret, aad.OIDCToken)
+		})
+	}
+}
+
+// One tarball, four kinds of registry at once, each with its own
+// credentials and login flow, and one summary.
+func TestMixedKindsInOneRun(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	docker := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	aws, ecrReg := ecrSetup(t)
+	aws.AddRepository("mixed/app")
+	g, garReg := googleSetup(t)
+	aad := harness.StartAzure(t)
+	acrReg, _ := harness.StartACR(t, aad)
+	r := mustPush(t, map[string]string{
+		"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave,
+		"PLUGIN_REPO": docker.Host + "/mixed/app", "PLUGIN_TAGS": "1",
+		"PLUGIN_REGISTRY": docker.Host, "PLUGIN_USERNAME": docker.User, "PLUGIN_PASSWORD": docker.Password,
+		"PLUGIN_DESTINATIONS": ecrReg.Host + "/mixed/app:1," + garReg.Host + "/proj/mixed/app:1," + acrReg.Host + "/mixed/app:1",
+		"PLUGIN_ECR_REGISTRY": ecrReg.Host, "PLUGIN_ACCESS_KEY": aws.AccessKey, "PLUGIN_SECRET_KEY": aws.SecretKey,
+		"PLUGIN_REGION": aws.Region, "PLUGIN_ECR_ENDPOINT": aws.URL,
+		"PLUGIN_GAR_REGISTRY": garReg.Host, "PLUGIN_JSON_KEY": g.KeyFile,
+		"PLUGIN_ACR_REGISTRY": acrReg.Host, "TENANT_ID": aad.TenantID, "CLIENT_ID": aad.ClientID, "CLIENT_SECRET": aad.Secret,
+		"AZURE_AUTHORITY_HOST": aad.URL, "PLUGIN_REGISTRY_CERTIFICATE": aad.CAFile,
+	})
+	digest := strings.TrimSpace(r.stdout)
+	for _, ref := range []string{docker.Host + "/mixed/app:1", ecrReg.Host + "/mixed/app:1", garReg.Host + "/proj/mixed/app:1", acrReg.Host + "/mixed/app:1"} {
+		assertSummary(t, r, ref, digest)
+	}
+	if got := digestOf(t, docker, docker.Host+"/mixed/app:1"); got != digest {
+		t.Errorf("docker registry holds %s", got)
+	}
+	if got := digestOf(t, acrReg, acrReg.Host+"/mixed/app:1"); got != digest {
+		t.Errorf("ACR holds %s", got)
+	}
+}

@@ -43,7 +43,8 @@ type run struct {
 	kind   string         // docker, ecr, gar, gcr or acr
 	kc     authn.Keychain // the cloud keychains, then the static and docker-config ones
 	// secretSources give the tokens logins fetch, for the output mask.
-	secretSources []func() string
+	secretSources []func() []string
+	acrRepo       string // the full repository of an ACR run
 	tr            *http.Transport
 	daemon        *daemon.Daemon
 }
@@ -76,6 +77,7 @@ func newRun(ctx context.Context, s *settings.Settings, env Env, needDests, build
 	if err != nil {
 		return nil, err
 	}
+	r.acrRepo = repo
 	if needDests || s.Repo != "" || len(s.Destinations) > 0 {
 		r.dests, err = registry.Destinations(repo, tagList, s.Destinations, s.Insecure)
 		if err != nil {

@@ -138,6 +138,13 @@ type Settings struct {
 	GoogleSTSURL   string `flag:"google-sts-endpoint" env:"PLUGIN_GOOGLE_STS_ENDPOINT" group:"Registry kinds" doc:"Google STS endpoint override."`
 	GoogleIAMURL   string `flag:"google-iam-endpoint" env:"PLUGIN_GOOGLE_IAM_ENDPOINT" group:"Registry kinds" doc:"Google IAM credentials endpoint override."`
 
+	TenantID       string `flag:"tenant-id" env:"PLUGIN_TENANT_ID,TENANT_ID,AZURE_TENANT_ID" group:"Registry kinds" doc:"ACR: the Azure AD tenant."`
+	ClientID       string `flag:"client-id" env:"PLUGIN_CLIENT_ID,CLIENT_ID,AZURE_CLIENT_ID,AZURE_APP_ID" group:"Registry kinds" doc:"ACR: the service principal (application) id."`
+	ClientSecret   string `flag:"client-secret" env:"PLUGIN_CLIENT_SECRET,CLIENT_SECRET,AZURE_CLIENT_SECRET" secret:"true" group:"Registry kinds" doc:"ACR: the service principal's client secret."`
+	ClientCert     string `flag:"client-certificate" env:"PLUGIN_CLIENT_CERTIFICATE,CLIENT_CERTIFICATE" secret:"true" group:"Registry kinds" doc:"ACR: the service principal's certificate and key, PEM or base64 PEM."`
+	AzureAuthority string `flag:"azure-authority-host" env:"AZURE_AUTHORITY_HOST" group:"Registry kinds" doc:"ACR: Azure AD authority override (sovereign clouds, tests)."`
+	ACRRegistry    string `flag:"acr-registry" env:"PLUGIN_ACR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is ACR, for a run mixing kinds (azurecr.io hosts are recognised anyway)."`
+
 	// Docker daemon.
 	DockerHost string `flag:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" group:"Docker daemon" doc:"Docker daemon to look up --source-image in."`
 	DaemonOff  bool   `flag:"daemon-off" env:"PLUGIN_DAEMON_OFF" group:"Docker daemon" doc:"Never use a Docker daemon."`

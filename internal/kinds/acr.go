@@ -1,0 +1,221 @@
+package kinds
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// ACRUser is the user name an ACR refresh token logs in as.
+const ACRUser = "00000000-0000-0000-0000-000000000000"
+
+// IsACRHost reports whether host is an Azure Container Registry.
+func IsACRHost(host string) bool {
+	return strings.HasSuffix(host, ".azurecr.io") || strings.HasSuffix(host, ".azurecr.cn") || strings.HasSuffix(host, ".azurecr.us")
+}
+
+// ACR logs in to Azure Container Registry: an Azure AD token (service
+// principal with a client secret or certificate, an OIDC federated token,
+// or the default Azure credential chain) exchanged at the registry's
+// /oauth2/exchange for a refresh token, the password of ACRUser.
+type ACR struct {
+	TenantID, ClientID string
+	ClientSecret       string
+	// ClientCertificate is PEM (certificate and key), or its base64.
+	ClientCertificate string
+	OIDCToken         string
+	// AuthorityHost overrides https://login.microsoftonline.com/.
+	AuthorityHost string
+	Hosts         []string
+	HTTP          *http.Client
+
+	credOnce sync.Once
+	cred     azcore.TokenCredential
+	credErr  error
+	what     string
+
+	mu     sync.Mutex
+	tokens map[string]string // registry → refresh token
+}
+
+// Serves reports whether this keychain logs in to host.
+func (a *ACR) Serves(host string) bool {
+	for _, h := range a.Hosts {
+		if h == host {
+			return true
+		}
+	}
+	return IsACRHost(host)
+}
+
+// Resolve implements authn.Keychain.
+func (a *ACR) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	if !a.Serves(res.RegistryStr()) {
+		return authn.Anonymous, nil
+	}
+	tok, err := a.Login(context.Background(), res.RegistryStr())
+	if err != nil {
+		return nil, err
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: ACRUser, Password: tok}), nil
+}
+
+// Secrets returns the refresh tokens fetched so far, for masking.
+func (a *ACR) Secrets() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, t := range a.tokens {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (a *ACR) credential() (azcore.TokenCredential, error) {
+	a.credOnce.Do(func() {
+		opts := azcore.ClientOptions{}
+		if a.HTTP != nil {
+			opts.Transport = a.HTTP
+		}
+		if a.AuthorityHost != "" {
+			opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: a.AuthorityHost}
+		}
+		needIDs := func(kind string) bool {
+			if a.TenantID == "" || a.ClientID == "" {
+				a.credErr = fmt.Errorf("%w: tenantId and clientId must be provided for %s (TENANT_ID / AZURE_TENANT_ID and CLIENT_ID / AZURE_CLIENT_ID)", ErrConfig, kind)
+				return false
+			}
+			return true
+		}
+		switch {
+		case a.OIDCToken != "":
+			if !needIDs("OIDC authentication") {
+				return
+			}
+			token := a.OIDCToken
+			a.what = "OIDC federated token of client " + a.ClientID
+			a.cred, a.credErr = azidentity.NewClientAssertionCredential(a.TenantID, a.ClientID,
+				func(context.Context) (string, error) { return token, nil },
+				&azidentity.ClientAssertionCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+		case a.ClientSecret != "":
+			if !needIDs("a client secret") {
+				return
+			}
+			a.what = "client secret of service principal " + a.ClientID
+			a.cred, a.credErr = azidentity.NewClientSecretCredential(a.TenantID, a.ClientID, a.ClientSecret,
+				&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+		case a.ClientCertificate != "":
+			if !needIDs("a client certificate") {
+				return
+			}
+			pemBytes := []byte(a.ClientCertificate)
+			if !strings.Contains(a.ClientCertificate, "-----BEGIN") {
+				b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a.ClientCertificate))
+				if err != nil {
+					a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE is neither PEM nor base64 PEM", ErrConfig)
+					return
+				}
+				pemBytes = b
+			}
+			certs, key, err := azidentity.ParseCertificates(pemBytes, nil)
+			if err != nil {
+				a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE: %v", ErrConfig, err)
+				return
+			}
+			a.what = "client certificate of service principal " + a.ClientID
+			a.cred, a.credErr = azidentity.NewClientCertificateCredential(a.TenantID, a.ClientID, certs, key,
+				&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+		default:
+			a.what = "the default Azure credential chain (managed identity)"
+			a.cred, a.credErr = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts, TenantID: a.TenantID})
+		}
+		if a.credErr != nil && !strings.Contains(a.credErr.Error(), "invalid registry kind settings") {
+			a.credErr = fmt.Errorf("%w: Azure %s: %v", ErrConfig, a.what, a.credErr)
+		}
+	})
+	return a.cred, a.credErr
+}
+
+// Login returns the registry's refresh token, fetched once per registry.
+func (a *ACR) Login(ctx context.Context, registry string) (string, error) {
+	a.mu.Lock()
+	if t, ok := a.tokens[registry]; ok {
+		a.mu.Unlock()
+		return t, nil
+	}
+	a.mu.Unlock()
+	cred, err := a.credential()
+	if err != nil {
+		return "", err
+	}
+	authority := a.AuthorityHost
+	if authority == "" {
+		authority = "https://login.microsoftonline.com/"
+	}
+	aad, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
+	if err != nil {
+		return "", fmt.Errorf("%w: Azure AD token at %s with the %s: %s", ErrLogin, authority, a.what, firstLine(err))
+	}
+	reg, err := name.NewRegistry(registry)
+	if err != nil {
+		return "", err
+	}
+	exchange := reg.Scheme() + "://" + registry + "/oauth2/exchange"
+	form := url.Values{"grant_type": {"access_token"}, "service": {registry}, "tenant": {a.TenantID}, "access_token": {aad.Token}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, exchange, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	client := a.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%w: ACR token exchange at %s: %v", ErrLogin, exchange, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var out struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil || out.RefreshToken == "" {
+		return "", fmt.Errorf("%w: ACR token exchange at %s refused the Azure AD token of the %s (%s)", ErrLogin, exchange, a.what, resp.Status)
+	}
+	a.mu.Lock()
+	if a.tokens == nil {
+		a.tokens = map[string]string{}
+	}
+	a.tokens[registry] = out.RefreshToken
+	a.mu.Unlock()
+	return out.RefreshToken, nil
+}
+
+// firstLine keeps the telling line of an Azure SDK error (the AADSTS code
+// and description), not the troubleshooting text and raw response.
+func firstLine(err error) string {
+	s := err.Error()
+	lines := strings.Split(s, "\n")
+	for _, key := range []string{"AADSTS", "error_description", "error"} {
+		for _, l := range lines {
+			if l = strings.TrimSpace(l); strings.Contains(l, key) {
+				return strings.Trim(l, ",")
+			}
+		}
+	}
+	return strings.TrimSpace(lines[0])
+}
