@@ -168,6 +168,11 @@ func (r *run) cloudKeychains(kind string) ([]authn.Keychain, *kinds.ECR, error) 
 			acrUsed = true
 		}
 	}
+	// ACR's admin user logs in with PLUGIN_USERNAME/PLUGIN_PASSWORD, as any
+	// Docker registry does.
+	if s.Username != "" && s.ClientID == "" && s.ClientSecret == "" && s.ClientCert == "" && s.OIDCToken == "" {
+		acrUsed = false
+	}
 	if acrUsed {
 		a := &kinds.ACR{TenantID: s.TenantID, ClientID: s.ClientID, ClientSecret: s.ClientSecret, ClientCertificate: s.ClientCert,
 			OIDCToken: s.OIDCToken, AuthorityHost: s.AzureAuthority, HTTP: client}
@@ -204,7 +209,17 @@ func (r *run) login(ctx context.Context, ecrKC *kinds.ECR, pushing bool) error {
 			_, err = a.Authorization()
 		}
 		if err != nil {
-			return fmt.Errorf("credentials for %s: %w", reg.RegistryStr(), err)
+			err = fmt.Errorf("credentials for %s: %w", reg.RegistryStr(), err)
+			if !r.s.PartialLogin {
+				return err
+			}
+			// Asked to go on: the registry's destinations fail, the
+			// others are pushed.
+			if r.loginFailed == nil {
+				r.loginFailed = map[string]error{}
+			}
+			r.loginFailed[reg.RegistryStr()] = err
+			r.pr.Printf("%v; its destinations are skipped (PLUGIN_PARTIAL_LOGIN)", err)
 		}
 	}
 	if ecrKC != nil {
@@ -224,7 +239,7 @@ func (r *run) login(ctx context.Context, ecrKC *kinds.ECR, pushing bool) error {
 	done := map[string]bool{}
 	for _, d := range r.dests {
 		repo := d.Context()
-		if !ecrKC.Serves(repo.RegistryStr()) || done[repo.RepositoryStr()] {
+		if !ecrKC.Serves(repo.RegistryStr()) || done[repo.RepositoryStr()] || r.loginFailed[repo.RegistryStr()] != nil {
 			continue
 		}
 		done[repo.RepositoryStr()] = true

@@ -248,6 +248,10 @@ func TestACR(t *testing.T) {
 			assertNotContains(t, r, refresh, aad.Secret, aad.OIDCToken)
 		})
 	}
+	// The admin user: plain username and password, no Azure AD.
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_REGISTRY_TYPE": "acr",
+		"PLUGIN_REPO": reg.Host + "/team/app", "PLUGIN_TAGS": "admin", "PLUGIN_USERNAME": reg.User, "PLUGIN_PASSWORD": reg.Password})
+	assertSummary(t, r, reg.Host+"/team/app:admin", strings.TrimSpace(r.stdout))
 	for _, c := range []struct {
 		name string
 		env  map[string]string
@@ -308,5 +312,25 @@ func TestMixedKindsInOneRun(t *testing.T) {
 	}
 	if got := digestOf(t, acrReg, acrReg.Host+"/mixed/app:1"); got != digest {
 		t.Errorf("ACR holds %s", got)
+	}
+}
+
+// With PLUGIN_PARTIAL_LOGIN the destinations whose credentials could be had
+// are pushed, the others fail in the summary, and the run fails.
+func TestPartialLogin(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	aws, ecrReg := ecrSetup(t)
+	ok := harness.StartRegistry(t, harness.RegistryOptions{})
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout,
+		"PLUGIN_DESTINATIONS": ok.Host + "/partial/app:1," + ecrReg.Host + "/partial/app:1", "PLUGIN_ECR_REGISTRY": ecrReg.Host,
+		"PLUGIN_ACCESS_KEY": aws.AccessKey, "PLUGIN_SECRET_KEY": "wrong", "PLUGIN_REGION": aws.Region, "PLUGIN_ECR_ENDPOINT": aws.URL,
+		"PLUGIN_PARTIAL_LOGIN": "true"})
+	if r.code != ExitPush {
+		t.Errorf("exit %d:\n%s", r.code, r)
+	}
+	assertContains(t, r, "its destinations are skipped (PLUGIN_PARTIAL_LOGIN)", "1 of 2 destination(s) failed")
+	if tags := tagsOf(t, ok, "partial/app"); len(tags) != 1 {
+		t.Errorf("the reachable destination was not pushed: %v", tags)
 	}
 }

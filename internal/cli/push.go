@@ -45,8 +45,11 @@ type run struct {
 	// secretSources give the tokens logins fetch, for the output mask.
 	secretSources []func() []string
 	acrRepo       string // the full repository of an ACR run
-	tr            *http.Transport
-	daemon        *daemon.Daemon
+	// loginFailed holds registries whose credentials could not be had,
+	// when PLUGIN_PARTIAL_LOGIN lets the run go on without them.
+	loginFailed map[string]error
+	tr          *http.Transport
+	daemon      *daemon.Daemon
 }
 
 // newRun validates the settings shared by every mode. needDests is false
@@ -230,8 +233,17 @@ func (r *run) sourceRequest(req source.Request) source.Request {
 // push publishes img to every destination, prints the summary and writes
 // the outputs; extra holds more DRONE_OUTPUT keys.
 func (r *run) push(ctx context.Context, img *source.Image, extra map[string]string) error {
-	r.pr.Printf("pushing to %d destination(s)", len(r.dests))
-	results := publish.Push(ctx, img.Artifact, r.dests, publish.Options{
+	var dests []name.Tag
+	var skipped []publish.Result
+	for _, d := range r.dests {
+		if err := r.loginFailed[d.RegistryStr()]; err != nil {
+			skipped = append(skipped, publish.Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %w", publish.ErrPush, err)})
+			continue
+		}
+		dests = append(dests, d)
+	}
+	r.pr.Printf("pushing to %d destination(s)", len(dests))
+	results := publish.Push(ctx, img.Artifact, dests, publish.Options{
 		Keychain:    r.kc,
 		Transport:   r.tr,
 		Jobs:        r.s.Jobs,
@@ -241,6 +253,7 @@ func (r *run) push(ctx context.Context, img *source.Image, extra map[string]stri
 		Progress:    r.pr,
 	})
 	r.pr.Close()
+	results = append(results, skipped...)
 	failed := summary(r.stderr, results)
 	if err := writeOutputs(r.s, img.Digest.String(), results, extra); err != nil {
 		return err

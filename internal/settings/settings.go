@@ -145,6 +145,8 @@ type Settings struct {
 	AzureAuthority string `flag:"azure-authority-host" env:"AZURE_AUTHORITY_HOST" group:"Registry kinds" doc:"ACR: Azure AD authority override (sovereign clouds, tests)."`
 	ACRRegistry    string `flag:"acr-registry" env:"PLUGIN_ACR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is ACR, for a run mixing kinds (azurecr.io hosts are recognised anyway)."`
 
+	PartialLogin bool `flag:"partial-login" env:"PLUGIN_PARTIAL_LOGIN" group:"Registry kinds" doc:"When the credentials of some registries cannot be had, push to the others instead of pushing nothing (the run still fails)."`
+
 	// Docker daemon.
 	DockerHost string `flag:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" group:"Docker daemon" doc:"Docker daemon to look up --source-image in."`
 	DaemonOff  bool   `flag:"daemon-off" env:"PLUGIN_DAEMON_OFF" group:"Docker daemon" doc:"Never use a Docker daemon."`
