@@ -8,7 +8,10 @@ package build
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 )
 
 // ErrBuild marks a failed build (the Dockerfile, its context or a step).
@@ -76,4 +79,26 @@ type Result struct {
 	// Metadata is the builder's exporter response (BuildKit's
 	// containerimage.* keys).
 	Metadata map[string]string
+}
+
+// paths checks the context directory and the Dockerfile and returns their
+// absolute paths; the Dockerfile defaults to the context's.
+func (r Request) paths() (ctxDir, dockerfile string, err error) {
+	if ctxDir, err = filepath.Abs(r.ContextDir); err != nil {
+		return "", "", err
+	}
+	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
+		return "", "", fmt.Errorf("%w: build context %s is not a directory (PLUGIN_CONTEXT)", ErrInput, ctxDir)
+	}
+	dockerfile = r.Dockerfile
+	if dockerfile == "" {
+		dockerfile = filepath.Join(ctxDir, "Dockerfile")
+	}
+	if dockerfile, err = filepath.Abs(dockerfile); err != nil {
+		return "", "", err
+	}
+	if st, err := os.Stat(dockerfile); err != nil || st.IsDir() {
+		return "", "", fmt.Errorf("%w: dockerfile does not exist at path: %s (PLUGIN_DOCKERFILE is relative to the working directory)", ErrInput, dockerfile)
+	}
+	return ctxDir, dockerfile, nil
 }

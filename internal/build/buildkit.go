@@ -138,23 +138,9 @@ func (r Request) progressMode(def string) string {
 }
 
 func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
-	ctxDir, err := filepath.Abs(req.ContextDir)
+	ctxDir, df, err := req.paths()
 	if err != nil {
 		return client.SolveOpt{}, err
-	}
-	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
-		return client.SolveOpt{}, fmt.Errorf("%w: build context %s is not a directory (PLUGIN_CONTEXT)", ErrInput, ctxDir)
-	}
-	df := req.Dockerfile
-	if df == "" {
-		df = filepath.Join(ctxDir, "Dockerfile")
-	}
-	df, err = filepath.Abs(df)
-	if err != nil {
-		return client.SolveOpt{}, err
-	}
-	if st, err := os.Stat(df); err != nil || st.IsDir() {
-		return client.SolveOpt{}, fmt.Errorf("%w: dockerfile does not exist at path: %s (PLUGIN_DOCKERFILE is relative to the working directory)", ErrInput, df)
 	}
 	ctxFS, err := fsutil.NewFS(ctxDir)
 	if err != nil {

@@ -104,22 +104,9 @@ func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
 }
 
 func (k *Kaniko) args(req Request, tarPath, digestFile string) ([]string, error) {
-	ctxDir, err := filepath.Abs(req.ContextDir)
+	ctxDir, df, err := req.paths()
 	if err != nil {
 		return nil, err
-	}
-	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("%w: build context %s is not a directory (PLUGIN_CONTEXT)", ErrInput, ctxDir)
-	}
-	df := req.Dockerfile
-	if df == "" {
-		df = filepath.Join(ctxDir, "Dockerfile")
-	}
-	if df, err = filepath.Abs(df); err != nil {
-		return nil, err
-	}
-	if st, err := os.Stat(df); err != nil || st.IsDir() {
-		return nil, fmt.Errorf("%w: dockerfile does not exist at path: %s (PLUGIN_DOCKERFILE is relative to the working directory)", ErrInput, df)
 	}
 	args := []string{"--context=dir://" + ctxDir, "--dockerfile=" + df, "--no-push", "--tar-path=" + tarPath, "--digest-file=" + digestFile,
 		"--log-format=text", "--log-timestamp=false"}

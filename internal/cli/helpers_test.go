@@ -158,3 +158,14 @@ func assertSummary(t *testing.T, r result, ref, digest string) {
 	}
 	t.Errorf("no summary line for %s:\n%s", ref, r)
 }
+
+// merged returns one map with the entries of all, later ones winning.
+func merged(all ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range all {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -159,14 +159,7 @@ func TestGoogleRegistries(t *testing.T) {
 			"PLUGIN_SERVICE_ACCOUNT_EMAIL": g.ServiceAccount, "PLUGIN_GOOGLE_STS_ENDPOINT": g.URL, "PLUGIN_GOOGLE_IAM_ENDPOINT": g.URL}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			env := map[string]string{}
-			for k, v := range base {
-				env[k] = v
-			}
-			for k, v := range c.env {
-				env[k] = v
-			}
-			r := mustPush(t, env)
+			r := mustPush(t, merged(base, c.env))
 			assertSummary(t, r, reg.Host+"/hoist-test/images/app:"+c.env["PLUGIN_TAGS"], strings.TrimSpace(r.stdout))
 			assertNotContains(t, r, g.AccessToken, g.OIDCToken)
 		})
@@ -236,14 +229,7 @@ func TestACR(t *testing.T) {
 		{"certificate", map[string]string{"PLUGIN_TAGS": "cert", "TENANT_ID": aad.TenantID, "CLIENT_ID": aad.ClientID, "CLIENT_CERTIFICATE": b64(aad.CertPEM)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			env := map[string]string{}
-			for k, v := range base {
-				env[k] = v
-			}
-			for k, v := range c.env {
-				env[k] = v
-			}
-			r := mustPush(t, env)
+			r := mustPush(t, merged(base, c.env))
 			assertSummary(t, r, reg.Host+"/team/app:"+c.env["PLUGIN_TAGS"], strings.TrimSpace(r.stdout))
 			assertNotContains(t, r, refresh, aad.Secret, aad.OIDCToken)
 		})
@@ -264,14 +250,7 @@ func TestACR(t *testing.T) {
 			[]string{"tenantId and clientId must be provided for OIDC authentication"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			env := map[string]string{"PLUGIN_TAGS": "bad"}
-			for k, v := range base {
-				env[k] = v
-			}
-			for k, v := range c.env {
-				env[k] = v
-			}
-			r := hoist(t, env)
+			r := hoist(t, merged(base, map[string]string{"PLUGIN_TAGS": "bad"}, c.env))
 			if r.code != c.code {
 				t.Errorf("exit %d, want %d:\n%s", r.code, c.code, r)
 			}
