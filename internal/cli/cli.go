@@ -108,8 +108,11 @@ func newRoot(ctx context.Context, env Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "hoist",
 		Short: "Build container images once, scan them, push the same bytes anywhere",
-		Long: `hoist pushes a pre-built image (a tarball, an OCI layout, an image in the
-Docker daemon or in a registry) to one or many registries at once.
+		Long: `hoist builds a container image once (BuildKit or Kaniko), keeps it as a
+tarball, in the Docker daemon or in the workspace image store, and pushes
+the same bytes to one or many registries at once (Docker registries, ECR,
+GAR, GCR, ACR). It also pushes pre-built images: a tarball, an OCI layout,
+an image in the daemon or in a registry.
 
 Run with no arguments it is a CI plugin: every setting comes from PLUGIN_*
 variables, as in a Drone, Harness or Woodpecker plugin step. Every setting
@@ -145,7 +148,7 @@ is also a flag; a flag wins over the environment. See docs/settings.md.`,
 	}
 	buildCmd := &cobra.Command{
 		Use:   "build",
-		Short: "Build with BuildKit, then push to every destination (or, with --no-push, keep it)",
+		Short: "Build (BuildKit or Kaniko), then push to every destination (or, with --no-push, keep it)",
 		Example: `  hoist build --context . --repo registry.example.com/app --tags 1.2.3
   hoist build --no-push --tar-path image.tar --repo app --tags dev`,
 		Args: cobra.NoArgs,
