@@ -254,9 +254,10 @@ func median(ss []sample) sample {
 }
 
 func printRows(scenario string, mb int, rows []row) {
+	// The ratio is to the row named "hoist" (else the first hoist row).
 	var base time.Duration
 	for _, r := range rows {
-		if strings.HasPrefix(r.tool, "hoist") && base == 0 {
+		if r.tool == "hoist" || strings.HasPrefix(r.tool, "hoist") && base == 0 {
 			base = r.s.wall
 		}
 	}
