@@ -46,14 +46,6 @@ var buildkitOnce struct {
 	dir, addr, err string
 }
 
-// SharedBuildKit returns the address of a buildkitd (runc, overlayfs) that
-// serves every test of this binary; Main stops it.
-func SharedBuildKit(t testing.TB) string {
-	t.Helper()
-	_, addr := SharedEngine(t)
-	return addr
-}
-
 // SharedEngine returns the state directory and address of the shared
 // buildkitd. It is laid out as hoist's embedded engine is (root/ and
 // buildkitd.sock in one directory), so PLUGIN_ENGINE_DIR=dir makes hoist

@@ -107,11 +107,6 @@ func (d *Docker) Run(t testing.TB, args ...string) string {
 	return Run(t, d.Env(), "docker", args...)
 }
 
-// RunErr is Run that returns the error instead of failing the test.
-func (d *Docker) RunErr(args ...string) (string, error) {
-	return RunErr(d.Env(), "docker", args...)
-}
-
 // Busybox returns the path of a static busybox for arch (amd64 or arm64).
 // The arm64 one is installed by scripts/setup.sh from Debian's
 // busybox-static:arm64.
