@@ -2,7 +2,9 @@
 # Builds hoist's plugin images with hoist itself (its embedded BuildKit
 # engine) and loads them into the Docker daemon:
 #   hoist/kaniko:TAG    hoist + the static Kaniko executor, FROM scratch
-#   hoist/buildkit:TAG  hoist + buildkitd + runc (with their C libraries)
+#   hoist/buildkit:TAG  hoist + buildkitd + buildctl + runc (with their C
+#                       libraries); run with --entrypoint buildkitd it is
+#                       also a BuildKit for docker-container:// builders
 # and writes bin/hoist-kaniko.tar and bin/hoist-buildkit.tar.
 # Usage: scripts/images.sh [TAG]    (TAG defaults to dev)
 set -euo pipefail
@@ -26,9 +28,9 @@ bin/hoist build --no-push --context "$k" --repo hoist/kaniko --tags "$tag" --loa
 
 # The BuildKit image: buildkitd and runc with the libraries ldd names.
 b="$work/buildkit"; mkdir -p "$b/bin" "$b/lib" "$b/tmp"
-cp "$work/hoist" bin/buildkitd "$b/bin/"
+cp "$work/hoist" bin/buildkitd bin/buildctl "$b/bin/"
 cp "$(command -v runc)" "$b/bin/runc"
-for lib in $(ldd bin/buildkitd "$(command -v runc)" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | sort -u); do
+for lib in $(ldd bin/buildkitd bin/buildctl "$(command -v runc)" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | sort -u); do
   mkdir -p "$b/lib$(dirname "$lib")"
   cp -L "$lib" "$b/lib$lib"
 done

@@ -202,3 +202,27 @@ func TestBuildKitPluginImage(t *testing.T) {
 		t.Errorf("pushed image prints %q", got)
 	}
 }
+
+// A BuildKit in a container, reached as docker-container://NAME (BuildKit's
+// connection helper runs `docker exec NAME buildctl dial-stdio`): the
+// BuildKit image started with buildkitd as its entrypoint.
+func TestDockerContainerBuilder(t *testing.T) {
+	f := harness.Inputs(t)
+	image := pluginImage(t, "buildkit")
+	t.Setenv("DOCKER_HOST", f.Docker.Host) // the helper runs the docker CLI
+	name := "hoist-test-buildkitd-" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "-")
+	f.Docker.Run(t, "rm", "-f", name)
+	f.Docker.Run(t, "run", "-d", "--name", name, "--network", "host",
+		"--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+		"--security-opt", "systempaths=unconfined", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+		"--entrypoint", "/usr/bin/buildkitd", image, "--allow-insecure-entitlement", "network.host")
+	t.Cleanup(func() { f.Docker.Run(t, "rm", "-f", name) })
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo via-docker-container > /d.txt\n", nil)
+	ref := reg.Host + "/dc/app:1"
+	mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": ref, "PLUGIN_NETWORK": "host",
+		"PLUGIN_BUILDER_REMOTE_CONN": "docker-container://" + name, "PLUGIN_BUILDER_TIMEOUT": "30s"})
+	if got := f.Docker.RunImage(t, ref, "cat", "/d.txt"); got != "via-docker-container" {
+		t.Errorf("image prints %q", got)
+	}
+}
