@@ -176,9 +176,16 @@ func TestBuildToolChoice(t *testing.T) {
 	}
 }
 
+// buildkitContainerFlags grant a container what BuildKit needs to run
+// builds inside it. CI runners run such steps privileged; this machine's
+// sandbox cannot grant every capability, so the tests grant these.
+var buildkitContainerFlags = []string{
+	"--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+	"--security-opt", "systempaths=unconfined", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+}
+
 // The BuildKit plugin image: hoist starts its embedded engine inside the
-// step's container. CI runners run it privileged; this machine's sandbox
-// cannot grant every capability, so the test grants what BuildKit needs.
+// step's container.
 func TestBuildKitPluginImage(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
@@ -187,9 +194,7 @@ func TestBuildKitPluginImage(t *testing.T) {
 	ws := t.TempDir()
 	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM "+f.Base+"\nRUN echo built-in-the-step > /s.txt\n"), 0o644)
 	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": reg.Host + "/bk-image/app", "PLUGIN_TAGS": "1",
-		"PLUGIN_NETWORK": "host", "PLUGIN_PROGRESS": "plain"},
-		"--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-		"--security-opt", "systempaths=unconfined", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw")
+		"PLUGIN_NETWORK": "host", "PLUGIN_PROGRESS": "plain"}, buildkitContainerFlags...)
 	if err != nil {
 		t.Fatalf("build and push: %v\n%s", err, out)
 	}
@@ -212,10 +217,8 @@ func TestDockerContainerBuilder(t *testing.T) {
 	t.Setenv("DOCKER_HOST", f.Docker.Host) // the helper runs the docker CLI
 	name := "hoist-test-buildkitd-" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "-")
 	f.Docker.Run(t, "rm", "-f", name)
-	f.Docker.Run(t, "run", "-d", "--name", name, "--network", "host",
-		"--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-		"--security-opt", "systempaths=unconfined", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-		"--entrypoint", "/usr/bin/buildkitd", image, "--allow-insecure-entitlement", "network.host")
+	args := append([]string{"run", "-d", "--name", name, "--network", "host"}, buildkitContainerFlags...)
+	f.Docker.Run(t, append(args, "--entrypoint", "/usr/bin/buildkitd", image, "--allow-insecure-entitlement", "network.host")...)
 	t.Cleanup(func() { f.Docker.Run(t, "rm", "-f", name) })
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo via-docker-container > /d.txt\n", nil)

@@ -62,32 +62,23 @@ func SharedEngine(t testing.TB) (dir, addr string) {
 			return
 		}
 		addr := "unix://" + filepath.Join(dir, "buildkitd.sock")
-		logf, err := os.Create(filepath.Join(dir, "buildkitd.log"))
+		p, err := startProcess(filepath.Join(dir, "buildkitd.log"), bin, "--root", filepath.Join(dir, "root"), "--addr", addr,
+			"--oci-worker-snapshotter", "overlayfs", "--allow-insecure-entitlement", "network.host")
 		if err != nil {
 			buildkitOnce.err = err.Error()
 			return
 		}
-		cmd := exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", addr, "--oci-worker-snapshotter", "overlayfs", "--allow-insecure-entitlement", "network.host")
-		cmd.Stdout, cmd.Stderr = logf, logf
-		dieWithUs(cmd)
-		if err := cmd.Start(); err != nil {
-			buildkitOnce.err = err.Error()
-			return
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); logf.Close(); close(done) }()
 		ok := waitFor(60*time.Second, func() bool {
 			_, err := os.Stat(filepath.Join(dir, "buildkitd.sock"))
 			return err == nil
 		})
 		if !ok {
-			stopProcess(cmd, done, 5*time.Second)
-			b, _ := os.ReadFile(filepath.Join(dir, "buildkitd.log"))
-			buildkitOnce.err = "buildkitd did not start: " + tail(string(b), 2000)
+			p.stop(5 * time.Second)
+			buildkitOnce.err = "buildkitd did not start: " + p.logTail(2000)
 			return
 		}
 		atExit(func() {
-			stopProcess(cmd, done, 20*time.Second)
+			p.stop(20 * time.Second)
 			os.RemoveAll(dir)
 		})
 		buildkitOnce.dir, buildkitOnce.addr = dir, addr
@@ -119,24 +110,14 @@ func StartTLSBuildKit(t testing.TB) *TLSBuildKit {
 	b := &TLSBuildKit{CAFile: ca.File, CertFile: cliCert, KeyFile: cliKey}
 	for attempt := 0; attempt < 3; attempt++ {
 		b.Addr = fmt.Sprintf("tcp://127.0.0.1:%d", FreePort(t))
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("buildkitd-%d.log", attempt)))
+		p, err := startProcess(filepath.Join(dir, fmt.Sprintf("buildkitd-%d.log", attempt)), bin, "--root", filepath.Join(dir, "root"), "--addr", b.Addr,
+			"--tlscacert", ca.File, "--tlscert", srvCert, "--tlskey", srvKey, "--oci-worker-snapshotter", "overlayfs")
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(bin, "--root", filepath.Join(dir, "root"), "--addr", b.Addr,
-			"--tlscacert", ca.File, "--tlscert", srvCert, "--tlskey", srvKey, "--oci-worker-snapshotter", "overlayfs")
-		cmd.Stdout, cmd.Stderr = logf, logf
-		dieWithUs(cmd)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); logf.Close(); close(done) }()
 		up := waitFor(30*time.Second, func() bool {
-			select {
-			case <-done:
+			if p.exited() {
 				return true
-			default:
 			}
 			c, err := net.DialTimeout("tcp", strings.TrimPrefix(b.Addr, "tcp://"), 200*time.Millisecond)
 			if err == nil {
@@ -144,16 +125,14 @@ func StartTLSBuildKit(t testing.TB) *TLSBuildKit {
 			}
 			return err == nil
 		})
-		select {
-		case <-done:
+		if p.exited() {
 			continue // the port was taken meanwhile
-		default:
 		}
 		if up {
-			t.Cleanup(func() { stopProcess(cmd, done, 20*time.Second); os.RemoveAll(dir) })
+			t.Cleanup(func() { p.stop(20 * time.Second); os.RemoveAll(dir) })
 			return b
 		}
-		stopProcess(cmd, done, 5*time.Second)
+		p.stop(5 * time.Second)
 	}
 	t.Fatalf("buildkitd with TLS did not start; logs in %s", dir)
 	return nil

@@ -60,42 +60,26 @@ func startDockerd() (*Docker, string) {
 		return nil, err.Error()
 	}
 	d := &Docker{Host: "unix://" + filepath.Join(dir, "docker.sock")}
-	logf, err := os.Create(filepath.Join(dir, "dockerd.log"))
+	p, err := startProcess(filepath.Join(dir, "dockerd.log"), bin, "--iptables=false", "--ip6tables=false", "--bridge=none",
+		"--host", d.Host, "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "x"),
+		"--pidfile", filepath.Join(dir, "docker.pid"))
 	if err != nil {
 		return nil, err.Error()
 	}
-	cmd := exec.Command(bin, "--iptables=false", "--ip6tables=false", "--bridge=none",
-		"--host", d.Host, "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "x"),
-		"--pidfile", filepath.Join(dir, "docker.pid"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	dieWithUs(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, "start dockerd: " + err.Error()
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
 	ok := waitFor(60*time.Second, func() bool {
 		_, err := RunErr(d.Env(), "docker", "version")
 		return err == nil
 	})
 	if !ok {
-		stopProcess(cmd, done, 10*time.Second)
-		b, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
-		return nil, "dockerd did not start: " + tail(string(b), 2000)
+		p.stop(10 * time.Second)
+		return nil, "dockerd did not start: " + p.logTail(2000)
 	}
 	atExit(func() {
-		stopProcess(cmd, done, 20*time.Second)
+		p.stop(20 * time.Second)
 		// The daemon's overlay mounts are gone with it; remove its files.
 		os.RemoveAll(dir)
 	})
 	return d, ""
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 // Env is the environment that points the docker CLI at this daemon.

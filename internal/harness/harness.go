@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -121,23 +122,63 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// dieWithUs makes a started process receive SIGKILL if the test binary dies
-// (a panic or a timeout skips the cleanups).
-func dieWithUs(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+// process is a daemon this package started, its output in a log file.
+type process struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{} // closed when it has exited and its log is closed
 }
 
-// stopProcess ends a process this package started: SIGTERM, then SIGKILL
-// after a grace period.
-func stopProcess(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
-	if cmd.Process == nil {
-		return
+// startProcess starts bin with its stdout and stderr in logPath. The
+// process receives SIGKILL if the test binary dies (a panic or a timeout
+// skips the cleanups).
+func startProcess(logPath, bin string, args ...string) (*process, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
 	}
-	_ = cmd.Process.Signal(os.Interrupt)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	p := &process{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
+	return p, nil
+}
+
+// exited reports whether the process has ended.
+func (p *process) exited() bool {
 	select {
-	case <-done:
-	case <-time.After(grace):
-		_ = cmd.Process.Kill()
-		<-done
+	case <-p.done:
+		return true
+	default:
+		return false
 	}
+}
+
+// stop ends the process: SIGTERM, then SIGKILL after a grace period.
+func (p *process) stop(grace time.Duration) {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// logTail is the last n bytes of the process's log.
+func (p *process) logTail(n int) string {
+	b, _ := os.ReadFile(p.log)
+	return tail(string(b), n)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

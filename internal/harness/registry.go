@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,39 +96,22 @@ func startRegistryWith(t testing.TB, o RegistryOptions, dir string, cleanup func
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)))
+		p, err := startProcess(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)), bin, "serve", cfgPath)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(bin, "serve", cfgPath)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		dieWithUs(cmd)
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start docker-registry: %v", err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); logf.Close(); close(done) }()
 		// The port was free a moment ago; another registry may have taken
 		// it since, in which case ours exits at once and the answer comes
 		// from the other one. Only a live process of ours counts.
-		alive := func() bool {
-			select {
-			case <-done:
-				return false
-			default:
-				return true
-			}
-		}
-		if waitFor(10*time.Second, func() bool { return !alive() || r.answers() }) && alive() {
+		if waitFor(10*time.Second, func() bool { return p.exited() || r.answers() }) && !p.exited() {
 			time.Sleep(100 * time.Millisecond)
-			if alive() {
-				cleanup(func() { stopProcess(cmd, done, 5*time.Second) })
+			if !p.exited() {
+				cleanup(func() { p.stop(5 * time.Second) })
 				return r
 			}
 		}
-		stopProcess(cmd, done, time.Second)
-		b, _ := os.ReadFile(logf.Name())
-		lastErr = string(b)
+		p.stop(time.Second)
+		lastErr = p.logTail(4000)
 	}
 	t.Fatalf("docker-registry did not start: %s", lastErr)
 	return nil
