@@ -133,6 +133,19 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 	if s.Load {
 		r.pr.Printf("loaded into %s as %s", r.daemon, strings.Join(req.Names, ", "))
 	}
+	if storeDir != "" {
+		if _, err := source.StoreImage(storeDir, layoutDir, req.Names); err != nil {
+			return err
+		}
+		r.pr.Printf("recorded in the workspace image store %s as %s", storeDir, strings.Join(req.Names, ", "))
+	}
+	return r.deliver(ctx, res, extra, source.Request{TarPath: layoutDir})
+}
+
+// deliver ends a build: it writes the metadata file, then pushes the
+// image src names or, with no-push, reports the digest.
+func (r *run) deliver(ctx context.Context, res *build.Result, extra map[string]string, src source.Request) error {
+	s := r.s
 	if s.MetadataFile != "" {
 		b, _ := json.MarshalIndent(res.Metadata, "", "  ")
 		if err := outputs.WriteFile(r.path(s.MetadataFile), append(b, '\n')); err != nil {
@@ -140,12 +153,6 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 		}
 	}
 	if s.NoPush {
-		if storeDir != "" {
-			if _, err := source.StoreImage(storeDir, layoutDir, req.Names); err != nil {
-				return err
-			}
-			r.pr.Printf("recorded in the workspace image store %s as %s", storeDir, strings.Join(req.Names, ", "))
-		}
 		extra["digest"] = res.Digest
 		if err := writeDigestAndEnv(s, res.Digest, extra); err != nil {
 			return err
@@ -153,7 +160,7 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 		fmt.Fprintln(r.stdout, res.Digest)
 		return nil
 	}
-	img, err := source.Open(ctx, r.sourceRequest(source.Request{TarPath: layoutDir}))
+	img, err := source.Open(ctx, r.sourceRequest(src))
 	if err != nil {
 		return err
 	}
@@ -193,9 +200,6 @@ func k8sWhy(s *settings.Settings) string {
 func (r *run) builder(ctx context.Context, tool string) (build.Builder, func(), error) {
 	s := r.s
 	if tool == "kaniko" {
-		if s.Load && r.daemon == nil {
-			return nil, nil, fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs the Docker daemon, but PLUGIN_DAEMON_OFF is set", settings.ErrInvalid)
-		}
 		logins := map[string][2]string{}
 		for _, l := range [][3]string{{s.BaseRegistry, s.BaseUsername, s.BasePassword}, {s.Registry, s.Username, s.Password}} {
 			if l[1] == "" {
@@ -258,41 +262,21 @@ func (r *run) buildInDaemon(ctx context.Context, req build.Request) error {
 	r.pr.Printf("built %s (image id) into %s as %s in %.1fs", res.Digest, r.daemon, strings.Join(req.Names, ", "), time.Since(start).Seconds())
 	extra := map[string]string{}
 	if tarPath := r.path(s.TarPath); tarPath != "" {
-		if err := os.MkdirAll(filepath.Dir(tarPath), 0o755); err != nil {
-			return fmt.Errorf("%w: failed to create directory for tar path %s: %w", settings.ErrInvalid, filepath.Dir(tarPath), err)
-		}
-		tmp, err := r.daemon.SaveToFile(ctx, req.Names, filepath.Dir(tarPath))
+		tar, err := createAtomic(tarPath)
 		if err != nil {
+			return fmt.Errorf("%w: tar path: %w", settings.ErrInvalid, err)
+		}
+		defer tar.abort()
+		if err := r.daemon.Save(ctx, req.Names, tar); err != nil {
 			return err
 		}
-		if err := os.Rename(tmp, tarPath); err != nil {
-			os.Remove(tmp)
+		if err := tar.commit(); err != nil {
 			return err
 		}
-		os.Chmod(tarPath, 0o644)
 		r.pr.Printf("saved docker tarball %s", tarPath)
 		extra["IMAGE_TAR_PATH"] = s.TarPath
 	}
-	if s.MetadataFile != "" {
-		b, _ := json.MarshalIndent(res.Metadata, "", "  ")
-		if err := outputs.WriteFile(r.path(s.MetadataFile), append(b, '\n')); err != nil {
-			return err
-		}
-	}
-	if s.NoPush {
-		extra["digest"] = res.Digest
-		if err := writeDigestAndEnv(s, res.Digest, extra); err != nil {
-			return err
-		}
-		fmt.Fprintln(r.stdout, res.Digest)
-		return nil
-	}
-	img, err := source.Open(ctx, r.sourceRequest(source.Request{Image: req.Names[0], Daemon: r.daemon}))
-	if err != nil {
-		return err
-	}
-	defer img.Close()
-	return r.push(ctx, img, extra)
+	return r.deliver(ctx, res, extra, source.Request{Image: req.Names[0], Daemon: r.daemon})
 }
 
 // buildRequest turns the settings into a build request; every malformed

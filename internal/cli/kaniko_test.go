@@ -67,8 +67,7 @@ func TestKanikoPluginImage(t *testing.T) {
 	image := pluginImage(t, "kaniko")
 	a := harness.StartRegistry(t, harness.RegistryOptions{})
 	b := harness.StartRegistry(t, harness.RegistryOptions{})
-	ws := t.TempDir()
-	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM "+f.Base+"\nARG WHO\nRUN echo \"built by kaniko for $WHO\" > /k.txt\n"), 0o644)
+	ws := buildContext(t, "FROM "+f.Base+"\nARG WHO\nRUN echo \"built by kaniko for $WHO\" > /k.txt\n", nil)
 
 	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": a.Host + "/kaniko/app", "PLUGIN_TAGS": "1",
 		"PLUGIN_BUILD_ARGS": "WHO=ci", "PLUGIN_CUSTOM_LABELS": "team=k", "PLUGIN_PROGRESS": "plain"})
@@ -128,8 +127,7 @@ func TestKanikoFailureIsReported(t *testing.T) {
 	f := harness.Inputs(t)
 	image := pluginImage(t, "kaniko")
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
-	ws := t.TempDir()
-	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM "+f.Base+"\nRUN echo kaniko-step-fails && exit 7\n"), 0o644)
+	ws := buildContext(t, "FROM "+f.Base+"\nRUN echo kaniko-step-fails && exit 7\n", nil)
 	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": reg.Host + "/bad/app", "PLUGIN_PROGRESS": "plain"})
 	if err == nil || !strings.Contains(err.Error(), "exit status 5") {
 		t.Errorf("want exit 5, got %v\n%s", err, out)
@@ -191,8 +189,7 @@ func TestBuildKitPluginImage(t *testing.T) {
 	f := harness.Inputs(t)
 	image := pluginImage(t, "buildkit")
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
-	ws := t.TempDir()
-	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM "+f.Base+"\nRUN echo built-in-the-step > /s.txt\n"), 0o644)
+	ws := buildContext(t, "FROM "+f.Base+"\nRUN echo built-in-the-step > /s.txt\n", nil)
 	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": reg.Host + "/bk-image/app", "PLUGIN_TAGS": "1",
 		"PLUGIN_NETWORK": "host", "PLUGIN_PROGRESS": "plain"}, buildkitContainerFlags...)
 	if err != nil {

@@ -71,30 +71,37 @@ func (d *Daemon) Has(ctx context.Context, ref string) (bool, error) {
 	return true, nil
 }
 
-// SaveToFile streams `docker save refs...` into a new file in dir and
-// returns its path; the caller removes or renames it.
-func (d *Daemon) SaveToFile(ctx context.Context, refs []string, dir string) (string, error) {
-	ref := strings.Join(refs, " ")
+// Save streams `docker save refs...` into w.
+func (d *Daemon) Save(ctx context.Context, refs []string, w io.Writer) error {
 	c, err := d.Client(ctx)
 	if err != nil {
-		return "", err
+		return err
 	}
 	rc, err := c.ImageSave(ctx, refs)
-	if err != nil {
-		return "", fmt.Errorf("save %s from docker daemon %s: %w", ref, d.Host, err)
+	if err == nil {
+		_, err = io.Copy(w, rc)
+		rc.Close()
 	}
-	defer rc.Close()
+	if err != nil {
+		return fmt.Errorf("save %s from docker daemon %s: %w", strings.Join(refs, " "), d.Host, err)
+	}
+	return nil
+}
+
+// SaveToFile saves refs into a new file in dir and returns its path; the
+// caller removes or renames it.
+func (d *Daemon) SaveToFile(ctx context.Context, refs []string, dir string) (string, error) {
 	f, err := os.CreateTemp(dir, "hoist-daemon-*.tar")
 	if err != nil {
 		return "", err
 	}
-	_, err = io.Copy(f, rc)
+	err = d.Save(ctx, refs, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", fmt.Errorf("save %s from docker daemon %s: %w", ref, d.Host, err)
+		return "", err
 	}
 	return f.Name(), nil
 }
