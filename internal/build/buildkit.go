@@ -102,7 +102,10 @@ func (b *BuildKit) solve(ctx context.Context, req Request, direct bool) (*Result
 	if err != nil {
 		return nil, err
 	}
-	mode := progressui.DisplayMode(req.progressMode(b.ProgressMode))
+	mode := progressui.AutoMode
+	if b.ProgressMode != "" {
+		mode = progressui.DisplayMode(b.ProgressMode)
+	}
 	out := b.Progress
 	if out == nil {
 		out = io.Discard
@@ -128,13 +131,6 @@ func (b *BuildKit) solve(ctx context.Context, req Request, direct bool) (*Result
 		return nil, explain(err)
 	}
 	return &Result{Metadata: resp.ExporterResponse, Digest: resp.ExporterResponse["containerimage.digest"]}, nil
-}
-
-func (r Request) progressMode(def string) string {
-	if def == "" {
-		return "auto"
-	}
-	return def
 }
 
 func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {

@@ -95,8 +95,9 @@ func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
 	if err := k.run(ctx, exe, args, env); err != nil {
 		return nil, err
 	}
-	digest, _ := os.ReadFile(digestFile)
-	res := &Result{Digest: strings.TrimSpace(string(digest)), Metadata: map[string]string{"containerimage.digest": strings.TrimSpace(string(digest))}}
+	b, _ := os.ReadFile(digestFile)
+	digest := strings.TrimSpace(string(b))
+	res := &Result{Digest: digest, Metadata: map[string]string{"containerimage.digest": digest}}
 	if err := k.outputs(ctx, req, tarPath); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
 	}

@@ -214,10 +214,7 @@ func runPlugin(ctx context.Context, cmd *cobra.Command, env Env) error {
 	if err != nil {
 		return err
 	}
-	if err := checkModes(s); err != nil {
-		return err
-	}
-	if s.PushOnly {
+	if s.PushOnly { // newRun rejects push-only with no-push
 		return runPush(ctx, s, env)
 	}
 	return runBuild(ctx, s, env)

@@ -213,21 +213,18 @@ func connect(ctx context.Context, addr string, o Options, wait time.Duration) (*
 	return nil, fmt.Errorf("%w: builder %s did not answer within %s: %w", ErrEngine, addr, wait, last)
 }
 
-// start runs the embedded buildkitd.
+// start runs the embedded buildkitd in o.Dir, which Open made.
 func start(ctx context.Context, o Options) (*Engine, error) {
 	bin, err := findBinary(o.Binary)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: engine directory %s: %w", ErrEngine, o.Dir, err)
-	}
 	cfg := filepath.Join(o.Dir, "buildkitd.toml")
 	if err := os.WriteFile(cfg, []byte(Config(o.Registries, o.Mirrors)), 0o644); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
-	sock := filepath.Join(o.Dir, "buildkitd.sock")
-	os.Remove(sock)
+	addr := Socket(o.Dir)
+	os.Remove(strings.TrimPrefix(addr, "unix://"))
 	logPath := filepath.Join(o.Dir, "buildkitd.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -235,7 +232,7 @@ func start(ctx context.Context, o Options) (*Engine, error) {
 	}
 	// The snapshotter is buildkitd's "auto": overlayfs where the state
 	// directory allows it, native (copies) elsewhere, as inside a container.
-	cmd := exec.Command(bin, "--root", filepath.Join(o.Dir, "root"), "--addr", "unix://"+sock,
+	cmd := exec.Command(bin, "--root", filepath.Join(o.Dir, "root"), "--addr", addr,
 		"--config", cfg,
 		// PLUGIN_NETWORK=host needs it; the engine is this user's own.
 		"--allow-insecure-entitlement", "network.host")
@@ -250,7 +247,7 @@ func start(ctx context.Context, o Options) (*Engine, error) {
 	os.WriteFile(filepath.Join(o.Dir, "buildkitd.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
 	done := make(chan struct{})
 	go func() { cmd.Wait(); logFile.Close(); close(done) }()
-	e := &Engine{Addr: "unix://" + sock, Started: true, opts: o, cmd: cmd, done: done}
+	e := &Engine{Addr: addr, Started: true, opts: o, cmd: cmd, done: done}
 	start := time.Now()
 	c, err := connect(ctx, e.Addr, o, o.Wait)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -53,12 +54,7 @@ type ACR struct {
 
 // Serves reports whether this keychain logs in to host.
 func (a *ACR) Serves(host string) bool {
-	for _, h := range a.Hosts {
-		if h == host {
-			return true
-		}
-	}
-	return IsACRHost(host)
+	return slices.Contains(a.Hosts, host) || IsACRHost(host)
 }
 
 // Resolve implements authn.Keychain.

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -85,12 +86,7 @@ func (e *ECR) Serves(host string) bool { return e.serves(host) }
 func (e *ECR) serves(host string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, h := range e.Hosts {
-		if h == host {
-			return true
-		}
-	}
-	return ecrHost.MatchString(host)
+	return slices.Contains(e.Hosts, host) || ecrHost.MatchString(host)
 }
 
 // Resolve implements authn.Keychain.

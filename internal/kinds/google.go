@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -46,12 +47,7 @@ type Google struct {
 
 // Serves reports whether this keychain logs in to host.
 func (g *Google) Serves(host string) bool {
-	for _, h := range g.Hosts {
-		if h == host {
-			return true
-		}
-	}
-	return IsGoogleHost(host)
+	return slices.Contains(g.Hosts, host) || IsGoogleHost(host)
 }
 
 // Resolve implements authn.Keychain.
