@@ -5,158 +5,188 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
-// benchBuild measures build-only to a tarball of an image of random layers
-// added from build-context files: hoist's direct export (one pass, from the
-// build) with several compression settings against the peers' legacy path,
-// docker buildx build --load into the daemon, then docker save. Then the
-// rebuild from a registry cache on a fresh engine.
-func benchBuild(dir string, mb int) {
+// buildScenarios compare hoist's build-only to a tarball, and the pair
+// build-only then push-only, with the peers' legacy paths: buildx --load
+// into the daemon then docker save; and docker load then docker push in
+// the push step. The image is FROM scratch plus COPY layers of random data;
+// every build is --no-cache. hoist builds on its embedded engine, started
+// once and kept running (hoist engine start).
+func (b *bench) buildScenarios(ctx, engineDir string, size int) []scenario {
+	out := filepath.Join(b.dir, "out.tar")
+	store := filepath.Join(b.dir, "store")
+	hoistBuild := func(extra ...string) []string {
+		return append([]string{hoistBin, "build", "--no-push", "--no-cache", "--context", ctx, "--repo", "bench/built", "--tags", "1",
+			"--engine-dir", engineDir, "--image-store", store, "--progress", "plain", "--daemon-off"}, extra...)
+	}
+	fresh := func() error {
+		os.Remove(out)
+		return os.RemoveAll(store)
+	}
+	toTarball := func(extra ...string) func(m *meas) error {
+		return func(m *meas) error {
+			if err := fresh(); err != nil {
+				return err
+			}
+			if err := m.exec(hoistBuild(append([]string{"--tar-path", out}, extra...)...)...); err != nil {
+				return err
+			}
+			build, export := splitBuildExport(m.stderr)
+			m.extra("build_s", build)
+			m.extra("export_s", export)
+			return nil
+		}
+	}
+	tarball := func(m *meas) error { return wholeTarball(out, size) }
+	legacyBuild := "docker buildx build -q --no-cache --load -t bench/built:1 " + ctx + " >/dev/null && docker save -o " + out + " bench/built:1"
+	legacy := func(m *meas) error {
+		if err := fresh(); err != nil {
+			return err
+		}
+		if err := dockerForget("bench/built:1"); err != nil {
+			return err
+		}
+		return m.shell(legacyBuild)
+	}
+	const app = "/bench/app:1"
+	pushed := func(m *meas) error { return inRegistry(m.regs[0] + app) }
+	hoistPair := func(extra ...string) func(m *meas) error {
+		return func(m *meas) error {
+			if err := fresh(); err != nil {
+				return err
+			}
+			if err := m.exec(hoistBuild(append([]string{"--tar-path", out}, extra...)...)...); err != nil {
+				return err
+			}
+			return m.exec(hoistBin, "push", "--source-tar-path", out, "--destination", m.regs[0]+app, "--progress", "quiet", "--daemon-off")
+		}
+	}
+	return []scenario{
+		{suite: "build", id: "tarball", title: "build-only to a tarball, no cache", size: size, warmup: true, tools: []tool{
+			{id: "hoist", title: "hoist → docker tarball, default (uncompressed layers)", run: toTarball(), verify: tarball},
+			{id: "hoist-gzip1", title: "hoist → docker tarball, gzip level 1", run: toTarball("--compression", "gzip", "--compression-level", "1"), verify: tarball},
+			{id: "hoist-gzip", title: "hoist → docker tarball, gzip (BuildKit's default level)", run: toTarball("--compression", "gzip"), verify: tarball},
+			{id: "hoist-zstd", title: "hoist → docker tarball, zstd", run: toTarball("--compression", "zstd"), verify: tarball},
+			{id: "hoist-store", title: "hoist → workspace image store only, default", run: func(m *meas) error {
+				if err := fresh(); err != nil {
+					return err
+				}
+				return m.exec(hoistBuild()...)
+			}, verify: func(*meas) error {
+				if _, err := os.Stat(filepath.Join(store, "index.json")); err != nil {
+					return fmt.Errorf("the workspace image store has no index.json: %w", err)
+				}
+				return nil
+			}},
+			{id: "legacy", title: "legacy: buildx --load, then docker save", run: legacy, verify: tarball},
+		}},
+		{suite: "build", id: "pair", title: "build-only → tarball → push-only to 1 registry, no cache", size: size, registries: 1, warmup: true, tools: []tool{
+			{id: "hoist", title: "hoist build (default) → hoist push", run: hoistPair(), verify: pushed},
+			{id: "hoist-gzip1", title: "hoist build (gzip level 1) → hoist push", run: hoistPair("--compression", "gzip", "--compression-level", "1"), verify: pushed},
+			{id: "legacy", title: "legacy: buildx --load, docker save → docker load, docker push", verify: pushed, run: func(m *meas) error {
+				if err := legacy(m); err != nil {
+					return err
+				}
+				// The push step is another step: its daemon does not hold
+				// the image the build step made.
+				if err := dockerForget("bench/built:1"); err != nil {
+					return err
+				}
+				ref := m.regs[0] + app
+				return m.shell("docker load -q -i " + out + " >/dev/null && docker tag bench/built:1 " + ref + " && docker push -q " + ref + " >/dev/null")
+			}},
+		}},
+	}
+}
+
+// buildSuite measures the build scenarios on an image of size MiB.
+func (b *bench) buildSuite(size int) error {
+	return b.builderSuite(size, "engine", func(ctx, engineDir string) []scenario { return b.buildScenarios(ctx, engineDir, size) })
+}
+
+// builderSuite makes the build context of an image of size MiB and starts
+// an embedded engine for the scenarios, when one of their cases is wanted,
+// then measures them.
+func (b *bench) builderSuite(size int, engine string, scenarios func(ctx, engineDir string) []scenario) error {
+	if !b.wanted(scenarios("", "")) {
+		return nil
+	}
+	ctx, err := b.buildContext(size)
+	if err != nil {
+		return err
+	}
+	engineDir, err := b.startEngine(engine)
+	if err != nil {
+		return err
+	}
+	return b.measureEach(scenarios(ctx, engineDir))
+}
+
+// startEngine starts a hoist embedded engine that stays running for the
+// suite (hoist engine start) and is stopped at the end of the benchmark.
+func (b *bench) startEngine(name string) (string, error) {
+	dir := filepath.Join(b.dir, name)
+	if err := must(hoistBin, "engine", "start", "--engine-dir", dir, "--buildkitd", buildkitdBin); err != nil {
+		return "", err
+	}
+	b.defer_(func() {
+		runCmd(hoistBin, "engine", "stop", "--engine-dir", dir)
+		os.RemoveAll(dir)
+	})
+	return dir, nil
+}
+
+// buildContext writes, once per size, a build context of layersFor(mb)
+// files of random data and a Dockerfile that copies each into a layer.
+func (b *bench) buildContext(mb int) (string, error) {
 	n := layersFor(mb)
-	ctx := filepath.Join(dir, fmt.Sprintf("build-%dm", mb))
-	check(os.MkdirAll(ctx, 0o755))
+	ctx := filepath.Join(b.dir, fmt.Sprintf("build-%dm", mb))
+	if err := os.MkdirAll(ctx, 0o755); err != nil {
+		return "", err
+	}
 	var df strings.Builder
 	df.WriteString("FROM scratch\n")
 	for i := 0; i < n; i++ {
 		p := filepath.Join(ctx, fmt.Sprintf("blob-%d.bin", i))
 		if _, err := os.Stat(p); err != nil {
-			writeRandomFile(p, int64(mb)<<20/int64(n), uint64(7000+mb*100+i))
+			if err := writeRandomFile(p, int64(mb)<<20/int64(n), uint64(7000+mb*100+i)); err != nil {
+				return "", err
+			}
 		}
 		fmt.Fprintf(&df, "COPY blob-%d.bin /data/blob-%d.bin\n", i, i)
 	}
-	check(os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df.String()), 0o644))
+	return ctx, os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df.String()), 0o644)
+}
 
-	engineDir := filepath.Join(dir, "engine")
-	bk, err := filepath.Abs(*buildkitd)
-	check(err)
-	s := runCmd(nil, *hoistBin, "engine", "start", "--engine-dir", engineDir, "--buildkitd", bk)
-	check(s.err)
-	defer func() {
-		runCmd(nil, *hoistBin, "engine", "stop", "--engine-dir", engineDir)
-		os.RemoveAll(engineDir)
-		os.RemoveAll(filepath.Join(dir, "store"))
-	}()
+func writeRandomFile(p string, size int64, seed uint64) error {
+	f, err := os.Create(p + ".tmp")
+	if err != nil {
+		return err
+	}
+	if err := writeRandom(f, size, seed); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(p+".tmp", p)
+}
 
-	out := filepath.Join(dir, "out.tar")
-	hoistBuild := func(extra ...string) func([]string, int) sample {
-		return func(_ []string, _ int) sample {
-			os.Remove(out)
-			os.RemoveAll(filepath.Join(dir, "store"))
-			args := append([]string{"build", "--no-push", "--no-cache", "--context", ctx, "--repo", "bench/built", "--tags", "1",
-				"--engine-dir", engineDir, "--image-store", filepath.Join(dir, "store"), "--progress", "plain", "--daemon-off"}, extra...)
-			return runCmd(nil, *hoistBin, args...)
-		}
+// wholeTarball checks that a build wrote a tarball at least as large as
+// the image's data.
+func wholeTarball(p string, mb int) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("no tarball: %w", err)
 	}
-	fmt.Printf("## build-only of a %d MiB image (%d COPY layers of random data), no cache\n\n", mb, n)
-	fmt.Println("| how | wall s | legacy ÷ this | build steps s | engine export s | rest s (tarball, client) | tarball MiB |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
-	cases := []struct {
-		name string
-		run  func([]string, int) sample
-	}{
-		{"hoist → docker tarball, default (uncompressed layers)", hoistBuild("--tar-path", out)},
-		{"hoist → docker tarball, gzip level 1", hoistBuild("--tar-path", out, "--compression", "gzip", "--compression-level", "1")},
-		{"hoist → docker tarball, gzip (BuildKit's default level)", hoistBuild("--tar-path", out, "--compression", "gzip")},
-		{"hoist → docker tarball, zstd", hoistBuild("--tar-path", out, "--compression", "zstd")},
-		{"hoist → workspace image store only, default", hoistBuild()},
-		{"legacy: buildx --load, then docker save", func(_ []string, _ int) sample {
-			os.Remove(out)
-			dockerForget("bench/built:1")
-			return runCmd(nil, "sh", "-c", "docker buildx build -q --no-cache --load -t bench/built:1 "+ctx+" >/dev/null && docker save -o "+out+" bench/built:1")
-		}},
+	if st.Size() < int64(mb)<<20 {
+		return fmt.Errorf("the tarball %s has %d bytes, less than the image's %d MiB of data", p, st.Size(), mb)
 	}
-	type res struct {
-		wall          []time.Duration
-		build, export []time.Duration
-		size          int64
-		err           error
-	}
-	results := make([]res, len(cases))
-	for run := 0; run < *runs; run++ {
-		// Each run starts with another case, so that none always follows
-		// the legacy path's heavy disk writes.
-		for k := range cases {
-			i := (k + run) % len(cases)
-			c := cases[i]
-			settle()
-			s := c.run(nil, run)
-			if s.err != nil {
-				results[i].err = s.err
-				fmt.Fprintf(os.Stderr, "%s: %v\n", c.name, s.err)
-			}
-			b, e := splitBuildExport(lastStderr)
-			results[i].wall = append(results[i].wall, s.wall)
-			results[i].build = append(results[i].build, b)
-			results[i].export = append(results[i].export, e)
-			if st, err := os.Stat(out); err == nil {
-				results[i].size = st.Size()
-			}
-		}
-	}
-	legacy := medianD(results[len(results)-1].wall)
-	for i, c := range cases {
-		r := results[i]
-		w := medianD(r.wall)
-		legacyRow := strings.HasPrefix(c.name, "legacy")
-		split := func(d []time.Duration) string {
-			if legacyRow {
-				return "n/a"
-			}
-			return fmt.Sprintf("%.2f", medianD(d).Seconds())
-		}
-		rest := "n/a"
-		if !legacyRow {
-			rest = fmt.Sprintf("%.2f", (w - medianD(r.build) - medianD(r.export)).Seconds())
-		}
-		size := fmt.Sprintf("%.0f", float64(r.size)/(1<<20))
-		if strings.Contains(c.name, "store only") {
-			size = "-"
-		}
-		status := ""
-		if r.err != nil {
-			status = " (failed)"
-		}
-		fmt.Printf("| %s%s | %.2f | %.2f | %s | %s | %s | %s |\n", c.name, status, w.Seconds(), legacy.Seconds()/w.Seconds(), split(r.build), split(r.export), rest, size)
-	}
-	fmt.Println()
-
-	// Rebuild from a registry cache on a fresh engine.
-	regs, stop := startRegistries(dir, 1)
-	defer stop()
-	cache := regs[0] + "/bench/cache:buildcache"
-	warm := runCmd(nil, *hoistBin, "build", "--context", ctx, "--destination", regs[0]+"/bench/built:1", "--cache-to", "type=registry,ref="+cache+",mode=max",
-		"--engine-dir", engineDir, "--progress", "quiet", "--daemon-off")
-	if warm.err != nil {
-		fmt.Fprintln(os.Stderr, "bench: warm build:", warm.err)
-		return
-	}
-	var cold, cached []time.Duration
-	for run := 0; run < *runs; run++ {
-		for _, withCache := range []bool{false, true} {
-			fresh := filepath.Join(dir, fmt.Sprintf("fresh-%d-%t", run, withCache))
-			args := []string{"build", "--no-push", "--context", ctx, "--repo", "bench/built", "--engine-dir", fresh, "--buildkitd", bk,
-				"--image-store", filepath.Join(dir, "store"), "--progress", "plain", "--daemon-off"}
-			if withCache {
-				args = append(args, "--cache-from", "type=registry,ref="+cache)
-			}
-			settle()
-			s := runCmd(nil, *hoistBin, args...)
-			check(s.err)
-			if withCache {
-				cached = append(cached, s.wall)
-			} else {
-				cold = append(cold, s.wall)
-			}
-			os.RemoveAll(fresh)
-		}
-	}
-	fmt.Printf("| build-only on a fresh embedded engine (engine start included) | wall s |\n|---|---:|\n")
-	fmt.Printf("| without a cache | %.2f |\n| from the registry cache (%s) | %.2f |\n\n", medianD(cold).Seconds(), "mode=max", medianD(cached).Seconds())
+	return nil
 }
 
 var (
@@ -164,18 +194,17 @@ var (
 	vertexDone = regexp.MustCompile(`^#(\d+) (?:DONE|CACHED) ?([0-9.]*)s?$`)
 )
 
-// splitBuildExport sums BuildKit's plain progress: the exporter vertices
-// ("exporting to ...") against the others.
-func splitBuildExport(log string) (build, export time.Duration) {
+// splitBuildExport sums BuildKit's plain progress in seconds: the exporter
+// vertices ("exporting to ...") against the others.
+func splitBuildExport(log string) (build, export float64) {
 	names := map[string]string{}
 	for _, line := range strings.Split(log, "\n") {
 		if m := vertexDone.FindStringSubmatch(line); m != nil {
 			secs, _ := strconv.ParseFloat(m[2], 64)
-			d := time.Duration(secs * float64(time.Second))
 			if strings.HasPrefix(names[m[1]], "exporting to") {
-				export += d
+				export += secs
 			} else {
-				build += d
+				build += secs
 			}
 			continue
 		}
@@ -186,20 +215,4 @@ func splitBuildExport(log string) (build, export time.Duration) {
 		}
 	}
 	return build, export
-}
-
-func medianD(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	c := slices.Clone(ds)
-	slices.Sort(c)
-	return c[len(c)/2]
-}
-
-// writeRandomFile writes size deterministic, incompressible bytes.
-func writeRandomFile(p string, size int64, seed uint64) {
-	tmp := p + ".tmp"
-	writeRandomLayer(tmp, size, seed) // a tar; its bytes are as random
-	check(os.Rename(tmp, p))
 }

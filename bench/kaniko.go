@@ -1,87 +1,61 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 )
 
-// benchKaniko compares the two build tools on the same Dockerfile and
-// context as the build suite: BuildKit (hoist's embedded engine) and Kaniko
-// (hoist's Kaniko image run as a plugin container), build-only to a tarball
-// and build-and-push; and, for Kaniko's build-and-push, the executor's own
-// push against hoist's push core after the executor's tarball.
-func benchKaniko(dir string, mb int, image string) {
-	ctx := filepath.Join(dir, fmt.Sprintf("build-%dm", mb))
-	if _, err := os.Stat(filepath.Join(ctx, "Dockerfile")); err != nil {
-		fmt.Fprintln(os.Stderr, "bench: run the build suite first (it makes the context)")
-		return
-	}
-	engineDir := filepath.Join(dir, "engine-k")
-	bk, err := filepath.Abs(*buildkitd)
-	check(err)
-	check(runCmd(nil, *hoistBin, "engine", "start", "--engine-dir", engineDir, "--buildkitd", bk).err)
-	defer func() {
-		runCmd(nil, *hoistBin, "engine", "stop", "--engine-dir", engineDir)
-		os.RemoveAll(engineDir)
-	}()
-	kaniko := func(env ...string) sample {
-		args := []string{"run", "--rm", "--network", "host", "-v", ctx + ":/harness", "-w", "/harness"}
+// kanikoScenarios compare the two build tools on the build suite's
+// Dockerfile and context: BuildKit (hoist's embedded engine) and Kaniko
+// (hoist's Kaniko image run as a plugin container, as a CI runner runs
+// it), build-only to a tarball and build-and-push; and, for Kaniko's
+// build-and-push, the executor's own push against hoist's push core after
+// the executor's tarball.
+func (b *bench) kanikoScenarios(ctx, engineDir string, size int) []scenario {
+	// The tarball goes beside the context, not into it: it would be part
+	// of the next build's context.
+	outDir := filepath.Join(b.dir, "kaniko-out")
+	out := filepath.Join(outDir, "out.tar")
+	store := filepath.Join(b.dir, "store-k")
+	const app = "/bench/built:1"
+	kaniko := func(m *meas, env ...string) error {
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			return err
+		}
+		args := []string{"docker", "run", "--rm", "--network", "host", "-v", ctx + ":/harness", "-v", outDir + ":/out", "-w", "/harness"}
 		for _, e := range env {
 			args = append(args, "-e", e)
 		}
-		return runCmd(nil, "docker", append(args, image)...)
+		return m.exec(append(args, kanikoImage)...)
 	}
-	cases := []struct {
-		name string
-		run  func(reg string) sample
-	}{
-		{"BuildKit (embedded engine) → tarball", func(string) sample {
-			os.Remove(filepath.Join(ctx, "out.tar"))
-			return runCmd(nil, *hoistBin, "build", "--no-push", "--no-cache", "--context", ctx, "--repo", "bench/built", "--engine-dir", engineDir,
-				"--image-store", filepath.Join(dir, "store-k"), "--tar-path", filepath.Join(ctx, "out.tar"), "--progress", "quiet", "--daemon-off")
+	tarball := func(*meas) error { return wholeTarball(out, size) }
+	pushed := func(m *meas) error { return inRegistry(m.regs[0] + app) }
+	return []scenario{{suite: "kaniko", id: "tools", title: "build tools, no cache", size: size, registries: 1, warmup: true, tools: []tool{
+		{id: "buildkit-tar", title: "BuildKit (embedded engine) → tarball", verify: tarball, run: func(m *meas) error {
+			os.Remove(out)
+			os.RemoveAll(store)
+			return m.exec(hoistBin, "build", "--no-push", "--no-cache", "--context", ctx, "--repo", "bench/built", "--engine-dir", engineDir,
+				"--image-store", store, "--tar-path", out, "--progress", "quiet", "--daemon-off")
 		}},
-		{"Kaniko (plugin image) → tarball", func(string) sample {
-			os.Remove(filepath.Join(ctx, "out.tar"))
-			return kaniko("PLUGIN_NO_PUSH=true", "PLUGIN_REPO=bench/built", "PLUGIN_TAR_PATH=/harness/out.tar", "PLUGIN_IMAGE_STORE=/tmp/store", "PLUGIN_PROGRESS=quiet")
+		{id: "kaniko-tar", title: "Kaniko (plugin image) → tarball", verify: tarball, run: func(m *meas) error {
+			os.Remove(out)
+			return kaniko(m, "PLUGIN_NO_PUSH=true", "PLUGIN_REPO=bench/built", "PLUGIN_TAR_PATH=/out/out.tar", "PLUGIN_IMAGE_STORE=/tmp/store", "PLUGIN_PROGRESS=quiet")
 		}},
-		{"BuildKit (embedded engine) → registry", func(reg string) sample {
-			return runCmd(nil, *hoistBin, "build", "--no-cache", "--context", ctx, "--destination", reg+"/bench/built:1", "--engine-dir", engineDir,
+		{id: "buildkit-push", title: "BuildKit (embedded engine) → registry", verify: pushed, run: func(m *meas) error {
+			return m.exec(hoistBin, "build", "--no-cache", "--context", ctx, "--destination", m.regs[0]+app, "--engine-dir", engineDir,
 				"--progress", "quiet", "--daemon-off")
 		}},
-		{"Kaniko → tarball → hoist's push core → registry", func(reg string) sample {
-			return kaniko("PLUGIN_DESTINATIONS="+reg+"/bench/built:1", "PLUGIN_PROGRESS=quiet")
+		{id: "kaniko-push", title: "Kaniko → tarball → hoist's push core → registry", verify: pushed, run: func(m *meas) error {
+			return kaniko(m, "PLUGIN_DESTINATIONS="+m.regs[0]+app, "PLUGIN_PROGRESS=quiet")
 		}},
-		{"Kaniko executor's own push → registry", func(reg string) sample {
-			args := []string{"run", "--rm", "--network", "host", "-v", ctx + ":/harness", "--entrypoint", "/kaniko/executor", image,
-				"--context=dir:///harness", "--dockerfile=/harness/Dockerfile", "--destination=" + reg + "/bench/built:1", "--insecure"}
-			return runCmd(nil, "docker", args...)
+		{id: "executor-push", title: "Kaniko executor's own push → registry", verify: pushed, run: func(m *meas) error {
+			return m.exec("docker", "run", "--rm", "--network", "host", "-v", ctx+":/harness", "--entrypoint", "/kaniko/executor", kanikoImage,
+				"--context=dir:///harness", "--dockerfile=/harness/Dockerfile", "--destination="+m.regs[0]+app, "--insecure")
 		}},
-	}
-	walls := make([][]time.Duration, len(cases))
-	var errs []error
-	for run := 0; run < *runs; run++ {
-		for k := range cases {
-			i := (k + run) % len(cases)
-			regs, stop := startRegistries(dir, 1)
-			settle()
-			s := cases[i].run(regs[0])
-			stop()
-			if s.err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", cases[i].name, s.err))
-			}
-			walls[i] = append(walls[i], s.wall)
-		}
-	}
-	fmt.Printf("## build tools, %d MiB image (%d COPY layers of random data), no cache\n\n| how | wall s |\n|---|---:|\n", mb, layersFor(mb))
-	for i, c := range cases {
-		fmt.Printf("| %s | %.2f |\n", c.name, medianD(walls[i]).Seconds())
-	}
-	for _, e := range errs {
-		fmt.Fprintln(os.Stderr, "bench:", strings.TrimSpace(e.Error()))
-	}
-	fmt.Println()
-	os.RemoveAll(filepath.Join(dir, "store-k"))
+	}}}
+}
+
+// kanikoSuite measures the build tools on an image of size MiB.
+func (b *bench) kanikoSuite(size int) error {
+	return b.builderSuite(size, "engine-k", func(ctx, engineDir string) []scenario { return b.kanikoScenarios(ctx, engineDir, size) })
 }

@@ -15,7 +15,7 @@ scripts/setup.sh >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"; stop_dockerd' EXIT
 start_dockerd
-CGO_ENABLED=0 go build -trimpath -o "$work/hoist" ./cmd/hoist
+CGO_ENABLED=0 go build -trimpath -ldflags "-X github.com/hoist-build/hoist/internal/cli.Version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o "$work/hoist" ./cmd/hoist
 certs=/etc/ssl/certs/ca-certificates.crt
 
 # The Kaniko image.

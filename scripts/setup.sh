@@ -41,19 +41,30 @@ if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/q
   cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register 2>/dev/null || true
 fi
 
-# Pinned Go tools, built from the versions in go.mod (tool directives).
+# Pinned Go tools, built from the versions in go.mod (tool directives) and
+# tools/kaniko/go.mod, each stamped with its version; rebuilt when a pin
+# changes.
 mkdir -p bin
-if [ ! -x bin/crane ]; then
-  echo "setup: building crane (pinned go-containerregistry) into bin/"
+pinned() { (cd "${2:-.}" && go list -m -f '{{.Version}}' "$1"); }
+crane_version=$(pinned github.com/google/go-containerregistry)
+if ! bin/crane version 2>/dev/null | grep -qx "$crane_version"; then
+  echo "setup: building crane $crane_version (pinned go-containerregistry) into bin/"
   go build -o bin/crane github.com/google/go-containerregistry/cmd/crane
 fi
-if [ ! -x bin/buildkitd ] || [ ! -x bin/buildctl ]; then
-  echo "setup: building buildkitd and buildctl (pinned github.com/moby/buildkit) into bin/"
-  go build -o bin/ github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+bk_version=$(pinned github.com/moby/buildkit)
+if ! bin/buildkitd --version 2>/dev/null | grep -q " $bk_version" || [ ! -x bin/buildctl ]; then
+  echo "setup: building buildkitd and buildctl $bk_version (pinned github.com/moby/buildkit) into bin/"
+  go build -ldflags "-X github.com/moby/buildkit/version.Version=$bk_version" -o bin/ \
+    github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
 fi
-if [ ! -x bin/kaniko-executor ]; then
-  echo "setup: building the Kaniko executor (pinned in tools/kaniko) into bin/, statically"
-  (cd tools/kaniko && CGO_ENABLED=0 go build -o ../../bin/kaniko-executor github.com/GoogleContainerTools/kaniko/cmd/executor)
+kaniko_version=$(pinned github.com/GoogleContainerTools/kaniko tools/kaniko)
+if [ ! -x bin/kaniko-executor ] || [ "$(cat bin/kaniko-executor.version 2>/dev/null)" != "$kaniko_version" ]; then
+  echo "setup: building the Kaniko executor $kaniko_version (pinned in tools/kaniko) into bin/, statically"
+  (cd tools/kaniko && CGO_ENABLED=0 go build \
+    -ldflags "-X github.com/GoogleContainerTools/kaniko/pkg/version.version=$kaniko_version" \
+    -o ../../bin/kaniko-executor github.com/GoogleContainerTools/kaniko/cmd/executor)
+  echo "$kaniko_version" > bin/kaniko-executor.version
 fi
-go build -o bin/hoist ./cmd/hoist
+hoist_version=$(git describe --always --dirty 2>/dev/null || echo dev)
+go build -ldflags "-X github.com/hoist-build/hoist/internal/cli.Version=$hoist_version" -o bin/hoist ./cmd/hoist
 echo "setup: ok"

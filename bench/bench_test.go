@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestCaseIDsAreUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, sc := range catalogue() {
+		for _, tl := range sc.tools {
+			id := sc.caseID(tl)
+			if seen[id] {
+				t.Errorf("case %s is defined twice", id)
+			}
+			seen[id] = true
+			if tl.run == nil {
+				t.Errorf("case %s has nothing to run", id)
+			}
+		}
+	}
+	if len(seen) < 20 {
+		t.Fatalf("the catalogue lists %d cases; the suites define more", len(seen))
+	}
+}
+
+// Every target of the repository's file names cases a suite measures, and
+// has a bound.
+func TestTargetsFile(t *testing.T) {
+	tg, err := loadTargets("targets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.SizeMiB <= 0 || tg.Runs < 1 || len(tg.Targets) < 10 {
+		t.Fatalf("targets.json: size %d MiB, %d runs, %d targets", tg.SizeMiB, tg.Runs, len(tg.Targets))
+	}
+	ids := map[string]bool{}
+	for _, x := range tg.Targets {
+		if ids[x.ID] {
+			t.Errorf("target %s is defined twice", x.ID)
+		}
+		ids[x.ID] = true
+	}
+}
+
+func TestTargetsFileRejectsUnknownCases(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.json")
+	os.WriteFile(p, []byte(`{"size_mib": 1, "runs": 1, "targets": [{"id": "x", "value": ["push/nope/hoist"], "max": 1}]}`), 0o644)
+	_, err := loadTargets(p)
+	if err == nil || !strings.Contains(err.Error(), "push/nope/hoist") {
+		t.Fatalf("loadTargets = %v, want an error naming the unknown case", err)
+	}
+}
+
+func results(cases map[string]sample) *Results {
+	r := &Results{}
+	for id, s := range cases {
+		size := 512
+		if strings.HasPrefix(id, "cache/") {
+			size = 0
+		}
+		r.Cases = append(r.Cases, CaseResult{ID: id, SizeMiB: size, Tool: id[strings.LastIndex(id, "/")+1:], Median: s})
+	}
+	return r
+}
+
+func TestJudge(t *testing.T) {
+	one, two := 1.0, 2.0
+	tg := &Targets{SizeMiB: 512, Targets: []Target{
+		{ID: "slower", Value: []string{"push/gzip-1reg/hoist"}, Over: "push/gzip-1reg/crane", Max: &one},
+		{ID: "faster", Value: []string{"push/save-1reg/crane"}, Over: "push/save-1reg/hoist", Min: &two},
+		{ID: "rss", Value: []string{"push/gzip-1reg/hoist", "push/save-1reg/hoist"}, Metric: "rss", Max: &two},
+		{ID: "sizeless", Value: []string{"cache/rebuild/hoist-cached"}, Over: "cache/rebuild/hoist-cold", Max: &one},
+		{ID: "later", Value: []string{"push/gzip-1reg/hoist"}, Over: "push/gzip-1reg/crane", Max: &one, Pending: "issue 99"},
+	}}
+	r := results(map[string]sample{
+		"push/gzip-1reg/hoist":       {Wall: 1.1, RSS: 1},
+		"push/gzip-1reg/crane":       {Wall: 1.0},
+		"push/save-1reg/hoist":       {Wall: 1.0, RSS: 3},
+		"push/save-1reg/crane":       {Wall: 2.5},
+		"cache/rebuild/hoist-cached": {Wall: 1},
+		"cache/rebuild/hoist-cold":   {Wall: 10},
+	})
+	vs, err := tg.judge(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vs {
+		got = append(got, v.ID+" "+v.Bound+" "+map[bool]string{true: "pass", false: "fail"}[v.Pass])
+	}
+	want := []string{"slower ≤ 1.00 fail", "faster ≥ 2.00 pass", "rss ≤ 2.00 fail", "sizeless ≤ 1.00 pass", "later ≤ 1.00 fail"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("verdicts (-want +got):\n%s", d)
+	}
+	if vs[0].Measured < 1.09 || vs[0].Measured > 1.11 || vs[1].Measured != 2.5 || vs[2].Measured != 3 {
+		t.Errorf("measured values: %+v", vs)
+	}
+	var buf bytes.Buffer
+	if printVerdicts(&buf, vs) {
+		t.Error("printVerdicts reports all passed")
+	}
+	for _, w := range []string{"FAIL  slower", "PASS  faster", "MISS  later", "[pending: issue 99]"} {
+		if !strings.Contains(buf.String(), w) {
+			t.Errorf("printed verdicts lack %q:\n%s", w, buf.String())
+		}
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 5 {
+		t.Errorf("printed %d lines for 5 targets:\n%s", n, buf.String())
+	}
+	// A pending target's miss alone does not fail the check.
+	buf.Reset()
+	if !printVerdicts(&buf, vs[3:]) {
+		t.Errorf("a pending miss failed the check:\n%s", buf.String())
+	}
+
+	// A case that was not measured is never judged.
+	r.Cases = r.Cases[1:]
+	if _, err := tg.judge(r); err == nil || !strings.Contains(err.Error(), "lack") {
+		t.Errorf("judge with a case missing = %v, want an error", err)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	got := median([]sample{{Wall: 3, CPU: 1, Extra: map[string]float64{"x": 5}}, {Wall: 1, CPU: 9}, {Wall: 2, CPU: 4, Extra: map[string]float64{"x": 7}}})
+	want := sample{Wall: 2, CPU: 4, Extra: map[string]float64{"x": 7}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("median (-want +got):\n%s", d)
+	}
+}
+
+// A failing command stops the scenario with the case, the command and its
+// output, and nothing of the scenario is recorded; so does a run that
+// ends without error but did not do its job.
+func TestFailedMeasurementRecordsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tl   tool
+		want []string
+	}{
+		{"command fails", tool{id: "bad", title: "bad", run: func(m *meas) error {
+			return m.exec("sh", "-c", "echo the-tool-said-this >&2; exit 3")
+		}}, []string{"case test/s/bad", "run 1 of 2", "command failed: sh -c 'echo the-tool-said-this >&2; exit 3'", "exit status 3", "the-tool-said-this"}},
+		{"verify fails", tool{id: "lazy", title: "lazy", run: func(m *meas) error { return m.exec("true") },
+			verify: func(*meas) error { return errors.New("no tarball") }}, []string{"case test/s/lazy", "did not do its job: no tarball", "true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &bench{dir: t.TempDir(), runs: 2, want: func(string) bool { return true }, res: &Results{}}
+			good := tool{id: "good", title: "good", run: func(m *meas) error { return m.exec("true") }}
+			err := b.measure(scenario{suite: "test", id: "s", title: "test", tools: []tool{good, tc.tl}})
+			if err == nil {
+				t.Fatal("measure succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			if len(b.res.Cases) != 0 {
+				t.Errorf("recorded %d case(s) of a failed scenario", len(b.res.Cases))
+			}
+		})
+	}
+}
+
+func TestMeasureRecordsEveryRun(t *testing.T) {
+	b := &bench{dir: t.TempDir(), runs: 3, want: func(id string) bool { return id != "test/s/skipped" }, res: &Results{}}
+	var order []string
+	mk := func(id string) tool {
+		return tool{id: id, title: id, run: func(m *meas) error {
+			order = append(order, id)
+			return m.exec("true")
+		}}
+	}
+	if err := b.measure(scenario{suite: "test", id: "s", title: "test", size: 7, tools: []tool{mk("a"), mk("b"), mk("skipped")}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"a", "b", "b", "a", "a", "b"}, order); d != "" {
+		t.Errorf("order of the runs, rotated (-want +got):\n%s", d)
+	}
+	if len(b.res.Cases) != 2 {
+		t.Fatalf("recorded %d cases, want 2", len(b.res.Cases))
+	}
+	for _, c := range b.res.Cases {
+		if len(c.Runs) != 3 || c.SizeMiB != 7 || c.Command != "true" || c.Median.Wall <= 0 {
+			t.Errorf("case %+v", c)
+		}
+	}
+}
+
+// The template renders from the results of a full run: every case of the
+// catalogue at 32 and 512 MiB (the cache suite at no size).
+func TestTemplateRendersAFullRun(t *testing.T) {
+	res := &Results{Command: "make bench", Runs: 1, Commit: "abc", Tools: []ToolVersion{{"hoist", "v1"}}}
+	for _, sc := range catalogue() {
+		sizes := []int{32, 512}
+		if sc.suite == "cache" {
+			sizes = []int{0}
+		}
+		for _, size := range sizes {
+			for _, tl := range sc.tools {
+				s := sample{Wall: 2, CPU: 1, RSS: 30, Extra: map[string]float64{"build_s": 0.5, "export_s": 0.5}}
+				res.Cases = append(res.Cases, CaseResult{ID: sc.caseID(tl), SizeMiB: size, Scenario: sc.title, Tool: tl.title, Runs: []sample{s}, Median: s})
+			}
+		}
+	}
+	tg, err := loadTargets("targets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Targets, err = tg.judge(res); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := render("benchmarks.md.tmpl", res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Cases {
+		if !strings.Contains(string(doc), "| "+c.Tool+" |") {
+			t.Errorf("the document has no row for %s", c.ID)
+		}
+	}
+	for _, v := range res.Targets {
+		if !strings.Contains(string(doc), v.Text) {
+			t.Errorf("the document does not list target %s", v.ID)
+		}
+	}
+}
+
+// docs/benchmarks.md is what `make bench-docs` renders from the committed
+// results: no figure in it is copied by hand.
+func TestBenchmarksDocIsGenerated(t *testing.T) {
+	res, err := readResults("../docs/benchmarks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Cases) == 0 || len(res.Tools) == 0 || res.Commit == "" || res.Date.IsZero() {
+		t.Fatalf("docs/benchmarks.json lacks cases, tools, commit or date")
+	}
+	for _, c := range res.Cases {
+		if len(c.Runs) != res.Runs {
+			t.Errorf("case %s has %d runs, the run made %d each", c.ID, len(c.Runs), res.Runs)
+		}
+	}
+	tg, err := loadTargets("targets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := tg.judge(res)
+	if err != nil {
+		t.Fatalf("the committed results do not measure every target: %v", err)
+	}
+	if d := cmp.Diff(vs, res.Targets); d != "" {
+		t.Errorf("the committed verdicts are not those of bench/targets.json on the committed results; run make bench (-recorded +judged now):\n%s", d)
+	}
+	doc, err := render("benchmarks.md.tmpl", res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile("../docs/benchmarks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(doc, have) {
+		t.Errorf("docs/benchmarks.md differs from its rendering; run make bench-docs:\n%s", cmp.Diff(string(doc), string(have)))
+	}
+}
+
+func TestShellLine(t *testing.T) {
+	got := shellLine([]string{"sh", "-c", "a 'b' && c", "plain", ""})
+	if want := `sh -c 'a '\''b'\'' && c' plain ''`; got != want {
+		t.Errorf("shellLine = %s, want %s", got, want)
+	}
+}

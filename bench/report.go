@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/template"
+)
+
+func cmdReport(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	resultsFile := fs.String("results", "docs/benchmarks.json", "results of a full run (bench run)")
+	tmplFile := fs.String("template", "bench/benchmarks.md.tmpl", "the document's template")
+	out := fs.String("out", "", "write here instead of stdout")
+	fs.Parse(args)
+	res, err := readResults(*resultsFile)
+	if err != nil {
+		return err
+	}
+	doc, err := render(*tmplFile, res)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err = os.Stdout.Write(doc)
+		return err
+	}
+	return os.WriteFile(*out, doc, 0o644)
+}
+
+// render fills the document's template from one run's results. Every
+// figure in the document comes from the results: a case the template
+// names that the results lack is an error, never an empty cell.
+func render(tmplFile string, res *Results) ([]byte, error) {
+	r := &reporter{res: res}
+	t, err := template.New("doc").Funcs(template.FuncMap{
+		"table":    r.table,
+		"targets":  r.targets,
+		"tools":    r.tools,
+		"machine":  r.machine,
+		"wall":     r.wall,
+		"ratio":    r.ratio,
+		"verdict":  r.verdict,
+		"measured": r.measured,
+	}).ParseFiles(tmplFile)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, tmplFileName(tmplFile), res); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func tmplFileName(p string) string {
+	return p[strings.LastIndex(p, "/")+1:]
+}
+
+type reporter struct{ res *Results }
+
+func (r *reporter) find(id string, size int) (*CaseResult, error) {
+	c, ok := r.res.Find(id, size)
+	if !ok {
+		return nil, fmt.Errorf("the results lack case %s at %d MiB", id, size)
+	}
+	return c, nil
+}
+
+// wall is a case's median wall time, in seconds.
+func (r *reporter) wall(id string, size int) (string, error) {
+	c, err := r.find(id, size)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%.2f s", c.Median.Wall), nil
+}
+
+// ratio is the median wall time of one case over another's.
+func (r *reporter) ratio(a, b string, size int) (string, error) {
+	ca, err := r.find(a, size)
+	if err != nil {
+		return "", err
+	}
+	cb, err := r.find(b, size)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%.2f×", ca.Median.Wall/cb.Median.Wall), nil
+}
+
+func (r *reporter) verdictOf(id string) (*Verdict, error) {
+	for i := range r.res.Targets {
+		if r.res.Targets[i].ID == id {
+			return &r.res.Targets[i], nil
+		}
+	}
+	return nil, fmt.Errorf("the results judge no target %s", id)
+}
+
+// verdict is "met" or "missed" for a target.
+func (r *reporter) verdict(id string) (string, error) {
+	v, err := r.verdictOf(id)
+	if err != nil {
+		return "", err
+	}
+	if v.Pass {
+		return "met", nil
+	}
+	return "missed", nil
+}
+
+// measured is a target's measured value.
+func (r *reporter) measured(id string) (string, error) {
+	v, err := r.verdictOf(id)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%.2f", v.Measured), nil
+}
+
+func (r *reporter) machine() string {
+	m := r.res.Machine
+	return fmt.Sprintf("%d cores (%s), %d GiB, %s, Linux %s", m.Cores, m.CPU, m.MemoryGiB, m.OS, m.Kernel)
+}
+
+func (r *reporter) tools() string {
+	var b strings.Builder
+	for _, t := range r.res.Tools {
+		fmt.Fprintf(&b, "- %s: `%s`\n", t.Name, t.Version)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (r *reporter) targets() string {
+	var b strings.Builder
+	b.WriteString("| target | issue | measured | bound | |\n|---|---:|---:|---:|---|\n")
+	for _, v := range r.res.Targets {
+		res := "met"
+		switch {
+		case !v.Pass && v.Pending != "":
+			res = "missed, pending: " + v.Pending
+		case !v.Pass:
+			res = "**missed**"
+		}
+		fmt.Fprintf(&b, "| %s (%s) | %d | %.2f | %s | %s |\n", v.Text, v.Expr, v.Issue, v.Measured, v.Bound, res)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// table renders the cases of one suite at one size (0 for a suite without
+// sizes), scenario by scenario in the order measured, with the columns
+// that suite's figures need.
+func (r *reporter) table(suite string, size int) (string, error) {
+	var cases []*CaseResult
+	for i := range r.res.Cases {
+		c := &r.res.Cases[i]
+		if strings.HasPrefix(c.ID, suite+"/") && c.SizeMiB == size {
+			cases = append(cases, c)
+		}
+	}
+	if len(cases) == 0 {
+		return "", fmt.Errorf("the results have no %s cases at %d MiB", suite, size)
+	}
+	// over is a case's median wall time over that of another tool of its
+	// scenario (the first of tools measured), or the other's over the
+	// case's when inverse; "-" when the scenario has none of them.
+	over := func(c *CaseResult, inverse bool, tools ...string) string {
+		for _, tool := range tools {
+			if o, ok := r.res.Find(c.ID[:strings.LastIndex(c.ID, "/")+1]+tool, size); ok {
+				if inverse {
+					return fmt.Sprintf("%.2f", o.Median.Wall/c.Median.Wall)
+				}
+				return fmt.Sprintf("%.2f", c.Median.Wall/o.Median.Wall)
+			}
+		}
+		return "-"
+	}
+	var b strings.Builder
+	switch suite {
+	case "push":
+		b.WriteString("| scenario | tool | wall s | MB/s | ÷ hoist | client CPU s | peak RSS MiB | registry CPU s |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, c := range cases {
+			ratio := over(c, false, "hoist", "hoist-1")
+			rss := fmt.Sprintf("%.0f", c.Median.RSS)
+			if strings.HasSuffix(c.ID, "/docker") {
+				rss = "n/a (daemon)"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %.0f | %s | %.2f | %s | %.2f |\n", c.Scenario, c.Tool, c.Median.Wall,
+				float64(size)*1.048576/c.Median.Wall, ratio, c.Median.CPU, rss, c.Median.RegistryCPU)
+		}
+	case "build":
+		b.WriteString("| scenario | how | wall s | legacy ÷ this | build steps s | engine export s | rest s | client CPU s |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, c := range cases {
+			ratio := over(c, true, "legacy")
+			bs, es, rest := "n/a", "n/a", "n/a"
+			if build, ok := c.Median.Extra["build_s"]; ok {
+				export := c.Median.Extra["export_s"]
+				bs, es, rest = fmt.Sprintf("%.2f", build), fmt.Sprintf("%.2f", export), fmt.Sprintf("%.2f", c.Median.Wall-build-export)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s | %s | %s | %.2f |\n", c.Scenario, c.Tool, c.Median.Wall, ratio, bs, es, rest, c.Median.CPU)
+		}
+	case "cache":
+		b.WriteString("| how | wall s | ÷ hoist, no cache | ÷ buildx, same cache |\n|---|---:|---:|---:|\n")
+		for _, c := range cases {
+			fmt.Fprintf(&b, "| %s | %.2f | %s | %s |\n", c.Tool, c.Median.Wall, over(c, false, "hoist-cold"), over(c, false, "buildx-cached"))
+		}
+	default:
+		b.WriteString("| how | wall s | client CPU s |\n|---|---:|---:|\n")
+		for _, c := range cases {
+			fmt.Fprintf(&b, "| %s | %.2f | %.2f |\n", c.Tool, c.Median.Wall, c.Median.CPU)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
+}
