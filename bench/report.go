@@ -13,13 +13,18 @@ func cmdReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
 	resultsFile := fs.String("results", "docs/benchmarks.json", "results of a full run (bench run)")
 	tmplFile := fs.String("template", "bench/benchmarks.md.tmpl", "the document's template")
+	targetsFile := fs.String("targets", "bench/targets.json", "the targets, judged on the results")
 	out := fs.String("out", "", "write here instead of stdout")
 	fs.Parse(args)
 	res, err := readResults(*resultsFile)
 	if err != nil {
 		return err
 	}
-	doc, err := render(*tmplFile, res)
+	tg, err := loadTargets(*targetsFile)
+	if err != nil {
+		return err
+	}
+	doc, err := render(*tmplFile, res, tg)
 	if err != nil {
 		return err
 	}
@@ -30,11 +35,16 @@ func cmdReport(args []string) error {
 	return os.WriteFile(*out, doc, 0o644)
 }
 
-// render fills the document's template from one run's results. Every
-// figure in the document comes from the results: a case the template
-// names that the results lack is an error, never an empty cell.
-func render(tmplFile string, res *Results) ([]byte, error) {
-	r := &reporter{res: res}
+// render fills the document's template from one run's results, with the
+// targets judged on them. Every figure in the document comes from the
+// results: a case the template or a target names that the results lack is
+// an error, never an empty cell.
+func render(tmplFile string, res *Results, tg *Targets) ([]byte, error) {
+	vs, err := tg.judge(res)
+	if err != nil {
+		return nil, err
+	}
+	r := &reporter{res: res, verdicts: vs}
 	t, err := template.New("doc").Funcs(template.FuncMap{
 		"table":    r.table,
 		"targets":  r.targets,
@@ -59,7 +69,10 @@ func tmplFileName(p string) string {
 	return p[strings.LastIndex(p, "/")+1:]
 }
 
-type reporter struct{ res *Results }
+type reporter struct {
+	res      *Results
+	verdicts []Verdict
+}
 
 func (r *reporter) find(id string, size int) (*CaseResult, error) {
 	c, ok := r.res.Find(id, size)
@@ -92,9 +105,9 @@ func (r *reporter) ratio(a, b string, size int) (string, error) {
 }
 
 func (r *reporter) verdictOf(id string) (*Verdict, error) {
-	for i := range r.res.Targets {
-		if r.res.Targets[i].ID == id {
-			return &r.res.Targets[i], nil
+	for i := range r.verdicts {
+		if r.verdicts[i].ID == id {
+			return &r.verdicts[i], nil
 		}
 	}
 	return nil, fmt.Errorf("the results judge no target %s", id)
@@ -136,8 +149,8 @@ func (r *reporter) tools() string {
 
 func (r *reporter) targets() string {
 	var b strings.Builder
-	b.WriteString("| target | issue | measured | bound | |\n|---|---:|---:|---:|---|\n")
-	for _, v := range r.res.Targets {
+	b.WriteString("| target | issue | computed as | measured | bound | |\n|---|---:|---|---:|---:|---|\n")
+	for _, v := range r.verdicts {
 		res := "met"
 		switch {
 		case !v.Pass && v.Pending != "":
@@ -145,7 +158,7 @@ func (r *reporter) targets() string {
 		case !v.Pass:
 			res = "**missed**"
 		}
-		fmt.Fprintf(&b, "| %s (%s) | %d | %.2f | %s | %s |\n", v.Text, v.Expr, v.Issue, v.Measured, v.Bound, res)
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %s | %s |\n", v.Text, v.Issue, v.Expr, v.Measured, v.Bound, res)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -213,5 +226,7 @@ func (r *reporter) table(suite string, size int) (string, error) {
 			fmt.Fprintf(&b, "| %s | %.2f | %.2f |\n", c.Tool, c.Median.Wall, c.Median.CPU)
 		}
 	}
-	return strings.TrimRight(b.String(), "\n"), nil
+	fmt.Fprintf(&b, "\n*Measured by `%s` (%s, commit `%s`, medians of %d runs); each case's timed commands and raw runs are in benchmarks.json under its id (`%s/...`).*",
+		r.res.Command, r.res.Date.Format("2006-01-02"), r.res.Commit, r.res.Runs, suite)
+	return b.String(), nil
 }

@@ -124,16 +124,16 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 				return nil, fmt.Errorf("target %s: %w", x.ID, err)
 			}
 			v = max(v, metric(c))
-			names = append(names, c.Tool)
+			names = append(names, "`"+id+"`")
 		}
 		expr := strings.Join(names, ", ")
 		if len(names) > 1 {
 			expr = "largest of " + expr
 		}
 		if x.Metric == "rss" {
-			expr += ", peak RSS MiB"
+			expr = "peak RSS MiB, " + expr
 		} else if x.Over == "" {
-			expr += ", wall s"
+			expr = "wall s, " + expr
 		}
 		if x.Over != "" {
 			c, err := find(x.Over)
@@ -144,7 +144,7 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 				return nil, fmt.Errorf("target %s: case %s measured 0", x.ID, x.Over)
 			}
 			v /= metric(c)
-			expr += " ÷ " + c.Tool
+			expr += " ÷ `" + x.Over + "`"
 		}
 		vd := Verdict{ID: x.ID, Issue: x.Issue, Text: x.Text, Expr: expr, Measured: v, Pending: x.Pending}
 		if x.Max != nil {
@@ -169,7 +169,7 @@ func printVerdicts(w io.Writer, vs []Verdict) bool {
 		case !v.Pass:
 			mark, ok = "FAIL", false
 		}
-		fmt.Fprintf(w, "%s  %-20s %7.2f  target %-7s  %s  (%s)%s\n", mark, v.ID, v.Measured, v.Bound, v.Text, v.Expr, note)
+		fmt.Fprintf(w, "%s  %-20s %7.2f  target %-7s  %s  (%s)%s\n", mark, v.ID, v.Measured, v.Bound, v.Text, strings.ReplaceAll(v.Expr, "`", ""), note)
 	}
 	return ok
 }
