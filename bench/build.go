@@ -132,7 +132,7 @@ func (b *bench) startEngine(name string) (string, error) {
 	if err := must(hoistBin, "engine", "start", "--engine-dir", dir, "--buildkitd", buildkitdBin); err != nil {
 		return "", err
 	}
-	b.defer_(func() {
+	b.atEnd(func() {
 		runCmd(hoistBin, "engine", "stop", "--engine-dir", dir)
 		os.RemoveAll(dir)
 	})

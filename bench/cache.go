@@ -111,7 +111,7 @@ func (b *bench) cacheSuite() error {
 	if err != nil {
 		return err
 	}
-	b.defer_(regs.stop)
+	b.atEnd(regs.stop)
 	reg := regs.hosts[0]
 	base := reg + "/bench/base:1"
 	if err := pushBusybox(base); err != nil {

@@ -21,9 +21,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -174,14 +176,14 @@ func measureAll(mf measureFlags, sizes []int, want func(string) bool) (*Results,
 	if err := os.Remove(*mf.out); err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
-	dir := *mf.dir
+	dir, removeDir := *mf.dir, func() {}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "hoist-bench-")
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(d)
-		dir = d
+		dir, removeDir = d, func() { os.RemoveAll(d) }
+		defer removeDir()
 	}
 	command := os.Getenv("HOIST_BENCH_COMMAND")
 	if command == "" {
@@ -198,6 +200,18 @@ func measureAll(mf measureFlags, sizes []int, want func(string) bool) (*Results,
 	}
 	b := &bench{dir: dir, runs: *mf.runs, want: want, res: res, settle: settle}
 	defer b.cleanup()
+	// An interrupted run still stops the engines and registries it started.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			fmt.Fprintln(os.Stderr, "bench: interrupted; stopping what it started")
+			b.cleanup()
+			removeDir()
+			os.Exit(130)
+		}
+	}()
 	for _, size := range sizes {
 		for _, suite := range []func(int) error{b.pushSuite, b.buildSuite, b.kanikoSuite} {
 			if err := suite(size); err != nil {

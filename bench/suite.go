@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -106,17 +107,26 @@ type bench struct {
 	// settle runs before every measurement (tests make it a no-op).
 	settle func()
 	// cleanups undo what the suites set up, last first, also when a
-	// measurement fails.
+	// measurement fails or the run is interrupted.
+	mu       sync.Mutex
 	cleanups []func()
 }
 
-func (b *bench) defer_(f func()) { b.cleanups = append(b.cleanups, f) }
+// atEnd registers f to run when the benchmark ends.
+func (b *bench) atEnd(f func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cleanups = append(b.cleanups, f)
+}
 
 func (b *bench) cleanup() {
-	for i := len(b.cleanups) - 1; i >= 0; i-- {
-		b.cleanups[i]()
-	}
+	b.mu.Lock()
+	fs := b.cleanups
 	b.cleanups = nil
+	b.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }
 
 // wanted reports whether any case of the scenarios is measured.

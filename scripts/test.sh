@@ -11,7 +11,7 @@ start_dockerd
 export HOIST_TEST_DOCKER_HOST="$DOCKER_HOST"
 export CI="${CI:-true}"
 echo "test: gofmt and go vet"
-unformatted=$(gofmt -l cmd internal)
+unformatted=$(gofmt -l cmd internal bench)
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 go vet ./...
 echo "test: go test (CI=$CI)"
