@@ -194,6 +194,20 @@ func TestMeasureRecordsEveryRun(t *testing.T) {
 	}
 }
 
+// renderDoc renders the repository's template with its targets.
+func renderDoc(t *testing.T, res *Results) []byte {
+	t.Helper()
+	tg, err := loadTargets("targets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := render("benchmarks.md.tmpl", res, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
 // The template renders from the results of a full run: every case of the
 // catalogue at 32 and 512 MiB (the cache suite at no size).
 func TestTemplateRendersAFullRun(t *testing.T) {
@@ -210,18 +224,15 @@ func TestTemplateRendersAFullRun(t *testing.T) {
 			}
 		}
 	}
-	tg, err := loadTargets("targets.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := render("benchmarks.md.tmpl", res, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := renderDoc(t, res)
 	for _, c := range res.Cases {
 		if !strings.Contains(string(doc), "| "+c.Tool+" |") {
 			t.Errorf("the document has no row for %s", c.ID)
 		}
+	}
+	tg, err := loadTargets("targets.json")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, v := range tg.Targets {
 		if !strings.Contains(string(doc), v.Text) {
@@ -245,14 +256,7 @@ func TestBenchmarksDocIsGenerated(t *testing.T) {
 			t.Errorf("case %s has %d runs, the run made %d each", c.ID, len(c.Runs), res.Runs)
 		}
 	}
-	tg, err := loadTargets("targets.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := render("benchmarks.md.tmpl", res, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := renderDoc(t, res)
 	have, err := os.ReadFile("../docs/benchmarks.md")
 	if err != nil {
 		t.Fatal(err)
