@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // Results is one benchmark run, as written to bench/out/results.json: where
@@ -101,32 +102,13 @@ func median(ss []sample) sample {
 	return out
 }
 
-// writeJSON writes v to path through a temporary file and a rename, so a
-// reader never sees half a file.
+// writeJSON writes v to path atomically: a reader never sees half a file.
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".results-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return files.WriteAtomic(path, append(b, '\n'))
 }
 
 func readResults(path string) (*Results, error) {

@@ -40,7 +40,7 @@ func descriptorOf(resp map[string]string) (v1.Descriptor, error) {
 
 // linkLayout makes an OCI layout at dir holding the image desc, its blobs
 // hard-linked (or copied) from the content store at content.
-func linkLayout(content string, desc v1.Descriptor, dir string) error {
+func linkLayout(ctx context.Context, content string, desc v1.Descriptor, dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func linkLayout(content string, desc v1.Descriptor, dir string) error {
 		if _, err := os.Stat(to); err == nil {
 			return nil
 		}
-		if err := files.LinkOrCopy(from, to); err != nil {
+		if err := files.LinkOrCopy(ctx, from, to); err != nil {
 			return fmt.Errorf("take %s from the engine's content store: %w", d.Digest, err)
 		}
 		switch {
@@ -109,7 +109,7 @@ func writeTarballs(ctx context.Context, req Request) error {
 			if f == "" {
 				f = tarball.Docker
 			}
-			err := tarball.Write(req.Out.Tar, req.Out.LayoutDir, f, req.Names)
+			err := tarball.Write(ctx, req.Out.Tar, req.Out.LayoutDir, f, req.Names)
 			if cerr := req.Out.Tar.Close(); err == nil {
 				err = cerr
 			}
@@ -118,7 +118,7 @@ func writeTarballs(ctx context.Context, req Request) error {
 	}
 	if req.Out.Load != nil {
 		g.Go(func() error {
-			err := tarball.Write(req.Out.Load, req.Out.LayoutDir, tarball.Docker, req.Names)
+			err := tarball.Write(ctx, req.Out.Load, req.Out.LayoutDir, tarball.Docker, req.Names)
 			if cerr := req.Out.Load.Close(); err == nil {
 				err = cerr
 			}

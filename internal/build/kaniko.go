@@ -234,7 +234,7 @@ func (k *Kaniko) outputs(ctx context.Context, req Request, tarPath string) error
 			if req.Out.LayoutDir == "" {
 				return errors.New("an OCI tarball needs the layout")
 			}
-			err := tarball.Write(req.Out.Tar, req.Out.LayoutDir, tarball.OCI, req.Names)
+			err := tarball.Write(ctx, req.Out.Tar, req.Out.LayoutDir, tarball.OCI, req.Names)
 			if cerr := req.Out.Tar.Close(); err == nil {
 				err = cerr
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/outputs"
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/registry"
@@ -78,14 +79,14 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 	defer os.RemoveAll(layoutDir)
 	req.Out.LayoutDir = layoutDir
 
-	var tar *atomicFile
+	var tar *files.Atomic
 	tarPath := r.path(s.TarPath)
 	if tarPath != "" {
-		tar, err = createAtomic(tarPath)
+		tar, err = createTar(tarPath)
 		if err != nil {
-			return fmt.Errorf("%w: tar path: %w", settings.ErrInvalid, err)
+			return err
 		}
-		defer tar.abort()
+		defer tar.Abort()
 		req.Out.Tar, req.Out.TarFormat = tar, s.TarFormat
 	}
 	var loadDone chan error
@@ -124,7 +125,7 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 
 	extra := map[string]string{}
 	if tar != nil {
-		if err := tar.commit(); err != nil {
+		if err := tar.Commit(); err != nil {
 			return err
 		}
 		r.pr.Printf("wrote %s tarball %s", req.Out.TarFormat, tarPath)
@@ -134,7 +135,7 @@ func runBuild(ctx context.Context, s *settings.Settings, env Env) error {
 		r.pr.Printf("loaded into %s as %s", r.daemon, strings.Join(req.Names, ", "))
 	}
 	if storeDir != "" {
-		if _, err := source.StoreImage(storeDir, layoutDir, req.Names); err != nil {
+		if _, err := source.StoreImage(ctx, storeDir, layoutDir, req.Names); err != nil {
 			return err
 		}
 		r.pr.Printf("recorded in the workspace image store %s as %s", storeDir, strings.Join(req.Names, ", "))
@@ -262,15 +263,15 @@ func (r *run) buildInDaemon(ctx context.Context, req build.Request) error {
 	r.pr.Printf("built %s (image id) into %s as %s in %.1fs", res.Digest, r.daemon, strings.Join(req.Names, ", "), time.Since(start).Seconds())
 	extra := map[string]string{}
 	if tarPath := r.path(s.TarPath); tarPath != "" {
-		tar, err := createAtomic(tarPath)
+		tar, err := createTar(tarPath)
 		if err != nil {
-			return fmt.Errorf("%w: tar path: %w", settings.ErrInvalid, err)
+			return err
 		}
-		defer tar.abort()
+		defer tar.Abort()
 		if err := r.daemon.Save(ctx, req.Names, tar); err != nil {
 			return err
 		}
-		if err := tar.commit(); err != nil {
+		if err := tar.Commit(); err != nil {
 			return err
 		}
 		r.pr.Printf("saved docker tarball %s", tarPath)
@@ -556,55 +557,15 @@ func (r *run) buildProgressMode() string {
 	return "plain"
 }
 
-// atomicFile is a tarball written to a temporary name beside its final
-// path and renamed only when the build succeeded: never a partial tarball.
-type atomicFile struct {
-	*os.File
-	final  string
-	closed bool
-	err    error
-}
-
-func createAtomic(path string) (*atomicFile, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("failed to create directory for tar path %s: %w", dir, err)
+// createTar starts the atomic write of the tarball at path; its directory
+// is made first, with the peers' message when that fails.
+func createTar(path string) (*files.Atomic, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("%w: failed to create directory for tar path %s: %w", settings.ErrInvalid, filepath.Dir(path), err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".partial-*")
+	tar, err := files.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("create tarball in %s: %w", dir, err)
+		return nil, fmt.Errorf("%w: tar path: %w", settings.ErrInvalid, err)
 	}
-	return &atomicFile{File: f, final: path}, nil
-}
-
-// Close is called by BuildKit's exporter when it is done writing.
-func (a *atomicFile) Close() error {
-	if a.closed {
-		return a.err
-	}
-	a.closed = true
-	a.err = a.File.Close()
-	return a.err
-}
-
-func (a *atomicFile) commit() error {
-	if err := a.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", a.final, err)
-	}
-	if err := os.Chmod(a.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", a.final, err)
-	}
-	if err := os.Rename(a.Name(), a.final); err != nil {
-		return fmt.Errorf("write %s: %w", a.final, err)
-	}
-	a.final = ""
-	return nil
-}
-
-// abort removes the temporary file unless commit renamed it.
-func (a *atomicFile) abort() {
-	a.Close()
-	if a.final != "" {
-		os.Remove(a.Name())
-	}
+	return tar, nil
 }

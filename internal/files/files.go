@@ -1,47 +1,148 @@
-// Package files holds the two file operations several packages need: an
-// atomic write (a temporary name, then a rename, so no reader ever sees
-// half a file) and a hard link that falls back to a copy.
+// Package files holds the file operations several packages need: an
+// atomic write (a temporary file beside the target, synced, then renamed,
+// so no reader ever sees half a file, and a failed write leaves nothing)
+// and a hard link that falls back to a copy, safe for concurrent callers.
 package files
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 )
 
-// WriteAtomic writes data to path through a temporary file in the same
-// directory, creating the directory first; the file is mode 0644.
-func WriteAtomic(path string, data []byte) error {
+// Atomic is a file being written to a temporary name in its target's
+// directory. Commit makes it the target; Abort (or a failed Commit)
+// removes it. It is an io.Writer and an io.Closer, so a producer that
+// closes its output (BuildKit's exporter does) can be handed one: Close
+// only closes the file, it does not commit it.
+type Atomic struct {
+	f      *os.File
+	final  string
+	closed bool
+	err    error
+	done   bool
+}
+
+// Create starts an atomic write of path, creating its directory.
+func Create(path string) (*Atomic, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create directory for %s: %w", path, err)
+		return nil, fmt.Errorf("create directory %s for %s: %w", dir, path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".partial-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	_, err = f.Write(data)
+	return &Atomic{f: f, final: path}, nil
+}
+
+// Write writes to the temporary file.
+func (a *Atomic) Write(p []byte) (int, error) { return a.f.Write(p) }
+
+// ReadFrom lets io.Copy hand a file to the kernel (copy_file_range).
+func (a *Atomic) ReadFrom(r io.Reader) (int64, error) { return a.f.ReadFrom(r) }
+
+// File is the temporary file, for callers that write at offsets.
+func (a *Atomic) File() *os.File { return a.f }
+
+// Path is the target path.
+func (a *Atomic) Path() string { return a.final }
+
+// Close syncs and closes the temporary file; it may be called more than
+// once.
+func (a *Atomic) Close() error {
+	if !a.closed {
+		a.closed = true
+		a.err = a.f.Sync()
+		if err := a.f.Close(); a.err == nil {
+			a.err = err
+		}
+	}
+	return a.err
+}
+
+// Commit closes the file (synced), makes it mode 0644 and renames it to
+// the target.
+func (a *Atomic) Commit() error {
+	err := a.Close()
 	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+		err = os.Chmod(a.f.Name(), 0o644)
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = os.Rename(a.f.Name(), a.final)
 	}
 	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
+		a.Abort()
+		return fmt.Errorf("write %s: %w", a.final, err)
 	}
+	a.done = true
 	return nil
 }
 
-// LinkOrCopy makes to a hard link of from, or, across filesystems, a copy
-// (written to a temporary name first).
-func LinkOrCopy(from, to string) error {
-	if err := os.Link(from, to); err == nil {
+// Abort removes the temporary file unless Commit renamed it.
+func (a *Atomic) Abort() {
+	if !a.closed {
+		a.closed = true
+		a.f.Close()
+	}
+	if !a.done {
+		os.Remove(a.f.Name())
+	}
+}
+
+// WriteAtomic writes data to path atomically (see Atomic); the file is
+// mode 0644.
+func WriteAtomic(path string, data []byte) error {
+	a, err := Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Write(data); err != nil {
+		a.Abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return a.Commit()
+}
+
+// CopyAtomic copies r to path atomically, checking ctx between chunks of
+// 64 MiB (each chunk of a file goes through copy_file_range).
+func CopyAtomic(ctx context.Context, path string, r io.Reader) error {
+	a, err := Create(path)
+	if err != nil {
+		return err
+	}
+	for {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		var n int64
+		n, err = io.CopyN(a, r, 64<<20)
+		if errors.Is(err, io.EOF) || (err == nil && n < 64<<20) {
+			err = nil
+			break
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		a.Abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return a.Commit()
+}
+
+// LinkOrCopy makes to a hard link of from or, across filesystems, an
+// atomic copy. Callers link content-addressed blobs: when to already
+// exists (another process or step put the same blob there), it is left as
+// it is.
+func LinkOrCopy(ctx context.Context, from, to string) error {
+	err := os.Link(from, to)
+	switch {
+	case err == nil, errors.Is(err, os.ErrExist):
 		return nil
 	}
 	in, err := os.Open(from)
@@ -49,18 +150,8 @@ func LinkOrCopy(from, to string) error {
 		return err
 	}
 	defer in.Close()
-	tmp := to + ".tmp"
-	out, err := os.Create(tmp)
-	if err != nil {
+	if err := CopyAtomic(ctx, to, in); err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, to)
+	return nil
 }

@@ -3,10 +3,12 @@ package source
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -25,8 +27,9 @@ const refAnnotation = "org.opencontainers.image.ref.name"
 // StoreImage records the image of an OCI layout directory (a build's
 // export, with one entry in its index.json) in the store at dir under refs.
 // Blobs are hard-linked when both are on one filesystem. Entries with the
-// same names are replaced.
-func StoreImage(dir, layoutDir string, refs []string) (v1.Descriptor, error) {
+// same names are replaced. Several processes and steps may store at once:
+// blobs are linked and index.json rewritten under the store's lock.
+func StoreImage(ctx context.Context, dir, layoutDir string, refs []string) (v1.Descriptor, error) {
 	src := &ociLayout{fsys: os.DirFS(layoutDir), where: "build output " + layoutDir}
 	im, _, err := src.indexJSON()
 	if err != nil {
@@ -39,6 +42,11 @@ func StoreImage(dir, layoutDir string, refs []string) (v1.Descriptor, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		return desc, fmt.Errorf("image store %s: %w", dir, err)
 	}
+	unlock, err := lockDir(ctx, dir)
+	if err != nil {
+		return desc, fmt.Errorf("image store %s: %w", dir, err)
+	}
+	defer unlock()
 	blobs, err := os.ReadDir(filepath.Join(layoutDir, "blobs", "sha256"))
 	if err != nil {
 		return desc, err
@@ -46,18 +54,10 @@ func StoreImage(dir, layoutDir string, refs []string) (v1.Descriptor, error) {
 	for _, b := range blobs {
 		from := filepath.Join(layoutDir, "blobs", "sha256", b.Name())
 		to := filepath.Join(dir, "blobs", "sha256", b.Name())
-		if _, err := os.Stat(to); err == nil {
-			continue
-		}
-		if err := files.LinkOrCopy(from, to); err != nil {
+		if err := files.LinkOrCopy(ctx, from, to); err != nil {
 			return desc, fmt.Errorf("image store %s: %w", dir, err)
 		}
 	}
-	unlock, err := lockDir(dir)
-	if err != nil {
-		return desc, err
-	}
-	defer unlock()
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
 	if b, err := os.ReadFile(filepath.Join(dir, "index.json")); err == nil {
 		if err := json.Unmarshal(b, &idx); err != nil {
@@ -125,16 +125,36 @@ func openStore(ctx context.Context, r Request, want string) (*Image, bool, error
 	return nil, false, nil
 }
 
+// lockWait bounds the wait for the store's lock.
+const lockWait = 2 * time.Minute
+
 // lockDir takes an exclusive flock on dir/.lock, so that parallel steps of
-// one workspace do not lose each other's index entries.
-func lockDir(dir string) (func(), error) {
+// one workspace do not lose each other's index entries. It waits at most
+// lockWait, or until ctx ends.
+func lockDir(ctx context.Context, dir string) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("another step has held its lock for %s", lockWait)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

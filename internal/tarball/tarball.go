@@ -7,6 +7,7 @@ package tarball
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,8 +29,9 @@ const (
 )
 
 // Write writes the image of the layout at dir (its index.json holds one
-// descriptor) to w in format f, naming it names (full references).
-func Write(w io.Writer, dir string, f Format, names []string) error {
+// descriptor) to w in format f, naming it names (full references). It
+// stops between blobs when ctx ends.
+func Write(ctx context.Context, w io.Writer, dir string, f Format, names []string) error {
 	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
 	if err != nil {
 		return err
@@ -80,6 +82,9 @@ func Write(w io.Writer, dir string, f Format, names []string) error {
 		}
 	}
 	for _, b := range blobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := copyBlob(tw, dir, b, mod); err != nil {
 			return err
 		}
