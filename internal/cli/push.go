@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hoist-build/hoist/internal/daemon"
+	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/outputs"
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/publish"
@@ -42,9 +43,6 @@ type run struct {
 	dests  []name.Tag
 	kind   string         // docker, ecr, gar, gcr or acr
 	kc     authn.Keychain // the cloud keychains, then the static and docker-config ones
-	// secretSources give the tokens logins fetch, for the output mask.
-	secretSources []func() []string
-	acrRepo       string // the full repository of an ACR run
 	// loginFailed holds registries whose credentials could not be had,
 	// when PLUGIN_PARTIAL_LOGIN lets the run go on without them.
 	loginFailed map[string]error
@@ -73,14 +71,19 @@ func newRun(ctx context.Context, s *settings.Settings, env Env, needDests, build
 			return nil, err
 		}
 	}
-	if r.kind, err = kindName(s); err != nil {
-		return nil, err
-	}
-	repo, err := kindRepo(s, r.kind)
+	kind, kindName, err := kindOf(s)
 	if err != nil {
 		return nil, err
 	}
-	r.acrRepo = repo
+	r.kind = kindName
+	// The transport's client carries the cloud logins too; it is made
+	// below, once the output mask is in place.
+	client := &http.Client{}
+	kcfg := kindConfig(s, kindName, r.path, client)
+	repo, err := kinds.Repository(kind, kcfg)
+	if err != nil {
+		return nil, err
+	}
 	if needDests || s.Repo != "" || len(s.Destinations) > 0 {
 		r.dests, err = registry.Destinations(repo, tagList, s.Destinations, s.Insecure)
 		if err != nil {
@@ -125,14 +128,23 @@ func newRun(ctx context.Context, s *settings.Settings, env Env, needDests, build
 			r.pr.Printf("setting %s=%s (%s)", kv[0], kv[1], s.Origin(kv[0]))
 		}
 	}
-	clouds, ecrKC, err := r.cloudKeychains(r.kind)
+	client.Transport = r.tr
+	var hosts []string
+	for _, d := range r.dests {
+		hosts = append(hosts, d.RegistryStr())
+	}
+	clouds, err := kinds.Keychains(kcfg, kind, hosts)
 	if err != nil {
 		r.close()
 		return nil, err
 	}
-	r.kc = authn.NewMultiKeychain(append(clouds, regKC)...)
+	var kcs []authn.Keychain
+	for _, c := range clouds {
+		kcs = append(kcs, c)
+	}
+	r.kc = authn.NewMultiKeychain(append(kcs, regKC)...)
 	if needDests {
-		if err := r.login(ctx, ecrKC, true); err != nil {
+		if err := r.login(ctx, clouds, true); err != nil {
 			r.close()
 			return nil, err
 		}
@@ -335,8 +347,8 @@ func writeOutputs(s *settings.Settings, digest string, results []publish.Result,
 		return err
 	}
 	if s.ArtifactFile != "" {
-		kind, _ := kindName(s)
-		a := outputs.Artifact{Data: outputs.ArtifactData{RegistryType: artifactType(kind), RegistryURL: registryURL(s, ok[0].Ref)}}
+		_, kind, _ := kindOf(s)
+		a := outputs.Artifact{Data: outputs.ArtifactData{RegistryType: kinds.ArtifactType(kind), RegistryURL: registryURL(s, ok[0].Ref)}}
 		for _, r := range ok {
 			a.Data.Images = append(a.Data.Images, outputs.ArtifactImage{Image: r.Ref, Digest: digest})
 		}

@@ -18,6 +18,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // ACRUser is the user name an ACR refresh token logs in as.
@@ -28,20 +30,72 @@ func IsACRHost(host string) bool {
 	return strings.HasSuffix(host, ".azurecr.io") || strings.HasSuffix(host, ".azurecr.cn") || strings.HasSuffix(host, ".azurecr.us")
 }
 
+// ACRConfig holds Azure Container Registry's settings.
+type ACRConfig struct {
+	TenantID, ClientID string
+	ClientSecret       string
+	// ClientCertificate is PEM (certificate and key), or its base64.
+	ClientCertificate string
+	// AuthorityHost overrides https://login.microsoftonline.com/.
+	AuthorityHost string
+	// Registry is one more registry ACR's login serves
+	// (PLUGIN_ACR_REGISTRY).
+	Registry string
+}
+
+// acrKind is Azure Container Registry: REGISTRY.azurecr.io/REPO.
+type acrKind struct{}
+
+func (acrKind) Names() []string       { return []string{"acr"} }
+func (acrKind) Owns(host string) bool { return IsACRHost(host) }
+
+// Registry is the host Harness's full repository starts with, or
+// PLUGIN_REGISTRY.
+func (acrKind) Registry(c *Config) (string, error) {
+	if first, _, ok := strings.Cut(c.Repo, "/"); ok && strings.ContainsAny(first, ".:") {
+		return first, nil
+	}
+	if c.Registry == "" {
+		return "", fmt.Errorf("%w: ACR needs PLUGIN_REPO as REGISTRY.azurecr.io/REPOSITORY, or PLUGIN_REGISTRY", ErrConfig)
+	}
+	return registry.NormalizeHost(c.Registry)
+}
+
+// Keychain is nil for ACR's admin user, who logs in with PLUGIN_USERNAME
+// and PLUGIN_PASSWORD as to any Docker registry.
+func (k acrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, error) {
+	a := c.ACR
+	admin := c.Username != "" && a.ClientID == "" && a.ClientSecret == "" && a.ClientCertificate == "" && c.OIDCToken == ""
+	if admin || !used(selected, nonEmpty(a.Registry), dests, k.Owns) {
+		return nil, nil
+	}
+	kc := &ACR{cfg: a, OIDCToken: c.OIDCToken, HTTP: c.HTTP}
+	if a.Registry != "" {
+		h, err := registry.NormalizeHost(a.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("%w: PLUGIN_ACR_REGISTRY: %w", ErrConfig, err)
+		}
+		kc.Hosts = append(kc.Hosts, h)
+	}
+	if selected && c.Repo != "" {
+		reg, err := k.Registry(c)
+		if err != nil {
+			return nil, err
+		}
+		kc.Hosts = append(kc.Hosts, reg)
+	}
+	return kc, nil
+}
+
 // ACR logs in to Azure Container Registry: an Azure AD token (service
 // principal with a client secret or certificate, an OIDC federated token,
 // or the default Azure credential chain) exchanged at the registry's
 // /oauth2/exchange for a refresh token, the password of ACRUser.
 type ACR struct {
-	TenantID, ClientID string
-	ClientSecret       string
-	// ClientCertificate is PEM (certificate and key), or its base64.
-	ClientCertificate string
-	OIDCToken         string
-	// AuthorityHost overrides https://login.microsoftonline.com/.
-	AuthorityHost string
-	Hosts         []string
-	HTTP          *http.Client
+	cfg       ACRConfig
+	OIDCToken string
+	Hosts     []string
+	HTTP      *http.Client
 
 	credOnce sync.Once
 	cred     azcore.TokenCredential
@@ -59,15 +113,19 @@ func (a *ACR) Serves(host string) bool {
 
 // Resolve implements authn.Keychain.
 func (a *ACR) Resolve(res authn.Resource) (authn.Authenticator, error) {
-	if !a.Serves(res.RegistryStr()) {
-		return authn.Anonymous, nil
-	}
-	tok, err := a.Login(context.Background(), res.RegistryStr())
-	if err != nil {
-		return nil, err
-	}
-	return authn.FromConfig(authn.AuthConfig{Username: ACRUser, Password: tok}), nil
+	return a.ResolveContext(context.Background(), res)
 }
+
+// ResolveContext implements authn.ContextKeychain.
+func (a *ACR) ResolveContext(ctx context.Context, res authn.Resource) (authn.Authenticator, error) {
+	return resolve(a.Serves, res, func() (authn.AuthConfig, error) {
+		tok, err := a.Login(ctx, res.RegistryStr())
+		return authn.AuthConfig{Username: ACRUser, Password: tok}, err
+	})
+}
+
+// Prepare has nothing to do: ACR makes repositories on the first push.
+func (a *ACR) Prepare(context.Context, []string) error { return nil }
 
 // Secrets returns the refresh tokens fetched so far, for masking.
 func (a *ACR) Secrets() []string {
@@ -86,11 +144,11 @@ func (a *ACR) credential() (azcore.TokenCredential, error) {
 		if a.HTTP != nil {
 			opts.Transport = a.HTTP
 		}
-		if a.AuthorityHost != "" {
-			opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: a.AuthorityHost}
+		if a.cfg.AuthorityHost != "" {
+			opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: a.cfg.AuthorityHost}
 		}
 		needIDs := func(kind string) bool {
-			if a.TenantID == "" || a.ClientID == "" {
+			if a.cfg.TenantID == "" || a.cfg.ClientID == "" {
 				a.credErr = fmt.Errorf("%w: tenantId and clientId must be provided for %s (TENANT_ID / AZURE_TENANT_ID and CLIENT_ID / AZURE_CLIENT_ID)", ErrConfig, kind)
 				return false
 			}
@@ -102,24 +160,24 @@ func (a *ACR) credential() (azcore.TokenCredential, error) {
 				return
 			}
 			token := a.OIDCToken
-			a.what = "OIDC federated token of client " + a.ClientID
-			a.cred, a.credErr = azidentity.NewClientAssertionCredential(a.TenantID, a.ClientID,
+			a.what = "OIDC federated token of client " + a.cfg.ClientID
+			a.cred, a.credErr = azidentity.NewClientAssertionCredential(a.cfg.TenantID, a.cfg.ClientID,
 				func(context.Context) (string, error) { return token, nil },
 				&azidentity.ClientAssertionCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
-		case a.ClientSecret != "":
+		case a.cfg.ClientSecret != "":
 			if !needIDs("a client secret") {
 				return
 			}
-			a.what = "client secret of service principal " + a.ClientID
-			a.cred, a.credErr = azidentity.NewClientSecretCredential(a.TenantID, a.ClientID, a.ClientSecret,
+			a.what = "client secret of service principal " + a.cfg.ClientID
+			a.cred, a.credErr = azidentity.NewClientSecretCredential(a.cfg.TenantID, a.cfg.ClientID, a.cfg.ClientSecret,
 				&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
-		case a.ClientCertificate != "":
+		case a.cfg.ClientCertificate != "":
 			if !needIDs("a client certificate") {
 				return
 			}
-			pemBytes := []byte(a.ClientCertificate)
-			if !strings.Contains(a.ClientCertificate, "-----BEGIN") {
-				b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a.ClientCertificate))
+			pemBytes := []byte(a.cfg.ClientCertificate)
+			if !strings.Contains(a.cfg.ClientCertificate, "-----BEGIN") {
+				b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a.cfg.ClientCertificate))
 				if err != nil {
 					a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE is neither PEM nor base64 PEM", ErrConfig)
 					return
@@ -131,12 +189,12 @@ func (a *ACR) credential() (azcore.TokenCredential, error) {
 				a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE: %v", ErrConfig, err)
 				return
 			}
-			a.what = "client certificate of service principal " + a.ClientID
-			a.cred, a.credErr = azidentity.NewClientCertificateCredential(a.TenantID, a.ClientID, certs, key,
+			a.what = "client certificate of service principal " + a.cfg.ClientID
+			a.cred, a.credErr = azidentity.NewClientCertificateCredential(a.cfg.TenantID, a.cfg.ClientID, certs, key,
 				&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
 		default:
 			a.what = "the default Azure credential chain (managed identity)"
-			a.cred, a.credErr = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts, TenantID: a.TenantID})
+			a.cred, a.credErr = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts, TenantID: a.cfg.TenantID})
 		}
 		if a.credErr != nil && !strings.Contains(a.credErr.Error(), "invalid registry kind settings") {
 			a.credErr = fmt.Errorf("%w: Azure %s: %v", ErrConfig, a.what, a.credErr)
@@ -157,7 +215,7 @@ func (a *ACR) Login(ctx context.Context, registry string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	authority := a.AuthorityHost
+	authority := a.cfg.AuthorityHost
 	if authority == "" {
 		authority = "https://login.microsoftonline.com/"
 	}
@@ -170,7 +228,7 @@ func (a *ACR) Login(ctx context.Context, registry string) (string, error) {
 		return "", err
 	}
 	exchange := reg.Scheme() + "://" + registry + "/oauth2/exchange"
-	form := url.Values{"grant_type": {"access_token"}, "service": {registry}, "tenant": {a.TenantID}, "access_token": {aad.Token}}
+	form := url.Values{"grant_type": {"access_token"}, "service": {registry}, "tenant": {a.cfg.TenantID}, "access_token": {aad.Token}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, exchange, strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", err

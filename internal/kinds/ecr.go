@@ -28,6 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // ErrLogin marks credentials a cloud would not give.
@@ -52,16 +54,75 @@ func ECRHost(account, region string, fips bool) string {
 	return h
 }
 
+// ECRConfig holds Amazon ECR's settings.
+type ECRConfig struct {
+	Region, Account       string
+	FIPS                  bool
+	AccessKey, SecretKey  string
+	AssumeRole            string
+	ExternalID            string
+	Endpoint, STSEndpoint string
+	// Registry is one more registry ECR's login serves (PLUGIN_ECR_REGISTRY).
+	Registry string
+	// CreateRepository creates missing repositories, with the lifecycle
+	// and repository policies of these files.
+	CreateRepository                  bool
+	LifecyclePolicy, RepositoryPolicy string
+}
+
+// ecrKind is Amazon ECR: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO.
+type ecrKind struct{}
+
+func (ecrKind) Names() []string       { return []string{"ecr"} }
+func (ecrKind) Owns(host string) bool { return IsECRHost(host) }
+
+// Registry is PLUGIN_REGISTRY, or the account's registry in the region.
+func (ecrKind) Registry(c *Config) (string, error) {
+	if c.Registry != "" {
+		return registry.NormalizeHost(c.Registry)
+	}
+	if c.ECR.Account != "" {
+		return ECRHost(c.ECR.Account, c.ECR.Region, c.ECR.FIPS), nil
+	}
+	return "", fmt.Errorf("%w: ECR needs its registry: PLUGIN_REGISTRY (ACCOUNT.dkr.ecr.REGION.amazonaws.com) or PLUGIN_ACCOUNT with PLUGIN_REGION", ErrConfig)
+}
+
+func (k ecrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, error) {
+	if !used(selected, nonEmpty(c.ECR.Registry), dests, k.Owns) {
+		return nil, nil
+	}
+	e := &ECR{cfg: c.ECR, OIDCToken: c.OIDCToken, HTTP: c.HTTP}
+	if selected {
+		host, err := k.Registry(c)
+		if err != nil {
+			return nil, err
+		}
+		e.Hosts = append(e.Hosts, host)
+	}
+	if c.ECR.Registry != "" {
+		h, err := registry.NormalizeHost(c.ECR.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("%w: PLUGIN_ECR_REGISTRY: %w", ErrConfig, err)
+		}
+		e.Hosts = append(e.Hosts, h)
+	}
+	return e, nil
+}
+
+// nonEmpty is the setting as a list: empty when it is.
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
 // ECR logs in to Amazon ECR: static keys, an assumed role (with external
 // id), a web identity (OIDC) token, or the default AWS credential chain;
 // the registry password is the token ECR's GetAuthorizationToken returns.
 type ECR struct {
-	Region                string
-	AccessKey, SecretKey  string
-	AssumeRole            string
-	ExternalID            string
-	OIDCToken             string
-	Endpoint, STSEndpoint string
+	cfg       ECRConfig
+	OIDCToken string
 	// Hosts are registries this keychain serves besides ECR's own names.
 	Hosts []string
 	HTTP  *http.Client
@@ -72,7 +133,6 @@ type ECR struct {
 	clientOnce sync.Once
 	ecrClient  *ecr.Client
 	clientErr  error
-	cfg        aws.Config
 	auth       authn.AuthConfig
 	err        error
 }
@@ -91,25 +151,23 @@ func (e *ECR) serves(host string) bool {
 
 // Resolve implements authn.Keychain.
 func (e *ECR) Resolve(res authn.Resource) (authn.Authenticator, error) {
-	if !e.serves(res.RegistryStr()) {
-		return authn.Anonymous, nil
-	}
-	ac, err := e.Login(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	return authn.FromConfig(ac), nil
+	return e.ResolveContext(context.Background(), res)
+}
+
+// ResolveContext implements authn.ContextKeychain.
+func (e *ECR) ResolveContext(ctx context.Context, res authn.Resource) (authn.Authenticator, error) {
+	return resolve(e.serves, res, func() (authn.AuthConfig, error) { return e.Login(ctx) })
 }
 
 // credentialKind names how the run authenticates, for messages.
 func (e *ECR) credentialKind() string {
 	switch {
-	case e.AssumeRole != "" && e.OIDCToken != "":
-		return "web identity (OIDC) token for role " + e.AssumeRole
-	case e.AssumeRole != "":
-		return "assumed role " + e.AssumeRole
-	case e.AccessKey != "":
-		return "access key " + maskKey(e.AccessKey)
+	case e.cfg.AssumeRole != "" && e.OIDCToken != "":
+		return "web identity (OIDC) token for role " + e.cfg.AssumeRole
+	case e.cfg.AssumeRole != "":
+		return "assumed role " + e.cfg.AssumeRole
+	case e.cfg.AccessKey != "":
+		return "access key " + maskKey(e.cfg.AccessKey)
 	}
 	return "the default AWS credential chain"
 }
@@ -122,16 +180,16 @@ func maskKey(k string) string {
 }
 
 func (e *ECR) config(ctx context.Context) (aws.Config, error) {
-	region := e.Region
+	region := e.cfg.Region
 	if region == "" {
 		region = "us-east-1"
 	}
 	var cfg aws.Config
-	if e.AccessKey != "" || e.SecretKey != "" {
-		if e.AccessKey == "" || e.SecretKey == "" {
+	if e.cfg.AccessKey != "" || e.cfg.SecretKey != "" {
+		if e.cfg.AccessKey == "" || e.cfg.SecretKey == "" {
 			return cfg, fmt.Errorf("%w: ECR needs both PLUGIN_ACCESS_KEY and PLUGIN_SECRET_KEY", ErrConfig)
 		}
-		cfg = aws.Config{Region: region, Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(e.AccessKey, e.SecretKey, ""))}
+		cfg = aws.Config{Region: region, Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(e.cfg.AccessKey, e.cfg.SecretKey, ""))}
 	} else {
 		var err error
 		cfg, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
@@ -142,21 +200,21 @@ func (e *ECR) config(ctx context.Context) (aws.Config, error) {
 	if e.HTTP != nil {
 		cfg.HTTPClient = e.HTTP
 	}
-	if e.AssumeRole != "" {
+	if e.cfg.AssumeRole != "" {
 		stsc := sts.NewFromConfig(cfg, func(o *sts.Options) {
-			if e.STSEndpoint != "" {
-				o.BaseEndpoint = aws.String(e.STSEndpoint)
+			if e.cfg.STSEndpoint != "" {
+				o.BaseEndpoint = aws.String(e.cfg.STSEndpoint)
 			}
 		})
 		if e.OIDCToken != "" {
-			cfg.Credentials = aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(stsc, e.AssumeRole, tokenValue(e.OIDCToken), func(o *stscreds.WebIdentityRoleOptions) {
+			cfg.Credentials = aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(stsc, e.cfg.AssumeRole, tokenValue(e.OIDCToken), func(o *stscreds.WebIdentityRoleOptions) {
 				o.RoleSessionName = "hoist"
 			}))
 		} else {
-			cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsc, e.AssumeRole, func(o *stscreds.AssumeRoleOptions) {
+			cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsc, e.cfg.AssumeRole, func(o *stscreds.AssumeRoleOptions) {
 				o.RoleSessionName = "hoist"
-				if e.ExternalID != "" {
-					o.ExternalID = aws.String(e.ExternalID)
+				if e.cfg.ExternalID != "" {
+					o.ExternalID = aws.String(e.cfg.ExternalID)
 				}
 			}))
 		}
@@ -178,8 +236,8 @@ func (e *ECR) client(ctx context.Context) (*ecr.Client, error) {
 			return
 		}
 		e.ecrClient = ecr.NewFromConfig(cfg, func(o *ecr.Options) {
-			if e.Endpoint != "" {
-				o.BaseEndpoint = aws.String(e.Endpoint)
+			if e.cfg.Endpoint != "" {
+				o.BaseEndpoint = aws.String(e.cfg.Endpoint)
 			}
 		})
 	})
@@ -187,10 +245,10 @@ func (e *ECR) client(ctx context.Context) (*ecr.Client, error) {
 }
 
 func (e *ECR) endpoint() string {
-	if e.Endpoint != "" {
-		return e.Endpoint
+	if e.cfg.Endpoint != "" {
+		return e.cfg.Endpoint
 	}
-	return "the ECR API in " + e.Region
+	return "the ECR API in " + e.cfg.Region
 }
 
 // Login fetches the registry credentials once per run.
@@ -228,8 +286,18 @@ func (e *ECR) Login(ctx context.Context) (authn.AuthConfig, error) {
 	return e.auth, e.err
 }
 
-// Secret returns the registry password, once fetched, for masking.
-func (e *ECR) Secret() string { return e.auth.Password }
+// Secrets returns the registry password, once fetched, for masking.
+func (e *ECR) Secrets() []string { return nonEmpty(e.auth.Password) }
+
+// Prepare makes sure the ECR repositories exist (see EnsureRepository).
+func (e *ECR) Prepare(ctx context.Context, repos []string) error {
+	for _, r := range repos {
+		if err := e.EnsureRepository(ctx, r, e.cfg.CreateRepository, e.cfg.LifecyclePolicy, e.cfg.RepositoryPolicy); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // EnsureRepository checks that an ECR repository exists, creating it (with
 // the lifecycle and repository policies read from files) when create is

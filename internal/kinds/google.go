@@ -16,6 +16,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"golang.org/x/oauth2/google/externalaccount"
+
+	"github.com/hoist-build/hoist/internal/registry"
 )
 
 const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
@@ -26,19 +28,86 @@ func IsGoogleHost(host string) bool {
 	return strings.HasSuffix(host, "-docker.pkg.dev") || host == "gcr.io" || strings.HasSuffix(host, ".gcr.io")
 }
 
+// GoogleConfig holds Artifact Registry's and Container Registry's
+// settings.
+type GoogleConfig struct {
+	// JSONKey is a service-account key's JSON, its base64, or a path to it.
+	JSONKey     string
+	AccessToken string
+	// ProjectID and Location (GAR) name the registry when PLUGIN_REGISTRY
+	// does not.
+	ProjectID, Location string
+	// Workload identity federation, with Config.OIDCToken.
+	ProjectNumber, PoolID, ProviderID, ServiceAccount string
+	STSURL, IAMURL                                    string
+	// Registry is one more registry Google's login serves
+	// (PLUGIN_GAR_REGISTRY).
+	Registry string
+}
+
+// googleKind is Artifact Registry (gar: LOCATION-docker.pkg.dev/PROJECT/...)
+// and Container Registry (gcr: gcr.io/PROJECT/...): one login for both.
+type googleKind struct{}
+
+func (googleKind) Names() []string       { return []string{"gar", "gcr"} }
+func (googleKind) Owns(host string) bool { return IsGoogleHost(host) }
+
+// Registry is HOST/PROJECT: PLUGIN_REGISTRY as Harness passes it, or built
+// from the location (GAR) and project.
+func (googleKind) Registry(c *Config) (string, error) {
+	reg := strings.Trim(c.Registry, "/")
+	if i := strings.Index(reg, "://"); i >= 0 {
+		reg = reg[i+3:]
+	}
+	g := c.Google
+	if reg != "" {
+		if !strings.Contains(reg, "/") && g.ProjectID != "" {
+			reg += "/" + g.ProjectID
+		}
+		return reg, nil
+	}
+	switch {
+	case g.ProjectID == "":
+		return "", fmt.Errorf("%w: %s needs PLUGIN_REGISTRY (HOST/PROJECT) or PLUGIN_PROJECT_ID", ErrConfig, strings.ToUpper(c.Type))
+	case c.Type == "gcr":
+		return "gcr.io/" + g.ProjectID, nil
+	case g.Location == "":
+		return "", fmt.Errorf("%w: GAR needs PLUGIN_REGISTRY (LOCATION-docker.pkg.dev/PROJECT) or PLUGIN_LOCATION with PLUGIN_PROJECT_ID", ErrConfig)
+	}
+	return g.Location + "-docker.pkg.dev/" + g.ProjectID, nil
+}
+
+func (k googleKind) Keychain(c *Config, selected bool, dests []string) (Keychain, error) {
+	if !used(selected, nonEmpty(c.Google.Registry), dests, k.Owns) {
+		return nil, nil
+	}
+	g := &Google{cfg: c.Google, OIDCToken: c.OIDCToken, HTTP: c.HTTP}
+	if selected {
+		reg, err := k.Registry(c)
+		if err != nil {
+			return nil, err
+		}
+		g.Hosts = append(g.Hosts, hostOf(reg))
+	}
+	if c.Google.Registry != "" {
+		h, err := registry.NormalizeHost(c.Google.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("%w: PLUGIN_GAR_REGISTRY: %w", ErrConfig, err)
+		}
+		g.Hosts = append(g.Hosts, h)
+	}
+	return g, nil
+}
+
 // Google logs in to Artifact Registry and Container Registry as user
 // oauth2accesstoken with an OAuth access token: from a service-account JSON
 // key, given ready, or from an OIDC token through workload identity
 // federation (Google STS, then the service account's generateAccessToken).
 type Google struct {
-	// JSONKey is the key's JSON, its base64, or a path to it.
-	JSONKey     string
-	AccessToken string
-	// Workload identity federation.
-	OIDCToken, ProjectNumber, PoolID, ProviderID, ServiceAccount string
-	STSURL, IAMURL                                               string
-	Hosts                                                        []string
-	HTTP                                                         *http.Client
+	cfg       GoogleConfig
+	OIDCToken string
+	Hosts     []string
+	HTTP      *http.Client
 
 	once  sync.Once
 	token string
@@ -52,18 +121,23 @@ func (g *Google) Serves(host string) bool {
 
 // Resolve implements authn.Keychain.
 func (g *Google) Resolve(res authn.Resource) (authn.Authenticator, error) {
-	if !g.Serves(res.RegistryStr()) {
-		return authn.Anonymous, nil
-	}
-	tok, err := g.Login(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	return authn.FromConfig(authn.AuthConfig{Username: "oauth2accesstoken", Password: tok}), nil
+	return g.ResolveContext(context.Background(), res)
 }
 
-// Secret returns the access token, once fetched, for masking.
-func (g *Google) Secret() string { return g.token }
+// ResolveContext implements authn.ContextKeychain.
+func (g *Google) ResolveContext(ctx context.Context, res authn.Resource) (authn.Authenticator, error) {
+	return resolve(g.Serves, res, func() (authn.AuthConfig, error) {
+		tok, err := g.Login(ctx)
+		return authn.AuthConfig{Username: "oauth2accesstoken", Password: tok}, err
+	})
+}
+
+// Secrets returns the access token, once fetched, for masking.
+func (g *Google) Secrets() []string { return nonEmpty(g.token) }
+
+// Prepare has nothing to do: Google's repositories exist or are made by
+// the first push.
+func (g *Google) Prepare(context.Context, []string) error { return nil }
 
 // Login fetches the access token once per run.
 func (g *Google) Login(ctx context.Context) (string, error) {
@@ -74,11 +148,11 @@ func (g *Google) Login(ctx context.Context) (string, error) {
 		var ts oauth2.TokenSource
 		var what string
 		switch {
-		case g.AccessToken != "":
-			g.token = g.AccessToken
+		case g.cfg.AccessToken != "":
+			g.token = g.cfg.AccessToken
 			return
-		case g.JSONKey != "":
-			key, err := readKey(g.JSONKey)
+		case g.cfg.JSONKey != "":
+			key, err := readKey(g.cfg.JSONKey)
 			if err != nil {
 				g.err = err
 				return
@@ -99,17 +173,17 @@ func (g *Google) Login(ctx context.Context) (string, error) {
 			}
 			ts, what = creds.TokenSource, "service-account key of "+meta.ClientEmail+" at "+orDefault(meta.TokenURI, "Google's token endpoint")
 		case g.OIDCToken != "":
-			if g.ProjectNumber == "" || g.PoolID == "" || g.ProviderID == "" || g.ServiceAccount == "" {
+			if g.cfg.ProjectNumber == "" || g.cfg.PoolID == "" || g.cfg.ProviderID == "" || g.cfg.ServiceAccount == "" {
 				g.err = fmt.Errorf("%w: Google workload identity needs PLUGIN_PROJECT_NUMBER, PLUGIN_POOL_ID, PLUGIN_PROVIDER_ID and PLUGIN_SERVICE_ACCOUNT_EMAIL with PLUGIN_OIDC_TOKEN_ID", ErrConfig)
 				return
 			}
-			sts := orDefault(g.STSURL, "https://sts.googleapis.com")
-			iam := orDefault(g.IAMURL, "https://iamcredentials.googleapis.com")
+			sts := orDefault(g.cfg.STSURL, "https://sts.googleapis.com")
+			iam := orDefault(g.cfg.IAMURL, "https://iamcredentials.googleapis.com")
 			cfg := externalaccount.Config{
-				Audience:                       fmt.Sprintf("//iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", g.ProjectNumber, g.PoolID, g.ProviderID),
+				Audience:                       fmt.Sprintf("//iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", g.cfg.ProjectNumber, g.cfg.PoolID, g.cfg.ProviderID),
 				SubjectTokenType:               "urn:ietf:params:oauth:token-type:jwt",
 				TokenURL:                       strings.TrimSuffix(sts, "/") + "/v1/token",
-				ServiceAccountImpersonationURL: strings.TrimSuffix(iam, "/") + "/v1/projects/-/serviceAccounts/" + g.ServiceAccount + ":generateAccessToken",
+				ServiceAccountImpersonationURL: strings.TrimSuffix(iam, "/") + "/v1/projects/-/serviceAccounts/" + g.cfg.ServiceAccount + ":generateAccessToken",
 				Scopes:                         []string{cloudPlatform},
 				SubjectTokenSupplier:           oidcSupplier(g.OIDCToken),
 			}
@@ -119,7 +193,7 @@ func (g *Google) Login(ctx context.Context) (string, error) {
 				g.err = fmt.Errorf("%w: Google workload identity: %s", ErrConfig, safe(err))
 				return
 			}
-			what = "OIDC token through workload identity pool " + g.PoolID + " at " + sts + " for " + g.ServiceAccount
+			what = "OIDC token through workload identity pool " + g.cfg.PoolID + " at " + sts + " for " + g.cfg.ServiceAccount
 		default:
 			g.err = fmt.Errorf("%w: a Google registry needs PLUGIN_JSON_KEY, PLUGIN_ACCESS_TOKEN or PLUGIN_OIDC_TOKEN_ID with the workload identity settings", ErrConfig)
 			return
