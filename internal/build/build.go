@@ -1,5 +1,5 @@
 // Package build turns a Dockerfile and its context into an image. Builders
-// (BuildKit here; Kaniko later) share one Request and one Result, and write
+// (BuildKit and Kaniko) share one Request and one Result, and write
 // their image to the outputs the request asks for: an OCI layout directory
 // (what hoist pushes from and keeps in its workspace image store), a
 // tarball, the Docker daemon.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -48,6 +49,8 @@ type Kaniko struct {
 	Mirrors                 []string
 	// Extra are executor flags from the settings (snapshot mode, ...).
 	Extra []string
+	// Env is the executor's environment (DOCKER_CONFIG is added).
+	Env []string
 	// Progress receives the executor's output.
 	Progress io.Writer
 	Logf     func(string, ...any)
@@ -81,7 +84,7 @@ func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := os.Environ()
+	env := slices.Clone(k.Env)
 	if k.DockerConfig != nil {
 		dir := filepath.Join(work, "docker")
 		if err := os.MkdirAll(dir, 0o700); err != nil {

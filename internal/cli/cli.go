@@ -44,6 +44,10 @@ var Version = "dev"
 type Env struct {
 	Lookup  settings.LookupFunc
 	WorkDir string
+	// TempDir is where temporary files go (default os.TempDir()).
+	TempDir string
+	// Environ is the whole environment, for the Kaniko executor.
+	Environ []string
 	Stdout  io.Writer
 	Stderr  io.Writer
 }
@@ -51,7 +55,7 @@ type Env struct {
 // OSEnv returns the real environment.
 func OSEnv() Env {
 	wd, _ := os.Getwd()
-	return Env{Lookup: os.LookupEnv, WorkDir: wd, Stdout: os.Stdout, Stderr: os.Stderr}
+	return Env{Lookup: os.LookupEnv, WorkDir: wd, TempDir: os.TempDir(), Environ: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr}
 }
 
 // Main runs hoist with args (without the program name) and returns the
@@ -143,7 +147,7 @@ is also a flag; a flag wins over the environment. See docs/settings.md.`,
 				return err
 			}
 			s.PushOnly = true
-			return runPush(ctx, s, env)
+			return runStep(ctx, s, env)
 		},
 	}
 	buildCmd := &cobra.Command{
@@ -157,13 +161,10 @@ is also a flag; a flag wins over the environment. See docs/settings.md.`,
 			if err != nil {
 				return err
 			}
-			if err := checkModes(s); err != nil {
-				return err
-			}
-			if s.PushOnly {
+			if s.PushOnly && !s.NoPush {
 				return fmt.Errorf("%w: hoist build does not take --push-only; use hoist push", errUsage)
 			}
-			return runBuild(ctx, s, env)
+			return runStep(ctx, s, env)
 		},
 	}
 	engineCmd := &cobra.Command{Use: "engine", Short: "Manage the embedded BuildKit engine (start keeps it running for later builds)"}
@@ -214,18 +215,7 @@ func runPlugin(ctx context.Context, cmd *cobra.Command, env Env) error {
 	if err != nil {
 		return err
 	}
-	if s.PushOnly { // newRun rejects push-only with no-push
-		return runPush(ctx, s, env)
-	}
-	return runBuild(ctx, s, env)
-}
-
-// checkModes rejects contradicting mode settings.
-func checkModes(s *settings.Settings) error {
-	if s.NoPush && s.PushOnly {
-		return fmt.Errorf("%w: inputs no-push and push-only cannot be used together. please define only one (%s=true and %s=true; a stage-level PLUGIN_NO_PUSH reaches every step of the stage: set PLUGIN_NO_PUSH=false on the push step)", settings.ErrInvalid, s.Origin("no-push"), s.Origin("push-only"))
-	}
-	return nil
+	return runStep(ctx, s, env)
 }
 
 func isTerminal(w io.Writer) bool {

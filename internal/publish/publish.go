@@ -43,6 +43,8 @@ type Options struct {
 	Retries  int
 	FailFast bool
 	Progress *progress.Printer
+	// Debugf, when set, logs every registry request.
+	Debugf func(format string, args ...any)
 
 	onFail func() // cancels the other destinations when FailFast is set
 }
@@ -175,10 +177,10 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 	var skipped atomic.Int64
 	var mu sync.Mutex
 	putTags := map[string]bool{}
-	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY}
+	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY, Debugf: p.o.Debugf}
 	meter.OnEvent = func(ev registry.Event) {
 		size := ev.Size
-		if h, err := v1.NewHash(ev.Digest); err == nil {
+		if h, err := v1.NewHash(ev.Ref); err == nil {
 			if s, ok := p.blobs[h]; ok {
 				size = s
 			}
@@ -188,7 +190,7 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 			skipped.Add(size)
 		case registry.ManifestPut:
 			mu.Lock()
-			putTags[ev.Digest] = true
+			putTags[ev.Ref] = true
 			mu.Unlock()
 		}
 		if p.o.Progress != nil && p.o.Progress.Mode() == progress.Plain {
@@ -275,7 +277,7 @@ func (p *pusher) verify(ctx context.Context, t name.Tag, opts []remote.Option) e
 }
 
 func (p *pusher) logEvent(repo name.Repository, ev registry.Event, size int64, from name.Reference) {
-	short := ev.Digest
+	short := ev.Ref
 	if len(short) > 19 {
 		short = short[:19]
 	}
@@ -287,7 +289,7 @@ func (p *pusher) logEvent(repo name.Repository, ev registry.Event, size int64, f
 	case registry.BlobUploaded:
 		p.o.Progress.Printf("%s: blob %s uploaded (%s)", repo.Name(), short, progress.Bytes(size))
 	case registry.ManifestPut:
-		p.o.Progress.Printf("%s: manifest %s written", repo.Name(), ev.Digest)
+		p.o.Progress.Printf("%s: manifest %s written", repo.Name(), ev.Ref)
 	}
 }
 

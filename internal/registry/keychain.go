@@ -47,8 +47,8 @@ type Login struct {
 
 // Keychain resolves credentials for a registry: the username and password
 // for their registry first, then the docker config, then anonymous. It is
-// an authn.Keychain, so the same chain serves pushes, pulls and (later)
-// BuildKit's session.
+// an authn.Keychain, so the same chain serves pushes, pulls and
+// BuildKit's session (base images, the layer cache).
 type Keychain struct {
 	static map[string]authn.AuthConfig
 	config *configfile.ConfigFile

@@ -66,10 +66,12 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 
 // Event is one registry operation a Meter saw.
 type Event struct {
-	Kind   EventKind
-	Repo   string // repository path on the registry
-	Digest string // blob or manifest digest; the tag for manifests by tag
-	Size   int64
+	Kind EventKind
+	Repo string // repository path on the registry
+	// Ref is the blob's digest, or the manifest's tag or digest as the
+	// request named it.
+	Ref  string
+	Size int64
 }
 
 // EventKind says what happened to a blob or manifest.
@@ -99,7 +101,10 @@ type Meter struct {
 	Inner   http.RoundTripper
 	OnEvent func(Event)
 	Live    bool
-	sent    atomic.Int64
+	// Debugf, when set, logs every request: method, host, path (never the
+	// query, which carries upload state) and status.
+	Debugf func(format string, args ...any)
+	sent   atomic.Int64
 }
 
 // Sent returns the request body bytes sent so far.
@@ -114,6 +119,13 @@ func (m *Meter) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := m.Inner.RoundTrip(req)
 	if err == nil && hasBody && !m.Live && req.ContentLength > 0 {
 		m.sent.Add(req.ContentLength)
+	}
+	if m.Debugf != nil {
+		if err != nil {
+			m.Debugf("debug: %s %s%s: %v", req.Method, req.URL.Host, req.URL.Path, err)
+		} else {
+			m.Debugf("debug: %s %s%s: %s", req.Method, req.URL.Host, req.URL.Path, resp.Status)
+		}
 	}
 	if err != nil || m.OnEvent == nil {
 		return resp, err
@@ -146,16 +158,16 @@ func classify(req *http.Request, resp *http.Response) (Event, bool) {
 	switch {
 	case req.Method == http.MethodHead && strings.Contains(p, "/blobs/") && resp.StatusCode == http.StatusOK:
 		repo, dig, _ := cutLast(p, "/blobs/")
-		return Event{Kind: BlobExists, Repo: repo, Digest: dig, Size: resp.ContentLength}, true
+		return Event{Kind: BlobExists, Repo: repo, Ref: dig, Size: resp.ContentLength}, true
 	case req.Method == http.MethodPost && strings.HasSuffix(p, "/blobs/uploads/") && q.Get("mount") != "" && resp.StatusCode == http.StatusCreated:
 		repo, _, _ := cutLast(p, "/blobs/uploads/")
-		return Event{Kind: BlobMounted, Repo: repo, Digest: q.Get("mount")}, true
+		return Event{Kind: BlobMounted, Repo: repo, Ref: q.Get("mount")}, true
 	case req.Method == http.MethodPut && strings.Contains(p, "/blobs/uploads/") && q.Get("digest") != "" && resp.StatusCode == http.StatusCreated:
 		repo, _, _ := cutLast(p, "/blobs/uploads/")
-		return Event{Kind: BlobUploaded, Repo: repo, Digest: q.Get("digest")}, true
+		return Event{Kind: BlobUploaded, Repo: repo, Ref: q.Get("digest")}, true
 	case req.Method == http.MethodPut && strings.Contains(p, "/manifests/") && resp.StatusCode == http.StatusCreated:
 		repo, ref, _ := cutLast(p, "/manifests/")
-		return Event{Kind: ManifestPut, Repo: repo, Digest: ref, Size: req.ContentLength}, true
+		return Event{Kind: ManifestPut, Repo: repo, Ref: ref, Size: req.ContentLength}, true
 	}
 	return Event{}, false
 }

@@ -152,7 +152,7 @@ type Settings struct {
 	DaemonOff  bool   `flag:"daemon-off" env:"PLUGIN_DAEMON_OFF" group:"Docker daemon" doc:"Never use a Docker daemon."`
 
 	// Performance.
-	MaxParallel int  `flag:"max-parallel" env:"PLUGIN_MAX_PARALLEL" default:"0" group:"Performance" doc:"Destinations pushed at once; 0 means all."`
+	MaxParallel int  `flag:"max-parallel" env:"PLUGIN_MAX_PARALLEL" default:"0" group:"Performance" doc:"Repositories pushed at once (the tags of one repository are pushed together); 0 means all."`
 	Jobs        int  `flag:"jobs" env:"PLUGIN_JOBS" default:"4" group:"Performance" doc:"Blobs uploaded at once per destination."`
 	FailFast    bool `flag:"fail-fast" env:"PLUGIN_FAIL_FAST" group:"Performance" doc:"Stop every destination at the first failure instead of letting the others finish."`
 

@@ -1,0 +1,253 @@
+package step
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hoist-build/hoist/internal/build"
+	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/source"
+)
+
+// Build is what a build step builds and where its image goes besides the
+// destinations.
+type Build struct {
+	// Request is the build; its outputs are set by the step.
+	Request build.Request
+	// Tool is buildkit or kaniko.
+	Tool string
+	// InDaemon builds with the Docker daemon's built-in BuildKit
+	// (PLUGIN_BUILDER_DRIVER=docker).
+	InDaemon bool
+	// Engine is the BuildKit to use: the embedded engine or a remote one.
+	Engine engine.Options
+	// EngineCA is a registry CA as PEM content, written into the engine's
+	// directory and given to every registry of Engine.Registries.
+	EngineCA       string
+	BuilderTimeout time.Duration
+	// Kaniko is the Kaniko builder, when Tool is kaniko.
+	Kaniko build.Kaniko
+	// TarPath and TarFormat (docker or oci) write a tarball; Load loads
+	// the image into the Docker daemon; Store is the workspace image store
+	// a build-only step records its image in.
+	TarPath, TarFormat string
+	Load               bool
+	Store              string
+	// Notes are printed when the build starts (the layer cache, the tool
+	// and why).
+	Notes []string
+}
+
+// build builds, then pushes or, with NoPush, writes the tarball, loads the
+// daemon and records the image in the workspace image store: one build
+// serves every output.
+func (r *runner) build(ctx context.Context) error {
+	b := r.st.Build
+	for _, n := range b.Notes {
+		r.pr.Printf("%s", n)
+	}
+	req := b.Request
+	if b.Load && r.daemon == nil {
+		return fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs the Docker daemon, but PLUGIN_DAEMON_OFF is set", ErrInvalid)
+	}
+	if b.InDaemon {
+		return r.buildInDaemon(ctx, req)
+	}
+
+	// Where the image goes: an OCI layout directory, always (hoist pushes
+	// from it, and a build-only step keeps it in the workspace image
+	// store), plus the tarball and the daemon when asked.
+	layoutParent := r.st.TempDir
+	if b.Store != "" {
+		if err := os.MkdirAll(b.Store, 0o755); err != nil {
+			return fmt.Errorf("%w: image store %s: %w", ErrInvalid, b.Store, err)
+		}
+		layoutParent = b.Store // same filesystem: blobs are linked, not copied
+	}
+	layoutDir, err := os.MkdirTemp(layoutParent, ".hoist-build-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(layoutDir)
+	req.Out.LayoutDir = layoutDir
+
+	var tar *files.Atomic
+	if b.TarPath != "" {
+		if tar, err = createTar(b.TarPath); err != nil {
+			return err
+		}
+		defer tar.Abort()
+		req.Out.Tar, req.Out.TarFormat = tar, b.TarFormat
+	}
+	var loadDone chan error
+	var loadW *io.PipeWriter
+	if b.Load {
+		pr, pw := io.Pipe()
+		loadW, loadDone = pw, make(chan error, 1)
+		req.Out.Load = pw
+		go func() {
+			err := r.daemon.Load(ctx, pr)
+			pr.CloseWithError(err)
+			loadDone <- err
+		}()
+	}
+
+	builder, closeBuilder, err := r.builder(ctx)
+	if err != nil {
+		if loadW != nil {
+			loadW.CloseWithError(err)
+			<-loadDone
+		}
+		return err
+	}
+	defer closeBuilder()
+	start := time.Now()
+	res, err := builder.Build(ctx, req)
+	if loadW != nil {
+		loadW.CloseWithError(err)
+		if lerr := <-loadDone; err == nil && lerr != nil {
+			err = fmt.Errorf("%w: %w", build.ErrBuild, lerr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	r.pr.Printf("built %s in %.1fs", res.Digest, time.Since(start).Seconds())
+
+	extra := map[string]string{}
+	if tar != nil {
+		if err := tar.Commit(); err != nil {
+			return err
+		}
+		r.pr.Printf("wrote %s tarball %s", req.Out.TarFormat, b.TarPath)
+		extra["IMAGE_TAR_PATH"] = r.st.Outputs.TarPath
+	}
+	if b.Load {
+		r.pr.Printf("loaded into %s as %s", r.daemon, strings.Join(req.Names, ", "))
+	}
+	if b.Store != "" {
+		if _, err := source.StoreImage(ctx, b.Store, layoutDir, req.Names); err != nil {
+			return err
+		}
+		r.pr.Printf("recorded in the workspace image store %s as %s", b.Store, strings.Join(req.Names, ", "))
+	}
+	return r.deliver(ctx, res, extra, source.Request{TarPath: layoutDir})
+}
+
+// deliver ends a build: it writes the metadata file, then pushes the
+// image src names or, with NoPush, writes the outputs.
+func (r *runner) deliver(ctx context.Context, res *build.Result, extra map[string]string, src source.Request) error {
+	if err := r.writeMetadata(res); err != nil {
+		return err
+	}
+	if r.st.NoPush {
+		r.res.Digest = res.Digest
+		extra["digest"] = res.Digest
+		return r.writeDigestAndEnv(res.Digest, extra)
+	}
+	img, err := source.Open(ctx, r.sourceRequest(src))
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	return r.push(ctx, img, extra)
+}
+
+// builder returns the builder of the step's tool and how to release it.
+func (r *runner) builder(ctx context.Context) (build.Builder, func(), error) {
+	b := r.st.Build
+	if b.Tool == "kaniko" {
+		k := b.Kaniko
+		k.Progress, _ = r.buildProgress()
+		k.Logf = r.pr.Printf
+		return &k, func() {}, nil
+	}
+	eng, err := r.openEngine(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.buildKit(eng), func() { eng.Close() }, nil
+}
+
+// openEngine connects to the step's BuildKit, or starts the embedded one
+// configured for the step's registries.
+func (r *runner) openEngine(ctx context.Context) (*engine.Engine, error) {
+	b := r.st.Build
+	o := b.Engine
+	o.Logf = r.pr.Printf
+	if b.EngineCA != "" {
+		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+			return nil, err
+		}
+		ca := filepath.Join(o.Dir, "registry-ca.pem")
+		if err := files.WriteAtomic(ca, []byte(b.EngineCA)); err != nil {
+			return nil, err
+		}
+		regs := make([]engine.Registry, len(o.Registries))
+		for i, reg := range o.Registries {
+			reg.CAFiles = []string{ca}
+			regs[i] = reg
+		}
+		o.Registries = regs
+	}
+	return engine.Open(ctx, o)
+}
+
+// buildInDaemon builds with the Docker daemon's built-in BuildKit: the
+// image lands in the daemon under every repo:tag (what --load gives), a
+// tarball is saved from there, and a push takes the image from the daemon.
+// The workspace image store is not written: the daemon is the hand-off.
+func (r *runner) buildInDaemon(ctx context.Context, req build.Request) error {
+	b := r.st.Build
+	if r.daemon == nil {
+		return fmt.Errorf("%w: PLUGIN_BUILDER_DRIVER=docker needs the Docker daemon, but PLUGIN_DAEMON_OFF is set", ErrInvalid)
+	}
+	eng, err := engine.OpenDocker(ctx, r.daemon, b.BuilderTimeout)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	r.pr.Printf("engine: the BuildKit of %s", r.daemon)
+	start := time.Now()
+	res, err := r.buildKit(eng).Build(ctx, req)
+	if err != nil {
+		return err
+	}
+	r.pr.Printf("built %s (image id) into %s as %s in %.1fs", res.Digest, r.daemon, strings.Join(req.Names, ", "), time.Since(start).Seconds())
+	extra := map[string]string{}
+	if b.TarPath != "" {
+		tar, err := createTar(b.TarPath)
+		if err != nil {
+			return err
+		}
+		defer tar.Abort()
+		if err := r.daemon.Save(ctx, req.Names, tar); err != nil {
+			return err
+		}
+		if err := tar.Commit(); err != nil {
+			return err
+		}
+		r.pr.Printf("saved docker tarball %s", b.TarPath)
+		extra["IMAGE_TAR_PATH"] = r.st.Outputs.TarPath
+	}
+	return r.deliver(ctx, res, extra, source.Request{Image: req.Names[0], Daemon: r.daemon})
+}
+
+// createTar starts the atomic write of the tarball at path; its directory
+// is made first, with the peers' message when that fails.
+func createTar(path string) (*files.Atomic, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("%w: failed to create directory for tar path %s: %w", ErrInvalid, filepath.Dir(path), err)
+	}
+	tar, err := files.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: tar path: %w", ErrInvalid, err)
+	}
+	return tar, nil
+}

@@ -1,0 +1,336 @@
+package step
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/hoist-build/hoist/internal/build"
+	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/kinds"
+	"github.com/hoist-build/hoist/internal/mask"
+	"github.com/hoist-build/hoist/internal/progress"
+	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/source"
+	"github.com/hoist-build/hoist/internal/tags"
+)
+
+// ErrSkip ends a step that auto-tag skips (neither a tag nor the default
+// branch), successfully, as the peers do.
+var ErrSkip = errors.New("skipped")
+
+// Environ is what the command layer knows of the process: FromSettings
+// reads it, Run never does.
+type Environ struct {
+	Lookup  func(string) (string, bool)
+	WorkDir string
+	TempDir string
+	// Environ is the process environment, for the Kaniko executor.
+	Environ []string
+	// Terminal is set when stderr is a terminal.
+	Terminal bool
+}
+
+// FromSettings turns settings into a step: the mode, the registry kind and
+// the destinations, the credentials, the build, the outputs. This is where
+// the plugin's rules live: the peers' modes, defaults and quirks. Every
+// path is resolved against the working directory. Push-only is
+// s.PushOnly; a build otherwise.
+func FromSettings(s *settings.Settings, env Environ) (Step, error) {
+	var st Step
+	if err := checkModes(s); err != nil {
+		return st, err
+	}
+	path := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(env.WorkDir, p)
+	}
+	mode, err := progress.ParseMode(s.Progress, env.Terminal)
+	if err != nil {
+		return st, fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin("progress"), err)
+	}
+	if s.Jobs < 1 || s.PushRetry < 0 || s.MaxParallel < 0 {
+		return st, fmt.Errorf("%w: --jobs must be at least 1, --push-retry and --max-parallel at least 0", settings.ErrInvalid)
+	}
+	building := !s.PushOnly
+	tagList := s.Tags
+	if building {
+		if tagList, err = buildTags(s); err != nil {
+			return st, err
+		}
+	}
+	kind, kindName, err := kinds.Parse(s.RegistryType)
+	if err != nil {
+		return st, fmt.Errorf("%w: %s=%w", settings.ErrInvalid, s.Origin("registry-type"), err)
+	}
+	kcfg := &kinds.Config{
+		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, OIDCToken: s.OIDCToken,
+		ECR: kinds.ECRConfig{Region: s.Region, Account: s.Account, FIPS: s.FIPS, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+			AssumeRole: s.AssumeRole, ExternalID: s.ExternalID, Endpoint: s.ECREndpoint, STSEndpoint: s.STSEndpoint, Registry: s.ECRRegistry,
+			CreateRepository: s.CreateRepository, LifecyclePolicy: path(s.LifecyclePolicy), RepositoryPolicy: path(s.RepositoryPolicy)},
+		Google: kinds.GoogleConfig{JSONKey: s.JSONKey, AccessToken: s.AccessToken, ProjectID: s.ProjectID, Location: s.Location,
+			ProjectNumber: s.ProjectNumber, PoolID: s.PoolID, ProviderID: s.ProviderID, ServiceAccount: s.ServiceAccount,
+			STSURL: s.GoogleSTSURL, IAMURL: s.GoogleIAMURL, Registry: s.GARRegistry},
+		ACR: kinds.ACRConfig{TenantID: s.TenantID, ClientID: s.ClientID, ClientSecret: s.ClientSecret, ClientCertificate: s.ClientCert,
+			AuthorityHost: s.AzureAuthority, Registry: s.ACRRegistry},
+	}
+	repo, err := kinds.Repository(kind, kcfg)
+	if err != nil {
+		return st, err
+	}
+	pushing := s.PushOnly || !s.NoPush
+	if pushing || s.Repo != "" || len(s.Destinations) > 0 {
+		if st.Destinations, err = registry.Destinations(repo, tagList, s.Destinations, s.Insecure); err != nil {
+			return st, err
+		}
+	}
+	defaultFor := name.DefaultRegistry
+	if len(st.Destinations) > 0 {
+		defaultFor = st.Destinations[0].Context().RegistryStr()
+	}
+	st.Login = Login{
+		Static: registry.Credentials{
+			Registry: s.Registry, Username: s.Username, Password: s.Password, DefaultFor: defaultFor,
+			Extra:  []registry.Login{{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}},
+			Config: s.Config, Lookup: env.Lookup,
+		},
+		Kind: kind, Kinds: kcfg, Partial: s.PartialLogin,
+	}
+
+	// Every byte the step writes is masked with what the settings hold
+	// (the step adds the tokens its logins obtain).
+	secrets := s.Secrets()
+	for _, up := range [][2]string{{s.Username, s.Password}, {s.BaseUsername, s.BasePassword}} {
+		if up[0] != "" && up[1] != "" {
+			secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(up[0]+":"+up[1])))
+		}
+	}
+	st.Mask = mask.NewSet(secrets...)
+	st.Progress, st.Debug = mode, s.Debug
+	if s.Debug {
+		for _, kv := range s.Masked() {
+			st.Notes = append(st.Notes, fmt.Sprintf("setting %s=%s (%s)", kv[0], kv[1], s.Origin(kv[0])))
+		}
+	}
+	st.Transport = registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout}
+	st.Push = Push{Jobs: s.Jobs, MaxParallel: s.MaxParallel, Retries: s.PushRetry, FailFast: s.FailFast}
+	st.GzipLevel = s.CompressionLevel
+	st.KeepUncompressed = s.Compression == "uncompressed"
+	st.Insecure = s.Insecure
+	st.TempDir = env.TempDir
+	st.UseDaemon, st.DockerHost = !s.DaemonOff, s.DockerHost
+	st.NoPush = !pushing
+	st.Outputs = Outputs{DigestFile: s.DigestFile, EnvFile: s.OutputFile, ArtifactFile: s.ArtifactFile, MetadataFile: path(s.MetadataFile),
+		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry}
+
+	if s.PushOnly {
+		var fallbacks []string
+		if s.Repo != "" {
+			for _, t := range st.Destinations {
+				if t.Context().Name() == repoName(s.Repo, s.Insecure) {
+					fallbacks = append(fallbacks, t.Name())
+				}
+			}
+		}
+		st.Source = &source.Request{TarPath: path(s.SourceTarPath), Image: s.SourceImage, Fallbacks: fallbacks, Store: path(s.ImageStore)}
+		return st, nil
+	}
+	if st.Build, err = buildOf(s, env, &st, path); err != nil {
+		return st, err
+	}
+	// Build secrets are secrets too.
+	for _, v := range st.Build.Request.Secrets {
+		st.Mask.Add(string(v))
+	}
+	return st, nil
+}
+
+// checkModes rejects contradicting mode settings.
+func checkModes(s *settings.Settings) error {
+	if s.NoPush && s.PushOnly {
+		return fmt.Errorf("%w: inputs no-push and push-only cannot be used together. please define only one (%s=true and %s=true; a stage-level PLUGIN_NO_PUSH reaches every step of the stage: set PLUGIN_NO_PUSH=false on the push step)", settings.ErrInvalid, s.Origin("no-push"), s.Origin("push-only"))
+	}
+	return nil
+}
+
+// repoName is a repository's full name (index.docker.io/library/app).
+func repoName(repo string, insecure bool) string {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.NewRepository(repo, opts...)
+	if err != nil {
+		return repo
+	}
+	return r.Name()
+}
+
+// buildTags applies --auto-tag and --expand-tag, as the peers do for builds.
+func buildTags(s *settings.Settings) ([]string, error) {
+	if s.AutoTag && s.ExpandTag {
+		return nil, fmt.Errorf("%w: The auto-tag flag conflicts with the expand-tag flag (PLUGIN_AUTO_TAG and PLUGIN_EXPAND_TAG are both true)", settings.ErrInvalid)
+	}
+	out := s.Tags
+	if s.AutoTag {
+		if s.IsSet("tags") && !(len(s.Tags) == 1 && s.Tags[0] == "latest") {
+			return nil, fmt.Errorf("%w: The auto-tag flag does not work with user provided tags %v (%s); remove them or PLUGIN_AUTO_TAG", settings.ErrInvalid, s.Tags, s.Origin("tags"))
+		}
+		t, err := tags.Auto(s.CommitRef, s.RepoBranch, s.AutoTagSuffix)
+		if errors.Is(err, tags.ErrSkip) {
+			return nil, fmt.Errorf("%w: skipping automated docker build for %s: it is neither a tag nor the default branch (DRONE_REPO_BRANCH=%q)", ErrSkip, s.CommitRef, s.RepoBranch)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, err)
+		}
+		out = t
+	}
+	if s.ExpandTag {
+		out = tags.Expand(out)
+	}
+	return out, nil
+}
+
+// buildOf is the build of a build step: the request, the tool, the engine
+// or Kaniko, and the build-only outputs.
+func buildOf(s *settings.Settings, env Environ, st *Step, path func(string) string) (*Build, error) {
+	b := &Build{TarPath: path(s.TarPath), TarFormat: s.TarFormat, Load: s.Load, BuilderTimeout: s.BuilderTimeout}
+	var err error
+	if b.Request, b.Notes, err = buildRequest(s, env, st.Destinations, path); err != nil {
+		return nil, err
+	}
+	if s.Load && len(st.Destinations) == 0 {
+		return nil, fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs PLUGIN_REPO (and tags) to name the image in the daemon", settings.ErrInvalid)
+	}
+	tool, why, err := buildTool(s)
+	if err != nil {
+		return nil, err
+	}
+	b.Tool = tool
+	b.Notes = append(b.Notes, fmt.Sprintf("build tool: %s (%s)", tool, why))
+	switch s.BuilderDriver {
+	case "", "embedded", "remote":
+	case "docker":
+		if tool == "kaniko" {
+			return nil, fmt.Errorf("%w: PLUGIN_BUILDER_DRIVER=docker is a BuildKit builder, and the build tool is kaniko", settings.ErrInvalid)
+		}
+		if s.TarPath != "" && s.TarFormat != "docker" {
+			return nil, fmt.Errorf("%w: the Docker daemon saves docker tarballs only; PLUGIN_BUILDX_OUTPUT_FORMAT=%s needs the embedded engine or a BuildKit at PLUGIN_BUILDER_REMOTE_CONN", settings.ErrInvalid, s.TarFormat)
+		}
+		if len(b.Request.Platforms) > 1 {
+			return nil, fmt.Errorf("%w: the Docker daemon's builder keeps one platform; build several with the embedded engine", settings.ErrInvalid)
+		}
+		b.InDaemon = true
+		return b, nil
+	default:
+		return nil, fmt.Errorf("%w: %s=%q: want docker, or leave it empty", settings.ErrInvalid, s.Origin("builder-driver"), s.BuilderDriver)
+	}
+	if s.NoPush && len(st.Destinations) > 0 {
+		b.Store = path(s.ImageStore)
+	}
+	if tool == "kaniko" {
+		b.Kaniko, err = kanikoOf(s, env, st.Destinations, path)
+		return b, err
+	}
+	b.Engine, b.EngineCA, err = engineOf(s, env, st.Destinations, path)
+	return b, err
+}
+
+// buildTool picks the build tool and says why.
+func buildTool(s *settings.Settings) (tool, why string, err error) {
+	tool = strings.ToLower(strings.TrimSpace(s.BuildTool))
+	k8s := s.KubernetesHost != "" || strings.EqualFold(s.Infrastructure, "kubernetes") || strings.EqualFold(s.Infrastructure, "k8s")
+	switch {
+	case tool == "buildkit" || tool == "kaniko":
+		return tool, s.Origin("build-tool") + " says so", nil
+	case tool != "":
+		return "", "", fmt.Errorf("%w: %s=%q: want buildkit or kaniko", settings.ErrInvalid, s.Origin("build-tool"), s.BuildTool)
+	case k8s && s.BuildxOnK8:
+		return "buildkit", "running in Kubernetes, and CI_USE_BUILDX_ON_K8 is true", nil
+	case k8s:
+		inK8s := "KUBERNETES_SERVICE_HOST is set"
+		if s.KubernetesHost == "" {
+			inK8s = s.Origin("infrastructure") + "=" + s.Infrastructure
+		}
+		return "kaniko", "running in Kubernetes (" + inK8s + "); CI_USE_BUILDX_ON_K8=true picks BuildKit", nil
+	}
+	return "buildkit", "not in Kubernetes", nil
+}
+
+// kanikoOf is the Kaniko builder: the executor, and a docker config with
+// the step's static logins for base images and the layer cache.
+func kanikoOf(s *settings.Settings, env Environ, dests []name.Tag, path func(string) string) (build.Kaniko, error) {
+	logins := map[string][2]string{}
+	for _, l := range [][3]string{{s.BaseRegistry, s.BaseUsername, s.BasePassword}, {s.Registry, s.Username, s.Password}} {
+		if l[1] == "" {
+			continue
+		}
+		host := l[0]
+		if host == "" && len(dests) > 0 {
+			host = dests[0].RegistryStr()
+		}
+		if h, err := registry.NormalizeHost(host); err == nil {
+			logins[h] = [2]string{l[1], l[2]}
+		}
+	}
+	cfg, err := build.DockerConfig(logins)
+	if err != nil {
+		return build.Kaniko{}, err
+	}
+	return build.Kaniko{
+		Executor: path(s.KanikoExecutor), TempDir: env.TempDir, DockerConfig: cfg, Env: env.Environ,
+		Insecure: s.Insecure, SkipTLSVerify: s.SkipTLSVerify, Mirrors: s.RegistryMirrors, Extra: s.KanikoArgs(),
+	}, nil
+}
+
+// engineOf is the BuildKit to build with: a remote one, or the embedded
+// engine configured for the step's registries; and a registry CA given as
+// PEM content, which the step writes into the engine's directory.
+func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(string) string) (engine.Options, string, error) {
+	dir := s.EngineDir
+	if dir == "" {
+		dir = engine.DefaultDir(env.Lookup)
+	}
+	o := engine.Options{
+		Addr: s.BuilderAddr, TLSCA: path(s.BuilderTLSCA), TLSCert: path(s.BuilderCert), TLSKey: path(s.BuilderKey),
+		Dir: path(dir), Binary: s.Buildkitd, Mirrors: s.RegistryMirrors, Keep: s.KeepEngine,
+		Wait: 60 * time.Second,
+	}
+	if s.BuilderAddr != "" {
+		o.Wait = s.BuilderTimeout
+	}
+	if !s.Insecure && !s.SkipTLSVerify && s.RegistryCertificate == "" {
+		return o, "", nil
+	}
+	var hosts []string
+	for _, d := range dests {
+		hosts = append(hosts, d.RegistryStr())
+	}
+	if s.BaseRegistry != "" {
+		if h, err := registry.NormalizeHost(s.BaseRegistry); err == nil {
+			hosts = append(hosts, h)
+		}
+	}
+	pem, caFile := "", ""
+	if strings.Contains(s.RegistryCertificate, "-----BEGIN") {
+		pem = s.RegistryCertificate
+	} else if s.RegistryCertificate != "" {
+		caFile = path(s.RegistryCertificate)
+	}
+	for _, h := range hosts {
+		reg := engine.Registry{Host: h, HTTP: s.Insecure, Insecure: s.SkipTLSVerify || s.Insecure}
+		if caFile != "" {
+			reg.CAFiles = []string{caFile}
+		}
+		o.Registries = append(o.Registries, reg)
+	}
+	return o, pem, nil
+}

@@ -1,0 +1,217 @@
+package step
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/hoist-build/hoist/internal/build"
+	"github.com/hoist-build/hoist/internal/settings"
+)
+
+// buildRequest turns the settings into a build request, and the notes to
+// print; every malformed value is reported at once.
+func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func(string) string) (build.Request, []string, error) {
+	var errs []error
+	var notes []string
+	req := build.Request{
+		ContextDir:  path(s.Context),
+		Dockerfile:  path(s.Dockerfile),
+		Target:      s.Target,
+		Platforms:   s.Platforms,
+		AddHosts:    s.AddHosts,
+		NoCache:     s.NoCache,
+		Pull:        s.Pull,
+		Network:     s.Network,
+		Compression: s.Compression,
+		Level:       s.CompressionLevel,
+	}
+	if s.Compression == "" {
+		if s.NoPush {
+			// A hand-off: the fastest export, uncompressed layers as
+			// docker save writes them; the push-only step gzips them once.
+			req.Compression, req.Level = "uncompressed", 0
+		} else {
+			// Pushed as built: gzip at level 1, measured to export about
+			// three times faster than BuildKit's default level.
+			req.Compression = "gzip"
+			if req.Level == 0 {
+				req.Level = 1
+			}
+		}
+	}
+	if s.Dockerfile == "" {
+		req.Dockerfile = filepath.Join(req.ContextDir, "Dockerfile")
+	}
+	for _, d := range dests {
+		req.Names = append(req.Names, d.Name())
+	}
+	switch s.Compression {
+	case "", "gzip", "zstd", "uncompressed":
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want gzip, zstd or uncompressed", s.Origin("compression"), s.Compression))
+	}
+	if s.TarFormat != "docker" && s.TarFormat != "oci" {
+		errs = append(errs, fmt.Errorf("%s=%q: want docker or oci", s.Origin("tar-format"), s.TarFormat))
+	}
+
+	args := s.BuildArgs
+	origin := s.Origin("build-args")
+	if s.MultiBuildArgs {
+		args, origin = s.BuildArgsNew, s.Origin("build-args-new")
+	}
+	given := map[string]bool{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		k = strings.TrimSpace(k)
+		if k == "" || strings.ContainsAny(k, " \t") {
+			errs = append(errs, fmt.Errorf("%s: malformed build argument %q: want KEY=value", origin, a))
+			continue
+		}
+		if !ok {
+			v, ok = env.Lookup(k)
+			if !ok {
+				continue // like docker build --build-arg KEY with KEY unset
+			}
+		}
+		req.BuildArgs = append(req.BuildArgs, build.KV{Key: k, Value: v})
+		given[k] = true
+	}
+	for _, k := range s.BuildArgsFromEnv {
+		if v, ok := env.Lookup(k); ok && !given[k] {
+			req.BuildArgs = append(req.BuildArgs, build.KV{Key: k, Value: v})
+			given[k] = true
+		}
+	}
+	// The proxy variables, as the peers pass them (BuildKit keeps them out
+	// of the image's history).
+	for _, k := range []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"} {
+		if given[k] {
+			continue
+		}
+		for _, e := range []string{k, "HARNESS_" + k} {
+			if v, ok := env.Lookup(e); ok && v != "" {
+				req.BuildArgs = append(req.BuildArgs, build.KV{Key: k, Value: v})
+				given[k] = true
+				break
+			}
+		}
+	}
+
+	for _, l := range s.Labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			errs = append(errs, fmt.Errorf("%s: malformed label %q: want key=value", s.Origin("labels"), l))
+			continue
+		}
+		req.Labels = append(req.Labels, build.KV{Key: strings.TrimSpace(k), Value: v})
+	}
+	if s.AutoLabel {
+		// No "created" from the clock, so that a rebuild of the same
+		// commit gives the same digest; Drone's build time when it is set.
+		if v, ok := env.Lookup("DRONE_BUILD_CREATED"); ok && v != "" {
+			if n, err := parseUnix(v); err == nil {
+				req.Labels = append(req.Labels, build.KV{Key: "org.opencontainers.image.created", Value: n.UTC().Format(time.RFC3339)})
+			}
+		}
+		for _, kv := range [][2]string{{"org.opencontainers.image.revision", s.CommitSHA}, {"org.opencontainers.image.source", s.RemoteURL}, {"org.opencontainers.image.url", s.RepoLink}} {
+			if kv[1] != "" {
+				req.Labels = append(req.Labels, build.KV{Key: kv[0], Value: kv[1]})
+			}
+		}
+	}
+
+	req.Secrets = map[string][]byte{}
+	for _, sec := range s.SecretsFromEnv {
+		id, envName, ok := strings.Cut(sec, "=")
+		if !ok || id == "" || envName == "" {
+			errs = append(errs, fmt.Errorf("%s: malformed secret %q: want id=ENV_NAME", s.Origin("secrets-from-env"), sec))
+			continue
+		}
+		v, ok := env.Lookup(envName)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: secret %q: the environment variable %s is not set", s.Origin("secrets-from-env"), id, envName))
+			continue
+		}
+		req.Secrets[id] = []byte(v)
+	}
+	for _, sec := range s.SecretsFromFile {
+		id, p, ok := strings.Cut(sec, "=")
+		if !ok || id == "" || p == "" {
+			errs = append(errs, fmt.Errorf("%s: malformed secret %q: want id=path", s.Origin("secrets-from-file"), sec))
+			continue
+		}
+		b, err := os.ReadFile(path(p))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: secret %q: %w", s.Origin("secrets-from-file"), id, err))
+			continue
+		}
+		req.Secrets[id] = b
+	}
+
+	var err error
+	if req.CacheFrom, err = parseCache(s.CacheFrom, "cache-from", s); err != nil {
+		errs = append(errs, err)
+	}
+	if req.CacheTo, err = parseCache(s.CacheTo, "cache-to", s); err != nil {
+		errs = append(errs, err)
+	}
+	if s.EnableCache && len(req.CacheFrom) == 0 && len(req.CacheTo) == 0 {
+		ref := s.CacheRepo
+		if ref == "" && len(dests) > 0 {
+			ref = dests[0].Context().Name() + ":buildcache"
+		}
+		if ref == "" {
+			errs = append(errs, fmt.Errorf("PLUGIN_ENABLE_CACHE needs PLUGIN_CACHE_REPO or a destination to derive the cache reference from"))
+		} else {
+			req.CacheFrom = []build.CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": ref}}}
+			req.CacheTo = []build.CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": ref, "mode": "max"}}}
+			notes = append(notes, "layer cache: "+ref)
+		}
+	}
+	if len(errs) > 0 {
+		return req, nil, fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
+	}
+	return req, notes, nil
+}
+
+func parseUnix(v string) (time.Time, error) {
+	var n int64
+	_, err := fmt.Sscan(v, &n)
+	return time.Unix(n, 0), err
+}
+
+// parseCache reads buildx-style cache entries: type=registry,ref=REF,...
+// (a bare reference means a registry cache).
+func parseCache(entries []string, flag string, s *settings.Settings) ([]build.CacheEntry, error) {
+	var out []build.CacheEntry
+	for _, e := range entries {
+		c := build.CacheEntry{Attrs: map[string]string{}}
+		if !strings.Contains(e, "=") {
+			c.Type, c.Attrs["ref"] = "registry", e
+			out = append(out, c)
+			continue
+		}
+		for _, f := range strings.Split(e, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
+			if !ok || k == "" {
+				return nil, fmt.Errorf("%s: malformed cache entry %q: want type=registry,ref=REF[,mode=max] or type=local,src|dest=DIR", s.Origin(flag), e)
+			}
+			if k == "type" {
+				c.Type = v
+			} else {
+				c.Attrs[k] = v
+			}
+		}
+		if c.Type == "" {
+			c.Type = "registry"
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -1,0 +1,349 @@
+// Package step runs one Build and Push step: a typed Step in, a Result
+// out. Run reads no environment variable, changes no working directory and
+// writes to no process-wide logger; everything it prints goes to the
+// step's own sinks. The plugin, the CLI and (next) the pipeline runner
+// call it, and several steps may run in one process at once.
+//
+// A step is a build (BuildKit or Kaniko) or a pre-built source, then the
+// publishers: the registries (in parallel), and for a build the tarball,
+// the Docker daemon and the workspace image store; then the outputs.
+package step
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hoist-build/hoist/internal/build"
+	"github.com/hoist-build/hoist/internal/daemon"
+	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/kinds"
+	"github.com/hoist-build/hoist/internal/mask"
+	"github.com/hoist-build/hoist/internal/progress"
+	"github.com/hoist-build/hoist/internal/publish"
+	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/source"
+)
+
+// ErrInvalid marks a step that is wrong before anything runs: the settings
+// it came from.
+var ErrInvalid = settings.ErrInvalid
+
+// Step is one step, every path absolute, every value checked.
+type Step struct {
+	// Build builds the image; when nil, Source names the pre-built image
+	// to push (push-only).
+	Build  *Build
+	Source *source.Request
+	// NoPush keeps a build: the outputs of Build, nothing pushed.
+	NoPush bool
+
+	// Destinations are every repo:tag the image goes to.
+	Destinations []name.Tag
+	Login        Login
+	Transport    registry.TransportOptions
+	Push         Push
+	// GzipLevel compresses layers that arrive uncompressed (0: hoist's
+	// default); KeepUncompressed pushes them as they are.
+	GzipLevel        int
+	KeepUncompressed bool
+	Insecure         bool
+	// TempDir holds temporary layers and tarballs.
+	TempDir string
+	// UseDaemon allows the Docker daemon at DockerHost.
+	UseDaemon  bool
+	DockerHost string
+	Outputs    Outputs
+
+	// Sinks: Stdout and Stderr are masked with Mask by the caller; the
+	// step adds to Mask the credentials it obtains. Terminal, when set, is
+	// the unmasked terminal BuildKit draws its display on.
+	Stdout, Stderr io.Writer
+	Terminal       io.Writer
+	Mask           *mask.Set
+	Progress       progress.Mode
+	// Debug logs every registry request of the push.
+	Debug bool
+	// Notes are printed first (the settings with --debug, what the
+	// settings chose).
+	Notes []string
+}
+
+// Login is how the step obtains credentials.
+type Login struct {
+	Static registry.Credentials
+	Kind   kinds.Kind
+	Kinds  *kinds.Config
+	// Partial pushes to the registries it has credentials for when
+	// another's cannot be obtained.
+	Partial bool
+}
+
+// Push are the limits of the push.
+type Push struct {
+	Jobs, MaxParallel, Retries int
+	FailFast                   bool
+}
+
+// Outputs are the files a CI system reads after the step.
+type Outputs struct {
+	DigestFile, EnvFile, ArtifactFile, MetadataFile string
+	// TarPath is the IMAGE_TAR_PATH value, as the user gave it.
+	TarPath string
+	// ArtifactType and Registry fill the artifact file.
+	ArtifactType, Registry string
+}
+
+// Result is what a step did.
+type Result struct {
+	// Digest is the image's digest (the daemon's image id for a build in
+	// the daemon).
+	Digest string
+	// Pushed is set when the step pushed: Destinations holds one result
+	// per destination.
+	Pushed       bool
+	Destinations []publish.Result
+}
+
+// Run runs the step. The Result is returned also with an error, as far
+// as the step got.
+func Run(ctx context.Context, st Step) (*Result, error) {
+	r, err := start(ctx, &st)
+	if err != nil {
+		return &Result{}, err
+	}
+	defer r.close()
+	if st.Build != nil {
+		err = r.build(ctx)
+	} else {
+		err = r.pushOnly(ctx)
+	}
+	return &r.res, err
+}
+
+// runner is one running step.
+type runner struct {
+	st     *Step
+	pr     *progress.Printer
+	tr     *http.Transport
+	kc     authn.Keychain // the cloud keychains, then the static and docker-config ones
+	clouds []kinds.Keychain
+	daemon *daemon.Daemon
+	// loginFailed holds registries whose credentials could not be had,
+	// when Login.Partial lets the step go on without them.
+	loginFailed map[string]error
+	res         Result
+}
+
+func start(ctx context.Context, st *Step) (*runner, error) {
+	if st.Mask == nil {
+		st.Mask = &mask.Set{}
+	}
+	r := &runner{st: st, pr: progress.New(st.Stderr, st.Progress)}
+	regKC, err := registry.NewKeychain(st.Login.Static)
+	if err != nil {
+		return nil, err
+	}
+	st.Mask.Add(regKC.Secrets()...)
+	r.tr, err = registry.NewTransport(st.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	for _, n := range st.Notes {
+		r.pr.Printf("%s", n)
+	}
+	var hosts []string
+	for _, d := range st.Destinations {
+		hosts = append(hosts, d.RegistryStr())
+	}
+	kcfg := *st.Login.Kinds
+	kcfg.HTTP = &http.Client{Transport: r.tr}
+	r.clouds, err = kinds.Keychains(&kcfg, st.Login.Kind, hosts)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	var kcs []authn.Keychain
+	for _, c := range r.clouds {
+		kcs = append(kcs, c)
+	}
+	r.kc = authn.NewMultiKeychain(append(kcs, regKC)...)
+	if st.Build == nil || !st.NoPush {
+		if err := r.login(ctx); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	if st.UseDaemon {
+		r.daemon = daemon.New(st.DockerHost)
+	}
+	return r, nil
+}
+
+func (r *runner) close() { r.pr.Close() }
+
+// login obtains the credentials of every destination's registry before
+// anything is pushed: a step whose credentials cannot all be obtained
+// pushes nothing (unless Login.Partial). The tokens obtained join the
+// mask. Each kind then readies its repositories (ECR makes sure they
+// exist).
+func (r *runner) login(ctx context.Context) error {
+	seen := map[string]bool{}
+	for _, d := range r.st.Destinations {
+		reg := d.Context().Registry
+		if seen[reg.RegistryStr()] {
+			continue
+		}
+		seen[reg.RegistryStr()] = true
+		a, err := authn.Resolve(ctx, r.kc, reg)
+		if err == nil {
+			_, err = a.Authorization()
+		}
+		if err != nil {
+			err = fmt.Errorf("credentials for %s: %w", reg.RegistryStr(), err)
+			if !r.st.Login.Partial {
+				return err
+			}
+			// Asked to go on: the registry's destinations fail, the
+			// others are pushed.
+			if r.loginFailed == nil {
+				r.loginFailed = map[string]error{}
+			}
+			r.loginFailed[reg.RegistryStr()] = err
+			r.pr.Printf("%v; its destinations are skipped (PLUGIN_PARTIAL_LOGIN)", err)
+		}
+	}
+	for _, kc := range r.clouds {
+		r.st.Mask.Add(kc.Secrets()...)
+	}
+	for _, kc := range r.clouds {
+		var repos []string
+		done := map[string]bool{}
+		for _, d := range r.st.Destinations {
+			repo := d.Context()
+			if kc.Serves(repo.RegistryStr()) && !done[repo.RepositoryStr()] && r.loginFailed[repo.RegistryStr()] == nil {
+				done[repo.RepositoryStr()] = true
+				repos = append(repos, repo.RepositoryStr())
+			}
+		}
+		if err := kc.Prepare(ctx, repos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pushOnly finds the pre-built image and pushes it everywhere.
+func (r *runner) pushOnly(ctx context.Context) error {
+	start := time.Now()
+	req := *r.st.Source
+	req.Daemon = r.daemon
+	req.Remote = r.remote()
+	img, err := source.Open(ctx, r.sourceRequest(req))
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	r.pr.Printf("source: %s, %s (ready in %.2fs)", img.From, img.Digest, time.Since(start).Seconds())
+	return r.push(ctx, img, nil)
+}
+
+// remote is registry access for source images and base images.
+func (r *runner) remote() []remote.Option {
+	return []remote.Option{remote.WithAuthFromKeychain(r.kc), remote.WithTransport(r.tr)}
+}
+
+// sourceRequest completes a source request with what every source shares:
+// how uncompressed layers are treated, where temporary files go, logging.
+func (r *runner) sourceRequest(req source.Request) source.Request {
+	req.Insecure = r.st.Insecure
+	req.TempDir = r.st.TempDir
+	// Layers that arrive uncompressed are gzipped once, at level 1 of
+	// klauspost/compress unless told otherwise (docs/benchmarks.md).
+	req.GzipLevel = r.st.GzipLevel
+	req.KeepUncompressed = r.st.KeepUncompressed
+	req.Logf = r.pr.Printf
+	return req
+}
+
+// push publishes img to every destination and writes the outputs; extra
+// holds more DRONE_OUTPUT keys.
+func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]string) error {
+	var dests []name.Tag
+	var skipped []publish.Result
+	for _, d := range r.st.Destinations {
+		if err := r.loginFailed[d.RegistryStr()]; err != nil {
+			skipped = append(skipped, publish.Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %w", publish.ErrPush, err)})
+			continue
+		}
+		dests = append(dests, d)
+	}
+	r.pr.Printf("pushing to %d destination(s)", len(dests))
+	o := publish.Options{
+		Keychain:    r.kc,
+		Transport:   r.tr,
+		Jobs:        r.st.Push.Jobs,
+		MaxParallel: r.st.Push.MaxParallel,
+		Retries:     r.st.Push.Retries,
+		FailFast:    r.st.Push.FailFast,
+		Progress:    r.pr,
+	}
+	if r.st.Debug {
+		o.Debugf = r.pr.Printf
+	}
+	results := publish.Push(ctx, img.Artifact, dests, o)
+	r.pr.Close()
+	results = append(results, skipped...)
+	r.res.Digest, r.res.Pushed, r.res.Destinations = img.Digest.String(), true, results
+	failed := 0
+	for _, res := range results {
+		if res.Err != nil {
+			failed++
+		}
+	}
+	if err := r.writeOutputs(img.Digest.String(), results, extra); err != nil {
+		return err
+	}
+	if failed > 0 {
+		err := fmt.Errorf("%w: %d of %d destination(s) failed (see above)", publish.ErrPush, failed, len(results))
+		for _, res := range results {
+			if errors.Is(res.Err, source.ErrDigestMismatch) {
+				// The input is bad, not the registry: exit as for a bad source.
+				return fmt.Errorf("%w: %w", err, source.ErrDigestMismatch)
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+// buildProgress is where BuildKit's progress goes, and in which mode: the
+// terminal itself in TTY mode (its display needs one), else the masked
+// stderr; nothing when quiet.
+func (r *runner) buildProgress() (io.Writer, string) {
+	switch r.pr.Mode() {
+	case progress.TTY:
+		if r.st.Terminal != nil {
+			return r.st.Terminal, "tty"
+		}
+		return r.st.Stderr, "plain"
+	case progress.Quiet:
+		return nil, "quiet"
+	}
+	return r.st.Stderr, "plain"
+}
+
+// buildKit is a BuildKit builder on an engine, with the step's keychain
+// for base images and its progress sinks.
+func (r *runner) buildKit(eng *engine.Engine) *build.BuildKit {
+	out, mode := r.buildProgress()
+	return &build.BuildKit{Client: eng.Client, Keychain: r.kc, Progress: out, ProgressMode: mode, ContentDir: eng.ContentDir(), Docker: eng.Docker, Logf: r.pr.Printf}
+}
