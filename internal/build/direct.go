@@ -100,9 +100,9 @@ func readJSON(p string, v any) error {
 }
 
 // writeTarballs writes the requested tarball and daemon stream from the
-// layout, at once.
+// layout, at once; when one fails, the other stops.
 func writeTarballs(ctx context.Context, req Request) error {
-	g, _ := errgroup.WithContext(ctx)
+	g, ctx := errgroup.WithContext(ctx)
 	if req.Out.Tar != nil {
 		g.Go(func() error {
 			f := tarball.Format(req.Out.TarFormat)

@@ -3,7 +3,6 @@ package cli
 import (
 	"archive/tar"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -23,6 +22,7 @@ import (
 func TestBadInputsFailClearlyAndPushNothing(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
+	appRepo := strings.TrimSuffix(f.App, ":1")
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	dir := t.TempDir()
 
@@ -60,10 +60,10 @@ func TestBadInputsFailClearlyAndPushNothing(t *testing.T) {
 			[]string{"is not a tar archive"}},
 		{"two images, none picked", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSaveTwo}, ExitSource,
 			[]string{"holds 2 images", "PLUGIN_SOURCE_IMAGE", f.App, f.Other}},
-		{"picked image not in the tarball", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_SOURCE_IMAGE": "hoist-fixture/app:1-buildx"}, ExitSource,
-			[]string{`does not hold "hoist-fixture/app:1-buildx"`, f.App}},
-		{"near-miss tag in the daemon", map[string]string{"DOCKER_HOST": f.Docker.Host, "PLUGIN_SOURCE_IMAGE": "hoist-fixture/app:2", "PLUGIN_REGISTRY_TIMEOUT": "3s"}, ExitSource,
-			[]string{"found nowhere", "has no image hoist-fixture/app:2", "it has hoist-fixture/app:1, hoist-fixture/app:other", "registry index.docker.io"}},
+		{"picked image not in the tarball", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_SOURCE_IMAGE": f.App + "-buildx"}, ExitSource,
+			[]string{`does not hold "` + f.App + `-buildx"`, f.App}},
+		{"near-miss tag in the daemon", map[string]string{"DOCKER_HOST": f.Docker.Host, "PLUGIN_SOURCE_IMAGE": appRepo + ":2", "PLUGIN_REGISTRY_TIMEOUT": "3s"}, ExitSource,
+			[]string{"found nowhere", "has no image " + appRepo + ":2", "it has " + f.App + ", " + f.Other, "registry index.docker.io"}},
 		{"invalid tag", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_TAGS": "ok,bad tag"}, ExitSettings,
 			[]string{`tag "bad tag"`}},
 		{"invalid bool", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_SKIP_TLS_VERIFY": "yes"}, ExitSettings,
@@ -170,23 +170,10 @@ func TestOneFailedDestinationDoesNotStopTheOthers(t *testing.T) {
 func TestUnresponsiveRegistryTimesOut(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // hold the connection open, say nothing
-		}
-	}()
+	silent := harness.SilentServer(t)
 	start := time.Now()
 	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout,
-		"PLUGIN_DESTINATIONS": l.Addr().String() + "/app:1", "PLUGIN_REGISTRY_TIMEOUT": "1s", "PLUGIN_PUSH_RETRY": "1"})
+		"PLUGIN_DESTINATIONS": silent + "/app:1", "PLUGIN_REGISTRY_TIMEOUT": "1s", "PLUGIN_PUSH_RETRY": "1"})
 	if r.code != ExitPush {
 		t.Errorf("exit %d:\n%s", r.code, r)
 	}

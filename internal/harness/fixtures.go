@@ -21,9 +21,9 @@ type Fixtures struct {
 
 	// App is the image every single-platform fixture holds; running
 	// `cat /built.txt` in it prints Built, `cat /hello.txt` prints Hello.
-	App          string // name in the daemon: hoist-fixture/app:1
+	App          string // name in the daemon: hoist-fixture-XXXX/app:1
 	Built, Hello string
-	// Other is a second image in the daemon (hoist-fixture/app:other).
+	// Other is a second image in the daemon (hoist-fixture-XXXX/app:other).
 	Other string
 	// Base is a linux/amd64 busybox base image in Registry, for builds;
 	// MultiRemote is a linux/amd64 + linux/arm64 one.
@@ -78,16 +78,20 @@ func makeFixtures(t testing.TB, d *Docker) *Fixtures {
 	}
 	atExit(func() { os.RemoveAll(dir) })
 	reg := startRegistry(t, RegistryOptions{}, filepath.Join(dir, "registry"), atExit)
+	// The daemon is shared by the test binaries of every package, which
+	// run at once: each binary's fixture images have names of their own.
+	repo := "hoist-fixture-" + randomHex(4) + "/app"
 	f := &Fixtures{Docker: d, Registry: reg, Dir: dir,
-		App: "hoist-fixture/app:1", Other: "hoist-fixture/app:other",
+		App: repo + ":1", Other: repo + ":other",
 		Hello: "hello from the base " + randomHex(4), Built: "built by docker " + randomHex(4)}
 
-	d.Import(t, Rootfs(t, "amd64", f.Hello), "hoist-fixture/base:amd64", "")
+	base := repo + "-base:amd64"
+	d.Import(t, Rootfs(t, "amd64", f.Hello), base, "")
 	ctxDir := filepath.Join(dir, "ctx")
 	os.MkdirAll(ctxDir, 0o755)
-	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM hoist-fixture/base:amd64\nRUN echo '"+f.Built+"' > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+base+"\nRUN echo '"+f.Built+"' > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n"), 0o644)
 	d.Build(t, ctxDir, f.App)
-	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM hoist-fixture/base:amd64\nRUN echo other > /other.txt\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+base+"\nRUN echo other > /other.txt\n"), 0o644)
 	d.Build(t, ctxDir, f.Other)
 
 	f.DockerSave = filepath.Join(dir, "docker-save.tar")
@@ -96,7 +100,7 @@ func makeFixtures(t testing.TB, d *Docker) *Fixtures {
 	d.Run(t, "save", "-o", f.DockerSaveTwo, f.App, f.Other)
 
 	f.Base = reg.Host + "/fixture/base:1"
-	d.Run(t, "tag", "hoist-fixture/base:amd64", f.Base)
+	d.Run(t, "tag", base, f.Base)
 	d.Run(t, "push", "-q", f.Base)
 
 	remoteApp := reg.Host + "/fixture/app:1"

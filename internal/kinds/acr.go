@@ -69,14 +69,11 @@ func (k acrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, e
 	if admin || !used(selected, nonEmpty(a.Registry), dests, k.Owns) {
 		return nil, nil
 	}
-	kc := &ACR{cfg: a, OIDCToken: c.OIDCToken, HTTP: c.HTTP}
-	if a.Registry != "" {
-		h, err := registry.NormalizeHost(a.Registry)
-		if err != nil {
-			return nil, fmt.Errorf("%w: PLUGIN_ACR_REGISTRY: %w", ErrConfig, err)
-		}
-		kc.Hosts = append(kc.Hosts, h)
+	extra, err := extraHosts(a.Registry, "PLUGIN_ACR_REGISTRY")
+	if err != nil {
+		return nil, err
 	}
+	kc := &ACR{cfg: a, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Hosts: extra}
 	if selected && c.Repo != "" {
 		reg, err := k.Registry(c)
 		if err != nil {

@@ -99,14 +99,9 @@ func (k ecrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, e
 		}
 		e.Hosts = append(e.Hosts, host)
 	}
-	if c.ECR.Registry != "" {
-		h, err := registry.NormalizeHost(c.ECR.Registry)
-		if err != nil {
-			return nil, fmt.Errorf("%w: PLUGIN_ECR_REGISTRY: %w", ErrConfig, err)
-		}
-		e.Hosts = append(e.Hosts, h)
-	}
-	return e, nil
+	extra, err := extraHosts(c.ECR.Registry, "PLUGIN_ECR_REGISTRY")
+	e.Hosts = append(e.Hosts, extra...)
+	return e, err
 }
 
 // nonEmpty is the setting as a list: empty when it is.

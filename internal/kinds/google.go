@@ -16,8 +16,6 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"golang.org/x/oauth2/google/externalaccount"
-
-	"github.com/hoist-build/hoist/internal/registry"
 )
 
 const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
@@ -89,14 +87,9 @@ func (k googleKind) Keychain(c *Config, selected bool, dests []string) (Keychain
 		}
 		g.Hosts = append(g.Hosts, hostOf(reg))
 	}
-	if c.Google.Registry != "" {
-		h, err := registry.NormalizeHost(c.Google.Registry)
-		if err != nil {
-			return nil, fmt.Errorf("%w: PLUGIN_GAR_REGISTRY: %w", ErrConfig, err)
-		}
-		g.Hosts = append(g.Hosts, h)
-	}
-	return g, nil
+	extra, err := extraHosts(c.Google.Registry, "PLUGIN_GAR_REGISTRY")
+	g.Hosts = append(g.Hosts, extra...)
+	return g, err
 }
 
 // Google logs in to Artifact Registry and Container Registry as user

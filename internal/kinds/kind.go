@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // Kind is one registry kind: which registry a step's repository names,
@@ -133,6 +135,18 @@ func (Docker) Names() []string                                    { return []str
 func (Docker) Owns(string) bool                                   { return false }
 func (Docker) Registry(*Config) (string, error)                   { return "", nil }
 func (Docker) Keychain(*Config, bool, []string) (Keychain, error) { return nil, nil }
+
+// extraHosts is a kind's extra-registry setting, normalized.
+func extraHosts(v, setting string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	h, err := registry.NormalizeHost(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, setting, err)
+	}
+	return []string{h}, nil
+}
 
 // hostOf is the host of a registry prefix (HOST/PROJECT).
 func hostOf(prefix string) string {

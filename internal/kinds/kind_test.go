@@ -3,7 +3,6 @@ package kinds
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/hoist-build/hoist/internal/harness"
 )
 
 // Each kind builds the reference its vendor's build-and-push step builds.
@@ -118,22 +119,9 @@ func typeName(v any) string {
 // accepts the connection and never answers does not hold a step.
 func TestResolveContext(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, never answered
-		}
-	}()
+	silent := harness.SilentServer(t)
 	cfg := &Config{Type: "ecr", Registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com", HTTP: &http.Client{},
-		ECR: ECRConfig{Region: "eu-west-1", AccessKey: "AKIAEXAMPLEEXAMPLE", SecretKey: "secret", Endpoint: "http://" + l.Addr().String()}}
+		ECR: ECRConfig{Region: "eu-west-1", AccessKey: "AKIAEXAMPLEEXAMPLE", SecretKey: "secret", Endpoint: "http://" + silent}}
 	kcs, err := Keychains(cfg, ecrKind{}, nil)
 	if err != nil || len(kcs) != 1 {
 		t.Fatalf("keychains: %v, %d", err, len(kcs))

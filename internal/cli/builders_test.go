@@ -1,0 +1,323 @@
+// Builders, engines and caches: the embedded engine, a remote BuildKit,
+// the Docker daemon's builder, registry and local caches.
+
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+// The layer cache: a build exports its cache to a registry; a second build
+// of the same context on a fresh embedded engine reuses every step from
+// there and gives the same digest.
+func TestRegistryCacheOnAFreshEngine(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo first-step-ran | tee /one.txt\nRUN echo second-step-ran | tee /two.txt\n", nil)
+	env := func(tag, engineDir string) map[string]string {
+		return map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_REPO": reg.Host + "/cached/app", "PLUGIN_TAGS": tag,
+			"PLUGIN_ENABLE_CACHE": "true", "PLUGIN_ENGINE_DIR": engineDir, "PLUGIN_BUILDKITD": harness.Buildkitd(t)}
+	}
+	first := mustPush(t, env("1", filepath.Join(t.TempDir(), "engine-a")))
+	assertContains(t, first, "layer cache: "+reg.Host+"/cached/app:buildcache", "engine: started buildkitd")
+	if tags := tagsOf(t, reg, "cached/app"); !strings.Contains(strings.Join(tags, ","), "buildcache") {
+		t.Fatalf("no cache was exported: %v", tags)
+	}
+	second := mustPush(t, env("2", filepath.Join(t.TempDir(), "engine-b")))
+	if strings.TrimSpace(first.stdout) != strings.TrimSpace(second.stdout) {
+		t.Errorf("rebuild digest %s, first %s", second.stdout, first.stdout)
+	}
+	// A RUN step that executes logs what it echoes ("#6 0.152
+	// first-step-ran"); one taken from the cache does not.
+	ran := regexp.MustCompile(`(?m)^#\d+ \d+\.\d+ (first|second)-step-ran$`)
+	if got := ran.FindAllString(first.stderr, -1); len(got) != 2 {
+		t.Errorf("the first build should run both steps, its log shows %q", got)
+	}
+	if got := ran.FindAllString(second.stderr, -1); len(got) != 0 {
+		t.Errorf("steps ran again on the fresh engine: %q", got)
+	}
+	if !strings.Contains(second.stderr, "importing cache manifest from "+reg.Host+"/cached/app:buildcache") {
+		t.Errorf("the cache was not imported:\n%s", second.stderr)
+	}
+}
+
+// hoist engine start keeps an engine for later builds; stop ends it.
+func TestEngineLifecycle(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	dir := filepath.Join(t.TempDir(), "engine")
+	env := func() map[string]string {
+		return map[string]string{"PLUGIN_ENGINE_DIR": dir, "PLUGIN_BUILDKITD": harness.Buildkitd(t)}
+	}
+	r := hoist(t, env(), "engine", "status")
+	if r.code != ExitEngine || !strings.Contains(r.stdout, "stopped") {
+		t.Fatalf("status before start:\n%s", r)
+	}
+	mustPush(t, env(), "engine", "start")
+	t.Cleanup(func() { hoist(t, env(), "engine", "stop") })
+	r = mustPush(t, env(), "engine", "status")
+	assertContains(t, r, "running, pid")
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo kept > /k.txt\n", nil)
+	e := env()
+	e["PLUGIN_CONTEXT"], e["PLUGIN_DESTINATIONS"] = ctxDir, reg.Host+"/kept/app:1"
+	r = mustPush(t, e, "build")
+	assertContains(t, r, "engine: using the running embedded engine")
+	mustPush(t, env(), "engine", "status")
+	mustPush(t, env(), "engine", "stop")
+	if r := hoist(t, env(), "engine", "status"); r.code != ExitEngine {
+		t.Errorf("status after stop:\n%s", r)
+	}
+}
+
+// Bad build input fails clearly, pushes nothing and leaves no tarball.
+func TestBuildBadInputs(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	good := "FROM " + f.Base + "\nRUN echo ok > /ok.txt\n"
+	fileAsDir := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(fileAsDir, []byte("x"), 0o644)
+	cases := []struct {
+		name       string
+		dockerfile string
+		env        []string
+		code       int
+		want       []string
+	}{
+		{"missing Dockerfile", good, []string{"PLUGIN_DOCKERFILE", "/nowhere/Dockerfile"}, ExitSettings, []string{"dockerfile does not exist at path: /nowhere/Dockerfile"}},
+		{"syntax error", "FROM " + f.Base + "\nRUN echo ok\nFORM x\n", nil, ExitBuild, []string{"line 3", "FORM"}},
+		{"failing RUN", "FROM " + f.Base + "\nRUN echo about to fail && exit 3\n", nil, ExitBuild, []string{"echo about to fail && exit 3", "exit code: 3"}},
+		{"missing base image", "FROM " + reg.Host + "/no/such-base:1\nRUN true\n", nil, ExitBuild, []string{reg.Host + "/no/such-base:1", "not found"}},
+		{"malformed build arg", good, []string{"PLUGIN_BUILD_ARGS", "=value"}, ExitSettings, []string{`malformed build argument "=value"`}},
+		{"malformed secret", good, []string{"PLUGIN_SECRETS_FROM_ENV", "noequals"}, ExitSettings, []string{`malformed secret "noequals"`}},
+		{"secret from an unset variable", good, []string{"PLUGIN_SECRETS_FROM_ENV", "tok=UNSET_VAR"}, ExitSettings, []string{"UNSET_VAR is not set"}},
+		{"tar path under a file", good, []string{"PLUGIN_NO_PUSH", "true", "PLUGIN_TAR_PATH", filepath.Join(fileAsDir, "x", "image.tar")}, ExitSettings, []string{"failed to create directory for tar path"}},
+		{"unreachable builder", good, []string{"PLUGIN_BUILDER_REMOTE_CONN", "tcp://127.0.0.1:1", "PLUGIN_BUILDER_TIMEOUT", "2s"}, ExitEngine, []string{"builder tcp://127.0.0.1:1 did not answer within 2s"}},
+		{"builder address without a scheme", good, []string{"PLUGIN_BUILDER_REMOTE_CONN", "127.0.0.1:1234"}, ExitEngine, []string{"want unix://PATH, tcp://HOST:PORT"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctxDir := buildContext(t, c.dockerfile, nil)
+			tarDir := t.TempDir()
+			env := buildEnv(t, ctxDir, append([]string{"PLUGIN_REPO", reg.Host + "/bad/app", "PLUGIN_TAR_PATH", filepath.Join(tarDir, "image.tar")}, c.env...)...)
+			r := hoist(t, env)
+			if r.code != c.code {
+				t.Errorf("exit %d, want %d:\n%s", r.code, c.code, r)
+			}
+			assertContains(t, r, c.want...)
+			if tags := tagsOf(t, reg, "bad/app"); len(tags) != 0 {
+				t.Errorf("pushed: %v", tags)
+			}
+			if left, _ := os.ReadDir(tarDir); len(left) != 0 {
+				t.Errorf("files left where the tarball would go: %v", left)
+			}
+		})
+	}
+}
+
+// Target, build args from the environment, add-host and the network mode
+// reach the build.
+func TestBuildSettingsReachTheBuild(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	dockerfile := "FROM " + f.Base + " AS unwanted\nRUN exit 1\n\n" +
+		"FROM " + f.Base + " AS wanted\nARG FROM_ENV\nARG LIST_ARG\n" +
+		"RUN echo \"$FROM_ENV|$LIST_ARG\" > /args.txt && cat /etc/hosts > /hosts.txt\n" +
+		"RUN (printf 'GET /v2/ HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 2 " + strings.Replace(reg.Host, ":", " ", 1) + " | grep -q '200 OK' && echo reached || echo unreachable) > /net.txt\n"
+	ctxDir := buildContext(t, dockerfile, nil)
+	for _, c := range []struct{ network, want string }{{"host", "reached"}, {"none", "unreachable"}} {
+		ref := reg.Host + "/settings/app:" + c.network
+		mustPush(t, buildEnv(t, ctxDir, "PLUGIN_DESTINATIONS", ref, "PLUGIN_TARGET", "wanted",
+			"PLUGIN_BUILD_ARGS_FROM_ENV", "FROM_ENV", "FROM_ENV", "env-value",
+			"PLUGIN_MULTIPLE_BUILD_ARGS", "true", "PLUGIN_BUILD_ARGS_NEW", "LIST_ARG=a,b,c",
+			"PLUGIN_ADD_HOST", "myhost.example:10.1.2.3", "PLUGIN_NETWORK", c.network))
+		out := f.Docker.RunImage(t, ref, "sh", "-c", "cat /args.txt /net.txt; cat /hosts.txt")
+		for _, want := range []string{"env-value|a,b,c", c.want, "10.1.2.3\tmyhost.example"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("network %q: image lacks %q:\n%s", c.network, want, out)
+			}
+		}
+	}
+}
+
+// A remote BuildKit on tcp:// with mutual TLS: with the client certificate
+// the build runs; without it the builder is refused within the timeout.
+func TestRemoteBuilderOverTLS(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	bk := harness.StartTLSBuildKit(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo over-tls > /tls.txt\n", nil)
+	ref := reg.Host + "/tls/app:1"
+	mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": ref,
+		"PLUGIN_BUILDER_REMOTE_CONN": bk.Addr, "PLUGIN_BUILDER_TLS_CA": bk.CAFile,
+		"PLUGIN_BUILDER_TLS_CERT": bk.CertFile, "PLUGIN_BUILDER_TLS_KEY": bk.KeyFile})
+	if got := f.Docker.RunImage(t, ref, "cat", "/tls.txt"); got != "over-tls" {
+		t.Errorf("image prints %q", got)
+	}
+	r := hoist(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": reg.Host + "/tls/app:2",
+		"PLUGIN_BUILDER_REMOTE_CONN": bk.Addr, "PLUGIN_BUILDER_TLS_CA": bk.CAFile, "PLUGIN_BUILDER_TIMEOUT": "2s"})
+	if r.code != ExitEngine {
+		t.Errorf("without a client certificate: exit %d:\n%s", r.code, r)
+	}
+	assertContains(t, r, "builder "+bk.Addr+" did not answer within 2s")
+}
+
+// A local-directory cache: exported by one build, imported by a build on a
+// fresh engine, which then runs no step again.
+func TestLocalCacheOnAFreshEngine(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo local-step-ran | tee /l.txt\n", nil)
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	first := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_NO_CACHE", "true",
+		"PLUGIN_CACHE_TO", "type=local,dest="+cacheDir+",mode=max"))
+	if _, err := os.Stat(filepath.Join(cacheDir, "index.json")); err != nil {
+		t.Fatalf("no cache was written: %v\n%s", err, first)
+	}
+	second := mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_NO_PUSH": "true",
+		"PLUGIN_CACHE_FROM": "type=local,src=" + cacheDir,
+		"PLUGIN_ENGINE_DIR": filepath.Join(t.TempDir(), "engine"), "PLUGIN_BUILDKITD": harness.Buildkitd(t)})
+	ran := regexp.MustCompile(`(?m)^#\d+ \d+\.\d+ local-step-ran$`)
+	if !ran.MatchString(first.stderr) || ran.MatchString(second.stderr) {
+		t.Errorf("the step should run in the first build only:\n--- first:\n%s\n--- second:\n%s", first.stderr, second.stderr)
+	}
+	if strings.TrimSpace(first.stdout) != strings.TrimSpace(second.stdout) {
+		t.Errorf("digests differ: %s vs %s", first.stdout, second.stdout)
+	}
+}
+
+// Two builds at once on one embedded engine directory: one starts the
+// engine, both use it, and the last one to finish stops it.
+func TestConcurrentBuildsShareTheEmbeddedEngine(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	dir := filepath.Join(t.TempDir(), "engine")
+	var results [2]result
+	done := make(chan int, 2)
+	for i := range results {
+		go func() {
+			ctxDir := buildContext(t, fmt.Sprintf("FROM %s\nRUN sleep %d && echo build-%d > /b.txt\n", f.Base, 2-i, i), nil)
+			results[i] = hoist(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": fmt.Sprintf("%s/shared/app:%d", reg.Host, i),
+				"PLUGIN_ENGINE_DIR": dir, "PLUGIN_BUILDKITD": harness.Buildkitd(t)})
+			done <- i
+		}()
+	}
+	<-done
+	<-done
+	started := 0
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("build %d failed:\n%s", i, r)
+		}
+		if strings.Contains(r.stderr, "engine: started buildkitd") {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d runs started an engine, want 1", started)
+	}
+	if r := hoist(t, map[string]string{"PLUGIN_ENGINE_DIR": dir}, "engine", "status"); r.code != ExitEngine {
+		t.Errorf("the engine was left running:\n%s", r)
+	}
+}
+
+// The Docker daemon's built-in BuildKit as the builder: the image lands in
+// the daemon, a docker tarball is saved from it, and build-and-push takes
+// the image from the daemon.
+func TestDockerDaemonBuilder(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo daemon-built > /d.txt\n", nil)
+	env := func(kv ...string) map[string]string {
+		m := map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_DRIVER": "docker", "DOCKER_HOST": f.Docker.Host,
+			"PLUGIN_NETWORK": "host"} // the test daemon has no bridge
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tarPath := filepath.Join(t.TempDir(), "out", "d.tar")
+	repo := reg.Host + "/daemon-built/app"
+	r := mustPush(t, env("PLUGIN_NO_PUSH", "true", "PLUGIN_REPO", repo, "PLUGIN_TAGS", "1,2", "PLUGIN_TAR_PATH", tarPath))
+	assertContains(t, r, "engine: the BuildKit of docker daemon", "saved docker tarball")
+	if got := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", repo+":2", "cat", "/d.txt")); got != "daemon-built" {
+		t.Errorf("the daemon's image prints %q", got)
+	}
+	if tags := tagsOf(t, reg, "daemon-built/app"); len(tags) != 0 {
+		t.Errorf("build-only pushed: %v", tags)
+	}
+	r = mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": tarPath, "PLUGIN_DESTINATIONS": reg.Host + "/from-tar/app:1"})
+	if got := f.Docker.RunImage(t, reg.Host+"/from-tar/app:1", "cat", "/d.txt"); got != "daemon-built" {
+		t.Errorf("the tarball's image prints %q", got)
+	}
+	r = mustPush(t, env("PLUGIN_REPO", repo, "PLUGIN_TAGS", "3"))
+	assertSummary(t, r, repo+":3", strings.TrimSpace(r.stdout))
+	if got := f.Docker.RunImage(t, repo+":3", "cat", "/d.txt"); got != "daemon-built" {
+		t.Errorf("the pushed image prints %q", got)
+	}
+}
+
+// Docker Hub mirrors reach the embedded engine: FROM a Docker Hub name
+// resolves through the mirror (there is no Docker Hub here).
+func TestRegistryMirror(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	mirror := harness.StartRegistry(t, harness.RegistryOptions{})
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.Base, "PLUGIN_DAEMON_OFF": "true",
+		"PLUGIN_DESTINATIONS": mirror.Host + "/library/hoist-mirrored-base:1"})
+	ctxDir := buildContext(t, "FROM hoist-mirrored-base:1\nRUN echo via-mirror > /m.txt\n", nil)
+	ref := reg.Host + "/mirrored/app:1"
+	mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": ref, "PLUGIN_REGISTRY_MIRRORS": mirror.Host,
+		"PLUGIN_ENGINE_DIR": filepath.Join(t.TempDir(), "engine"), "PLUGIN_BUILDKITD": harness.Buildkitd(t)})
+	if got := f.Docker.RunImage(t, ref, "cat", "/m.txt"); got != "via-mirror" {
+		t.Errorf("image prints %q", got)
+	}
+}
+
+// auto-tag and expand-tag, as the peers apply them to builds.
+func TestAutoAndExpandedTags(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo tagged > /t.txt\n", nil)
+	sorted := func(repo string) string {
+		tags := tagsOf(t, reg, repo)
+		slices.Sort(tags)
+		return strings.Join(tags, ",")
+	}
+	mustPush(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/auto/app", "PLUGIN_AUTO_TAG", "true",
+		"DRONE_COMMIT_REF", "refs/tags/v1.2.3", "DRONE_REPO_BRANCH", "main"))
+	if got := sorted("auto/app"); got != "1,1.2,1.2.3" {
+		t.Errorf("auto tags: %s", got)
+	}
+	mustPush(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/expand/app", "PLUGIN_TAGS", "v2.0.1,latest", "PLUGIN_EXPAND_TAG", "true"))
+	if got := sorted("expand/app"); got != "2,2.0,2.0.1,latest" {
+		t.Errorf("expanded tags: %s", got)
+	}
+	r := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/skipped/app", "PLUGIN_AUTO_TAG", "true",
+		"DRONE_COMMIT_REF", "refs/heads/feature", "DRONE_REPO_BRANCH", "main"))
+	assertContains(t, r, "skipping automated docker build for refs/heads/feature")
+	if got := sorted("skipped/app"); got != "" {
+		t.Errorf("a skipped build pushed %s", got)
+	}
+	r = hoist(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/bad/app", "PLUGIN_AUTO_TAG", "true", "PLUGIN_EXPAND_TAG", "true"))
+	if r.code != ExitSettings {
+		t.Errorf("auto-tag with expand-tag: exit %d", r.code)
+	}
+	assertContains(t, r, "The auto-tag flag conflicts with the expand-tag flag")
+}

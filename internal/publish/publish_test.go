@@ -1,0 +1,116 @@
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/hoist-build/hoist/internal/harness"
+	"github.com/hoist-build/hoist/internal/progress"
+	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/source"
+)
+
+func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
+
+func open(t *testing.T, path string) *source.Image {
+	t.Helper()
+	img, err := source.Open(context.Background(), source.Request{TarPath: path, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { img.Close() })
+	return img
+}
+
+func tags(t *testing.T, refs ...string) []name.Tag {
+	t.Helper()
+	var out []name.Tag
+	for _, r := range refs {
+		tg, err := name.NewTag(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tg)
+	}
+	return out
+}
+
+func options(t *testing.T) Options {
+	tr, err := registry.NewTransport(registry.TransportOptions{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{Transport: tr, Jobs: 4, Retries: 1, Progress: progress.New(&strings.Builder{}, progress.Quiet)}
+}
+
+// skopeoDigest reads a reference's manifest digest with skopeo, a client
+// that is not hoist's.
+func skopeoDigest(t *testing.T, ref string) string {
+	t.Helper()
+	out := harness.Run(t, nil, "skopeo", "inspect", "--tls-verify=false", "docker://"+ref)
+	var v struct{ Digest string }
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("skopeo inspect %s: %v\n%s", ref, err, out)
+	}
+	return v.Digest
+}
+
+// One image, from a layout skopeo wrote, to two registries, two tags and
+// two repositories of one registry (the second mounts the first's blobs):
+// every destination holds the image, as skopeo reads it back.
+func TestPushEverywhere(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	a := harness.StartRegistry(t, harness.RegistryOptions{})
+	b := harness.StartRegistry(t, harness.RegistryOptions{})
+	img := open(t, f.SkopeoLayout)
+	refs := []string{a.Host + "/one/app:1", a.Host + "/one/app:latest", a.Host + "/two/app:1", b.Host + "/one/app:1"}
+	res := Push(context.Background(), img.Artifact, tags(t, refs...), options(t))
+	if len(res) != len(refs) {
+		t.Fatalf("%d results for %d destinations", len(res), len(refs))
+	}
+	for i, r := range res {
+		if r.Err != nil || r.Status != "pushed" || r.Ref != refs[i] {
+			t.Errorf("result %d: %+v", i, r)
+		}
+		if got := skopeoDigest(t, refs[i]); got != img.Digest.String() || r.Digest != got {
+			t.Errorf("%s holds %s; the source is %s, the result says %s", refs[i], got, img.Digest, r.Digest)
+		}
+	}
+	// Pushed again: every tag is already there.
+	for _, r := range Push(context.Background(), img.Artifact, tags(t, refs...), options(t)) {
+		if r.Err != nil || r.Status != "up to date" {
+			t.Errorf("re-push %s: %+v", r.Ref, r)
+		}
+	}
+}
+
+// A destination that cannot be reached fails on its own; the others are
+// pushed. With fail-fast, the others are cancelled.
+func TestOneDestinationFails(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	good := harness.StartRegistry(t, harness.RegistryOptions{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	img := open(t, f.DockerSave)
+	res := Push(context.Background(), img.Artifact, tags(t, good.Host+"/app:1", closed+"/app:1"), options(t))
+	if res[0].Err != nil || skopeoDigest(t, good.Host+"/app:1") != img.Digest.String() {
+		t.Errorf("the reachable destination: %+v", res[0])
+	}
+	if !errors.Is(res[1].Err, ErrPush) || !strings.Contains(res[1].Err.Error(), "cannot reach registry "+closed) {
+		t.Errorf("the closed destination: %+v", res[1])
+	}
+}
