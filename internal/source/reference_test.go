@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// The peers' PLUGIN_SOURCE_IMAGE examples (spec §1.7), plus digests, which
-// the peers cannot parse.
+// The PLUGIN_SOURCE_IMAGE examples of the peers (drone-buildx and
+// drone-docker parse it this way), plus digests, which they cannot parse.
 func TestParseReference(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ in, name string }{

@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// The peers' expand_tag table (spec §1.11).
+// The peers' expand_tag table (drone-docker's and drone-kaniko's expand-tag).
 func TestExpand(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string][]string{
@@ -30,7 +30,7 @@ func TestExpand(t *testing.T) {
 	}
 }
 
-// The peers' auto_tag rules (spec §1.11).
+// The peers' auto_tag rules (drone-docker's and drone-kaniko's auto-tag).
 func TestAuto(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
