@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,6 +264,17 @@ func TestBenchmarksDocIsGenerated(t *testing.T) {
 	}
 	if !bytes.Equal(doc, have) {
 		t.Errorf("docs/benchmarks.md differs from its rendering; run make bench-docs:\n%s", cmp.Diff(string(doc), string(have)))
+	}
+}
+
+// Every subcommand's flags register (a flag defined twice panics).
+func TestFlags(t *testing.T) {
+	for _, name := range []string{"run", "check"} {
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		addMeasureFlags(fs, 1, "x.json")
+		if fs.Lookup("buildctl") == nil || fs.Lookup("runs") == nil {
+			t.Errorf("%s: flags missing", name)
+		}
 	}
 }
 

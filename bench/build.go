@@ -64,8 +64,9 @@ func (b *bench) buildScenarios(ctx, engineDir string, size int) []scenario {
 			return m.exec(hoistBin, "push", "--source-tar-path", out, "--destination", m.regs[0]+app, "--progress", "quiet", "--daemon-off")
 		}
 	}
+	prune := pruneBuilders(engineDir)
 	return []scenario{
-		{suite: "build", id: "tarball", title: "build-only to a tarball, no cache", size: size, warmup: true, tools: []tool{
+		{suite: "build", id: "tarball", title: "build-only to a tarball, no cache", size: size, warmup: true, after: prune, tools: []tool{
 			{id: "hoist", title: "hoist → docker tarball, default (uncompressed layers)", run: toTarball(), verify: tarball},
 			{id: "hoist-gzip1", title: "hoist → docker tarball, gzip level 1", run: toTarball("--compression", "gzip", "--compression-level", "1"), verify: tarball},
 			{id: "hoist-gzip", title: "hoist → docker tarball, gzip (BuildKit's default level)", run: toTarball("--compression", "gzip"), verify: tarball},
@@ -83,7 +84,7 @@ func (b *bench) buildScenarios(ctx, engineDir string, size int) []scenario {
 			}},
 			{id: "legacy", title: "legacy: buildx --load, then docker save", run: legacy, verify: tarball},
 		}},
-		{suite: "build", id: "pair", title: "build-only → tarball → push-only to 1 registry, no cache", size: size, registries: 1, warmup: true, tools: []tool{
+		{suite: "build", id: "pair", title: "build-only → tarball → push-only to 1 registry, no cache", size: size, registries: 1, warmup: true, after: prune, tools: []tool{
 			{id: "hoist", title: "hoist build (default) → hoist push", run: hoistPair(), verify: pushed},
 			{id: "hoist-gzip1", title: "hoist build (gzip level 1) → hoist push", run: hoistPair("--compression", "gzip", "--compression-level", "1"), verify: pushed},
 			{id: "legacy", title: "legacy: buildx --load, docker save → docker load, docker push", verify: pushed, run: func(m *meas) error {
@@ -123,6 +124,21 @@ func (b *bench) builderSuite(size int, engine string, scenarios func(ctx, engine
 		return err
 	}
 	return b.measureEach(scenarios(ctx, engineDir))
+}
+
+// pruneBuilders empties the build caches of hoist's engine in engineDir
+// and of the Docker daemon's builder: every build is --no-cache, so a
+// cache only fills the disk (by the image's size per build; a full run
+// would otherwise hold tens of GiB).
+func pruneBuilders(engineDir string) func() error {
+	return func() error {
+		if engineDir != "" {
+			if err := must(buildctlBin, "--addr", "unix://"+filepath.Join(engineDir, "buildkitd.sock"), "prune", "--all"); err != nil {
+				return err
+			}
+		}
+		return must("docker", "builder", "prune", "-af")
+	}
 }
 
 // startEngine starts a hoist embedded engine that stays running for the

@@ -30,7 +30,7 @@ func (b *bench) kanikoScenarios(ctx, engineDir string, size int) []scenario {
 	}
 	tarball := func(*meas) error { return wholeTarball(out, size) }
 	pushed := func(m *meas) error { return inRegistry(m.regs[0] + app) }
-	return []scenario{{suite: "kaniko", id: "tools", title: "build tools, no cache", size: size, registries: 1, warmup: true, tools: []tool{
+	return []scenario{{suite: "kaniko", id: "tools", title: "build tools, no cache", size: size, registries: 1, warmup: true, after: pruneBuilders(engineDir), tools: []tool{
 		{id: "buildkit-tar", title: "BuildKit (embedded engine) → tarball", verify: tarball, run: func(m *meas) error {
 			os.Remove(out)
 			os.RemoveAll(store)

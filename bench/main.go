@@ -34,6 +34,7 @@ var (
 	hoistBin      = "bin/hoist"
 	craneBin      = "bin/crane"
 	buildkitdBin  = "bin/buildkitd"
+	buildctlBin   = "bin/buildctl"
 	kanikoImage   = "hoist/kaniko:bench"
 	buildkitImage = "hoist/buildkit:bench"
 )
@@ -71,6 +72,7 @@ func addMeasureFlags(fs *flag.FlagSet, runs int, out string) measureFlags {
 	fs.StringVar(&hoistBin, "hoist", hoistBin, "hoist binary")
 	fs.StringVar(&craneBin, "crane", craneBin, "crane binary")
 	fs.StringVar(&buildkitdBin, "buildkitd", buildkitdBin, "buildkitd binary for hoist's embedded engine")
+	fs.StringVar(&buildctlBin, "buildctl", buildctlBin, "buildctl binary, to empty the engine's cache between builds")
 	fs.StringVar(&kanikoImage, "kaniko-image", kanikoImage, "hoist's Kaniko plugin image, in the Docker daemon")
 	fs.StringVar(&buildkitImage, "buildkit-image", buildkitImage, "hoist's BuildKit plugin image, in the Docker daemon")
 	return measureFlags{

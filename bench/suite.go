@@ -23,7 +23,11 @@ type scenario struct {
 	// prepare runs before every measurement, untimed, after the
 	// registries start (the re-push scenario pushes the image once).
 	prepare func(m *meas) error
-	tools   []tool
+	// after runs after every measurement, untimed: the build scenarios
+	// empty their builders' caches, which would otherwise grow by the
+	// image's size with every build.
+	after func() error
+	tools []tool
 }
 
 // tool is one case of a scenario: how one tool does the scenario's job.
@@ -198,6 +202,13 @@ func (b *bench) measureEach(scs []scenario) error {
 
 func (b *bench) measureOnce(sc scenario, t tool, run int) (*meas, error) {
 	m := &meas{run: run}
+	if sc.after != nil {
+		defer func() {
+			if err := sc.after(); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: cleaning up after %s: %v\n", sc.caseID(t), err)
+			}
+		}()
+	}
 	regs := &registries{}
 	if sc.registries > 0 {
 		var err error
