@@ -127,17 +127,19 @@ func (b *bench) builderSuite(size int, engine string, scenarios func(ctx, engine
 }
 
 // pruneBuilders empties the build caches of hoist's engine in engineDir
-// and of the Docker daemon's builder: every build is --no-cache, so a
-// cache only fills the disk (by the image's size per build; a full run
-// would otherwise hold tens of GiB).
+// and of the Docker daemon's builder, all but their copies of the build
+// context: every build is --no-cache, so the rest only fills the disk (by
+// the image's size per build; a full run would otherwise hold tens of
+// GiB), while the context stays transferred incrementally, for both.
 func pruneBuilders(engineDir string) func() error {
+	const keepContext = "type!=source.local"
 	return func() error {
 		if engineDir != "" {
-			if err := must(buildctlBin, "--addr", "unix://"+filepath.Join(engineDir, "buildkitd.sock"), "prune", "--all"); err != nil {
+			if err := must(buildctlBin, "--addr", "unix://"+filepath.Join(engineDir, "buildkitd.sock"), "prune", "--all", "--filter", keepContext); err != nil {
 				return err
 			}
 		}
-		return must("docker", "builder", "prune", "-af")
+		return must("docker", "builder", "prune", "-af", "--filter", keepContext)
 	}
 }
 
