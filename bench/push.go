@@ -28,13 +28,43 @@ type pushInputs struct {
 // registries at once, then the re-push of an image already there.
 func (b *bench) pushScenarios(in *pushInputs, size int) []scenario {
 	const app = "/bench/app:1"
+	// Every measurement starts with an empty compression cache (the
+	// workspace's .hoist/compressed): the cost of one run of one step.
+	cache := filepath.Join(b.dir, "compressed")
+	hoistArgs := func(src string, regs ...string) []string {
+		args := []string{hoistBin, "push", "--source-tar-path", src, "--progress", "quiet", "--daemon-off", "--compress-cache", cache}
+		for _, r := range regs {
+			args = append(args, "--destination", r+app)
+		}
+		return args
+	}
 	hoistPush := func(src string, n int) func(m *meas) error {
 		return func(m *meas) error {
-			args := []string{hoistBin, "push", "--source-tar-path", src, "--progress", "quiet", "--daemon-off"}
-			for _, r := range m.regs[:n] {
-				args = append(args, "--destination", r+app)
+			if err := os.RemoveAll(cache); err != nil {
+				return err
 			}
-			return m.exec(args...)
+			return m.exec(hoistArgs(src, m.regs[:n]...)...)
+		}
+	}
+	oneDigest := func(n int) func(m *meas) error {
+		return func(m *meas) error {
+			var first string
+			for _, r := range m.regs[:n] {
+				ref, err := name.ParseReference(r + app)
+				if err != nil {
+					return err
+				}
+				d, err := remote.Head(ref)
+				if err != nil {
+					return fmt.Errorf("%s is not in its registry: %w", ref, err)
+				}
+				if first == "" {
+					first = d.Digest.String()
+				} else if d.Digest.String() != first {
+					return fmt.Errorf("%s holds %s, the first registry %s", ref, d.Digest, first)
+				}
+			}
+			return nil
 		}
 	}
 	pushedTo := func(n int) func(m *meas) error {
@@ -88,6 +118,25 @@ func (b *bench) pushScenarios(in *pushInputs, size int) []scenario {
 			})},
 			{id: "skopeo", title: "4 × skopeo in parallel", verify: pushedTo(4), run: parallel(4, func(r string) []string {
 				return []string{"skopeo", "copy", "-q", "--dest-tls-verify=false", "docker-archive:" + in.gz, "docker://" + r + app}
+			})},
+		}},
+		// The mission's workflow: four push-only steps at once, each its
+		// own process, from one uncompressed tarball in one workspace.
+		{suite: "push", id: "save-4steps", title: "uncompressed docker save → 4 push-only steps at once", size: size, registries: 4, tools: []tool{
+			{id: "hoist", title: "4 × hoist in parallel, one workspace (compression cache)", verify: oneDigest(4), run: func(m *meas) error {
+				if err := os.RemoveAll(cache); err != nil {
+					return err
+				}
+				return parallel(4, func(r string) []string { return hoistArgs(in.save, r) })(m)
+			}},
+			{id: "hoist-nocache", title: "4 × hoist in parallel, no compression cache", verify: oneDigest(4), run: parallel(4, func(r string) []string {
+				return append(hoistArgs(in.save, r), "--compress-cache=")
+			})},
+			{id: "crane", title: "4 × crane in parallel", verify: pushedTo(4), run: parallel(4, func(r string) []string {
+				return []string{craneBin, "push", in.save, r + app}
+			})},
+			{id: "skopeo", title: "4 × skopeo in parallel", verify: pushedTo(4), run: parallel(4, func(r string) []string {
+				return []string{"skopeo", "copy", "-q", "--dest-tls-verify=false", "docker-archive:" + in.save, "docker://" + r + app}
 			})},
 		}},
 		{suite: "push", id: "repush", title: "re-push of a present image", size: size, registries: 4,

@@ -46,14 +46,15 @@ func render(tmplFile string, res *Results, tg *Targets) ([]byte, error) {
 	}
 	r := &reporter{res: res, verdicts: vs}
 	t, err := template.New("doc").Funcs(template.FuncMap{
-		"table":    r.table,
-		"targets":  r.targets,
-		"tools":    r.tools,
-		"machine":  r.machine,
-		"wall":     r.wall,
-		"ratio":    r.ratio,
-		"verdict":  r.verdict,
-		"measured": r.measured,
+		"table":     r.table,
+		"targets":   r.targets,
+		"tools":     r.tools,
+		"machine":   r.machine,
+		"wall":      r.wall,
+		"ratio":     r.ratio,
+		"ratio_cpu": r.ratioCPU,
+		"verdict":   r.verdict,
+		"measured":  r.measured,
 	}).ParseFiles(tmplFile)
 	if err != nil {
 		return nil, err
@@ -93,15 +94,33 @@ func (r *reporter) wall(id string, size int) (string, error) {
 
 // ratio is the median wall time of one case over another's.
 func (r *reporter) ratio(a, b string, size int) (string, error) {
-	ca, err := r.find(a, size)
-	if err != nil {
-		return "", err
-	}
-	cb, err := r.find(b, size)
+	ca, cb, err := r.pair(a, b, size)
 	if err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%.2f×", ca.Median.Wall/cb.Median.Wall), nil
+}
+
+// ratioCPU is ratio on the client CPU time.
+func (r *reporter) ratioCPU(a, b string, size int) (string, error) {
+	ca, cb, err := r.pair(a, b, size)
+	if err != nil {
+		return "", err
+	}
+	if cb.Median.CPU <= 0 {
+		return "", fmt.Errorf("case %s measured no CPU", b)
+	}
+	return fmt.Sprintf("%.2f×", ca.Median.CPU/cb.Median.CPU), nil
+}
+
+// pair finds two cases of one size.
+func (r *reporter) pair(a, b string, size int) (*CaseResult, *CaseResult, error) {
+	ca, err := r.find(a, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	cb, err := r.find(b, size)
+	return ca, cb, err
 }
 
 func (r *reporter) verdictOf(id string) (*Verdict, error) {

@@ -26,7 +26,8 @@ type Target struct {
 	Text  string   `json:"text"`
 	Value []string `json:"value"`          // case ids; the largest median counts
 	Over  string   `json:"over,omitempty"` // a case id: the value is a ratio to it
-	// Metric is "wall" (seconds, the default) or "rss" (MiB).
+	// Metric is "wall" (seconds, the default), "cpu" (client CPU seconds)
+	// or "rss" (MiB).
 	Metric string   `json:"metric,omitempty"`
 	Max    *float64 `json:"max,omitempty"`
 	Min    *float64 `json:"min,omitempty"`
@@ -70,8 +71,8 @@ func loadTargets(path string) (*Targets, error) {
 				return nil, fmt.Errorf("%s: target %q names case %s, which no suite measures", path, x.ID, id)
 			}
 		}
-		if len(x.Value) == 0 || (x.Max == nil) == (x.Min == nil) || (x.Metric != "" && x.Metric != "wall" && x.Metric != "rss") {
-			return nil, fmt.Errorf("%s: target %q needs value, exactly one of max and min, and metric wall or rss", path, x.ID)
+		if len(x.Value) == 0 || (x.Max == nil) == (x.Min == nil) || (x.Metric != "" && x.Metric != "wall" && x.Metric != "rss" && x.Metric != "cpu") {
+			return nil, fmt.Errorf("%s: target %q needs value, exactly one of max and min, and metric wall, cpu or rss", path, x.ID)
 		}
 	}
 	return &t, nil
@@ -111,8 +112,11 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 	var out []Verdict
 	for _, x := range t.Targets {
 		metric := func(c *CaseResult) float64 {
-			if x.Metric == "rss" {
+			switch x.Metric {
+			case "rss":
 				return c.Median.RSS
+			case "cpu":
+				return c.Median.CPU
 			}
 			return c.Median.Wall
 		}
@@ -132,6 +136,8 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 		}
 		if x.Metric == "rss" {
 			expr = "peak RSS MiB, " + expr
+		} else if x.Metric == "cpu" {
+			expr = "client CPU, " + expr
 		} else if x.Over == "" {
 			expr = "wall s, " + expr
 		}

@@ -29,17 +29,19 @@ type Builder interface {
 type Request struct {
 	ContextDir string
 	Dockerfile string // a path; relative ones are relative to the working directory
-	Target     string
-	BuildArgs  []KV
-	Labels     []KV
-	Platforms  []string
-	Secrets    map[string][]byte
-	AddHosts   []string
-	NoCache    bool
-	Pull       bool
-	Network    string
-	CacheFrom  []CacheEntry
-	CacheTo    []CacheEntry
+	// DockerfileFrom says which setting chose the Dockerfile, for errors.
+	DockerfileFrom string
+	Target         string
+	BuildArgs      []KV
+	Labels         []KV
+	Platforms      []string
+	Secrets        map[string][]byte
+	AddHosts       []string
+	NoCache        bool
+	Pull           bool
+	Network        string
+	CacheFrom      []CacheEntry
+	CacheTo        []CacheEntry
 	// Names are the image's full references (for docker tarballs and the
 	// daemon).
 	Names []string
@@ -47,6 +49,10 @@ type Request struct {
 	// 0 means the compressor's default.
 	Compression string
 	Level       int
+	// Exclude are dockerignore patterns (relative to the context) kept
+	// out of the context whatever its .dockerignore says: hoist's own
+	// files (see Excludes).
+	Exclude []string
 
 	Out Outputs
 }
@@ -98,7 +104,11 @@ func (r Request) paths() (ctxDir, dockerfile string, err error) {
 		return "", "", err
 	}
 	if st, err := os.Stat(dockerfile); err != nil || st.IsDir() {
-		return "", "", fmt.Errorf("%w: dockerfile does not exist at path: %s (PLUGIN_DOCKERFILE is relative to the working directory)", ErrInput, dockerfile)
+		from := r.DockerfileFrom
+		if from == "" {
+			from = "PLUGIN_DOCKERFILE is relative to the working directory"
+		}
+		return "", "", fmt.Errorf("%w: dockerfile does not exist at path: %s (%s)", ErrInput, dockerfile, from)
 	}
 	return ctxDir, dockerfile, nil
 }

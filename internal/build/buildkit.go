@@ -139,6 +139,9 @@ func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
 		return client.SolveOpt{}, err
 	}
 	ctxFS, err := fsutil.NewFS(ctxDir)
+	if err == nil && len(req.Exclude) > 0 {
+		ctxFS, err = fsutil.NewFilterFS(ctxFS, &fsutil.FilterOpt{ExcludePatterns: req.Exclude})
+	}
 	if err != nil {
 		return client.SolveOpt{}, fmt.Errorf("%w: build context %s: %w", ErrInput, ctxDir, err)
 	}

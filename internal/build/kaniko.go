@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -80,6 +82,15 @@ func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
 	defer os.RemoveAll(work)
 	tarPath := filepath.Join(work, "image.tar")
 	digestFile := filepath.Join(work, "digest")
+	if len(req.Exclude) > 0 {
+		ctxDir, df, err := req.paths()
+		if err != nil {
+			return nil, err
+		}
+		if req.Dockerfile, err = kanikoIgnore(work, ctxDir, df, req.Exclude); err != nil {
+			return nil, err
+		}
+	}
 	args, err := k.args(req, tarPath, digestFile)
 	if err != nil {
 		return nil, err
@@ -271,18 +282,48 @@ func writeLayout(dir string, a source.Artifact) error {
 	return fmt.Errorf("cannot write %T to a layout", a)
 }
 
-// DockerConfig renders a docker config.json with basic credentials for
-// hosts, for the executor's base-image pulls and cache.
-func DockerConfig(logins map[string][2]string) ([]byte, error) {
-	type entry struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-	}
+// DockerConfig renders a docker config.json with the credentials of each
+// registry host (Docker Hub under the key the Docker CLI uses).
+func DockerConfig(auths map[string]authn.AuthConfig) ([]byte, error) {
 	cfg := struct {
-		Auths map[string]entry `json:"auths"`
-	}{Auths: map[string]entry{}}
-	for host, up := range logins {
-		cfg.Auths[host] = entry{Username: up[0], Password: up[1]}
+		Auths map[string]authn.AuthConfig `json:"auths"`
+	}{Auths: map[string]authn.AuthConfig{}}
+	for host, ac := range auths {
+		if host == name.DefaultRegistry {
+			host = authn.DefaultAuthKey
+		}
+		cfg.Auths[host] = ac
 	}
 	return json.Marshal(cfg)
+}
+
+// fromLine is a Dockerfile FROM instruction: its flags, its image.
+var fromLine = regexp.MustCompile(`(?im)^\s*FROM\s+(?:--\S+\s+)*(\S+)`)
+
+// BaseHosts are the registries of the base images a Dockerfile names
+// (those without build arguments, and not earlier stages or scratch).
+func BaseHosts(dockerfile string) ([]string, error) {
+	b, err := os.ReadFile(dockerfile)
+	if err != nil {
+		return nil, err
+	}
+	stages := map[string]bool{"scratch": true}
+	for _, m := range regexp.MustCompile(`(?im)^\s*FROM\s+.*\s+AS\s+(\S+)\s*$`).FindAllStringSubmatch(string(b), -1) {
+		stages[strings.ToLower(m[1])] = true
+	}
+	var hosts []string
+	for _, m := range fromLine.FindAllStringSubmatch(string(b), -1) {
+		img := m[1]
+		if stages[strings.ToLower(img)] || strings.Contains(img, "$") {
+			continue
+		}
+		ref, err := name.ParseReference(img)
+		if err != nil {
+			continue
+		}
+		if h := ref.Context().RegistryStr(); !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts, nil
 }

@@ -147,7 +147,7 @@ is also a flag; a flag wins over the environment. See docs/settings.md.`,
 				return err
 			}
 			s.PushOnly = true
-			return runStep(ctx, s, env)
+			return runStep(ctx, s, env, false)
 		},
 	}
 	buildCmd := &cobra.Command{
@@ -164,7 +164,7 @@ is also a flag; a flag wins over the environment. See docs/settings.md.`,
 			if s.PushOnly && !s.NoPush {
 				return fmt.Errorf("%w: hoist build does not take --push-only; use hoist push", errUsage)
 			}
-			return runStep(ctx, s, env)
+			return runStep(ctx, s, env, false)
 		},
 	}
 	engineCmd := &cobra.Command{Use: "engine", Short: "Manage the embedded BuildKit engine (start keeps it running for later builds)"}
@@ -215,7 +215,7 @@ func runPlugin(ctx context.Context, cmd *cobra.Command, env Env) error {
 	if err != nil {
 		return err
 	}
-	return runStep(ctx, s, env)
+	return runStep(ctx, s, env, true)
 }
 
 func isTerminal(w io.Writer) bool {

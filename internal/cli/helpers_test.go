@@ -57,6 +57,12 @@ func (s *syncBuffer) String() string {
 // the given environment (plus PLUGIN_PROGRESS=plain unless set).
 func hoist(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
+	return hoistIn(t, t.TempDir(), env, args...)
+}
+
+// hoistIn is hoist with dir as the working directory.
+func hoistIn(t *testing.T, dir string, env map[string]string, args ...string) result {
+	t.Helper()
 	if _, ok := env["PLUGIN_PROGRESS"]; !ok {
 		env["PLUGIN_PROGRESS"] = "plain"
 	}
@@ -64,11 +70,16 @@ func hoist(t *testing.T, env map[string]string, args ...string) result {
 		env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
 	}
 	var stdout, stderr syncBuffer
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	code := Main(ctx, args, Env{
 		Lookup:  func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		WorkDir: t.TempDir(),
+		WorkDir: dir,
+		Environ: environ,
 		Stdout:  &stdout,
 		Stderr:  &stderr,
 	})

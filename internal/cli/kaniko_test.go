@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -158,8 +159,10 @@ func TestBuildToolChoice(t *testing.T) {
 		{map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", "CI_USE_BUILDX_ON_K8": "true"}, 0,
 			[]string{"build tool: buildkit (running in Kubernetes, and CI_USE_BUILDX_ON_K8 is true)"}},
 		{map[string]string{"PLUGIN_BUILD_TOOL": "docker"}, ExitSettings, []string{`PLUGIN_BUILD_TOOL="docker": want buildkit or kaniko`}},
-		{map[string]string{"PLUGIN_BUILD_TOOL": "kaniko", "PLUGIN_BUILDX_LOAD": "true", "PLUGIN_DAEMON_OFF": "true"}, ExitSettings,
-			[]string{"PLUGIN_BUILDX_LOAD needs the Docker daemon, but PLUGIN_DAEMON_OFF is set"}},
+		// PLUGIN_DAEMON_OFF does not stop a load: the daemon at
+		// DOCKER_HOST is used, and here none answers.
+		{map[string]string{"PLUGIN_BUILDX_LOAD": "true", "PLUGIN_DAEMON_OFF": "true"}, ExitEngine,
+			[]string{"PLUGIN_BUILDX_LOAD loads into the Docker daemon at DOCKER_HOST: docker daemon unix:///nonexistent/docker.sock is not reachable"}},
 	}
 	for _, c := range cases {
 		env := buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_REPO", "127.0.0.1:1/choice/app")
@@ -224,5 +227,43 @@ func TestDockerContainerBuilder(t *testing.T) {
 		"PLUGIN_BUILDER_REMOTE_CONN": "docker-container://" + name, "PLUGIN_BUILDER_TIMEOUT": "30s"})
 	if got := f.Docker.RunImage(t, ref, "cat", "/d.txt"); got != "via-docker-container" {
 		t.Errorf("image prints %q", got)
+	}
+}
+
+// Kaniko gets the credentials BuildKit would: a private base image behind
+// auth, whose login is only in PLUGIN_CONFIG. And hoist's own files (the
+// workspace store, the step's tarball, another step's temporary file) stay
+// out of Kaniko's context, whatever .dockerignore says.
+func TestKanikoCredentialsAndContext(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	image := pluginImage(t, "kaniko")
+	priv := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.Base, "PLUGIN_DESTINATIONS": priv.Host + "/private/base:1",
+		"PLUGIN_REGISTRY": priv.Host, "PLUGIN_USERNAME": priv.User, "PLUGIN_PASSWORD": priv.Password})
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ws := buildContext(t, "FROM "+priv.Host+"/private/base:1\nCOPY . /app\nCMD [\"busybox\", \"find\", \"/app\"]\n", map[string]string{
+		".dockerignore": "*.log\n", ".hoist-tmp-other.tar-1": "another step's half tarball"})
+	config := `{"auths":{"` + priv.Host + `":{"auth":"` + basic(priv.User, priv.Password) + `"}}}`
+	for _, env := range []map[string]string{
+		{"PLUGIN_NO_PUSH": "true"}, // writes the workspace store into the context
+		{"PLUGIN_TAGS": "1"},
+	} {
+		out, err := plugin(t, f.Docker, image, ws, merged(env, map[string]string{"PLUGIN_REPO": reg.Host + "/kaniko/ctx", "PLUGIN_CONFIG": config,
+			"PLUGIN_TAR_PATH": "/harness/out/image.tar", "PLUGIN_PROGRESS": "plain"}))
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", env, err, out)
+		}
+		if strings.Contains(out, priv.Password) {
+			t.Errorf("the password was printed:\n%s", out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ws, ".hoist", "images", "index.json")); err != nil {
+		t.Fatalf("the store is not in the context, the test proves nothing: %v", err)
+	}
+	got := strings.Fields(f.Docker.RunImage(t, reg.Host+"/kaniko/ctx:1"))
+	sort.Strings(got)
+	if want := "/app /app/.dockerignore /app/Dockerfile /app/out"; strings.Join(got, " ") != want {
+		t.Errorf("the image's /app holds %v, want %s", got, want)
 	}
 }

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hoist-build/hoist/internal/harness"
@@ -269,4 +271,88 @@ func TestBearerTokenRealm(t *testing.T) {
 	}
 	assertContains(t, r, "registry "+reg.Host+" refused access")
 	assertNotContains(t, r, "not-"+reg.Password)
+}
+
+// PLUGIN_DAEMON_OFF as Harness sends it on every VM and Cloud step: a push
+// that needs no daemon (a tarball, a layout) never opens DOCKER_HOST,
+// whether it is set or not; a source image that is looked up there does
+// open it (which shows that the counting socket sees connections).
+func TestDaemonOffNeverTouchesTheSocket(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	for i, src := range []string{f.DockerSave, f.SkopeoLayout} {
+		for _, off := range []string{"true", "false"} {
+			sock := harness.CountingSocket(t)
+			mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": src, "PLUGIN_DAEMON_OFF": off,
+				"DOCKER_HOST": sock.Host, "PLUGIN_DESTINATIONS": fmt.Sprintf("%s/daemon-off/app:%d-%s", reg.Host, i, off)})
+			if n := sock.Connections(); n != 0 {
+				t.Errorf("%s with PLUGIN_DAEMON_OFF=%s: %d connections to DOCKER_HOST", src, off, n)
+			}
+		}
+	}
+	sock := harness.CountingSocket(t)
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": "hoist-no-such-image:1", "PLUGIN_DAEMON_OFF": "true",
+		"DOCKER_HOST": sock.Host, "PLUGIN_DESTINATIONS": reg.Host + "/daemon-off/app:never"})
+	if r.code == 0 || sock.Connections() == 0 {
+		t.Errorf("a source image looked up in the daemon: exit %d, %d connections:\n%s", r.code, sock.Connections(), r)
+	}
+	assertContains(t, r, "docker daemon "+sock.Host)
+}
+
+// The mission's four parallel push-only steps from one uncompressed
+// tarball (docker save) in one workspace: each layer is compressed once
+// between them (the compression cache), and every registry holds one
+// digest, read back by an independent client.
+func TestParallelPushOnlyCompressOnce(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	ws := t.TempDir()
+	regs := make([]*harness.Registry, 4)
+	for i := range regs {
+		regs[i] = harness.StartRegistry(t, harness.RegistryOptions{})
+	}
+	results := make([]result, len(regs))
+	var wg sync.WaitGroup
+	for i, reg := range regs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = hoistIn(t, ws, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave,
+				"PLUGIN_REPO": reg.Host + "/parallel/app", "PLUGIN_TAGS": "1"})
+		}()
+	}
+	wg.Wait()
+	fresh, hits := 0, 0
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("step %d:\n%s", i, r)
+		}
+		for _, line := range strings.Split(r.stderr, "\n") {
+			switch {
+			case !strings.Contains(line, "compressed layer"):
+			case strings.Contains(line, "(from the compression cache"):
+				hits++
+			default:
+				fresh++
+			}
+		}
+	}
+	var manifest []struct{ Layers []string }
+	if err := json.Unmarshal([]byte(harness.Run(t, nil, "tar", "xOf", f.DockerSave, "manifest.json")), &manifest); err != nil || len(manifest) != 1 {
+		t.Fatalf("docker save's manifest.json: %v", err)
+	}
+	layers := len(manifest[0].Layers)
+	if fresh != layers || hits != 3*layers {
+		t.Errorf("%d layers compressed %d times, taken from the cache %d times; want %d and %d", layers, fresh, hits, layers, 3*layers)
+	}
+	want := digestOf(t, regs[0], regs[0].Host+"/parallel/app:1")
+	for _, reg := range regs[1:] {
+		if got := digestOf(t, reg, reg.Host+"/parallel/app:1"); got != want {
+			t.Errorf("%s holds %s, %s holds %s", reg.Host, got, regs[0].Host, want)
+		}
+	}
+	if got := f.Docker.RunImage(t, regs[3].Host+"/parallel/app:1", "cat", "/built.txt"); got != f.Built {
+		t.Errorf("the pushed image prints %q, want %q", got, f.Built)
+	}
 }

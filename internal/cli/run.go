@@ -18,12 +18,12 @@ import (
 // runStep turns the settings into a step, runs it, prints its summary,
 // and prints its digest on success. Everything it prints, the final error
 // included, passes through the step's mask.
-func runStep(ctx context.Context, s *settings.Settings, env Env) error {
+func runStep(ctx context.Context, s *settings.Settings, env Env, plugin bool) error {
 	tmp := env.TempDir
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	st, err := step.FromSettings(s, step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Terminal: isTerminal(env.Stderr)})
+	st, err := step.FromSettings(s, step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Terminal: isTerminal(env.Stderr), Plugin: plugin})
 	if errors.Is(err, step.ErrSkip) {
 		fmt.Fprintln(env.Stderr, strings.TrimPrefix(err.Error(), step.ErrSkip.Error()+": "))
 		return nil

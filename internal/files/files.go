@@ -26,13 +26,17 @@ type Atomic struct {
 	done   bool
 }
 
+// TempPrefix starts the name of every temporary file hoist writes beside
+// its target; every hoist build keeps such names out of its context.
+const TempPrefix = ".hoist-tmp-"
+
 // Create starts an atomic write of path, creating its directory.
 func Create(path string) (*Atomic, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create directory %s for %s: %w", dir, path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".partial-*")
+	f, err := os.CreateTemp(dir, TempPrefix+filepath.Base(path)+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}

@@ -40,6 +40,8 @@ type AWS struct {
 	// Registry is the registry the ECR token is for (its proxy endpoint)
 	// and Password the registry password the token carries (user AWS).
 	Registry, Password string
+	// PublicPassword is the password in ECR Public's token.
+	PublicPassword string
 
 	mu       sync.Mutex
 	sessions map[string]string // temporary access key → secret
@@ -77,6 +79,10 @@ func (a *AWS) HasRepository(name string) bool {
 
 func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if target, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "SpencerFrontendService."); ok {
+		a.ecrPublic(w, r, body, target)
+		return
+	}
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		a.ecr(w, r, body, strings.TrimPrefix(target, "AmazonEC2ContainerRegistry_V20150921."))
 		return
@@ -139,6 +145,27 @@ func (a *AWS) ecr(w http.ResponseWriter, r *http.Request, body []byte, action st
 	}
 }
 
+// ecrPublic answers ECR Public's GetAuthorizationToken (its API is in
+// us-east-1 only): the token of PublicPassword for user AWS.
+func (a *AWS) ecrPublic(w http.ResponseWriter, r *http.Request, body []byte, action string) {
+	if err := a.verifyIn(r, body, "ecr-public", "us-east-1"); err != nil {
+		jsonError(w, http.StatusForbidden, err.typ, err.msg)
+		return
+	}
+	a.mu.Lock()
+	a.Calls["ecr-public:"+action]++
+	a.mu.Unlock()
+	if action != "GetAuthorizationToken" {
+		jsonError(w, http.StatusBadRequest, "UnknownOperationException", action)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	json.NewEncoder(w).Encode(map[string]any{"authorizationData": map[string]any{
+		"authorizationToken": base64.StdEncoding.EncodeToString([]byte("AWS:" + a.PublicPassword)),
+		"expiresAt":          float64(time.Now().Add(12 * time.Hour).Unix()),
+	}})
+}
+
 type awsErr struct{ typ, msg string }
 
 var credScope = regexp.MustCompile(`Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request`)
@@ -146,13 +173,18 @@ var credScope = regexp.MustCompile(`Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/a
 // verify recomputes the request's SigV4 signature with the secret of the
 // access key it names.
 func (a *AWS) verify(r *http.Request, body []byte, service string) *awsErr {
+	return a.verifyIn(r, body, service, a.Region)
+}
+
+// verifyIn is verify for an API of one region (ECR Public's is us-east-1).
+func (a *AWS) verifyIn(r *http.Request, body []byte, service, wantRegion string) *awsErr {
 	auth := r.Header.Get("Authorization")
 	m := credScope.FindStringSubmatch(auth)
 	if m == nil {
 		return &awsErr{"MissingAuthenticationTokenException", "Missing Authentication Token"}
 	}
 	key, region, svc := m[1], m[3], m[4]
-	if region != a.Region {
+	if region != wantRegion {
 		return &awsErr{"InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region, not '%s'.", region)}
 	}
 	if svc != service {

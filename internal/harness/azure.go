@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -12,6 +13,7 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -160,12 +162,24 @@ func (a *Azure) certAssertion(jwt, aud string) bool {
 // ACR.
 func StartACR(t testing.TB, aad *Azure) (*Registry, string) {
 	t.Helper()
+	return startACR(t, aad, "")
+}
+
+// StartACRNamed is StartACR served over HTTPS as name (NAME.azurecr.io,
+// which the test maps to 127.0.0.1), with a certificate of a CA of its
+// own: the registry's CAFile.
+func StartACRNamed(t testing.TB, aad *Azure, name string) (*Registry, string) {
+	t.Helper()
+	return startACR(t, aad, name)
+}
+
+func startACR(t testing.TB, aad *Azure, named string) (*Registry, string) {
 	refresh := "acr-refresh-" + randomHex(16)
 	reg := StartRegistry(t, RegistryOptions{Auth: true, User: "00000000-0000-0000-0000-000000000000", Password: refresh})
 	target, _ := url.Parse(reg.URL())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var host string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/oauth2/exchange" {
 			body, _ := io.ReadAll(r.Body)
 			form, _ := url.ParseQuery(string(body))
@@ -179,9 +193,25 @@ func StartACR(t testing.TB, aad *Azure) (*Registry, string) {
 		}
 		proxy.ServeHTTP(w, r)
 	}))
-	t.Cleanup(srv.Close)
-	host = strings.TrimPrefix(srv.URL, "http://")
 	front := *reg
+	if named == "" {
+		srv.Start()
+		host = strings.TrimPrefix(srv.URL, "http://")
+	} else {
+		dir := t.TempDir()
+		ca := NewCA(t, dir)
+		crt, key := ca.Issue(t, dir, "acr", x509.ExtKeyUsageServerAuth, named)
+		pair, err := tls.LoadX509KeyPair(crt, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+		srv.StartTLS()
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "https://"))
+		host = named + ":" + port
+		front.TLS, front.CAFile = true, ca.File
+	}
+	t.Cleanup(srv.Close)
 	front.Host = host
 	return &front, refresh
 }

@@ -3,6 +3,7 @@ package harness
 import (
 	"archive/tar"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,4 +180,56 @@ func (d *Docker) RunImage(t testing.TB, ref string, cmd ...string) string {
 	d.Run(t, "pull", "-q", ref)
 	args := append([]string{"run", "--rm", "--network", "host", ref}, cmd...)
 	return strings.TrimSpace(d.Run(t, args...))
+}
+
+// Socket is a unix socket where no daemon answers: it counts the
+// connections made to it and closes each at once, so a test sees whether a
+// step touched DOCKER_HOST.
+type Socket struct {
+	// Host is unix://PATH, for DOCKER_HOST.
+	Host  string
+	mu    sync.Mutex
+	count int
+}
+
+// Connections is how many connections were made so far.
+func (s *Socket) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
+}
+
+// CountingSocket listens on a fresh unix socket until the test ends.
+func CountingSocket(t testing.TB) *Socket {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hoist-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "docker.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Socket{Host: "unix://" + path}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.count++
+			s.mu.Unlock()
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		os.RemoveAll(dir)
+	})
+	return s
 }

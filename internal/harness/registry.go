@@ -27,6 +27,9 @@ type RegistryOptions struct {
 	User, Password string
 	// TLS serves HTTPS with a certificate for 127.0.0.1 from a test CA.
 	TLS bool
+	// Names are more host names the certificate is for (a cloud
+	// registry's, which a test maps to 127.0.0.1).
+	Names []string
 }
 
 // Registry is a running CNCF distribution registry (docker-registry).
@@ -81,7 +84,7 @@ func startRegistryWith(t testing.TB, o RegistryOptions, dir string, cleanup func
 	}
 	tlsLine := ""
 	if o.TLS {
-		crt, key := r.writeCerts(t)
+		crt, key := r.writeCerts(t, o.Names...)
 		tlsLine = fmt.Sprintf(", tls: {certificate: %q, key: %q}", crt, key)
 	}
 	var lastErr string
@@ -149,11 +152,11 @@ func (r *Registry) Client() *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
-func (r *Registry) writeCerts(t testing.TB) (crtPath, keyPath string) {
+func (r *Registry) writeCerts(t testing.TB, names ...string) (crtPath, keyPath string) {
 	t.Helper()
 	ca := NewCA(t, r.Dir)
 	r.CAFile = ca.File
-	return ca.Issue(t, r.Dir, "server", x509.ExtKeyUsageServerAuth)
+	return ca.Issue(t, r.Dir, "server", x509.ExtKeyUsageServerAuth, names...)
 }
 
 // CA is a test certificate authority whose certificate is in File.
@@ -176,9 +179,9 @@ func NewCA(t testing.TB, dir string) *CA {
 	return ca
 }
 
-// Issue writes a certificate for 127.0.0.1 and localhost, for usage, and
-// its key: dir/NAME.pem and dir/NAME-key.pem.
-func (ca *CA) Issue(t testing.TB, dir, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
+// Issue writes a certificate for 127.0.0.1, localhost and names, for
+// usage, and its key: dir/NAME.pem and dir/NAME-key.pem.
+func (ca *CA) Issue(t testing.TB, dir, name string, usage x509.ExtKeyUsage, names ...string) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -191,7 +194,7 @@ func (ca *CA) Issue(t testing.TB, dir, name string, usage x509.ExtKeyUsage) (cer
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     append([]string{"localhost"}, names...),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 	}

@@ -27,7 +27,8 @@ const ACRUser = "00000000-0000-0000-0000-000000000000"
 
 // IsACRHost reports whether host is an Azure Container Registry.
 func IsACRHost(host string) bool {
-	return strings.HasSuffix(host, ".azurecr.io") || strings.HasSuffix(host, ".azurecr.cn") || strings.HasSuffix(host, ".azurecr.us")
+	host = hostname(host)
+	return strings.HasSuffix(host, ".azurecr.io") || strings.HasSuffix(host, ".azurecr.cn") || strings.HasSuffix(host, ".azurecr.us") || strings.HasSuffix(host, ".azurecr.de")
 }
 
 // ACRConfig holds Azure Container Registry's settings.
@@ -48,6 +49,12 @@ type acrKind struct{}
 
 func (acrKind) Names() []string       { return []string{"acr"} }
 func (acrKind) Owns(host string) bool { return IsACRHost(host) }
+func (acrKind) Infer(host string) string {
+	if IsACRHost(host) {
+		return "acr"
+	}
+	return ""
+}
 
 // Registry is the host Harness's full repository starts with, or
 // PLUGIN_REGISTRY.

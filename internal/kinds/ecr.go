@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -75,6 +76,12 @@ type ecrKind struct{}
 
 func (ecrKind) Names() []string       { return []string{"ecr"} }
 func (ecrKind) Owns(host string) bool { return IsECRHost(host) }
+func (ecrKind) Infer(host string) string {
+	if IsECRHost(host) {
+		return "ecr"
+	}
+	return ""
+}
 
 // Registry is PLUGIN_REGISTRY, or the account's registry in the region.
 func (ecrKind) Registry(c *Config) (string, error) {
@@ -82,7 +89,11 @@ func (ecrKind) Registry(c *Config) (string, error) {
 		return registry.NormalizeHost(c.Registry)
 	}
 	if c.ECR.Account != "" {
-		return ECRHost(c.ECR.Account, c.ECR.Region, c.ECR.FIPS), nil
+		region := c.ECR.Region
+		if region == "" {
+			region = DefaultRegion
+		}
+		return ECRHost(c.ECR.Account, region, c.ECR.FIPS), nil
 	}
 	return "", fmt.Errorf("%w: ECR needs its registry: PLUGIN_REGISTRY (ACCOUNT.dkr.ecr.REGION.amazonaws.com) or PLUGIN_ACCOUNT with PLUGIN_REGION", ErrConfig)
 }
@@ -98,6 +109,16 @@ func (k ecrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, e
 			return nil, err
 		}
 		e.Hosts = append(e.Hosts, host)
+		if e.cfg.Region == "" {
+			e.cfg.Region = RegionOf(host)
+		}
+	}
+	if e.cfg.Region == "" {
+		for _, d := range dests {
+			if e.cfg.Region = RegionOf(d); e.cfg.Region != "" {
+				break
+			}
+		}
 	}
 	extra, err := extraHosts(c.ECR.Registry, "PLUGIN_ECR_REGISTRY")
 	e.Hosts = append(e.Hosts, extra...)
@@ -130,10 +151,37 @@ type ECR struct {
 	clientErr  error
 	auth       authn.AuthConfig
 	err        error
+
+	// ECR Public's login, separate: another API, in us-east-1 only.
+	publicOnce sync.Once
+	publicAuth authn.AuthConfig
+	publicErr  error
 }
 
-// IsECRHost reports whether host is an ECR registry name.
-func IsECRHost(host string) bool { return ecrHost.MatchString(host) }
+// IsECRHost reports whether host is an ECR registry name (a port aside):
+// a private registry of any partition, FIPS or not, or ECR Public.
+func IsECRHost(host string) bool {
+	h := hostname(host)
+	return ecrHost.MatchString(h) || h == ECRPublicHost
+}
+
+// DefaultRegion is the region of an ECR login whose registry names none,
+// as the peers default it.
+const DefaultRegion = "us-east-1"
+
+// ECRPublicHost is ECR Public's registry.
+const ECRPublicHost = "public.ecr.aws"
+
+// RegionOf is the region an ECR registry host names, "" for none.
+func RegionOf(host string) string {
+	if m := ecrHost.FindStringSubmatch(hostname(host)); m != nil {
+		return m[3]
+	}
+	return ""
+}
+
+// Region is the region the login asks ECR in ("" for the default).
+func (e *ECR) Region() string { return e.cfg.Region }
 
 // Serves reports whether this keychain logs in to host.
 func (e *ECR) Serves(host string) bool { return e.serves(host) }
@@ -141,7 +189,7 @@ func (e *ECR) Serves(host string) bool { return e.serves(host) }
 func (e *ECR) serves(host string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return slices.Contains(e.Hosts, host) || ecrHost.MatchString(host)
+	return slices.Contains(e.Hosts, host) || IsECRHost(host)
 }
 
 // Resolve implements authn.Keychain.
@@ -151,7 +199,48 @@ func (e *ECR) Resolve(res authn.Resource) (authn.Authenticator, error) {
 
 // ResolveContext implements authn.ContextKeychain.
 func (e *ECR) ResolveContext(ctx context.Context, res authn.Resource) (authn.Authenticator, error) {
+	if hostname(res.RegistryStr()) == ECRPublicHost {
+		return resolve(e.serves, res, func() (authn.AuthConfig, error) { return e.LoginPublic(ctx) })
+	}
 	return resolve(e.serves, res, func() (authn.AuthConfig, error) { return e.Login(ctx) })
+}
+
+// LoginPublic fetches ECR Public's registry credentials once per run, with
+// the same AWS credentials, from its API in us-east-1.
+func (e *ECR) LoginPublic(ctx context.Context) (authn.AuthConfig, error) {
+	e.publicOnce.Do(func() {
+		cfg, err := e.config(ctx)
+		if err != nil {
+			e.publicErr = err
+			return
+		}
+		cfg.Region = DefaultRegion
+		c := ecrpublic.NewFromConfig(cfg, func(o *ecrpublic.Options) {
+			if e.cfg.Endpoint != "" {
+				o.BaseEndpoint = aws.String(e.cfg.Endpoint)
+			}
+		})
+		where := "the ECR Public API in " + DefaultRegion
+		if e.cfg.Endpoint != "" {
+			where = e.cfg.Endpoint
+		}
+		out, err := c.GetAuthorizationToken(ctx, &ecrpublic.GetAuthorizationTokenInput{})
+		if err != nil {
+			e.publicErr = fmt.Errorf("%w: ECR Public GetAuthorizationToken at %s with %s: %s", ErrLogin, where, e.credentialKind(), awsMessage(err))
+			return
+		}
+		var raw []byte
+		if out.AuthorizationData != nil && out.AuthorizationData.AuthorizationToken != nil {
+			raw, err = base64.StdEncoding.DecodeString(*out.AuthorizationData.AuthorizationToken)
+		}
+		user, pass, ok := strings.Cut(string(raw), ":")
+		if err != nil || !ok {
+			e.publicErr = fmt.Errorf("%w: ECR Public GetAuthorizationToken at %s returned no usable token", ErrLogin, where)
+			return
+		}
+		e.publicAuth = authn.AuthConfig{Username: user, Password: pass}
+	})
+	return e.publicAuth, e.publicErr
 }
 
 // credentialKind names how the run authenticates, for messages.
@@ -177,7 +266,7 @@ func maskKey(k string) string {
 func (e *ECR) config(ctx context.Context) (aws.Config, error) {
 	region := e.cfg.Region
 	if region == "" {
-		region = "us-east-1"
+		region = DefaultRegion
 	}
 	var cfg aws.Config
 	if e.cfg.AccessKey != "" || e.cfg.SecretKey != "" {
@@ -282,11 +371,19 @@ func (e *ECR) Login(ctx context.Context) (authn.AuthConfig, error) {
 }
 
 // Secrets returns the registry password, once fetched, for masking.
-func (e *ECR) Secrets() []string { return nonEmpty(e.auth.Password) }
+func (e *ECR) Secrets() []string {
+	return append(nonEmpty(e.auth.Password), nonEmpty(e.publicAuth.Password)...)
+}
 
 // Prepare makes sure the ECR repositories exist (see EnsureRepository).
 func (e *ECR) Prepare(ctx context.Context, repos []string) error {
-	for _, r := range repos {
+	for _, full := range repos {
+		host, r, _ := strings.Cut(full, "/")
+		if hostname(host) == ECRPublicHost {
+			// ECR Public's repositories are made in its console or API;
+			// a missing one fails the push, naming it.
+			continue
+		}
 		if err := e.EnsureRepository(ctx, r, e.cfg.CreateRepository, e.cfg.LifecyclePolicy, e.cfg.RepositoryPolicy); err != nil {
 			return err
 		}
@@ -294,9 +391,9 @@ func (e *ECR) Prepare(ctx context.Context, repos []string) error {
 	return nil
 }
 
-// EnsureRepository checks that an ECR repository exists, creating it (with
-// the lifecycle and repository policies read from files) when create is
-// set.
+// EnsureRepository checks that an ECR repository exists, creating it when
+// create is set, and applies the lifecycle and repository policies read
+// from files.
 func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, lifecycleFile, policyFile string) error {
 	c, err := e.client(ctx)
 	if err != nil {
@@ -306,18 +403,20 @@ func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, li
 	var nf *ecrtypes.RepositoryNotFoundException
 	switch {
 	case err == nil:
-		return nil
 	case !errors.As(err, &nf):
 		return fmt.Errorf("%w: ECR DescribeRepositories %s at %s: %s", ErrLogin, repo, e.endpoint(), awsMessage(err))
 	case !create:
 		return fmt.Errorf("%w: ECR repository %s does not exist; create it, or set PLUGIN_CREATE_REPOSITORY=true", ErrConfig, repo)
-	}
-	if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil {
-		var exists *ecrtypes.RepositoryAlreadyExistsException
-		if !errors.As(err, &exists) {
-			return fmt.Errorf("%w: ECR CreateRepository %s: %s", ErrLogin, repo, awsMessage(err))
+	default:
+		if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil {
+			var exists *ecrtypes.RepositoryAlreadyExistsException
+			if !errors.As(err, &exists) {
+				return fmt.Errorf("%w: ECR CreateRepository %s: %s", ErrLogin, repo, awsMessage(err))
+			}
 		}
 	}
+	// The policies are applied whenever they are set, to an existing
+	// repository too, as the peers do.
 	if lifecycleFile != "" {
 		b, err := os.ReadFile(lifecycleFile)
 		if err != nil {

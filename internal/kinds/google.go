@@ -23,6 +23,7 @@ const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
 // IsGoogleHost reports whether host is Artifact Registry's or Container
 // Registry's.
 func IsGoogleHost(host string) bool {
+	host = hostname(host)
 	return strings.HasSuffix(host, "-docker.pkg.dev") || host == "gcr.io" || strings.HasSuffix(host, ".gcr.io")
 }
 
@@ -49,6 +50,15 @@ type googleKind struct{}
 
 func (googleKind) Names() []string       { return []string{"gar", "gcr"} }
 func (googleKind) Owns(host string) bool { return IsGoogleHost(host) }
+func (googleKind) Infer(host string) string {
+	switch {
+	case !IsGoogleHost(host):
+		return ""
+	case strings.HasSuffix(hostname(host), "-docker.pkg.dev"):
+		return "gar"
+	}
+	return "gcr"
+}
 
 // Registry is HOST/PROJECT: PLUGIN_REGISTRY as Harness passes it, or built
 // from the location (GAR) and project.

@@ -3,11 +3,13 @@ package kinds
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/registry"
 )
@@ -21,6 +23,9 @@ type Kind interface {
 	// Owns reports whether host is, by its name, one of the kind's
 	// registries.
 	Owns(host string) bool
+	// Infer is the kind's name for a registry host it owns ("gar" or
+	// "gcr" for Google's), "" for any other host.
+	Infer(host string) string
 	// Registry is the registry (and path prefix) the kind's settings name,
 	// which the step's repository is under; "" when the repository is
 	// taken as it is.
@@ -41,8 +46,9 @@ type Keychain interface {
 	Serves(host string) bool
 	// Secrets are the credentials the login obtained, to mask.
 	Secrets() []string
-	// Prepare readies repositories of its registries before anything is
-	// pushed to them (ECR: they must exist).
+	// Prepare readies repositories of its registries (full names,
+	// REGISTRY/REPOSITORY) before anything is pushed to them (ECR: they
+	// must exist).
 	Prepare(ctx context.Context, repos []string) error
 }
 
@@ -57,6 +63,8 @@ type Config struct {
 	Registry string // PLUGIN_REGISTRY
 	Repo     string // PLUGIN_REPO
 	Username string // PLUGIN_USERNAME: ACR's admin user logs in as a Docker registry
+	// ExpandRepo puts a docker kind's repository under its registry.
+	ExpandRepo bool
 	// OIDCToken serves ECR's web identity, Google's workload identity and
 	// Azure's federated credential.
 	OIDCToken string
@@ -82,6 +90,26 @@ func Parse(t string) (Kind, string, error) {
 		}
 	}
 	return nil, "", fmt.Errorf("%q: want docker, ecr, gar, gcr or acr", t)
+}
+
+// Infer returns the kind a registry host names: an ECR, Artifact Registry,
+// Container Registry or Azure host is that kind, anything else docker. The
+// port, if any, is ignored.
+func Infer(host string) (Kind, string) {
+	for _, k := range All {
+		if n := k.Infer(host); n != "" {
+			return k, n
+		}
+	}
+	return Docker{}, "docker"
+}
+
+// hostname is host without its port.
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
 }
 
 // ArtifactType is how the Harness and Drone artifact file names a kind.
@@ -133,8 +161,30 @@ type Docker struct{}
 
 func (Docker) Names() []string                                    { return []string{"docker"} }
 func (Docker) Owns(string) bool                                   { return false }
-func (Docker) Registry(*Config) (string, error)                   { return "", nil }
+func (Docker) Infer(string) string                                { return "" }
 func (Docker) Keychain(*Config, bool, []string) (Keychain, error) { return nil, nil }
+
+// Registry is PLUGIN_REGISTRY with PLUGIN_EXPAND_REPO (Docker Hub aside),
+// as the Kaniko plugin does; else the repository is taken as it is.
+func (Docker) Registry(c *Config) (string, error) {
+	reg := c.Registry
+	if i := strings.Index(reg, "://"); i >= 0 {
+		reg = reg[i+3:]
+	}
+	reg = strings.Trim(reg, "/")
+	if !c.ExpandRepo || reg == "" {
+		return "", nil
+	}
+	host, err := registry.NormalizeHost(reg)
+	if err != nil {
+		return "", fmt.Errorf("%w: PLUGIN_REGISTRY %q: %w", ErrConfig, c.Registry, err)
+	}
+	switch host {
+	case name.DefaultRegistry, "registry-1.docker.io", "registry.hub.docker.com":
+		return "", nil
+	}
+	return reg, nil
+}
 
 // extraHosts is a kind's extra-registry setting, normalized.
 func extraHosts(v, setting string) ([]string, error) {

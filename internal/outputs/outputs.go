@@ -5,11 +5,11 @@
 package outputs
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -24,38 +24,57 @@ func Digest(path, digest string) error {
 	return WriteFile(path, []byte(digest+"\n"))
 }
 
-// Env merges KEY=value lines into the env file at path (DRONE_OUTPUT):
-// keys already in the file that are not in vars are kept.
+// Env merges KEY=value lines into the env file at path (DRONE_OUTPUT), as
+// dotenv readers (Drone's and Harness's runners) read it: the file's other
+// lines are kept byte for byte, however long; a line of one of vars' keys
+// is replaced. A value other than plain characters is double-quoted with
+// its quotes, backslashes, dollars and newlines escaped, so that no value
+// can break a line or add a key.
 func Env(path string, vars map[string]string) error {
-	merged := map[string]string{}
-	var order []string
-	if b, err := os.ReadFile(path); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), "="); ok && k != "" {
-				if _, seen := merged[k]; !seen {
-					order = append(order, k)
-				}
-				merged[k] = v
-			}
+	var b bytes.Buffer
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for _, line := range bytes.SplitAfter(old, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		k, _, _ := bytes.Cut(bytes.TrimPrefix(bytes.TrimSpace(line), []byte("export ")), []byte("="))
+		if _, ours := vars[string(bytes.TrimSpace(k))]; ours {
+			continue
+		}
+		b.Write(line)
+		if !bytes.HasSuffix(line, []byte("\n")) {
+			b.WriteByte('\n')
 		}
 	}
-	var keys []string
+	keys := make([]string, 0, len(vars))
 	for k := range vars {
+		if !envKey.MatchString(k) {
+			return fmt.Errorf("output %q is not a variable name", k)
+		}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if _, seen := merged[k]; !seen {
-			order = append(order, k)
-		}
-		merged[k] = vars[k]
+		fmt.Fprintf(&b, "%s=%s\n", k, quote(vars[k]))
 	}
-	var b strings.Builder
-	for _, k := range order {
-		fmt.Fprintf(&b, "%s=%s\n", k, merged[k])
+	return WriteFile(path, b.Bytes())
+}
+
+var (
+	envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	plain  = regexp.MustCompile(`^[A-Za-z0-9_./:@,+%-]*$`)
+)
+
+// quote writes a value as dotenv reads it back unchanged.
+func quote(v string) string {
+	if plain.MatchString(v) {
+		return v
 	}
-	return WriteFile(path, []byte(b.String()))
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "\n", `\n`, "\r", `\r`)
+	return `"` + r.Replace(v) + `"`
 }
 
 // ArtifactImage is one pushed image in the artifact file.

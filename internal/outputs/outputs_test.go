@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/joho/godotenv"
 )
 
 // DRONE_OUTPUT keeps the keys other steps wrote and updates its own.
@@ -15,8 +18,45 @@ func TestEnvMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(p)
-	if want := "OTHER=kept\ndigest=sha256:new\nIMAGE=r/app:1\n"; string(b) != want {
+	if want := "OTHER=kept\nIMAGE=r/app:1\ndigest=sha256:new\n"; string(b) != want {
 		t.Errorf("env file:\n%s\nwant:\n%s", b, want)
+	}
+}
+
+// Values a dotenv reader (the runners read DRONE_OUTPUT with godotenv)
+// reads back unchanged, whatever they hold: no value breaks its line or
+// adds a key. A line of another step longer than 64 KiB is kept whole.
+func TestEnvHostileValues(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "out.env")
+	long := "LONG=" + strings.Repeat("x", 200<<10)
+	os.WriteFile(p, []byte(long+"\nexport OTHER='kept as is'\nIMAGE_TAR_PATH=old"), 0o644)
+	vars := map[string]string{
+		"IMAGE_TAR_PATH": "/w/my image.tar",
+		"IMAGE":          "a=b \"quoted\" 'single' $HOME ${PATH} \\ back #hash",
+		"IMAGE_REFS":     "r/app:1\nINJECTED=yes\r\nX=1",
+		"digest":         "sha256:abc",
+		"EMPTY":          "",
+	}
+	if err := Env(p, vars); err != nil {
+		t.Fatal(err)
+	}
+	got, err := godotenv.Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range vars {
+		if got[k] != v {
+			t.Errorf("%s reads back as %q, want %q", k, got[k], v)
+		}
+	}
+	if _, ok := got["INJECTED"]; ok || len(got) != len(vars)+2 {
+		t.Errorf("keys %d, want %d (an injected key?): %v", len(got), len(vars)+2, got["INJECTED"])
+	}
+	if got["LONG"] != long[len("LONG="):] || got["OTHER"] != "kept as is" {
+		t.Errorf("the other step's lines changed: LONG %d bytes, OTHER %q", len(got["LONG"]), got["OTHER"])
+	}
+	if err := Env(p, map[string]string{"bad key": "v"}); err == nil {
+		t.Error("a key that is no variable name was written")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/docker/cli/cli/config/configfile"
@@ -207,6 +208,30 @@ func (k *Keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 		}
 	}
 	return authn.Anonymous, nil
+}
+
+// Hosts are the registries this keychain has credentials or a credential
+// helper for.
+func (k *Keychain) Hosts() []string {
+	var out []string
+	add := func(h string) {
+		if n, err := NormalizeHost(h); err == nil && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for h := range k.static {
+		add(h)
+	}
+	if k.config != nil {
+		for h := range k.config.AuthConfigs {
+			add(h)
+		}
+		for h := range k.config.CredentialHelpers {
+			add(h)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Secrets returns the credential strings this keychain holds statically, so

@@ -40,14 +40,15 @@ type Settings struct {
 	BuildArgsFromEnv []string `flag:"build-args-from-env" env:"PLUGIN_BUILD_ARGS_FROM_ENV" group:"Build" doc:"Names of environment variables passed as build arguments of the same name."`
 	Labels           []string `flag:"labels" env:"PLUGIN_CUSTOM_LABELS" group:"Build" doc:"Image labels KEY=value, comma separated."`
 	AutoLabel        bool     `flag:"auto-label" env:"PLUGIN_AUTO_LABEL" default:"true" group:"Build" doc:"Add the org.opencontainers.image.{created,revision,source,url} labels from the CI's commit variables."`
-	Platforms        []string `flag:"platform" env:"PLUGIN_PLATFORM" group:"Build" doc:"Target platforms, comma separated (linux/amd64,linux/arm64); several make an image index."`
+	Platforms        []string `flag:"platform" env:"PLUGIN_PLATFORM,PLUGIN_CUSTOM_PLATFORM" group:"Build" doc:"Target platforms, comma separated (linux/amd64,linux/arm64); several make an image index."`
 	SecretsFromEnv   []string `flag:"secrets-from-env" env:"PLUGIN_SECRETS_FROM_ENV" group:"Build" doc:"Build secrets id=ENV_NAME, comma separated, for RUN --mount=type=secret."`
 	SecretsFromFile  []string `flag:"secrets-from-file" env:"PLUGIN_SECRETS_FROM_FILE" group:"Build" doc:"Build secrets id=path, comma separated."`
+	Secret           []string `flag:"secret" env:"PLUGIN_SECRET" sep:";" group:"Build" doc:"Build secrets as buildx --secret takes them, semicolon separated: id=ID,src=PATH (a file), id=ID,env=NAME (a variable), type=env or type=file; with neither src nor env, the variable ID if set, else the file ID."`
 	AddHosts         []string `flag:"add-host" env:"PLUGIN_ADD_HOST" group:"Build" doc:"Extra /etc/hosts entries host:ip for RUN steps, comma separated."`
 	NoCache          bool     `flag:"no-cache" env:"PLUGIN_NO_CACHE" group:"Build" doc:"Do not use the build cache."`
 	Pull             bool     `flag:"pull" env:"PLUGIN_PULL_IMAGE" default:"true" group:"Build" doc:"Check the registry for newer base images."`
 	Network          string   `flag:"network" env:"PLUGIN_NETWORK" group:"Build" doc:"Network of RUN steps: default, host or none."`
-	Compression      string   `flag:"compression" env:"PLUGIN_COMPRESSION" group:"Build" doc:"Layer compression: gzip, zstd or uncompressed. Unset: a build that pushes exports gzip (level 1); a build-only run exports uncompressed layers (the fastest hand-off, as docker save writes them) and the push-only step gzips them once; set, the image is built and pushed with it as it is."`
+	Compression      string   `flag:"compression" env:"PLUGIN_COMPRESSION" group:"Build" doc:"Layer compression: gzip, zstd or uncompressed. Unset: gzip at level 1 for every build, so the digest a build-only step reports is the one its push-only steps push. Layers that arrive uncompressed (docker save) are gzipped at --compression-level when pushed, unless this says uncompressed."`
 	CompressionLevel int      `flag:"compression-level" env:"PLUGIN_COMPRESSION_LEVEL" default:"0" group:"Build" doc:"Compression level; 0: level 1 for gzip, the compressor's default for zstd."`
 	CommitSHA        string   `flag:"commit-sha" env:"DRONE_COMMIT_SHA" group:"Build" doc:"Commit of the build, for the revision label."`
 	RemoteURL        string   `flag:"remote-url" env:"DRONE_REMOTE_URL" group:"Build" doc:"Repository URL, for the source label."`
@@ -65,11 +66,12 @@ type Settings struct {
 	CacheRepo   string   `flag:"cache-repo" env:"PLUGIN_CACHE_REPO" group:"Cache" doc:"Registry reference of the layer cache for --enable-cache."`
 
 	// Build outputs.
-	TarPath      string `flag:"tar-path" env:"PLUGIN_TAR_PATH,PLUGIN_DESTINATION_TAR_PATH" group:"Build outputs" doc:"Also write the built image as a tarball here (parent directories are created)."`
-	TarFormat    string `flag:"tar-format" env:"PLUGIN_BUILDX_OUTPUT_FORMAT" default:"docker" group:"Build outputs" doc:"Tarball format: docker (docker load reads it) or oci."`
-	Load         bool   `flag:"load" env:"PLUGIN_BUILDX_LOAD" group:"Build outputs" doc:"Load the built image into the Docker daemon under every repo:tag."`
-	ImageStore   string `flag:"image-store" env:"PLUGIN_IMAGE_STORE" default:".hoist/images" group:"Build outputs" doc:"Workspace image store (an OCI layout) where build-only runs record their image and push-only runs look first."`
-	MetadataFile string `flag:"metadata-file" env:"PLUGIN_METADATA_FILE" group:"Build outputs" doc:"Write BuildKit's exporter response (containerimage.digest, ...) as JSON here."`
+	TarPath       string `flag:"tar-path" env:"PLUGIN_TAR_PATH,PLUGIN_DESTINATION_TAR_PATH" group:"Build outputs" doc:"Also write the built image as a tarball here (parent directories are created)."`
+	TarFormat     string `flag:"tar-format" env:"PLUGIN_BUILDX_OUTPUT_FORMAT" default:"docker" group:"Build outputs" doc:"Tarball format: docker (docker load reads it) or oci."`
+	Load          bool   `flag:"load" env:"PLUGIN_BUILDX_LOAD" group:"Build outputs" doc:"Load the built image into the Docker daemon under every repo:tag."`
+	ImageStore    string `flag:"image-store" env:"PLUGIN_IMAGE_STORE" default:".hoist/images" group:"Build outputs" doc:"Workspace image store (an OCI layout) where build-only runs record their image and push-only runs look first."`
+	CompressCache string `flag:"compress-cache" env:"PLUGIN_COMPRESS_CACHE" default:".hoist/compressed" group:"Build outputs" doc:"Workspace cache of layers hoist compressed, by diff_id and compressor: a push-only step from an uncompressed tarball (docker save) compresses each layer once, and parallel steps or later runs of the workspace take it from there. Empty: no cache."`
+	MetadataFile  string `flag:"metadata-file" env:"PLUGIN_METADATA_FILE" group:"Build outputs" doc:"Write BuildKit's exporter response (containerimage.digest, ...) as JSON here."`
 
 	// Build engine.
 	BuildTool       string        `flag:"build-tool" env:"PLUGIN_BUILD_TOOL" group:"Engine" doc:"buildkit or kaniko. Empty: kaniko inside Kubernetes (unless CI_USE_BUILDX_ON_K8 is true), buildkit anywhere else."`
@@ -89,7 +91,8 @@ type Settings struct {
 	RegistryMirrors []string      `flag:"registry-mirrors" env:"PLUGIN_REGISTRY_MIRRORS,PLUGIN_MIRROR" group:"Engine" doc:"Docker Hub mirrors for base image pulls of the embedded engine, comma separated."`
 
 	// Destinations.
-	Repo          string   `flag:"repo" env:"PLUGIN_REPO" group:"Destination" doc:"Repository to push to, e.g. registry.example.com/team/app; combined with every tag."`
+	Repo          string   `flag:"repo" env:"PLUGIN_REPO" group:"Destination" doc:"Repository to push to, e.g. registry.example.com/team/app; combined with every tag. For ecr, gar, gcr and acr it is under PLUGIN_REGISTRY unless it already starts with it."`
+	ExpandRepo    bool     `flag:"expand-repo" env:"PLUGIN_EXPAND_REPO" group:"Destination" doc:"docker kind: put --repo under --registry (REGISTRY/REPO) unless it already starts with it or the registry is Docker Hub, as the Kaniko plugin does."`
 	Tags          []string `flag:"tags" env:"PLUGIN_TAG,PLUGIN_TAGS" default:"latest" group:"Destination" doc:"Tags, comma separated. Without a flag or variable the file .tags in the working directory is read; else latest."`
 	Destinations  []string `flag:"destination" env:"PLUGIN_DESTINATIONS" group:"Destination" doc:"Extra full references (registry/repo:tag), comma separated or a repeated flag; each may be on another registry."`
 	ExpandTag     bool     `flag:"expand-tag" env:"PLUGIN_EXPAND_TAG" group:"Destination" doc:"Expand each semantic-version tag into major, major.minor and major.minor.patch (v1.2.3 gives 1, 1.2, 1.2.3) when building."`
@@ -110,9 +113,9 @@ type Settings struct {
 	RegistryTimeout     time.Duration `flag:"registry-timeout" env:"PLUGIN_REGISTRY_TIMEOUT" default:"30s" group:"Registry access" doc:"Bound on connecting to a registry and on waiting for each response."`
 
 	// Registry kinds.
-	RegistryType     string `flag:"registry-type" env:"PLUGIN_REGISTRY_TYPE" default:"docker" group:"Registry kinds" doc:"Kind of PLUGIN_REGISTRY: docker (any OCI registry), ecr, gar, gcr or acr; it builds the references and logs in the cloud's way, and is the artifact file's registryType."`
+	RegistryType     string `flag:"registry-type" env:"PLUGIN_REGISTRY_TYPE" group:"Registry kinds" doc:"Kind of PLUGIN_REGISTRY: docker (any OCI registry), ecr, gar, gcr or acr; it builds the references and logs in the cloud's way, and is the artifact file's registryType. Unset: inferred from the registry's host (ACCOUNT.dkr.ecr.REGION.amazonaws.com and public.ecr.aws: ecr; LOCATION-docker.pkg.dev: gar; gcr.io: gcr; NAME.azurecr.io: acr; any other: docker)."`
 	Account          string `flag:"account" env:"PLUGIN_ACCOUNT,ECR_ACCOUNT" group:"Registry kinds" doc:"ECR: the AWS account id; with PLUGIN_REGION it names the registry when PLUGIN_REGISTRY is empty."`
-	Region           string `flag:"region" env:"PLUGIN_REGION,ECR_REGION,AWS_REGION" default:"us-east-1" group:"Registry kinds" doc:"ECR: the AWS region."`
+	Region           string `flag:"region" env:"PLUGIN_REGION,ECR_REGION,AWS_REGION" group:"Registry kinds" doc:"ECR: the AWS region (default: the region the registry host names, else us-east-1)."`
 	FIPS             bool   `flag:"fips" env:"PLUGIN_FIPS" group:"Registry kinds" doc:"ECR: use the FIPS registry endpoint of the region."`
 	AccessKey        string `flag:"access-key" env:"PLUGIN_ACCESS_KEY,ECR_ACCESS_KEY,AWS_ACCESS_KEY_ID" secret:"true" group:"Registry kinds" doc:"ECR: AWS access key id (without one, the default AWS credential chain)."`
 	SecretKey        string `flag:"secret-key" env:"PLUGIN_SECRET_KEY,ECR_SECRET_KEY,AWS_SECRET_ACCESS_KEY" secret:"true" group:"Registry kinds" doc:"ECR: AWS secret access key."`
@@ -120,8 +123,8 @@ type Settings struct {
 	ExternalID       string `flag:"external-id" env:"PLUGIN_EXTERNAL_ID" secret:"true" group:"Registry kinds" doc:"ECR: the external id for the assumed role."`
 	OIDCToken        string `flag:"oidc-token" env:"PLUGIN_OIDC_TOKEN_ID" secret:"true" group:"Registry kinds" doc:"An OIDC token from the CI, exchanged for cloud credentials (ECR: AssumeRoleWithWebIdentity)."`
 	CreateRepository bool   `flag:"create-repository" env:"PLUGIN_CREATE_REPOSITORY,ECR_CREATE_REPOSITORY" group:"Registry kinds" doc:"ECR: create the repository when it does not exist."`
-	LifecyclePolicy  string `flag:"lifecycle-policy" env:"PLUGIN_LIFECYCLE_POLICY" group:"Registry kinds" doc:"ECR: a lifecycle policy file applied to a created repository."`
-	RepositoryPolicy string `flag:"repository-policy" env:"PLUGIN_REPOSITORY_POLICY" group:"Registry kinds" doc:"ECR: a repository policy file applied to a created repository."`
+	LifecyclePolicy  string `flag:"lifecycle-policy" env:"PLUGIN_LIFECYCLE_POLICY" group:"Registry kinds" doc:"ECR: a lifecycle policy file, applied to the repository before every push."`
+	RepositoryPolicy string `flag:"repository-policy" env:"PLUGIN_REPOSITORY_POLICY" group:"Registry kinds" doc:"ECR: a repository policy file, applied to the repository before every push."`
 	ECRRegistry      string `flag:"ecr-registry" env:"PLUGIN_ECR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is ECR, for a run mixing kinds (ECR's own amazonaws.com hosts are recognised anyway)."`
 	ECREndpoint      string `flag:"ecr-endpoint" env:"PLUGIN_ECR_ENDPOINT" group:"Registry kinds" doc:"ECR API endpoint override (private clouds, tests)."`
 	STSEndpoint      string `flag:"sts-endpoint" env:"PLUGIN_STS_ENDPOINT" group:"Registry kinds" doc:"AWS STS endpoint override."`
@@ -149,7 +152,7 @@ type Settings struct {
 
 	// Docker daemon.
 	DockerHost string `flag:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" group:"Docker daemon" doc:"Docker daemon to look up --source-image in."`
-	DaemonOff  bool   `flag:"daemon-off" env:"PLUGIN_DAEMON_OFF" group:"Docker daemon" doc:"Never use a Docker daemon."`
+	DaemonOff  bool   `flag:"daemon-off" env:"PLUGIN_DAEMON_OFF" group:"Docker daemon" doc:"Accepted as the peers send it (Harness sets it on every VM and Cloud step): hoist never starts a Docker daemon, so it changes nothing. A step that needs a daemon (--load, --builder-driver=docker, a source image found only there) uses the one at DOCKER_HOST; any other step never touches it."`
 
 	// Performance.
 	MaxParallel int  `flag:"max-parallel" env:"PLUGIN_MAX_PARALLEL" default:"0" group:"Performance" doc:"Repositories pushed at once (the tags of one repository are pushed together); 0 means all."`

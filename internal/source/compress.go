@@ -9,22 +9,111 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/progress"
 )
+
+// compression says how layers that arrive uncompressed are compressed:
+// gzip at level, into tempDir, or through the content-addressed cache in
+// cacheDir when it is set.
+type compression struct {
+	tempDir, cacheDir string
+	level             int
+	logf              func(string, ...any)
+}
+
+// cacheWait bounds the wait for another step compressing the same layer.
+const cacheWait = 15 * time.Minute
+
+// compress gzips an uncompressed layer once. With a cache directory (the
+// workspace's .hoist/compressed), the compressed layer is kept there under
+// its diff_id and compressor, and a layer another step or process has
+// compressed, or is compressing right now, is taken from there: the
+// mission's parallel push-only steps from one tarball compress each layer
+// once between them, and push one digest everywhere.
+func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, mt types.MediaType, what string) (layerBlob, func() error, error) {
+	level := c.level
+	if level == 0 {
+		level = 1
+	}
+	if c.cacheDir == "" || diffID.Hex == "" {
+		return compressOnce(ctx, r, diffID, mt, what, c.tempDir, level, c.logf)
+	}
+	dir := filepath.Join(c.cacheDir, fmt.Sprintf("gzip-%d", level))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return layerBlob{}, nil, fmt.Errorf("compression cache: %w", err)
+	}
+	base := filepath.Join(dir, diffID.Hex)
+	unlock, err := lockFile(ctx, base+".lock", cacheWait)
+	if err != nil {
+		return layerBlob{}, nil, fmt.Errorf("compression cache %s: %w", dir, err)
+	}
+	defer unlock()
+	if lb, ok := cached(base, mt); ok {
+		if c.logf != nil {
+			c.logf("compressed %s: %s (from the compression cache %s)", what, lb.desc.Digest, c.cacheDir)
+		}
+		return lb, nil, nil
+	}
+	lb, closer, err := compressOnce(ctx, r, diffID, mt, what, dir, level, c.logf)
+	if err != nil {
+		return lb, closer, err
+	}
+	if err := os.Rename(lb.path, base+".gz"); err != nil {
+		return lb, closer, fmt.Errorf("compression cache: %w", err)
+	}
+	meta, _ := json.Marshal(cacheEntry{Digest: lb.desc.Digest.String(), Size: lb.desc.Size})
+	if err := files.WriteAtomic(base+".json", meta); err != nil {
+		return layerBlob{}, nil, fmt.Errorf("compression cache: %w", err)
+	}
+	lb, _ = cached(base, mt)
+	return lb, nil, nil
+}
+
+// cacheEntry is what the compression cache records beside a layer.
+type cacheEntry struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// cached is the cache's layer at base, when it is complete: its record
+// names it, and the file has the recorded size.
+func cached(base string, mt types.MediaType) (layerBlob, bool) {
+	b, err := os.ReadFile(base + ".json")
+	if err != nil {
+		return layerBlob{}, false
+	}
+	var e cacheEntry
+	if json.Unmarshal(b, &e) != nil {
+		return layerBlob{}, false
+	}
+	h, err := v1.NewHash(e.Digest)
+	if err != nil {
+		return layerBlob{}, false
+	}
+	st, err := os.Stat(base + ".gz")
+	if err != nil || st.Size() != e.Size {
+		return layerBlob{}, false
+	}
+	path := base + ".gz"
+	return layerBlob{desc: v1.Descriptor{MediaType: mt, Size: e.Size, Digest: h}, path: path, open: func() (io.ReadCloser, error) { return os.Open(path) }}, true
+}
 
 // compressOnce gzips an uncompressed layer into a temporary file while
 // checking that its content hashes to diffID, so that every destination
 // receives the same compressed bytes. mt is the compressed media type.
 func compressOnce(ctx context.Context, r io.Reader, diffID v1.Hash, mt types.MediaType, what, tempDir string, level int, logf func(string, ...any)) (layerBlob, func() error, error) {
-	tmp, err := os.CreateTemp(tempDir, "hoist-layer-*.gz")
+	tmp, err := os.CreateTemp(tempDir, files.TempPrefix+"layer-*.gz")
 	if err != nil {
 		return layerBlob{}, nil, err
 	}
@@ -68,17 +157,15 @@ func compressOnce(ctx context.Context, r io.Reader, diffID v1.Hash, mt types.Med
 	}
 	name := tmp.Name()
 	desc := v1.Descriptor{MediaType: mt, Size: st.Size(), Digest: h}
-	return layerBlob{desc: desc, open: func() (io.ReadCloser, error) { return os.Open(name) }}, closer, nil
+	return layerBlob{desc: desc, path: name, open: func() (io.ReadCloser, error) { return os.Open(name) }}, closer, nil
 }
 
 // compressor gzips the uncompressed layers of layout images once (a
 // BuildKit tarball exported without compression, for example), so that
 // registries receive compressed layers as docker push would send them.
 type compressor struct {
-	ctx     context.Context
-	tempDir string
-	level   int
-	logf    func(string, ...any)
+	ctx context.Context
+	compression
 
 	mu      sync.Mutex
 	closers *[]func() error
@@ -118,7 +205,7 @@ func (c *compressor) recompress(img *layoutImage) (*layoutImage, error) {
 			if d.MediaType == types.DockerUncompressedLayer {
 				mt = types.DockerLayer
 			}
-			lb, closer, err := compressOnce(ctx, rc, d.Digest, mt, "layer "+d.Digest.String()+" of "+img.l.where, c.tempDir, c.level, c.logf)
+			lb, closer, err := c.compress(ctx, rc, d.Digest, mt, "layer "+d.Digest.String()+" of "+img.l.where)
 			if closer != nil {
 				c.mu.Lock()
 				*c.closers = append(*c.closers, closer)

@@ -23,11 +23,10 @@ import (
 // dockerArchive reads the format of docker save, kaniko --tar-path and
 // crane/ko tarball writers: manifest.json naming a config and layer files.
 type dockerArchive struct {
-	fsys    *tarFS
-	where   string
-	tempDir string
-	level   int
-	keep    bool // push uncompressed layers as they are
+	fsys  *tarFS
+	where string
+	comp  compression
+	keep  bool // push uncompressed layers as they are
 }
 
 type dockerEntry struct {
@@ -140,6 +139,8 @@ func (d *dockerArchive) image(ctx context.Context, e dockerEntry, logf func(stri
 type layerBlob struct {
 	desc v1.Descriptor
 	open func() (io.ReadCloser, error)
+	// path is the file of a layer hoist compressed.
+	path string
 }
 
 // layer prepares one layer file: compressed layers are pushed as they are
@@ -183,11 +184,9 @@ func (d *dockerArchive) layer(ctx context.Context, p string, diffID v1.Hash, log
 		return layerBlob{desc: desc, open: func() (io.ReadCloser, error) { return d.fsys.openRaw(p) }}, nil, nil
 	}
 	// Uncompressed: compress once.
-	level := d.level
-	if level == 0 {
-		level = 1
-	}
-	return compressOnce(ctx, io.NewSectionReader(tf, 0, size), diffID, types.DockerLayer, "layer "+p+" of "+d.where, d.tempDir, level, logf)
+	c := d.comp
+	c.logf = logf
+	return c.compress(ctx, io.NewSectionReader(tf, 0, size), diffID, types.DockerLayer, "layer "+p+" of "+d.where)
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }

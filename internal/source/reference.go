@@ -55,7 +55,7 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 		}
 		notes = append(notes, note)
 	} else {
-		notes = append(notes, "the docker daemon was not consulted (PLUGIN_DAEMON_OFF)")
+		notes = append(notes, "the docker daemon was not consulted")
 	}
 	desc, err := remote.Get(ref, append(r.Remote, remote.WithContext(ctx))...)
 	if err == nil {
@@ -143,9 +143,6 @@ func daemonRepo(ref name.Reference) string {
 // openFallbacks is push-only with neither a tarball nor a source image: the
 // image must be in the daemon under the destination's own name.
 func openFallbacks(ctx context.Context, r Request) (*Image, error) {
-	if len(r.Fallbacks) == 0 {
-		return nil, fmt.Errorf("%w: nothing to push: set PLUGIN_SOURCE_TAR_PATH (--source-tar-path) or PLUGIN_SOURCE_IMAGE (--source-image)", ErrNotFound)
-	}
 	var notes []string
 	for _, f := range r.Fallbacks {
 		ref, err := ParseReference(f, r.Insecure)
@@ -158,8 +155,21 @@ func openFallbacks(ctx context.Context, r Request) (*Image, error) {
 			notes = append(notes, note)
 		}
 	}
+	img, note, err := openStoreSingle(ctx, r)
+	if img != nil || err != nil {
+		return img, err
+	}
+	if note != "" {
+		notes = append(notes, note)
+	}
+	if len(r.Fallbacks) == 0 {
+		if len(notes) > 0 {
+			return nil, fmt.Errorf("%w: nothing to push: no PLUGIN_SOURCE_TAR_PATH or PLUGIN_SOURCE_IMAGE is set and %s", ErrNotFound, strings.Join(notes, "; "))
+		}
+		return nil, fmt.Errorf("%w: nothing to push: set PLUGIN_SOURCE_TAR_PATH (--source-tar-path) or PLUGIN_SOURCE_IMAGE (--source-image)", ErrNotFound)
+	}
 	if r.Daemon == nil {
-		notes = append(notes, "the docker daemon is off (PLUGIN_DAEMON_OFF)")
+		notes = append(notes, "the docker daemon was not consulted")
 		return nil, fmt.Errorf("%w: nothing to push: no PLUGIN_SOURCE_TAR_PATH or PLUGIN_SOURCE_IMAGE is set and %s", ErrNotFound, strings.Join(notes, "; "))
 	}
 	for _, f := range r.Fallbacks {

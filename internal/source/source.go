@@ -78,6 +78,10 @@ type Request struct {
 	GzipLevel int
 	// KeepUncompressed pushes uncompressed layers as they are.
 	KeepUncompressed bool
+	// CompressCache, when set, is the workspace's compression cache: a
+	// layer is compressed once per compressor, by whichever step or
+	// process comes first.
+	CompressCache string
 	// Logf reports progress; may be nil.
 	Logf func(format string, args ...any)
 }
@@ -151,7 +155,7 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 	}
 	if _, err := tfs.Open("manifest.json"); err == nil {
 		where := "docker-archive " + abs + kind
-		da := &dockerArchive{fsys: tfs, where: where, tempDir: r.TempDir, level: r.GzipLevel, keep: r.KeepUncompressed}
+		da := &dockerArchive{fsys: tfs, where: where, comp: r.compression(), keep: r.KeepUncompressed}
 		return finish(ctx, img, r, nil, da, where)
 	}
 	names := tfs.names()
@@ -166,11 +170,11 @@ func (r *Request) compressor(ctx context.Context, closers *[]func() error) *comp
 	if r.KeepUncompressed {
 		return nil
 	}
-	level := r.GzipLevel
-	if level == 0 {
-		level = 1
-	}
-	return &compressor{ctx: ctx, tempDir: r.TempDir, level: level, logf: r.Logf, closers: closers}
+	return &compressor{ctx: ctx, compression: r.compression(), closers: closers}
+}
+
+func (r *Request) compression() compression {
+	return compression{tempDir: r.TempDir, cacheDir: r.CompressCache, level: r.GzipLevel, logf: r.Logf}
 }
 
 // finish picks the image in a layout or docker archive and prepares it.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,7 +44,7 @@ func StoreImage(ctx context.Context, dir, layoutDir string, refs []string) (v1.D
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		return desc, fmt.Errorf("image store %s: %w", dir, err)
 	}
-	unlock, err := lockDir(ctx, dir)
+	unlock, err := lockFile(ctx, filepath.Join(dir, ".lock"), lockWait)
 	if err != nil {
 		return desc, fmt.Errorf("image store %s: %w", dir, err)
 	}
@@ -128,15 +130,16 @@ func openStore(ctx context.Context, r Request, want string) (*Image, bool, error
 // lockWait bounds the wait for the store's lock.
 const lockWait = 2 * time.Minute
 
-// lockDir takes an exclusive flock on dir/.lock, so that parallel steps of
-// one workspace do not lose each other's index entries. It waits at most
-// lockWait, or until ctx ends.
-func lockDir(ctx context.Context, dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+// lockFile takes an exclusive flock on path (creating it), so that
+// parallel steps and processes of one workspace take turns: the store's
+// index, a layer of the compression cache. It waits at most wait, or until
+// ctx ends.
+func lockFile(ctx context.Context, path string, wait time.Duration) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(lockWait)
+	deadline := time.Now().Add(wait)
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -148,7 +151,7 @@ func lockDir(ctx context.Context, dir string) (func(), error) {
 		}
 		if time.Now().After(deadline) {
 			f.Close()
-			return nil, fmt.Errorf("another step has held its lock for %s", lockWait)
+			return nil, fmt.Errorf("another step has held its lock for %s", wait)
 		}
 		select {
 		case <-ctx.Done():
@@ -157,4 +160,48 @@ func lockDir(ctx context.Context, dir string) (func(), error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// openStoreSingle is push-only when no recorded name matches a
+// destination: the one image the workspace's builds recorded, under
+// whatever names (the mission's push-only steps push to repositories their
+// build did not name). With several images it opens none and its note
+// lists them.
+func openStoreSingle(ctx context.Context, r Request) (*Image, string, error) {
+	if r.Store == "" || !isLayout(os.DirFS(r.Store)) {
+		return nil, "", nil
+	}
+	img := &Image{}
+	l := &ociLayout{fsys: os.DirFS(r.Store), where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
+	cands, err := l.candidates()
+	if err != nil {
+		return nil, "", err
+	}
+	var byDigest []candidate
+	for _, c := range cands {
+		i := slices.IndexFunc(byDigest, func(b candidate) bool { return b.label == c.label })
+		if i < 0 {
+			byDigest = append(byDigest, candidate{label: c.label, open: c.open})
+			i = len(byDigest) - 1
+		}
+		byDigest[i].names = append(byDigest[i].names, c.names...)
+	}
+	switch len(byDigest) {
+	case 0:
+		return nil, "", nil
+	case 1:
+		where := l.where + ", the one image recorded there, as none is named as a destination"
+		out, err := finishCandidate(img, l, byDigest[0], where)
+		if err != nil {
+			img.Close()
+			return nil, "", err
+		}
+		return out, "", nil
+	}
+	var list []string
+	for _, c := range byDigest {
+		list = append(list, c.label+" ("+strings.Join(c.names, ", ")+")")
+	}
+	img.Close()
+	return nil, fmt.Sprintf("the workspace image store %s holds %d images and none is named as a destination: %s; set PLUGIN_SOURCE_IMAGE to one of their names", r.Store, len(byDigest), strings.Join(list, "; ")), nil
 }

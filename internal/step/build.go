@@ -6,8 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
@@ -54,7 +58,14 @@ func (r *runner) build(ctx context.Context) error {
 	}
 	req := b.Request
 	if b.Load && r.daemon == nil {
-		return fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs the Docker daemon, but PLUGIN_DAEMON_OFF is set", ErrInvalid)
+		return fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs the Docker daemon, and this step may not use one", ErrInvalid)
+	}
+	if b.Load {
+		// Before the build: a daemon that does not answer is known now,
+		// not after the build.
+		if _, err := r.daemon.Client(ctx); err != nil {
+			return fmt.Errorf("%w: PLUGIN_BUILDX_LOAD loads into the Docker daemon at DOCKER_HOST: %w", engine.ErrEngine, err)
+		}
 	}
 	if b.InDaemon {
 		return r.buildInDaemon(ctx, req)
@@ -70,7 +81,7 @@ func (r *runner) build(ctx context.Context) error {
 		}
 		layoutParent = b.Store // same filesystem: blobs are linked, not copied
 	}
-	layoutDir, err := os.MkdirTemp(layoutParent, ".hoist-build-*")
+	layoutDir, err := os.MkdirTemp(layoutParent, build.LayoutPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -166,6 +177,10 @@ func (r *runner) builder(ctx context.Context) (build.Builder, func(), error) {
 		k := b.Kaniko
 		k.Progress, _ = r.buildProgress()
 		k.Logf = r.pr.Printf
+		var err error
+		if k.DockerConfig, err = r.kanikoConfig(ctx); err != nil {
+			return nil, nil, err
+		}
 		return &k, func() {}, nil
 	}
 	eng, err := r.openEngine(ctx)
@@ -206,7 +221,7 @@ func (r *runner) openEngine(ctx context.Context) (*engine.Engine, error) {
 func (r *runner) buildInDaemon(ctx context.Context, req build.Request) error {
 	b := r.st.Build
 	if r.daemon == nil {
-		return fmt.Errorf("%w: PLUGIN_BUILDER_DRIVER=docker needs the Docker daemon, but PLUGIN_DAEMON_OFF is set", ErrInvalid)
+		return fmt.Errorf("%w: PLUGIN_BUILDER_DRIVER=docker needs the Docker daemon, and this step may not use one", ErrInvalid)
 	}
 	eng, err := engine.OpenDocker(ctx, r.daemon, b.BuilderTimeout)
 	if err != nil {
@@ -250,4 +265,63 @@ func createTar(path string) (*files.Atomic, error) {
 		return nil, fmt.Errorf("%w: tar path: %w", ErrInvalid, err)
 	}
 	return tar, nil
+}
+
+// kanikoConfig is the docker config Kaniko runs with: the credentials the
+// step's keychain (static logins, PLUGIN_CONFIG and its credential
+// helpers, the registry kinds' tokens) gives for every registry the build
+// touches: the destinations, the base images, the layer caches, and every
+// registry the settings hold credentials for.
+func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	req := r.st.Build.Request
+	hosts := r.regKC.Hosts()
+	add := func(h string) {
+		if h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	for _, d := range r.st.Destinations {
+		add(d.RegistryStr())
+	}
+	if df := req.Dockerfile; df != "" {
+		if base, err := build.BaseHosts(df); err == nil {
+			for _, h := range base {
+				add(h)
+			}
+		}
+	}
+	for _, c := range append(append([]build.CacheEntry(nil), req.CacheFrom...), req.CacheTo...) {
+		if ref, err := name.ParseReference(c.Attrs["ref"]); err == nil {
+			add(ref.Context().RegistryStr())
+		}
+	}
+	auths := map[string]authn.AuthConfig{}
+	for _, h := range hosts {
+		reg, err := name.NewRegistry(h)
+		if err != nil {
+			continue
+		}
+		a, err := authn.Resolve(ctx, r.kc, reg)
+		var ac *authn.AuthConfig
+		if err == nil {
+			ac, err = a.Authorization()
+		}
+		if err != nil {
+			// A pull that needs them fails in Kaniko, naming the image;
+			// a registry only pushed to is pushed by hoist, which logs in
+			// again.
+			r.pr.Printf("warning: credentials for %s: %v; Kaniko goes on without them", h, err)
+			continue
+		}
+		if *ac != (authn.AuthConfig{}) {
+			auths[h] = *ac
+		}
+	}
+	for _, kc := range r.clouds {
+		r.st.Mask.Add(kc.Secrets()...)
+	}
+	return build.DockerConfig(auths)
 }

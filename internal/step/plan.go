@@ -35,6 +35,9 @@ type Environ struct {
 	Environ []string
 	// Terminal is set when stderr is a terminal.
 	Terminal bool
+	// Plugin is set when the settings come from a CI step's environment
+	// (no command line): the peers' defaults apply.
+	Plugin bool
 }
 
 // FromSettings turns settings into a step: the mode, the registry kind and
@@ -46,6 +49,15 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	var st Step
 	if err := checkModes(s); err != nil {
 		return st, err
+	}
+	// A migrating step's variables are honoured, refused or named: never
+	// silently ignored.
+	unknown, err := settings.Unrecognized(env.Environ)
+	if err != nil {
+		return st, err
+	}
+	for _, n := range unknown {
+		st.Notes = append(st.Notes, "warning: "+n)
 	}
 	path := func(p string) string {
 		if p == "" || filepath.IsAbs(p) {
@@ -67,12 +79,13 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 			return st, err
 		}
 	}
-	kind, kindName, err := kinds.Parse(s.RegistryType)
+	kind, kindName, why, err := kindOf(s)
 	if err != nil {
-		return st, fmt.Errorf("%w: %s=%w", settings.ErrInvalid, s.Origin("registry-type"), err)
+		return st, err
 	}
+	st.Notes = append(st.Notes, fmt.Sprintf("registry kind: %s (%s)", kindName, why))
 	kcfg := &kinds.Config{
-		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, OIDCToken: s.OIDCToken,
+		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, OIDCToken: s.OIDCToken, ExpandRepo: s.ExpandRepo,
 		ECR: kinds.ECRConfig{Region: s.Region, Account: s.Account, FIPS: s.FIPS, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
 			AssumeRole: s.AssumeRole, ExternalID: s.ExternalID, Endpoint: s.ECREndpoint, STSEndpoint: s.STSEndpoint, Registry: s.ECRRegistry,
 			CreateRepository: s.CreateRepository, LifecyclePolicy: path(s.LifecyclePolicy), RepositoryPolicy: path(s.RepositoryPolicy)},
@@ -124,18 +137,23 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	st.Push = Push{Jobs: s.Jobs, MaxParallel: s.MaxParallel, Retries: s.PushRetry, FailFast: s.FailFast}
 	st.GzipLevel = s.CompressionLevel
 	st.KeepUncompressed = s.Compression == "uncompressed"
+	st.CompressCache = path(s.CompressCache)
 	st.Insecure = s.Insecure
 	st.TempDir = env.TempDir
-	st.UseDaemon, st.DockerHost = !s.DaemonOff, s.DockerHost
+	// PLUGIN_DAEMON_OFF says "do not start a daemon" to the peers; hoist
+	// never starts one, and opens DOCKER_HOST only when the step needs it.
+	st.UseDaemon, st.DockerHost = true, s.DockerHost
 	st.NoPush = !pushing
 	st.Outputs = Outputs{DigestFile: s.DigestFile, EnvFile: s.OutputFile, ArtifactFile: s.ArtifactFile, MetadataFile: path(s.MetadataFile),
 		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry}
 
 	if s.PushOnly {
 		var fallbacks []string
-		if s.Repo != "" {
+		// The names the build step recorded: the kind's full repository
+		// (a build with the same settings names the same).
+		if repo != "" {
 			for _, t := range st.Destinations {
-				if t.Context().Name() == repoName(s.Repo, s.Insecure) {
+				if t.Context().Name() == repoName(repo, s.Insecure) {
 					fallbacks = append(fallbacks, t.Name())
 				}
 			}
@@ -237,8 +255,8 @@ func buildOf(s *settings.Settings, env Environ, st *Step, path func(string) stri
 		b.Store = path(s.ImageStore)
 	}
 	if tool == "kaniko" {
-		b.Kaniko, err = kanikoOf(s, env, st.Destinations, path)
-		return b, err
+		b.Kaniko = kanikoOf(s, env, path)
+		return b, nil
 	}
 	b.Engine, b.EngineCA, err = engineOf(s, env, st.Destinations, path)
 	return b, err
@@ -265,30 +283,14 @@ func buildTool(s *settings.Settings) (tool, why string, err error) {
 	return "buildkit", "not in Kubernetes", nil
 }
 
-// kanikoOf is the Kaniko builder: the executor, and a docker config with
-// the step's static logins for base images and the layer cache.
-func kanikoOf(s *settings.Settings, env Environ, dests []name.Tag, path func(string) string) (build.Kaniko, error) {
-	logins := map[string][2]string{}
-	for _, l := range [][3]string{{s.BaseRegistry, s.BaseUsername, s.BasePassword}, {s.Registry, s.Username, s.Password}} {
-		if l[1] == "" {
-			continue
-		}
-		host := l[0]
-		if host == "" && len(dests) > 0 {
-			host = dests[0].RegistryStr()
-		}
-		if h, err := registry.NormalizeHost(host); err == nil {
-			logins[h] = [2]string{l[1], l[2]}
-		}
-	}
-	cfg, err := build.DockerConfig(logins)
-	if err != nil {
-		return build.Kaniko{}, err
-	}
+// kanikoOf is the Kaniko builder. Its docker config is written when the
+// step runs, from the step's keychain (see runner.kanikoConfig), so that
+// Kaniko pulls and pushes with the credentials BuildKit would use.
+func kanikoOf(s *settings.Settings, env Environ, path func(string) string) build.Kaniko {
 	return build.Kaniko{
-		Executor: path(s.KanikoExecutor), TempDir: env.TempDir, DockerConfig: cfg, Env: env.Environ,
+		Executor: path(s.KanikoExecutor), TempDir: env.TempDir, Env: env.Environ,
 		Insecure: s.Insecure, SkipTLSVerify: s.SkipTLSVerify, Mirrors: s.RegistryMirrors, Extra: s.KanikoArgs(),
-	}, nil
+	}
 }
 
 // engineOf is the BuildKit to build with: a remote one, or the embedded

@@ -32,22 +32,25 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 		Level:       s.CompressionLevel,
 	}
 	if s.Compression == "" {
-		if s.NoPush {
-			// A hand-off: the fastest export, uncompressed layers as
-			// docker save writes them; the push-only step gzips them once.
-			req.Compression, req.Level = "uncompressed", 0
-		} else {
-			// Pushed as built: gzip at level 1, measured to export about
-			// three times faster than BuildKit's default level.
-			req.Compression = "gzip"
-			if req.Level == 0 {
-				req.Level = 1
-			}
+		// Built as it will be pushed, by this step or by a push-only step
+		// from its tarball or the workspace store: gzip at level 1,
+		// measured to export about three times faster than BuildKit's
+		// default level. The digest the build reports is the one every
+		// registry holds.
+		req.Compression = "gzip"
+		if req.Level == 0 {
+			req.Level = 1
 		}
 	}
-	if s.Dockerfile == "" {
-		req.Dockerfile = filepath.Join(req.ContextDir, "Dockerfile")
+	var note string
+	req.Dockerfile, req.DockerfileFrom, note = dockerfileOf(s, env, req.ContextDir, path)
+	if note != "" {
+		notes = append(notes, note)
 	}
+	// hoist's own files never reach the image, whatever .dockerignore
+	// says: the workspace's .hoist, the image store, this step's tarball,
+	// every step's temporary files.
+	req.Exclude = build.Excludes(req.ContextDir, path(".hoist"), path(s.ImageStore), path(s.CompressCache), path(s.TarPath))
 	for _, d := range dests {
 		req.Names = append(req.Names, d.Name())
 	}
@@ -153,6 +156,14 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 		}
 		req.Secrets[id] = b
 	}
+	for _, spec := range s.Secret {
+		id, v, err := rawSecret(spec, env, path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Origin("secret"), err))
+			continue
+		}
+		req.Secrets[id] = v
+	}
 
 	var err error
 	if req.CacheFrom, err = parseCache(s.CacheFrom, "cache-from", s); err != nil {
@@ -214,4 +225,91 @@ func parseCache(entries []string, flag string, s *settings.Settings) ([]build.Ca
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// dockerfileOf is the Dockerfile to build, which setting chose it, and,
+// when hoist chose between two, why. Set, PLUGIN_DOCKERFILE is relative
+// to the working directory. Unset, a plugin step takes Dockerfile in the
+// working directory, as the peers do (a root Dockerfile with
+// PLUGIN_CONTEXT=sub builds), and the context's when the working directory
+// has none; the CLI takes the context's, as docker build does.
+func dockerfileOf(s *settings.Settings, env Environ, ctxDir string, path func(string) string) (df, from, note string) {
+	if s.Dockerfile != "" {
+		return path(s.Dockerfile), s.Origin("dockerfile") + ", relative to the working directory", ""
+	}
+	inCtx := filepath.Join(ctxDir, "Dockerfile")
+	if !env.Plugin {
+		return inCtx, "the default: Dockerfile in the context; --dockerfile names another", ""
+	}
+	inWork := path("Dockerfile")
+	from = "the default: Dockerfile in the working directory, as the peers read an unset PLUGIN_DOCKERFILE"
+	if inWork == inCtx {
+		return inCtx, from, ""
+	}
+	if _, err := os.Stat(inWork); err != nil {
+		if _, err := os.Stat(inCtx); err == nil {
+			return inCtx, "the default", fmt.Sprintf("dockerfile: %s (no Dockerfile in the working directory, where the peers look when PLUGIN_DOCKERFILE is unset)", inCtx)
+		}
+		from += ", and the context has none either"
+	}
+	return inWork, from, ""
+}
+
+// rawSecret reads one buildx --secret spec: id=ID[,type=file|env]
+// [,src=PATH|source=PATH][,env=NAME]. Without src or env, the variable ID
+// is read when it is set, else the file ID, as buildx does.
+func rawSecret(spec string, env Environ, path func(string) string) (string, []byte, error) {
+	var id, typ, src, envName string
+	for _, field := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(field), "=")
+		if !ok {
+			return "", nil, fmt.Errorf("malformed secret %q: %q is not KEY=VALUE", spec, field)
+		}
+		switch strings.ToLower(k) {
+		case "id":
+			id = v
+		case "type":
+			typ = v
+		case "src", "source":
+			src = v
+		case "env":
+			envName = v
+		default:
+			return "", nil, fmt.Errorf("malformed secret %q: unknown key %q (want id, type, src, source or env)", spec, k)
+		}
+	}
+	switch {
+	case typ != "" && typ != "file" && typ != "env":
+		return "", nil, fmt.Errorf("secret %q: type=%s: want file or env", id, typ)
+	case typ == "env" && envName == "":
+		envName, src = src, ""
+	}
+	if id == "" {
+		id = envName
+		if id == "" {
+			id = filepath.Base(src)
+		}
+	}
+	if id == "" {
+		return "", nil, fmt.Errorf("malformed secret %q: no id", spec)
+	}
+	if src == "" && envName == "" {
+		if _, ok := env.Lookup(id); ok || typ == "env" {
+			envName = id
+		} else {
+			src = id
+		}
+	}
+	if envName != "" {
+		v, ok := env.Lookup(envName)
+		if !ok {
+			return "", nil, fmt.Errorf("secret %q: the environment variable %s is not set", id, envName)
+		}
+		return id, []byte(v), nil
+	}
+	b, err := os.ReadFile(path(src))
+	if err != nil {
+		return "", nil, fmt.Errorf("secret %q: %w", id, err)
+	}
+	return id, b, nil
 }

@@ -55,7 +55,9 @@ type Step struct {
 	// default); KeepUncompressed pushes them as they are.
 	GzipLevel        int
 	KeepUncompressed bool
-	Insecure         bool
+	// CompressCache is the workspace's compression cache ("" for none).
+	CompressCache string
+	Insecure      bool
 	// TempDir holds temporary layers and tarballs.
 	TempDir string
 	// UseDaemon allows the Docker daemon at DockerHost.
@@ -140,7 +142,9 @@ type runner struct {
 	// loginFailed holds registries whose credentials could not be had,
 	// when Login.Partial lets the step go on without them.
 	loginFailed map[string]error
-	res         Result
+	// regKC is the keychain of the settings (logins, docker config).
+	regKC *registry.Keychain
+	res   Result
 }
 
 func start(ctx context.Context, st *Step) (*runner, error) {
@@ -153,6 +157,7 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 		return nil, err
 	}
 	st.Mask.Add(regKC.Secrets()...)
+	r.regKC = regKC
 	r.tr, err = registry.NewTransport(st.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -229,9 +234,9 @@ func (r *runner) login(ctx context.Context) error {
 		done := map[string]bool{}
 		for _, d := range r.st.Destinations {
 			repo := d.Context()
-			if kc.Serves(repo.RegistryStr()) && !done[repo.RepositoryStr()] && r.loginFailed[repo.RegistryStr()] == nil {
-				done[repo.RepositoryStr()] = true
-				repos = append(repos, repo.RepositoryStr())
+			if kc.Serves(repo.RegistryStr()) && !done[repo.Name()] && r.loginFailed[repo.RegistryStr()] == nil {
+				done[repo.Name()] = true
+				repos = append(repos, repo.RegistryStr()+"/"+repo.RepositoryStr())
 			}
 		}
 		if err := kc.Prepare(ctx, repos); err != nil {
@@ -270,6 +275,7 @@ func (r *runner) sourceRequest(req source.Request) source.Request {
 	// klauspost/compress unless told otherwise (docs/benchmarks.md).
 	req.GzipLevel = r.st.GzipLevel
 	req.KeepUncompressed = r.st.KeepUncompressed
+	req.CompressCache = r.st.CompressCache
 	req.Logf = r.pr.Printf
 	return req
 }
