@@ -173,3 +173,24 @@ func TestPushOnlyFindsTheStagesImage(t *testing.T) {
 		t.Errorf("the image says %q", got)
 	}
 }
+
+// A migrating step's variables: a typo is named with the setting it is
+// near, a peer's setting hoist cannot honour is refused before anything
+// is pushed, and one that changes nothing here gets a notice.
+func TestUnknownPluginSettings(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	base := map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_REPO": reg.Host + "/unknown/app"}
+	r := mustPush(t, merged(base, map[string]string{"PLUGIN_TAGSS": "1", "PLUGIN_STORAGE_DRIVER": "overlay2"}))
+	assertContains(t, r, "warning: setting PLUGIN_TAGSS is not a hoist setting and is ignored; did you mean PLUGIN_TAGS?",
+		"warning: setting PLUGIN_STORAGE_DRIVER has no effect: it configures the Docker daemon the peers start; hoist starts none")
+	r = hoist(t, merged(base, map[string]string{"PLUGIN_TAGS": "bake", "PLUGIN_BAKE_FILE": "docker-bake.hcl"}))
+	if r.code != ExitSettings {
+		t.Errorf("exit %d, want %d:\n%s", r.code, ExitSettings, r)
+	}
+	assertContains(t, r, "PLUGIN_BAKE_FILE: bake builds are not supported")
+	if tags := tagsOf(t, reg, "unknown/app"); len(tags) != 1 || tags[0] != "latest" {
+		t.Errorf("tags %v, want only the first run's latest", tags)
+	}
+}

@@ -59,6 +59,15 @@ func TestECRStaticKeys(t *testing.T) {
 	if aws.Calls["GetAuthorizationToken"] != 1 {
 		t.Errorf("%d token calls, want one per run", aws.Calls["GetAuthorizationToken"])
 	}
+	// The repository exists now; its policies are applied anyway, as the
+	// peers apply them whenever they are set.
+	repoPolicy := filepath.Join(dir, "repository.json")
+	os.WriteFile(repoPolicy, []byte(`{"Statement":[]}`), 0o644)
+	mustPush(t, ecrEnv(aws, reg, "PLUGIN_SOURCE_TAR_PATH", f.SkopeoLayout, "PLUGIN_REPO", "team/app", "PLUGIN_TAGS", "1.1",
+		"PLUGIN_ACCESS_KEY", aws.AccessKey, "PLUGIN_SECRET_KEY", aws.SecretKey, "PLUGIN_REPOSITORY_POLICY", repoPolicy))
+	if aws.Calls["CreateRepository"] != 1 || aws.Policies["SetRepositoryPolicy team/app"] != `{"Statement":[]}` {
+		t.Errorf("calls %v, policies %v", aws.Calls, aws.Policies)
+	}
 }
 
 // An assumed role (with external id) and a web identity (OIDC) token:

@@ -33,3 +33,16 @@ func TestUnrecognized(t *testing.T) {
 		t.Errorf("a refused setting turned off: %v", err)
 	}
 }
+
+// The peers' aliases that change what is built are honoured.
+func TestPeerAliases(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PLUGIN_CUSTOM_PLATFORM": "linux/arm64", "PLUGIN_EXPAND_REPO": "true", "PLUGIN_SECRET": "id=a,src=f;id=b,env=B"}
+	s, err := Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, "/work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(s.Platforms, ",") != "linux/arm64" || !s.ExpandRepo || len(s.Secret) != 2 || s.Secret[0] != "id=a,src=f" {
+		t.Errorf("platforms %v, expand-repo %v, secrets %q", s.Platforms, s.ExpandRepo, s.Secret)
+	}
+}
