@@ -105,3 +105,33 @@ func TestKeychain(t *testing.T) {
 		t.Errorf("password without user: %v", err)
 	}
 }
+
+// References stay inside the distribution API: paths that would leave
+// /v2/NAME/ and tags a registry refuses are errors before any request.
+func TestDestinationsFollowTheSpec(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		repo  string
+		tags  []string
+		extra []string
+		want  string
+	}{
+		{"reg.example.com/../../etc", []string{"1"}, nil, `repository path component ".."`},
+		{"reg.example.com/team//app", []string{"1"}, nil, `repository path component ""`},
+		{"reg.example.com/a..b", []string{"1"}, nil, `repository path component "a..b"`},
+		{"reg.example.com/app", []string{"-rm"}, nil, `tag "-rm"`},
+		{"reg.example.com/app", []string{".hidden"}, nil, `tag ".hidden"`},
+		{"", nil, []string{"reg.example.com/team/../x:1"}, `repository path component ".."`},
+		{"", nil, []string{"reg.example.com/x:-1"}, `-1`},
+	} {
+		_, err := Destinations(c.repo, c.tags, c.extra, false)
+		if !errors.Is(err, ErrReference) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q %v %v: error %v, want %q", c.repo, c.tags, c.extra, err, c.want)
+		}
+	}
+	for _, ok := range []string{"reg.example.com/a_b/c__d/e--f/g.h", "reg.example.com/app"} {
+		if _, err := Destinations(ok, []string{"v1.2.3_rc-1", "_x", "latest"}, nil, false); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
