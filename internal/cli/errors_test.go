@@ -73,7 +73,7 @@ func TestBadInputsFailClearlyAndPushNothing(t *testing.T) {
 		{"invalid bool", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_SKIP_TLS_VERIFY": "yes"}, ExitSettings,
 			[]string{`PLUGIN_SKIP_TLS_VERIFY="yes": want true or false`}},
 		{"config neither JSON nor file", map[string]string{"PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_CONFIG": "/no/such/config.json"}, ExitSettings,
-			[]string{"PLUGIN_CONFIG must be either valid JSON content or a path to an existing config file"}},
+			[]string{"PLUGIN_CONFIG must be either valid JSON content (or its base64) or a path to an existing config file"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

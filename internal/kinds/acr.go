@@ -137,7 +137,7 @@ func (a *ACR) Secrets() []string {
 	defer a.mu.Unlock()
 	var out []string
 	for _, t := range a.tokens {
-		out = append(out, t)
+		out = append(out, basicForms(ACRUser, t)...)
 	}
 	return out
 }

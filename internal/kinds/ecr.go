@@ -372,7 +372,7 @@ func (e *ECR) Login(ctx context.Context) (authn.AuthConfig, error) {
 
 // Secrets returns the registry password, once fetched, for masking.
 func (e *ECR) Secrets() []string {
-	return append(nonEmpty(e.auth.Password), nonEmpty(e.publicAuth.Password)...)
+	return append(basicForms(e.auth.Username, e.auth.Password), basicForms(e.publicAuth.Username, e.publicAuth.Password)...)
 }
 
 // Prepare makes sure the ECR repositories exist (see EnsureRepository).

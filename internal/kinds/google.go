@@ -20,6 +20,9 @@ import (
 
 const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
 
+// googleUser is the user an access token logs in as.
+const googleUser = "oauth2accesstoken"
+
 // IsGoogleHost reports whether host is Artifact Registry's or Container
 // Registry's.
 func IsGoogleHost(host string) bool {
@@ -131,12 +134,12 @@ func (g *Google) Resolve(res authn.Resource) (authn.Authenticator, error) {
 func (g *Google) ResolveContext(ctx context.Context, res authn.Resource) (authn.Authenticator, error) {
 	return resolve(g.Serves, res, func() (authn.AuthConfig, error) {
 		tok, err := g.Login(ctx)
-		return authn.AuthConfig{Username: "oauth2accesstoken", Password: tok}, err
+		return authn.AuthConfig{Username: googleUser, Password: tok}, err
 	})
 }
 
 // Secrets returns the access token, once fetched, for masking.
-func (g *Google) Secrets() []string { return nonEmpty(g.token) }
+func (g *Google) Secrets() []string { return basicForms(googleUser, g.token) }
 
 // Prepare has nothing to do: Google's repositories exist or are made by
 // the first push.

@@ -6,7 +6,9 @@ package mask
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
+	"net/url"
 	"sort"
 	"sync"
 )
@@ -24,17 +26,37 @@ func NewSet(secrets ...string) *Set {
 	return s
 }
 
-// Add masks more secrets; strings under 3 bytes are too common to mask.
+// Add masks more secrets, each in the forms it travels in: as it is,
+// URL-encoded (a query or a form body), and base64-encoded (a header, a
+// docker config's auth). Strings under 3 bytes are too common to mask.
 func (s *Set) Add(secrets ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sec := range secrets {
-		if len(sec) < 3 || s.has(sec) {
+		if len(sec) < 3 {
 			continue
 		}
-		s.secrets = append(s.secrets, []byte(sec))
+		for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec),
+			base64.StdEncoding.EncodeToString([]byte(sec)), base64.URLEncoding.EncodeToString([]byte(sec)), base64.RawStdEncoding.EncodeToString([]byte(sec))} {
+			if !s.has(form) {
+				s.secrets = append(s.secrets, []byte(form))
+			}
+		}
 	}
 	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
+}
+
+// AddLogin masks a password and the basic credentials user:password in
+// their base64 form, which is how they appear in an Authorization header
+// or a docker config's auth.
+func (s *Set) AddLogin(user, password string) {
+	if password == "" {
+		return
+	}
+	s.Add(password)
+	if user != "" {
+		s.Add(base64.StdEncoding.EncodeToString([]byte(user + ":" + password)))
+	}
 }
 
 func (s *Set) has(sec string) bool {

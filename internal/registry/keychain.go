@@ -5,6 +5,7 @@ package registry
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,7 +127,13 @@ func loadConfig(setting string, lookup func(string) (string, bool)) (*configfile
 		v, _ := lookup(k)
 		return v
 	}
-	setting = strings.TrimSpace(setting)
+	setting = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(setting), "\ufeff"))
+	if setting != "" && !strings.HasPrefix(setting, "{") && !strings.ContainsAny(setting, "/.") {
+		// base64 of the JSON, as some CI secrets hold it.
+		if b, err := base64.StdEncoding.DecodeString(setting); err == nil && bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+			setting = string(bytes.TrimSpace(b))
+		}
+	}
 	if setting != "" {
 		if strings.HasPrefix(setting, "{") {
 			cf := configfile.New("")
@@ -135,9 +142,14 @@ func loadConfig(setting string, lookup func(string) (string, bool)) (*configfile
 			}
 			return cf, "PLUGIN_CONFIG (JSON)", nil
 		}
+		if strings.ContainsAny(setting, "{\n") || len(setting) > 4096 {
+			// Text around JSON, or something that is no path: never
+			// echoed, it may hold credentials.
+			return nil, "", fmt.Errorf("%w: PLUGIN_CONFIG must be either valid JSON content (or its base64) or a path to an existing config file; it is neither (%d bytes, not shown)", ErrCredentials, len(setting))
+		}
 		b, err := os.ReadFile(setting)
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: PLUGIN_CONFIG must be either valid JSON content or a path to an existing config file: %w", ErrCredentials, err)
+			return nil, "", fmt.Errorf("%w: PLUGIN_CONFIG must be either valid JSON content (or its base64) or a path to an existing config file: %w", ErrCredentials, err)
 		}
 		cf := configfile.New(setting)
 		if err := cf.LoadFromReader(bytes.NewReader(b)); err != nil {
@@ -238,14 +250,20 @@ func (k *Keychain) Hosts() []string {
 // that output can be masked.
 func (k *Keychain) Secrets() []string {
 	var out []string
-	for _, ac := range k.static {
-		if ac.Password != "" {
-			out = append(out, ac.Password)
+	basic := func(user, pass string) {
+		if pass != "" {
+			out = append(out, pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
 		}
+	}
+	for _, ac := range k.static {
+		basic(ac.Username, ac.Password)
 	}
 	if k.config != nil {
 		for _, ac := range k.config.AuthConfigs {
-			for _, s := range []string{ac.Password, ac.Auth, ac.IdentityToken, ac.RegistryToken} {
+			// The config's auth is decoded into user and password when
+			// it is read; its base64 is what a printed config shows.
+			basic(ac.Username, ac.Password)
+			for _, s := range []string{ac.Auth, ac.IdentityToken, ac.RegistryToken} {
 				if s != "" {
 					out = append(out, s)
 				}

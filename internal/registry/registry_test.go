@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,5 +135,35 @@ func TestDestinationsFollowTheSpec(t *testing.T) {
 		if _, err := Destinations(ok, []string{"v1.2.3_rc-1", "_x", "latest"}, nil, false); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
+	}
+}
+
+// PLUGIN_CONFIG as CI secrets hold it: with a byte-order mark, or base64;
+// a value that is neither JSON nor a path is refused without being echoed.
+func TestConfigForms(t *testing.T) {
+	t.Parallel()
+	const auth = "aG9pc3Q6czNjcmV0LWNvbmZpZy1wYXNz" // hoist:s3cret-config-pass
+	js := `{"auths":{"reg.example.com":{"auth":"` + auth + `"}}}`
+	for form, v := range map[string]string{"BOM": "\ufeff" + js, "base64": base64.StdEncoding.EncodeToString([]byte(js))} {
+		k, err := NewKeychain(Credentials{Config: v})
+		if err != nil {
+			t.Fatalf("%s: %v", form, err)
+		}
+		reg, _ := name.NewRegistry("reg.example.com")
+		a, err := k.Resolve(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ac, _ := a.Authorization()
+		if ac.Username != "hoist" || ac.Password != "s3cret-config-pass" {
+			t.Errorf("%s: resolved %+v", form, ac)
+		}
+		if !slices.Contains(k.Secrets(), auth) {
+			t.Errorf("%s: the auth string is not among the secrets to mask", form)
+		}
+	}
+	_, err := NewKeychain(Credentials{Config: "config: " + js})
+	if !errors.Is(err, ErrCredentials) || strings.Contains(err.Error(), auth) || !strings.Contains(err.Error(), "not shown") {
+		t.Errorf("error %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package step
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -120,13 +119,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 
 	// Every byte the step writes is masked with what the settings hold
 	// (the step adds the tokens its logins obtain).
-	secrets := s.Secrets()
-	for _, up := range [][2]string{{s.Username, s.Password}, {s.BaseUsername, s.BasePassword}} {
-		if up[0] != "" && up[1] != "" {
-			secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(up[0]+":"+up[1])))
-		}
-	}
-	st.Mask = mask.NewSet(secrets...)
+	st.Mask = mask.NewSet(s.Secrets()...)
+	st.Mask.AddLogin(s.Username, s.Password)
+	st.Mask.AddLogin(s.BaseUsername, s.BasePassword)
 	st.Progress, st.Debug = mode, s.Debug
 	if s.Debug {
 		for _, kv := range s.Masked() {
