@@ -121,8 +121,11 @@ func makeFixtures(t testing.TB, d *Docker) *Fixtures {
 	umociImage(t, filepath.Join(dir, "umoci"), "amd64", "hello from amd64", "docker://"+amd)
 	umociImage(t, filepath.Join(dir, "umoci"), "arm64", f.MultiArm64Hello, "docker://"+arm)
 	f.MultiRemote = reg.Host + "/fixture/multi:1"
+	// The docker CLI keeps manifest lists it created by name; another
+	// test binary may have left one under this (reused) port.
+	RunErr(d.Env(), "docker", "manifest", "rm", f.MultiRemote)
 	d.Run(t, "manifest", "create", "--insecure", f.MultiRemote, amd, arm)
-	d.Run(t, "manifest", "push", "--insecure", f.MultiRemote)
+	d.Run(t, "manifest", "push", "--purge", "--insecure", f.MultiRemote)
 	f.MultiLayout = filepath.Join(dir, "multi-layout")
 	Run(t, nil, "skopeo", "copy", "-q", "--all", "--src-tls-verify=false", "docker://"+f.MultiRemote, "oci:"+f.MultiLayout+":1")
 	return f

@@ -3,10 +3,13 @@ package registry
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -165,5 +168,61 @@ func TestConfigForms(t *testing.T) {
 	_, err := NewKeychain(Credentials{Config: "config: " + js})
 	if !errors.Is(err, ErrCredentials) || strings.Contains(err.Error(), auth) || !strings.Contains(err.Error(), "not shown") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// countingTransport counts the requests that reach it.
+type countingTransport struct{ n atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+}
+
+// Plain HTTP beyond loopback is refused before anything is sent, unless
+// PLUGIN_INSECURE allows it (and then it is said, once per host); loopback
+// registries may use it. go-containerregistry alone would fall back to
+// HTTP for a private address and send basic credentials in clear.
+func TestPlainHTTPOnlyOnLoopbackOrWhenAllowed(t *testing.T) {
+	t.Parallel()
+	var said []string
+	for _, c := range []struct {
+		url      string
+		insecure bool
+		sent     bool
+	}{
+		{"http://10.1.2.3:5000/v2/", false, false},
+		{"http://192.168.1.10/v2/", false, false},
+		{"http://registry.internal:5000/v2/", false, false},
+		{"http://127.0.0.1:5000/v2/", false, true},
+		{"http://[::1]:5000/v2/", false, true},
+		{"http://localhost:5000/v2/", false, true},
+		{"https://10.1.2.3:5000/v2/", false, true},
+		{"http://10.1.2.3:5000/v2/", true, true},
+		{"http://10.1.2.3:5000/v2/x", true, true},
+	} {
+		inner := &countingTransport{}
+		g := &httpGuard{inner: inner, insecure: c.insecure, told: map[string]bool{}, logf: func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) }}
+		req, _ := http.NewRequest(http.MethodGet, c.url, nil)
+		req.Header.Set("Authorization", "Basic c2VjcmV0")
+		_, err := g.RoundTrip(req)
+		if sent := inner.n.Load() == 1; sent != c.sent || (err == nil) != c.sent {
+			t.Errorf("%s insecure=%v: sent %v, error %v", c.url, c.insecure, sent, err)
+		}
+		if !c.sent && (!errors.Is(err, ErrPlainHTTP) || !strings.Contains(err.Error(), "PLUGIN_INSECURE=true")) {
+			t.Errorf("%s: error %v", c.url, err)
+		}
+	}
+	if len(said) != 2 || said[0] != "using plain HTTP to 10.1.2.3:5000 (PLUGIN_INSECURE)" {
+		t.Errorf("said %q", said)
+	}
+	said = nil
+	g := &httpGuard{inner: &countingTransport{}, insecure: true, told: map[string]bool{}, logf: func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) }}
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodGet, "http://10.1.2.3:5000/v2/", nil)
+		g.RoundTrip(req)
+	}
+	if len(said) != 1 {
+		t.Errorf("one host, three requests: said %q", said)
 	}
 }

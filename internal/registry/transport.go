@@ -3,12 +3,14 @@ package registry
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -20,10 +22,66 @@ type TransportOptions struct {
 	SkipVerify bool
 	// Timeout bounds connecting and waiting for each response's headers.
 	Timeout time.Duration
+	// Insecure allows plain HTTP to any registry (PLUGIN_INSECURE);
+	// without it only loopback registries may be reached over HTTP.
+	Insecure bool
+	// Logf, when set, says once per host that plain HTTP is used.
+	Logf func(format string, args ...any)
 }
 
-// NewTransport returns the base HTTP transport of one run.
-func NewTransport(o TransportOptions) (*http.Transport, error) {
+// ErrPlainHTTP marks a plain HTTP request that was refused.
+var ErrPlainHTTP = errors.New("plain HTTP refused")
+
+// NewTransport returns the base HTTP transport of one run. Plain HTTP is
+// refused for any registry that is not on loopback unless Insecure is set:
+// go-containerregistry falls back to HTTP for private (RFC 1918) addresses
+// by itself, which would send credentials in clear.
+func NewTransport(o TransportOptions) (http.RoundTripper, error) {
+	tr, err := newHTTPTransport(o)
+	if err != nil {
+		return nil, err
+	}
+	return &httpGuard{inner: tr, insecure: o.Insecure, logf: o.Logf, told: map[string]bool{}}, nil
+}
+
+// httpGuard refuses plain HTTP beyond loopback unless allowed.
+type httpGuard struct {
+	inner    http.RoundTripper
+	insecure bool
+	logf     func(string, ...any)
+	mu       sync.Mutex
+	told     map[string]bool
+}
+
+func (g *httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !isLoopback(req.URL.Hostname()) {
+		if !g.insecure {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, fmt.Errorf("%w: %s is not on loopback and answers only plain HTTP; credentials and images would cross the network in clear. Serve it over HTTPS (PLUGIN_REGISTRY_CERTIFICATE for a private CA), or set PLUGIN_INSECURE=true to allow HTTP", ErrPlainHTTP, req.URL.Host)
+		}
+		g.mu.Lock()
+		first := !g.told[req.URL.Host]
+		g.told[req.URL.Host] = true
+		g.mu.Unlock()
+		if first && g.logf != nil {
+			g.logf("using plain HTTP to %s (PLUGIN_INSECURE)", req.URL.Host)
+		}
+	}
+	return g.inner.RoundTrip(req)
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newHTTPTransport(o TransportOptions) (*http.Transport, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.CACert != "" {
 		pem := []byte(o.CACert)
@@ -51,12 +109,15 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 		timeout = 30 * time.Second
 	}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tlsCfg,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   32,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tlsCfg,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        100,
+		MaxIdleConnsPerHost: 32,
+		// Bounded per registry: a thousand tags do not open a thousand
+		// connections.
+		MaxConnsPerHost:       64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,

@@ -128,7 +128,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 			st.Notes = append(st.Notes, fmt.Sprintf("setting %s=%s (%s)", kv[0], kv[1], s.Origin(kv[0])))
 		}
 	}
-	st.Transport = registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout}
+	st.Transport = registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout, Insecure: s.Insecure}
 	st.Push = Push{Jobs: s.Jobs, MaxParallel: s.MaxParallel, Retries: s.PushRetry, FailFast: s.FailFast}
 	st.GzipLevel = s.CompressionLevel
 	st.KeepUncompressed = s.Compression == "uncompressed"

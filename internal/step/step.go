@@ -135,7 +135,7 @@ func Run(ctx context.Context, st Step) (*Result, error) {
 type runner struct {
 	st     *Step
 	pr     *progress.Printer
-	tr     *http.Transport
+	tr     http.RoundTripper
 	kc     authn.Keychain // the cloud keychains, then the static and docker-config ones
 	clouds []kinds.Keychain
 	daemon *daemon.Daemon
@@ -158,7 +158,9 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 	}
 	st.Mask.Add(regKC.Secrets()...)
 	r.regKC = regKC
-	r.tr, err = registry.NewTransport(st.Transport)
+	topts := st.Transport
+	topts.Logf = r.pr.Printf
+	r.tr, err = registry.NewTransport(topts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
