@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,6 +202,10 @@ type faultProxy struct {
 	times  int32
 	hits   atomic.Int32
 	faults atomic.Int32
+	// retryAfter is sent as Retry-After with each fault.
+	retryAfter string
+	mu         sync.Mutex
+	at         []time.Time // when each matching request arrived
 }
 
 func startFaultProxy(t *testing.T, reg *harness.Registry, fp *faultProxy) string {
@@ -209,6 +214,9 @@ func startFaultProxy(t *testing.T, reg *harness.Registry, fp *faultProxy) string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if fp.match(req) {
 			fp.hits.Add(1)
+			fp.mu.Lock()
+			fp.at = append(fp.at, time.Now())
+			fp.mu.Unlock()
 			if fp.faults.Load() < fp.times {
 				fp.faults.Add(1)
 				io.Copy(io.Discard, req.Body)
@@ -218,6 +226,9 @@ func startFaultProxy(t *testing.T, reg *harness.Registry, fp *faultProxy) string
 					code = "TOOMANYREQUESTS"
 				case fp.status < 500:
 					code = "MANIFEST_INVALID"
+				}
+				if fp.retryAfter != "" {
+					w.Header().Set("Retry-After", fp.retryAfter)
 				}
 				http.Error(w, `{"errors":[{"code":"`+code+`","message":"injected fault"}]}`, fp.status)
 				return
@@ -275,6 +286,26 @@ func TestRetries(t *testing.T) {
 				t.Errorf("tag written despite the failure")
 			}
 		})
+	}
+}
+
+// A registry's Retry-After is honoured: the retry comes no sooner than it
+// asked (a lower bound only: nothing here waits on the clock to order
+// events).
+func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	fp := &faultProxy{match: isManifestPut, status: http.StatusTooManyRequests, times: 1, retryAfter: "2"}
+	host := startFaultProxy(t, reg, fp)
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_DESTINATIONS": host + "/ra/app:1"})
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if len(fp.at) != 2 {
+		t.Fatalf("%d manifest PUTs, want 2", len(fp.at))
+	}
+	if gap := fp.at[1].Sub(fp.at[0]); gap < 2*time.Second {
+		t.Errorf("retried after %s, the registry asked for 2s", gap)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,6 +29,24 @@ import (
 	"github.com/hoist-build/hoist/internal/source"
 )
 
+// RetryCap bounds one wait between retries (jitter aside).
+const RetryCap = 5 * time.Second
+
+// Backoff is the wait between retries: from 0.5 s, doubling, but growing
+// slowly enough that no wait exceeds RetryCap however many retries are
+// asked for, so that many retries never wait minutes each and a stop
+// signal waits at most one cap for a sleep to end. (go-containerregistry's
+// own Cap would end the retries when reached.)
+func Backoff(retries int) remote.Backoff {
+	const base = 500 * time.Millisecond
+	steps := max(retries, 0) + 1
+	factor := 2.0
+	if n := steps - 2; n > 0 {
+		factor = min(factor, math.Pow(float64(RetryCap)/float64(base), 1/float64(n)))
+	}
+	return remote.Backoff{Duration: base, Factor: factor, Jitter: 0.1, Steps: steps}
+}
+
 // ErrPush marks a failed destination.
 var ErrPush = errors.New("push failed")
 
@@ -39,7 +58,8 @@ type Options struct {
 	Jobs int
 	// MaxParallel bounds the repositories pushed at once; 0 means all.
 	MaxParallel int
-	// Retries after a retryable failure (408, 429, 5xx, dropped connection).
+	// Retries after a retryable failure (408, 429, 5xx, dropped
+	// connection), with a backoff from 0.5 s doubling up to RetryCap.
 	Retries  int
 	FailFast bool
 	Progress *progress.Printer
@@ -202,7 +222,7 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 		remote.WithAuthFromKeychain(p.o.Keychain),
 		remote.WithTransport(meter),
 		remote.WithJobs(max(p.o.Jobs, 1)),
-		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: p.o.Retries + 1}),
+		remote.WithRetryBackoff(Backoff(p.o.Retries)),
 		remote.WithUserAgent("hoist"),
 	}
 	bar := p.o.Progress.Bar(label, p.total, func() int64 { return skipped.Load() + meter.Sent() })

@@ -114,3 +114,23 @@ func TestOneDestinationFails(t *testing.T) {
 		t.Errorf("the closed destination: %+v", res[1])
 	}
 }
+
+// However many retries are asked for, each is made and no wait between
+// them exceeds the cap (plus its 10% jitter).
+func TestBackoffIsCapped(t *testing.T) {
+	t.Parallel()
+	for _, retries := range []int{0, 1, 3, 20, 100} {
+		b := Backoff(retries)
+		waits := 0
+		for b.Steps > 1 {
+			d := b.Step()
+			waits++
+			if d > RetryCap+RetryCap/10 {
+				t.Errorf("%d retries: wait %d is %s", retries, waits, d)
+			}
+		}
+		if waits != retries {
+			t.Errorf("%d retries: %d waits", retries, waits)
+		}
+	}
+}

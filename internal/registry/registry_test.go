@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -224,5 +225,18 @@ func TestPlainHTTPOnlyOnLoopbackOrWhenAllowed(t *testing.T) {
 	}
 	if len(said) != 1 {
 		t.Errorf("one host, three requests: said %q", said)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"3": 3 * time.Second, "0": 0, "-5": 0, "": 0, "soon": 0,
+		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
+	} {
+		if got := ParseRetryAfter(v, now); got != want {
+			t.Errorf("%q: %s, want %s", v, got, want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,51 @@ func NewTransport(o TransportOptions) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpGuard{inner: tr, insecure: o.Insecure, logf: o.Logf, told: map[string]bool{}}, nil
+	return &httpGuard{inner: retryAfter{tr}, insecure: o.Insecure, logf: o.Logf, told: map[string]bool{}}, nil
+}
+
+// MaxRetryAfter bounds how long a registry's Retry-After is honoured.
+const MaxRetryAfter = 60 * time.Second
+
+// retryAfter honours a registry's Retry-After on 429 and 503: the
+// response is returned (and the request retried by the retry layer above)
+// only after the time the registry asked for, at most MaxRetryAfter; the
+// wait ends early when the request's context does.
+type retryAfter struct{ inner http.RoundTripper }
+
+func (r retryAfter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.inner.RoundTrip(req)
+	if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+		return resp, err
+	}
+	d := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if d <= 0 {
+		return resp, nil
+	}
+	t := time.NewTimer(min(d, MaxRetryAfter))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return resp, nil
+	case <-req.Context().Done():
+		resp.Body.Close()
+		return nil, req.Context().Err()
+	}
+}
+
+// ParseRetryAfter reads a Retry-After value: seconds, or an HTTP date.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(n, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // httpGuard refuses plain HTTP beyond loopback unless allowed.
