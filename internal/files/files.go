@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Atomic is a file being written to a temporary name in its target's
@@ -24,23 +26,69 @@ type Atomic struct {
 	closed bool
 	err    error
 	done   bool
+	mode   os.FileMode
+	// inPlace: the target itself is written (its directory refused a
+	// temporary file).
+	inPlace bool
 }
 
 // TempPrefix starts the name of every temporary file hoist writes beside
 // its target; every hoist build keeps such names out of its context.
 const TempPrefix = ".hoist-tmp-"
 
-// Create starts an atomic write of path, creating its directory.
+// ErrIsDir marks an output path that is a directory.
+var ErrIsDir = errors.New("is a directory, not a file")
+
+// Target is where a write of path lands: a symbolic link is followed (the
+// link stays, its target is written), and the mode of an existing file
+// is kept (0644 for a new one). A directory is refused.
+func Target(path string) (string, os.FileMode, error) {
+	for range 40 {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			break
+		}
+		link, err := os.Readlink(path)
+		if err != nil {
+			return path, 0, fmt.Errorf("write %s: %w", path, err)
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(path), link)
+		}
+		path = link
+	}
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		if fi.IsDir() {
+			return path, 0, fmt.Errorf("write %s: %w", path, ErrIsDir)
+		}
+		mode = fi.Mode().Perm()
+	}
+	return path, mode, nil
+}
+
+// Create starts an atomic write of path (see Target), creating its
+// directory. When the directory does not let a temporary file be made but
+// the file exists and is writable, the file is written in place.
 func Create(path string) (*Atomic, error) {
+	path, mode, err := Target(path)
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create directory %s for %s: %w", dir, path, err)
 	}
 	f, err := os.CreateTemp(dir, TempPrefix+filepath.Base(path)+"-*")
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			if in, ierr := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0); ierr == nil {
+				return &Atomic{f: in, final: path, inPlace: true}, nil
+			}
+		}
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	return &Atomic{f: f, final: path}, nil
+	return &Atomic{f: f, final: path, mode: mode}, nil
 }
 
 // Write writes to the temporary file.
@@ -68,12 +116,19 @@ func (a *Atomic) Close() error {
 	return a.err
 }
 
-// Commit closes the file (synced), makes it mode 0644 and renames it to
-// the target.
+// Commit closes the file (synced), gives it the target's mode and renames
+// it to the target.
 func (a *Atomic) Commit() error {
 	err := a.Close()
+	if a.inPlace {
+		if err != nil {
+			return fmt.Errorf("write %s: %w", a.final, err)
+		}
+		a.done = true
+		return nil
+	}
 	if err == nil {
-		err = os.Chmod(a.f.Name(), 0o644)
+		err = os.Chmod(a.f.Name(), a.mode)
 	}
 	if err == nil {
 		err = os.Rename(a.f.Name(), a.final)
@@ -92,7 +147,7 @@ func (a *Atomic) Abort() {
 		a.closed = true
 		a.f.Close()
 	}
-	if !a.done {
+	if !a.done && !a.inPlace {
 		os.Remove(a.f.Name())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -138,5 +139,57 @@ func TestCommitAfterClose(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); string(b) != "x" {
 		t.Errorf("target holds %q", b)
+	}
+}
+
+// An output's target as CI systems set them up: a symbolic link is
+// followed (the link stays), an existing file keeps its mode, a directory
+// is refused, and a directory that refuses new files (here immutable)
+// gets its existing file written in place.
+func TestOutputTargets(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.env")
+	os.WriteFile(real, []byte("old"), 0o600)
+	link := filepath.Join(dir, "link.env")
+	if err := os.Symlink("real.env", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAtomic(link, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file")
+	}
+	if b, _ := os.ReadFile(real); string(b) != "new" {
+		t.Errorf("the link's target holds %q", b)
+	}
+	if fi, _ := os.Stat(real); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want the target's 0600", fi.Mode().Perm())
+	}
+	if err := WriteAtomic(dir, []byte("x")); !errors.Is(err, ErrIsDir) {
+		t.Errorf("a directory as target: %v", err)
+	}
+
+	locked := filepath.Join(dir, "locked")
+	os.Mkdir(locked, 0o755)
+	out := filepath.Join(locked, "digest")
+	os.WriteFile(out, []byte("a much longer old content"), 0o644)
+	if out, err := exec.Command("chattr", "+i", locked).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chattr: %v: %s", err, out)
+		}
+		t.Skipf("chattr: %v: %s", err, out)
+	}
+	defer exec.Command("chattr", "-i", locked).Run()
+	if f, err := os.Create(filepath.Join(locked, "probe")); err == nil {
+		f.Close()
+		t.Fatal("the directory accepts new files; the test proves nothing")
+	}
+	if err := WriteAtomic(out, []byte("sha256:abc\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "sha256:abc\n" {
+		t.Errorf("written in place: %q", b)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/progress"
@@ -139,6 +140,17 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	// never starts one, and opens DOCKER_HOST only when the step needs it.
 	st.UseDaemon, st.DockerHost = true, s.DockerHost
 	st.NoPush = !pushing
+	// Every output path is checked before anything is built or pushed: a
+	// push never succeeds only for the step to fail on an output.
+	for _, o := range [][2]string{{"digest-file", s.DigestFile}, {"output-file", s.OutputFile}, {"artifact-file", s.ArtifactFile},
+		{"metadata-file", s.MetadataFile}, {"tar-path", s.TarPath}} {
+		if o[1] == "" {
+			continue
+		}
+		if _, _, err := files.Target(path(o[1])); err != nil {
+			return st, fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin(o[0]), err)
+		}
+	}
 	st.Outputs = Outputs{DigestFile: s.DigestFile, EnvFile: s.OutputFile, ArtifactFile: s.ArtifactFile, MetadataFile: path(s.MetadataFile),
 		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry}
 

@@ -125,3 +125,16 @@ func TestFromSettingsReadsTheEnvironmentOnce(t *testing.T) {
 		t.Errorf("the mask leaves %q", got)
 	}
 }
+
+// An output path that is a directory is refused before anything runs,
+// naming the setting.
+func TestOutputPathsCheckedFirst(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, k := range []string{"DRONE_OUTPUT", "PLUGIN_DIGEST_FILE", "PLUGIN_ARTIFACT_FILE", "PLUGIN_METADATA_FILE"} {
+		_, err := plan(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REPO": "reg.example.com/app", k: dir})
+		if !errors.Is(err, settings.ErrInvalid) || !strings.Contains(err.Error(), k+": write "+dir+": is a directory") {
+			t.Errorf("%s: error %v", k, err)
+		}
+	}
+}
