@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -402,5 +403,55 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 	assertContains(t, r, "1 of 2 destination(s) failed")
 	if tags := tagsOf(t, reg, "slow/app"); len(tags) != 1 {
 		t.Errorf("the slow destination was not tagged: %v", tags)
+	}
+}
+
+// A registry that stops sending a blob midway: the transfer is bounded by
+// its progress (PLUGIN_REGISTRY_TIMEOUT with no byte moved), not left to
+// hang, and nothing is tagged at the destination.
+func TestStalledTransferFails(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	src := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_DESTINATIONS": src.Host + "/stall/app:1"})
+	target, _ := url.Parse(src.URL())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var stalled atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		// Half of the blob, then nothing until the client goes away.
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if len(body) < 1024 {
+			w.WriteHeader(rec.Code)
+			w.Write(body)
+			return
+		}
+		stalled.Add(1)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(http.StatusOK)
+		w.Write(body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+	}))
+	t.Cleanup(proxy.Close)
+	from := strings.TrimPrefix(proxy.URL, "http://") + "/stall/app:1"
+	dst := harness.StartRegistry(t, harness.RegistryOptions{})
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": from, "PLUGIN_DESTINATIONS": dst.Host + "/stall/app:1",
+		"PLUGIN_REGISTRY_TIMEOUT": "2s", "PLUGIN_PUSH_RETRY": "0"})
+	if r.code == 0 || stalled.Load() == 0 {
+		t.Fatalf("exit %d with %d stalled blobs:\n%s", r.code, stalled.Load(), r)
+	}
+	assertContains(t, r, "no byte came from", "for 2s (PLUGIN_REGISTRY_TIMEOUT)")
+	if tags := tagsOf(t, dst, "stall/app"); len(tags) != 0 {
+		t.Errorf("tagged despite the failure: %v", tags)
 	}
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -155,7 +156,7 @@ func newHTTPTransport(o TransportOptions) (*http.Transport, error) {
 	}
 	return &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         idleDialer(&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}, timeout),
 		TLSClientConfig:     tlsCfg,
 		ForceAttemptHTTP2:   true,
 		MaxIdleConns:        100,
@@ -284,4 +285,95 @@ func cutLast(s, sep string) (string, string, bool) {
 		return s, "", false
 	}
 	return s[:i], s[i+len(sep):], true
+}
+
+// ErrStalled marks a transfer in which no byte moved for the timeout.
+var ErrStalled = errors.New("transfer stalled")
+
+// idleDialer dials connections on which every read and every write must
+// move a byte within idle: the transport's own timeouts bound only the
+// connection and the wait for headers, so a registry that stops reading
+// an upload, or stops sending a blob, would otherwise hang a push forever.
+func idleDialer(d *net.Dialer, idle time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &idleConn{Conn: c, idle: idle}, nil
+	}
+}
+
+// idleConn gives each read and write idle to move a byte.
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) stalled(err error, what string) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: no byte %s %s for %s (PLUGIN_REGISTRY_TIMEOUT): %w", ErrStalled, what, c.RemoteAddr(), c.idle, err)
+	}
+	return err
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	n, err := c.Conn.Read(p)
+	return n, c.stalled(err, "came from")
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+	n, err := c.Conn.Write(p)
+	return n, c.stalled(err, "was taken by")
+}
+
+// idleChunk is how much one deadline covers when a file is handed to the
+// kernel: sendfile(2) goes on, a deadline at a time.
+const idleChunk = 8 << 20
+
+// ReadFrom keeps sendfile(2) for a file or a limited reader over one (a
+// layer inside a tarball), one chunk per deadline.
+func (c *idleConn) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := c.Conn.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
+	// The transport limits the body it was given, which may itself be a
+	// limited reader over a file: the kernel sees through one level only,
+	// so the chain is flattened, and what was sent is taken off each.
+	var chain []*io.LimitedReader
+	base := r
+	for {
+		lr, ok := base.(*io.LimitedReader)
+		if !ok {
+			break
+		}
+		chain = append(chain, lr)
+		base = lr.R
+	}
+	var total int64
+	for {
+		n := int64(idleChunk)
+		for _, lr := range chain {
+			n = min(n, lr.N)
+		}
+		if n <= 0 {
+			return total, nil
+		}
+		c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+		k, err := rf.ReadFrom(&io.LimitedReader{R: base, N: n})
+		total += k
+		for _, lr := range chain {
+			lr.N -= k
+		}
+		if err != nil {
+			return total, c.stalled(err, "was taken by")
+		}
+		if k < n {
+			return total, nil // the source ended
+		}
+	}
 }
