@@ -16,3 +16,8 @@ if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 go vet ./...
 echo "test: go test (CI=$CI)"
 go test -count=1 -timeout 25m "$@" ./...
+# The fuzz targets, briefly (their seeds already ran above).
+for target in internal/outputs:FuzzEnvRoundTrip internal/registry:FuzzDestinations; do
+  echo "test: fuzz ${target#*:} (10s)"
+  go test -run='^$' -fuzz="^${target#*:}\$" -fuzztime=10s "./${target%%:*}"
+done

@@ -58,7 +58,11 @@ func Env(path string, vars map[string]string) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%s\n", k, quote(vars[k]))
+		q, err := quote(vars[k])
+		if err != nil {
+			return fmt.Errorf("output %s: %w", k, err)
+		}
+		fmt.Fprintf(&b, "%s=%s\n", k, q)
 	}
 	return WriteFile(path, b.Bytes())
 }
@@ -68,13 +72,27 @@ var (
 	plain  = regexp.MustCompile(`^[A-Za-z0-9_./:@,+%-]*$`)
 )
 
-// quote writes a value as dotenv reads it back unchanged.
-func quote(v string) string {
-	if plain.MatchString(v) {
-		return v
+// quote writes a value as dotenv reads it back unchanged: as it is when
+// it is plain, single-quoted (read literally) when it holds no single
+// quote or line break, else double-quoted with its backslashes, dollars
+// and line breaks escaped. What no quoting carries safely is refused.
+func quote(v string) (string, error) {
+	switch {
+	case plain.MatchString(v):
+		return v, nil
+	case strings.HasSuffix(v, `\`):
+		// A reader takes the closing quote after a backslash for an
+		// escaped quote, whatever the quoting.
+		return "", fmt.Errorf("a value that ends in a backslash cannot be written safely: %q", v)
+	case !strings.ContainsAny(v, "'\n\r"):
+		return "'" + v + "'", nil
+	case strings.Contains(v, `"`):
+		// Readers differ on an escaped quote near others; hoist's own
+		// values (digests, references, paths) never hold both kinds.
+		return "", fmt.Errorf("a value with both kinds of quote, or a quote and a line break, cannot be written safely: %q", v)
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "\n", `\n`, "\r", `\r`)
-	return `"` + r.Replace(v) + `"`
+	r := strings.NewReplacer(`\`, `\\`, "$", `\$`, "\n", `\n`, "\r", `\r`)
+	return `"` + r.Replace(v) + `"`, nil
 }
 
 // ArtifactImage is one pushed image in the artifact file.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/joho/godotenv"
 )
@@ -32,7 +33,8 @@ func TestEnvHostileValues(t *testing.T) {
 	os.WriteFile(p, []byte(long+"\nexport OTHER='kept as is'\nIMAGE_TAR_PATH=old"), 0o644)
 	vars := map[string]string{
 		"IMAGE_TAR_PATH": "/w/my image.tar",
-		"IMAGE":          "a=b \"quoted\" 'single' $HOME ${PATH} \\ back #hash",
+		"IMAGE":          "a=b \"quoted\" $HOME ${PATH} \\ back #hash",
+		"TAG":            "it's $HOME\\n #not a comment",
 		"IMAGE_REFS":     "r/app:1\nINJECTED=yes\r\nX=1",
 		"digest":         "sha256:abc",
 		"EMPTY":          "",
@@ -58,6 +60,13 @@ func TestEnvHostileValues(t *testing.T) {
 	if err := Env(p, map[string]string{"bad key": "v"}); err == nil {
 		t.Error("a key that is no variable name was written")
 	}
+	before, _ := os.ReadFile(p)
+	if err := Env(p, map[string]string{"IMAGE": "both \" and ' quotes"}); err == nil || !strings.Contains(err.Error(), "cannot be written safely") {
+		t.Errorf("a value no quoting carries: %v", err)
+	}
+	if after, _ := os.ReadFile(p); string(after) != string(before) {
+		t.Error("a refused value changed the file")
+	}
 }
 
 func TestDigestAndArtifact(t *testing.T) {
@@ -77,4 +86,31 @@ func TestDigestAndArtifact(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil || got["kind"] != "docker/v1" {
 		t.Errorf("artifact file: %s (%v)", b, err)
 	}
+}
+
+// Any value written to DRONE_OUTPUT reads back unchanged with godotenv,
+// and no value adds a key.
+func FuzzEnvRoundTrip(f *testing.F) {
+	for _, s := range []string{"sha256:abc", "a b", "x\ny=1", `"'$HOME\`, "#c", "\r\n", "=", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			t.Skip() // file paths and references are text without NUL
+		}
+		p := filepath.Join(t.TempDir(), "out.env")
+		if err := Env(p, map[string]string{"VALUE": v, "NEXT": "n"}); err != nil {
+			if strings.Contains(err.Error(), "cannot be written safely") {
+				return // refused, by design
+			}
+			t.Fatal(err)
+		}
+		got, err := godotenv.Read(p)
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		if got["VALUE"] != v || got["NEXT"] != "n" || len(got) != 2 {
+			t.Fatalf("%q reads back as %q (%d keys)", v, got["VALUE"], len(got))
+		}
+	})
 }

@@ -240,3 +240,26 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// Whatever repository and tag a step is given: no panic, and what is
+// accepted is a reference the distribution API takes, whose URL path
+// stays under /v2/.
+func FuzzDestinations(f *testing.F) {
+	for _, s := range [][2]string{{"reg.example.com/team/app", "1.0"}, {"app", "latest"}, {"reg:5000/../../etc", "x"}, {"r/a", "-x"}, {"r/a//b", "."}, {"UPPER/app", "v1"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, repo, tag string) {
+		got, err := Destinations(repo, []string{tag}, nil, false)
+		if err != nil {
+			return
+		}
+		for _, d := range got {
+			if err := CheckSpec(d); err != nil {
+				t.Fatalf("%q:%q accepted as %s: %v", repo, tag, d, err)
+			}
+			if strings.Contains(d.RepositoryStr(), "..") || strings.Contains(d.RepositoryStr(), "//") {
+				t.Fatalf("%q accepted with path %q", repo, d.RepositoryStr())
+			}
+		}
+	})
+}

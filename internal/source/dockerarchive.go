@@ -6,10 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"regexp"
 	"runtime"
 	"sync"
@@ -36,7 +36,7 @@ type dockerEntry struct {
 }
 
 func (d *dockerArchive) candidates(ctx context.Context, logf func(string, ...any), closers *[]func() error) ([]candidate, error) {
-	raw, err := fs.ReadFile(d.fsys, "manifest.json")
+	raw, err := readMeta(d.fsys, "manifest.json", d.where)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,10 @@ var (
 )
 
 func (d *dockerArchive) image(ctx context.Context, e dockerEntry, logf func(string, ...any), closers *[]func() error) (Artifact, error) {
-	cfgRaw, err := fs.ReadFile(d.fsys, e.Config)
+	cfgRaw, err := readMeta(d.fsys, e.Config, d.where)
+	if errors.Is(err, ErrBadInput) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s lacks the config %s named in manifest.json", ErrBadInput, d.where, e.Config)
 	}

@@ -82,11 +82,41 @@ func (l *ociLayout) readBlob(d v1.Descriptor, what string) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(io.LimitReader(rc, 64<<20))
+	if d.Size > MaxMetadata {
+		return nil, fmt.Errorf("%w: %s %s of %s is %d bytes; image metadata (manifests, indexes, configs) is at most %d", ErrBadInput, what, d.Digest, l.where, d.Size, MaxMetadata)
+	}
+	return readLimited(rc, what+" "+d.Digest.String()+" of "+l.where)
+}
+
+// MaxMetadata bounds every metadata file hoist reads into memory
+// (manifest.json, index.json, manifests, configs): real ones are a few
+// KiB, and a larger one is damaged or hostile.
+const MaxMetadata = 8 << 20
+
+// readLimited reads r whole, refusing more than MaxMetadata bytes.
+func readLimited(r io.Reader, what string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxMetadata+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxMetadata {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes, the most image metadata may be", ErrBadInput, what, MaxMetadata)
+	}
+	return b, nil
+}
+
+// readMeta reads a metadata file of fsys, refusing one over MaxMetadata.
+func readMeta(fsys fs.FS, name, where string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readLimited(f, name+" of "+where)
 }
 
 func (l *ociLayout) indexJSON() (*v1.IndexManifest, []byte, error) {
-	raw, err := fs.ReadFile(l.fsys, "index.json")
+	raw, err := readMeta(l.fsys, "index.json", l.where)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read index.json of %s: %w", l.where, err)
 	}
