@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -41,8 +42,9 @@ type Fixtures struct {
 
 var fixtures struct {
 	sync.Once
-	f      *Fixtures
-	failed string
+	f       *Fixtures
+	failed  string
+	skipped string // a component the fixtures need is missing
 }
 
 // Inputs returns the shared fixtures, making them on first use.
@@ -61,10 +63,19 @@ func Inputs(t testing.TB) *Fixtures {
 			}()
 			fixtures.f = makeFixtures(ft, d)
 		}()
-		if ft.failed != "" {
+		switch {
+		case ft.skipped != "":
+			fixtures.f, fixtures.skipped = nil, ft.skipped
+		case ft.failed != "":
 			fixtures.f, fixtures.failed = nil, ft.failed
+		case fixtures.f == nil:
+			fixtures.failed = "the fixtures ended without a result"
 		}
 	})
+	if fixtures.skipped != "" {
+		// Every caller sees the missing component, not only the first.
+		Missing(t, "%s", fixtures.skipped)
+	}
 	if fixtures.f == nil {
 		t.Fatalf("making test fixtures failed: %s", fixtures.failed)
 	}
@@ -135,8 +146,21 @@ func makeFixtures(t testing.TB, d *Docker) *Fixtures {
 // first caller in a way later callers would not see.
 type onceT struct {
 	testing.TB
-	failed string
+	failed  string
+	skipped string
 }
+
+// Skipf records a missing component (Missing skips outside CI) instead of
+// ending the shared setup's goroutine with the first caller's skip, which
+// would leave every later caller with no fixtures and no reason.
+func (o *onceT) Skipf(format string, args ...any) {
+	o.skipped = strings.TrimPrefix(fmt.Sprintf(format, args...), "skipped, component missing: ")
+	panic(errOnceFailed)
+}
+
+func (o *onceT) Skip(args ...any) { o.Skipf("%s", fmt.Sprint(args...)) }
+
+func (o *onceT) SkipNow() { o.Skipf("skipped") }
 
 var errOnceFailed = &struct{ s string }{"fixture failed"}
 
