@@ -16,6 +16,10 @@ if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 go vet ./...
 echo "test: go test (CI=$CI)"
 go test -count=1 -timeout 25m "$@" ./...
+# The unit packages again under the race detector (the step engine runs
+# several steps in one process; the cloud stand-ins are read under locks).
+echo "test: go test -race (unit packages)"
+go test -race -count=1 ./internal/settings ./internal/step ./internal/kinds ./internal/registry ./internal/mask ./internal/outputs ./internal/files ./internal/tags ./internal/harness
 # The fuzz targets, briefly (their seeds already ran above).
 for target in internal/outputs:FuzzEnvRoundTrip internal/registry:FuzzDestinations; do
   echo "test: fuzz ${target#*:} (10s)"

@@ -48,7 +48,7 @@ func TestECRStaticKeys(t *testing.T) {
 		"PLUGIN_ARTIFACT_FILE", filepath.Join(dir, "artifact.json"), "PLUGIN_DEBUG", "true"))
 	assertSummary(t, r, reg.Host+"/team/app:1.0", strings.TrimSpace(r.stdout))
 	assertNotContains(t, r, aws.SecretKey, aws.Password)
-	if !aws.HasRepository("team/app") || aws.Policies["PutLifecyclePolicy team/app"] != `{"rules":[]}` {
+	if !aws.HasRepository("team/app") || aws.Policy("PutLifecyclePolicy team/app") != `{"rules":[]}` {
 		t.Errorf("repository or policy missing: %v", aws.Policies)
 	}
 	var art struct{ Data struct{ RegistryType string } }
@@ -56,8 +56,8 @@ func TestECRStaticKeys(t *testing.T) {
 	if json.Unmarshal(b, &art); art.Data.RegistryType != "ECR" {
 		t.Errorf("artifact: %s", b)
 	}
-	if aws.Calls["GetAuthorizationToken"] != 1 {
-		t.Errorf("%d token calls, want one per run", aws.Calls["GetAuthorizationToken"])
+	if aws.CallCount("GetAuthorizationToken") != 1 {
+		t.Errorf("%d token calls, want one per run", aws.CallCount("GetAuthorizationToken"))
 	}
 	// The repository exists now; its policies are applied anyway, as the
 	// peers apply them whenever they are set.
@@ -65,7 +65,7 @@ func TestECRStaticKeys(t *testing.T) {
 	os.WriteFile(repoPolicy, []byte(`{"Statement":[]}`), 0o644)
 	mustPush(t, ecrEnv(aws, reg, "PLUGIN_SOURCE_TAR_PATH", f.SkopeoLayout, "PLUGIN_REPO", "team/app", "PLUGIN_TAGS", "1.1",
 		"PLUGIN_ACCESS_KEY", aws.AccessKey, "PLUGIN_SECRET_KEY", aws.SecretKey, "PLUGIN_REPOSITORY_POLICY", repoPolicy))
-	if aws.Calls["CreateRepository"] != 1 || aws.Policies["SetRepositoryPolicy team/app"] != `{"Statement":[]}` {
+	if aws.CallCount("CreateRepository") != 1 || aws.Policy("SetRepositoryPolicy team/app") != `{"Statement":[]}` {
 		t.Errorf("calls %v, policies %v", aws.Calls, aws.Policies)
 	}
 }
@@ -82,7 +82,7 @@ func TestECRAssumedRoles(t *testing.T) {
 		"PLUGIN_ASSUME_ROLE", aws.Role, "PLUGIN_EXTERNAL_ID", aws.ExternalID))
 	mustPush(t, ecrEnv(aws, reg, "PLUGIN_SOURCE_TAR_PATH", f.SkopeoLayout, "PLUGIN_REPO", "app", "PLUGIN_TAGS", "oidc",
 		"PLUGIN_ASSUME_ROLE", aws.Role, "PLUGIN_OIDC_TOKEN_ID", aws.WebIdentityToken))
-	if aws.Calls["AssumeRole"] != 1 || aws.Calls["AssumeRoleWithWebIdentity"] != 1 {
+	if aws.CallCount("AssumeRole") != 1 || aws.CallCount("AssumeRoleWithWebIdentity") != 1 {
 		t.Errorf("STS calls: %v", aws.Calls)
 	}
 	if tags := tagsOf(t, reg, "app"); len(tags) != 2 {
@@ -173,7 +173,7 @@ func TestGoogleRegistries(t *testing.T) {
 			assertNotContains(t, r, g.AccessToken, g.OIDCToken)
 		})
 	}
-	if g.Calls["token"] != 2 || g.Calls["sts"] != 1 || g.Calls["iam"] != 1 {
+	if g.CallCount("token") != 2 || g.CallCount("sts") != 1 || g.CallCount("iam") != 1 {
 		t.Errorf("calls %v", g.Calls)
 	}
 }

@@ -127,7 +127,7 @@ func TestStepTypesInThePluginImage(t *testing.T) {
 			}
 		})
 	}
-	if aws.Calls["ecr-public:GetAuthorizationToken"] != 1 || aws.Calls["GetAuthorizationToken"] != 1 {
+	if aws.CallCount("ecr-public:GetAuthorizationToken") != 1 || aws.CallCount("GetAuthorizationToken") != 1 {
 		t.Errorf("ECR token calls %v, want one of each API", aws.Calls)
 	}
 	// Pulled with the registry's login, into the test's own docker config.

@@ -63,6 +63,20 @@ func StartAWS(t testing.TB, region string) *AWS {
 	return a
 }
 
+// CallCount is how many times an action was called, read under the lock.
+func (a *AWS) CallCount(action string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.Calls[action]
+}
+
+// Policy is the policy text recorded for "ACTION REPOSITORY".
+func (a *AWS) Policy(key string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.Policies[key]
+}
+
 // AddRepository makes an ECR repository exist.
 func (a *AWS) AddRepository(name string) {
 	a.mu.Lock()

@@ -44,6 +44,13 @@ type Google struct {
 }
 
 // StartGoogle starts the stand-in and writes its key into a temp dir.
+// CallCount is how many times an endpoint was called, read under the lock.
+func (g *Google) CallCount(k string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.Calls[k]
+}
+
 func StartGoogle(t testing.TB) *Google {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
