@@ -3,6 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,6 +235,40 @@ func TestDockerConfigCredentialHelper(t *testing.T) {
 	if r.code != ExitPush {
 		t.Errorf("push without credentials:\n%s", r)
 	}
+
+	// A registry that echoes the Authorization header in its error: what
+	// the helper returned is masked, in the header's base64 form too.
+	target, _ := url.Parse(reg.URL())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/") {
+			io.Copy(io.Discard, req.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"errors":[{"code":"MANIFEST_INVALID","message":"denied for %s (user %s)"}]}`, req.Header.Get("Authorization"), reg.Password)
+			return
+		}
+		rp.ServeHTTP(w, req)
+	}))
+	t.Cleanup(echo.Close)
+	echoHost := strings.TrimPrefix(echo.URL, "http://")
+	os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"credHelpers":{"`+echoHost+`":"hoisttest"}}`), 0o600)
+	r = hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": echoHost + "/helped/app:3",
+		"DOCKER_CONFIG": cfgDir, "PLUGIN_DEBUG": "true"})
+	if r.code != ExitPush {
+		t.Errorf("exit %d:\n%s", r.code, r)
+	}
+	assertContains(t, r, "denied for Basic ****", "(user ****)")
+	assertNotContains(t, r, reg.Password, basic(reg.User, reg.Password))
+
+	// A helper that fails: a settings error naming the helper.
+	os.WriteFile(filepath.Join(bin, "docker-credential-broken"), []byte("#!/bin/sh\necho 'helper exploded' >&2\nexit 1\n"), 0o755)
+	os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"credHelpers":{"`+reg.Host+`":"broken"}}`), 0o600)
+	r = hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": reg.Host + "/helped/app:4", "DOCKER_CONFIG": cfgDir})
+	if r.code != ExitSettings {
+		t.Errorf("a failing helper: exit %d, want %d:\n%s", r.code, ExitSettings, r)
+	}
+	assertContains(t, r, "credential helper docker-credential-broken (named in "+filepath.Join(cfgDir, "config.json")+") failed for "+reg.Host)
 }
 
 // Progress on a terminal is drawn with bars; in plain mode there are no

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/docker/cli/cli/config/configfile"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -56,6 +57,10 @@ type Keychain struct {
 	config *configfile.ConfigFile
 	// ConfigSource names where the docker config came from, for logs.
 	ConfigSource string
+
+	mu sync.Mutex
+	// learned are the secrets credential helpers returned, to mask.
+	learned []string
 }
 
 var _ authn.Keychain = (*Keychain)(nil)
@@ -207,9 +212,17 @@ func (k *Keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 		}
 		ac, err := k.config.GetAuthConfig(key)
 		if err != nil {
-			return nil, fmt.Errorf("credentials for %s from %s: %w", host, k.ConfigSource, err)
+			helper := k.config.CredentialHelpers[host]
+			if helper == "" {
+				helper = k.config.CredentialsStore
+			}
+			if helper != "" {
+				return nil, fmt.Errorf("%w: credential helper docker-credential-%s (named in %s) failed for %s: %v", ErrCredentials, helper, k.ConfigSource, host, err)
+			}
+			return nil, fmt.Errorf("%w: credentials for %s from %s: %v", ErrCredentials, host, k.ConfigSource, err)
 		}
 		if ac.Username != "" || ac.Password != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "" {
+			k.learn(ac.Username, ac.Password, ac.IdentityToken, ac.RegistryToken)
 			return authn.FromConfig(authn.AuthConfig{
 				Username:      ac.Username,
 				Password:      ac.Password,
@@ -220,6 +233,21 @@ func (k *Keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 		}
 	}
 	return authn.Anonymous, nil
+}
+
+// learn records what a credential helper (or the config) returned, so that
+// the step masks it.
+func (k *Keychain) learn(user, password string, tokens ...string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if password != "" {
+		k.learned = append(k.learned, password, base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
+	}
+	for _, t := range tokens {
+		if t != "" {
+			k.learned = append(k.learned, t)
+		}
+	}
 }
 
 // Hosts are the registries this keychain has credentials or a credential
@@ -250,6 +278,9 @@ func (k *Keychain) Hosts() []string {
 // that output can be masked.
 func (k *Keychain) Secrets() []string {
 	var out []string
+	k.mu.Lock()
+	out = append(out, k.learned...)
+	k.mu.Unlock()
 	basic := func(user, pass string) {
 		if pass != "" {
 			out = append(out, pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))

@@ -320,8 +320,6 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 			auths[h] = *ac
 		}
 	}
-	for _, kc := range r.clouds {
-		r.st.Mask.Add(kc.Secrets()...)
-	}
+	r.maskLearned()
 	return build.DockerConfig(auths)
 }

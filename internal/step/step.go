@@ -197,6 +197,15 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 
 func (r *runner) close() { r.pr.Close() }
 
+// maskLearned adds to the mask what logins obtained so far: the clouds'
+// tokens and what credential helpers returned.
+func (r *runner) maskLearned() {
+	for _, kc := range r.clouds {
+		r.st.Mask.Add(kc.Secrets()...)
+	}
+	r.st.Mask.Add(r.regKC.Secrets()...)
+}
+
 // login obtains the credentials of every destination's registry before
 // anything is pushed: a step whose credentials cannot all be obtained
 // pushes nothing (unless Login.Partial). The tokens obtained join the
@@ -228,9 +237,7 @@ func (r *runner) login(ctx context.Context) error {
 			r.pr.Printf("%v; its destinations are skipped (PLUGIN_PARTIAL_LOGIN)", err)
 		}
 	}
-	for _, kc := range r.clouds {
-		r.st.Mask.Add(kc.Secrets()...)
-	}
+	r.maskLearned()
 	for _, kc := range r.clouds {
 		var repos []string
 		done := map[string]bool{}
