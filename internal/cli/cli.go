@@ -93,7 +93,7 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitEngine
 	case errors.Is(err, engine.ErrEngine):
 		return ExitEngine
-	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch):
+	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrUnavailable), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch):
 		return ExitSource
 	case errors.Is(err, publish.ErrPush), errors.Is(err, kinds.ErrLogin):
 		return ExitPush

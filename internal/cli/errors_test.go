@@ -455,3 +455,21 @@ func TestStalledTransferFails(t *testing.T) {
 		t.Errorf("tagged despite the failure: %v", tags)
 	}
 }
+
+// A source registry that answers 503: unavailable after the retries, not
+// "not found".
+func TestUnavailableSourceIsNotNotFound(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	src := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_DESTINATIONS": src.Host + "/busy/app:1"})
+	fp := &faultProxy{match: func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/manifests/") }, status: http.StatusServiceUnavailable, times: 1000}
+	host := startFaultProxy(t, src, fp)
+	dst := harness.StartRegistry(t, harness.RegistryOptions{})
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": host + "/busy/app:1", "PLUGIN_DESTINATIONS": dst.Host + "/busy/app:1"})
+	if r.code != ExitSource || fp.hits.Load() < 2 {
+		t.Errorf("exit %d after %d requests, want %d after retries:\n%s", r.code, fp.hits.Load(), ExitSource, r)
+	}
+	assertContains(t, r, "registry "+host+" is unavailable (after retries)")
+	assertNotContains(t, r, "not found")
+}

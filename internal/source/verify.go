@@ -21,6 +21,9 @@ var (
 	ErrNotFound = errors.New("image not found")
 	// ErrBadInput: the input is not an image in a form hoist reads.
 	ErrBadInput = errors.New("not an image")
+	// ErrUnavailable marks a source registry that failed transiently
+	// (429, 5xx, a dropped connection) after the retries.
+	ErrUnavailable = errors.New("source registry unavailable")
 )
 
 // verifyingReader hashes what passes through it and, at the end, fails the
