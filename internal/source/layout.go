@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -352,7 +353,7 @@ func (x *layoutIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 // checkBlobs verifies that every blob the artifact needs is present in the
 // layout, so a push never starts on an incomplete layout.
 func (l *ociLayout) checkBlobs(a Artifact) error {
-	var missing []string
+	var missing, wrong []string
 	walkDescriptors(a, func(d v1.Descriptor) {
 		l.mu.Lock()
 		made := l.generated[d.Digest]
@@ -361,12 +362,21 @@ func (l *ociLayout) checkBlobs(a Artifact) error {
 			return
 		}
 		p := blobPath(d.Digest)
-		if _, err := fs.Stat(l.fsys, p); err != nil {
+		fi, err := fs.Stat(l.fsys, p)
+		switch {
+		case err != nil:
 			missing = append(missing, p)
+		case d.Size < 0 || fi.Size() != d.Size:
+			// The registry would take the blob and the manifest, and
+			// every client would fail to pull it.
+			wrong = append(wrong, fmt.Sprintf("%s is %d bytes, its descriptor says %d", p, fi.Size(), d.Size))
 		}
 	})
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: %s lacks %d blob(s) the image needs, first %s", ErrBadInput, l.where, len(missing), missing[0])
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("%w: %s is damaged: %s", ErrBadInput, l.where, strings.Join(wrong, "; "))
 	}
 	return nil
 }
