@@ -95,8 +95,10 @@ func TestStepTypesInThePluginImage(t *testing.T) {
 			addon := t.TempDir()
 			// What a Kubernetes Build and Push step gets besides its
 			// connector's settings (docs/ci.md).
+			// Plus a setting a newer runner might send that hoist does not
+			// know: named in a warning, never silently dropped.
 			env := merged(map[string]string{"PLUGIN_TAGS": "1", "PLUGIN_SNAPSHOT_MODE": "redo", "PLUGIN_ARTIFACT_FILE": "/addon/tmp/.plugin/artifact",
-				"KUBERNETES_SERVICE_HOST": "10.96.0.1", "PLUGIN_PROGRESS": "plain"}, c.env, c.standIn)
+				"KUBERNETES_SERVICE_HOST": "10.96.0.1", "PLUGIN_PROGRESS": "plain", "PLUGIN_HOIST_FUTURE_SETTING": "x"}, c.env, c.standIn)
 			args := []string{"-v", addon + ":/addon"}
 			for _, h := range c.hosts {
 				args = append(args, "--add-host", h+":127.0.0.1")
@@ -107,6 +109,9 @@ func TestStepTypesInThePluginImage(t *testing.T) {
 			}
 			if !strings.Contains(out, "registry kind: "+c.kind+" (") {
 				t.Errorf("the kind is not %s:\n%s", c.kind, out)
+			}
+			if !strings.Contains(out, "warning: setting PLUGIN_HOIST_FUTURE_SETTING is not a hoist setting and is ignored") {
+				t.Errorf("the unknown setting is not named:\n%s", out)
 			}
 			for _, secret := range []string{aws.SecretKey, aws.Password, aws.PublicPassword, g.AccessToken, aad.Secret, docker.Password} {
 				if strings.Contains(out, secret) {

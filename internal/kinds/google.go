@@ -66,10 +66,7 @@ func (googleKind) Infer(host string) string {
 // Registry is HOST/PROJECT: PLUGIN_REGISTRY as Harness passes it, or built
 // from the location (GAR) and project.
 func (googleKind) Registry(c *Config) (string, error) {
-	reg := strings.Trim(c.Registry, "/")
-	if i := strings.Index(reg, "://"); i >= 0 {
-		reg = reg[i+3:]
-	}
+	reg := registryPath(c.Registry)
 	g := c.Google
 	if reg != "" {
 		if !strings.Contains(reg, "/") && g.ProjectID != "" {

@@ -114,6 +114,15 @@ func basicForms(user, password string) []string {
 	return []string{password, base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
 }
 
+// registryPath is PLUGIN_REGISTRY as HOST[/PATH]: without a scheme and
+// without leading or trailing slashes.
+func registryPath(reg string) string {
+	if i := strings.Index(reg, "://"); i >= 0 {
+		reg = reg[i+3:]
+	}
+	return strings.Trim(reg, "/")
+}
+
 // hostname is host without its port.
 func hostname(host string) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -177,11 +186,7 @@ func (Docker) Keychain(*Config, bool, []string) (Keychain, error) { return nil, 
 // Registry is PLUGIN_REGISTRY with PLUGIN_EXPAND_REPO (Docker Hub aside),
 // as the Kaniko plugin does; else the repository is taken as it is.
 func (Docker) Registry(c *Config) (string, error) {
-	reg := c.Registry
-	if i := strings.Index(reg, "://"); i >= 0 {
-		reg = reg[i+3:]
-	}
-	reg = strings.Trim(reg, "/")
+	reg := registryPath(c.Registry)
 	if !c.ExpandRepo || reg == "" {
 		return "", nil
 	}

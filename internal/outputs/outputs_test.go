@@ -96,7 +96,7 @@ func FuzzEnvRoundTrip(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-			t.Skip() // file paths and references are text without NUL
+			return // file paths and references are text without NUL
 		}
 		p := filepath.Join(t.TempDir(), "out.env")
 		if err := Env(p, map[string]string{"VALUE": v, "NEXT": "n"}); err != nil {
