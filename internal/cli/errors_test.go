@@ -103,8 +103,8 @@ func TestBadInputsFailClearlyAndPushNothing(t *testing.T) {
 	})
 }
 
-// A layout whose blob was altered fails while streaming it, before the
-// manifest (and so the tag) is written.
+// A layout whose blob was altered fails while streaming it, or while
+// checking it, before the manifest (and so the tag) is written.
 func TestTamperedLayoutBlobIsNeverTagged(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
@@ -125,7 +125,9 @@ func TestTamperedLayoutBlobIsNeverTagged(t *testing.T) {
 	if r.code != ExitSource {
 		t.Errorf("exit %d:\n%s", r.code, r)
 	}
-	assertContains(t, r, "rejected blob sha256:", "the file was altered or damaged", "FAILED")
+	// hoist's own check (the layer does not decompress) or the
+	// registry's (the blob is not its digest), whichever ends first.
+	assertContains(t, r, "the file was altered or damaged", "FAILED")
 	if tags := tagsOf(t, reg, "t/app"); len(tags) > 0 {
 		t.Errorf("tags were written: %v", tags)
 	}

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hoist-build/hoist/internal/harness"
 )
@@ -96,22 +93,11 @@ func mustPush(t *testing.T, env map[string]string, args ...string) result {
 	return r
 }
 
-// digestOf reads a reference's manifest digest from its registry.
+// digestOf reads a reference's manifest digest from its registry with
+// crane, a client independent of hoist.
 func digestOf(t *testing.T, reg *harness.Registry, ref string) string {
 	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []remote.Option{remote.WithTransport(reg.Client().Transport)}
-	if reg.User != "" {
-		opts = append(opts, remote.WithAuth(&authn.Basic{Username: reg.User, Password: reg.Password}))
-	}
-	d, err := remote.Head(r, opts...)
-	if err != nil {
-		t.Fatalf("read back %s: %v", ref, err)
-	}
-	return d.Digest.String()
+	return reg.Digest(t, ref)
 }
 
 // tagsOf lists a repository's tags straight from the registry API; empty

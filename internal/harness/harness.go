@@ -38,6 +38,19 @@ func Need(t testing.TB, tool string) string {
 	return ""
 }
 
+// Tool returns the path of a pinned tool scripts/setup.sh builds into
+// bin/ (crane, buildctl), or one on PATH; or ends the test.
+func Tool(t testing.TB, tool string) string {
+	t.Helper()
+	if root := moduleRoot(); root != "" {
+		p := filepath.Join(root, "bin", tool)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return Need(t, tool)
+}
+
 // Missing ends a test whose component is unavailable.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()

@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -247,4 +249,33 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return fmt.Sprintf("%x", b)
+}
+
+// Crane runs the pinned crane, a client independent of hoist, against the
+// registry: with its credentials (in a Docker config of its own) and its CA
+// (SSL_CERT_FILE), or --insecure for plain HTTP.
+func (r *Registry) Crane(t testing.TB, args ...string) string {
+	t.Helper()
+	crane := Tool(t, "crane")
+	cfg := t.TempDir()
+	if r.User != "" {
+		auth := base64.StdEncoding.EncodeToString([]byte(r.User + ":" + r.Password))
+		b, _ := json.Marshal(map[string]any{"auths": map[string]any{r.Host: map[string]string{"auth": auth}}})
+		if err := os.WriteFile(filepath.Join(cfg, "config.json"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"DOCKER_CONFIG=" + cfg}
+	if r.TLS {
+		env = append(env, "SSL_CERT_FILE="+r.CAFile)
+	} else {
+		args = append([]string{"--insecure"}, args...)
+	}
+	return Run(t, env, crane, args...)
+}
+
+// Digest reads ref's manifest digest back with crane.
+func (r *Registry) Digest(t testing.TB, ref string) string {
+	t.Helper()
+	return strings.TrimSpace(r.Crane(t, "digest", ref))
 }

@@ -65,6 +65,11 @@ type Options struct {
 	Progress *progress.Printer
 	// Debugf, when set, logs every registry request.
 	Debugf func(format string, args ...any)
+	// Verify, when set, checks the source's content (source.Image.Verify).
+	// It runs alongside the uploads, and no manifest or tag is written
+	// anywhere until it has passed; when it fails, every destination fails
+	// with its error.
+	Verify func(ctx context.Context) error
 
 	onFail func() // cancels the other destinations when FailFast is set
 }
@@ -98,6 +103,41 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		ctx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
 		o.onFail = func() { cancel(errors.New("another destination failed and fail-fast is set")) }
+	}
+	var gate func(context.Context) error
+	var verified func() error
+	if o.Verify != nil {
+		// A failed check stops the uploads too: nothing of the image is
+		// worth sending.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		vctx, stop := context.WithCancel(ctx)
+		defer stop()
+		done := make(chan struct{})
+		var verr error
+		go func() {
+			defer close(done)
+			if verr = o.Verify(vctx); verr != nil {
+				cancel(verr)
+			}
+		}()
+		verified = func() error {
+			select {
+			case <-done:
+				return verr
+			default:
+				return nil
+			}
+		}
+		gate = func(rctx context.Context) error {
+			select {
+			case <-done:
+				return verr
+			case <-rctx.Done():
+				return rctx.Err()
+			}
+		}
 	}
 	blobs := source.Blobs(a)
 	var total int64
@@ -137,7 +177,7 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		limit = len(groups)
 	}
 	sem := make(chan struct{}, limit)
-	p := &pusher{o: o, artifact: a, want: want, blobs: blobs, total: total}
+	p := &pusher{o: o, artifact: a, want: want, blobs: blobs, total: total, gate: gate}
 	run := func(g *group, from name.Reference) bool {
 		sem <- struct{}{}
 		defer func() { <-sem }()
@@ -175,6 +215,13 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		}()
 	}
 	wg.Wait()
+	if verified != nil {
+		if err := verified(); err != nil {
+			for i, d := range dests {
+				results[i] = Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %s: nothing was tagged: %w", ErrPush, d.Name(), err)}
+			}
+		}
+	}
 	return results
 }
 
@@ -184,6 +231,7 @@ type pusher struct {
 	want     v1.Hash
 	blobs    map[v1.Hash]int64
 	total    int64
+	gate     func(context.Context) error
 }
 
 // pushRepo pushes every tag of one repository through one go-containerregistry
@@ -197,7 +245,7 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 	var skipped atomic.Int64
 	var mu sync.Mutex
 	putTags := map[string]bool{}
-	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY, Debugf: p.o.Debugf}
+	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY, Debugf: p.o.Debugf, BeforeManifest: p.gate}
 	meter.OnEvent = func(ev registry.Event) {
 		size := ev.Size
 		if h, err := v1.NewHash(ev.Ref); err == nil {

@@ -211,7 +211,11 @@ type Meter struct {
 	// Debugf, when set, logs every request: method, host, path (never the
 	// query, which carries upload state) and status.
 	Debugf func(format string, args ...any)
-	sent   atomic.Int64
+	// BeforeManifest, when set, is called before any manifest is written;
+	// an error stops the write (the publisher's gate for checks that run
+	// alongside the uploads).
+	BeforeManifest func(ctx context.Context) error
+	sent           atomic.Int64
 }
 
 // Sent returns the request body bytes sent so far.
@@ -219,6 +223,14 @@ func (m *Meter) Sent() int64 { return m.sent.Load() }
 
 // RoundTrip implements http.RoundTripper.
 func (m *Meter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if m.BeforeManifest != nil && req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/") {
+		if err := m.BeforeManifest(req.Context()); err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+	}
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	if hasBody && m.Live {
 		req.Body = &countingBody{ReadCloser: req.Body, n: &m.sent}

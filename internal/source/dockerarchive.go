@@ -27,6 +27,21 @@ type dockerArchive struct {
 	where string
 	comp  compression
 	keep  bool // push uncompressed layers as they are
+
+	generated blobSet // layers hoist compressed
+	mu        sync.Mutex
+	files     map[v1.Hash]string // layer digest → file in the archive
+}
+
+func (d *dockerArchive) hoistMade(h v1.Hash) bool { return d.generated.has(h) }
+
+func (d *dockerArchive) fileOf(h v1.Hash) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if f, ok := d.files[h]; ok {
+		return f + " of " + d.where
+	}
+	return h.String() + " of " + d.where
 }
 
 type dockerEntry struct {
@@ -101,6 +116,14 @@ func (d *dockerArchive) image(ctx context.Context, e dockerEntry, logf func(stri
 				mu.Unlock()
 			}
 			layers[i] = lb
+			if err == nil {
+				d.mu.Lock()
+				if d.files == nil {
+					d.files = map[v1.Hash]string{}
+				}
+				d.files[lb.desc.Digest] = p
+				d.mu.Unlock()
+			}
 			return err
 		})
 	}
@@ -189,7 +212,11 @@ func (d *dockerArchive) layer(ctx context.Context, p string, diffID v1.Hash, log
 	// Uncompressed: compress once.
 	c := d.comp
 	c.logf = logf
-	return c.compress(ctx, io.NewSectionReader(tf, 0, size), diffID, types.DockerLayer, "layer "+p+" of "+d.where)
+	lb, closer, err := c.compress(ctx, io.NewSectionReader(tf, 0, size), diffID, types.DockerLayer, "layer "+p+" of "+d.where)
+	if err == nil {
+		d.generated.add(lb.desc.Digest) // its diff_id was checked as it was compressed
+	}
+	return lb, closer, err
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }

@@ -23,22 +23,17 @@ type ociLayout struct {
 	// comp, when set, gzips uncompressed layers once (see recompress).
 	comp *compressor
 
-	mu        sync.Mutex
-	images    map[v1.Hash]v1.Image // by the digest in the layout
-	generated map[v1.Hash]bool     // blobs hoist made (compressed layers, their manifests)
+	generated blobSet // blobs hoist made (compressed layers, their manifests)
+
+	mu     sync.Mutex
+	images map[v1.Hash]v1.Image // by the digest in the layout
 }
 
 // made records blobs that are not in the layout because hoist made them.
-func (l *ociLayout) made(hs ...v1.Hash) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.generated == nil {
-		l.generated = map[v1.Hash]bool{}
-	}
-	for _, h := range hs {
-		l.generated[h] = true
-	}
-}
+func (l *ociLayout) made(hs ...v1.Hash) { l.generated.add(hs...) }
+
+func (l *ociLayout) hoistMade(h v1.Hash) bool { return l.generated.has(h) }
+func (l *ociLayout) fileOf(h v1.Hash) string  { return blobPath(h) + " of " + l.where }
 
 func isLayout(fsys fs.FS) bool {
 	_, err1 := fs.Stat(fsys, "oci-layout")
@@ -355,10 +350,7 @@ func (x *layoutIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 func (l *ociLayout) checkBlobs(a Artifact) error {
 	var missing, wrong []string
 	walkDescriptors(a, func(d v1.Descriptor) {
-		l.mu.Lock()
-		made := l.generated[d.Digest]
-		l.mu.Unlock()
-		if made {
+		if l.generated.has(d.Digest) {
 			return
 		}
 		p := blobPath(d.Digest)

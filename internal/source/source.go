@@ -41,6 +41,9 @@ type Image struct {
 	// From says where the image was found, for the log.
 	From    string
 	closers []func() error
+	// local is the file or directory the image was read from; nil for a
+	// registry source.
+	local container
 }
 
 // Close releases the files behind the image.
@@ -193,21 +196,25 @@ func finish(ctx context.Context, img *Image, r Request, l *ociLayout, da *docker
 	if err != nil {
 		return nil, err
 	}
-	return finishCandidate(img, l, c, where)
+	if l != nil {
+		return finishCandidate(img, l, c, where)
+	}
+	return finishCandidate(img, da, c, where)
 }
 
 // finishCandidate opens the picked image and checks that a layout has
 // every blob it needs.
-func finishCandidate(img *Image, l *ociLayout, c candidate, where string) (*Image, error) {
+func finishCandidate(img *Image, from container, c candidate, where string) (*Image, error) {
 	a, err := c.open()
 	if err != nil {
 		return nil, err
 	}
-	if l != nil {
+	if l, ok := from.(*ociLayout); ok {
 		if err := l.checkBlobs(a); err != nil {
 			return nil, err
 		}
 	}
+	img.local = from
 	img.Artifact = a
 	img.Digest, err = a.Digest()
 	if err != nil {

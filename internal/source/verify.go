@@ -1,13 +1,22 @@
 package source
 
 import (
+	"bufio"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
 )
 
 // Errors a source can fail with; the CLI maps them to the exit code for a
@@ -69,3 +78,179 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 }
 
 func (v *verifyingReader) Close() error { return v.c.Close() }
+
+// container is a file or directory images are read from: a docker-archive
+// or an OCI layout.
+type container interface {
+	// hoistMade reports a blob hoist made itself (a layer it compressed,
+	// checked against its diff_id as it was), which needs no check.
+	hoistMade(h v1.Hash) bool
+	// fileOf names a blob for messages: its file and the container.
+	fileOf(h v1.Hash) string
+}
+
+// blobSet is a set of digests, safe for concurrent use.
+type blobSet struct {
+	mu sync.Mutex
+	m  map[v1.Hash]bool
+}
+
+func (b *blobSet) add(hs ...v1.Hash) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[v1.Hash]bool{}
+	}
+	for _, h := range hs {
+		b.m[h] = true
+	}
+}
+
+func (b *blobSet) has(h v1.Hash) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.m[h]
+}
+
+// layerCheck is one compressed layer to decompress and hash.
+type layerCheck struct {
+	layer  partial.CompressedLayer
+	mt     types.MediaType
+	diffID v1.Hash
+	file   string
+}
+
+// Verify checks what a registry cannot: that every compressed layer of an
+// image read from a file or directory decompresses, whole, to the diff_id
+// its config records, and that an uncompressed layer's digest is its
+// diff_id. (A registry checks a blob against its digest, which a damaged
+// or altered archive can carry correctly for the wrong content.) Layers
+// are read from the file a second time, independently of any upload, and
+// in parallel; the publisher runs this alongside the uploads and writes
+// no manifest until it has passed. Images from a registry are not checked
+// (they are copied as they are). Errors wrap ErrDigestMismatch (or ErrBadInput) and
+// name the layer and its file.
+func (i *Image) Verify(ctx context.Context) error {
+	if i.local == nil {
+		return nil
+	}
+	var checks []layerCheck
+	seen := map[v1.Hash]bool{}
+	err := walkImages(i.Artifact, func(img v1.Image) error {
+		m, err := img.Manifest()
+		if err != nil {
+			return err
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			return err
+		}
+		if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+			return fmt.Errorf("%w: image config %s lists %d diff_ids for %d layers (in %s)", ErrBadInput, m.Config.Digest, len(cfg.RootFS.DiffIDs), len(m.Layers), i.From)
+		}
+		for j, d := range m.Layers {
+			diffID := cfg.RootFS.DiffIDs[j]
+			if seen[d.Digest] || i.local.hoistMade(d.Digest) || !d.MediaType.IsDistributable() {
+				continue
+			}
+			seen[d.Digest] = true
+			switch d.MediaType {
+			case types.DockerUncompressedLayer, types.OCIUncompressedLayer:
+				if d.Digest != diffID {
+					return fmt.Errorf("%w: layer %s is uncompressed, so its digest must be its diff_id, but the image config says %s (the file was altered or damaged)", ErrDigestMismatch, i.local.fileOf(d.Digest), diffID)
+				}
+			case types.DockerLayer, types.OCILayer, types.OCILayerZStd:
+				l, err := img.LayerByDigest(d.Digest)
+				if err != nil {
+					return err
+				}
+				checks = append(checks, layerCheck{layer: l, mt: d.MediaType, diffID: diffID, file: i.local.fileOf(d.Digest)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.NumCPU())
+	for _, c := range checks {
+		g.Go(func() error { return c.run(ctx) })
+	}
+	return g.Wait()
+}
+
+// run decompresses the layer and compares what it hashes to with its
+// diff_id.
+func (c layerCheck) run(ctx context.Context) error {
+	rc, err := c.layer.Compressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var dec io.Reader
+	br := bufio.NewReaderSize(rc, 1<<20)
+	if c.mt == types.OCILayerZStd {
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow))
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		dec = zr
+	} else {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("%w: layer %s is not gzip (%v), though its media type says so (the file was altered or damaged)", ErrDigestMismatch, c.file, err)
+		}
+		defer zr.Close()
+		dec = zr
+	}
+	h := sha256.New()
+	if _, err := copyCtx(ctx, h, dec); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: layer %s ends before its compressed stream does (the file was cut short or damaged)", ErrDigestMismatch, c.file)
+		}
+		return fmt.Errorf("%w: layer %s does not decompress: %v (the file was altered or damaged)", ErrDigestMismatch, c.file, err)
+	}
+	if got := (v1.Hash{Algorithm: "sha256", Hex: hexSum(h)}); got != c.diffID {
+		return fmt.Errorf("%w: layer %s decompresses to %s, but the image config says its content is %s (the file was altered or damaged; rebuild or re-copy it)", ErrDigestMismatch, c.file, got, c.diffID)
+	}
+	return nil
+}
+
+// zstdMaxWindow bounds the memory one zstd layer may ask for.
+const zstdMaxWindow = 128 << 20
+
+// walkImages calls fn for every image of an artifact, once each.
+func walkImages(a Artifact, fn func(v1.Image) error) error {
+	switch x := a.(type) {
+	case v1.Image:
+		return fn(x)
+	case v1.ImageIndex:
+		im, err := x.IndexManifest()
+		if err != nil {
+			return err
+		}
+		for _, d := range im.Manifests {
+			var child Artifact
+			switch {
+			case d.MediaType.IsIndex():
+				child, err = x.ImageIndex(d.Digest)
+			case d.MediaType.IsImage():
+				child, err = x.Image(d.Digest)
+			default:
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := walkImages(child, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

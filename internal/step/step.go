@@ -310,6 +310,7 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 		Retries:     r.st.Push.Retries,
 		FailFast:    r.st.Push.FailFast,
 		Progress:    r.pr,
+		Verify:      img.Verify,
 	}
 	if r.st.Debug {
 		o.Debugf = r.pr.Printf
@@ -330,9 +331,11 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 	if failed > 0 {
 		err := fmt.Errorf("%w: %d of %d destination(s) failed (see above)", publish.ErrPush, failed, len(results))
 		for _, res := range results {
-			if errors.Is(res.Err, source.ErrDigestMismatch) {
-				// The input is bad, not the registry: exit as for a bad source.
-				return fmt.Errorf("%w: %w", err, source.ErrDigestMismatch)
+			for _, bad := range []error{source.ErrDigestMismatch, source.ErrBadInput} {
+				if errors.Is(res.Err, bad) {
+					// The input is bad, not the registry: exit as for a bad source.
+					return fmt.Errorf("%w: %w", err, bad)
+				}
 			}
 		}
 		return err
