@@ -21,7 +21,7 @@ go test -count=1 -timeout 25m "$@" ./...
 echo "test: go test -race (unit packages)"
 go test -race -count=1 ./internal/settings ./internal/step ./internal/kinds ./internal/registry ./internal/mask ./internal/outputs ./internal/files ./internal/tags ./internal/harness
 # The fuzz targets, briefly (their seeds already ran above).
-for target in internal/outputs:FuzzEnvRoundTrip internal/registry:FuzzDestinations; do
+for target in internal/outputs:FuzzEnvRoundTrip internal/registry:FuzzDestinations internal/settings:FuzzLoad internal/source:FuzzOpenArchive; do
   echo "test: fuzz ${target#*:} (10s)"
   go test -run='^$' -fuzz="^${target#*:}\$" -fuzztime=10s "./${target%%:*}"
 done

@@ -265,7 +265,7 @@ func TestDockerDaemonBuilder(t *testing.T) {
 		t.Errorf("the tarball's image prints %q", got)
 	}
 	r = mustPush(t, env("PLUGIN_REPO", repo, "PLUGIN_TAGS", "3"))
-	assertSummary(t, r, repo+":3", strings.TrimSpace(r.stdout))
+	assertPushed(t, r, reg, repo+":3")
 	if got := f.Docker.RunImage(t, repo+":3", "cat", "/d.txt"); got != "daemon-built" {
 		t.Errorf("the pushed image prints %q", got)
 	}

@@ -162,7 +162,8 @@ func TestOneFailedDestinationDoesNotStopTheOthers(t *testing.T) {
 	assertContains(t, r,
 		"registry "+locked.Host+" refused access (401 Unauthorized): check the credentials for "+locked.Host,
 		"cannot reach registry 127.0.0.1:"+itoa(closed),
-		"2 of 3 destination(s) failed")
+		"2 of 3 destination(s) failed",
+		"debug: GET "+locked.Host+"/v2/") // the debug lines searched below are there
 	assertNotContains(t, r, wrong, b64(locked.User+":"+wrong))
 	assertSummary(t, r, good.Host+"/ok/app:1", digestOf(t, good, good.Host+"/ok/app:1"))
 	if tags := tagsOf(t, good, "ok/app"); len(tags) != 1 {

@@ -100,6 +100,17 @@ func digestOf(t *testing.T, reg *harness.Registry, ref string) string {
 	return reg.Digest(t, ref)
 }
 
+// assertPushed reads ref's digest back from its registry with crane and
+// checks that hoist's summary and stdout name that digest.
+func assertPushed(t *testing.T, r result, reg *harness.Registry, ref string) {
+	t.Helper()
+	got := digestOf(t, reg, ref)
+	assertSummary(t, r, ref, got)
+	if out := strings.TrimSpace(r.stdout); out != got {
+		t.Errorf("stdout says %q, %s holds %s", out, ref, got)
+	}
+}
+
 // tagsOf lists a repository's tags straight from the registry API; empty
 // when the repository does not exist.
 func tagsOf(t *testing.T, reg *harness.Registry, repo string) []string {

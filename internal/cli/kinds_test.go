@@ -46,7 +46,8 @@ func TestECRStaticKeys(t *testing.T) {
 		"PLUGIN_ACCESS_KEY", aws.AccessKey, "PLUGIN_SECRET_KEY", aws.SecretKey,
 		"PLUGIN_CREATE_REPOSITORY", "true", "PLUGIN_LIFECYCLE_POLICY", policy,
 		"PLUGIN_ARTIFACT_FILE", filepath.Join(dir, "artifact.json"), "PLUGIN_DEBUG", "true"))
-	assertSummary(t, r, reg.Host+"/team/app:1.0", strings.TrimSpace(r.stdout))
+	assertPushed(t, r, reg, reg.Host+"/team/app:1.0")
+	assertContains(t, r, "debug: PUT "+reg.Host+"/v2/team/app/manifests/1.0") // debug wrote
 	assertNotContains(t, r, aws.SecretKey, aws.Password)
 	if !aws.HasRepository("team/app") || aws.Policy("PutLifecyclePolicy team/app") != `{"rules":[]}` {
 		t.Errorf("repository or policy missing: %v", aws.Policies)
@@ -169,7 +170,7 @@ func TestGoogleRegistries(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := mustPush(t, merged(base, c.env))
-			assertSummary(t, r, reg.Host+"/hoist-test/images/app:"+c.env["PLUGIN_TAGS"], strings.TrimSpace(r.stdout))
+			assertPushed(t, r, reg, reg.Host+"/hoist-test/images/app:"+c.env["PLUGIN_TAGS"])
 			assertNotContains(t, r, g.AccessToken, g.OIDCToken)
 		})
 	}
@@ -239,14 +240,14 @@ func TestACR(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := mustPush(t, merged(base, c.env))
-			assertSummary(t, r, reg.Host+"/team/app:"+c.env["PLUGIN_TAGS"], strings.TrimSpace(r.stdout))
+			assertPushed(t, r, reg, reg.Host+"/team/app:"+c.env["PLUGIN_TAGS"])
 			assertNotContains(t, r, refresh, aad.Secret, aad.OIDCToken)
 		})
 	}
 	// The admin user: plain username and password, no Azure AD.
 	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_REGISTRY_TYPE": "acr",
 		"PLUGIN_REPO": reg.Host + "/team/app", "PLUGIN_TAGS": "admin", "PLUGIN_USERNAME": reg.User, "PLUGIN_PASSWORD": reg.Password})
-	assertSummary(t, r, reg.Host+"/team/app:admin", strings.TrimSpace(r.stdout))
+	assertPushed(t, r, reg, reg.Host+"/team/app:admin")
 	for _, c := range []struct {
 		name string
 		env  map[string]string
@@ -291,15 +292,11 @@ func TestMixedKindsInOneRun(t *testing.T) {
 		"PLUGIN_ACR_REGISTRY": acrReg.Host, "TENANT_ID": aad.TenantID, "CLIENT_ID": aad.ClientID, "CLIENT_SECRET": aad.Secret,
 		"AZURE_AUTHORITY_HOST": aad.URL, "PLUGIN_REGISTRY_CERTIFICATE": aad.CAFile,
 	})
-	digest := strings.TrimSpace(r.stdout)
-	for _, ref := range []string{docker.Host + "/mixed/app:1", ecrReg.Host + "/mixed/app:1", garReg.Host + "/proj/mixed/app:1", acrReg.Host + "/mixed/app:1"} {
-		assertSummary(t, r, ref, digest)
-	}
-	if got := digestOf(t, docker, docker.Host+"/mixed/app:1"); got != digest {
-		t.Errorf("docker registry holds %s", got)
-	}
-	if got := digestOf(t, acrReg, acrReg.Host+"/mixed/app:1"); got != digest {
-		t.Errorf("ACR holds %s", got)
+	for _, d := range []struct {
+		reg *harness.Registry
+		ref string
+	}{{docker, docker.Host + "/mixed/app:1"}, {ecrReg, ecrReg.Host + "/mixed/app:1"}, {garReg, garReg.Host + "/proj/mixed/app:1"}, {acrReg, acrReg.Host + "/mixed/app:1"}} {
+		assertPushed(t, r, d.reg, d.ref)
 	}
 }
 

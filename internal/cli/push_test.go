@@ -258,7 +258,7 @@ func TestDockerConfigCredentialHelper(t *testing.T) {
 	if r.code != ExitPush {
 		t.Errorf("exit %d:\n%s", r.code, r)
 	}
-	assertContains(t, r, "denied for Basic ****", "(user ****)")
+	assertContains(t, r, "denied for Basic ****", "(user ****)", "debug: PUT "+echoHost+"/v2/helped/app/manifests/3")
 	assertNotContains(t, r, reg.Password, basic(reg.User, reg.Password))
 
 	// A helper that fails: a settings error naming the helper.

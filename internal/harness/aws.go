@@ -44,7 +44,7 @@ type AWS struct {
 	PublicPassword string
 
 	mu       sync.Mutex
-	sessions map[string]string // temporary access key → secret
+	sessions map[string]awsSession // by temporary access key
 	repos    map[string]bool
 	Calls    map[string]int // by action
 	Policies map[string]string
@@ -56,7 +56,7 @@ func StartAWS(t testing.TB, region string) *AWS {
 	t.Helper()
 	a := &AWS{Region: region, AccessKey: "AKIAHOISTTEST" + strings.ToUpper(randomHex(4)), SecretKey: "secret-" + randomHex(16),
 		Role: "arn:aws:iam::123456789012:role/hoist-push", ExternalID: "ext-" + randomHex(4), WebIdentityToken: "oidc." + randomHex(16),
-		sessions: map[string]string{}, repos: map[string]bool{}, Calls: map[string]int{}, Policies: map[string]string{}}
+		sessions: map[string]awsSession{}, repos: map[string]bool{}, Calls: map[string]int{}, Policies: map[string]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
@@ -205,20 +205,32 @@ func (a *AWS) verifyIn(r *http.Request, body []byte, service, wantRegion string)
 		return &awsErr{"InvalidSignatureException", fmt.Sprintf("Credential should be scoped to correct service: '%s'.", service)}
 	}
 	a.mu.Lock()
-	secret, temporary := a.sessions[key]
+	sess, temporary := a.sessions[key]
 	a.mu.Unlock()
-	if key == a.AccessKey {
+	secret, token := sess.secret, r.Header.Get("X-Amz-Security-Token")
+	invalid := &awsErr{"UnrecognizedClientException", "The security token included in the request is invalid."}
+	switch {
+	case key == a.AccessKey:
+		// Long-term keys carry no session token.
+		if token != "" {
+			return invalid
+		}
 		secret = a.SecretKey
-	} else if !temporary {
-		return &awsErr{"UnrecognizedClientException", "The security token included in the request is invalid."}
-	}
-	if temporary && r.Header.Get("X-Amz-Security-Token") == "" {
-		return &awsErr{"UnrecognizedClientException", "The security token included in the request is invalid."}
+	case !temporary:
+		return invalid
+	case token != sess.token:
+		// A session's token is the one issued with its key.
+		return invalid
 	}
 	signed := strings.Split(between(auth, "SignedHeaders=", ","), ";")
 	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
 	if err != nil {
 		return &awsErr{"IncompleteSignatureException", "bad X-Amz-Date"}
+	}
+	// AWS refuses a signature more than 15 minutes from its clock.
+	if now := time.Now().UTC(); when.Before(now.Add(-awsSkew)) || when.After(now.Add(awsSkew)) {
+		return &awsErr{"InvalidSignatureException", fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 15 min.)",
+			when.Format("20060102T150405Z"), now.Add(-awsSkew).Format("20060102T150405Z"), now.Format("20060102T150405Z"))}
 	}
 	req, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
 	for _, h := range signed {
@@ -237,6 +249,12 @@ func (a *AWS) verifyIn(r *http.Request, body []byte, service, wantRegion string)
 	}
 	return nil
 }
+
+// awsSkew is how far a request's X-Amz-Date may be from the clock.
+const awsSkew = 15 * time.Minute
+
+// awsSession is a temporary credential the stand-in's STS issued.
+type awsSession struct{ secret, token string }
 
 func between(s, from, to string) string {
 	i := strings.Index(s, from)
@@ -283,7 +301,7 @@ func (a *AWS) sts(w http.ResponseWriter, r *http.Request, body []byte, form url.
 	}
 	key, secret, token := "ASIAHOIST"+strings.ToUpper(randomHex(6)), "session-secret-"+randomHex(12), "session-token-"+randomHex(12)
 	a.mu.Lock()
-	a.sessions[key] = secret
+	a.sessions[key] = awsSession{secret: secret, token: token}
 	a.mu.Unlock()
 	w.Header().Set("Content-Type", "text/xml")
 	fmt.Fprintf(w, `<%[1]sResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><%[1]sResult><Credentials><AccessKeyId>%[2]s</AccessKeyId><SecretAccessKey>%[3]s</SecretAccessKey><SessionToken>%[4]s</SessionToken><Expiration>%[5]s</Expiration></Credentials><AssumedRoleUser><Arn>%[6]s/hoist</Arn><AssumedRoleId>AROAHOIST:hoist</AssumedRoleId></AssumedRoleUser></%[1]sResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></%[1]sResponse>`,

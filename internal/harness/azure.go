@@ -44,7 +44,7 @@ type Azure struct {
 
 	cert   *x509.Certificate
 	mu     sync.Mutex
-	issued map[string]bool
+	issued map[string]string // access token → audience
 	Calls  atomic.Int32
 }
 
@@ -52,7 +52,7 @@ type Azure struct {
 func StartAzure(t testing.TB) *Azure {
 	t.Helper()
 	a := &Azure{TenantID: "tenant-" + randomHex(4), ClientID: "client-" + randomHex(4), Secret: "sp-secret-" + randomHex(12),
-		OIDCToken: "az-oidc." + randomHex(12), issued: map[string]bool{}}
+		OIDCToken: "az-oidc." + randomHex(12), issued: map[string]string{}}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -74,12 +74,25 @@ func StartAzure(t testing.TB) *Azure {
 	return a
 }
 
-// Issued reports whether the stand-in issued this access token.
-func (a *Azure) Issued(token string) bool {
+// Audience is the audience of an access token the stand-in issued, ""
+// for any other token.
+func (a *Azure) Audience(token string) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.issued[token]
 }
+
+// azureScopes are the scopes the stand-in issues tokens for: Azure
+// Resource Manager's and ACR's own (what the ACR token exchange takes),
+// and Storage's (which it does not).
+var azureScopes = map[string]bool{
+	"https://management.azure.com/.default":        true,
+	"https://containerregistry.azure.net/.default": true,
+	"https://storage.azure.com/.default":           true,
+}
+
+// acrAudiences are the token audiences the ACR exchange accepts.
+var acrAudiences = map[string]bool{"https://management.azure.com": true, "https://containerregistry.azure.net": true}
 
 func (a *Azure) serve(w http.ResponseWriter, r *http.Request) {
 	base := strings.TrimSuffix(a.URL, "/") + "/" + a.TenantID
@@ -103,6 +116,22 @@ func (a *Azure) serve(w http.ResponseWriter, r *http.Request) {
 			fail("unauthorized_client", "AADSTS700016: Application with identifier '"+form.Get("client_id")+"' was not found in the directory.")
 			return
 		}
+		// MSAL adds the OpenID scopes to the resource's .default one.
+		var scope string
+		for _, sc := range strings.Fields(form.Get("scope")) {
+			if sc != "openid" && sc != "offline_access" && sc != "profile" {
+				scope += sc
+			}
+		}
+		if !azureScopes[scope] {
+			fail("invalid_scope", "AADSTS70011: The provided request must include a 'scope' input parameter; the provided value for the input parameter 'scope' is not valid: '"+scope+"'.")
+			return
+		}
+		assertion := form.Get("client_assertion")
+		if assertion != "" && form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+			fail("invalid_request", "AADSTS700023: The client_assertion_type is not valid.")
+			return
+		}
 		switch {
 		case form.Get("client_secret") != "":
 			if form.Get("client_secret") != a.Secret {
@@ -121,7 +150,7 @@ func (a *Azure) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		tok := "aad-" + randomHex(16)
 		a.mu.Lock()
-		a.issued[tok] = true
+		a.issued[tok] = strings.TrimSuffix(scope, "/.default")
 		a.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
@@ -150,9 +179,13 @@ func (a *Azure) certAssertion(jwt, aud string) bool {
 		return false
 	}
 	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	var c struct{ Iss, Sub, Aud string }
+	var c struct {
+		Iss, Sub, Aud string
+		Exp, Nbf      int64
+	}
 	json.Unmarshal(raw, &c)
-	return c.Iss == a.ClientID && c.Sub == a.ClientID && c.Aud == aud
+	now := time.Now().Unix()
+	return c.Iss == a.ClientID && c.Sub == a.ClientID && c.Aud == aud && c.Exp > now && c.Nbf <= now+300
 }
 
 // StartACR starts a real registry behind the ACR token exchange: requests
@@ -183,7 +216,7 @@ func startACR(t testing.TB, aad *Azure, named string) (*Registry, string) {
 		if r.URL.Path == "/oauth2/exchange" {
 			body, _ := io.ReadAll(r.Body)
 			form, _ := url.ParseQuery(string(body))
-			if form.Get("grant_type") != "access_token" || form.Get("service") != host || form.Get("tenant") != aad.TenantID || !aad.Issued(form.Get("access_token")) {
+			if form.Get("grant_type") != "access_token" || form.Get("service") != host || form.Get("tenant") != aad.TenantID || !acrAudiences[aad.Audience(form.Get("access_token"))] {
 				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"invalid access token"}]}`, http.StatusUnauthorized)
 				return
 			}

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -111,7 +112,20 @@ func (g *Google) serve(w http.ResponseWriter, r *http.Request) {
 		g.count("sts")
 		form, _ := url.ParseQuery(string(body))
 		audience := fmt.Sprintf("//iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", g.ProjectNumber, g.PoolID, g.ProviderID)
-		if form.Get("subject_token") != g.OIDCToken || form.Get("audience") != audience {
+		switch {
+		case form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange":
+			oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "Invalid value for \"grant_type\".")
+			return
+		case form.Get("requested_token_type") != "urn:ietf:params:oauth:token-type:access_token":
+			oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"requested_token_type\".")
+			return
+		case form.Get("subject_token_type") != "urn:ietf:params:oauth:token-type:jwt" && form.Get("subject_token_type") != "urn:ietf:params:oauth:token-type:id_token":
+			oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid value for \"subject_token_type\".")
+			return
+		case !strings.Contains(form.Get("scope"), "https://www.googleapis.com/auth/cloud-platform"):
+			oauthError(w, http.StatusBadRequest, "invalid_scope", "Invalid value for \"scope\".")
+			return
+		case form.Get("subject_token") != g.OIDCToken || form.Get("audience") != audience:
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "the subject token or the audience is not valid")
 			return
 		}
@@ -122,6 +136,12 @@ func (g *Google) serve(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer sts-"+g.OIDCToken {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`)
+			return
+		}
+		var req struct{ Scope []string }
+		if json.Unmarshal(body, &req) != nil || !slices.Contains(req.Scope, "https://www.googleapis.com/auth/cloud-platform") {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":{"code":400,"message":"Scope required.","status":"INVALID_ARGUMENT"}}`)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

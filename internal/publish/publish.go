@@ -47,6 +47,10 @@ func Backoff(retries int) remote.Backoff {
 	return remote.Backoff{Duration: base, Factor: factor, Jitter: 0.1, Steps: steps}
 }
 
+// cancelGrace is how long a cancelled push waits for its destinations to
+// report before it returns without them.
+const cancelGrace = 500 * time.Millisecond
+
 // ErrPush marks a failed destination.
 var ErrPush = errors.New("push failed")
 
@@ -71,7 +75,8 @@ type Options struct {
 	// with its error.
 	Verify func(ctx context.Context) error
 
-	onFail func() // cancels the other destinations when FailFast is set
+	onFail  func()          // cancels the other destinations when FailFast is set
+	backoff *remote.Backoff // replaces Backoff(Retries) in tests
 }
 
 // Result is the outcome of one destination.
@@ -178,17 +183,31 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 	}
 	sem := make(chan struct{}, limit)
 	p := &pusher{o: o, artifact: a, want: want, blobs: blobs, total: total, gate: gate}
+	// Results arrive under mu; once Push has returned (cancelled while
+	// go-containerregistry sleeps before a retry, which no context ends),
+	// late ones are dropped.
+	var mu sync.Mutex
+	returned := false
+	got := make([]bool, len(dests))
 	run := func(g *group, from name.Reference) bool {
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
 		defer func() { <-sem }()
 		tags := make([]name.Tag, len(g.index))
 		for j, i := range g.index {
 			tags[j] = dests[i]
 		}
 		rs := p.pushRepo(ctx, g.repo, tags, from)
+		mu.Lock()
+		defer mu.Unlock()
 		ok := true
 		for j, i := range g.index {
-			results[i] = rs[j]
+			if !returned {
+				results[i], got[i] = rs[j], true
+			}
 			ok = ok && rs[j].Err == nil
 		}
 		return ok
@@ -214,7 +233,29 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 			inner.Wait()
 		}()
 	}
-	wg.Wait()
+	all := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(all)
+	}()
+	select {
+	case <-all:
+	case <-ctx.Done():
+		// Cancelled: the pushes stop at their next request, but one may
+		// be in a retry's sleep; do not wait for it.
+		select {
+		case <-all:
+		case <-time.After(cancelGrace):
+		}
+	}
+	mu.Lock()
+	returned = true
+	for i, d := range dests {
+		if !got[i] {
+			results[i] = Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %s: cancelled (%v)", ErrPush, d.Name(), context.Cause(ctx))}
+		}
+	}
+	mu.Unlock()
 	if verified != nil {
 		if err := verified(); err != nil {
 			for i, d := range dests {
@@ -232,6 +273,13 @@ type pusher struct {
 	blobs    map[v1.Hash]int64
 	total    int64
 	gate     func(context.Context) error
+}
+
+func (p *pusher) backoff() remote.Backoff {
+	if p.o.backoff != nil {
+		return *p.o.backoff
+	}
+	return Backoff(p.o.Retries)
 }
 
 // pushRepo pushes every tag of one repository through one go-containerregistry
@@ -270,7 +318,7 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 		remote.WithAuthFromKeychain(p.o.Keychain),
 		remote.WithTransport(meter),
 		remote.WithJobs(max(p.o.Jobs, 1)),
-		remote.WithRetryBackoff(Backoff(p.o.Retries)),
+		remote.WithRetryBackoff(p.backoff()),
 		remote.WithUserAgent("hoist"),
 	}
 	bar := p.o.Progress.Bar(label, p.total, func() int64 { return skipped.Load() + meter.Sent() })

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hoist-build/hoist/internal/harness"
 	"github.com/hoist-build/hoist/internal/progress"
@@ -132,5 +135,43 @@ func TestBackoffIsCapped(t *testing.T) {
 		if waits != retries {
 			t.Errorf("%d retries: %d waits", retries, waits)
 		}
+	}
+}
+
+// Cancelling a push ends it promptly even while go-containerregistry
+// sleeps before a retry (a sleep no context interrupts): the destination
+// is reported cancelled. The server answers every request 503 (a real
+// registry cannot be made to); the wait before the retry is 30 s.
+func TestCancelDoesNotWaitForARetrySleep(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	answered := make(chan struct{}, 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		select {
+		case answered <- struct{}{}:
+		default:
+		}
+	}))
+	defer srv.Close()
+	img := open(t, f.SkopeoLayout)
+	o := options(t)
+	o.backoff = &remote.Backoff{Duration: 30 * time.Second, Factor: 1, Steps: 3}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan []Result)
+	go func() { done <- Push(ctx, img.Artifact, tags(t, strings.TrimPrefix(srv.URL, "http://")+"/app:1"), o) }()
+	<-answered
+	cancel()
+	start := time.Now()
+	select {
+	case res := <-done:
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("returned %s after the cancel", took)
+		}
+		if res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "cancelled") {
+			t.Errorf("result %+v", res[0])
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("Push still waits 25 s after the cancel")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -192,4 +193,37 @@ func TestKanikoArgs(t *testing.T) {
 	if d := cmp.Diff(want, s.KanikoArgs()); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
+}
+
+// Whatever value any setting is given: no panic, and a refused value is
+// named by its variable (and a secret's value is never echoed).
+func FuzzLoad(f *testing.F) {
+	for _, s := range []struct {
+		i uint16
+		v string
+	}{{0, "x"}, {3, "true"}, {7, "0x10"}, {9, "1m"}, {11, " a, ,b"}, {20, "-1"}, {30, "ft"}} {
+		f.Add(s.i, s.v)
+	}
+	dir := f.TempDir()
+	all := Fields()
+	f.Fuzz(func(t *testing.T, i uint16, v string) {
+		fd := all[int(i)%len(all)]
+		s, err := Load(nil, env(map[string]string{fd.Env[0]: v}), dir)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), fd.Env[0]+"=") {
+				t.Fatalf("%s=%q: error %v", fd.Env[0], v, err)
+			}
+			if fd.Secret && len(v) >= 8 && strings.Contains(err.Error(), v) {
+				t.Fatalf("%s: the secret is in the error %v", fd.Env[0], err)
+			}
+			return
+		}
+		if fd.Kind == "list" {
+			for _, item := range reflect.ValueOf(s).Elem().FieldByName(fd.Name).Interface().([]string) {
+				if item == "" || item != strings.TrimSpace(item) {
+					t.Fatalf("%s=%q gave the item %q", fd.Env[0], v, item)
+				}
+			}
+		}
+	})
 }

@@ -2,6 +2,8 @@ package source
 
 import (
 	"archive/tar"
+	"compress/gzip"
+	"io"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -78,5 +80,77 @@ func TestWrongDescriptorSizeIsRefused(t *testing.T) {
 		if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), want) {
 			t.Errorf("size %+d: error %v, want %q", delta, err, want)
 		}
+	}
+}
+
+// gzipTar writes a gzip-compressed tar holding one file of size zero
+// bytes, followed by trailing zero bytes after the end of the archive.
+func gzipTar(t *testing.T, path string, size, trailing int64) (tarSize int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := gzip.NewWriter(f)
+	counted := &countWriter{w: zw}
+	tw := tar.NewWriter(counted)
+	tw.WriteHeader(&tar.Header{Name: "manifest.json", Mode: 0o644, Size: size, Typeflag: tar.TypeReg})
+	zeros := make([]byte, 1<<20)
+	for left := size; left > 0; left -= int64(len(zeros)) {
+		tw.Write(zeros[:min(left, int64(len(zeros)))])
+	}
+	tw.Close()
+	tarSize = counted.n
+	for left := trailing; left > 0; left -= int64(len(zeros)) {
+		zw.Write(zeros[:min(left, int64(len(zeros)))])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return tarSize
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// A compressed tarball is decompressed only to its end-of-archive marker
+// (256 MiB of zeros after it, a 256 KiB gzip, cost nothing), and never
+// past the room left in the temporary directory: a bomb is refused with a
+// clear error, and its temporary file removed.
+func TestDecompressionIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	trailing := filepath.Join(dir, "trailing.tar.gz")
+	want := gzipTar(t, trailing, 1024, 256<<20)
+	tmp := t.TempDir()
+	got, _, err := plainTar(trailing, tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(got)
+	if err != nil || st.Size() != want {
+		t.Errorf("decompressed to %d bytes (%v), the tar is %d", st.Size(), err, want)
+	}
+	os.Remove(got)
+
+	bomb := filepath.Join(dir, "bomb.tar.gz")
+	gzipTar(t, bomb, 64<<20, 0)
+	old := roomFor
+	roomFor = func(string) int64 { return 16 << 20 }
+	defer func() { roomFor = old }()
+	_, _, err = plainTar(bomb, tmp)
+	if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "decompresses to more than the 16.0MiB free in "+tmp) || !strings.Contains(err.Error(), "TMPDIR") {
+		t.Errorf("error %v", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }

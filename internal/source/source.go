@@ -6,6 +6,7 @@
 package source
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -23,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/hoist-build/hoist/internal/progress"
 )
 
 // Artifact is what a source yields and a publisher pushes: a v1.Image or a
@@ -262,13 +266,17 @@ func plainTar(p, tempDir string) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	_, err = io.Copy(tmp, dec)
+	limit := roomFor(tmp.Name())
+	err = copyTar(&capped{w: tmp, left: limit}, dec)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		switch {
+		case errors.Is(err, errNoRoom):
+			return "", "", fmt.Errorf("%w: %s decompresses to more than the %s free in %s (a damaged or hostile file, or too little room: set TMPDIR to a larger disk, or give the tarball uncompressed)", ErrBadInput, p, progress.Bytes(limit), filepath.Dir(tmp.Name()))
+		case errors.Is(err, io.ErrUnexpectedEOF):
 			return "", "", fmt.Errorf("%w: %s: the compressed stream ends early", ErrTruncated, p)
 		}
 		return "", "", fmt.Errorf("decompress %s: %w", p, err)
@@ -283,6 +291,58 @@ func plainTar(p, tempDir string) (string, string, error) {
 		return "", "", fmt.Errorf("%w: %s decompresses to something that is not a tar archive", ErrBadInput, p)
 	}
 	return tmp.Name(), kind, nil
+}
+
+// copyTar copies a tar stream from r to w up to its end-of-archive
+// marker: what follows it (zeros a bomb could expand to without end) is
+// not read.
+func copyTar(w io.Writer, r io.Reader) error {
+	tr := tar.NewReader(io.TeeReader(r, w))
+	buf := make([]byte, 1<<20)
+	sink := struct{ io.Writer }{io.Discard} // no ReadFrom: use buf
+	for {
+		_, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := io.CopyBuffer(sink, tr, buf); err != nil {
+			return err
+		}
+	}
+}
+
+var errNoRoom = errors.New("no room left for the decompressed file")
+
+// capped is a writer that refuses to write more than left bytes.
+type capped struct {
+	w    io.Writer
+	left int64
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		return 0, errNoRoom
+	}
+	n, err := c.w.Write(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// roomFor is diskRoom; tests replace it.
+var roomFor = diskRoom
+
+// diskRoom is how much a temporary file at path may grow: the free space
+// of its file system, less a reserve so the disk is never filled.
+func diskRoom(path string) int64 {
+	const reserve = 256 << 20
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
+		return 1 << 62
+	}
+	return max(int64(st.Bavail)*int64(st.Bsize)-reserve, 0)
 }
 
 // isTarHeader reports whether b starts with a POSIX/GNU tar header.
