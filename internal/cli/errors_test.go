@@ -380,16 +380,24 @@ func flipByte(t *testing.T, path string, at int64) {
 }
 
 // With PLUGIN_FAIL_FAST the first failure cancels the other destinations:
-// the slow one never gets its tag.
+// the slow one never gets its tag. The slow registry holds its manifest
+// PUT until the client gives it up (a gate, not a sleep: it can only end
+// by the cancel); without fail-fast it is not held.
 func TestFailFastCancelsTheOthers(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
-	slow := startFaultProxy(t, reg, &faultProxy{match: func(r *http.Request) bool {
-		if isManifestPut(r) {
-			time.Sleep(3 * time.Second)
+	var hold atomic.Bool
+	hold.Store(true)
+	slow := startFaultProxy(t, reg, &faultProxy{status: http.StatusServiceUnavailable, times: 1000, match: func(r *http.Request) bool {
+		if !isManifestPut(r) || !hold.Load() {
+			return false
 		}
-		return false
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute): // a bound, should the cancel never come
+		}
+		return true
 	}})
 	closed := closedPort
 	dests := slow + "/slow/app:1,127.0.0.1:" + itoa(closed) + "/app:1"
@@ -402,6 +410,7 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 		t.Errorf("the slow destination was tagged: %v", tags)
 	}
 	// Without it the slow one finishes.
+	hold.Store(false)
 	r = hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests})
 	assertContains(t, r, "1 of 2 destination(s) failed")
 	if tags := tagsOf(t, reg, "slow/app"); len(tags) != 1 {

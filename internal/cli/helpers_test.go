@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/hoist-build/hoist/internal/harness"
 )
 

@@ -130,7 +130,9 @@ func TestGoogleStandInChecksExchangeAndScope(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("a good exchange: %d %s", code, body)
 	}
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	json.Unmarshal([]byte(body), &tok)
 	for field, bad := range map[string]string{
 		"grant_type":           "client_credentials",
@@ -196,7 +198,9 @@ func TestAzureStandInChecksScopeAssertionAndAudience(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("token for %s: %d %s", scope, code, body)
 		}
-		var tok struct{ AccessToken string `json:"access_token"` }
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
 		json.Unmarshal([]byte(body), &tok)
 		form := url.Values{"grant_type": {"access_token"}, "service": {reg.Host}, "tenant": {aad.TenantID}, "access_token": {tok.AccessToken}}
 		req, _ := http.NewRequest(http.MethodPost, reg.URL()+"/oauth2/exchange", strings.NewReader(form.Encode()))

@@ -2,13 +2,13 @@ package source
 
 import (
 	"archive/tar"
-	"compress/gzip"
-	"io"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
