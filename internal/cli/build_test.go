@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/containerd/console"
 
 	"github.com/hoist-build/hoist/internal/harness"
 )
@@ -246,5 +251,59 @@ func TestBuildSecrets(t *testing.T) {
 	}
 	if out := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", ref, "sh", "-c", "cat /run/secrets/envtok /run/secrets/filetok 2>/dev/null || echo absent")); out != "absent" {
 		t.Errorf("secrets left in the image: %q", out)
+	}
+}
+
+// BuildKit's terminal display, drawn on a real terminal (a pty), shows a
+// RUN step's output live; a build secret the step prints is masked there
+// too. The masked form is seen, so the output searched did hold the line.
+func TestBuildKitTerminalDisplayIsMasked(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	pty, slavePath, err := console.NewPty()
+	if err != nil {
+		harness.Missing(t, "no pseudo-terminal: %v", err)
+	}
+	defer pty.Close()
+	pty.Resize(console.WinSize{Height: 40, Width: 160})
+	slave, err := os.OpenFile(slavePath, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slave.Close()
+	var screen syncBuffer
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		io.Copy(&screen, pty)
+	}()
+	const secret = "tty-s3cret-value-9c1f"
+	// The RUN step prints the secret, then works for a while, so the
+	// display draws its output.
+	ctxDir := buildContext(t, "FROM "+f.Base+"\n"+
+		"RUN --mount=type=secret,id=tok echo \"token is $(cat /run/secrets/tok)\" && i=0 && while [ $i -lt 300000 ]; do i=$((i+1)); done\n", nil)
+	env := buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_REPO", "tty/app", "PLUGIN_PROGRESS", "tty",
+		"PLUGIN_SECRETS_FROM_ENV", "tok=TTY_TOKEN", "TTY_TOKEN", secret, "DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	var stdout syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	code := Main(ctx, nil, Env{
+		Lookup:  func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		WorkDir: t.TempDir(),
+		Stdout:  &stdout,
+		Stderr:  slave,
+	})
+	slave.Close()
+	pty.Close()
+	<-read
+	out := screen.String()
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if !strings.Contains(out, "token is ****") {
+		t.Errorf("the display never showed the step's output:\n%q", out)
+	}
+	if strings.Contains(out, secret) {
+		t.Errorf("the secret is on the terminal:\n%q", out)
 	}
 }

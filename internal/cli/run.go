@@ -35,8 +35,8 @@ func runStep(ctx context.Context, s *settings.Settings, env Env, plugin bool) er
 	defer stdout.Flush()
 	defer stderr.Flush()
 	st.Stdout, st.Stderr = stdout, stderr
-	if st.Progress == progress.TTY && isTerminal(env.Stderr) {
-		st.Terminal = env.Stderr
+	if f, ok := env.Stderr.(*os.File); ok && st.Progress == progress.TTY && isTerminal(f) {
+		st.Terminal = maskedTerminal{File: f, w: stderr}
 	}
 	res, err := step.Run(ctx, st)
 	if res.Pushed {
@@ -49,6 +49,17 @@ func runStep(ctx context.Context, s *settings.Settings, env Env, plugin bool) er
 	fmt.Fprintln(stdout, res.Digest)
 	return nil
 }
+
+// maskedTerminal is the terminal BuildKit draws its display on: the file
+// itself, which BuildKit needs to size and drive the console, except that
+// every byte written goes through the step's mask (a RUN step's output is
+// shown live, and may hold a secret).
+type maskedTerminal struct {
+	*os.File
+	w io.Writer
+}
+
+func (t maskedTerminal) Write(p []byte) (int, error) { return t.w.Write(p) }
 
 // summary prints one line per destination.
 func summary(w io.Writer, results []publish.Result) {
