@@ -159,11 +159,18 @@ func buildOnlyThenPushOnly(t *testing.T, key, value string) {
 	}
 
 	r = mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": tarPath,
-		"PLUGIN_REPO": repo, "PLUGIN_TAGS": "5", "PLUGIN_DESTINATIONS": b.Host + "/bo/app:5"})
+		"PLUGIN_REPO": repo, "PLUGIN_TAGS": "5", "PLUGIN_DESTINATIONS": b.Host + "/bo/app:5",
+		"PLUGIN_IMAGE_STORE": filepath.Join(work, ".hoist/images")})
 	// The hand-off holds gzip layers (the default), pushed as they are:
 	// the digest the build step reported is the one every registry holds.
 	pushed := strings.TrimSpace(r.stdout)
 	assertNotContains(t, r, "compressed layer")
+	// Its layers are the build's, which the workspace store vouches for:
+	// none is decompressed again. From another workspace, each is.
+	assertContains(t, r, "layers checked against the image config's diff_ids: 0 decompressed and hashed, 0 compressed by hoist,", "vouched for by the workspace image store's build")
+	r = mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": tarPath, "PLUGIN_DESTINATIONS": b.Host + "/bo/elsewhere:5"})
+	assertContains(t, r, "layers checked against the image config's diff_ids: ", " decompressed and hashed, 0 compressed by hoist, 0 vouched")
+	assertNotContains(t, r, "diff_ids: 0 decompressed")
 	if pushed != built || digestOf(t, a, repo+":5") != built || digestOf(t, b, b.Host+"/bo/app:5") != built {
 		t.Errorf("built %s, pushed %s", built, pushed)
 	}

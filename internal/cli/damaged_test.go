@@ -103,11 +103,18 @@ func TestDamagedLayersNeverLand(t *testing.T) {
 	if first == "" || !bytes.HasPrefix(layers[first], []byte{0x1f, 0x8b}) {
 		t.Fatalf("crane's archive has no gzip layer (first %q)", first)
 	}
-	// The archive as crane wrote it pushes (the control).
-	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": good, "PLUGIN_DESTINATIONS": reg.Host + "/good/app:1"})
+	// The archive as crane wrote it pushes (the control), its layers
+	// checked; pushed again, nothing is sent and nothing checked.
+	goodEnv := map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": good, "PLUGIN_DESTINATIONS": reg.Host + "/good/app:1"}
+	r := mustPush(t, goodEnv)
+	assertContains(t, r, "layers checked against the image config's diff_ids: ")
+	assertNotContains(t, r, "diff_ids: 0 decompressed")
 	if got := f.Docker.RunImage(t, reg.Host+"/good/app:1", "cat", "/built.txt"); got != f.Built {
 		t.Fatalf("crane's archive pushed as %q", got)
 	}
+	r = mustPush(t, goodEnv)
+	assertContains(t, r, "ok (up to date)")
+	assertNotContains(t, r, "layers checked")
 
 	evil := otherLayer(t)
 	for _, c := range []struct {

@@ -109,7 +109,7 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		defer cancel(nil)
 		o.onFail = func() { cancel(errors.New("another destination failed and fail-fast is set")) }
 	}
-	var gate func(context.Context) error
+	var gate func(*http.Request) error
 	var verified func() error
 	if o.Verify != nil {
 		// A failed check stops the uploads too: nothing of the image is
@@ -121,13 +121,33 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		defer stop()
 		done := make(chan struct{})
 		var verr error
-		go func() {
-			defer close(done)
-			if verr = o.Verify(vctx); verr != nil {
-				cancel(verr)
-			}
-		}()
+		// The check starts with the first blob request: a re-push whose
+		// tags already hold the image sends none, and costs no check.
+		var start sync.Once
+		var begun atomic.Bool
+		begin := func() {
+			start.Do(func() {
+				begun.Store(true)
+				go func() {
+					defer close(done)
+					if verr = o.Verify(vctx); verr != nil {
+						cancel(verr)
+					}
+				}()
+			})
+		}
+		// verified is the check's outcome when the push has ended: once
+		// cancelled, the check ends promptly too, and its own failure may
+		// be the cause; otherwise a check still running (or never
+		// started) is not waited for.
 		verified = func() error {
+			if !begun.Load() {
+				return nil
+			}
+			if ctx.Err() != nil {
+				<-done
+				return verr
+			}
 			select {
 			case <-done:
 				return verr
@@ -135,13 +155,20 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 				return nil
 			}
 		}
-		gate = func(rctx context.Context) error {
-			select {
-			case <-done:
-				return verr
-			case <-rctx.Done():
-				return rctx.Err()
+		gate = func(req *http.Request) error {
+			switch {
+			case registry.IsBlobRequest(req):
+				begin()
+			case registry.IsManifestPut(req):
+				begin()
+				select {
+				case <-done:
+					return verr
+				case <-req.Context().Done():
+					return req.Context().Err()
+				}
 			}
+			return nil
 		}
 	}
 	blobs := source.Blobs(a)
@@ -257,7 +284,7 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 	}
 	mu.Unlock()
 	if verified != nil {
-		if err := verified(); err != nil {
+		if err := verified(); err != nil && !errors.Is(err, context.Canceled) {
 			for i, d := range dests {
 				results[i] = Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %s: nothing was tagged: %w", ErrPush, d.Name(), err)}
 			}
@@ -272,7 +299,7 @@ type pusher struct {
 	want     v1.Hash
 	blobs    map[v1.Hash]int64
 	total    int64
-	gate     func(context.Context) error
+	gate     func(*http.Request) error
 }
 
 func (p *pusher) backoff() remote.Backoff {
@@ -293,7 +320,7 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 	var skipped atomic.Int64
 	var mu sync.Mutex
 	putTags := map[string]bool{}
-	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY, Debugf: p.o.Debugf, BeforeManifest: p.gate}
+	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY, Debugf: p.o.Debugf, Before: p.gate}
 	meter.OnEvent = func(ev registry.Event) {
 		size := ev.Size
 		if h, err := v1.NewHash(ev.Ref); err == nil {

@@ -211,11 +211,22 @@ type Meter struct {
 	// Debugf, when set, logs every request: method, host, path (never the
 	// query, which carries upload state) and status.
 	Debugf func(format string, args ...any)
-	// BeforeManifest, when set, is called before any manifest is written;
-	// an error stops the write (the publisher's gate for checks that run
-	// alongside the uploads).
-	BeforeManifest func(ctx context.Context) error
-	sent           atomic.Int64
+	// Before, when set, is called before every request; an error stops
+	// it (the publisher's gate for checks that run alongside the uploads).
+	Before func(req *http.Request) error
+	sent   atomic.Int64
+}
+
+// IsManifestPut reports a request that writes a manifest (and so, by tag,
+// a tag).
+func IsManifestPut(req *http.Request) bool {
+	return req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/")
+}
+
+// IsBlobRequest reports a request about a blob: an existence check, a
+// mount or an upload.
+func IsBlobRequest(req *http.Request) bool {
+	return strings.Contains(req.URL.Path, "/blobs/")
 }
 
 // Sent returns the request body bytes sent so far.
@@ -223,8 +234,8 @@ func (m *Meter) Sent() int64 { return m.sent.Load() }
 
 // RoundTrip implements http.RoundTripper.
 func (m *Meter) RoundTrip(req *http.Request) (*http.Response, error) {
-	if m.BeforeManifest != nil && req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/") {
-		if err := m.BeforeManifest(req.Context()); err != nil {
+	if m.Before != nil {
+		if err := m.Before(req); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
 			}

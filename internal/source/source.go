@@ -48,6 +48,10 @@ type Image struct {
 	// local is the file or directory the image was read from; nil for a
 	// registry source.
 	local container
+	// store is the workspace image store, whose builds vouch for their
+	// layers (see builtLayers).
+	store string
+	logf  func(string, ...any)
 }
 
 // Close releases the files behind the image.
@@ -100,15 +104,19 @@ func (r *Request) logf(format string, args ...any) {
 }
 
 // Open finds the image the request describes.
-func Open(ctx context.Context, r Request) (*Image, error) {
+func Open(ctx context.Context, r Request) (img *Image, err error) {
 	switch {
 	case r.TarPath != "":
-		return openPath(ctx, r)
+		img, err = openPath(ctx, r)
 	case r.Image != "":
-		return openReference(ctx, r, r.Image)
+		img, err = openReference(ctx, r, r.Image)
 	default:
-		return openFallbacks(ctx, r)
+		img, err = openFallbacks(ctx, r)
 	}
+	if img != nil {
+		img.store, img.logf = r.Store, r.Logf
+	}
+	return img, err
 }
 
 func openPath(ctx context.Context, r Request) (img *Image, err error) {

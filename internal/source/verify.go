@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 
@@ -136,6 +138,8 @@ func (i *Image) Verify(ctx context.Context) error {
 	}
 	var checks []layerCheck
 	seen := map[v1.Hash]bool{}
+	built := builtLayers(i.store)
+	var made, vouched int
 	err := walkImages(i.Artifact, func(img v1.Image) error {
 		m, err := img.Manifest()
 		if err != nil {
@@ -150,10 +154,18 @@ func (i *Image) Verify(ctx context.Context) error {
 		}
 		for j, d := range m.Layers {
 			diffID := cfg.RootFS.DiffIDs[j]
-			if seen[d.Digest] || i.local.hoistMade(d.Digest) || !d.MediaType.IsDistributable() {
+			if seen[d.Digest] || !d.MediaType.IsDistributable() {
 				continue
 			}
 			seen[d.Digest] = true
+			switch {
+			case i.local.hoistMade(d.Digest):
+				made++
+				continue
+			case built[d.Digest] == diffID:
+				vouched++
+				continue
+			}
 			switch d.MediaType {
 			case types.DockerUncompressedLayer, types.OCIUncompressedLayer:
 				if d.Digest != diffID {
@@ -180,7 +192,13 @@ func (i *Image) Verify(ctx context.Context) error {
 	for _, c := range checks {
 		g.Go(func() error { return c.run(ctx) })
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if i.logf != nil {
+		i.logf("layers checked against the image config's diff_ids: %d decompressed and hashed, %d compressed by hoist, %d vouched for by the workspace image store's build", len(checks), made, vouched)
+	}
+	return nil
 }
 
 // run decompresses the layer and compares what it hashes to with its
@@ -222,6 +240,59 @@ func (c layerCheck) run(ctx context.Context) error {
 		return fmt.Errorf("%w: layer %s decompresses to %s, but the image config says its content is %s (the file was altered or damaged; rebuild or re-copy it)", ErrDigestMismatch, c.file, got, c.diffID)
 	}
 	return nil
+}
+
+// maxBuilt bounds how many of the store's newest entries builtLayers reads.
+const maxBuilt = 64
+
+// builtLayers maps each layer of the images a build recorded in the
+// workspace image store (its newest entries) to the diff_id it
+// decompresses to. BuildKit computed both from the same bytes when it
+// exported the image, and the store's manifests and configs are read
+// verified against their digests; so a layer of the build-only step's
+// tarball, pushed by a push-only step of the same workspace, needs no
+// second check: the registry verifies the bytes sent against the digest,
+// and the build vouches for what that digest holds.
+func builtLayers(dir string) map[v1.Hash]v1.Hash {
+	out := map[v1.Hash]v1.Hash{}
+	if dir == "" {
+		return out
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+		return out
+	}
+	l := &ociLayout{fsys: os.DirFS(dir), where: "image store " + dir}
+	im, _, err := l.indexJSON()
+	if err != nil {
+		return out
+	}
+	seen := map[v1.Hash]bool{}
+	for j := len(im.Manifests) - 1; j >= 0 && len(seen) < maxBuilt; j-- {
+		d := im.Manifests[j]
+		if seen[d.Digest] {
+			continue
+		}
+		seen[d.Digest] = true
+		a, err := l.artifact(d)
+		if err != nil {
+			continue
+		}
+		walkImages(a, func(img v1.Image) error {
+			m, err := img.Manifest()
+			if err != nil {
+				return nil
+			}
+			cfg, err := img.ConfigFile()
+			if err != nil || len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+				return nil
+			}
+			for k, ld := range m.Layers {
+				out[ld.Digest] = cfg.RootFS.DiffIDs[k]
+			}
+			return nil
+		})
+	}
+	return out
 }
 
 // zstdMaxWindow bounds the memory one zstd layer may ask for.
