@@ -61,7 +61,9 @@ func (b *bench) buildScenarios(ctx, engineDir string, size int) []scenario {
 			if err := m.exec(hoistBuild(append([]string{"--tar-path", out}, extra...)...)...); err != nil {
 				return err
 			}
-			return m.exec(hoistBin, "push", "--source-tar-path", out, "--destination", m.regs[0]+app, "--progress", "quiet", "--daemon-off", "--compress-cache=")
+			// The push-only step of the same workspace: it sees the build's
+			// image store, as the mission's steps share .hoist/images.
+			return m.exec(hoistBin, "push", "--source-tar-path", out, "--image-store", store, "--destination", m.regs[0]+app, "--progress", "quiet", "--daemon-off", "--compress-cache=")
 		}
 	}
 	prune := pruneBuilders(engineDir)
