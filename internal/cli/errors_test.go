@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"archive/tar"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -317,53 +316,20 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 // middle of its largest layer.
 func tamperDockerArchive(t *testing.T, src, dst string) {
 	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	// Find the largest layer first.
-	tr := tar.NewReader(in)
 	var target string
-	var size int64
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
+	var size int
+	rewriteTar(t, src, filepath.Join(t.TempDir(), "scan.tar"), func(name string, b []byte) (string, []byte) {
+		if strings.HasSuffix(name, "layer.tar") && len(b) > size {
+			target, size = name, len(b)
 		}
-		if err != nil {
-			t.Fatal(err)
+		return name, b
+	})
+	rewriteTar(t, src, dst, func(name string, b []byte) (string, []byte) {
+		if name == target {
+			b[len(b)/2] ^= 0xff
 		}
-		if strings.HasSuffix(h.Name, "layer.tar") && h.Size > size {
-			target, size = h.Name, h.Size
-		}
-	}
-	in.Seek(0, io.SeekStart)
-	tr = tar.NewReader(in)
-	tw := tar.NewWriter(out)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(tr)
-		if h.Name == target {
-			body[len(body)/2] ^= 0xff
-		}
-		tw.WriteHeader(h)
-		tw.Write(body)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
+		return name, b
+	})
 }
 
 func flipByte(t *testing.T, path string, at int64) {

@@ -3,11 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,20 +233,7 @@ func TestDockerConfigCredentialHelper(t *testing.T) {
 
 	// A registry that echoes the Authorization header in its error: what
 	// the helper returned is masked, in the header's base64 form too.
-	target, _ := url.Parse(reg.URL())
-	rp := httputil.NewSingleHostReverseProxy(target)
-	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/") {
-			io.Copy(io.Discard, req.Body)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"errors":[{"code":"MANIFEST_INVALID","message":"denied for %s (user %s)"}]}`, req.Header.Get("Authorization"), reg.Password)
-			return
-		}
-		rp.ServeHTTP(w, req)
-	}))
-	t.Cleanup(echo.Close)
-	echoHost := strings.TrimPrefix(echo.URL, "http://")
+	echoHost := echoingRegistry(t, reg, " (user "+reg.Password+")")
 	os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"credHelpers":{"`+echoHost+`":"hoisttest"}}`), 0o600)
 	r = hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": echoHost + "/helped/app:3",
 		"DOCKER_CONFIG": cfgDir, "PLUGIN_DEBUG": "true"})

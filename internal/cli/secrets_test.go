@@ -18,9 +18,9 @@ import (
 )
 
 // echoingRegistry is a real registry behind a proxy that answers every
-// manifest PUT with an error quoting the request's Authorization header:
-// a registry error body that echoes credentials.
-func echoingRegistry(t *testing.T, reg *harness.Registry) string {
+// manifest PUT with an error quoting the request's Authorization header,
+// then also: a registry error body that echoes credentials.
+func echoingRegistry(t *testing.T, reg *harness.Registry, also string) string {
 	t.Helper()
 	target, _ := url.Parse(reg.URL())
 	rp := httputil.NewSingleHostReverseProxy(target)
@@ -29,7 +29,7 @@ func echoingRegistry(t *testing.T, reg *harness.Registry) string {
 			io.Copy(io.Discard, req.Body)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"errors":[{"code":"MANIFEST_INVALID","message":"denied for %s"}]}`, req.Header.Get("Authorization"))
+			fmt.Fprintf(w, `{"errors":[{"code":"MANIFEST_INVALID","message":"denied for %s%s"}]}`, req.Header.Get("Authorization"), also)
 			return
 		}
 		rp.ServeHTTP(w, req)
@@ -96,7 +96,7 @@ func TestNoSecretInAnyByteWritten(t *testing.T) {
 			t.Parallel()
 			pass := secretPassword()
 			reg := harness.StartRegistry(t, harness.RegistryOptions{Auth: true, Password: pass})
-			host := echoingRegistry(t, reg)
+			host := echoingRegistry(t, reg, "")
 			if name == "wrong password" {
 				host = reg.Host
 			}
