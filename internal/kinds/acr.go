@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/registry"
 )
 
@@ -137,7 +138,7 @@ func (a *ACR) Secrets() []string {
 	defer a.mu.Unlock()
 	var out []string
 	for _, t := range a.tokens {
-		out = append(out, basicForms(ACRUser, t)...)
+		out = append(out, mask.LoginForms(ACRUser, t)...)
 	}
 	return out
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/registry"
 )
 
@@ -372,7 +373,7 @@ func (e *ECR) Login(ctx context.Context) (authn.AuthConfig, error) {
 
 // Secrets returns the registry password, once fetched, for masking.
 func (e *ECR) Secrets() []string {
-	return append(basicForms(e.auth.Username, e.auth.Password), basicForms(e.publicAuth.Username, e.publicAuth.Password)...)
+	return append(mask.LoginForms(e.auth.Username, e.auth.Password), mask.LoginForms(e.publicAuth.Username, e.publicAuth.Password)...)
 }
 
 // Prepare makes sure the ECR repositories exist (see EnsureRepository).

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"golang.org/x/oauth2/google/externalaccount"
+
+	"github.com/hoist-build/hoist/internal/mask"
 )
 
 const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
@@ -136,7 +138,7 @@ func (g *Google) ResolveContext(ctx context.Context, res authn.Resource) (authn.
 }
 
 // Secrets returns the access token, once fetched, for masking.
-func (g *Google) Secrets() []string { return basicForms(googleUser, g.token) }
+func (g *Google) Secrets() []string { return mask.LoginForms(googleUser, g.token) }
 
 // Prepare has nothing to do: Google's repositories exist or are made by
 // the first push.

@@ -2,7 +2,6 @@ package kinds
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -103,15 +102,6 @@ func Infer(host string) (Kind, string) {
 		}
 	}
 	return Docker{}, "docker"
-}
-
-// basicForms are a password and, with its user, the base64 of
-// user:password that an Authorization header carries.
-func basicForms(user, password string) []string {
-	if password == "" {
-		return nil
-	}
-	return []string{password, base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
 }
 
 // registryPath is PLUGIN_REGISTRY as HOST[/PATH]: without a scheme and

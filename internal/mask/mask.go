@@ -46,18 +46,18 @@ func (s *Set) Add(secrets ...string) {
 	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
 }
 
-// AddLogin masks a password and the basic credentials user:password in
-// their base64 form, which is how they appear in an Authorization header
-// or a docker config's auth.
-func (s *Set) AddLogin(user, password string) {
+// LoginForms are a password and the base64 of user:password, which is
+// how a login appears in an Authorization header or a docker config's
+// auth; none when there is no password.
+func LoginForms(user, password string) []string {
 	if password == "" {
-		return
+		return nil
 	}
-	s.Add(password)
-	if user != "" {
-		s.Add(base64.StdEncoding.EncodeToString([]byte(user + ":" + password)))
-	}
+	return []string{password, base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
 }
+
+// AddLogin masks a login in its forms (LoginForms).
+func (s *Set) AddLogin(user, password string) { s.Add(LoginForms(user, password)...) }
 
 func (s *Set) has(sec string) bool {
 	for _, b := range s.secrets {

@@ -109,67 +109,15 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		defer cancel(nil)
 		o.onFail = func() { cancel(errors.New("another destination failed and fail-fast is set")) }
 	}
-	var gate func(*http.Request) error
-	var verified func() error
+	var check *contentCheck
 	if o.Verify != nil {
 		// A failed check stops the uploads too: nothing of the image is
 		// worth sending.
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
-		vctx, stop := context.WithCancel(ctx)
-		defer stop()
-		done := make(chan struct{})
-		var verr error
-		// The check starts with the first blob request: a re-push whose
-		// tags already hold the image sends none, and costs no check.
-		var start sync.Once
-		var begun atomic.Bool
-		begin := func() {
-			start.Do(func() {
-				begun.Store(true)
-				go func() {
-					defer close(done)
-					if verr = o.Verify(vctx); verr != nil {
-						cancel(verr)
-					}
-				}()
-			})
-		}
-		// verified is the check's outcome when the push has ended: once
-		// cancelled, the check ends promptly too, and its own failure may
-		// be the cause; otherwise a check still running (or never
-		// started) is not waited for.
-		verified = func() error {
-			if !begun.Load() {
-				return nil
-			}
-			if ctx.Err() != nil {
-				<-done
-				return verr
-			}
-			select {
-			case <-done:
-				return verr
-			default:
-				return nil
-			}
-		}
-		gate = func(req *http.Request) error {
-			switch {
-			case registry.IsBlobRequest(req):
-				begin()
-			case registry.IsManifestPut(req):
-				begin()
-				select {
-				case <-done:
-					return verr
-				case <-req.Context().Done():
-					return req.Context().Err()
-				}
-			}
-			return nil
-		}
+		check = newContentCheck(ctx, o.Verify, cancel)
+		defer check.stop()
 	}
 	blobs := source.Blobs(a)
 	var total int64
@@ -209,7 +157,7 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		limit = len(groups)
 	}
 	sem := make(chan struct{}, limit)
-	p := &pusher{o: o, artifact: a, want: want, blobs: blobs, total: total, gate: gate}
+	p := &pusher{o: o, artifact: a, want: want, blobs: blobs, total: total, check: check}
 	// Results arrive under mu; once Push has returned (cancelled while
 	// go-containerregistry sleeps before a retry, which no context ends),
 	// late ones are dropped.
@@ -283,8 +231,8 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		}
 	}
 	mu.Unlock()
-	if verified != nil {
-		if err := verified(); err != nil && !errors.Is(err, context.Canceled) {
+	if check != nil {
+		if err := check.outcome(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			for i, d := range dests {
 				results[i] = Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %s: nothing was tagged: %w", ErrPush, d.Name(), err)}
 			}
@@ -299,7 +247,79 @@ type pusher struct {
 	want     v1.Hash
 	blobs    map[v1.Hash]int64
 	total    int64
-	gate     func(*http.Request) error
+	check    *contentCheck
+}
+
+// contentCheck runs the source's check (Options.Verify) alongside the
+// uploads: it starts with the first blob request (a re-push whose tags
+// already hold the image sends none, and costs no check), and every
+// manifest PUT waits for it to pass.
+type contentCheck struct {
+	ctx    context.Context
+	verify func(context.Context) error
+	fail   context.CancelCauseFunc // stops the push when the check fails
+	stop   context.CancelFunc      // ends a check the push no longer needs
+
+	once  sync.Once
+	begun atomic.Bool
+	done  chan struct{}
+	err   error
+}
+
+func newContentCheck(ctx context.Context, verify func(context.Context) error, fail context.CancelCauseFunc) *contentCheck {
+	c := &contentCheck{verify: verify, fail: fail, done: make(chan struct{})}
+	c.ctx, c.stop = context.WithCancel(ctx)
+	return c
+}
+
+func (c *contentCheck) begin() {
+	c.once.Do(func() {
+		c.begun.Store(true)
+		go func() {
+			defer close(c.done)
+			if c.err = c.verify(c.ctx); c.err != nil {
+				c.fail(c.err)
+			}
+		}()
+	})
+}
+
+// gate is the Meter's hook: blob requests start the check, manifest PUTs
+// wait for it.
+func (c *contentCheck) gate(req *http.Request) error {
+	switch {
+	case registry.IsBlobRequest(req):
+		c.begin()
+	case registry.IsManifestPut(req):
+		c.begin()
+		select {
+		case <-c.done:
+			return c.err
+		case <-req.Context().Done():
+			return req.Context().Err()
+		}
+	}
+	return nil
+}
+
+// outcome is the check's result when the push has ended. A push that was
+// cancelled (perhaps by the check's own failure) waits for the check,
+// which then ends promptly; otherwise a check still running, or never
+// started, is not waited for.
+func (c *contentCheck) outcome(push context.Context) error {
+	if !c.begun.Load() {
+		return nil
+	}
+	if push.Err() != nil {
+		<-c.done
+		return c.err
+	}
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
 }
 
 func (p *pusher) backoff() remote.Backoff {
@@ -320,7 +340,10 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 	var skipped atomic.Int64
 	var mu sync.Mutex
 	putTags := map[string]bool{}
-	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY, Debugf: p.o.Debugf, Before: p.gate}
+	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY, Debugf: p.o.Debugf}
+	if p.check != nil {
+		meter.Before = p.check.gate
+	}
 	meter.OnEvent = func(ev registry.Event) {
 		size := ev.Size
 		if h, err := v1.NewHash(ev.Ref); err == nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/docker/cli/cli/config/configfile"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/hoist-build/hoist/internal/mask"
 )
 
 // ErrCredentials marks a credentials setting that cannot be used.
@@ -240,9 +242,7 @@ func (k *Keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 func (k *Keychain) learn(user, password string, tokens ...string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if password != "" {
-		k.learned = append(k.learned, password, base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
-	}
+	k.learned = append(k.learned, mask.LoginForms(user, password)...)
 	for _, t := range tokens {
 		if t != "" {
 			k.learned = append(k.learned, t)
@@ -281,19 +281,14 @@ func (k *Keychain) Secrets() []string {
 	k.mu.Lock()
 	out = append(out, k.learned...)
 	k.mu.Unlock()
-	basic := func(user, pass string) {
-		if pass != "" {
-			out = append(out, pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
-		}
-	}
 	for _, ac := range k.static {
-		basic(ac.Username, ac.Password)
+		out = append(out, mask.LoginForms(ac.Username, ac.Password)...)
 	}
 	if k.config != nil {
 		for _, ac := range k.config.AuthConfigs {
 			// The config's auth is decoded into user and password when
 			// it is read; its base64 is what a printed config shows.
-			basic(ac.Username, ac.Password)
+			out = append(out, mask.LoginForms(ac.Username, ac.Password)...)
 			for _, s := range []string{ac.Auth, ac.IdentityToken, ac.RegistryToken} {
 				if s != "" {
 					out = append(out, s)

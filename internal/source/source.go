@@ -430,12 +430,52 @@ func matches(c candidate, want string) bool {
 	return false
 }
 
-// walkDescriptors calls fn for every blob and child manifest an artifact
-// references.
-func walkDescriptors(a Artifact, fn func(v1.Descriptor)) {
+// walk visits an artifact depth first: child for every manifest an index
+// lists, image for every image. A child that cannot be opened is skipped
+// and its error returned at the end, after the others were visited.
+func walk(a Artifact, child func(v1.Descriptor), image func(v1.Image) error) error {
 	switch x := a.(type) {
 	case v1.Image:
-		if m, err := x.Manifest(); err == nil {
+		return image(x)
+	case v1.ImageIndex:
+		im, err := x.IndexManifest()
+		if err != nil {
+			return err
+		}
+		var first error
+		for _, d := range im.Manifests {
+			if child != nil {
+				child(d)
+			}
+			var c Artifact
+			switch {
+			case d.MediaType.IsIndex():
+				c, err = x.ImageIndex(d.Digest)
+			case d.MediaType.IsImage():
+				c, err = x.Image(d.Digest)
+			default:
+				continue
+			}
+			if err == nil {
+				err = walk(c, child, image)
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	return nil
+}
+
+// walkImages calls fn for every image of an artifact.
+func walkImages(a Artifact, fn func(v1.Image) error) error { return walk(a, nil, fn) }
+
+// walkDescriptors calls fn for every blob and child manifest an artifact
+// references, as far as they can be read.
+func walkDescriptors(a Artifact, fn func(v1.Descriptor)) {
+	walk(a, fn, func(img v1.Image) error {
+		if m, err := img.Manifest(); err == nil {
 			fn(m.Config)
 			for _, l := range m.Layers {
 				if l.MediaType.IsDistributable() {
@@ -443,27 +483,8 @@ func walkDescriptors(a Artifact, fn func(v1.Descriptor)) {
 				}
 			}
 		}
-	case v1.ImageIndex:
-		im, err := x.IndexManifest()
-		if err != nil {
-			return
-		}
-		for _, d := range im.Manifests {
-			fn(d)
-			var child Artifact
-			switch {
-			case d.MediaType.IsIndex():
-				child, err = x.ImageIndex(d.Digest)
-			case d.MediaType.IsImage():
-				child, err = x.Image(d.Digest)
-			default:
-				continue
-			}
-			if err == nil {
-				walkDescriptors(child, fn)
-			}
-		}
-	}
+		return nil
+	})
 }
 
 // Blobs returns every distinct blob of the artifact with its size, for

@@ -297,34 +297,3 @@ func builtLayers(dir string) map[v1.Hash]v1.Hash {
 
 // zstdMaxWindow bounds the memory one zstd layer may ask for.
 const zstdMaxWindow = 128 << 20
-
-// walkImages calls fn for every image of an artifact, once each.
-func walkImages(a Artifact, fn func(v1.Image) error) error {
-	switch x := a.(type) {
-	case v1.Image:
-		return fn(x)
-	case v1.ImageIndex:
-		im, err := x.IndexManifest()
-		if err != nil {
-			return err
-		}
-		for _, d := range im.Manifests {
-			var child Artifact
-			switch {
-			case d.MediaType.IsIndex():
-				child, err = x.ImageIndex(d.Digest)
-			case d.MediaType.IsImage():
-				child, err = x.Image(d.Digest)
-			default:
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := walkImages(child, fn); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
