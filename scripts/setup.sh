@@ -65,6 +65,14 @@ if [ ! -x bin/kaniko-executor ] || [ "$(cat bin/kaniko-executor.version 2>/dev/n
     -o ../../bin/kaniko-executor github.com/GoogleContainerTools/kaniko/cmd/executor)
   echo "$kaniko_version" > bin/kaniko-executor.version
 fi
+trivy_version=$(pinned github.com/aquasecurity/trivy tools/trivy)
+if [ ! -x bin/trivy ] || [ "$(cat bin/trivy.version 2>/dev/null)" != "$trivy_version" ]; then
+  echo "setup: building Trivy $trivy_version (pinned in tools/trivy) into bin/, statically (about 6 minutes)"
+  (cd tools/trivy && GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=${trivy_version#v}" \
+    -o ../../bin/trivy github.com/aquasecurity/trivy/cmd/trivy)
+  echo "$trivy_version" > bin/trivy.version
+fi
 hoist_version=$(git describe --always --dirty 2>/dev/null || echo dev)
 go build -ldflags "-X github.com/hoist-build/hoist/internal/cli.Version=$hoist_version" -o bin/hoist ./cmd/hoist
 echo "setup: ok"

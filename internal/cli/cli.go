@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -21,8 +22,10 @@ import (
 	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/source"
+	"github.com/hoist-build/hoist/internal/step"
 )
 
 // Exit codes; documented in docs/usage.md.
@@ -34,6 +37,8 @@ const (
 	ExitPush      = 4 // at least one destination failed
 	ExitBuild     = 5 // the build failed (Dockerfile, a step, a base image)
 	ExitEngine    = 6 // the build engine cannot be reached or started
+	ExitScan      = 7 // the scan gate failed, or PLUGIN_REQUIRE_SCAN found no passing record (--exit-code changes it)
+	ExitScanner   = 8 // the scan could not run: Trivy missing or of another version, no usable database
 	ExitCancelled = 130
 )
 
@@ -82,7 +87,14 @@ func Main(ctx context.Context, args []string, env Env) int {
 var errReported = errors.New("reported")
 
 func exitCode(ctx context.Context, err error) int {
+	var gate *scan.GateError
 	switch {
+	case errors.As(err, &gate):
+		return gate.Code
+	case errors.Is(err, step.ErrUnscanned):
+		return ExitScan
+	case errors.Is(err, scan.ErrScanner):
+		return ExitScanner
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitCancelled
 	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage), errors.Is(err, build.ErrInput), errors.Is(err, kinds.ErrConfig):
@@ -167,6 +179,36 @@ is also a flag; a flag wins over the environment. See docs/settings.md.`,
 			return runStep(ctx, s, env, false)
 		},
 	}
+	scanCmd := &cobra.Command{
+		Use:   "scan IMAGE",
+		Short: "Scan an image with Trivy, as push-only would push it, and record the verdict under its digest",
+		Long: `hoist scan runs Trivy on IMAGE: a docker-archive or OCI archive (plain or
+compressed), an OCI layout directory, or a reference looked up in the
+workspace image store, the Docker daemon, then its registry, exactly as
+push-only finds it. It prints Trivy's report, writes the reports asked for,
+and records the verdict in --scan-records under the manifest digest that a
+push of the same image pushes. The flags keep Trivy's names and meanings.`,
+		Example: `  hoist scan image.tar
+  hoist scan --severity HIGH,CRITICAL --format table,json,sarif --output ,report.json,report.sarif image.tar
+  hoist scan --db-repository registry.internal/aquasecurity/trivy-db:2 registry.internal/team/app:1.2.3`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := load(cmd, env)
+			if err != nil {
+				return err
+			}
+			s.SourceTarPath, s.SourceImage = "", args[0]
+			if p := args[0]; !filepath.IsAbs(p) {
+				p = filepath.Join(env.WorkDir, p)
+				if _, err := os.Stat(p); err == nil {
+					s.SourceTarPath, s.SourceImage = p, ""
+				}
+			} else {
+				s.SourceTarPath, s.SourceImage = p, ""
+			}
+			return runScan(ctx, s, env)
+		},
+	}
 	engineCmd := &cobra.Command{Use: "engine", Short: "Manage the embedded BuildKit engine (start keeps it running for later builds)"}
 	engineCmd.AddCommand(
 		&cobra.Command{Use: "start", Short: "Start the embedded engine and leave it running", Args: cobra.NoArgs,
@@ -201,7 +243,7 @@ is also a flag; a flag wins over the environment. See docs/settings.md.`,
 			fmt.Fprintln(env.Stdout, "hoist", Version)
 		},
 	}
-	root.AddCommand(push, buildCmd, engineCmd, settingsCmd, version)
+	root.AddCommand(push, buildCmd, scanCmd, engineCmd, settingsCmd, version)
 	return root
 }
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/progress"
-	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/step"
 )
@@ -19,11 +18,28 @@ import (
 // and prints its digest on success. Everything it prints, the final error
 // included, passes through the step's mask.
 func runStep(ctx context.Context, s *settings.Settings, env Env, plugin bool) error {
+	st, err := step.FromSettings(s, stepEnviron(env, plugin))
+	return runPlanned(ctx, st, err, env)
+}
+
+// runScan is hoist scan: the digest scanned goes to stderr with the
+// verdict; standard output carries the report, as Trivy's does.
+func runScan(ctx context.Context, s *settings.Settings, env Env) error {
+	st, err := step.ScanFromSettings(s, stepEnviron(env, false))
+	return runPlanned(ctx, st, err, env)
+}
+
+func stepEnviron(env Env, plugin bool) step.Environ {
 	tmp := env.TempDir
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	st, err := step.FromSettings(s, step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Terminal: isTerminal(env.Stderr), Plugin: plugin})
+	return step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Terminal: isTerminal(env.Stderr), Plugin: plugin}
+}
+
+// runPlanned runs a planned step (err is the planning's error).
+func runPlanned(ctx context.Context, st step.Step, err error, env Env) error {
+	step.Version = Version
 	if errors.Is(err, step.ErrSkip) {
 		fmt.Fprintln(env.Stderr, strings.TrimPrefix(err.Error(), step.ErrSkip.Error()+": "))
 		return nil
@@ -39,14 +55,16 @@ func runStep(ctx context.Context, s *settings.Settings, env Env, plugin bool) er
 		st.Terminal = maskedTerminal{File: f, w: stderr}
 	}
 	res, err := step.Run(ctx, st)
-	if res.Pushed {
-		summary(stderr, res.Destinations)
+	if res.Pushed || res.Scan != nil {
+		summary(stderr, res)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "hoist: %s\n", indentJoined(err))
 		return fmt.Errorf("%w: %w", errReported, err)
 	}
-	fmt.Fprintln(stdout, res.Digest)
+	if !st.ScanOnly {
+		fmt.Fprintln(stdout, res.Digest)
+	}
 	return nil
 }
 
@@ -61,13 +79,17 @@ type maskedTerminal struct {
 
 func (t maskedTerminal) Write(p []byte) (int, error) { return t.w.Write(p) }
 
-// summary prints one line per destination.
-func summary(w io.Writer, results []publish.Result) {
+// summary prints the scan record and one line per destination.
+func summary(w io.Writer, res *step.Result) {
+	results := res.Destinations
 	width := 0
 	for _, r := range results {
 		width = max(width, len(r.Ref))
 	}
 	fmt.Fprintln(w, "summary:")
+	if rec := res.Scan; rec != nil {
+		fmt.Fprintf(w, "  %-*s  %s  %s  %s\n", width, "scan", rec.Digest, rec.Verdict(), rec.Path)
+	}
 	for _, r := range results {
 		digest := r.Digest
 		if digest == "" {

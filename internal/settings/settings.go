@@ -164,6 +164,25 @@ type Settings struct {
 	OutputFile   string `flag:"output-file" env:"DRONE_OUTPUT" group:"Outputs" doc:"Write step outputs as KEY=value lines (digest, IMAGE, IMAGE_REFS, IMAGE_DIGEST_REF) to this file, as Drone and Harness read it."`
 	ArtifactFile string `flag:"artifact-file" env:"PLUGIN_ARTIFACT_FILE" group:"Outputs" doc:"Write the Harness/Drone artifact JSON (kind docker/v1) listing every pushed image to this file."`
 
+	// Scan gate (Trivy). The flags keep Trivy's names and meanings.
+	Scan              bool          `flag:"scan" env:"PLUGIN_SCAN" group:"Scan gate" doc:"Scan the image with Trivy before anything is pushed (the same image, so the digest scanned is the digest pushed) and push nothing when the gate fails; the verdict is recorded in --scan-records."`
+	RequireScan       bool          `flag:"require-scan" env:"PLUGIN_REQUIRE_SCAN" group:"Scan gate" doc:"Push only a digest that has a passing scan record in --scan-records (written by hoist scan or a PLUGIN_SCAN step, in any process); refuse any other."`
+	ScanScanners      []string      `flag:"scanners" env:"PLUGIN_SCAN_SCANNERS" default:"vuln,secret" group:"Scan gate" doc:"Trivy's --scanners: vuln and/or secret (secret needs no database)."`
+	ScanSeverity      []string      `flag:"severity" env:"PLUGIN_SCAN_SEVERITY" default:"UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL" group:"Scan gate" doc:"Trivy's --severity: the severities reported and gated on, comma separated."`
+	ScanIgnoreUnfixed bool          `flag:"ignore-unfixed" env:"PLUGIN_SCAN_IGNORE_UNFIXED" group:"Scan gate" doc:"Trivy's --ignore-unfixed: leave out vulnerabilities that have no fixed version."`
+	ScanIgnoreFile    string        `flag:"ignorefile" env:"PLUGIN_SCAN_IGNOREFILE" default:".trivyignore" group:"Scan gate" doc:"Trivy's --ignorefile: findings to leave out, one id per line (.trivyignore) or .trivyignore.yaml. The default may be absent; a file named explicitly must exist."`
+	ScanSkipFiles     []string      `flag:"skip-files" env:"PLUGIN_SCAN_SKIP_FILES" group:"Scan gate" doc:"Trivy's --skip-files: image paths (globs) not scanned, comma separated."`
+	ScanSkipDirs      []string      `flag:"skip-dirs" env:"PLUGIN_SCAN_SKIP_DIRS" group:"Scan gate" doc:"Trivy's --skip-dirs: image directories (globs) not scanned, comma separated."`
+	ScanFormat        []string      `flag:"format" env:"PLUGIN_SCAN_FORMAT" default:"table" group:"Scan gate" doc:"Trivy's --format, one or several: table, json, sarif, cyclonedx, spdx-json. Each goes to the --output at the same position; formats past the last --output (at most one) go to standard output (hoist scan) or the log, so --format json,table --output r.json writes r.json and prints the table."`
+	ScanOutput        []string      `flag:"output" env:"PLUGIN_SCAN_OUTPUT" group:"Scan gate" doc:"Trivy's --output: the report files, comma separated, one per --format in order; each directory must exist."`
+	ScanExitCode      int           `flag:"exit-code" env:"PLUGIN_SCAN_EXIT_CODE" default:"7" group:"Scan gate" doc:"Trivy's --exit-code: the exit code when the gate fails (findings remain after --severity, --ignore-unfixed and the ignore file). 0 reports without gating; the record then says failed and PLUGIN_REQUIRE_SCAN refuses the digest."`
+	ScanDBRepository  []string      `flag:"db-repository" env:"PLUGIN_SCAN_DB_REPOSITORY" group:"Scan gate" doc:"Trivy's --db-repository: OCI registries holding Trivy's vulnerability database (a mirror of ghcr.io/aquasecurity/trivy-db:2), fetched when the cache has no usable database."`
+	ScanCacheDir      string        `flag:"cache-dir" env:"PLUGIN_SCAN_CACHE_DIR,TRIVY_CACHE_DIR" group:"Scan gate" doc:"Trivy's --cache-dir: its database (DIR/db/trivy.db and metadata.json, as trivy --download-db-only writes them; a local database directory goes here) and its layer cache. Default: $XDG_CACHE_HOME/trivy or ~/.cache/trivy, as Trivy's."`
+	ScanStaleDB       string        `flag:"stale-db" env:"PLUGIN_SCAN_STALE_DB" default:"fail" group:"Scan gate" doc:"A database past its NextUpdate with no --db-repository to refresh it from: fail (the default) or warn and scan with it."`
+	ScanTrivy         string        `flag:"trivy" env:"PLUGIN_SCAN_TRIVY" default:"trivy" group:"Scan gate" doc:"The Trivy executable (looked up on PATH, then beside hoist); it must be the version hoist pins."`
+	ScanTimeout       time.Duration `flag:"scan-timeout" env:"PLUGIN_SCAN_TIMEOUT" default:"10m" group:"Scan gate" doc:"Bound on one Trivy run (Trivy's --timeout)."`
+	ScanRecords       string        `flag:"scan-records" env:"PLUGIN_SCAN_RECORDS" default:".hoist/scans" group:"Scan gate" doc:"Where scan records are written and PLUGIN_REQUIRE_SCAN looks: one JSON file per manifest digest."`
+
 	// Behaviour.
 	Progress string `flag:"progress" env:"PLUGIN_PROGRESS" default:"auto" group:"General" doc:"Progress display: auto (bars on a terminal, plain lines otherwise), tty, plain or quiet."`
 	Debug    bool   `flag:"debug" env:"PLUGIN_DEBUG" group:"General" doc:"Log every registry request (secrets masked)."`

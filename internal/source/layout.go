@@ -18,7 +18,10 @@ import (
 // (an OCI archive, or a docker-archive that carries an index.json). Every
 // blob is verified against its digest as it is read.
 type ociLayout struct {
-	fsys  fs.FS
+	fsys fs.FS
+	// dir is the layout's directory when it is one on disk ("" inside an
+	// archive).
+	dir   string
 	where string
 	// comp, when set, gzips uncompressed layers once (see recompress).
 	comp *compressor

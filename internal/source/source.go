@@ -48,6 +48,9 @@ type Image struct {
 	// local is the file or directory the image was read from; nil for a
 	// registry source.
 	local container
+	// archive is a plain docker-archive holding this one image, which
+	// Trivy reads as it is ("" for any other source).
+	archive string
 	// store is the workspace image store, whose builds vouch for their
 	// layers (see builtLayers).
 	store string
@@ -144,7 +147,7 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 			return nil, fmt.Errorf("%w: %s is a directory but not an OCI image layout (it has no oci-layout and index.json); point PLUGIN_SOURCE_TAR_PATH at an image tarball or at a layout directory", ErrBadInput, abs)
 		}
 		where := "OCI layout " + abs
-		return finish(ctx, img, r, &ociLayout{fsys: fsys, where: where, comp: r.compressor(ctx, &img.closers)}, nil, where)
+		return finish(ctx, img, r, &ociLayout{fsys: fsys, dir: abs, where: where, comp: r.compressor(ctx, &img.closers)}, nil, where)
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrBadInput, abs)
@@ -161,6 +164,7 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 		return nil, fmt.Errorf("read %s: %w", abs, err)
 	}
 	img.closers = append(img.closers, tfs.Close)
+	img.archive = singleImageArchive(tfs, tarPath)
 	if isLayout(tfs) {
 		where := "OCI archive " + abs + kind
 		if _, err := tfs.Open("manifest.json"); err == nil {

@@ -110,7 +110,7 @@ func openStore(ctx context.Context, r Request, want string) (*Image, bool, error
 		return nil, false, nil
 	}
 	img := &Image{}
-	l := &ociLayout{fsys: fsys, where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
+	l := &ociLayout{fsys: fsys, dir: r.Store, where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
 	cands, err := l.candidates()
 	if err != nil {
 		return nil, false, err
@@ -172,7 +172,7 @@ func openStoreSingle(ctx context.Context, r Request) (*Image, string, error) {
 		return nil, "", nil
 	}
 	img := &Image{}
-	l := &ociLayout{fsys: os.DirFS(r.Store), where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
+	l := &ociLayout{fsys: os.DirFS(r.Store), dir: r.Store, where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
 	cands, err := l.candidates()
 	if err != nil {
 		return nil, "", err

@@ -38,6 +38,8 @@ type Environ struct {
 	// Plugin is set when the settings come from a CI step's environment
 	// (no command line): the peers' defaults apply.
 	Plugin bool
+	// ScanOnly plans hoist scan: a source, no destination.
+	ScanOnly bool
 }
 
 // FromSettings turns settings into a step: the mode, the registry kind and
@@ -100,7 +102,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 		return st, err
 	}
 	pushing := s.PushOnly || !s.NoPush
-	if pushing || s.Repo != "" || len(s.Destinations) > 0 {
+	if (pushing && !env.ScanOnly) || s.Repo != "" || len(s.Destinations) > 0 {
 		if st.Destinations, err = registry.Destinations(repo, tagList, s.Destinations, s.Insecure); err != nil {
 			return st, err
 		}
@@ -154,6 +156,20 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	st.Outputs = Outputs{DigestFile: s.DigestFile, EnvFile: s.OutputFile, ArtifactFile: s.ArtifactFile, MetadataFile: path(s.MetadataFile),
 		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry}
 
+	if s.Scan {
+		if !pushing {
+			return st, fmt.Errorf("%w: %s gates a push, and this step pushes nothing (%s): scan its tarball or image with hoist scan (or the scan step), or set PLUGIN_SCAN on the push-only step", settings.ErrInvalid, s.Origin("scan"), s.Origin("no-push"))
+		}
+		if st.Scan, err = scanOf(s, env, path); err != nil {
+			return st, err
+		}
+	}
+	if s.RequireScan {
+		if !s.PushOnly {
+			return st, fmt.Errorf("%w: %s checks the record of a pre-built image, and this step builds a new one: set PLUGIN_SCAN=true to scan it before its push", settings.ErrInvalid, s.Origin("require-scan"))
+		}
+		st.RequireScan = path(s.ScanRecords)
+	}
 	if s.PushOnly {
 		var fallbacks []string
 		// The names the build step recorded: the kind's full repository

@@ -29,6 +29,7 @@ import (
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/source"
 )
@@ -45,6 +46,14 @@ type Step struct {
 	Source *source.Request
 	// NoPush keeps a build: the outputs of Build, nothing pushed.
 	NoPush bool
+	// Scan, when set, scans the image with Trivy before anything is
+	// pushed, and pushes nothing when the gate fails; ScanOnly scans
+	// Source and pushes nothing (hoist scan).
+	Scan     *scan.Options
+	ScanOnly bool
+	// RequireScan is the scan records directory where the image's digest
+	// must have a passing record before it is pushed ("" for none).
+	RequireScan string
 
 	// Destinations are every repo:tag the image goes to.
 	Destinations []name.Tag
@@ -113,6 +122,9 @@ type Result struct {
 	// per destination.
 	Pushed       bool
 	Destinations []publish.Result
+	// Scan is the scan record of the image, when the step scanned it or
+	// required a record.
+	Scan *scan.Record
 }
 
 // Run runs the step. The Result is returned also with an error, as far
@@ -123,9 +135,12 @@ func Run(ctx context.Context, st Step) (*Result, error) {
 		return &Result{}, err
 	}
 	defer r.close()
-	if st.Build != nil {
+	switch {
+	case st.ScanOnly:
+		err = r.scanOnly(ctx)
+	case st.Build != nil:
 		err = r.build(ctx)
-	} else {
+	default:
 		err = r.pushOnly(ctx)
 	}
 	return &r.res, err
@@ -144,7 +159,9 @@ type runner struct {
 	loginFailed map[string]error
 	// regKC is the keychain of the settings (logins, docker config).
 	regKC *registry.Keychain
-	res   Result
+	// scanner is the scan gate, when the step scans.
+	scanner *scan.Scanner
+	res     Result
 }
 
 func start(ctx context.Context, st *Step) (*runner, error) {
@@ -191,6 +208,20 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 	}
 	if st.UseDaemon {
 		r.daemon = daemon.New(st.DockerHost)
+	}
+	if st.Scan != nil {
+		// Trivy and its database are checked before anything is built
+		// or pushed.
+		o := *st.Scan
+		o.Logf = r.pr.Printf
+		o.Stdout = st.Stderr
+		if st.ScanOnly {
+			o.Stdout = st.Stdout
+		}
+		if r.scanner, err = scan.New(ctx, o); err != nil {
+			r.close()
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -300,6 +331,9 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 			continue
 		}
 		dests = append(dests, d)
+	}
+	if err := r.gate(ctx, img); err != nil {
+		return err
 	}
 	r.pr.Printf("pushing to %d destination(s)", len(dests))
 	o := publish.Options{

@@ -1,0 +1,284 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoist-build/hoist/internal/files"
+)
+
+// Record is the verdict of one scan, stored under the image's manifest
+// digest: what was scanned, with which scanner, database and policy, what
+// was found, and where the reports went.
+type Record struct {
+	Digest    string    `json:"digest"`
+	MediaType string    `json:"mediaType,omitempty"`
+	Source    string    `json:"source"`
+	ScannedAt time.Time `json:"scannedAt"`
+	Scanner   struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"scanner"`
+	Hoist     string     `json:"hoist,omitempty"`
+	Database  *DBInfo    `json:"database,omitempty"`
+	Policy    Policy     `json:"policy"`
+	Images    []Scanned  `json:"images"`
+	Counts    map[string]int `json:"counts"`
+	Findings  int        `json:"findings"`
+	Passed    bool       `json:"passed"`
+	Reports   []Report   `json:"reports,omitempty"`
+	// Path is the record's file.
+	Path string `json:"-"`
+}
+
+// Scanned is one image Trivy analysed (one per platform of an index).
+type Scanned struct {
+	Platform string         `json:"platform,omitempty"`
+	Config   string         `json:"config"`
+	Counts   map[string]int `json:"counts"`
+}
+
+// Verdict is "passed" or "FAILED", with the counts.
+func (r *Record) Verdict() string {
+	if r.Passed {
+		return "passed (" + countsText(r.Counts) + ")"
+	}
+	return "FAILED (" + countsText(r.Counts) + ")"
+}
+
+// ErrNoRecord is a digest that has no scan record.
+var ErrNoRecord = errors.New("no scan record")
+
+// RecordPath is where the record of digest lives under dir.
+func RecordPath(dir string, digest v1.Hash) string {
+	return filepath.Join(dir, digest.Algorithm, digest.Hex+".json")
+}
+
+// ReadRecord reads the record of digest from dir.
+func ReadRecord(dir string, digest v1.Hash) (*Record, error) {
+	p := RecordPath(dir, digest)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w for %s in %s", ErrNoRecord, digest, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("scan record %s is not valid JSON: %w", p, err)
+	}
+	if r.Digest != digest.String() {
+		return nil, fmt.Errorf("scan record %s is for %s, not %s", p, r.Digest, digest)
+	}
+	r.Path = p
+	return &r, nil
+}
+
+// Subject is what a scan is about: the manifest digest pushed, where it
+// came from, and the images Trivy reads.
+type Subject struct {
+	Digest    v1.Hash
+	MediaType string
+	From      string
+	Targets   []Target
+}
+
+// Scan runs Trivy on every target of the subject, writes the reports,
+// and records the verdict under the subject's digest. A failed gate is a
+// *GateError (with the record written); a scan that could not run is
+// ErrScanner, and writes no record.
+func (s *Scanner) Scan(ctx context.Context, sub Subject, hoistVersion string) (*Record, error) {
+	if len(sub.Targets) == 0 {
+		return nil, fmt.Errorf("%w: %s holds no image to scan", ErrScanner, sub.From)
+	}
+	rec := &Record{Digest: sub.Digest.String(), MediaType: sub.MediaType, Source: sub.From, ScannedAt: s.o.Now().UTC(),
+		Hoist: hoistVersion, Database: s.db, Policy: s.o.Policy, Counts: map[string]int{}}
+	rec.Scanner.Name, rec.Scanner.Version = "trivy", TrivyVersion
+	start := time.Now()
+	for _, t := range sub.Targets {
+		sc, reports, err := s.scanOne(ctx, t, len(sub.Targets) > 1)
+		if err != nil {
+			return nil, err
+		}
+		rec.Images = append(rec.Images, sc)
+		rec.Reports = append(rec.Reports, reports...)
+		for k, v := range sc.Counts {
+			rec.Counts[k] += v
+			rec.Findings += v
+		}
+	}
+	rec.Passed = rec.Findings == 0
+	if err := s.write(rec); err != nil {
+		return rec, err
+	}
+	s.o.Logf("scan: %s %s with Trivy %s in %.1fs; record %s", sub.Digest, rec.Verdict(), TrivyVersion, time.Since(start).Seconds(), rec.Path)
+	if !rec.Passed && s.o.Policy.ExitCode != 0 {
+		return rec, &GateError{Digest: rec.Digest, Counts: rec.Counts, Code: s.o.Policy.ExitCode}
+	}
+	return rec, nil
+}
+
+func (s *Scanner) write(rec *Record) error {
+	d, err := v1.NewHash(rec.Digest)
+	if err != nil {
+		return err
+	}
+	p := RecordPath(s.o.Records, d)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("scan records %s: %w", s.o.Records, err)
+	}
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := files.WriteAtomic(p, append(b, '\n')); err != nil {
+		return fmt.Errorf("scan record: %w", err)
+	}
+	rec.Path = p
+	return nil
+}
+
+// trivyReport is the part of Trivy's JSON report the gate reads.
+type trivyReport struct {
+	SchemaVersion int
+	Metadata      struct {
+		ImageID string
+		DiffIDs []string
+	}
+	Results []struct {
+		Target          string
+		Vulnerabilities []struct{ Severity string }
+		Secrets         []struct{ Severity string }
+	}
+}
+
+// scanOne runs Trivy on one image, checks that it read the image meant,
+// writes the reports and counts the findings by severity.
+func (s *Scanner) scanOne(ctx context.Context, t Target, several bool) (Scanned, []Report, error) {
+	sc := Scanned{Platform: t.Platform, Config: t.Config.String(), Counts: map[string]int{}}
+	tmp, err := os.CreateTemp(s.o.TempDir, "hoist-scan-*.json")
+	if err != nil {
+		return sc, nil, err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	p := s.o.Policy
+	args := []string{"image", "--input", t.Input, "--cache-dir", s.o.CacheDir,
+		"--skip-db-update", "--skip-java-db-update", "--offline-scan", "--skip-version-check", "--disable-telemetry",
+		"--quiet", "--no-progress", "--exit-code", "0", "--timeout", s.o.Timeout.String(),
+		"--scanners", strings.Join(p.Scanners, ","), "--severity", strings.Join(p.Severities, ","),
+		"--format", "json", "--output", tmp.Name()}
+	if p.IgnoreUnfixed {
+		args = append(args, "--ignore-unfixed")
+	}
+	if p.IgnoreFile != "" {
+		args = append(args, "--ignorefile", p.IgnoreFile)
+	}
+	for _, f := range p.SkipFiles {
+		args = append(args, "--skip-files", f)
+	}
+	for _, d := range p.SkipDirs {
+		args = append(args, "--skip-dirs", d)
+	}
+	if s.needsPackages() {
+		args = append(args, "--list-all-pkgs")
+	}
+	if _, err := s.run(ctx, "scan of "+t.Input, args...); err != nil {
+		return sc, nil, err
+	}
+	raw, err := os.ReadFile(tmp.Name())
+	if err != nil {
+		return sc, nil, fmt.Errorf("%w: Trivy's report: %w", ErrScanner, err)
+	}
+	var rep trivyReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return sc, nil, fmt.Errorf("%w: Trivy's report is not valid JSON: %w", ErrScanner, err)
+	}
+	// The tie between what Trivy read and what is pushed: the config
+	// digest (which the manifest names) and the layers' diff_ids.
+	if rep.Metadata.ImageID != t.Config.String() {
+		return sc, nil, fmt.Errorf("%w: Trivy analysed the image with config %s in %s, but the image to push has config %s", ErrScanner, rep.Metadata.ImageID, t.Input, t.Config)
+	}
+	if len(t.DiffIDs) > 0 {
+		var want []string
+		for _, d := range t.DiffIDs {
+			want = append(want, d.String())
+		}
+		if !slices.Equal(rep.Metadata.DiffIDs, want) {
+			return sc, nil, fmt.Errorf("%w: Trivy analysed layers %v in %s, but the image to push has %v", ErrScanner, rep.Metadata.DiffIDs, t.Input, want)
+		}
+	}
+	for _, r := range rep.Results {
+		for _, v := range r.Vulnerabilities {
+			sc.Counts[v.Severity]++
+		}
+		for _, v := range r.Secrets {
+			sc.Counts[v.Severity]++
+		}
+	}
+	reports, err := s.reports(ctx, tmp.Name(), raw, t.Platform, several)
+	return sc, reports, err
+}
+
+func (s *Scanner) needsPackages() bool {
+	for _, r := range s.o.Reports {
+		if r.Format == "cyclonedx" || r.Format == "spdx-json" {
+			return true
+		}
+	}
+	return false
+}
+
+// reports writes every report from Trivy's JSON report: json as it is,
+// the others with trivy convert. With several platforms each file name
+// gets the platform before its extension.
+func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, platform string, several bool) ([]Report, error) {
+	var out []Report
+	for _, r := range s.o.Reports {
+		path := r.Path
+		if path != "" && several && platform != "" {
+			ext := filepath.Ext(path)
+			path = strings.TrimSuffix(path, ext) + "." + strings.ReplaceAll(platform, "/", "-") + ext
+		}
+		if r.Format == "json" {
+			if path == "" {
+				if _, err := s.o.Stdout.Write(raw); err != nil {
+					return nil, err
+				}
+			} else if err := files.WriteAtomic(path, raw); err != nil {
+				return nil, fmt.Errorf("scan report: %w", err)
+			}
+			out = append(out, Report{Format: r.Format, Path: path})
+			continue
+		}
+		args := []string{"convert", "--quiet", "--format", r.Format}
+		if path != "" {
+			args = append(args, "--output", path)
+		}
+		args = append(args, jsonPath)
+		outb, err := s.run(ctx, "convert to "+r.Format, args...)
+		if err != nil {
+			return nil, err
+		}
+		if path == "" && s.o.Stdout != nil {
+			if _, err := s.o.Stdout.Write(outb); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, Report{Format: r.Format, Path: path})
+	}
+	return out, nil
+}
+
+var _ = io.Discard

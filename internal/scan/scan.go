@@ -1,0 +1,393 @@
+// Package scan is hoist's scan gate: it runs Trivy, a pinned program
+// beside hoist, on the exact image a step pushes (or hoist scan names),
+// decides the verdict from Trivy's own report, and records it in the
+// workspace, keyed by the image's manifest digest, where a later push-only
+// step (any process) looks for a passing record before it pushes.
+//
+// Nothing here reads the environment: the command layer resolves the
+// Trivy executable and the cache directory.
+package scan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// TrivyVersion is the Trivy release hoist runs: tools/trivy/go.mod pins
+// it (a test checks they agree), scripts/setup.sh builds it, the plugin
+// images carry it, and a Trivy of any other version is refused.
+const TrivyVersion = "0.74.0"
+
+// DBSchema is the version of the vulnerability database schema Trivy
+// TrivyVersion reads.
+const DBSchema = 2
+
+var (
+	// ErrScanner marks a scan that could not run: Trivy missing or of
+	// another version, no usable database, Trivy failing.
+	ErrScanner = errors.New("scanner")
+	// ErrInvalid marks a scan setting that is wrong.
+	ErrInvalid = errors.New("invalid scan setting")
+)
+
+// GateError is a scan whose gate failed: findings remain after the
+// policy's filters. Code is the exit code the policy asks for.
+type GateError struct {
+	Digest string
+	Counts map[string]int
+	Code   int
+}
+
+func (e *GateError) Error() string {
+	return fmt.Sprintf("scan gate failed for %s: %s (Trivy found them with the policy above; fix the image, or adjust --severity, --ignore-unfixed or the ignore file)", e.Digest, countsText(e.Counts))
+}
+
+// Formats are the report formats hoist passes to Trivy.
+var Formats = []string{"table", "json", "sarif", "cyclonedx", "spdx-json"}
+
+// Severities are Trivy's, lowest first.
+var Severities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+// Scanners are the Trivy scanners the gate runs.
+var Scanners = []string{"vuln", "secret"}
+
+// Policy is what the gate applies: Trivy's filters and the exit code.
+type Policy struct {
+	Scanners      []string `json:"scanners"`
+	Severities    []string `json:"severities"`
+	IgnoreUnfixed bool     `json:"ignoreUnfixed"`
+	// IgnoreFile is the ignore file applied ("" for none), and
+	// IgnoreDigest its content's digest.
+	IgnoreFile   string   `json:"ignoreFile,omitempty"`
+	IgnoreDigest string   `json:"ignoreFileDigest,omitempty"`
+	SkipFiles    []string `json:"skipFiles,omitempty"`
+	SkipDirs     []string `json:"skipDirs,omitempty"`
+	// ExitCode is the exit code when the gate fails; 0 reports only.
+	ExitCode int `json:"exitCode"`
+}
+
+func (p Policy) vuln() bool { return slices.Contains(p.Scanners, "vuln") }
+
+// Report is one report a scan writes: Path "" is the Stdout writer.
+type Report struct {
+	Format string `json:"format"`
+	Path   string `json:"path,omitempty"`
+}
+
+// Options configure a Scanner.
+type Options struct {
+	// Trivy is the executable's path.
+	Trivy string
+	// CacheDir is Trivy's cache: CacheDir/db holds the database.
+	CacheDir string
+	// DBRepositories are OCI references Trivy fetches its database from
+	// when the cache has no usable one.
+	DBRepositories []string
+	// StaleWarn scans with a database past its NextUpdate (a warning)
+	// instead of failing.
+	StaleWarn bool
+	// Insecure lets Trivy fetch the database over plain HTTP or without
+	// verifying TLS.
+	Insecure bool
+	Policy   Policy
+	Reports  []Report
+	// Stdout receives the report without a path (hoist scan's standard
+	// output, or the step's log).
+	Stdout io.Writer
+	// Timeout bounds one Trivy run.
+	Timeout time.Duration
+	// TempDir holds Trivy's JSON report.
+	TempDir string
+	// Records is the directory scan records are written to.
+	Records string
+	// Env is Trivy's environment (proxies, DOCKER_CONFIG and TRIVY_*
+	// credentials for the database repositories); the flags hoist passes
+	// win over TRIVY_* settings.
+	Env []string
+	// Now is the clock (tests); nil is time.Now.
+	Now  func() time.Time
+	Logf func(format string, args ...any)
+}
+
+// Scanner runs Trivy with one policy.
+type Scanner struct {
+	o  Options
+	db *DBInfo
+}
+
+// DBInfo is the vulnerability database a scan used.
+type DBInfo struct {
+	Schema       int       `json:"schema"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+	NextUpdate   time.Time `json:"nextUpdate"`
+	DownloadedAt time.Time `json:"downloadedAt,omitzero"`
+	Dir          string    `json:"dir"`
+	// Repositories are where it may have come from.
+	Repositories []string `json:"repositories,omitempty"`
+	Stale        bool     `json:"stale,omitempty"`
+}
+
+// New checks Trivy (present, the pinned version) and, when the policy
+// scans for vulnerabilities, the database: present, of Trivy's schema and
+// not stale, fetched from the database repositories when it is not. Every
+// problem is an error that says how to mend it, before anything is built
+// or pushed.
+func New(ctx context.Context, o Options) (*Scanner, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	s := &Scanner{o: o}
+	if err := s.checkVersion(ctx); err != nil {
+		return nil, err
+	}
+	if !o.Policy.vuln() {
+		return s, nil
+	}
+	db, err := s.database(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	return s, nil
+}
+
+// Find returns the Trivy executable: name itself when it is a path, else
+// the first match on pathList (the PATH value), else the file beside
+// hoist's own executable.
+func Find(name, pathList string) (string, error) {
+	if strings.ContainsRune(name, filepath.Separator) {
+		if isExec(name) {
+			return name, nil
+		}
+		return "", fmt.Errorf("%w: the Trivy executable %s does not exist or is not executable (PLUGIN_SCAN_TRIVY)", ErrScanner, name)
+	}
+	for _, dir := range filepath.SplitList(pathList) {
+		if dir == "" {
+			continue
+		}
+		if p := filepath.Join(dir, name); isExec(p) {
+			return p, nil
+		}
+	}
+	if self, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(self), name); isExec(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w: Trivy (%s) is neither on PATH nor beside hoist; hoist runs Trivy %s: use hoist's scan image, or build it with GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install github.com/aquasecurity/trivy/cmd/trivy@v%s and put it on PATH (or set PLUGIN_SCAN_TRIVY)", ErrScanner, name, TrivyVersion, TrivyVersion)
+}
+
+func isExec(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
+}
+
+// checkVersion runs trivy --version and compares it with TrivyVersion.
+func (s *Scanner) checkVersion(ctx context.Context) error {
+	out, err := s.run(ctx, "version", "--version", "--format", "json", "--cache-dir", s.o.CacheDir)
+	if err != nil {
+		return err
+	}
+	var v struct{ Version string }
+	if err := json.Unmarshal(out, &v); err != nil || v.Version == "" {
+		return fmt.Errorf("%w: %s --version did not print Trivy's version (%q); is it Trivy?", ErrScanner, s.o.Trivy, firstLine(out))
+	}
+	if strings.TrimPrefix(v.Version, "v") != TrivyVersion {
+		return fmt.Errorf("%w: %s is Trivy %s; hoist runs Trivy %s, whose flags, report format and database schema it was tested with: use hoist's scan image, or build Trivy v%s (GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install github.com/aquasecurity/trivy/cmd/trivy@v%s)", ErrScanner, s.o.Trivy, v.Version, TrivyVersion, TrivyVersion, TrivyVersion)
+	}
+	return nil
+}
+
+// dbDir is where Trivy keeps its database within the cache.
+func (s *Scanner) dbDir() string { return filepath.Join(s.o.CacheDir, "db") }
+
+// readDB reads the database's metadata; a missing or unreadable one is an
+// error naming the file.
+func (s *Scanner) readDB() (*DBInfo, error) {
+	dir := s.dbDir()
+	if _, err := os.Stat(filepath.Join(dir, "trivy.db")); err != nil {
+		return nil, fmt.Errorf("no vulnerability database at %s (no trivy.db)", dir)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "metadata.json"))
+	if err != nil {
+		return nil, fmt.Errorf("no vulnerability database at %s (no metadata.json)", dir)
+	}
+	var m struct {
+		Version                             int
+		NextUpdate, UpdatedAt, DownloadedAt time.Time
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("the vulnerability database's %s is not valid JSON: %v", filepath.Join(dir, "metadata.json"), err)
+	}
+	d := &DBInfo{Schema: m.Version, UpdatedAt: m.UpdatedAt, NextUpdate: m.NextUpdate, DownloadedAt: m.DownloadedAt, Dir: dir, Repositories: s.o.DBRepositories}
+	d.Stale = !m.NextUpdate.IsZero() && s.o.Now().After(m.NextUpdate)
+	return d, nil
+}
+
+// database returns a usable database, fetching one when the cache has
+// none, one of another schema, or a stale one, and repositories are given.
+func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
+	howTo := fmt.Sprintf("give --db-repository (PLUGIN_SCAN_DB_REPOSITORY: a registry mirroring ghcr.io/aquasecurity/trivy-db:%d), or put a database in %s with trivy image --download-db-only --cache-dir %s; --scanners secret scans without one", DBSchema, s.dbDir(), s.o.CacheDir)
+	db, err := s.readDB()
+	problem := ""
+	switch {
+	case err != nil:
+		problem = err.Error()
+	case db.Schema != DBSchema:
+		problem = fmt.Sprintf("the vulnerability database at %s has schema %d; Trivy %s reads schema %d", db.Dir, db.Schema, TrivyVersion, DBSchema)
+	case db.Stale:
+		problem = fmt.Sprintf("the vulnerability database at %s is stale: updated %s, next update was due %s", db.Dir, db.UpdatedAt.Format(time.RFC3339), db.NextUpdate.Format(time.RFC3339))
+	default:
+		return db, nil
+	}
+	if len(s.o.DBRepositories) == 0 {
+		if db != nil && db.Schema == DBSchema && db.Stale && s.o.StaleWarn {
+			s.o.Logf("warning: %s; scanning with it (PLUGIN_SCAN_STALE_DB=warn)", problem)
+			return db, nil
+		}
+		if db != nil && db.Schema == DBSchema && db.Stale {
+			return nil, fmt.Errorf("%w: %s: %s, or set PLUGIN_SCAN_STALE_DB=warn to scan with it", ErrScanner, problem, howTo)
+		}
+		return nil, fmt.Errorf("%w: %s: %s", ErrScanner, problem, howTo)
+	}
+	s.o.Logf("scan: %s; fetching it from %s", problem, strings.Join(s.o.DBRepositories, ", "))
+	args := []string{"image", "--download-db-only", "--cache-dir", s.o.CacheDir, "--quiet", "--no-progress",
+		"--db-repository", strings.Join(s.o.DBRepositories, ",")}
+	if s.o.Insecure {
+		args = append(args, "--insecure")
+	}
+	if _, err := s.run(ctx, "database download", args...); err != nil {
+		return nil, fmt.Errorf("%w (database repositories %s)", err, strings.Join(s.o.DBRepositories, ", "))
+	}
+	db, err = s.readDB()
+	if err != nil {
+		return nil, fmt.Errorf("%w: after fetching from %s: %v", ErrScanner, strings.Join(s.o.DBRepositories, ", "), err)
+	}
+	if db.Schema != DBSchema {
+		return nil, fmt.Errorf("%w: the database fetched from %s has schema %d; Trivy %s reads schema %d (the tag is :%d)", ErrScanner, strings.Join(s.o.DBRepositories, ", "), db.Schema, TrivyVersion, DBSchema, DBSchema)
+	}
+	if db.Stale && !s.o.StaleWarn {
+		return nil, fmt.Errorf("%w: the database fetched from %s is stale too (next update was due %s): refresh the mirror, or set PLUGIN_SCAN_STALE_DB=warn", ErrScanner, strings.Join(s.o.DBRepositories, ", "), db.NextUpdate.Format(time.RFC3339))
+	}
+	return db, nil
+}
+
+// maxStderr bounds what is kept of a Trivy run's standard error.
+const maxStderr = 64 << 10
+
+// run runs Trivy with args under the timeout and returns its standard
+// output; a failure is an ErrScanner error with the end of its stderr.
+func (s *Scanner) run(ctx context.Context, what string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.o.Trivy, args...)
+	var stdout bytes.Buffer
+	stderr := &tail{max: maxStderr}
+	cmd.Stdout, cmd.Stderr = &limited{w: &stdout, left: 16 << 20}, stderr
+	cmd.WaitDelay = 2 * time.Second
+	// Trivy's notice about VEX statements is for project maintainers.
+	cmd.Env = append(append([]string{}, s.o.Env...), "TRIVY_DISABLE_VEX_NOTICE=true")
+	err := cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		return nil, fmt.Errorf("%w: trivy (%s) did not finish within %s (PLUGIN_SCAN_TIMEOUT)", ErrScanner, what, s.o.Timeout)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if msg == "" {
+		msg = err.Error()
+	}
+	return nil, fmt.Errorf("%w: trivy (%s) failed: %s", ErrScanner, what, msg)
+}
+
+// tail keeps the last max bytes written.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// limited writes at most left bytes and fails after.
+type limited struct {
+	w    io.Writer
+	left int64
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		return 0, fmt.Errorf("trivy wrote more than the output bound")
+	}
+	l.left -= int64(len(p))
+	return l.w.Write(p)
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// Target is one image for Trivy: Input is what trivy image --input takes
+// (a docker-archive, or an OCI layout directory@manifest digest), Config
+// the image's config digest, which Trivy's report must name.
+type Target struct {
+	Input    string
+	Config   v1.Hash
+	DiffIDs  []v1.Hash
+	Platform string
+}
+
+// countsText is "2 CRITICAL, 1 HIGH" (highest first), or "no findings".
+func countsText(c map[string]int) string {
+	var parts []string
+	for i := len(Severities) - 1; i >= 0; i-- {
+		if n := c[Severities[i]]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, Severities[i]))
+		}
+	}
+	if len(parts) == 0 {
+		return "no findings"
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,137 @@
+package source
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+)
+
+// ScanTarget is one image of a source in a form a scanner (Trivy's
+// image --input) reads: a docker-archive, or an OCI layout directory with
+// "@" and the manifest digest; with the config digest and diff_ids the
+// scanner's report must name.
+type ScanTarget struct {
+	Input    string
+	Config   v1.Hash
+	DiffIDs  []v1.Hash
+	Platform string
+}
+
+// ScanTargets returns the images of i as a scanner reads them: in place
+// when the source is a docker-archive of this one image or an OCI layout
+// directory naming this manifest, else written to a temporary OCI layout
+// under tempDir (the exact manifests and blobs that are pushed), which
+// release removes. An index gives one target per platform image.
+func (i *Image) ScanTargets(tempDir string) (targets []ScanTarget, release func(), err error) {
+	release = func() {}
+	type member struct {
+		img      v1.Image
+		platform string
+	}
+	var members []member
+	index := false
+	switch a := i.Artifact.(type) {
+	case v1.Image:
+		members = append(members, member{img: a})
+	case v1.ImageIndex:
+		index = true
+		im, err := a.IndexManifest()
+		if err != nil {
+			return nil, release, err
+		}
+		for _, d := range im.Manifests {
+			if !d.MediaType.IsImage() || d.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+				continue
+			}
+			img, err := a.Image(d.Digest)
+			if err != nil {
+				return nil, release, fmt.Errorf("image %s of index %s: %w", d.Digest, i.Digest, err)
+			}
+			p := ""
+			if d.Platform != nil {
+				p = d.Platform.String()
+			}
+			members = append(members, member{img: img, platform: p})
+		}
+	default:
+		return nil, release, fmt.Errorf("%w: %s is neither an image nor an index", ErrBadInput, i.From)
+	}
+	for _, m := range members {
+		cfg, err := m.img.ConfigName()
+		if err != nil {
+			return nil, release, err
+		}
+		cf, err := m.img.ConfigFile()
+		if err != nil {
+			return nil, release, err
+		}
+		targets = append(targets, ScanTarget{Config: cfg, DiffIDs: cf.RootFS.DiffIDs, Platform: m.platform})
+	}
+	if !index {
+		if i.archive != "" {
+			targets[0].Input = i.archive
+			return targets, release, nil
+		}
+		if l, ok := i.local.(*ociLayout); ok && l.dir != "" && l.names(i.Digest) {
+			targets[0].Input = l.dir + "@" + i.Digest.String()
+			return targets, release, nil
+		}
+	}
+	dir, err := os.MkdirTemp(tempDir, "hoist-scan-layout-*")
+	if err != nil {
+		return nil, release, err
+	}
+	release = func() { os.RemoveAll(dir) }
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		release()
+		return nil, func() {}, err
+	}
+	for j, m := range members {
+		if err := lp.AppendImage(m.img); err != nil {
+			release()
+			return nil, func() {}, fmt.Errorf("write %s for the scanner: %w", i.From, err)
+		}
+		d, err := m.img.Digest()
+		if err != nil {
+			release()
+			return nil, func() {}, err
+		}
+		targets[j].Input = dir + "@" + d.String()
+	}
+	return targets, release, nil
+}
+
+// names reports whether the layout's index.json lists the manifest h
+// itself (not inside a nested index, and not a manifest hoist made).
+func (l *ociLayout) names(h v1.Hash) bool {
+	im, _, err := l.indexJSON()
+	if err != nil {
+		return false
+	}
+	for _, d := range im.Manifests {
+		if d.Digest == h {
+			return d.MediaType.IsImage()
+		}
+	}
+	return false
+}
+
+// singleImageArchive is path when the tar (fsys) is a docker-archive of
+// exactly one image, else "".
+func singleImageArchive(fsys fs.FS, path string) string {
+	raw, err := readMeta(fsys, "manifest.json", path)
+	if err != nil {
+		return ""
+	}
+	var entries []json.RawMessage
+	if json.Unmarshal(raw, &entries) != nil || len(entries) != 1 {
+		return ""
+	}
+	return path
+}

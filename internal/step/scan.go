@@ -1,0 +1,216 @@
+package step
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/scan"
+	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/source"
+)
+
+// ErrUnscanned is a push refused by PLUGIN_REQUIRE_SCAN: the digest has
+// no passing scan record.
+var ErrUnscanned = errors.New("not scanned")
+
+// Version is hoist's version, written into scan records (set by the
+// command layer).
+var Version = "dev"
+
+// scanOf is the scan gate of the settings: Trivy, its cache, the policy,
+// the reports. Every value is checked here, before anything runs.
+func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.Options, error) {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", s.Origin(flag), fmt.Sprintf(format, args...)))
+	}
+	o := &scan.Options{StaleWarn: s.ScanStaleDB == "warn", Insecure: s.Insecure || s.SkipTLSVerify, Timeout: s.ScanTimeout, TempDir: env.TempDir, Env: env.Environ, Records: path(s.ScanRecords)}
+	p := &o.Policy
+	for _, sc := range s.ScanScanners {
+		sc = strings.ToLower(strings.TrimSpace(sc))
+		switch {
+		case slices.Contains(scan.Scanners, sc):
+			if !slices.Contains(p.Scanners, sc) {
+				p.Scanners = append(p.Scanners, sc)
+			}
+		case sc == "misconfig" || sc == "license":
+			bad("scanners", "%s is a Trivy scanner hoist's gate does not run; it runs vuln and secret", sc)
+		default:
+			bad("scanners", "unknown scanner %q: want vuln and/or secret", sc)
+		}
+	}
+	if len(p.Scanners) == 0 && len(s.ScanScanners) == 0 {
+		bad("scanners", "no scanner: want vuln and/or secret")
+	}
+	for _, sev := range s.ScanSeverity {
+		sev = strings.ToUpper(strings.TrimSpace(sev))
+		if !slices.Contains(scan.Severities, sev) {
+			bad("severity", "unknown severity %q: want %s", sev, strings.Join(scan.Severities, ", "))
+			continue
+		}
+		p.Severities = append(p.Severities, sev)
+	}
+	p.IgnoreUnfixed = s.ScanIgnoreUnfixed
+	if f := s.ScanIgnoreFile; f != "" {
+		abs := path(f)
+		b, err := os.ReadFile(abs)
+		switch {
+		case err == nil:
+			p.IgnoreFile, p.IgnoreDigest = abs, fmt.Sprintf("sha256:%x", sha256.Sum256(b))
+		case errors.Is(err, os.ErrNotExist) && !s.IsSet("ignorefile"):
+			// Trivy's default .trivyignore may be absent.
+		default:
+			bad("ignorefile", "the ignore file %s cannot be read: %v", abs, err)
+		}
+	}
+	p.SkipFiles, p.SkipDirs = s.ScanSkipFiles, s.ScanSkipDirs
+	if s.ScanExitCode < 0 || s.ScanExitCode > 255 {
+		bad("exit-code", "%d is not an exit code (0 to 255)", s.ScanExitCode)
+	}
+	p.ExitCode = s.ScanExitCode
+	if len(s.ScanOutput) > len(s.ScanFormat) {
+		bad("output", "%d report files for %d formats (%s): give one --format per --output", len(s.ScanOutput), len(s.ScanFormat), strings.Join(s.ScanFormat, ","))
+	}
+	toStdout := 0
+	for i, f := range s.ScanFormat {
+		f = strings.ToLower(strings.TrimSpace(f))
+		if !slices.Contains(scan.Formats, f) {
+			bad("format", "unknown format %q: want %s", f, strings.Join(scan.Formats, ", "))
+			continue
+		}
+		r := scan.Report{Format: f}
+		if i < len(s.ScanOutput) && s.ScanOutput[i] != "" {
+			r.Path = path(s.ScanOutput[i])
+			if _, _, err := files.Target(r.Path); err != nil {
+				bad("output", "report %s: %v", r.Path, err)
+			}
+		} else if toStdout++; toStdout > 1 {
+			bad("format", "several formats without a report file: give an --output for each format but one")
+		}
+		o.Reports = append(o.Reports, r)
+	}
+	switch s.ScanStaleDB {
+	case "fail", "warn":
+	default:
+		bad("stale-db", "%q: want fail or warn", s.ScanStaleDB)
+	}
+	if s.ScanTimeout <= 0 {
+		bad("scan-timeout", "want a positive duration")
+	}
+	o.DBRepositories = s.ScanDBRepository
+	o.CacheDir = path(s.ScanCacheDir)
+	if o.CacheDir == "" {
+		o.CacheDir = defaultTrivyCache(env.Lookup)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
+	}
+	pathList, _ := env.Lookup("PATH")
+	trivy, err := scan.Find(s.ScanTrivy, pathList)
+	if err != nil {
+		return nil, err
+	}
+	o.Trivy = trivy
+	return o, nil
+}
+
+// defaultTrivyCache is Trivy's own default cache directory.
+func defaultTrivyCache(lookup func(string) (string, bool)) string {
+	if d, ok := lookup("XDG_CACHE_HOME"); ok && d != "" {
+		return filepath.Join(d, "trivy")
+	}
+	if h, ok := lookup("HOME"); ok && h != "" {
+		return filepath.Join(h, ".cache", "trivy")
+	}
+	return filepath.Join(os.TempDir(), "trivy")
+}
+
+// gate scans img (PLUGIN_SCAN) and checks its record (PLUGIN_REQUIRE_SCAN)
+// before anything is pushed.
+func (r *runner) gate(ctx context.Context, img *source.Image) error {
+	if r.scanner != nil {
+		rec, err := r.scanImage(ctx, img)
+		r.res.Scan = rec
+		if err != nil {
+			return err
+		}
+	}
+	if r.st.RequireScan == "" {
+		return nil
+	}
+	rec, err := scan.ReadRecord(r.st.RequireScan, img.Digest)
+	if errors.Is(err, scan.ErrNoRecord) {
+		return fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %s (%s) has no scan record in %s: nothing was pushed; scan it first (hoist scan, or PLUGIN_SCAN=true on this step) with PLUGIN_SCAN_RECORDS pointing at the same directory", ErrUnscanned, img.Digest, img.From, r.st.RequireScan)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %w", ErrUnscanned, err)
+	}
+	if !rec.Passed {
+		return fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: the scan of %s %s (record %s, %s): nothing was pushed", ErrUnscanned, img.Digest, rec.Verdict(), rec.Path, rec.ScannedAt.Format("2006-01-02T15:04:05Z"))
+	}
+	r.res.Scan = rec
+	r.pr.Printf("scan record: %s %s by Trivy %s on %s (%s)", img.Digest, rec.Verdict(), rec.Scanner.Version, rec.ScannedAt.Format("2006-01-02T15:04:05Z"), rec.Path)
+	return nil
+}
+
+// scanImage runs the scanner on the image as it will be pushed.
+func (r *runner) scanImage(ctx context.Context, img *source.Image) (*scan.Record, error) {
+	targets, release, err := img.ScanTargets(r.st.TempDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
+	}
+	defer release()
+	sub := scan.Subject{Digest: img.Digest, From: img.From}
+	if mt, err := img.Artifact.MediaType(); err == nil {
+		sub.MediaType = string(mt)
+	}
+	for _, t := range targets {
+		sub.Targets = append(sub.Targets, scan.Target{Input: t.Input, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform})
+	}
+	r.pr.Printf("scan: %s (%s) with Trivy %s, scanners %s, severities %s", img.Digest, img.From, scan.TrivyVersion,
+		strings.Join(r.st.Scan.Policy.Scanners, ","), strings.Join(r.st.Scan.Policy.Severities, ","))
+	return r.scanner.Scan(ctx, sub, Version)
+}
+
+// scanOnly is hoist scan: open the source, scan it, write the digest file.
+func (r *runner) scanOnly(ctx context.Context) error {
+	req := *r.st.Source
+	req.Daemon = r.daemon
+	req.Remote = r.remote()
+	img, err := source.Open(ctx, r.sourceRequest(req))
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	r.res.Digest = img.Digest.String()
+	rec, err := r.scanImage(ctx, img)
+	r.res.Scan = rec
+	if rec != nil {
+		if werr := r.writeDigestAndEnv(img.Digest.String(), map[string]string{"digest": img.Digest.String(), "SCAN_RECORD": rec.Path, "SCAN_PASSED": fmt.Sprint(rec.Passed)}); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// ScanFromSettings is the step of hoist scan: the source of push-only
+// (--source-tar-path or --source-image), scanned, nothing pushed.
+func ScanFromSettings(s *settings.Settings, env Environ) (Step, error) {
+	c := *s
+	c.PushOnly, c.NoPush, c.Scan, c.RequireScan = true, false, true, false
+	c.Repo, c.Destinations = "", nil
+	env.ScanOnly = true
+	st, err := FromSettings(&c, env)
+	if err != nil {
+		return st, err
+	}
+	st.ScanOnly = true
+	return st, nil
+}
