@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hoist-build/hoist/internal/harness"
 )
@@ -18,8 +19,8 @@ func apkImage(pkgs ...string) map[string]string {
 		db.WriteString("P:" + pkgs[i] + "\nV:" + pkgs[i+1] + "\nA:x86_64\nL:MIT\no:" + pkgs[i] + "\nT:" + pkgs[i] + " (hoist test)\n\n")
 	}
 	return map[string]string{
-		"rootfs/etc/alpine-release":    "3.19.1\n",
-		"rootfs/etc/os-release":        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME=\"Alpine Linux v3.19\"\n",
+		"rootfs/etc/alpine-release":   "3.19.1\n",
+		"rootfs/etc/os-release":       "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME=\"Alpine Linux v3.19\"\n",
 		"rootfs/lib/apk/db/installed": db.String(),
 	}
 }
@@ -219,5 +220,249 @@ func TestScanReports(t *testing.T) {
 	rec := record(t, filepath.Join(out, "records"), digest)
 	if reps, _ := json.Marshal(rec["reports"]); !strings.Contains(string(reps), filepath.Join(out, "r.sarif")) {
 		t.Errorf("record lists reports %s", reps)
+	}
+}
+
+// catalog lists a registry's repositories, straight from its API.
+func catalog(t *testing.T, reg *harness.Registry) string {
+	t.Helper()
+	resp, err := reg.Client().Get(reg.URL() + "/v2/_catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Repositories []string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(body.Repositories, ",")
+}
+
+// PLUGIN_SCAN on push-only and build-and-push steps: a dirty image
+// reaches no registry (not a blob: no repository exists), a clean one is
+// pushed, pulled back and run; the summary shows the scan's digest, which
+// every registry holds.
+func TestScanGateOnPush(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	im := makeScanImages(t, f, k)
+	a := harness.StartRegistry(t, harness.RegistryOptions{})
+	b := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	records := filepath.Join(t.TempDir(), "records")
+	push := func(tar, repo string) result {
+		return hoist(t, scanEnv(t, k, "PLUGIN_PUSH_ONLY", "true", "PLUGIN_SCAN", "true", "PLUGIN_SOURCE_TAR_PATH", tar,
+			"PLUGIN_REPO", a.Host+"/"+repo, "PLUGIN_TAGS", "1", "PLUGIN_DESTINATIONS", b.Host+"/"+repo+":1",
+			"PLUGIN_REGISTRY", b.Host, "PLUGIN_USERNAME", b.User, "PLUGIN_PASSWORD", b.Password, "PLUGIN_SCAN_RECORDS", records))
+	}
+	for name, tar := range map[string]string{"musl": im.musl, "gobin": im.gobin, "secret": im.secret} {
+		r := push(tar, "dirty/"+name)
+		if r.code != 7 {
+			t.Errorf("%s: exit %d, want 7\n%s", name, r.code, r)
+		}
+		assertContains(t, r, "scan gate failed for "+im.digests[tar])
+		assertNotContains(t, r, "pushing to")
+	}
+	if ca, cb := catalog(t, a), catalog(t, b); ca != "" || cb != "" {
+		t.Errorf("dirty images reached the registries: %q, %q", ca, cb)
+	}
+
+	r := push(im.clean, "clean/app")
+	if r.code != 0 {
+		t.Fatalf("clean image:\n%s", r)
+	}
+	assertPushed(t, r, a, a.Host+"/clean/app:1")
+	assertPushed(t, r, b, b.Host+"/clean/app:1")
+	digest := digestOf(t, b, b.Host+"/clean/app:1")
+	if digest != im.digests[im.clean] || record(t, records, digest)["passed"] != true {
+		t.Errorf("built %s, registry holds %s", im.digests[im.clean], digest)
+	}
+	assertContains(t, r, "  scan", digest+"  passed (no findings)")
+	if got := f.Docker.RunImage(t, a.Host+"/clean/app:1", "cat", "/etc/alpine-release"); got != "3.19.1" {
+		t.Errorf("pushed image prints %q", got)
+	}
+
+	// Build and push: the build is scanned before its push.
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r2"))
+	r = hoist(t, merged(buildEnv(t, ctxDir, "PLUGIN_REPO", a.Host+"/built/dirty", "PLUGIN_SCAN", "true", "PLUGIN_SCAN_RECORDS", records), scanEnv(t, k)))
+	if r.code != 7 || !strings.Contains(r.stderr, "CVE-2099-1001") {
+		t.Errorf("build and push of a dirty image: exit %d\n%s", r.code, r)
+	}
+	if tags := tagsOf(t, a, "built/dirty"); len(tags) != 0 {
+		t.Errorf("dirty build pushed: %v", tags)
+	}
+	ctxDir = buildContext(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r3"))
+	r = hoist(t, merged(buildEnv(t, ctxDir, "PLUGIN_REPO", a.Host+"/built/clean", "PLUGIN_SCAN", "true", "PLUGIN_SCAN_RECORDS", records), scanEnv(t, k)))
+	if r.code != 0 {
+		t.Fatalf("build and push of a clean image:\n%s", r)
+	}
+	assertPushed(t, r, a, a.Host+"/built/clean:latest")
+	if rec := record(t, records, digestOf(t, a, a.Host+"/built/clean:latest")); rec["passed"] != true {
+		t.Errorf("record of the built image: %v", rec)
+	}
+}
+
+// The mission's pipeline: build-only to image.tar, scan image.tar (another
+// process), push-only from image.tar to two registries with
+// PLUGIN_REQUIRE_SCAN. The build's digest, the record's and both
+// registries' (read back by crane) are one value. A digest without a
+// passing record is refused and reaches no registry. The same holds for a
+// docker save tarball.
+func TestRequireScanPipeline(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	work := t.TempDir()
+	a := harness.StartRegistry(t, harness.RegistryOptions{})
+	b := harness.StartRegistry(t, harness.RegistryOptions{TLS: true})
+	tar := filepath.Join(work, "image.tar")
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r3"))
+	r := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_TAR_PATH", tar, "PLUGIN_REPO", "mission/app",
+		"PLUGIN_IMAGE_STORE", filepath.Join(work, ".hoist/images")))
+	built := strings.TrimSpace(r.stdout)
+
+	pushEnv := func(src, repo string) map[string]string {
+		return map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REQUIRE_SCAN": "true", "PLUGIN_SOURCE_TAR_PATH": src,
+			"PLUGIN_REPO": a.Host + "/" + repo, "PLUGIN_TAGS": "1", "PLUGIN_DESTINATIONS": b.Host + "/" + repo + ":1",
+			"PLUGIN_REGISTRY_CERTIFICATE": b.CAFile}
+	}
+	// Not scanned yet: refused, naming the digest and where it looked.
+	r = hoistIn(t, work, pushEnv(tar, "mission/app"))
+	if r.code != 7 {
+		t.Fatalf("unscanned push: exit %d\n%s", r.code, r)
+	}
+	assertContains(t, r, built+" (docker-archive "+tar, "has no scan record in "+filepath.Join(work, ".hoist/scans"), "nothing was pushed")
+	if ca, cb := catalog(t, a), catalog(t, b); ca != "" || cb != "" {
+		t.Errorf("an unscanned image reached the registries: %q, %q", ca, cb)
+	}
+
+	r = hoistIn(t, work, scanEnv(t, k), "scan", "image.tar")
+	if r.code != 0 {
+		t.Fatalf("scan:\n%s", r)
+	}
+	r = hoistIn(t, work, pushEnv(tar, "mission/app"))
+	if r.code != 0 {
+		t.Fatalf("push-only:\n%s", r)
+	}
+	assertPushed(t, r, a, a.Host+"/mission/app:1")
+	assertPushed(t, r, b, b.Host+"/mission/app:1")
+	inA, inB := digestOf(t, a, a.Host+"/mission/app:1"), digestOf(t, b, b.Host+"/mission/app:1")
+	rec := record(t, filepath.Join(work, ".hoist/scans"), built)
+	if inA != built || inB != built || rec["digest"] != built || rec["passed"] != true {
+		t.Errorf("built %s, record %v, registries %s and %s", built, rec["digest"], inA, inB)
+	}
+	assertContains(t, r, "scan record: "+built+" passed", "  scan", built+"  passed (no findings)")
+
+	// A failed record is refused too.
+	dirtyCtx := buildContext(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r2"))
+	dirty := filepath.Join(work, "dirty.tar")
+	mustPush(t, buildEnv(t, dirtyCtx, "PLUGIN_NO_PUSH", "true", "PLUGIN_TAR_PATH", dirty, "PLUGIN_REPO", "mission/dirty", "PLUGIN_IMAGE_STORE", filepath.Join(work, ".hoist/images")))
+	if r := hoistIn(t, work, scanEnv(t, k), "scan", dirty); r.code != 7 {
+		t.Fatalf("scan of the dirty image: %s", r)
+	}
+	r = hoistIn(t, work, pushEnv(dirty, "mission/dirty"))
+	if r.code != 7 || !strings.Contains(r.stderr, "FAILED (1 HIGH)") {
+		t.Errorf("push of a failed digest: exit %d\n%s", r.code, r)
+	}
+	if tags := tagsOf(t, a, "mission/dirty"); len(tags) != 0 {
+		t.Errorf("failed digest pushed: %v", tags)
+	}
+
+	// docker save (not hoist's writer): scanned and pushed as one digest.
+	saved := filepath.Join(work, "saved.tar")
+	f.Docker.Run(t, "save", "-o", saved, f.App)
+	r = hoistIn(t, work, scanEnv(t, k), "scan", saved)
+	if r.code != 0 {
+		t.Fatalf("scan of docker save:\n%s", r)
+	}
+	r = hoistIn(t, work, pushEnv(saved, "mission/saved"))
+	if r.code != 0 {
+		t.Fatalf("push of docker save:\n%s", r)
+	}
+	if got := digestOf(t, a, a.Host+"/mission/saved:1"); record(t, filepath.Join(work, ".hoist/scans"), got)["passed"] != true {
+		t.Errorf("no passing record for the pushed digest %s", got)
+	}
+}
+
+// Each bad input is a clear error before anything is pushed: the image,
+// the settings, the database, Trivy itself.
+func TestScanBadInput(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	tar, _ := buildTar(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r3"))
+	notImage := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(notImage, []byte("not an image\n"), 0o644)
+	now := time.Now()
+	cacheWith := func(schema int, updated, next time.Time, corrupt bool) string {
+		cache := t.TempDir()
+		d := harness.WriteTrivyDB(t, filepath.Join(cache, "db"), []harness.Advisory{harness.AdvMusl}, updated, next, schema)
+		if corrupt {
+			os.WriteFile(filepath.Join(d.Dir, "trivy.db"), []byte("this is not a bolt database, but it is the size of nothing"), 0o644)
+		}
+		return cache
+	}
+	otherTrivy := filepath.Join(t.TempDir(), "trivy")
+	os.WriteFile(otherTrivy, []byte("#!/bin/sh\necho '{\"Version\":\"0.50.0\"}'\n"), 0o755)
+	missingDir := filepath.Join(t.TempDir(), "missing")
+	noDB := map[string]string{"PLUGIN_SCAN_DB_REPOSITORY": "", "PLUGIN_SCAN_CACHE_DIR": ""}
+	cases := []struct {
+		name  string
+		image string
+		env   map[string]string
+		code  int
+		want  string
+	}{
+		{"not an image", notImage, nil, 3, "is not a tar archive"},
+		{"report in a missing directory", tar, map[string]string{"PLUGIN_SCAN_FORMAT": "json", "PLUGIN_SCAN_OUTPUT": missingDir + "/r.json"}, 2, "PLUGIN_SCAN_OUTPUT: report " + missingDir + "/r.json: its directory " + missingDir + " does not exist"},
+		{"unknown severity", tar, map[string]string{"PLUGIN_SCAN_SEVERITY": "HIGH,URGENT"}, 2, `PLUGIN_SCAN_SEVERITY: unknown severity "URGENT"`},
+		{"unknown format", tar, map[string]string{"PLUGIN_SCAN_FORMAT": "html"}, 2, `PLUGIN_SCAN_FORMAT: unknown format "html"`},
+		{"unsupported scanner", tar, map[string]string{"PLUGIN_SCAN_SCANNERS": "vuln,misconfig"}, 2, "misconfig is a Trivy scanner hoist's gate does not run"},
+		{"database missing", tar, noDB, 8, "no vulnerability database at "},
+		{"database corrupt", tar, map[string]string{"PLUGIN_SCAN_DB_REPOSITORY": "", "PLUGIN_SCAN_CACHE_DIR": cacheWith(2, now, now.Add(time.Hour), true)}, 8, "trivy (scan of "},
+		{"database of another schema", tar, map[string]string{"PLUGIN_SCAN_DB_REPOSITORY": "", "PLUGIN_SCAN_CACHE_DIR": cacheWith(1, now, now.Add(time.Hour), false)}, 8, "has schema 1; Trivy 0.74.0 reads schema 2"},
+		{"database stale", tar, map[string]string{"PLUGIN_SCAN_DB_REPOSITORY": "", "PLUGIN_SCAN_CACHE_DIR": cacheWith(2, now.Add(-48*time.Hour), now.Add(-24*time.Hour), false)}, 8, "is stale"},
+		{"database repository without one", tar, map[string]string{"PLUGIN_SCAN_DB_REPOSITORY": reg.Host + "/nothing/here:2", "PLUGIN_SCAN_CACHE_DIR": ""}, 8, "database repositories " + reg.Host + "/nothing/here:2"},
+		{"Trivy missing", tar, map[string]string{"PLUGIN_SCAN_TRIVY": "/nonexistent/trivy"}, 8, "/nonexistent/trivy does not exist"},
+		{"Trivy of another version", tar, map[string]string{"PLUGIN_SCAN_TRIVY": otherTrivy}, 8, "is Trivy 0.50.0; hoist runs Trivy 0.74.0"},
+	}
+	for _, c := range cases {
+		env := scanEnv(t, k)
+		for key, v := range c.env {
+			if v == "" && key == "PLUGIN_SCAN_CACHE_DIR" {
+				v = t.TempDir()
+			}
+			env[key] = v
+		}
+		if env["PLUGIN_SCAN_DB_REPOSITORY"] == "" {
+			delete(env, "PLUGIN_SCAN_DB_REPOSITORY")
+		}
+		r := hoist(t, env, "scan", c.image)
+		if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, want %d and %q\n%s", c.name, r.code, c.code, c.want, r)
+		}
+		// The same on a push: nothing reaches the registry.
+		env = merged(env, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SCAN": "true", "PLUGIN_SOURCE_TAR_PATH": c.image, "PLUGIN_DESTINATIONS": reg.Host + "/bad/app:1"})
+		if r := hoist(t, env); r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s, on a push: exit %d, want %d and %q\n%s", c.name, r.code, c.code, c.want, r)
+		}
+	}
+	if c := catalog(t, reg); c != "" {
+		t.Errorf("bad input reached the registry: %s", c)
+	}
+	// A stale database scans, with a warning, when the setting says so.
+	r := hoist(t, scanEnv(t, k, "PLUGIN_SCAN_CACHE_DIR", cacheWith(2, now.Add(-48*time.Hour), now.Add(-24*time.Hour), false), "PLUGIN_SCAN_DB_REPOSITORY", "", "PLUGIN_SCAN_STALE_DB", "warn"), "scan", tar)
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: the vulnerability database at") {
+		t.Errorf("stale database with warn:\n%s", r)
+	}
+	// Settings that gate nothing are refused, not ignored.
+	r = hoist(t, map[string]string{"PLUGIN_NO_PUSH": "true", "PLUGIN_SCAN": "true", "PLUGIN_REPO": "app"})
+	if r.code != 2 || !strings.Contains(r.stderr, "PLUGIN_SCAN gates a push, and this step pushes nothing") {
+		t.Errorf("scan on build-only:\n%s", r)
+	}
+	r = hoist(t, map[string]string{"PLUGIN_REQUIRE_SCAN": "true", "PLUGIN_REPO": reg.Host + "/app"})
+	if r.code != 2 || !strings.Contains(r.stderr, "PLUGIN_REQUIRE_SCAN checks the record of a pre-built image") {
+		t.Errorf("require-scan on a build:\n%s", r)
 	}
 }

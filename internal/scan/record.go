@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,14 +28,14 @@ type Record struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`
 	} `json:"scanner"`
-	Hoist     string     `json:"hoist,omitempty"`
-	Database  *DBInfo    `json:"database,omitempty"`
-	Policy    Policy     `json:"policy"`
-	Images    []Scanned  `json:"images"`
-	Counts    map[string]int `json:"counts"`
-	Findings  int        `json:"findings"`
-	Passed    bool       `json:"passed"`
-	Reports   []Report   `json:"reports,omitempty"`
+	Hoist    string         `json:"hoist,omitempty"`
+	Database *DBInfo        `json:"database,omitempty"`
+	Policy   Policy         `json:"policy"`
+	Images   []Scanned      `json:"images"`
+	Counts   map[string]int `json:"counts"`
+	Findings int            `json:"findings"`
+	Passed   bool           `json:"passed"`
+	Reports  []Report       `json:"reports,omitempty"`
 	// Path is the record's file.
 	Path string `json:"-"`
 }
@@ -263,13 +262,29 @@ func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, plat
 			continue
 		}
 		args := []string{"convert", "--quiet", "--format", r.Format}
+		tmp := ""
 		if path != "" {
-			args = append(args, "--output", path)
+			// Trivy writes a temporary file beside the report, renamed
+			// when it is whole: never a partial report.
+			f, err := os.CreateTemp(filepath.Dir(path), ".hoist-tmp-report-*")
+			if err != nil {
+				return nil, fmt.Errorf("scan report %s: %w", path, err)
+			}
+			f.Close()
+			tmp = f.Name()
+			defer os.Remove(tmp)
+			args = append(args, "--output", tmp)
 		}
 		args = append(args, jsonPath)
 		outb, err := s.run(ctx, "convert to "+r.Format, args...)
 		if err != nil {
 			return nil, err
+		}
+		if tmp != "" {
+			os.Chmod(tmp, 0o644)
+			if err := os.Rename(tmp, path); err != nil {
+				return nil, fmt.Errorf("scan report %s: %w", path, err)
+			}
 		}
 		if path == "" && s.o.Stdout != nil {
 			if _, err := s.o.Stdout.Write(outb); err != nil {
@@ -281,4 +296,3 @@ func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, plat
 	return out, nil
 }
 
-var _ = io.Discard

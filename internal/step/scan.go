@@ -88,7 +88,9 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 		r := scan.Report{Format: f}
 		if i < len(s.ScanOutput) && s.ScanOutput[i] != "" {
 			r.Path = path(s.ScanOutput[i])
-			if _, _, err := files.Target(r.Path); err != nil {
+			if st, err := os.Stat(filepath.Dir(r.Path)); err != nil || !st.IsDir() {
+				bad("output", "report %s: its directory %s does not exist (create it first; hoist does not guess at report paths)", r.Path, filepath.Dir(r.Path))
+			} else if _, _, err := files.Target(r.Path); err != nil {
 				bad("output", "report %s: %v", r.Path, err)
 			}
 		} else if toStdout++; toStdout > 1 {
