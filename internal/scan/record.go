@@ -295,4 +295,3 @@ func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, plat
 	}
 	return out, nil
 }
-
