@@ -58,13 +58,23 @@ var trivyDBMu sync.Mutex
 // for a good one).
 func WriteTrivyDB(t testing.TB, dir string, advs []Advisory, updated, next time.Time, schema int) *TrivyDB {
 	t.Helper()
+	d, err := BuildTrivyDB(dir, advs, updated, next, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// BuildTrivyDB is WriteTrivyDB for callers without a test (the
+// benchmarks).
+func BuildTrivyDB(dir string, advs []Advisory, updated, next time.Time, schema int) (*TrivyDB, error) {
 	trivyDBMu.Lock()
 	defer trivyDBMu.Unlock()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := trivydb.Init(dir); err != nil {
-		t.Fatalf("trivy-db init: %v", err)
+		return nil, fmt.Errorf("trivy-db init: %w", err)
 	}
 	dbc := trivydb.Config{}
 	err := dbc.BatchUpdate(func(tx *bolt.Tx) error {
@@ -101,21 +111,21 @@ func WriteTrivyDB(t testing.TB, dir string, advs []Advisory, updated, next time.
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("trivy-db write: %v", err)
+	if cerr := trivydb.Close(); err == nil {
+		err = cerr
 	}
-	if err := trivydb.Close(); err != nil {
-		t.Fatal(err)
+	if err != nil {
+		return nil, fmt.Errorf("trivy-db write: %w", err)
 	}
 	meta := metadata.Metadata{Version: schema, UpdatedAt: updated.UTC(), NextUpdate: next.UTC()}
 	if err := metadata.NewClient(dir).Update(meta); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	d := &TrivyDB{Dir: dir, Tarball: filepath.Join(filepath.Dir(dir), filepath.Base(dir)+".tar.gz")}
 	if err := tarGz(d.Tarball, dir, "trivy.db", "metadata.json"); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return d
+	return d, nil
 }
 
 // advisoryBucket is the bucket Trivy looks an ecosystem's advisories up
