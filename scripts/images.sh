@@ -5,6 +5,9 @@
 #   hoist/buildkit:TAG  hoist + buildkitd + buildctl + runc (with their C
 #                       libraries); run with --entrypoint buildkitd it is
 #                       also a BuildKit for docker-container:// builders
+#   hoist/kaniko-scan:TAG, hoist/buildkit-scan:TAG
+#                       the same plus the pinned Trivy, in one more layer
+#                       (the scan gate; see docs/ci.md for why a variant)
 # and writes bin/hoist-kaniko.tar and bin/hoist-buildkit.tar.
 # Usage: scripts/images.sh [TAG]    (TAG defaults to dev)
 set -euo pipefail
@@ -22,9 +25,12 @@ certs=/etc/ssl/certs/ca-certificates.crt
 k="$work/kaniko"; mkdir -p "$k"
 cp "$work/hoist" bin/kaniko-executor images/kaniko/Dockerfile "$k/"
 mv "$k/kaniko-executor" "$k/executor"
+ln bin/trivy "$k/trivy" 2>/dev/null || cp bin/trivy "$k/trivy"
 if [ -f "$certs" ]; then cp "$certs" "$k/"; else : > "$k/ca-certificates.crt"; fi
-bin/hoist build --no-push --context "$k" --repo hoist/kaniko --tags "$tag" --load \
+bin/hoist build --no-push --context "$k" --target plugin --repo hoist/kaniko --tags "$tag" --load \
   --tar-path bin/hoist-kaniko.tar --image-store "$work/store" --progress plain
+bin/hoist build --no-push --context "$k" --target scan --repo hoist/kaniko-scan --tags "$tag" --load \
+  --image-store "$work/store" --progress plain
 
 # The BuildKit image: buildkitd and runc with the libraries ldd names.
 b="$work/buildkit"; mkdir -p "$b/bin" "$b/lib" "$b/tmp"
@@ -36,8 +42,11 @@ for lib in $(ldd bin/buildkitd bin/buildctl "$(command -v runc)" | awk '/=>/ {pr
 done
 : > "$b/tmp/.keep"
 cp images/buildkit/Dockerfile "$b/"
+ln bin/trivy "$b/trivy" 2>/dev/null || cp bin/trivy "$b/trivy"
 if [ -f "$certs" ]; then cp "$certs" "$b/"; else : > "$b/ca-certificates.crt"; fi
-bin/hoist build --no-push --context "$b" --repo hoist/buildkit --tags "$tag" --load \
+bin/hoist build --no-push --context "$b" --target plugin --repo hoist/buildkit --tags "$tag" --load \
   --tar-path bin/hoist-buildkit.tar --image-store "$work/store" --progress plain
+bin/hoist build --no-push --context "$b" --target scan --repo hoist/buildkit-scan --tags "$tag" --load \
+  --image-store "$work/store" --progress plain
 
-echo "images: hoist/kaniko:$tag and hoist/buildkit:$tag loaded; bin/hoist-kaniko.tar, bin/hoist-buildkit.tar written"
+echo "images: hoist/kaniko:$tag, hoist/buildkit:$tag and their -scan variants loaded; bin/hoist-kaniko.tar, bin/hoist-buildkit.tar written"

@@ -466,3 +466,59 @@ func TestScanBadInput(t *testing.T) {
 		t.Errorf("require-scan on a build:\n%s", r)
 	}
 }
+
+// The scan variant of the Kaniko plugin image runs the gate as a CI runner
+// runs a push-only step: a clean tarball from the workspace is scanned and
+// pushed, a dirty one is refused and reaches no registry. The variant is
+// the plugin image plus one layer; the plugin image alone has no Trivy and
+// says where to find one.
+func TestScanPluginImage(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	base, scanImg := pluginImage(t, "kaniko"), pluginImage(t, "kaniko-scan")
+	layers := func(ref string) []string {
+		return strings.Fields(f.Docker.Run(t, "image", "inspect", "--format", "{{range .RootFS.Layers}}{{.}} {{end}}", ref))
+	}
+	lb, ls := layers(base), layers(scanImg)
+	if len(ls) != len(lb)+1 || strings.Join(ls[:len(lb)], " ") != strings.Join(lb, " ") {
+		t.Errorf("the scan variant is not the plugin image plus one layer:\n%v\n%v", lb, ls)
+	}
+	ws := t.TempDir()
+	clean, built := buildTar(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r3"))
+	dirty, _ := buildTar(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r2"))
+	for src, dst := range map[string]string{clean: "clean.tar", dirty: "dirty.tar"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(ws, dst), b, 0o644)
+	}
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	step := func(image, tar, repo string) (string, error) {
+		return plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SCAN": "true",
+			"PLUGIN_SOURCE_TAR_PATH": "/harness/" + tar, "PLUGIN_REPO": reg.Host + "/" + repo, "PLUGIN_TAGS": "1",
+			"PLUGIN_SCAN_DB_REPOSITORY": k.DBRef, "PLUGIN_SCAN_SEVERITY": "HIGH,CRITICAL"})
+	}
+	out, err := step(scanImg, "clean.tar", "plug/clean")
+	if err != nil {
+		t.Fatalf("clean image in the scan image: %v\n%s", err, out)
+	}
+	if got := digestOf(t, reg, reg.Host+"/plug/clean:1"); got != built || !strings.Contains(out, built+"  passed (no findings)") {
+		t.Errorf("built %s, pushed %s\n%s", built, got, out)
+	}
+	if _, err := os.Stat(filepath.Join(ws, ".hoist", "scans", "sha256", strings.TrimPrefix(built, "sha256:")+".json")); err != nil {
+		t.Errorf("no scan record in the workspace: %v", err)
+	}
+	out, err = step(scanImg, "dirty.tar", "plug/dirty")
+	if err == nil || !strings.Contains(out, "scan gate failed") || !strings.Contains(out, "CVE-2099-1001") {
+		t.Errorf("dirty image in the scan image: %v\n%s", err, out)
+	}
+	if tags := tagsOf(t, reg, "plug/dirty"); len(tags) != 0 {
+		t.Errorf("dirty image pushed: %v", tags)
+	}
+	out, err = step(base, "clean.tar", "plug/base")
+	if err == nil || !strings.Contains(out, "is neither on PATH nor beside hoist") || !strings.Contains(out, "hoist/kaniko-scan") {
+		t.Errorf("PLUGIN_SCAN in the plugin image without Trivy: %v\n%s", err, out)
+	}
+}

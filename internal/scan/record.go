@@ -226,7 +226,11 @@ func (s *Scanner) scanOne(ctx context.Context, t Target, several bool) (Scanned,
 			sc.Counts[v.Severity]++
 		}
 	}
-	reports, err := s.reports(ctx, tmp.Name(), raw, t.Platform, several)
+	findings := 0
+	for _, n := range sc.Counts {
+		findings += n
+	}
+	reports, err := s.reports(ctx, tmp.Name(), raw, t.Platform, several, findings == 0)
 	return sc, reports, err
 }
 
@@ -242,9 +246,15 @@ func (s *Scanner) needsPackages() bool {
 // reports writes every report from Trivy's JSON report: json as it is,
 // the others with trivy convert. With several platforms each file name
 // gets the platform before its extension.
-func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, platform string, several bool) ([]Report, error) {
+func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, platform string, several, clean bool) ([]Report, error) {
 	var out []Report
 	for _, r := range s.o.Reports {
+		if r.Format == "table" && r.Path == "" && clean {
+			// Trivy's table of a report without findings is empty: no
+			// process is started to print nothing.
+			out = append(out, r)
+			continue
+		}
 		path := r.Path
 		if path != "" && several && platform != "" {
 			ext := filepath.Ext(path)

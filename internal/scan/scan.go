@@ -11,6 +11,7 @@ package scan
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/mod/semver"
 )
 
 // TrivyVersion is the Trivy release hoist runs: tools/trivy/go.mod pins
@@ -193,7 +195,7 @@ func Find(name, pathList string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w: Trivy (%s) is neither on PATH nor beside hoist; hoist runs Trivy %s: use hoist's scan image, or build it with GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install github.com/aquasecurity/trivy/cmd/trivy@v%s and put it on PATH (or set PLUGIN_SCAN_TRIVY)", ErrScanner, name, TrivyVersion, TrivyVersion)
+	return "", fmt.Errorf("%w: Trivy (%s) is neither on PATH nor beside hoist; hoist runs Trivy %s: use a scan variant of hoist's plugin images (hoist/kaniko-scan, hoist/buildkit-scan), or build it with GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install github.com/aquasecurity/trivy/cmd/trivy@v%s and put it on PATH (or set PLUGIN_SCAN_TRIVY)", ErrScanner, name, TrivyVersion, TrivyVersion)
 }
 
 func isExec(p string) bool {
@@ -201,15 +203,21 @@ func isExec(p string) bool {
 	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
-// checkVersion runs trivy --version and compares it with TrivyVersion.
+// checkVersion compares Trivy's version with TrivyVersion: the module
+// version its Go build information records (read from the file, without
+// running it), else what trivy --version prints.
 func (s *Scanner) checkVersion(ctx context.Context) error {
-	out, err := s.run(ctx, "version", "--version", "--format", "json", "--cache-dir", s.o.CacheDir)
-	if err != nil {
-		return err
-	}
 	var v struct{ Version string }
-	if err := json.Unmarshal(out, &v); err != nil || v.Version == "" {
-		return fmt.Errorf("%w: %s --version did not print Trivy's version (%q); is it Trivy?", ErrScanner, s.o.Trivy, firstLine(out))
+	if bi, err := buildinfo.ReadFile(s.o.Trivy); err == nil && bi.Main.Path == "github.com/aquasecurity/trivy" && semver.IsValid(bi.Main.Version) {
+		v.Version = bi.Main.Version
+	} else {
+		out, err := s.run(ctx, "version", "--version", "--format", "json", "--cache-dir", s.o.CacheDir)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(out, &v); err != nil || v.Version == "" {
+			return fmt.Errorf("%w: %s --version did not print Trivy's version (%q); is it Trivy?", ErrScanner, s.o.Trivy, firstLine(out))
+		}
 	}
 	if strings.TrimPrefix(v.Version, "v") != TrivyVersion {
 		return fmt.Errorf("%w: %s is Trivy %s; hoist runs Trivy %s, whose flags, report format and database schema it was tested with: use hoist's scan image, or build Trivy v%s (GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install github.com/aquasecurity/trivy/cmd/trivy@v%s)", ErrScanner, s.o.Trivy, v.Version, TrivyVersion, TrivyVersion, TrivyVersion)
