@@ -67,6 +67,7 @@ func toolVersions() ([]ToolVersion, error) {
 	}{
 		{"hoist", []string{hoistBin, "version"}},
 		{"crane", []string{craneBin, "version"}},
+		{"trivy", []string{trivyBin, "--version"}},
 		{"skopeo", []string{"skopeo", "--version"}},
 		{"docker", []string{"docker", "version", "--format", "client {{.Client.Version}}, daemon {{.Server.Version}} (API {{.Server.APIVersion}})"}},
 		{"buildx", []string{"docker", "buildx", "version"}},

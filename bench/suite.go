@@ -248,6 +248,7 @@ func catalogue() []scenario {
 	all = append(all, b.pushScenarios(&pushInputs{}, 0)...)
 	all = append(all, b.buildScenarios("", "", 0)...)
 	all = append(all, b.kanikoScenarios("", "", 0)...)
+	all = append(all, b.scanScenarios(&pushInputs{}, "", "", 0)...)
 	all = append(all, b.cacheScenarios("", "", v1.Hash{})...)
 	return all
 }
