@@ -8,7 +8,7 @@ demo:
 test:
 	scripts/test.sh
 
-# Every benchmark, side by side with the peers (about 30 minutes), then
+# Every benchmark, side by side with the peers (about 50 minutes), then
 # docs/benchmarks.json and docs/benchmarks.md regenerated from that run.
 bench:
 	HOIST_BENCH_COMMAND="make bench" scripts/bench.sh run -out bench/out/results.json
