@@ -164,6 +164,21 @@ func TestScanVerdicts(t *testing.T) {
 		}
 	}
 
+	// Scanned again with the same policy, database and Trivy: Trivy's
+	// kept report is reused (the verdict, the table and reports are the
+	// same); another policy runs Trivy again.
+	r = run(im.musl)
+	if r.code != 7 || !strings.Contains(r.stderr, "are reused: the same image, Trivy, database and policy") || !strings.Contains(r.stdout, "CVE-2099-1001") {
+		t.Errorf("rescan:\n%s", r)
+	}
+	if rec := record(t, records, im.digests[im.musl]); rec["reusedAt"] == nil || rec["passed"] != false {
+		t.Errorf("record of the rescan: %v", rec)
+	}
+	r = run(im.musl, "PLUGIN_SCAN_SEVERITY", "HIGH")
+	if r.code != 7 || strings.Contains(r.stderr, "are reused") {
+		t.Errorf("rescan with another policy:\n%s", r)
+	}
+
 	// The ignore file, in Trivy's format: the finding it names is left
 	// out. Named explicitly, it must exist.
 	ignore := filepath.Join(t.TempDir(), "trivyignore")
@@ -520,5 +535,96 @@ func TestScanPluginImage(t *testing.T) {
 	out, err = step(base, "clean.tar", "plug/base")
 	if err == nil || !strings.Contains(out, "is neither on PATH nor beside hoist") || !strings.Contains(out, "hoist/kaniko-scan") {
 		t.Errorf("PLUGIN_SCAN in the plugin image without Trivy: %v\n%s", err, out)
+	}
+
+	// Images Kaniko builds: a build-and-push step of a dirty image is
+	// scanned after the build and pushes nothing; a build-only tarball of
+	// a clean one passes hoist scan.
+	dirtyCtx := buildContext(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r2"))
+	out, err = plugin(t, f.Docker, scanImg, dirtyCtx, map[string]string{"PLUGIN_REPO": reg.Host + "/kaniko/dirty", "PLUGIN_TAGS": "1",
+		"PLUGIN_SCAN": "true", "PLUGIN_SCAN_DB_REPOSITORY": k.DBRef, "PLUGIN_PROGRESS": "plain"})
+	if err == nil || !strings.Contains(out, "build tool: kaniko") || !strings.Contains(out, "CVE-2099-1001") || !strings.Contains(out, "scan gate failed") {
+		t.Errorf("Kaniko build and push of a dirty image: %v\n%s", err, out)
+	}
+	if tags := tagsOf(t, reg, "kaniko/dirty"); len(tags) != 0 {
+		t.Errorf("Kaniko's dirty build pushed: %v", tags)
+	}
+	cleanCtx := buildContext(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r3", "busybox", "1.36.1-r15"))
+	out, err = plugin(t, f.Docker, base, cleanCtx, map[string]string{"PLUGIN_NO_PUSH": "true", "PLUGIN_TAR_PATH": "/harness/out/image.tar",
+		"PLUGIN_REPO": "kaniko/clean", "PLUGIN_PROGRESS": "plain"})
+	if err != nil {
+		t.Fatalf("Kaniko build-only: %v\n%s", err, out)
+	}
+	kaniko := filepath.Join(cleanCtx, "out", "image.tar")
+	if r := hoist(t, scanEnv(t, k), "scan", kaniko); r.code != 7 || !strings.Contains(r.stdout, "CVE-2099-1002") {
+		t.Errorf("scan of Kaniko's tarball (unfixed busybox):\n%s", r)
+	}
+	if r := hoist(t, scanEnv(t, k, "PLUGIN_SCAN_IGNORE_UNFIXED", "true"), "scan", kaniko); r.code != 0 {
+		t.Errorf("scan of Kaniko's tarball with --ignore-unfixed:\n%s", r)
+	}
+}
+
+// Every kind of source push-only takes is scanned as it would be pushed:
+// skopeo's OCI archive and layout, a two-platform index (one Trivy run per
+// platform, one record, reports per platform), an image in a registry, the
+// workspace image store and the Docker daemon. Each record is keyed by the
+// digest a push of that source pushes, read back by crane.
+func TestScanSources(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	work := t.TempDir()
+	records := filepath.Join(work, "records")
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	out := t.TempDir()
+	scanOf := func(image string, kv ...string) result {
+		r := hoistIn(t, work, scanEnv(t, k, append([]string{"PLUGIN_SCAN_RECORDS", records, "DOCKER_HOST", f.Docker.Host}, kv...)...), "scan", image)
+		if r.code != 0 {
+			t.Fatalf("scan %s:\n%s", image, r)
+		}
+		return r
+	}
+	pushedDigest := func(src, repo string) string {
+		mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": src, "PLUGIN_DESTINATIONS": reg.Host + "/" + repo + ":1"})
+		return digestOf(t, reg, reg.Host+"/"+repo+":1")
+	}
+	for name, src := range map[string]string{"oci-archive": f.SkopeoOCIArch, "layout": f.SkopeoLayout} {
+		scanOf(src)
+		d := pushedDigest(src, "src/"+name)
+		if rec := record(t, records, d); rec["passed"] != true || !strings.Contains(rec["source"].(string), src) {
+			t.Errorf("%s: record %v", name, rec)
+		}
+	}
+
+	// A two-platform index: one record at the index digest, an image per
+	// platform, a report per platform.
+	scanOf(f.MultiLayout, "PLUGIN_SCAN_FORMAT", "json", "PLUGIN_SCAN_OUTPUT", filepath.Join(out, "multi.json"))
+	d := pushedDigest(f.MultiLayout, "src/multi")
+	rec := record(t, records, d)
+	imgs, _ := json.Marshal(rec["images"])
+	if !strings.Contains(string(imgs), `"platform":"linux/amd64"`) || !strings.Contains(string(imgs), `"platform":"linux/arm64"`) {
+		t.Errorf("index record images: %s", imgs)
+	}
+	for _, p := range []string{"linux-amd64", "linux-arm64"} {
+		if _, err := os.Stat(filepath.Join(out, "multi."+p+".json")); err != nil {
+			t.Errorf("no report for %s: %v", p, err)
+		}
+	}
+
+	// From a registry: the pushed index, by reference.
+	scanOf(reg.Host + "/src/multi:1")
+	if rec := record(t, records, d); !strings.Contains(rec["source"].(string), "registry image "+reg.Host+"/src/multi:1") {
+		t.Errorf("registry source: %v", rec["source"])
+	}
+
+	// From the workspace image store and from the daemon, by reference.
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r3"))
+	r := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_REPO", "store/app", "PLUGIN_IMAGE_STORE", filepath.Join(work, ".hoist/images")))
+	built := strings.TrimSpace(r.stdout)
+	r = scanOf("store/app")
+	assertContains(t, r, "scan: "+built+" (workspace image store")
+	scanOf(f.App)
+	if d := pushedDigest(f.DockerSave, "src/daemon"); record(t, records, d)["passed"] != true {
+		t.Errorf("no record for the daemon image's pushed digest %s", d)
 	}
 }

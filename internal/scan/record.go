@@ -24,7 +24,10 @@ type Record struct {
 	MediaType string    `json:"mediaType,omitempty"`
 	Source    string    `json:"source"`
 	ScannedAt time.Time `json:"scannedAt"`
-	Scanner   struct {
+	// ReusedAt is set when this scan reused the reports Trivy made at
+	// ScannedAt (same image, Trivy, database and policy).
+	ReusedAt time.Time `json:"reusedAt,omitzero"`
+	Scanner  struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`
 	} `json:"scanner"`
@@ -105,8 +108,17 @@ func (s *Scanner) Scan(ctx context.Context, sub Subject, hoistVersion string) (*
 		Hoist: hoistVersion, Database: s.db, Policy: s.o.Policy, Counts: map[string]int{}}
 	rec.Scanner.Name, rec.Scanner.Version = "trivy", TrivyVersion
 	start := time.Now()
-	for _, t := range sub.Targets {
-		sc, reports, err := s.scanOne(ctx, t, len(sub.Targets) > 1)
+	dir := filepath.Dir(RecordPath(s.o.Records, sub.Digest))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("scan records %s: %w", s.o.Records, err)
+	}
+	if prev := s.reusable(sub); prev != nil {
+		rec.ScannedAt, rec.ReusedAt = prev.ScannedAt, s.o.Now().UTC()
+		s.o.Logf("scan: Trivy's reports of %s for %s are reused: the same image, Trivy, database and policy (remove %s to scan afresh)",
+			prev.ScannedAt.Format(time.RFC3339), sub.Digest, prev.Path)
+	}
+	for i, t := range sub.Targets {
+		sc, reports, err := s.scanOne(ctx, t, trivyReportPath(s.o.Records, sub.Digest, i), rec.ReusedAt.IsZero(), len(sub.Targets) > 1)
 		if err != nil {
 			return nil, err
 		}
@@ -162,47 +174,65 @@ type trivyReport struct {
 	}
 }
 
-// scanOne runs Trivy on one image, checks that it read the image meant,
-// writes the reports and counts the findings by severity.
-func (s *Scanner) scanOne(ctx context.Context, t Target, several bool) (Scanned, []Report, error) {
+// trivyReportPath is where Trivy's JSON report of the i-th image of
+// digest is kept, beside its record.
+func trivyReportPath(dir string, digest v1.Hash, i int) string {
+	return filepath.Join(dir, digest.Algorithm, fmt.Sprintf("%s.trivy-%d.json", digest.Hex, i))
+}
+
+// reusable returns the record of sub's digest when Trivy's reports it
+// kept were made with this Trivy, this database and this policy, for the
+// same images: running Trivy again would give the same reports. A scan
+// that reuses them writes the reports asked for from them.
+func (s *Scanner) reusable(sub Subject) *Record {
+	prev, err := ReadRecord(s.o.Records, sub.Digest)
+	if err != nil || prev.Scanner.Version != TrivyVersion || len(prev.Images) != len(sub.Targets) {
+		return nil
+	}
+	// The exit code decides what a verdict does, not what Trivy reports.
+	pp, cp := prev.Policy, s.o.Policy
+	pp.ExitCode, cp.ExitCode = 0, 0
+	a, _ := json.Marshal(pp)
+	b, _ := json.Marshal(cp)
+	if string(a) != string(b) || !sameDB(prev.Database, s.db) {
+		return nil
+	}
+	for i, t := range sub.Targets {
+		if prev.Images[i].Config != t.Config.String() || prev.Images[i].Platform != t.Platform {
+			return nil
+		}
+		if _, err := os.Stat(trivyReportPath(s.o.Records, sub.Digest, i)); err != nil {
+			return nil
+		}
+	}
+	return prev
+}
+
+func sameDB(a, b *DBInfo) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Schema == b.Schema && a.UpdatedAt.Equal(b.UpdatedAt) && a.NextUpdate.Equal(b.NextUpdate) && a.DownloadedAt.Equal(b.DownloadedAt) && a.Dir == b.Dir
+}
+
+// scanOne runs Trivy on one image (or, when run is false, takes the report
+// Trivy made of it before from kept), checks that Trivy read the image
+// meant, writes the reports and counts the findings by severity. Trivy's
+// JSON report is kept at kept.
+func (s *Scanner) scanOne(ctx context.Context, t Target, kept string, run, several bool) (Scanned, []Report, error) {
 	sc := Scanned{Platform: t.Platform, Config: t.Config.String(), Counts: map[string]int{}}
-	tmp, err := os.CreateTemp(s.o.TempDir, "hoist-scan-*.json")
-	if err != nil {
-		return sc, nil, err
+	if run {
+		if err := s.runTrivy(ctx, t, kept); err != nil {
+			return sc, nil, err
+		}
 	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	p := s.o.Policy
-	args := []string{"image", "--input", t.Input, "--cache-dir", s.o.CacheDir,
-		"--skip-db-update", "--skip-java-db-update", "--offline-scan", "--skip-version-check", "--disable-telemetry",
-		"--quiet", "--no-progress", "--exit-code", "0", "--timeout", s.o.Timeout.String(),
-		"--scanners", strings.Join(p.Scanners, ","), "--severity", strings.Join(p.Severities, ","),
-		"--format", "json", "--output", tmp.Name()}
-	if p.IgnoreUnfixed {
-		args = append(args, "--ignore-unfixed")
-	}
-	if p.IgnoreFile != "" {
-		args = append(args, "--ignorefile", p.IgnoreFile)
-	}
-	for _, f := range p.SkipFiles {
-		args = append(args, "--skip-files", f)
-	}
-	for _, d := range p.SkipDirs {
-		args = append(args, "--skip-dirs", d)
-	}
-	if s.needsPackages() {
-		args = append(args, "--list-all-pkgs")
-	}
-	if _, err := s.run(ctx, "scan of "+t.Input, args...); err != nil {
-		return sc, nil, err
-	}
-	raw, err := os.ReadFile(tmp.Name())
+	raw, err := os.ReadFile(kept)
 	if err != nil {
 		return sc, nil, fmt.Errorf("%w: Trivy's report: %w", ErrScanner, err)
 	}
 	var rep trivyReport
 	if err := json.Unmarshal(raw, &rep); err != nil {
-		return sc, nil, fmt.Errorf("%w: Trivy's report is not valid JSON: %w", ErrScanner, err)
+		return sc, nil, fmt.Errorf("%w: Trivy's report %s is not valid JSON: %w", ErrScanner, kept, err)
 	}
 	// The tie between what Trivy read and what is pushed: the config
 	// digest (which the manifest names) and the layers' diff_ids.
@@ -230,17 +260,44 @@ func (s *Scanner) scanOne(ctx context.Context, t Target, several bool) (Scanned,
 	for _, n := range sc.Counts {
 		findings += n
 	}
-	reports, err := s.reports(ctx, tmp.Name(), raw, t.Platform, several, findings == 0)
+	reports, err := s.reports(ctx, kept, raw, t.Platform, several, findings == 0)
 	return sc, reports, err
 }
 
-func (s *Scanner) needsPackages() bool {
-	for _, r := range s.o.Reports {
-		if r.Format == "cyclonedx" || r.Format == "spdx-json" {
-			return true
-		}
+// runTrivy runs Trivy on one image with the policy; its JSON report is
+// written to a temporary file beside kept and renamed to kept when whole.
+func (s *Scanner) runTrivy(ctx context.Context, t Target, kept string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(kept), ".hoist-tmp-trivy-*.json")
+	if err != nil {
+		return err
 	}
-	return false
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	p := s.o.Policy
+	args := []string{"image", "--input", t.Input, "--cache-dir", s.o.CacheDir,
+		"--skip-db-update", "--skip-java-db-update", "--offline-scan", "--skip-version-check", "--disable-telemetry",
+		"--quiet", "--no-progress", "--exit-code", "0", "--timeout", s.o.Timeout.String(),
+		"--scanners", strings.Join(p.Scanners, ","), "--severity", strings.Join(p.Severities, ","),
+		"--format", "json", "--output", tmp.Name()}
+	if p.IgnoreUnfixed {
+		args = append(args, "--ignore-unfixed")
+	}
+	if p.IgnoreFile != "" {
+		args = append(args, "--ignorefile", p.IgnoreFile)
+	}
+	for _, f := range p.SkipFiles {
+		args = append(args, "--skip-files", f)
+	}
+	for _, d := range p.SkipDirs {
+		args = append(args, "--skip-dirs", d)
+	}
+	if _, err := s.run(ctx, "scan of "+t.Input, args...); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), kept); err != nil {
+		return fmt.Errorf("%w: keep Trivy's report: %w", ErrScanner, err)
+	}
+	return nil
 }
 
 // reports writes every report from Trivy's JSON report: json as it is,

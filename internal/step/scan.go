@@ -109,7 +109,7 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 	o.DBRepositories = s.ScanDBRepository
 	o.CacheDir = path(s.ScanCacheDir)
 	if o.CacheDir == "" {
-		o.CacheDir = defaultTrivyCache(env.Lookup)
+		o.CacheDir = defaultTrivyCache(env.Lookup, env.TempDir)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
@@ -124,14 +124,14 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 }
 
 // defaultTrivyCache is Trivy's own default cache directory.
-func defaultTrivyCache(lookup func(string) (string, bool)) string {
+func defaultTrivyCache(lookup func(string) (string, bool), tempDir string) string {
 	if d, ok := lookup("XDG_CACHE_HOME"); ok && d != "" {
 		return filepath.Join(d, "trivy")
 	}
 	if h, ok := lookup("HOME"); ok && h != "" {
 		return filepath.Join(h, ".cache", "trivy")
 	}
-	return filepath.Join(os.TempDir(), "trivy")
+	return filepath.Join(tempDir, "trivy")
 }
 
 // gate scans img (PLUGIN_SCAN) and checks its record (PLUGIN_REQUIRE_SCAN)
