@@ -48,8 +48,10 @@ func (b *bench) scanScenarios(in *pushInputs, ctxDir, engineDir string, size int
 		if err := scanned(m); err != nil {
 			return err
 		}
-		if m, _ := filepath.Glob(filepath.Join(records, "sha256", "*.json")); len(m) != 1 {
-			return fmt.Errorf("%d scan records, want 1", len(m))
+		all, _ := filepath.Glob(filepath.Join(records, "sha256", "*.json"))
+		kept, _ := filepath.Glob(filepath.Join(records, "sha256", "*.trivy-*.json"))
+		if len(all)-len(kept) != 1 || len(kept) != 1 {
+			return fmt.Errorf("%d scan records and %d kept Trivy reports, want 1 and 1", len(all)-len(kept), len(kept))
 		}
 		return nil
 	}
