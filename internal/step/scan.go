@@ -183,10 +183,7 @@ func (r *runner) scanImage(ctx context.Context, img *source.Image) (*scan.Record
 
 // scanOnly is hoist scan: open the source, scan it, write the digest file.
 func (r *runner) scanOnly(ctx context.Context) error {
-	req := *r.st.Source
-	req.Daemon = r.daemon
-	req.Remote = r.remote()
-	img, err := source.Open(ctx, r.sourceRequest(req))
+	img, err := r.openSource(ctx)
 	if err != nil {
 		return err
 	}

@@ -289,16 +289,22 @@ func (r *runner) login(ctx context.Context) error {
 // pushOnly finds the pre-built image and pushes it everywhere.
 func (r *runner) pushOnly(ctx context.Context) error {
 	start := time.Now()
-	req := *r.st.Source
-	req.Daemon = r.daemon
-	req.Remote = r.remote()
-	img, err := source.Open(ctx, r.sourceRequest(req))
+	img, err := r.openSource(ctx)
 	if err != nil {
 		return err
 	}
 	defer img.Close()
 	r.pr.Printf("source: %s, %s (ready in %.2fs)", img.From, img.Digest, time.Since(start).Seconds())
 	return r.push(ctx, img, nil)
+}
+
+// openSource opens the step's pre-built image, with the daemon and the
+// registries the step may use.
+func (r *runner) openSource(ctx context.Context) (*source.Image, error) {
+	req := *r.st.Source
+	req.Daemon = r.daemon
+	req.Remote = r.remote()
+	return source.Open(ctx, r.sourceRequest(req))
 }
 
 // remote is registry access for source images and base images.
