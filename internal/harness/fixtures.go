@@ -54,15 +54,7 @@ func Inputs(t testing.TB) *Fixtures {
 	Need(t, "skopeo")
 	Need(t, "umoci")
 	fixtures.Do(func() {
-		ft := &onceT{TB: t}
-		func() {
-			defer func() {
-				if r := recover(); r != nil && r != errOnceFailed {
-					panic(r)
-				}
-			}()
-			fixtures.f = makeFixtures(ft, d)
-		}()
+		ft := makeOnce(t, func(ft testing.TB) { fixtures.f = makeFixtures(ft, d) })
 		switch {
 		case ft.skipped != "":
 			fixtures.f, fixtures.skipped = nil, ft.skipped
@@ -80,6 +72,19 @@ func Inputs(t testing.TB) *Fixtures {
 		t.Fatalf("making test fixtures failed: %s", fixtures.failed)
 	}
 	return fixtures.f
+}
+
+// makeOnce runs make with a TB whose Fatal and Skip end make alone (not
+// the test that happens to come first), and says how it ended.
+func makeOnce(t testing.TB, make func(testing.TB)) (ft *onceT) {
+	ft = &onceT{TB: t}
+	defer func() {
+		if r := recover(); r != nil && r != errOnceFailed {
+			panic(r)
+		}
+	}()
+	make(ft)
+	return ft
 }
 
 func makeFixtures(t testing.TB, d *Docker) *Fixtures {

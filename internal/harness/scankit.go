@@ -50,15 +50,7 @@ func Scan(t testing.TB) *ScanKit {
 	trivy := Tool(t, "trivy")
 	goTool := Need(t, "go")
 	scanKit.Do(func() {
-		ft := &onceT{TB: t}
-		func() {
-			defer func() {
-				if r := recover(); r != nil && r != errOnceFailed {
-					panic(r)
-				}
-			}()
-			scanKit.k = makeScanKit(ft, trivy, goTool)
-		}()
+		ft := makeOnce(t, func(ft testing.TB) { scanKit.k = makeScanKit(ft, trivy, goTool) })
 		if ft.failed != "" || ft.skipped != "" {
 			scanKit.k, scanKit.err = nil, ft.failed+ft.skipped
 		}

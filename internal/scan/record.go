@@ -145,10 +145,8 @@ func (s *Scanner) write(rec *Record) error {
 	if err != nil {
 		return err
 	}
+	// Scan made the directory.
 	p := RecordPath(s.o.Records, d)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("scan records %s: %w", s.o.Records, err)
-	}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
