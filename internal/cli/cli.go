@@ -88,7 +88,10 @@ var errReported = errors.New("reported")
 
 func exitCode(ctx context.Context, err error) int {
 	var gate *scan.GateError
+	var se *stepExit
 	switch {
+	case errors.As(err, &se) && se.code > 0:
+		return se.code
 	case errors.As(err, &gate):
 		return gate.Code
 	case errors.Is(err, step.ErrUnscanned):
@@ -243,7 +246,7 @@ push of the same image pushes. The flags keep Trivy's names and meanings.`,
 			fmt.Fprintln(env.Stdout, "hoist", Version)
 		},
 	}
-	root.AddCommand(push, buildCmd, scanCmd, engineCmd, settingsCmd, version)
+	root.AddCommand(push, buildCmd, scanCmd, pipelineCommand(ctx, env), engineCmd, settingsCmd, version)
 	return root
 }
 

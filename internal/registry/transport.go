@@ -29,6 +29,11 @@ type TransportOptions struct {
 	Insecure bool
 	// Logf, when set, says once per host that plain HTTP is used.
 	Logf func(format string, args ...any)
+	// Routes send every request for a registry host to a loopback
+	// address over plain HTTP instead (host → 127.0.0.1:PORT): the
+	// pipeline runner's local registries stand in for the registries a
+	// pipeline names, without rewriting a reference.
+	Routes map[string]string
 }
 
 // ErrPlainHTTP marks a plain HTTP request that was refused.
@@ -43,7 +48,38 @@ func NewTransport(o TransportOptions) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpGuard{inner: retryAfter{tr}, insecure: o.Insecure, logf: o.Logf, told: map[string]bool{}}, nil
+	var rt http.RoundTripper = &httpGuard{inner: retryAfter{tr}, insecure: o.Insecure, logf: o.Logf, told: map[string]bool{}}
+	if len(o.Routes) > 0 {
+		for h, addr := range o.Routes {
+			if host, _, err := net.SplitHostPort(addr); err != nil || !isLoopback(host) {
+				return nil, fmt.Errorf("route for %s: %q is not a loopback HOST:PORT", h, addr)
+			}
+		}
+		rt = router{routes: o.Routes, inner: rt}
+	}
+	return rt, nil
+}
+
+// router sends the requests for a routed host to its loopback address.
+type router struct {
+	routes map[string]string
+	inner  http.RoundTripper
+}
+
+func (r router) RoundTrip(req *http.Request) (*http.Response, error) {
+	addr, ok := r.routes[req.URL.Host]
+	if !ok {
+		return r.inner.RoundTrip(req)
+	}
+	out := req.Clone(req.Context())
+	out.URL.Scheme, out.URL.Host, out.Host = "http", addr, ""
+	return r.inner.RoundTrip(out)
+}
+
+// Routed reports whether host (HOST[:PORT]) is routed.
+func (o TransportOptions) Routed(host string) bool {
+	_, ok := o.Routes[host]
+	return ok
 }
 
 // MaxRetryAfter bounds how long a registry's Retry-After is honoured.

@@ -111,6 +111,7 @@ type Settings struct {
 	SkipTLSVerify       bool          `flag:"skip-tls-verify" env:"PLUGIN_SKIP_TLS_VERIFY" group:"Registry access" doc:"Do not verify registry TLS certificates."`
 	PushRetry           int           `flag:"push-retry" env:"PLUGIN_PUSH_RETRY" default:"3" group:"Registry access" doc:"Retries, with backoff, of a request that failed with 408, 429, 5xx or a dropped connection; never on other 4xx."`
 	RegistryTimeout     time.Duration `flag:"registry-timeout" env:"PLUGIN_REGISTRY_TIMEOUT" default:"30s" group:"Registry access" doc:"Bound on connecting to a registry and on waiting for each response."`
+	RegistryRoutes      []string      `flag:"registry-routes" env:"PLUGIN_REGISTRY_ROUTES" group:"Registry access" doc:"HOST=127.0.0.1:PORT pairs, comma separated: every request for a registry HOST goes to that loopback address over plain HTTP, without logging in, and no reference changes (hoist pipeline run --local sets it in the plugin images it runs, to stand local registries in for the ones a pipeline names)."`
 
 	// Registry kinds.
 	RegistryType     string `flag:"registry-type" env:"PLUGIN_REGISTRY_TYPE" group:"Registry kinds" doc:"Kind of PLUGIN_REGISTRY: docker (any OCI registry), ecr, gar, gcr or acr; it builds the references and logs in the cloud's way, and is the artifact file's registryType. Unset: inferred from the registry's host (ACCOUNT.dkr.ecr.REGION.amazonaws.com and public.ecr.aws: ecr; LOCATION-docker.pkg.dev: gar; gcr.io: gcr; NAME.azurecr.io: acr; any other: docker)."`

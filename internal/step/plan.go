@@ -86,17 +86,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 		return st, err
 	}
 	st.Notes = append(st.Notes, fmt.Sprintf("registry kind: %s (%s)", kindName, why))
-	kcfg := &kinds.Config{
-		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, OIDCToken: s.OIDCToken, ExpandRepo: s.ExpandRepo,
-		ECR: kinds.ECRConfig{Region: s.Region, Account: s.Account, FIPS: s.FIPS, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
-			AssumeRole: s.AssumeRole, ExternalID: s.ExternalID, Endpoint: s.ECREndpoint, STSEndpoint: s.STSEndpoint, Registry: s.ECRRegistry,
-			CreateRepository: s.CreateRepository, LifecyclePolicy: path(s.LifecyclePolicy), RepositoryPolicy: path(s.RepositoryPolicy)},
-		Google: kinds.GoogleConfig{JSONKey: s.JSONKey, AccessToken: s.AccessToken, ProjectID: s.ProjectID, Location: s.Location,
-			ProjectNumber: s.ProjectNumber, PoolID: s.PoolID, ProviderID: s.ProviderID, ServiceAccount: s.ServiceAccount,
-			STSURL: s.GoogleSTSURL, IAMURL: s.GoogleIAMURL, Registry: s.GARRegistry},
-		ACR: kinds.ACRConfig{TenantID: s.TenantID, ClientID: s.ClientID, ClientSecret: s.ClientSecret, ClientCertificate: s.ClientCert,
-			AuthorityHost: s.AzureAuthority, Registry: s.ACRRegistry},
-	}
+	kcfg := kindsConfig(s, kindName, path)
 	repo, err := kinds.Repository(kind, kcfg)
 	if err != nil {
 		return st, err
@@ -132,6 +122,19 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 		}
 	}
 	st.Transport = registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout, Insecure: s.Insecure}
+	if len(s.RegistryRoutes) > 0 {
+		st.Transport.Routes = map[string]string{}
+		for _, r := range s.RegistryRoutes {
+			host, addr, ok := strings.Cut(r, "=")
+			if !ok || host == "" || addr == "" {
+				return st, fmt.Errorf("%w: %s: %q is not HOST=127.0.0.1:PORT", settings.ErrInvalid, s.Origin("registry-routes"), r)
+			}
+			if host == "docker.io" {
+				host = name.DefaultRegistry
+			}
+			st.Transport.Routes[host] = addr
+		}
+	}
 	st.Push = Push{Jobs: s.Jobs, MaxParallel: s.MaxParallel, Retries: s.PushRetry, FailFast: s.FailFast}
 	st.GzipLevel = s.CompressionLevel
 	st.KeepUncompressed = s.Compression == "uncompressed"
@@ -192,6 +195,55 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 		st.Mask.Add(string(v))
 	}
 	return st, nil
+}
+
+// kindsConfig is the settings of every registry kind.
+func kindsConfig(s *settings.Settings, kindName string, path func(string) string) *kinds.Config {
+	return &kinds.Config{
+		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, OIDCToken: s.OIDCToken, ExpandRepo: s.ExpandRepo,
+		ECR: kinds.ECRConfig{Region: s.Region, Account: s.Account, FIPS: s.FIPS, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+			AssumeRole: s.AssumeRole, ExternalID: s.ExternalID, Endpoint: s.ECREndpoint, STSEndpoint: s.STSEndpoint, Registry: s.ECRRegistry,
+			CreateRepository: s.CreateRepository, LifecyclePolicy: path(s.LifecyclePolicy), RepositoryPolicy: path(s.RepositoryPolicy)},
+		Google: kinds.GoogleConfig{JSONKey: s.JSONKey, AccessToken: s.AccessToken, ProjectID: s.ProjectID, Location: s.Location,
+			ProjectNumber: s.ProjectNumber, PoolID: s.PoolID, ProviderID: s.ProviderID, ServiceAccount: s.ServiceAccount,
+			STSURL: s.GoogleSTSURL, IAMURL: s.GoogleIAMURL, Registry: s.GARRegistry},
+		ACR: kinds.ACRConfig{TenantID: s.TenantID, ClientID: s.ClientID, ClientSecret: s.ClientSecret, ClientCertificate: s.ClientCert,
+			AuthorityHost: s.AzureAuthority, Registry: s.ACRRegistry},
+	}
+}
+
+// Refs are the references a step with these settings names (repo x
+// tags, and PLUGIN_DESTINATIONS), and whether it pushes to them (a
+// build-only step records its image under them), without planning the
+// rest of the step: the pipeline runner plans its local registries and
+// checks its steps' hand-overs with them.
+func Refs(s *settings.Settings) (refs []name.Tag, pushes bool, err error) {
+	if err := checkModes(s); err != nil {
+		return nil, false, err
+	}
+	pushes = s.PushOnly || !s.NoPush
+	tagList := s.Tags
+	if !s.PushOnly {
+		if tagList, err = buildTags(s); err != nil {
+			if errors.Is(err, ErrSkip) {
+				return nil, false, nil
+			}
+			return nil, false, err
+		}
+	}
+	kind, kindName, _, err := kindOf(s)
+	if err != nil {
+		return nil, false, err
+	}
+	repo, err := kinds.Repository(kind, kindsConfig(s, kindName, func(p string) string { return p }))
+	if err != nil {
+		return nil, false, err
+	}
+	if repo == "" && len(s.Destinations) == 0 {
+		return nil, pushes, nil
+	}
+	refs, err = registry.Destinations(repo, tagList, s.Destinations, s.Insecure)
+	return refs, pushes, err
 }
 
 // checkModes rejects contradicting mode settings.

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -184,13 +185,23 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 	for _, n := range st.Notes {
 		r.pr.Printf("%s", n)
 	}
+	// A routed registry is a local stand-in (hoist pipeline run --local):
+	// it takes no login, whatever its host's kind.
 	var hosts []string
 	for _, d := range st.Destinations {
-		hosts = append(hosts, d.RegistryStr())
+		if !st.Transport.Routed(d.RegistryStr()) {
+			hosts = append(hosts, d.RegistryStr())
+		}
 	}
 	kcfg := *st.Login.Kinds
 	kcfg.HTTP = &http.Client{Transport: r.tr}
-	r.clouds, err = kinds.Keychains(&kcfg, st.Login.Kind, hosts)
+	kind := st.Login.Kind
+	if kind != nil {
+		if reg, err := kind.Registry(&kcfg); err == nil && st.Transport.Routed(strings.SplitN(reg, "/", 2)[0]) {
+			kind = kinds.Docker{}
+		}
+	}
+	r.clouds, err = kinds.Keychains(&kcfg, kind, hosts)
 	if err != nil {
 		r.close()
 		return nil, err

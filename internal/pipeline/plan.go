@@ -1,0 +1,359 @@
+package pipeline
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/pflag"
+
+	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/step"
+)
+
+// PlanOptions are what a plan resolves against.
+type PlanOptions struct {
+	Seq      int
+	Codebase Codebase
+	// Secret looks a secret up; nil when validating (every secret is a
+	// placeholder then).
+	Secret func(string) (string, bool)
+	// Connectors give Build and Push steps their credentials; nil runs
+	// against local registries (no credentials).
+	Connectors *Connectors
+	// BuildxOnK8 is CI_USE_BUILDX_ON_K8 given to the run.
+	BuildxOnK8 bool
+}
+
+// Planned is one step, ready to run: what kind it is and the exact
+// environment a runner would send it.
+type Planned struct {
+	Step *Step
+	// Kind is build, scan or run.
+	Kind string
+	// Env is the step's environment, in the order a runner merges it.
+	Env   []kv
+	Notes []string
+	// Secrets are the secret values the step's environment holds.
+	Secrets []string
+	Scan    scanSpec
+	Run     runSpec
+	// Refs are the references a Build and Push step names; Pushes says
+	// whether it pushes them.
+	Refs   []name.Tag
+	Pushes bool
+	// Tool is kaniko or buildkit for a Build and Push step.
+	Tool string
+}
+
+// Lookup is the step's environment as a lookup.
+func (p *Planned) Lookup(k string) (string, bool) {
+	for i := len(p.Env) - 1; i >= 0; i-- {
+		if p.Env[i].Name == k {
+			return p.Env[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Environ is the step's environment as NAME=VALUE, one per name.
+func (p *Planned) Environ() []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := len(p.Env) - 1; i >= 0; i-- {
+		if seen[p.Env[i].Name] {
+			continue
+		}
+		seen[p.Env[i].Name] = true
+		out = append(out, p.Env[i].Name+"="+p.Env[i].Value)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// Plan is a pipeline's steps, planned, stage by stage.
+type Plan struct {
+	Pipeline *Pipeline
+	Steps    map[*Step]*Planned
+	Seq      int
+}
+
+// modeKeys are the settings that choose a step's mode.
+var modeKeys = []string{"PLUGIN_NO_PUSH", "PLUGIN_DRY_RUN", "PLUGIN_PUSH_ONLY"}
+
+func truthy(v string) bool { b, err := strconv.ParseBool(strings.TrimSpace(v)); return err == nil && b }
+
+// MakePlan plans every step and checks what can be checked before a run:
+// the step types' fields, the expressions, the settings each step would
+// get, and the hand-overs between steps. Every problem is reported at
+// once.
+func MakePlan(p *Pipeline, o PlanOptions) (*Plan, error) {
+	ps := &parser{probs: &Problems{File: p.File}, ignored: map[string]bool{}}
+	pl := &Plan{Pipeline: p, Steps: map[*Step]*Planned{}, Seq: o.Seq}
+	validating := o.Secret == nil
+	secret := o.Secret
+	if validating {
+		secret = func(string) (string, bool) { return "secret-placeholder", true }
+	}
+	top := &Scope{Pipeline: p, Seq: o.Seq, Codebase: o.Codebase, Secret: secret}
+	for _, v := range p.Variables {
+		if v.node != nil {
+			(&specReader{ps: ps, sc: top}).value(v.node, "pipeline.variables."+v.Name)
+		}
+	}
+	stageIDs := map[string]Pos{}
+	for _, group := range p.Stages {
+		for _, st := range group {
+			if prev, dup := stageIDs[st.Identifier]; dup && st.Identifier != "" {
+				ps.probs.addAt(st.Pos, "give each stage its own identifier", "stage identifier %q is used twice (first at %s)", st.Identifier, prev)
+			}
+			stageIDs[st.Identifier] = st.Pos
+			sc := &Scope{Pipeline: p, Stage: st, Seq: o.Seq, Codebase: o.Codebase, Secret: secret}
+			if st.When.Condition != "" {
+				checkCondition(ps, sc, st.When)
+			}
+			for _, v := range st.Variables {
+				if v.node != nil {
+					(&specReader{ps: ps, sc: sc}).value(v.node, "stage "+st.Identifier+" variables."+v.Name)
+				}
+			}
+			planStage(ps, pl, st, o, secret)
+		}
+	}
+	for k := range ps.ignored {
+		if !contains(p.Ignored, k) {
+			p.Ignored = append(p.Ignored, k)
+		}
+	}
+	sort.Strings(p.Ignored)
+	if len(ps.probs.Items) > 0 {
+		ps.probs.sort()
+		return pl, ps.probs
+	}
+	return pl, nil
+}
+
+func checkCondition(ps *parser, sc *Scope, w When) {
+	if e := sc.check(w.Condition); e != nil {
+		ps.probs.addAt(w.CondPos, "", "when.condition: %s", e.Msg)
+	}
+}
+
+func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, secret func(string) (string, bool)) {
+	stepIDs := map[string]Pos{}
+	// built are the references the stage's earlier steps record their
+	// images under (PLUGIN_SOURCE_IMAGE hands over through them).
+	var built []name.Tag
+	for _, group := range st.Steps {
+		var groupBuilt []name.Tag
+		for _, s := range group {
+			if prev, dup := stepIDs[s.Identifier]; dup && s.Identifier != "" {
+				ps.probs.addAt(s.Pos, "give each step of a stage its own identifier", "step identifier %q is used twice in stage %s (first at %s)", s.Identifier, st.Identifier, prev)
+			}
+			stepIDs[s.Identifier] = s.Pos
+			var secrets []string
+			sc := &Scope{Pipeline: pl.Pipeline, Stage: st, Step: s, Seq: o.Seq, Codebase: o.Codebase, Secret: secret, Secrets: &secrets}
+			if s.When.Condition != "" {
+				checkCondition(ps, sc, s.When)
+			}
+			pd := planStep(ps, sc, s, o)
+			if pd == nil {
+				continue
+			}
+			pd.Secrets = secrets
+			pl.Steps[s] = pd
+			if pd.Kind != "build" {
+				continue
+			}
+			if src, ok := pd.Lookup("PLUGIN_SOURCE_IMAGE"); ok && src != "" && truthy(lookupOr(pd, "PLUGIN_PUSH_ONLY")) {
+				checkSourceImage(ps, pd, st, src, built)
+			}
+			if !truthy(lookupOr(pd, "PLUGIN_PUSH_ONLY")) {
+				groupBuilt = append(groupBuilt, pd.Refs...)
+			}
+		}
+		built = append(built, groupBuilt...)
+	}
+}
+
+func lookupOr(p *Planned, k string) string { v, _ := p.Lookup(k); return v }
+
+// checkSourceImage reports a PLUGIN_SOURCE_IMAGE that no earlier step of
+// the stage builds (the document's -buildx suffix).
+func checkSourceImage(ps *parser, pd *Planned, st *Stage, src string, built []name.Tag) {
+	ref, err := name.ParseReference(src, name.WithDefaultTag("latest"))
+	if err != nil {
+		return // the settings check reports it
+	}
+	var names []string
+	best, bestD := "", 1<<30
+	for _, b := range built {
+		if b.Name() == ref.Name() {
+			return
+		}
+		names = append(names, shortRef(b))
+		if d := distance(shortRef(b), src); d < bestD {
+			best, bestD = shortRef(b), d
+		}
+	}
+	pos := pd.Step.Pos
+	for _, e := range pd.Env {
+		if e.Name == "PLUGIN_SOURCE_IMAGE" {
+			pos = e.Pos
+		}
+	}
+	if len(built) == 0 {
+		ps.probs.addAt(pos, "build it in an earlier step of this stage (with PLUGIN_NO_PUSH), or push from a tarball with PLUGIN_SOURCE_TAR_PATH",
+			"step %s: PLUGIN_SOURCE_IMAGE %s: no earlier step of stage %s builds an image", pd.Step.Identifier, src, st.Identifier)
+		return
+	}
+	ps.probs.addAt(pos, "write PLUGIN_SOURCE_IMAGE: "+best+" (the build step's repo and tag)",
+		"step %s: PLUGIN_SOURCE_IMAGE %s is not an image an earlier step of stage %s builds (they build %s)", pd.Step.Identifier, src, st.Identifier, strings.Join(names, ", "))
+}
+
+// shortRef is a reference as a user writes it: Docker Hub's registry and
+// library/ left out.
+func shortRef(t name.Tag) string {
+	s := t.Name()
+	s = strings.TrimPrefix(s, name.DefaultRegistry+"/")
+	return strings.TrimPrefix(s, "library/")
+}
+
+// placeholder is a value like REPO_NAME: a document's placeholder.
+var placeholder = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+var harnessPath = regexp.MustCompile(`(^|[=,;:])/harness(/|$|[,;])`)
+
+func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
+	pd := &Planned{Step: s, Kind: kindOfStep(s.Type)}
+	if pd.Kind == "" || s.Spec == nil {
+		return nil
+	}
+	st := s.Stage
+	r := &specReader{ps: ps, sc: sc, path: "step " + s.Identifier + ".spec"}
+	switch pd.Kind {
+	case "scan":
+		pd.Scan = r.scanSpec(s)
+		return pd
+	case "run":
+		pd.Run = r.runSpec(s)
+		return pd
+	}
+	// What every plugin step gets from the runner: the build's
+	// variables, then what the infrastructure adds.
+	base := []kv{{"CI", "true", s.Pos}, {"DRONE", "true", s.Pos}, {"HARNESS", "true", s.Pos},
+		{"DRONE_BUILD_NUMBER", strconv.Itoa(sc.Seq), s.Pos},
+		{"DRONE_STAGE_NAME", st.Identifier, s.Pos}, {"DRONE_STEP_NAME", s.Identifier, s.Pos},
+		{"HARNESS_PIPELINE_ID", sc.Pipeline.Identifier, s.Pos}, {"HARNESS_STAGE_ID", st.Identifier, s.Pos}, {"HARNESS_STEP_ID", s.Identifier, s.Pos},
+		{"DRONE_WORKSPACE", "/harness", s.Pos}}
+	if sc.Codebase.CommitSha != "" {
+		base = append(base, kv{"DRONE_COMMIT_SHA", sc.Codebase.CommitSha, s.Pos}, kv{"DRONE_COMMIT", sc.Codebase.CommitSha, s.Pos})
+	}
+	if sc.Codebase.Branch != "" {
+		base = append(base, kv{"DRONE_COMMIT_BRANCH", sc.Codebase.Branch, s.Pos}, kv{"DRONE_BRANCH", sc.Codebase.Branch, s.Pos},
+			kv{"DRONE_COMMIT_REF", "refs/heads/" + sc.Codebase.Branch, s.Pos})
+	}
+	pd.Tool = "buildkit"
+	switch st.Infra {
+	case Kubernetes:
+		base = append(base, kv{"KUBERNETES_SERVICE_HOST", "10.96.0.1", s.Pos}, kv{"PLUGIN_ARTIFACT_FILE", "/addon/tmp/.plugin/artifact", s.Pos})
+		pd.Tool = "kaniko"
+		if o.BuildxOnK8 {
+			base = append(base, kv{"CI_USE_BUILDX_ON_K8", "true", s.Pos})
+			pd.Tool = "buildkit"
+		}
+	default:
+		base = append(base, kv{"PLUGIN_DAEMON_OFF", "true", s.Pos})
+	}
+	var stageEnv []kv
+	for _, v := range st.Variables {
+		val := v.Value
+		if v.node != nil {
+			val = r.value(v.node, "stage "+st.Identifier+" variables."+v.Name)
+		}
+		stageEnv = append(stageEnv, kv{v.Name, val, v.Pos})
+	}
+	spec, connector, connPos := r.buildEnv(s, st.Infra)
+	// A step's own mode wins over the stage's: a stage-level
+	// PLUGIN_NO_PUSH does not make a push-only step a conflict.
+	own := map[string]bool{}
+	for _, e := range spec {
+		if contains(modeKeys, e.Name) && truthy(e.Value) {
+			own[e.Name] = true
+		}
+	}
+	if len(own) > 0 {
+		kept := stageEnv[:0]
+		for _, e := range stageEnv {
+			if contains(modeKeys, e.Name) && truthy(e.Value) && !own[e.Name] {
+				pd.Notes = append(pd.Notes, fmt.Sprintf("notice: the stage's %s=%s does not apply to step %s, whose own %s wins", e.Name, e.Value, s.Identifier, strings.Join(sortedKeys(own), ", ")))
+				continue
+			}
+			kept = append(kept, e)
+		}
+		stageEnv = kept
+	}
+	var creds []kv
+	var baseRef string
+	for i := 0; i < len(spec); i++ {
+		if spec[i].Name == "\x00base" {
+			baseRef = spec[i].Value
+			spec = append(spec[:i], spec[i+1:]...)
+			i--
+		}
+	}
+	if o.Connectors != nil {
+		var err error
+		if creds, err = o.Connectors.stepEnv(connector, s.Type, baseRef, sc); err != nil {
+			ps.probs.addAt(connPos, "add it to the connectors file (docs/pipelines.md)", "step %s: %v", s.Identifier, err)
+		}
+	}
+	pd.Env = append(append(append(base, stageEnv...), creds...), spec...)
+	for i := range pd.Env {
+		pd.Env[i].Value = strings.TrimSpace(pd.Env[i].Value)
+	}
+	checkSettings(ps, pd)
+	return pd
+}
+
+// checkSettings loads the step's settings as the step would, and its
+// references: a bad value or a mode conflict is a problem now, not at
+// run time.
+func checkSettings(ps *parser, pd *Planned) {
+	fs := pflag.NewFlagSet("step", pflag.ContinueOnError)
+	settings.AddFlags(fs)
+	s, err := settings.Load(fs, pd.Lookup, "/harness")
+	if err == nil {
+		pd.Refs, pd.Pushes, err = step.Refs(s)
+	}
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), settings.ErrInvalid.Error()+": ")
+		// At the value the error names, when it names one.
+		pos, hint := pd.Step.Pos, ""
+		for i := len(pd.Env) - 1; i >= 0; i-- {
+			if e := pd.Env[i]; strings.Contains(msg, e.Name) && e.Pos != pd.Step.Pos {
+				pos = e.Pos
+				if placeholder.MatchString(e.Value) {
+					hint = "replace the placeholder " + e.Value + " with a real value"
+				}
+				break
+			}
+		}
+		ps.probs.addAt(pos, hint, "step %s: %s", pd.Step.Identifier, msg)
+	}
+}
+
+// InWorkspace maps a runner path (/harness/...) into the workspace dir.
+func InWorkspace(v, ws string) string {
+	return harnessPath.ReplaceAllStringFunc(v, func(m string) string {
+		i := strings.Index(m, "/harness")
+		rest := m[i+len("/harness"):]
+		return m[:i] + path.Clean(ws) + rest
+	})
+}

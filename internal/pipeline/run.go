@@ -1,0 +1,617 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/files"
+)
+
+// RunOptions say how a pipeline runs.
+type RunOptions struct {
+	// Local starts one local registry per registry the pipeline pushes to
+	// and routes every reference on those hosts to it; Keep leaves them
+	// (and the workspaces) behind.
+	Local, Keep    bool
+	RegistryBinary string
+	// Connectors give the steps their credentials (without Local).
+	Connectors *Connectors
+	// Secrets are the secrets file's values; the environment is looked
+	// up after them.
+	Secrets map[string]string
+	// Lookup is hoist's own environment.
+	Lookup func(string) (string, bool)
+	// SequenceID overrides <+pipeline.sequenceId> (0: the next one,
+	// kept in State).
+	SequenceID int
+	// State is hoist's state directory of the checkout (.hoist).
+	State string
+	// Codebase is the checkout a stage with cloneCodebase copies.
+	Codebase string
+	// Workspace holds the stages' workspaces; "" makes a temporary one,
+	// removed at the end unless Keep.
+	Workspace string
+	TempDir   string
+	// BuildxOnK8 is CI_USE_BUILDX_ON_K8: BuildKit on Kubernetes stages.
+	BuildxOnK8 bool
+	// Isolation "container" runs every Build and Push step in hoist's
+	// plugin image; "" (process) runs BuildKit steps in this process.
+	Isolation string
+	// Images are the plugin images by build tool (kaniko, buildkit).
+	Images map[string]string
+	// Docker is the Docker daemon's address for containers ("" for the
+	// default).
+	Docker         string
+	Stdout, Stderr io.Writer
+	// ExitCode maps a step's error to its exit code.
+	ExitCode func(error) int
+	// Logf prints the runner's own lines.
+	Logf func(string, ...any)
+}
+
+// StepReport is what one step did.
+type StepReport struct {
+	Stage      string  `json:"stage"`
+	Identifier string  `json:"identifier"`
+	Name       string  `json:"name"`
+	Type       string  `json:"type"`
+	Status     string  `json:"status"` // Success, Failed, Skipped, Cancelled
+	ExitCode   int     `json:"exitCode"`
+	Seconds    float64 `json:"seconds"`
+	Digest     string  `json:"digest,omitempty"`
+	// Pushed are the references the step pushed, each with its digest.
+	Pushed      []Pushed `json:"pushed,omitempty"`
+	Tarballs    []string `json:"tarballs,omitempty"`
+	ScanRecords []string `json:"scanRecords,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Notes       []string `json:"notes,omitempty"`
+}
+
+// Pushed is one reference a step pushed.
+type Pushed struct {
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+}
+
+// RegistryReport is a local registry and what it holds at the end.
+type RegistryReport struct {
+	Host     string    `json:"host"`
+	Addr     string    `json:"addr"`
+	PID      int       `json:"pid,omitempty"` // with --keep
+	Contents []Content `json:"contents"`
+}
+
+// Report is what a run did (hoist pipeline run --report).
+type Report struct {
+	File       string           `json:"file"`
+	Pipeline   string           `json:"pipeline"`
+	Sequence   int              `json:"sequenceId"`
+	Status     string           `json:"status"`
+	Seconds    float64          `json:"seconds"`
+	Workspace  string           `json:"workspace,omitempty"`
+	Ignored    []string         `json:"ignored,omitempty"`
+	Steps      []*StepReport    `json:"steps"`
+	Registries []RegistryReport `json:"registries,omitempty"`
+}
+
+// Failed reports whether a step failed.
+func (r *Report) Failed() bool { return r.Status != "Success" }
+
+// WriteReport writes the report as JSON, whole (a temporary file, then
+// renamed).
+func (r *Report) Write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return files.WriteAtomic(path, append(b, '\n'))
+}
+
+// runner is one run of a pipeline.
+type runner struct {
+	o        RunOptions
+	plan     *Plan
+	routes   map[string]string
+	codebase Codebase
+	root     string
+	temp     string
+	out      *lockedWriter
+	mu       sync.Mutex
+	report   *Report
+}
+
+// Run validates and runs a pipeline. A pipeline with problems runs
+// nothing (the error is *Problems). The report is returned also when a
+// step failed; the error says which.
+func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
+	start := time.Now()
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	r := &runner{o: o, out: &lockedWriter{w: o.Stderr}, report: &Report{File: p.File, Pipeline: p.Identifier, Ignored: p.Ignored}}
+	r.codebase = ReadCodebase(ctx, o.Codebase)
+	secret := func(n string) (string, bool) {
+		if v, ok := o.Secrets[n]; ok {
+			return v, true
+		}
+		return o.Lookup(n)
+	}
+	// The plan first, with a placeholder sequence: a pipeline with
+	// problems takes no sequence number.
+	if _, err := MakePlan(p, PlanOptions{Seq: max(o.SequenceID, 1), Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8}); err != nil {
+		return r.report, err
+	}
+	seq := o.SequenceID
+	if seq == 0 {
+		var err error
+		if seq, err = NextSequence(o.State, p.Identifier); err != nil {
+			return r.report, err
+		}
+	}
+	plan, err := MakePlan(p, PlanOptions{Seq: seq, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
+	if err != nil {
+		return r.report, err
+	}
+	r.plan, r.report.Sequence = plan, seq
+	o.Logf("pipeline %s (%s), sequence %d", p.Identifier, p.File, seq)
+	if len(p.Ignored) > 0 {
+		o.Logf("accepted, not acted on: %s", strings.Join(p.Ignored, ", "))
+	}
+
+	if r.root = o.Workspace; r.root == "" {
+		if r.root, err = os.MkdirTemp(o.TempDir, "hoist-pipeline-"); err != nil {
+			return r.report, err
+		}
+		if !o.Keep {
+			defer os.RemoveAll(r.root)
+		}
+	}
+	r.report.Workspace = r.root
+	r.temp = filepath.Join(r.root, ".tmp")
+	if err := os.MkdirAll(r.temp, 0o755); err != nil {
+		return r.report, err
+	}
+
+	if o.Local {
+		regs, err := r.startLocal(ctx)
+		if err != nil {
+			return r.report, err
+		}
+		defer func() {
+			for _, reg := range regs {
+				rr := RegistryReport{Host: reg.Host, Addr: reg.Addr}
+				c, err := reg.List(context.WithoutCancel(ctx))
+				if err != nil {
+					o.Logf("warning: %v", err)
+				}
+				rr.Contents = c
+				if o.Keep {
+					rr.PID = reg.PID
+				}
+				r.report.Registries = append(r.report.Registries, rr)
+			}
+			if !o.Keep {
+				StopLocalRegistries(regs)
+			}
+		}()
+	}
+	if eng := r.needsEngine(); eng {
+		// One engine for the whole run: every BuildKit step of every
+		// stage shares it (identical builds are built once).
+		e, err := engine.Open(ctx, engine.Options{Dir: engine.DefaultDir(o.Lookup), Binary: lookupOr2(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"),
+			Logf: func(f string, a ...any) { o.Logf(f, a...) }})
+		if err != nil {
+			return r.report, err
+		}
+		defer e.Close()
+	}
+
+	failed := false
+	for _, group := range p.Stages {
+		var wg sync.WaitGroup
+		results := make([]bool, len(group))
+		for i, st := range group {
+			run, why := r.shouldRun(st.When, failed, nil)
+			if !run {
+				r.skipStage(st, why)
+				continue
+			}
+			wg.Add(1)
+			go func(i int, st *Stage) {
+				defer wg.Done()
+				results[i] = r.runStage(ctx, st)
+			}(i, st)
+		}
+		wg.Wait()
+		for _, ok := range results {
+			failed = failed || !ok
+		}
+		if ctx.Err() != nil {
+			failed = true
+		}
+	}
+	r.report.Seconds = time.Since(start).Seconds()
+	r.report.Status = "Success"
+	var failedSteps []string
+	for _, s := range r.report.Steps {
+		if s.Status == "Failed" || s.Status == "Cancelled" {
+			r.report.Status = "Failed"
+			failedSteps = append(failedSteps, s.Stage+"."+s.Identifier)
+		}
+	}
+	if ctx.Err() != nil {
+		return r.report, fmt.Errorf("pipeline %s: %w", p.Identifier, ctx.Err())
+	}
+	if len(failedSteps) > 0 {
+		return r.report, fmt.Errorf("%w: pipeline %s: step %s failed", ErrStep, p.Identifier, strings.Join(failedSteps, ", "))
+	}
+	return r.report, nil
+}
+
+// ErrStep marks a run in which a step failed.
+var ErrStep = errors.New("step failed")
+
+func lookupOr2(l func(string) (string, bool), k, def string) string {
+	if v, ok := l(k); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *runner) needsEngine() bool {
+	if r.o.Isolation == "container" {
+		return false
+	}
+	for _, pd := range r.plan.Steps {
+		if pd.Kind == "build" && pd.Tool == "buildkit" && !truthy(lookupOr(pd, "PLUGIN_PUSH_ONLY")) {
+			return true
+		}
+	}
+	return false
+}
+
+// startLocal starts the local registries: one per host a step pushes to
+// or a scan step pulls from.
+func (r *runner) startLocal(ctx context.Context) ([]*LocalRegistry, error) {
+	hosts := map[string]bool{}
+	for _, pd := range r.plan.Steps {
+		if pd.Kind == "build" && pd.Pushes {
+			for _, ref := range pd.Refs {
+				hosts[ref.RegistryStr()] = true
+			}
+		}
+		if pd.Kind == "scan" && pd.Scan.ImageType == "docker_v2" {
+			if ref, err := name.ParseReference(pd.Scan.Image); err == nil {
+				hosts[ref.Context().RegistryStr()] = true
+			}
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, nil
+	}
+	bin, err := FindRegistryBinary(r.o.RegistryBinary)
+	if err != nil {
+		return nil, err
+	}
+	regs, err := StartLocalRegistries(ctx, bin, filepath.Join(r.root, ".registries"), sortedKeys(hosts))
+	if err != nil {
+		return nil, err
+	}
+	r.routes = Routes(regs)
+	for _, reg := range regs {
+		r.o.Logf("local registry for %s at %s", reg.Host, reg.Addr)
+	}
+	return regs, nil
+}
+
+// shouldRun applies a when: stageStatus (or pipelineStatus) and the
+// condition.
+func (r *runner) shouldRun(w When, failedBefore bool, sc *Scope) (bool, string) {
+	switch w.StageStatus {
+	case "Success", "":
+		if failedBefore {
+			return false, "an earlier step failed (when: Success)"
+		}
+	case "Failure":
+		if !failedBefore {
+			return false, "nothing failed before it (when: Failure)"
+		}
+	}
+	if w.Condition != "" {
+		if sc == nil {
+			sc = &Scope{Pipeline: r.plan.Pipeline, Seq: r.plan.Seq, Codebase: r.codebase}
+		}
+		ok, err := sc.EvalCondition(w.Condition)
+		if err != nil {
+			return false, "its condition cannot be evaluated: " + err.Error()
+		}
+		if !ok {
+			return false, fmt.Sprintf("its condition %q is false", w.Condition)
+		}
+	}
+	return true, ""
+}
+
+func (r *runner) skipStage(st *Stage, why string) {
+	r.o.Logf("stage %s skipped: %s", st.Identifier, why)
+	for _, g := range st.Steps {
+		for _, s := range g {
+			r.add(&StepReport{Stage: st.Identifier, Identifier: s.Identifier, Name: s.Name, Type: s.Type, Status: "Skipped", Notes: []string{"stage skipped: " + why}})
+		}
+	}
+}
+
+func (r *runner) add(s *StepReport) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.report.Steps = append(r.report.Steps, s)
+}
+
+// runStage runs a stage's steps in its own workspace; it reports whether
+// every step that ran succeeded.
+func (r *runner) runStage(ctx context.Context, st *Stage) bool {
+	if st.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, st.Timeout)
+		defer cancel()
+	}
+	ws := filepath.Join(r.root, st.Identifier)
+	if err := os.MkdirAll(ws, 0o755); err != nil {
+		r.o.Logf("stage %s: workspace: %v", st.Identifier, err)
+		return false
+	}
+	if st.CloneCodebase {
+		what, err := CloneCodebase(ctx, r.o.Codebase, ws)
+		if err != nil {
+			r.o.Logf("stage %s: %v", st.Identifier, err)
+			for _, g := range st.Steps {
+				for _, s := range g {
+					r.add(&StepReport{Stage: st.Identifier, Identifier: s.Identifier, Name: s.Name, Type: s.Type, Status: "Failed", ExitCode: 1, Error: err.Error()})
+				}
+			}
+			return false
+		}
+		r.o.Logf("stage %s: workspace %s: cloned %s", st.Identifier, ws, what)
+	} else {
+		r.o.Logf("stage %s: workspace %s (cloneCodebase is false: empty)", st.Identifier, ws)
+	}
+	failed := false
+	for _, group := range st.Steps {
+		var wg sync.WaitGroup
+		reps := make([]*StepReport, len(group))
+		for i, s := range group {
+			sc := &Scope{Pipeline: r.plan.Pipeline, Stage: st, Step: s, Seq: r.plan.Seq, Codebase: r.codebase}
+			run, why := r.shouldRun(s.When, failed, sc)
+			if ctx.Err() != nil {
+				run, why = false, "the run was cancelled"
+			}
+			if !run {
+				reps[i] = &StepReport{Stage: st.Identifier, Identifier: s.Identifier, Name: s.Name, Type: s.Type, Status: "Skipped", Notes: []string{why}}
+				r.o.Logf("[%s.%s] skipped: %s", st.Identifier, s.Identifier, why)
+				continue
+			}
+			wg.Add(1)
+			go func(i int, s *Step) {
+				defer wg.Done()
+				reps[i] = r.runStep(ctx, r.plan.Steps[s], ws)
+			}(i, s)
+		}
+		wg.Wait()
+		for _, rep := range reps {
+			r.add(rep)
+			if rep.Status == "Failed" || rep.Status == "Cancelled" {
+				failed = true
+			}
+		}
+	}
+	return !failed
+}
+
+// runStep runs one step with its log prefixed by stage.step.
+func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepReport {
+	s := pd.Step
+	rep := &StepReport{Stage: s.Stage.Identifier, Identifier: s.Identifier, Name: s.Name, Type: s.Type, Notes: pd.Notes}
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+		defer cancel()
+	}
+	log := &prefixWriter{w: r.out, prefix: "[" + s.Stage.Identifier + "." + s.Identifier + "] "}
+	defer log.Flush()
+	for _, n := range pd.Notes {
+		fmt.Fprintln(log, n)
+	}
+	start := time.Now()
+	var err error
+	switch pd.Kind {
+	case "build":
+		if pd.Tool == "kaniko" || r.o.Isolation == "container" {
+			err = r.containerStep(ctx, pd, ws, log, rep)
+		} else {
+			err = r.buildStep(ctx, pd, ws, log, rep)
+		}
+	case "scan":
+		err = r.scanStep(ctx, pd, ws, log, rep)
+	case "run":
+		err = r.runCommand(ctx, pd, ws, log)
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	switch {
+	case err == nil:
+		rep.Status = "Success"
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		rep.Status, rep.ExitCode, rep.Error = "Failed", 124, fmt.Sprintf("timed out after %s: %v", s.Timeout, err)
+	case ctx.Err() != nil:
+		rep.Status, rep.ExitCode, rep.Error = "Cancelled", 130, err.Error()
+	default:
+		rep.Status, rep.Error = "Failed", err.Error()
+		rep.ExitCode = 1
+		var ee interface{ ExitCode() int }
+		if errors.As(err, &ee) && ee.ExitCode() > 0 {
+			rep.ExitCode = ee.ExitCode()
+		} else if r.o.ExitCode != nil {
+			rep.ExitCode = r.o.ExitCode(err)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(log, "failed (exit %d): %s\n", rep.ExitCode, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	} else {
+		fmt.Fprintf(log, "done in %.1fs\n", rep.Seconds)
+	}
+	return rep
+}
+
+// passthrough are the variables of hoist's own environment a step run in
+// this process keeps: where its home, caches and daemon are.
+var passthrough = []string{"HOME", "PATH", "USER", "TMPDIR", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "DOCKER_HOST", "DOCKER_CONFIG",
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+
+// processEnv is a step's environment as it runs in this process: the
+// runner's, its paths under /harness mapped into the workspace, and
+// hoist's own home, caches and daemon.
+func (r *runner) processEnv(pd *Planned, ws string) (map[string]string, []string) {
+	m := map[string]string{}
+	for _, k := range passthrough {
+		if v, ok := r.o.Lookup(k); ok {
+			m[k] = v
+		}
+	}
+	m["TMPDIR"] = r.temp
+	for _, e := range pd.Env {
+		m[e.Name] = InWorkspace(e.Value, ws)
+	}
+	m["DRONE_WORKSPACE"] = ws
+	var list []string
+	for _, k := range sortedKeys(m) {
+		list = append(list, k+"="+m[k])
+	}
+	return m, list
+}
+
+// lockedWriter serializes whole writes of the parallel steps.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// prefixWriter prefixes each line; a partial line waits for its end (at
+// most 64 KiB, then it is written as it is).
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := slices.Index(p.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimRight(string(p.buf[:i]), "\r")
+		// A progress display redraws with carriage returns: the last
+		// state of the line is what a log keeps.
+		if j := strings.LastIndexByte(line, '\r'); j >= 0 {
+			line = line[j+1:]
+		}
+		if _, err := io.WriteString(p.w, p.prefix+line+"\n"); err != nil {
+			return 0, err
+		}
+		p.buf = p.buf[i+1:]
+	}
+	if len(p.buf) > 64<<10 {
+		io.WriteString(p.w, p.prefix+string(p.buf)+"\n")
+		p.buf = nil
+	}
+	return len(b), nil
+}
+
+// Flush writes a last partial line.
+func (p *prefixWriter) Flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buf) > 0 {
+		io.WriteString(p.w, p.prefix+string(p.buf)+"\n")
+		p.buf = nil
+	}
+}
+
+// Summary is the run's table: one row per step.
+func (r *Report) Summary(w io.Writer) {
+	rows := [][]string{{"STAGE", "STEP", "STATUS", "SECONDS", "DIGEST", "DESTINATIONS"}}
+	for _, s := range r.Steps {
+		var dests []string
+		for _, p := range s.Pushed {
+			dests = append(dests, p.Ref)
+		}
+		for _, t := range s.Tarballs {
+			dests = append(dests, "tarball "+t)
+		}
+		for _, t := range s.ScanRecords {
+			dests = append(dests, "scan record "+t)
+		}
+		digest := s.Digest
+		if digest == "" {
+			digest = "-"
+		}
+		status := s.Status
+		if s.Status == "Failed" {
+			status = fmt.Sprintf("Failed (%d)", s.ExitCode)
+		}
+		rows = append(rows, []string{s.Stage, s.Identifier, status, fmt.Sprintf("%.1f", s.Seconds), digest, strings.Join(dests, ", ")})
+	}
+	width := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, c := range row[:len(row)-1] {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	for _, row := range rows {
+		var b strings.Builder
+		for i, c := range row {
+			if i == len(row)-1 {
+				b.WriteString(c)
+			} else {
+				fmt.Fprintf(&b, "%-*s  ", width[i], c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	for _, reg := range r.Registries {
+		keep := ""
+		if reg.PID > 0 {
+			keep = fmt.Sprintf(", running (pid %d; stop it with kill %d)", reg.PID, reg.PID)
+		}
+		fmt.Fprintf(w, "local registry %s at %s%s:\n", reg.Host, reg.Addr, keep)
+		sort.Slice(reg.Contents, func(i, j int) bool { return reg.Contents[i].Ref < reg.Contents[j].Ref })
+		for _, c := range reg.Contents {
+			fmt.Fprintf(w, "  %s  %s\n", c.Ref, c.Digest)
+		}
+		if len(reg.Contents) == 0 {
+			fmt.Fprintln(w, "  (empty)")
+		}
+	}
+}

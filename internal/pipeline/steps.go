@@ -1,0 +1,330 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/hoist-build/hoist/internal/mask"
+	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/step"
+)
+
+// maskedError is an error whose message has been masked.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }
+
+func masked(set *mask.Set, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &maskedError{msg: set.String(err.Error()), err: err}
+}
+
+func loadSettings(lookup func(string) (string, bool), ws string) (*settings.Settings, error) {
+	fs := pflag.NewFlagSet("step", pflag.ContinueOnError)
+	settings.AddFlags(fs)
+	return settings.Load(fs, lookup, ws)
+}
+
+// buildStep runs a Build and Push step in this process, on the step
+// engine, with the settings its environment gives.
+func (r *runner) buildStep(ctx context.Context, pd *Planned, ws string, log io.Writer, rep *StepReport) error {
+	m, list := r.processEnv(pd, ws)
+	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	set := mask.NewSet(pd.Secrets...)
+	s, err := loadSettings(lookup, ws)
+	if err != nil {
+		return masked(set, err)
+	}
+	st, err := step.FromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true})
+	if errors.Is(err, step.ErrSkip) {
+		fmt.Fprintln(log, strings.TrimPrefix(err.Error(), step.ErrSkip.Error()+": "))
+		return nil
+	}
+	if err != nil {
+		return masked(set, err)
+	}
+	if st.Build != nil && st.NoPush && s.TarPath != "" {
+		rep.Tarballs = append(rep.Tarballs, filepath.Join(ws, strings.TrimPrefix(InWorkspace(s.TarPath, ws), ws)))
+	}
+	return r.runStepEngine(ctx, st, pd, log, rep)
+}
+
+// runStepEngine runs a planned step and records what it did.
+func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, log io.Writer, rep *StepReport) error {
+	if r.routes != nil {
+		st.Transport.Routes = r.routes
+	}
+	st.Mask.Add(pd.Secrets...)
+	w := mask.NewWriter(log, st.Mask)
+	defer w.Flush()
+	st.Stdout, st.Stderr, st.Terminal = w, w, nil
+	res, err := step.Run(ctx, st)
+	rep.Digest = res.Digest
+	for _, d := range res.Destinations {
+		if d.Err == nil {
+			rep.Pushed = append(rep.Pushed, Pushed{Ref: d.Ref, Digest: d.Digest})
+			fmt.Fprintf(w, "pushed %s %s (%s)\n", d.Ref, d.Digest, d.Status)
+		} else {
+			fmt.Fprintf(w, "FAILED %s: %v\n", d.Ref, d.Err)
+		}
+	}
+	if res.Scan != nil {
+		rep.ScanRecords = append(rep.ScanRecords, res.Scan.Path)
+		fmt.Fprintf(w, "scan %s %s, record %s\n", res.Scan.Digest, res.Scan.Verdict(), res.Scan.Path)
+	}
+	if err == nil && rep.Digest != "" {
+		fmt.Fprintf(w, "digest %s\n", rep.Digest)
+	}
+	if err != nil && len(rep.Tarballs) > 0 {
+		rep.Tarballs = nil
+	}
+	return masked(st.Mask, err)
+}
+
+// scanStep runs an AquaTrivy step as hoist's scan gate: the archive, the
+// image in the workspace store or the daemon, or the registry image, with
+// the scan settings of hoist's own environment (PLUGIN_SCAN_*: the
+// database, the cache) and the step's fail_on_severity.
+func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Writer, rep *StepReport) error {
+	m := map[string]string{}
+	for _, k := range passthrough {
+		if v, ok := r.o.Lookup(k); ok {
+			m[k] = v
+		}
+	}
+	m["TMPDIR"] = r.temp
+	for _, k := range []string{"TRIVY_CACHE_DIR"} {
+		if v, ok := r.o.Lookup(k); ok {
+			m[k] = v
+		}
+	}
+	for _, f := range settings.Fields() {
+		for _, e := range f.Env {
+			if strings.HasPrefix(e, "PLUGIN_SCAN_") {
+				if v, ok := r.o.Lookup(e); ok {
+					m[e] = v
+				}
+			}
+		}
+	}
+	sp := pd.Scan
+	switch sp.ImageType {
+	case "local_archive":
+		m["PLUGIN_SOURCE_TAR_PATH"] = InWorkspace(sp.Archive, ws)
+	default:
+		m["PLUGIN_SOURCE_IMAGE"] = sp.Image
+	}
+	switch sp.Severity {
+	case "":
+	case "none":
+		m["PLUGIN_SCAN_EXIT_CODE"] = "0"
+	default:
+		m["PLUGIN_SCAN_SEVERITY"] = sp.Severity
+	}
+	m["PLUGIN_PROGRESS"] = "plain"
+	var list []string
+	for _, k := range sortedKeys(m) {
+		list = append(list, k+"="+m[k])
+	}
+	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	s, err := loadSettings(lookup, ws)
+	if err != nil {
+		return err
+	}
+	st, err := step.ScanFromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "scanning %s %s (target %s, variant %s)\n", sp.ImageType, m["PLUGIN_SOURCE_TAR_PATH"]+m["PLUGIN_SOURCE_IMAGE"], sp.Name, sp.Variant)
+	return r.runStepEngine(ctx, st, pd, log, rep)
+}
+
+// runCommand runs a Run step: its command in a shell in the workspace,
+// or in spec.image (through the Docker daemon) with the workspace at
+// /harness, with the stage's variables and the step's envVariables.
+func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.Writer) error {
+	env := map[string]string{}
+	for _, e := range pd.Env {
+		env[e.Name] = e.Value
+	}
+	for _, v := range pd.Step.Stage.Variables {
+		if _, ok := env[v.Name]; !ok {
+			env[v.Name] = r.expandQuiet(pd, v.Value)
+		}
+	}
+	for _, e := range pd.Run.Env {
+		env[e.Name] = e.Value
+	}
+	env["CI"], env["HARNESS_WORKSPACE"] = "true", "/harness"
+	shell := "sh"
+	if pd.Run.Shell == "Bash" {
+		shell = "bash"
+	}
+	set := mask.NewSet(pd.Secrets...)
+	w := mask.NewWriter(log, set)
+	defer w.Flush()
+	if pd.Run.Image != "" {
+		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, []string{shell, "-c", pd.Run.Command}, w))
+	}
+	for _, k := range passthrough {
+		if v, ok := r.o.Lookup(k); ok {
+			if _, set := env[k]; !set {
+				env[k] = v
+			}
+		}
+	}
+	env["HARNESS_WORKSPACE"] = ws
+	cmd := exec.Command(shell, "-c", pd.Run.Command)
+	cmd.Dir = ws
+	for _, k := range sortedKeys(env) {
+		cmd.Env = append(cmd.Env, k+"="+env[k])
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return masked(set, runBounded(ctx, cmd))
+}
+
+// runBounded runs cmd until it ends or ctx does; then its whole process
+// group gets SIGTERM, and SIGKILL 10 s later.
+func runBounded(ctx context.Context, cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	return ctx.Err()
+}
+
+func (r *runner) expandQuiet(pd *Planned, v string) string {
+	sc := &Scope{Pipeline: r.plan.Pipeline, Stage: pd.Step.Stage, Step: pd.Step, Seq: r.plan.Seq, Codebase: r.codebase,
+		Secret: func(n string) (string, bool) {
+			if v, ok := r.o.Secrets[n]; ok {
+				return v, true
+			}
+			return r.o.Lookup(n)
+		}}
+	out, err := sc.Expand(v)
+	if err != nil {
+		return v
+	}
+	return out
+}
+
+// containerStep runs a Build and Push step in hoist's plugin image, as a
+// CI runner runs it: the workspace at /harness, exactly the step's
+// environment (and, with --local, the routes to the local registries).
+func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log io.Writer, rep *StepReport) error {
+	image := r.o.Images[pd.Tool]
+	if image == "" {
+		return fmt.Errorf("no plugin image for %s steps (--%s-image)", pd.Tool, pd.Tool)
+	}
+	env := map[string]string{}
+	for _, e := range pd.Env {
+		env[e.Name] = e.Value
+	}
+	if len(r.routes) > 0 {
+		var routes []string
+		for _, h := range sortedKeys(r.routes) {
+			routes = append(routes, h+"="+r.routes[h])
+		}
+		env["PLUGIN_REGISTRY_ROUTES"] = strings.Join(routes, ",")
+	}
+	if env["PLUGIN_ARTIFACT_FILE"] != "" {
+		if err := os.MkdirAll(filepath.Join(ws, ".addon"), 0o755); err != nil {
+			return err
+		}
+	}
+	set := mask.NewSet(pd.Secrets...)
+	w := mask.NewWriter(log, set)
+	defer w.Flush()
+	err := r.container(ctx, pd, ws, image, env, nil, w)
+	if tar, ok := env["PLUGIN_TAR_PATH"]; ok && err == nil && truthy(env["PLUGIN_NO_PUSH"]) {
+		rep.Tarballs = append(rep.Tarballs, InWorkspace(tar, ws))
+	}
+	return masked(set, err)
+}
+
+// container runs image with the workspace at /harness through the
+// Docker daemon; the container is removed when it ends or ctx does.
+func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, env map[string]string, cmdline []string, w io.Writer) error {
+	cname := fmt.Sprintf("hoist-%s-%d-%s-%s-%d", r.plan.Pipeline.Identifier, r.plan.Seq, pd.Step.Stage.Identifier, pd.Step.Identifier, time.Now().UnixNano()%1e6)
+	cname = strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			return c
+		}
+		return '-'
+	}, cname)
+	args := []string{"run", "--rm", "--name", cname, "--network", "host", "-v", ws + ":/harness", "-w", "/harness"}
+	if env["PLUGIN_ARTIFACT_FILE"] != "" {
+		args = append(args, "-v", filepath.Join(ws, ".addon")+":/addon")
+	}
+	var envFile strings.Builder
+	for _, k := range sortedKeys(env) {
+		if strings.ContainsAny(env[k], "\n") {
+			return fmt.Errorf("%s holds a line break, which a container's environment file cannot pass", k)
+		}
+		envFile.WriteString(k + "=" + env[k] + "\n")
+	}
+	// The environment goes in a file (mode 0600, removed after), not on
+	// the command line, where any user could read the secrets.
+	f, err := os.CreateTemp(r.temp, "env-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(envFile.String()); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	args = append(args, "--env-file", f.Name(), image)
+	args = append(args, cmdline...)
+	cmd := exec.Command("docker", args...)
+	for _, k := range passthrough {
+		if v, ok := r.o.Lookup(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	if r.o.Docker != "" {
+		cmd.Env = append(cmd.Env, "DOCKER_HOST="+r.o.Docker)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = runBounded(ctx, cmd)
+	if ctx.Err() != nil {
+		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		rm := exec.CommandContext(rmCtx, "docker", "rm", "-f", cname)
+		rm.Env = cmd.Env
+		rm.Run()
+	}
+	return err
+}

@@ -1,0 +1,347 @@
+package pipeline
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// StepTypes are the step types hoist runs.
+var StepTypes = []string{
+	"BuildAndPushDockerRegistry", "BuildAndPushECR", "BuildAndPushGAR", "BuildAndPushGCR", "BuildAndPushACR",
+	"AquaTrivy", "Run",
+}
+
+// kindOfStep is "build" (a Build and Push step), "scan", "run" or "".
+func kindOfStep(t string) string {
+	switch {
+	case strings.HasPrefix(t, "BuildAndPush") && contains(StepTypes, t):
+		return "build"
+	case t == "AquaTrivy":
+		return "scan"
+	case t == "Run":
+		return "run"
+	}
+	return ""
+}
+
+// buildFields are the spec fields of every Build and Push step type; the
+// identity fields are per type.
+var buildFields = []string{"connectorRef", "tags", "caching", "dockerfile", "context", "target", "labels", "buildArgs", "optimize",
+	"baseImageConnectorRefs", "cacheFrom", "cacheTo", "envDockerSecrets", "fileDockerSecrets", "envVariables"}
+
+var buildIgnored = []string{"runAsUser", "resources", "reports", "registryRef", "imagePullPolicy", "privileged"}
+
+var identity = map[string][]string{
+	"BuildAndPushDockerRegistry": {"repo"},
+	"BuildAndPushECR":            {"region", "account", "imageName"},
+	"BuildAndPushGAR":            {"host", "projectID", "imageName"},
+	"BuildAndPushGCR":            {"host", "projectID", "imageName"},
+	"BuildAndPushACR":            {"repository"},
+}
+
+var optionalIdentity = map[string][]string{
+	"BuildAndPushDockerRegistry": {"remoteCacheRepo"},
+	"BuildAndPushECR":            {"remoteCacheImage"},
+	"BuildAndPushGAR":            {"remoteCacheImage"},
+	"BuildAndPushGCR":            {"remoteCacheImage"},
+	"BuildAndPushACR":            {"remoteCacheImage", "subscriptionId"},
+}
+
+// kv is one environment variable and where its value came from.
+type kv struct {
+	Name, Value string
+	Pos         Pos
+}
+
+// specReader reads a step's spec, resolving expressions and noting
+// problems where they are.
+type specReader struct {
+	ps   *parser
+	sc   *Scope
+	path string
+}
+
+func (r *specReader) fields(n *yaml.Node, path string, known []string, ignore ...string) map[string]*yaml.Node {
+	return r.ps.fields(n, path, known, ignore...)
+}
+
+// value is a scalar, its expressions resolved (or checked).
+func (r *specReader) value(n *yaml.Node, path string) string {
+	if n == nil {
+		return ""
+	}
+	v := r.ps.str(n, path)
+	return r.expand(v, n, path)
+}
+
+func (r *specReader) expand(v string, n *yaml.Node, path string) string {
+	if e := r.sc.check(v); e != nil {
+		pos := posOf(n)
+		if n.Style == 0 && !strings.Contains(v, "\n") {
+			pos.Col += e.Col
+		}
+		r.ps.probs.addAt(pos, "", "%s: %s", path, e.Msg)
+		return v
+	}
+	out, err := r.sc.Expand(v)
+	if err != nil {
+		r.ps.probs.add(n, "", "%s: %v", path, err)
+	}
+	return out
+}
+
+// list is a list of scalars (or one scalar).
+func (r *specReader) list(n *yaml.Node, path string) []string {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode {
+		return []string{r.value(n, path)}
+	}
+	if n.Kind != yaml.SequenceNode {
+		r.ps.probs.add(n, "", "%s: want a list, found %s", path, kindName(n))
+		return nil
+	}
+	var out []string
+	for i, it := range n.Content {
+		out = append(out, r.value(it, fmt.Sprintf("%s[%d]", path, i)))
+	}
+	return out
+}
+
+// pairs is a mapping of scalars, in file order.
+func (r *specReader) pairs(n *yaml.Node, path string) []kv {
+	if n == nil {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		r.ps.probs.add(n, "", "%s: want a mapping of names to values, found %s", path, kindName(n))
+		return nil
+	}
+	var out []kv
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			r.ps.probs.add(v, "quote the value", "%s.%s: want a value, found %s", path, k.Value, kindName(v))
+			continue
+		}
+		out = append(out, kv{k.Value, r.expand(v.Value, v, path+"."+k.Value), posOf(v)})
+	}
+	return out
+}
+
+func joinPairs(p []kv) string {
+	var s []string
+	for _, x := range p {
+		s = append(s, x.Name+"="+x.Value)
+	}
+	return strings.Join(s, ",")
+}
+
+// buildEnv is what a runner sends a Build and Push step for its spec
+// (docs/pipelines.md; ../spec §4.1), without the connector's credentials:
+// its fields as PLUGIN_* settings, then its envVariables. The connector
+// reference is returned for the credentials.
+func (r *specReader) buildEnv(s *Step, infra Infra) (env []kv, connector string, connPos Pos) {
+	known := append(append(append([]string{}, buildFields...), identity[s.Type]...), optionalIdentity[s.Type]...)
+	f := r.fields(s.Spec, r.path, known, buildIgnored...)
+	r.ps.require(f, s.Spec, r.path, append([]string{"connectorRef", "tags"}, identity[s.Type]...)...)
+	add := func(name, value string, n *yaml.Node) {
+		if value != "" {
+			env = append(env, kv{name, value, posOf(n)})
+		}
+	}
+	v := func(k string) string { return r.value(f[k], r.path+"."+k) }
+	connector, connPos = v("connectorRef"), posOf(f["connectorRef"])
+	switch s.Type {
+	case "BuildAndPushDockerRegistry":
+		add("PLUGIN_REPO", v("repo"), f["repo"])
+	case "BuildAndPushECR":
+		region, account := v("region"), v("account")
+		add("PLUGIN_REGISTRY", fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", account, region), f["account"])
+		add("PLUGIN_REGION", region, f["region"])
+		add("PLUGIN_REPO", v("imageName"), f["imageName"])
+	case "BuildAndPushGAR", "BuildAndPushGCR":
+		add("PLUGIN_REGISTRY", strings.TrimSuffix(v("host"), "/")+"/"+v("projectID"), f["host"])
+		add("PLUGIN_REPO", v("imageName"), f["imageName"])
+	case "BuildAndPushACR":
+		repo := v("repository")
+		host, _, _ := strings.Cut(repo, "/")
+		add("PLUGIN_REGISTRY", host, f["repository"])
+		add("PLUGIN_REPO", repo, f["repository"])
+		add("SUBSCRIPTION_ID", v("subscriptionId"), f["subscriptionId"])
+	}
+	if tags := r.list(f["tags"], r.path+".tags"); len(tags) > 0 {
+		add("PLUGIN_TAGS", strings.Join(tags, ","), f["tags"])
+	}
+	add("PLUGIN_DOCKERFILE", v("dockerfile"), f["dockerfile"])
+	add("PLUGIN_CONTEXT", v("context"), f["context"])
+	add("PLUGIN_TARGET", v("target"), f["target"])
+	add("PLUGIN_CUSTOM_LABELS", joinPairs(r.pairs(f["labels"], r.path+".labels")), f["labels"])
+	add("PLUGIN_BUILD_ARGS", joinPairs(r.pairs(f["buildArgs"], r.path+".buildArgs")), f["buildArgs"])
+	if infra == Kubernetes {
+		// optimize defaults to true on Kubernetes.
+		if o := f["optimize"]; o == nil || r.ps.boolean(o, r.path+".optimize") {
+			env = append(env, kv{"PLUGIN_SNAPSHOT_MODE", "redo", posOf(o)})
+		}
+	} else if f["optimize"] != nil {
+		r.ps.ignored[r.path+".optimize (Kubernetes only)"] = true
+	}
+	cache := v("remoteCacheRepo") + v("remoteCacheImage")
+	cacheNode := f["remoteCacheRepo"]
+	if cacheNode == nil {
+		cacheNode = f["remoteCacheImage"]
+	}
+	cacheFrom := r.list(f["cacheFrom"], r.path+".cacheFrom")
+	if cache != "" {
+		if infra == Kubernetes {
+			add("PLUGIN_ENABLE_CACHE", "true", cacheNode)
+			add("PLUGIN_CACHE_REPO", cache, cacheNode)
+		} else {
+			cacheFrom = append(cacheFrom, "type=registry,ref="+cache)
+			if f["cacheTo"] == nil {
+				add("PLUGIN_CACHE_TO", "type=registry,ref="+cache+",mode=max", cacheNode)
+			}
+		}
+	}
+	add("PLUGIN_CACHE_FROM", strings.Join(cacheFrom, ";"), f["cacheFrom"])
+	add("PLUGIN_CACHE_TO", v("cacheTo"), f["cacheTo"])
+	add("PLUGIN_SECRETS_FROM_ENV", joinPairs(r.pairs(f["envDockerSecrets"], r.path+".envDockerSecrets")), f["envDockerSecrets"])
+	add("PLUGIN_SECRETS_FROM_FILE", joinPairs(r.pairs(f["fileDockerSecrets"], r.path+".fileDockerSecrets")), f["fileDockerSecrets"])
+	if c := f["caching"]; c != nil {
+		r.ps.boolean(c, r.path+".caching")
+		r.ps.ignored[r.path+".caching (hoist's engine keeps its layer cache either way)"] = true
+	}
+	if b := f["baseImageConnectorRefs"]; b != nil {
+		refs := r.list(b, r.path+".baseImageConnectorRefs")
+		if len(refs) > 0 {
+			env = append(env, kv{"\x00base", refs[0], posOf(b)})
+		}
+	}
+	env = append(env, r.pairs(f["envVariables"], r.path+".envVariables")...)
+	return env, connector, connPos
+}
+
+// scanSpec is an AquaTrivy step's spec, read.
+type scanSpec struct {
+	ImageType string
+	// Archive is target.workspace for a local archive; Image the
+	// reference for local_image and docker_v2.
+	Archive, Image string
+	Name, Variant  string
+	Severity       string
+	Connector      string
+	Pos            Pos
+}
+
+var imageTypes = []string{"local_archive", "local_image", "docker_v2"}
+
+// severityAtLeast lists the severities from one up.
+func severityAtLeast(s string) (string, bool) {
+	order := []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+	for i, o := range order {
+		if strings.EqualFold(o, s) {
+			return strings.Join(order[i:], ","), true
+		}
+	}
+	return "", false
+}
+
+func (r *specReader) scanSpec(s *Step) scanSpec {
+	f := r.fields(s.Spec, r.path, []string{"mode", "config", "target", "image", "advanced"},
+		"privileged", "resources", "runAsUser", "imagePullPolicy", "settings", "sbom", "ingestion")
+	r.ps.require(f, s.Spec, r.path, "mode", "config", "target", "image")
+	out := scanSpec{Pos: s.Pos}
+	if m := r.value(f["mode"], r.path+".mode"); m != "" && m != "orchestration" {
+		r.ps.probs.add(f["mode"], "use mode: orchestration", "%s.mode %q: hoist runs the scan itself (orchestration); ingestion and extraction need Harness STO", r.path, m)
+	}
+	if c := r.value(f["config"], r.path+".config"); c != "" && c != "default" {
+		r.ps.probs.add(f["config"], "use config: default", "%s.config %q: hoist knows the default configuration only", r.path, c)
+	}
+	tp := r.path + ".target"
+	t := r.fields(f["target"], tp, []string{"type", "name", "variant", "workspace", "detection"})
+	if ty := r.value(t["type"], tp+".type"); ty != "" && ty != "container" {
+		r.ps.probs.add(t["type"], "use type: container", "%s.type %q: hoist scans containers", tp, ty)
+	}
+	out.Name, out.Variant = r.value(t["name"], tp+".name"), r.value(t["variant"], tp+".variant")
+	if d := r.value(t["detection"], tp+".detection"); d == "manual" || d == "" {
+		if f["target"] != nil {
+			r.ps.require(t, f["target"], tp, "name", "variant")
+		}
+	} else if d != "auto" {
+		r.ps.probs.add(t["detection"], "", "%s.detection %q: want manual or auto", tp, d)
+	}
+	ip := r.path + ".image"
+	im := r.fields(f["image"], ip, []string{"type", "name", "tag", "domain"}, "access_id", "access_token", "region")
+	out.ImageType = r.value(im["type"], ip+".type")
+	switch out.ImageType {
+	case "local_archive":
+		out.Archive = r.value(t["workspace"], tp+".workspace")
+		if out.Archive == "" && f["target"] != nil {
+			r.ps.probs.add(f["target"], "set target.workspace to the archive's path, e.g. /harness/image.tar", "%s.workspace is required with image.type local_archive: it is the archive", tp)
+		}
+	case "local_image", "docker_v2":
+		name, tag := r.value(im["name"], ip+".name"), r.value(im["tag"], ip+".tag")
+		if d := r.value(im["domain"], ip+".domain"); d != "" && name != "" && !strings.HasPrefix(name, d+"/") {
+			name = d + "/" + name
+		}
+		if name == "" && out.ImageType == "local_image" {
+			name, tag = out.Name, out.Variant
+		}
+		if name == "" && f["image"] != nil {
+			r.ps.probs.add(f["image"], "", "%s.name is required with image.type %s", ip, out.ImageType)
+		}
+		out.Image = name
+		if tag != "" {
+			out.Image += ":" + tag
+		}
+	case "":
+	default:
+		r.ps.probs.add(im["type"], "use "+strings.Join(imageTypes, ", "), "%s.type %q is not an image type hoist scans", ip, out.ImageType)
+	}
+	ap := r.path + ".advanced"
+	adv := r.fields(f["advanced"], ap, []string{"fail_on_severity"}, "log", "args", "include_raw")
+	if v := r.value(adv["fail_on_severity"], ap+".fail_on_severity"); v != "" {
+		if strings.EqualFold(v, "none") {
+			out.Severity = "none"
+		} else if sev, ok := severityAtLeast(v); ok {
+			out.Severity = sev
+		} else {
+			r.ps.probs.add(adv["fail_on_severity"], "", "%s.fail_on_severity %q: want critical, high, medium, low, unknown or none", ap, v)
+		}
+	}
+	return out
+}
+
+// runSpec is a Run step's spec, read.
+type runSpec struct {
+	Command, Shell, Image string
+	Env                   []kv
+}
+
+func (r *specReader) runSpec(s *Step) runSpec {
+	f := r.fields(s.Spec, r.path, []string{"command", "shell", "image", "envVariables", "connectorRef"},
+		"outputVariables", "privileged", "imagePullPolicy", "resources", "reports", "runAsUser")
+	r.ps.require(f, s.Spec, r.path, "command")
+	out := runSpec{Command: r.value(f["command"], r.path+".command"), Shell: r.value(f["shell"], r.path+".shell"), Image: r.value(f["image"], r.path+".image")}
+	switch out.Shell {
+	case "", "Sh", "Bash":
+	default:
+		r.ps.probs.add(f["shell"], "use Sh or Bash", "%s.shell %q: hoist runs Sh and Bash", r.path, out.Shell)
+	}
+	out.Env = r.pairs(f["envVariables"], r.path+".envVariables")
+	return out
+}
+
+// sortedKeys is a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

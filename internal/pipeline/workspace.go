@@ -1,0 +1,171 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ReadCodebase is what the git checkout at dir says (empty outside one).
+func ReadCodebase(ctx context.Context, dir string) Codebase {
+	var c Codebase
+	if out, err := git(ctx, dir, "rev-parse", "HEAD"); err == nil {
+		c.CommitSha = strings.TrimSpace(string(out))
+	}
+	if out, err := git(ctx, dir, "rev-parse", "--abbrev-ref", "HEAD"); err == nil {
+		if b := strings.TrimSpace(string(out)); b != "HEAD" {
+			c.Branch = b
+		}
+	}
+	return c
+}
+
+func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// stateDir is hoist's directory in a checkout; a clone leaves it out.
+const stateDir = ".hoist"
+
+// CloneCodebase copies the checkout at src into dst: in a git checkout,
+// the tracked files and the untracked ones git does not ignore, as they
+// are in the working tree; elsewhere every file. hoist's own state
+// (.hoist) and .git stay behind. It returns what it did, for the log.
+func CloneCodebase(ctx context.Context, src, dst string) (string, error) {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return "", err
+	}
+	out, err := git(ctx, src, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	var files []string
+	how := "the git checkout's tracked and unignored files"
+	if err != nil {
+		how = "every file (not a git checkout)"
+		err = filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			if d.IsDir() && (d.Name() == ".git" || rel == stateDir) {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() {
+				files = append(files, rel)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("clone the codebase: %w", err)
+		}
+	} else {
+		for _, f := range strings.Split(string(out), "\x00") {
+			if f != "" && f != stateDir && !strings.HasPrefix(f, stateDir+"/") {
+				files = append(files, f)
+			}
+		}
+	}
+	n := 0
+	for _, f := range files {
+		ok, err := copyEntry(filepath.Join(src, f), filepath.Join(dst, f))
+		if err != nil {
+			return "", fmt.Errorf("clone the codebase: %s: %w", f, err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return fmt.Sprintf("%d files (%s)", n, how), nil
+}
+
+// copyEntry copies a file or a symbolic link; a tracked file deleted from
+// the working tree is left out, as a checkout of the tree would have it.
+func copyEntry(src, dst string) (bool, error) {
+	fi, err := os.Lstat(src)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return false, err
+	}
+	switch {
+	case fi.Mode()&os.ModeSymlink != 0:
+		target, err := os.Readlink(src)
+		if err != nil {
+			return false, err
+		}
+		return true, os.Symlink(target, dst)
+	case fi.IsDir(): // a submodule: left out
+		return false, nil
+	case !fi.Mode().IsRegular():
+		return false, nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return false, err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return false, err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return false, err
+	}
+	return true, out.Close()
+}
+
+// NextSequence increments and returns the sequence number of a pipeline,
+// kept in state/pipelines/<identifier>/sequence under a lock, so that
+// concurrent runs get distinct numbers.
+func NextSequence(state, identifier string) (int, error) {
+	dir := filepath.Join(state, "pipelines", identifier)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("sequence of %s: %w", identifier, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "sequence"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("sequence of %s: %w", identifier, err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return 0, fmt.Errorf("sequence of %s: %w", identifier, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	if s := strings.TrimSpace(string(b)); s != "" {
+		if n, err = strconv.Atoi(s); err != nil {
+			return 0, fmt.Errorf("sequence of %s: %s holds %q, not a number", identifier, f.Name(), s)
+		}
+	}
+	n++
+	if err := f.Truncate(0); err != nil {
+		return 0, err
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(n)+"\n"), 0); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
