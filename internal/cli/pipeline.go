@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -57,8 +58,8 @@ committed. It is for one machine, not a CI server: see docs/pipelines.md.`,
 	fl.StringVar(&f.report, "report", "", "write the run's report as JSON to this file")
 	fl.StringVar(&f.workspace, "workspace", "", "directory for the stages' workspaces (default: a temporary one, removed at the end unless --keep)")
 	fl.StringVar(&f.isolation, "isolation", "process", "process: BuildKit steps run in this process; container: every Build and Push step runs in hoist's plugin image, as a CI runner runs it")
-	fl.StringVar(&f.kanikoImage, "kaniko-image", "", "hoist's Kaniko plugin image, for Kubernetes stages (default hoist/kaniko:VERSION)")
-	fl.StringVar(&f.buildkitImage, "buildkit-image", "", "hoist's BuildKit plugin image, for --isolation container (default hoist/buildkit:VERSION)")
+	fl.StringVar(&f.kanikoImage, "kaniko-image", "", "hoist's Kaniko plugin image, for Kubernetes stages (default hoist/kaniko:dev, or :VERSION for a release)")
+	fl.StringVar(&f.buildkitImage, "buildkit-image", "", "hoist's BuildKit plugin image, for --isolation container (default hoist/buildkit:dev, or :VERSION for a release)")
 	fl.StringVar(&f.registryBinary, "registry-binary", "", "the distribution registry executable for --local (default: docker-registry or registry on PATH)")
 	fl.StringVar(&f.sequenceID, "sequence-id", "", "the value of <+pipeline.sequenceId> (default: the pipeline's counter in the state directory, incremented)")
 	fl.StringVar(&f.state, "state", ".hoist", "hoist's state directory (the sequence counters)")
@@ -90,7 +91,10 @@ committed. It is for one machine, not a CI server: see docs/pipelines.md.`,
 			}
 			fmt.Fprintf(env.Stdout, "%s: ok (%d stages, %d steps)\n", args[0], len(p.Stages), n)
 			if len(p.Ignored) > 0 {
-				fmt.Fprintf(env.Stdout, "accepted, not acted on: %v\n", p.Ignored)
+				fmt.Fprintln(env.Stdout, "accepted, not acted on:")
+				for _, f := range p.Ignored {
+					fmt.Fprintln(env.Stdout, "  "+f)
+				}
 			}
 			return nil
 		},
@@ -142,7 +146,7 @@ func runPipeline(ctx context.Context, env Env, file string, f pipelineFlags) err
 		Local: f.local, Keep: f.keep, RegistryBinary: f.registryBinary,
 		Lookup: env.Lookup, State: abs(env, f.state), Codebase: env.WorkDir, TempDir: env.TempDir,
 		BuildxOnK8: buildxOnK8(env), Stdout: env.Stdout, Stderr: env.Stderr,
-		Images:   map[string]string{"kaniko": "hoist/kaniko:" + Version, "buildkit": "hoist/buildkit:" + Version},
+		Images:   map[string]string{"kaniko": "hoist/kaniko:" + imageTag(), "buildkit": "hoist/buildkit:" + imageTag()},
 		ExitCode: func(err error) int { return exitCode(ctx, err) },
 		Logf:     func(format string, a ...any) { fmt.Fprintf(env.Stderr, "hoist: "+format+"\n", a...) },
 	}
@@ -212,6 +216,15 @@ func runPipeline(ctx context.Context, env Env, file string, f pipelineFlags) err
 		return err
 	}
 	return nil
+}
+
+// imageTag is the tag of hoist's plugin images that match this hoist: a
+// release's version, else dev (what make images builds).
+func imageTag() string {
+	if strings.HasPrefix(Version, "v") && !strings.Contains(Version, "dirty") {
+		return Version
+	}
+	return "dev"
 }
 
 // stepExit is a failed pipeline: hoist exits with its first failed step's

@@ -151,12 +151,16 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	}
 	// The plan first, with a placeholder sequence: a pipeline with
 	// problems takes no sequence number.
-	if _, err := MakePlan(p, PlanOptions{Seq: max(o.SequenceID, 1), Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8}); err != nil {
+	first, err := MakePlan(p, PlanOptions{Seq: max(o.SequenceID, 1), Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
+	if err != nil {
+		return r.report, err
+	}
+	r.plan = first
+	if err := r.checkImages(ctx); err != nil {
 		return r.report, err
 	}
 	seq := o.SequenceID
 	if seq == 0 {
-		var err error
 		if seq, err = NextSequence(o.State, p.Identifier); err != nil {
 			return r.report, err
 		}

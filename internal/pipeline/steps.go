@@ -60,7 +60,7 @@ func (r *runner) buildStep(ctx context.Context, pd *Planned, ws string, log io.W
 		return masked(set, err)
 	}
 	if st.Build != nil && st.NoPush && s.TarPath != "" {
-		rep.Tarballs = append(rep.Tarballs, filepath.Join(ws, strings.TrimPrefix(InWorkspace(s.TarPath, ws), ws)))
+		rep.Tarballs = append(rep.Tarballs, wsPath(s.TarPath, ws))
 	}
 	return r.runStepEngine(ctx, st, pd, log, rep)
 }
@@ -180,7 +180,7 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
 	if pd.Run.Image != "" {
-		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, []string{shell, "-c", pd.Run.Command}, w))
+		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, nil, []string{shell, "-c", pd.Run.Command}, w))
 	}
 	for _, k := range passthrough {
 		if v, ok := r.o.Lookup(k); ok {
@@ -257,24 +257,36 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log 
 		}
 		env["PLUGIN_REGISTRY_ROUTES"] = strings.Join(routes, ",")
 	}
-	if env["PLUGIN_ARTIFACT_FILE"] != "" {
-		if err := os.MkdirAll(filepath.Join(ws, ".addon"), 0o755); err != nil {
-			return err
-		}
+	// The step's outputs (DRONE_OUTPUT, as Harness gives plugin steps):
+	// the report's digest and references.
+	outDir := filepath.Join(r.root, ".outputs", pd.Step.Stage.Identifier, pd.Step.Identifier)
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
 	}
+	env["DRONE_OUTPUT"] = "/hoist-output/output.env"
 	set := mask.NewSet(pd.Secrets...)
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
-	err := r.container(ctx, pd, ws, image, env, nil, w)
-	if tar, ok := env["PLUGIN_TAR_PATH"]; ok && err == nil && truthy(env["PLUGIN_NO_PUSH"]) {
-		rep.Tarballs = append(rep.Tarballs, InWorkspace(tar, ws))
+	err := r.container(ctx, pd, ws, image, env, []string{"-v", outDir + ":/hoist-output"}, nil, w)
+	if out, rerr := settings.ReadDotenv(filepath.Join(outDir, "output.env")); rerr == nil {
+		rep.Digest = out["digest"]
+		if truthy(env["PLUGIN_PUSH_ONLY"]) || !truthy(env["PLUGIN_NO_PUSH"]) {
+			for _, ref := range strings.Split(out["IMAGE_REFS"], ",") {
+				if ref != "" {
+					rep.Pushed = append(rep.Pushed, Pushed{Ref: ref, Digest: rep.Digest})
+				}
+			}
+		}
+		if t := out["IMAGE_TAR_PATH"]; t != "" && err == nil {
+			rep.Tarballs = append(rep.Tarballs, wsPath(t, ws))
+		}
 	}
 	return masked(set, err)
 }
 
 // container runs image with the workspace at /harness through the
 // Docker daemon; the container is removed when it ends or ctx does.
-func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, env map[string]string, cmdline []string, w io.Writer) error {
+func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, env map[string]string, runArgs, cmdline []string, w io.Writer) error {
 	cname := fmt.Sprintf("hoist-%s-%d-%s-%s-%d", r.plan.Pipeline.Identifier, r.plan.Seq, pd.Step.Stage.Identifier, pd.Step.Identifier, time.Now().UnixNano()%1e6)
 	cname = strings.Map(func(c rune) rune {
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
@@ -282,9 +294,15 @@ func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, e
 		}
 		return '-'
 	}, cname)
-	args := []string{"run", "--rm", "--name", cname, "--network", "host", "-v", ws + ":/harness", "-w", "/harness"}
+	args := append([]string{"run", "--rm", "--name", cname, "--network", "host", "-v", ws + ":/harness", "-w", "/harness"}, runArgs...)
 	if env["PLUGIN_ARTIFACT_FILE"] != "" {
-		args = append(args, "-v", filepath.Join(ws, ".addon")+":/addon")
+		// Kubernetes steps write their artifact file under /addon, a
+		// volume of the pod beside the workspace.
+		addon := filepath.Join(r.root, ".addon", pd.Step.Stage.Identifier, pd.Step.Identifier)
+		if err := os.MkdirAll(addon, 0o755); err != nil {
+			return err
+		}
+		args = append(args, "-v", addon+":/addon")
 	}
 	var envFile strings.Builder
 	for _, k := range sortedKeys(env) {
@@ -308,14 +326,7 @@ func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, e
 	args = append(args, "--env-file", f.Name(), image)
 	args = append(args, cmdline...)
 	cmd := exec.Command("docker", args...)
-	for _, k := range passthrough {
-		if v, ok := r.o.Lookup(k); ok {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
-	if r.o.Docker != "" {
-		cmd.Env = append(cmd.Env, "DOCKER_HOST="+r.o.Docker)
-	}
+	cmd.Env = r.dockerEnv()
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = runBounded(ctx, cmd)
@@ -327,4 +338,57 @@ func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, e
 		rm.Run()
 	}
 	return err
+}
+
+// ErrImage marks a plugin image or Docker daemon that is not there.
+var ErrImage = errors.New("plugin image unavailable")
+
+// checkImages makes sure, before anything runs, that the Docker daemon
+// answers and holds the plugin images the steps run in.
+func (r *runner) checkImages(ctx context.Context) error {
+	need := map[string]bool{}
+	for _, pd := range r.plan.Steps {
+		if pd.Kind == "build" && (pd.Tool == "kaniko" || r.o.Isolation == "container") {
+			need[r.o.Images[pd.Tool]] = true
+		}
+	}
+	for _, image := range sortedKeys(need) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cmd := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", image)
+		cmd.Env = r.dockerEnv()
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			msg := strings.TrimSpace(string(out))
+			if strings.Contains(msg, "No such image") {
+				return fmt.Errorf("%w: %s is not in the Docker daemon: make images builds hoist's plugin images, or name yours with --kaniko-image / --buildkit-image", ErrImage, image)
+			}
+			return fmt.Errorf("%w: %s: docker image inspect: %v: %s (Kubernetes stages and --isolation container run steps in hoist's plugin images through the Docker daemon at DOCKER_HOST)", ErrImage, image, err, msg)
+		}
+	}
+	return nil
+}
+
+// dockerEnv is the docker CLI's environment.
+func (r *runner) dockerEnv() []string {
+	var env []string
+	for _, k := range passthrough {
+		if v, ok := r.o.Lookup(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	if r.o.Docker != "" {
+		env = append(env, "DOCKER_HOST="+r.o.Docker)
+	}
+	return env
+}
+
+// wsPath is where a step's path is on this machine: /harness/... and
+// relative paths are in the workspace.
+func wsPath(p, ws string) string {
+	p = InWorkspace(p, ws)
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(ws, p)
+	}
+	return p
 }
