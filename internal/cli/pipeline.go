@@ -24,6 +24,7 @@ type pipelineFlags struct {
 	kanikoImage, buildkitImage  string
 	registryBinary, sequenceID  string
 	state                       string
+	routes                      []string
 }
 
 func pipelineCommand(ctx context.Context, env Env) *cobra.Command {
@@ -63,6 +64,7 @@ committed. It is for one machine, not a CI server: see docs/pipelines.md.`,
 	fl.StringVar(&f.registryBinary, "registry-binary", "", "the distribution registry executable for --local (default: docker-registry or registry on PATH)")
 	fl.StringVar(&f.sequenceID, "sequence-id", "", "the value of <+pipeline.sequenceId> (default: the pipeline's counter in the state directory, incremented)")
 	fl.StringVar(&f.state, "state", ".hoist", "hoist's state directory (the sequence counters)")
+	fl.StringArrayVar(&f.routes, "route", nil, "HOST=https://127.0.0.1:PORT: reach registry HOST at that loopback address over HTTPS, certificate checked for HOST, login as usual (repeatable; for stand-ins and tests, like curl's --resolve)")
 
 	validate := &cobra.Command{
 		Use:   "validate FILE",
@@ -161,6 +163,16 @@ func runPipeline(ctx context.Context, env Env, file string, f pipelineFlags) err
 	}
 	if f.workspace != "" {
 		o.Workspace = abs(env, f.workspace)
+	}
+	for _, rt := range f.routes {
+		h, a, ok := strings.Cut(rt, "=")
+		if !ok || h == "" || a == "" {
+			return fmt.Errorf("%w: --route %q: want HOST=https://127.0.0.1:PORT", errUsage, rt)
+		}
+		if o.Routes == nil {
+			o.Routes = map[string]string{}
+		}
+		o.Routes[h] = a
 	}
 	switch f.isolation {
 	case "process":

@@ -29,6 +29,9 @@ type RunOptions struct {
 	RegistryBinary string
 	// Connectors give the steps their credentials (without Local).
 	Connectors *Connectors
+	// Routes send a registry host's requests to a loopback address
+	// (PLUGIN_REGISTRY_ROUTES's forms), for every step.
+	Routes map[string]string
 	// Secrets are the secrets file's values; the environment is looked
 	// up after them.
 	Secrets map[string]string
@@ -170,6 +173,12 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 		return r.report, err
 	}
 	r.plan, r.report.Sequence = plan, seq
+	for h, a := range o.Routes {
+		if r.routes == nil {
+			r.routes = map[string]string{}
+		}
+		r.routes[h] = a
+	}
 	o.Logf("pipeline %s (%s), sequence %d", p.Identifier, p.File, seq)
 	if len(p.Ignored) > 0 {
 		o.Logf("accepted, not acted on: %s", strings.Join(p.Ignored, ", "))
@@ -314,7 +323,12 @@ func (r *runner) startLocal(ctx context.Context) ([]*LocalRegistry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.routes = Routes(regs)
+	if r.routes == nil {
+		r.routes = map[string]string{}
+	}
+	for h, a := range Routes(regs) {
+		r.routes[h] = a
+	}
 	for _, reg := range regs {
 		r.o.Logf("local registry for %s at %s", reg.Host, reg.Addr)
 	}

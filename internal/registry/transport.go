@@ -30,9 +30,11 @@ type TransportOptions struct {
 	// Logf, when set, says once per host that plain HTTP is used.
 	Logf func(format string, args ...any)
 	// Routes send every request for a registry host to a loopback
-	// address over plain HTTP instead (host → 127.0.0.1:PORT): the
-	// pipeline runner's local registries stand in for the registries a
-	// pipeline names, without rewriting a reference.
+	// address instead, without rewriting a reference: host →
+	// 127.0.0.1:PORT over plain HTTP (a local stand-in that takes no
+	// login: the pipeline runner's --local registries), or host →
+	// https://127.0.0.1:PORT over HTTPS, the certificate checked for the
+	// host and the login as usual (curl's --resolve).
 	Routes map[string]string
 }
 
@@ -49,13 +51,32 @@ func NewTransport(o TransportOptions) (http.RoundTripper, error) {
 		return nil, err
 	}
 	var rt http.RoundTripper = &httpGuard{inner: retryAfter{tr}, insecure: o.Insecure, logf: o.Logf, told: map[string]bool{}}
-	if len(o.Routes) > 0 {
-		for h, addr := range o.Routes {
-			if host, _, err := net.SplitHostPort(addr); err != nil || !isLoopback(host) {
-				return nil, fmt.Errorf("route for %s: %q is not a loopback HOST:PORT", h, addr)
-			}
+	plain, dials := map[string]string{}, map[string]string{}
+	for h, to := range o.Routes {
+		addr, tls := strings.CutPrefix(to, "https://")
+		if host, _, err := net.SplitHostPort(addr); err != nil || !isLoopback(host) {
+			return nil, fmt.Errorf("route for %s: %q is not a loopback HOST:PORT (or https://HOST:PORT)", h, to)
 		}
-		rt = router{routes: o.Routes, inner: rt}
+		if tls {
+			if !strings.Contains(h, ":") {
+				h += ":443"
+			}
+			dials[h] = addr
+		} else {
+			plain[h] = addr
+		}
+	}
+	if len(dials) > 0 {
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if to, ok := dials[addr]; ok {
+				addr = to
+			}
+			return dial(ctx, network, addr)
+		}
+	}
+	if len(plain) > 0 {
+		rt = router{routes: plain, inner: rt}
 	}
 	return rt, nil
 }
@@ -76,10 +97,11 @@ func (r router) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.inner.RoundTrip(out)
 }
 
-// Routed reports whether host (HOST[:PORT]) is routed.
+// Routed reports whether host (HOST[:PORT]) is routed to a plain HTTP
+// stand-in, which takes no login.
 func (o TransportOptions) Routed(host string) bool {
-	_, ok := o.Routes[host]
-	return ok
+	to, ok := o.Routes[host]
+	return ok && !strings.HasPrefix(to, "https://")
 }
 
 // MaxRetryAfter bounds how long a registry's Retry-After is honoured.
