@@ -76,7 +76,7 @@ committed. It is for one machine, not a CI server: see docs/pipelines.md.`,
 			}
 			file := abs(env, args[0])
 			p, err := pipeline.Parse(file)
-			if err == nil {
+			if p != nil {
 				_, err = pipeline.MakePlan(p, pipeline.PlanOptions{Seq: 1, Codebase: pipeline.ReadCodebase(ctx, env.WorkDir),
 					Connectors: nil, BuildxOnK8: buildxOnK8(env)})
 			}
@@ -141,7 +141,7 @@ func pipelineError(err error) error {
 func runPipeline(ctx context.Context, env Env, file string, f pipelineFlags) error {
 	step.Version = Version
 	p, err := pipeline.Parse(abs(env, file))
-	if err != nil {
+	if p == nil {
 		return pipelineError(err)
 	}
 	o := pipeline.RunOptions{

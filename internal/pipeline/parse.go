@@ -88,6 +88,8 @@ type Pipeline struct {
 	Stages [][]*Stage
 	// Ignored are the fields accepted and not acted on, once each.
 	Ignored []string
+	// probs are the parse's problems, which MakePlan reports with its own.
+	probs []Problem
 }
 
 // Var is a pipeline or stage variable.
@@ -145,7 +147,9 @@ type parser struct {
 }
 
 // Parse reads and parses a pipeline file. A file that is not YAML, or not
-// a pipeline, is a *Problems error; Validate finds the rest.
+// a pipeline, is a *Problems error and no Pipeline; a pipeline with
+// problems is returned with them, and MakePlan reports them again with
+// the rest (every problem at once).
 func Parse(file string) (*Pipeline, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -191,6 +195,9 @@ func ParseBytes(file string, b []byte) (*Pipeline, error) {
 	}
 	if len(probs.Items) > 0 {
 		probs.sort()
+		if p != nil {
+			p.probs = probs.Items
+		}
 		return p, probs
 	}
 	return p, nil

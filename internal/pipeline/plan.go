@@ -94,7 +94,7 @@ func truthy(v string) bool { b, err := strconv.ParseBool(strings.TrimSpace(v)); 
 // get, and the hand-overs between steps. Every problem is reported at
 // once.
 func MakePlan(p *Pipeline, o PlanOptions) (*Plan, error) {
-	ps := &parser{probs: &Problems{File: p.File}, ignored: map[string]bool{}}
+	ps := &parser{probs: &Problems{File: p.File, Items: append([]Problem(nil), p.probs...)}, ignored: map[string]bool{}}
 	pl := &Plan{Pipeline: p, Steps: map[*Step]*Planned{}, Seq: o.Seq}
 	validating := o.Secret == nil
 	secret := o.Secret
@@ -318,7 +318,9 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 	for i := range pd.Env {
 		pd.Env[i].Value = strings.TrimSpace(pd.Env[i].Value)
 	}
-	checkSettings(ps, pd)
+	if !r.exprFailed {
+		checkSettings(ps, pd)
+	}
 	return pd
 }
 

@@ -62,6 +62,9 @@ type specReader struct {
 	ps   *parser
 	sc   *Scope
 	path string
+	// exprFailed is set when an expression could not be resolved: the
+	// settings are not checked then (they would hold <+...>).
+	exprFailed bool
 }
 
 func (r *specReader) fields(n *yaml.Node, path string, known []string, ignore ...string) map[string]*yaml.Node {
@@ -84,11 +87,13 @@ func (r *specReader) expand(v string, n *yaml.Node, path string) string {
 			pos.Col += e.Col
 		}
 		r.ps.probs.addAt(pos, "", "%s: %s", path, e.Msg)
+		r.exprFailed = true
 		return v
 	}
 	out, err := r.sc.Expand(v)
 	if err != nil {
 		r.ps.probs.add(n, "", "%s: %v", path, err)
+		r.exprFailed = true
 	}
 	return out
 }
