@@ -174,9 +174,6 @@ func (conn *Connector) vars(sc *Scope, rename map[string]string) ([]kv, error) {
 		if f[0] == "url" {
 			v = registryOfURL(v)
 		}
-		if secretFields[f[0]] && sc.Secrets != nil {
-			*sc.Secrets = append(*sc.Secrets, v)
-		}
 		out = append(out, kv{name, v, posOf(n)})
 	}
 	if rename != nil {

@@ -1,0 +1,366 @@
+package pipeline
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestExpressions(t *testing.T) {
+	p := &Pipeline{Identifier: "pid", Name: "Pipe Name", Variables: []Var{{Name: "greeting", Value: "hi-<+pipeline.sequenceId>"}}}
+	st := &Stage{Identifier: "sid", Name: "Stage Name", Variables: []Var{{Name: "region", Value: "eu-west-3"}}}
+	s := &Step{Identifier: "stepid", Name: "Step Name", Stage: st}
+	var secrets []string
+	sc := &Scope{Pipeline: p, Stage: st, Step: s, Seq: 42, Codebase: Codebase{Branch: "main", CommitSha: "0123456789abcdef0123"},
+		Secret: func(n string) (string, bool) {
+			v, ok := map[string]string{"token": "s3cr3t-value"}[n]
+			return v, ok
+		}, Secrets: &secrets}
+	for in, want := range map[string]string{
+		"<+pipeline.sequenceId>":                   "42",
+		"v-<+pipeline.sequenceId>-buildx":          "v-42-buildx",
+		"<+pipeline.name>/<+pipeline.identifier>":  "Pipe Name/pid",
+		"<+stage.name>/<+stage.identifier>":        "Stage Name/sid",
+		"<+step.name>/<+step.identifier>":          "Step Name/stepid",
+		"<+pipeline.variables.greeting>":           "hi-42",
+		"<+stage.variables.region>":                "eu-west-3",
+		"<+codebase.branch>@<+codebase.commitSha>": "main@0123456789abcdef0123",
+		"<+codebase.shortCommitSha>":               "0123456",
+		`<+secrets.getValue("token")>`:             "s3cr3t-value",
+		`<+ secrets.getValue('token') >`:           "s3cr3t-value",
+		"no expression":                            "no expression",
+	} {
+		got, err := sc.Expand(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %q %v, want %q", in, got, err, want)
+		}
+	}
+	if len(secrets) != 2 || secrets[0] != "s3cr3t-value" {
+		t.Errorf("secrets collected for the mask: %q", secrets)
+	}
+	for in, want := range map[string]string{
+		"<+pipeline.sequenceID>":           "unknown expression <+pipeline.sequenceID>",
+		"<+pipeline.variables.missing>":    `pipeline has no variable "missing" (it has: greeting)`,
+		"<+stage.variables.x>":             `stage sid has no variable "x"`,
+		`<+secrets.getValue("nope")>`:      `secret "nope" is neither in the secrets file (--secrets) nor in the environment`,
+		"<+trigger.branch>":                "unknown expression <+trigger.branch>",
+		"tag-<+pipeline.sequenceId":        "unterminated expression",
+		"<+codebase.repoUrl>":              "unknown expression <+codebase.repoUrl>",
+		"<+pipeline.stages.s.variables.x>": "unknown expression",
+	} {
+		if _, err := sc.Expand(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestConditions(t *testing.T) {
+	sc := &Scope{Pipeline: &Pipeline{Identifier: "p", Variables: []Var{{Name: "deploy", Value: "true"}}}, Seq: 3, Codebase: Codebase{Branch: "main"}}
+	for in, want := range map[string]bool{
+		`<+codebase.branch> == "main"`:                                           true,
+		`<+codebase.branch> != 'main'`:                                           false,
+		`<+pipeline.variables.deploy> == "true" && <+codebase.branch> == "main"`: true,
+		`<+codebase.branch> == "dev" || <+pipeline.sequenceId> == "3"`:           true,
+		`!(<+codebase.branch> == "main")`:                                        false,
+		`true`:                                                                   true,
+		`false || false`:                                                         false,
+		`<+pipeline.variables.deploy>`:                                           true,
+	} {
+		got, err := sc.EvalCondition(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %v %v, want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`<+codebase.branch> = "main"`, `<+codebase.branch> == "main`, `(true`, ``, `<+codebase.branch>.startsWith("m")`, `<+x.y> == "1"`} {
+		if _, err := sc.EvalCondition(in); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
+
+// stepEnv plans one step of a one-stage pipeline and returns its
+// environment as NAME=VALUE lines, sorted, without the runner's build
+// variables.
+func stepEnv(t *testing.T, infra, step string, conns *Connectors) ([]string, *Planned) {
+	t.Helper()
+	y := "pipeline:\n  identifier: p\n  stages:\n    - stage:\n        identifier: s\n        type: CI\n        spec:\n" + infra +
+		"          execution:\n            steps:\n              - step:\n" + indent(step, "                  ")
+	p, err := ParseBytes("x.yaml", []byte(y))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+	pl, err := MakePlan(p, PlanOptions{Seq: 7, Codebase: Codebase{Branch: "main", CommitSha: "abc"}, Connectors: conns,
+		Secret: func(n string) (string, bool) { return "secret-of-" + n, true }})
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	for _, pd := range pl.Steps {
+		var out []string
+		for _, e := range pd.Environ() {
+			k, _, _ := strings.Cut(e, "=")
+			if strings.HasPrefix(k, "DRONE") || strings.HasPrefix(k, "HARNESS") || k == "CI" {
+				continue
+			}
+			out = append(out, e)
+		}
+		sort.Strings(out)
+		return out, pd
+	}
+	t.Fatal("no step")
+	return nil, nil
+}
+
+func indent(s, by string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = by + lines[i]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+const cloud = "          runtime: {type: Cloud, spec: {}}\n"
+const k8s = "          infrastructure: {type: KubernetesDirect, spec: {namespace: default}}\n"
+
+// Each step type's fields become the variables a runner sends
+// (docs/ci.md's table; ../spec §4.1), plus what the infrastructure adds.
+func TestStepTypeEnv(t *testing.T) {
+	cases := []struct {
+		name, infra, step string
+		want              []string
+	}{
+		{"docker", cloud, `identifier: d
+type: BuildAndPushDockerRegistry
+spec:
+  connectorRef: c
+  repo: registry.example.com/team/app
+  tags: [a-<+pipeline.sequenceId>, latest]
+  dockerfile: app/Dockerfile
+  context: app
+  target: final
+  labels: {team: core}
+  buildArgs: {A: "1", B: two}
+  cacheFrom:
+    - type=registry,ref=r/c:1
+    - type=local,src=/c
+  cacheTo: type=registry,ref=r/c:2
+  envDockerSecrets: {npm: NPM_TOKEN}
+  fileDockerSecrets: {cfg: /harness/cfg}
+  envVariables: {PLUGIN_NO_PUSH: "true"}`, []string{
+			"PLUGIN_BUILD_ARGS=A=1,B=two", "PLUGIN_CACHE_FROM=type=registry,ref=r/c:1;type=local,src=/c", "PLUGIN_CACHE_TO=type=registry,ref=r/c:2",
+			"PLUGIN_CONTEXT=app", "PLUGIN_CUSTOM_LABELS=team=core", "PLUGIN_DAEMON_OFF=true", "PLUGIN_DOCKERFILE=app/Dockerfile",
+			"PLUGIN_NO_PUSH=true", "PLUGIN_REPO=registry.example.com/team/app", "PLUGIN_SECRETS_FROM_ENV=npm=NPM_TOKEN",
+			"PLUGIN_SECRETS_FROM_FILE=cfg=/harness/cfg", "PLUGIN_TAGS=a-7,latest", "PLUGIN_TARGET=final"}},
+		{"ecr on kubernetes", k8s, `identifier: e
+type: BuildAndPushECR
+spec:
+  connectorRef: c
+  region: eu-west-3
+  account: "123456789012"
+  imageName: app
+  tags: ["1"]
+  remoteCacheImage: 123456789012.dkr.ecr.eu-west-3.amazonaws.com/cache`, []string{
+			"KUBERNETES_SERVICE_HOST=10.96.0.1", "PLUGIN_ARTIFACT_FILE=/addon/tmp/.plugin/artifact",
+			"PLUGIN_CACHE_REPO=123456789012.dkr.ecr.eu-west-3.amazonaws.com/cache", "PLUGIN_ENABLE_CACHE=true",
+			"PLUGIN_REGION=eu-west-3", "PLUGIN_REGISTRY=123456789012.dkr.ecr.eu-west-3.amazonaws.com", "PLUGIN_REPO=app",
+			"PLUGIN_SNAPSHOT_MODE=redo", "PLUGIN_TAGS=1"}},
+		{"ecr on cloud, remote cache", cloud, `identifier: e
+type: BuildAndPushECR
+spec:
+  connectorRef: c
+  region: eu-west-3
+  account: "123456789012"
+  imageName: app
+  tags: ["1"]
+  optimize: true
+  remoteCacheImage: 123456789012.dkr.ecr.eu-west-3.amazonaws.com/cache`, []string{
+			"PLUGIN_CACHE_FROM=type=registry,ref=123456789012.dkr.ecr.eu-west-3.amazonaws.com/cache",
+			"PLUGIN_CACHE_TO=type=registry,ref=123456789012.dkr.ecr.eu-west-3.amazonaws.com/cache,mode=max",
+			"PLUGIN_DAEMON_OFF=true", "PLUGIN_REGION=eu-west-3", "PLUGIN_REGISTRY=123456789012.dkr.ecr.eu-west-3.amazonaws.com", "PLUGIN_REPO=app", "PLUGIN_TAGS=1"}},
+		{"gar", cloud, `identifier: g
+type: BuildAndPushGAR
+spec: {connectorRef: c, host: europe-west1-docker.pkg.dev, projectID: proj, imageName: images/app, tags: ["1"]}`, []string{
+			"PLUGIN_DAEMON_OFF=true", "PLUGIN_REGISTRY=europe-west1-docker.pkg.dev/proj", "PLUGIN_REPO=images/app", "PLUGIN_TAGS=1"}},
+		{"gcr", cloud, `identifier: g
+type: BuildAndPushGCR
+spec: {connectorRef: c, host: eu.gcr.io, projectID: proj, imageName: app, tags: ["1"]}`, []string{
+			"PLUGIN_DAEMON_OFF=true", "PLUGIN_REGISTRY=eu.gcr.io/proj", "PLUGIN_REPO=app", "PLUGIN_TAGS=1"}},
+		{"acr", cloud, `identifier: a
+type: BuildAndPushACR
+spec: {connectorRef: c, repository: hoistreg.azurecr.io/team/app, subscriptionId: sub-1, tags: ["1"]}`, []string{
+			"PLUGIN_DAEMON_OFF=true", "PLUGIN_REGISTRY=hoistreg.azurecr.io", "PLUGIN_REPO=hoistreg.azurecr.io/team/app", "PLUGIN_TAGS=1", "SUBSCRIPTION_ID=sub-1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, _ := stepEnv(t, c.infra, c.step, nil)
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("env:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestConnectors(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "c.yaml")
+	os.WriteFile(good, []byte(`connectors:
+  hub:
+    type: docker
+    url: https://index.docker.io/v1/
+    username: me
+    password: <+secrets.getValue("hub_pw")>
+  aws:
+    type: aws
+    accessKey: AKIAEXAMPLE
+    secretKey: <+secrets.getValue("aws_secret")>
+    ecrEndpoint: http://127.0.0.1:1
+    env: {PLUGIN_STS_ENDPOINT: http://127.0.0.1:2}
+  gcp:
+    type: gcp
+    jsonKey: <+secrets.getValue("gcp_key")>
+  az:
+    type: azure
+    tenantId: t
+    clientId: c
+    clientSecret: <+secrets.getValue("az")>
+`), 0o644)
+	conns, err := ReadConnectors(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, pd := stepEnv(t, cloud, `identifier: e
+type: BuildAndPushECR
+spec: {connectorRef: aws, region: eu-west-3, account: "123456789012", imageName: app, tags: ["1"], baseImageConnectorRefs: [hub]}`, conns)
+	all := strings.Join(env, "\n")
+	for _, w := range []string{"PLUGIN_ACCESS_KEY=AKIAEXAMPLE", "PLUGIN_SECRET_KEY=secret-of-aws_secret", "PLUGIN_ECR_ENDPOINT=http://127.0.0.1:1",
+		"PLUGIN_STS_ENDPOINT=http://127.0.0.1:2", "PLUGIN_BASE_IMAGE_REGISTRY=https://index.docker.io/v1/", "PLUGIN_BASE_IMAGE_USERNAME=me",
+		"PLUGIN_BASE_IMAGE_PASSWORD=secret-of-hub_pw"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("env lacks %s:\n%s", w, all)
+		}
+	}
+	if strings.Join(pd.Secrets, ",") != "secret-of-aws_secret,secret-of-hub_pw" {
+		t.Errorf("secrets for the mask: %q", pd.Secrets)
+	}
+	env, _ = stepEnv(t, cloud, "identifier: a\ntype: BuildAndPushACR\nspec: {connectorRef: az, repository: r.azurecr.io/app, tags: [\"1\"]}", conns)
+	if all := strings.Join(env, "\n"); !strings.Contains(all, "CLIENT_ID=c") || !strings.Contains(all, "CLIENT_SECRET=secret-of-az") || !strings.Contains(all, "TENANT_ID=t") {
+		t.Errorf("azure env:\n%s", all)
+	}
+
+	// A connector of the wrong type, or missing, is a problem at the
+	// connectorRef.
+	p, _ := ParseBytes("x.yaml", []byte("pipeline:\n  identifier: p\n  stages:\n    - stage:\n        identifier: s\n        type: CI\n        spec:\n"+cloud+
+		"          execution:\n            steps:\n              - step: {identifier: g, type: BuildAndPushGAR, spec: {connectorRef: aws, host: h, projectID: p, imageName: i, tags: [\"1\"]}}\n"+
+		"              - step: {identifier: d, type: BuildAndPushDockerRegistry, spec: {connectorRef: nope, repo: app, tags: [\"1\"]}}\n"))
+	_, err = MakePlan(p, PlanOptions{Seq: 1, Connectors: conns, Secret: func(string) (string, bool) { return "x", true }})
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:11:") || !strings.Contains(err.Error(), "a BuildAndPushGAR step needs a gcp connector; aws is a aws connector") ||
+		!strings.Contains(err.Error(), `connector "nope" is not in the connectors file`) {
+		t.Errorf("%v", err)
+	}
+
+	// Bad files: every problem at once.
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("connectors:\n  a:\n    type: ftp\n  b:\n    type: docker\n    password: hunter2\n    token: x\n"), 0o644)
+	_, err = ReadConnectors(bad)
+	for _, w := range []string{`bad.yaml:3:5: connectors.a.type "ftp": want docker, aws, gcp or azure`, "bad.yaml:6:15: connectors.b.password is a secret written in the file",
+		"connectors.b.token is not a field of a docker connector"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("%v lacks %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("the secret is printed: %v", err)
+	}
+}
+
+// A stage's workspace is a copy of the checkout: the tracked files and
+// the untracked ones git does not ignore, never .hoist, never .git.
+func TestCloneCodebase(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("git is needed")
+	}
+	src := t.TempDir()
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", src, "-c", "user.email=t@e", "-c", "user.name=t"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	write := func(p, c string) {
+		os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755)
+		os.WriteFile(filepath.Join(src, p), []byte(c), 0o644)
+	}
+	run("init", "-q", "-b", "feature")
+	write("tracked.txt", "t")
+	write("sub/deleted.txt", "d")
+	write(".gitignore", "ignored.txt\n")
+	run("add", "-A")
+	run("commit", "-qm", "x")
+	write("untracked.txt", "u")
+	write("ignored.txt", "i")
+	write(".hoist/images/x", "state")
+	write("tracked.txt", "changed in the tree")
+	os.Remove(filepath.Join(src, "sub/deleted.txt"))
+	os.Symlink("tracked.txt", filepath.Join(src, "link"))
+
+	dst := filepath.Join(t.TempDir(), "ws")
+	what, err := CloneCodebase(t.Context(), src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	filepath.Walk(dst, func(p string, fi os.FileInfo, err error) error {
+		if fi != nil && !fi.IsDir() {
+			rel, _ := filepath.Rel(dst, p)
+			got = append(got, rel)
+		}
+		return nil
+	})
+	sort.Strings(got)
+	if strings.Join(got, " ") != ".gitignore link tracked.txt untracked.txt" {
+		t.Errorf("cloned %v (%s)", got, what)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "tracked.txt")); string(b) != "changed in the tree" {
+		t.Errorf("tracked.txt holds %q", b)
+	}
+	if cb := ReadCodebase(t.Context(), src); cb.Branch != "feature" || len(cb.CommitSha) != 40 {
+		t.Errorf("codebase %+v", cb)
+	}
+}
+
+// Concurrent runs of a pipeline get distinct sequence numbers.
+func TestNextSequence(t *testing.T) {
+	state := t.TempDir()
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := NextSequence(state, "p")
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			seen[n] = true
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for i := 1; i <= 20; i++ {
+		if !seen[i] {
+			t.Errorf("sequence numbers %v lack %d", seen, i)
+		}
+	}
+	os.WriteFile(filepath.Join(state, "pipelines", "q", "sequence"), nil, 0o644)
+	os.MkdirAll(filepath.Join(state, "pipelines", "r"), 0o755)
+	os.WriteFile(filepath.Join(state, "pipelines", "r", "sequence"), []byte("x\n"), 0o644)
+	if _, err := NextSequence(state, "r"); err == nil || !strings.Contains(err.Error(), `holds "x", not a number`) {
+		t.Errorf("%v", err)
+	}
+}
