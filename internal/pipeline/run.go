@@ -224,7 +224,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	if eng := r.needsEngine(); eng {
 		// One engine for the whole run: every BuildKit step of every
 		// stage shares it (identical builds are built once).
-		e, err := engine.Open(ctx, engine.Options{Dir: engine.DefaultDir(o.Lookup), Binary: lookupOr2(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"),
+		e, err := engine.Open(ctx, engine.Options{Dir: lookupOr2(o.Lookup, "PLUGIN_ENGINE_DIR", engine.DefaultDir(o.Lookup)), Binary: lookupOr2(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"),
 			Logf: func(f string, a ...any) { o.Logf(f, a...) }})
 		if err != nil {
 			return r.report, err
@@ -495,6 +495,7 @@ func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepRepor
 // passthrough are the variables of hoist's own environment a step run in
 // this process keeps: where its home, caches and daemon are.
 var passthrough = []string{"HOME", "PATH", "USER", "TMPDIR", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "DOCKER_HOST", "DOCKER_CONFIG",
+	"PLUGIN_ENGINE_DIR", "PLUGIN_BUILDKITD",
 	"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
 
 // processEnv is a step's environment as it runs in this process: the

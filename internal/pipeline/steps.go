@@ -267,7 +267,13 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log 
 	set := mask.NewSet(pd.Secrets...)
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
-	err := r.container(ctx, pd, ws, image, env, []string{"-v", outDir + ":/hoist-output"}, nil, w)
+	runArgs := []string{"-v", outDir + ":/hoist-output"}
+	if pd.Tool == "buildkit" {
+		// BuildKit runs its engine in the step's container: a privileged
+		// one, as CI runners run BuildKit steps.
+		runArgs = append(runArgs, "--privileged")
+	}
+	err := r.container(ctx, pd, ws, image, env, runArgs, nil, w)
 	if out, rerr := settings.ReadDotenv(filepath.Join(outDir, "output.env")); rerr == nil {
 		rep.Digest = out["digest"]
 		if truthy(env["PLUGIN_PUSH_ONLY"]) || !truthy(env["PLUGIN_NO_PUSH"]) {

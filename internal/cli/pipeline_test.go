@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hoist-build/hoist/internal/harness"
+	"github.com/hoist-build/hoist/internal/pipeline"
+)
+
+// checkout is a git checkout holding the repository's examples/ (the
+// example pipelines and their app), committed, as a user's would be.
+func checkout(t *testing.T, extra map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(harness.ModuleRoot(), "examples")
+	if out, err := exec.Command("cp", "-r", src, filepath.Join(dir, "examples")).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for n, c := range extra {
+		p := filepath.Join(dir, n)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "app"}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return dir
+}
+
+// pipelineEnv is hoist's environment for a pipeline run: this machine's
+// PATH and home, the shared engine, the test Docker daemon and the scan
+// kit's database.
+func pipelineEnv(t *testing.T, kv ...string) map[string]string {
+	t.Helper()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	dir, _ := harness.SharedEngine(t)
+	env := map[string]string{
+		"PATH": filepath.Join(harness.ModuleRoot(), "bin") + ":" + os.Getenv("PATH"), "HOME": t.TempDir(),
+		"PLUGIN_ENGINE_DIR": dir, "DOCKER_HOST": f.Docker.Host,
+		"PLUGIN_SCAN_TRIVY": k.Trivy, "PLUGIN_SCAN_CACHE_DIR": t.TempDir(), "PLUGIN_SCAN_DB_REPOSITORY": k.DBRef,
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	return env
+}
+
+// pipelineRun runs hoist pipeline run in dir and reads its report.
+func pipelineRun(t *testing.T, dir string, env map[string]string, args ...string) (result, *pipeline.Report) {
+	t.Helper()
+	rep := filepath.Join(t.TempDir(), "report.json")
+	r := hoistIn(t, dir, env, append([]string{"pipeline", "run", "--report", rep}, args...)...)
+	var report pipeline.Report
+	b, err := os.ReadFile(rep)
+	if err == nil {
+		err = json.Unmarshal(b, &report)
+	}
+	if err != nil {
+		t.Fatalf("report: %v\n%s", err, r)
+	}
+	// The local registries --keep left running were started by this
+	// test's hoist: end them by their PIDs.
+	t.Cleanup(func() {
+		for _, reg := range report.Registries {
+			if reg.PID > 0 {
+				syscall.Kill(reg.PID, syscall.SIGTERM)
+			}
+		}
+	})
+	return r, &report
+}
+
+// step is a step of the report.
+func stepOf(t *testing.T, rep *pipeline.Report, id string) *pipeline.StepReport {
+	t.Helper()
+	for _, s := range rep.Steps {
+		if s.Identifier == id {
+			return s
+		}
+	}
+	t.Fatalf("no step %s in the report", id)
+	return nil
+}
+
+// localRegistry is the report's local registry for host, as a test
+// registry crane can read.
+func localRegistry(t *testing.T, rep *pipeline.Report, host string) *harness.Registry {
+	t.Helper()
+	for _, r := range rep.Registries {
+		if r.Host == host {
+			return &harness.Registry{Host: r.Addr}
+		}
+	}
+	t.Fatalf("no local registry for %s in %+v", host, rep.Registries)
+	return nil
+}
+
+// pushedDigests reads every reference a step pushed back from its local
+// registry with crane and returns the digests found.
+func pushedDigests(t *testing.T, rep *pipeline.Report, s *pipeline.StepReport) []string {
+	t.Helper()
+	if len(s.Pushed) == 0 {
+		t.Fatalf("step %s pushed nothing", s.Identifier)
+	}
+	var out []string
+	for _, p := range s.Pushed {
+		host, path, _ := strings.Cut(p.Ref, "/")
+		reg := localRegistry(t, rep, host)
+		out = append(out, reg.Digest(t, reg.Host+"/"+path))
+	}
+	return out
+}
+
+// The document's workflows on BuildKit (runtime: Cloud), each against
+// local registries standing in for Docker Hub, ECR, GAR and ACR: every
+// registry, read back with crane, holds the digest the build step
+// reported and the scan recorded; the image pulled back runs.
+func TestPipelineLocalBuildKit(t *testing.T) {
+	f := harness.Inputs(t)
+	dir := checkout(t, nil)
+	env := pipelineEnv(t)
+
+	t.Run("build-scan-push", func(t *testing.T) {
+		r, rep := pipelineRun(t, dir, env, "examples/pipelines/build-scan-push.yaml", "--local", "--keep")
+		if r.code != 0 {
+			t.Fatalf("%s", r)
+		}
+		build := stepOf(t, rep, "BuildOnly")
+		if !strings.HasPrefix(build.Digest, "sha256:") || len(build.Tarballs) != 1 {
+			t.Fatalf("build step %+v", build)
+		}
+		scanned := stepOf(t, rep, "AquaTrivy_1")
+		var rec struct {
+			Digest string `json:"digest"`
+			Passed bool   `json:"passed"`
+		}
+		b, err := os.ReadFile(scanned.ScanRecords[0])
+		if err != nil || json.Unmarshal(b, &rec) != nil || rec.Digest != build.Digest || !rec.Passed {
+			t.Errorf("scan record %s (%v): %s, build %s", scanned.ScanRecords, err, b, build.Digest)
+		}
+		for _, id := range []string{"push_ecr", "push_docker"} {
+			for _, d := range pushedDigests(t, rep, stepOf(t, rep, id)) {
+				if d != build.Digest {
+					t.Errorf("%s: registry holds %s, the build made %s", id, d, build.Digest)
+				}
+			}
+		}
+		hub := localRegistry(t, rep, "index.docker.io")
+		if got := f.Docker.RunImage(t, hub.Host+"/myorg/test-image:latest"); got != "hello from an image built once, scanned, and pushed" {
+			t.Errorf("the pushed image prints %q", got)
+		}
+		assertContains(t, r, "hoist: local registry for 123456789012.dkr.ecr.us-east-1.amazonaws.com at 127.0.0.1:",
+			"accepted, not acted on: pipeline.orgIdentifier, pipeline.projectIdentifier",
+			"[build_scan_push.push_ecr] pushed 123456789012.dkr.ecr.us-east-1.amazonaws.com/test-image:new-",
+			"STAGE            STEP         STATUS   SECONDS  DIGEST")
+		if rep.Status != "Success" || rep.Sequence < 1 {
+			t.Errorf("report status %s sequence %d", rep.Status, rep.Sequence)
+		}
+	})
+
+	t.Run("tar-push", func(t *testing.T) {
+		r, rep := pipelineRun(t, dir, env, "examples/pipelines/tar-push.yaml", "--local", "--keep")
+		if r.code != 0 {
+			t.Fatalf("%s", r)
+		}
+		// Four builds of one Dockerfile: one image, four tarballs.
+		want := stepOf(t, rep, "BuildDocker").Digest
+		for _, k := range []string{"GAR", "ECR", "Docker", "ACR"} {
+			if d := stepOf(t, rep, "Build"+k).Digest; d != want {
+				t.Errorf("Build%s made %s, BuildDocker %s", k, d, want)
+			}
+			for _, d := range pushedDigests(t, rep, stepOf(t, rep, "Push"+k)) {
+				if d != want {
+					t.Errorf("Push%s: the registry holds %s, want %s", k, d, want)
+				}
+			}
+		}
+		if len(rep.Registries) != 4 {
+			t.Errorf("registries %+v, want Docker Hub, ECR, GAR and ACR", rep.Registries)
+		}
+	})
+
+	t.Run("multi-registry", func(t *testing.T) {
+		r, rep := pipelineRun(t, dir, env, "examples/pipelines/multi-registry.yaml", "--local", "--keep")
+		if r.code != 0 {
+			t.Fatalf("%s", r)
+		}
+		want := stepOf(t, rep, "build_only").Digest
+		for _, id := range []string{"BuildAndPushDockerRegistry_2", "BuildAndPushECR_1", "BuildAndPushGAR_1", "BuildAndPushACR_1"} {
+			for _, d := range pushedDigests(t, rep, stepOf(t, rep, id)) {
+				if d != want {
+					t.Errorf("%s: the registry holds %s, the build made %s", id, d, want)
+				}
+			}
+		}
+		// PLUGIN_BUILDX_LOAD: the build is in the daemon too.
+		if got := f.Docker.Run(t, "image", "inspect", "--format", "{{.Id}}", "myorg/myapp:new-no-push-"+itoa(rep.Sequence)); strings.TrimSpace(got) == "" {
+			t.Errorf("the build is not in the daemon")
+		}
+	})
+
+	t.Run("push-only and build-only", func(t *testing.T) {
+		r, rep := pipelineRun(t, dir, env, "examples/pipelines/push-only.yaml", "--local", "--keep")
+		if r.code != 0 {
+			t.Fatalf("%s", r)
+		}
+		want := stepOf(t, rep, "BuildAndPushDockerRegistry_1").Digest
+		for _, id := range []string{"BuildAndPushDockerRegistry_2", "BuildAndPushECR_1"} {
+			for _, d := range pushedDigests(t, rep, stepOf(t, rep, id)) {
+				if d != want {
+					t.Errorf("%s: the registry holds %s, the build made %s", id, d, want)
+				}
+			}
+		}
+		r, rep = pipelineRun(t, dir, env, "examples/pipelines/build-only.yaml", "--local")
+		if r.code != 0 {
+			t.Fatalf("%s", r)
+		}
+		if len(rep.Registries) != 0 || len(stepOf(t, rep, "BuildAndPushDockerRegistry_1").Pushed) != 0 {
+			t.Errorf("build-only pushed: %+v", rep)
+		}
+		assertContains(t, r, "[build.check] manifest.json")
+	})
+}
