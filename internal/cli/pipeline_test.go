@@ -233,3 +233,158 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 		assertContains(t, r, "[build.check] manifest.json")
 	})
 }
+
+const failingPipeline = `pipeline:
+  identifier: failing
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: true
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  identifier: build
+                  type: BuildAndPushDockerRegistry
+                  spec:
+                    connectorRef: hub
+                    repo: team/broken
+                    context: broken
+                    dockerfile: broken/Dockerfile
+                    tags: ["1"]
+                    envVariables: {PLUGIN_NO_PUSH: "true", PLUGIN_TAR_PATH: broken.tar}
+              - step:
+                  identifier: push
+                  type: BuildAndPushDockerRegistry
+                  spec:
+                    connectorRef: hub
+                    repo: team/broken
+                    tags: ["1"]
+                    envVariables: {PLUGIN_PUSH_ONLY: "true", PLUGIN_SOURCE_TAR_PATH: broken.tar}
+              - parallel:
+                  - step:
+                      identifier: on_failure
+                      type: Run
+                      when: {stageStatus: Failure}
+                      spec:
+                        command: echo "cleaning up after <+stage.identifier>"
+                  - step:
+                      identifier: always
+                      type: Run
+                      when: {stageStatus: All}
+                      spec:
+                        command: echo "always runs"
+                  - step:
+                      identifier: not_main
+                      type: Run
+                      when:
+                        stageStatus: All
+                        condition: <+codebase.branch> != "main"
+                      spec:
+                        command: echo "never printed"
+    - stage:
+        identifier: after
+        type: CI
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {identifier: later, type: Run, spec: {command: echo later}}
+`
+
+const gatePipeline = `pipeline:
+  identifier: gate
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: true
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  identifier: build
+                  type: BuildAndPushECR
+                  spec:
+                    connectorRef: aws
+                    region: eu-west-3
+                    account: "123456789012"
+                    imageName: dirty
+                    context: dirty
+                    dockerfile: dirty/Dockerfile
+                    tags: ["1"]
+                    envVariables: {PLUGIN_NO_PUSH: "true", PLUGIN_TAR_PATH: /harness/dirty.tar}
+              - step:
+                  identifier: scan
+                  type: AquaTrivy
+                  spec:
+                    mode: orchestration
+                    config: default
+                    target: {type: container, name: dirty, variant: "1", workspace: /harness/dirty.tar}
+                    image: {type: local_archive}
+              - step:
+                  identifier: push
+                  type: BuildAndPushECR
+                  spec:
+                    connectorRef: aws
+                    region: eu-west-3
+                    account: "123456789012"
+                    imageName: dirty
+                    tags: ["1"]
+                    envVariables: {PLUGIN_PUSH_ONLY: "true", PLUGIN_SOURCE_TAR_PATH: /harness/dirty.tar}
+`
+
+// Failure paths: a failing build skips the Success steps after it, runs
+// the Failure and All steps (not one whose condition is false), skips the
+// next stage, and hoist exits with the build's code; a scan that fails
+// the gate stops the pushes: the registry stays empty.
+func TestPipelineFailures(t *testing.T) {
+	k := harness.Scan(t)
+	dir := checkout(t, map[string]string{
+		"broken/Dockerfile": "FROM scratch\nCOPY missing.txt /\n",
+		"dirty/Dockerfile":  "FROM scratch\nCOPY config.env /app/config.env\n",
+		"dirty/config.env":  "GITHUB_TOKEN=" + k.Secret + "\n",
+		"failing.yaml":      failingPipeline,
+		"gate.yaml":         gatePipeline,
+	})
+	env := pipelineEnv(t)
+
+	r, rep := pipelineRun(t, dir, env, "failing.yaml", "--local")
+	if r.code != ExitBuild {
+		t.Errorf("exit %d, want the build's %d:\n%s", r.code, ExitBuild, r)
+	}
+	for id, want := range map[string]string{"build": "Failed", "push": "Skipped", "on_failure": "Success", "always": "Success", "not_main": "Skipped", "later": "Skipped"} {
+		if s := stepOf(t, rep, id); s.Status != want {
+			t.Errorf("step %s: %s, want %s", id, s.Status, want)
+		}
+	}
+	if s := stepOf(t, rep, "build"); s.ExitCode != ExitBuild || len(s.Tarballs) != 0 || !strings.Contains(s.Error, "missing.txt") {
+		t.Errorf("build step %+v", s)
+	}
+	assertContains(t, r, "[s.on_failure] cleaning up after s", "[s.always] always runs", `its condition "<+codebase.branch> != \"main\"" is false`,
+		"stage after skipped: an earlier step failed", "step failed: pipeline failing: step s.build failed")
+	assertNotContains(t, r, "never printed\n")
+	if _, err := os.Stat(filepath.Join(dir, "broken.tar")); err == nil {
+		t.Errorf("the run wrote into the checkout")
+	}
+
+	r, rep = pipelineRun(t, dir, env, "gate.yaml", "--local", "--keep")
+	if r.code != ExitScan {
+		t.Errorf("exit %d, want %d:\n%s", r.code, ExitScan, r)
+	}
+	if s := stepOf(t, rep, "scan"); s.Status != "Failed" || s.ExitCode != ExitScan || len(s.ScanRecords) != 1 {
+		t.Errorf("scan step %+v", s)
+	}
+	if s := stepOf(t, rep, "push"); s.Status != "Skipped" {
+		t.Errorf("push step %+v", s)
+	}
+	reg := localRegistry(t, rep, "123456789012.dkr.ecr.eu-west-3.amazonaws.com")
+	if got := reg.Crane(t, "catalog", reg.Host); strings.TrimSpace(got) != "" {
+		t.Errorf("the registry holds %q after a failed gate", got)
+	}
+	assertContains(t, r, "FAILED", "github-pat")
+	assertNotContains(t, r, k.Secret)
+}
