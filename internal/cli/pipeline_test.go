@@ -388,3 +388,101 @@ func TestPipelineFailures(t *testing.T) {
 	assertContains(t, r, "FAILED", "github-pat")
 	assertNotContains(t, r, k.Secret)
 }
+
+// The multi-registry workflow against registries that demand their
+// clouds' logins: Docker Hub, ECR, GAR and ACR stand-ins (TLS, the
+// registry-kinds tests' identity stand-ins), reached by their real host
+// names through --route (curl's --resolve), the credentials from a
+// connectors file and a secrets file. Each registry, read back with crane
+// and its own login, holds the build's digest; no secret is printed.
+func TestPipelineConnectors(t *testing.T) {
+	const (
+		ecrHost = "123456789012.dkr.ecr.eu-west-3.amazonaws.com"
+		garHost = "europe-west1-docker.pkg.dev"
+		acrHost = "hoistreg.azurecr.io"
+		hubHost = "index.docker.io"
+	)
+	loop := func(reg *harness.Registry) string { return "127.0.0.1" + reg.Host[strings.LastIndex(reg.Host, ":"):] }
+	hub := harness.StartRegistry(t, harness.RegistryOptions{Auth: true, TLS: true, Names: []string{hubHost}})
+	aws := harness.StartAWS(t, "eu-west-3")
+	aws.Password = "ecr-token-" + strings.Repeat("p", 12)
+	aws.Registry = ecrHost
+	aws.AddRepository("myapp")
+	ecrReg := harness.StartRegistry(t, harness.RegistryOptions{Auth: true, User: "AWS", Password: aws.Password, TLS: true, Names: []string{ecrHost}})
+	g := harness.StartGoogle(t)
+	garReg := harness.StartRegistry(t, harness.RegistryOptions{Auth: true, User: "oauth2accesstoken", Password: g.AccessToken, TLS: true, Names: []string{garHost}})
+	key, _ := os.ReadFile(g.KeyFile)
+	aad := harness.StartAzure(t)
+	acrReg, _ := harness.StartACRNamed(t, aad, acrHost)
+
+	dir := checkout(t, map[string]string{
+		"connectors.yaml": `connectors:
+  DOCKER_CONNECTOR:
+    type: docker
+    url: https://index.docker.io/v1/
+    username: ` + hub.User + `
+    password: <+secrets.getValue("hub_password")>
+    certificate: ` + hub.CAFile + `
+  AWS_CONNECTOR:
+    type: aws
+    accessKey: ` + aws.AccessKey + `
+    secretKey: <+secrets.getValue("aws_secret_key")>
+    ecrEndpoint: ` + aws.URL + `
+    certificate: ` + ecrReg.CAFile + `
+  GCP_CONNECTOR:
+    type: gcp
+    jsonKey: <+secrets.getValue("gcp_key")>
+    certificate: ` + garReg.CAFile + `
+  AZURE_CONNECTOR:
+    type: azure
+    tenantId: ` + aad.TenantID + `
+    clientId: ` + aad.ClientID + `
+    clientSecret: <+secrets.getValue("azure_secret")>
+    authorityHost: ` + aad.URL + `
+    env:
+      PLUGIN_REGISTRY_CERTIFICATE: <+secrets.getValue("azure_cas")>
+`,
+	})
+	cas := ""
+	for _, p := range []string{aad.CAFile, acrReg.CAFile} {
+		b, _ := os.ReadFile(p)
+		cas += string(b)
+	}
+	secrets := filepath.Join(t.TempDir(), "secrets.env")
+	os.WriteFile(secrets, []byte("hub_password="+hub.Password+"\naws_secret_key="+aws.SecretKey+"\ngcp_key="+b64(string(key))+"\nazure_secret="+aad.Secret+"\n"), 0o600)
+	env := pipelineEnv(t, "azure_cas", cas)
+	r, rep := pipelineRun(t, dir, env, "examples/pipelines/multi-registry.yaml", "--connectors", "connectors.yaml", "--secrets", secrets,
+		"--route", hubHost+"=https://"+hub.Host, "--route", ecrHost+"=https://"+ecrReg.Host, "--route", garHost+"=https://"+garReg.Host,
+		"--route", acrHost+"=https://"+loop(acrReg))
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	want := stepOf(t, rep, "build_only").Digest
+	seq := itoa(rep.Sequence)
+	for _, c := range []struct {
+		step string
+		reg  *harness.Registry
+		ref  string
+	}{
+		{"BuildAndPushDockerRegistry_2", hub, hub.Host + "/myorg/myapp:new-no-push-" + seq},
+		{"BuildAndPushECR_1", ecrReg, ecrReg.Host + "/myapp:new-no-push-" + seq},
+		{"BuildAndPushGAR_1", garReg, garReg.Host + "/hoist-test/images/myapp:new-no-push-" + seq},
+	} {
+		if got := c.reg.Digest(t, c.ref); got != want {
+			t.Errorf("%s: %s holds %s, the build made %s", c.step, c.ref, got, want)
+		}
+		if s := stepOf(t, rep, c.step); len(s.Pushed) != 1 || s.Pushed[0].Digest != want {
+			t.Errorf("%s report %+v", c.step, s)
+		}
+	}
+	acr := *acrReg
+	acr.Host = loop(acrReg)
+	if got := acr.Digest(t, acr.Host+"/team/myapp:new-no-push-"+seq); got != want {
+		t.Errorf("ACR holds %s, the build made %s", got, want)
+	}
+	if aws.CallCount("GetAuthorizationToken") != 1 {
+		t.Errorf("ECR token calls %v", aws.Calls)
+	}
+	assertContains(t, r, "registry kind: ecr (PLUGIN_REGISTRY names "+ecrHost+")", "registry kind: acr", "registry kind: gar")
+	assertNotContains(t, r, hub.Password, aws.SecretKey, aws.Password, g.AccessToken, aad.Secret, b64(string(key)))
+}

@@ -216,7 +216,11 @@ func startACR(t testing.TB, aad *Azure, named string) (*Registry, string) {
 		if r.URL.Path == "/oauth2/exchange" {
 			body, _ := io.ReadAll(r.Body)
 			form, _ := url.ParseQuery(string(body))
-			if form.Get("grant_type") != "access_token" || form.Get("service") != host || form.Get("tenant") != aad.TenantID || !acrAudiences[aad.Audience(form.Get("access_token"))] {
+			// The service is the login server the client addressed: with
+			// a name, that name as on port 443 (reached through a route),
+			// or with the test port.
+			service := form.Get("service")
+			if form.Get("grant_type") != "access_token" || (service != host && (named == "" || service != named)) || form.Get("tenant") != aad.TenantID || !acrAudiences[aad.Audience(form.Get("access_token"))] {
 				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"invalid access token"}]}`, http.StatusUnauthorized)
 				return
 			}
