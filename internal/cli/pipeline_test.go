@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hoist-build/hoist/internal/harness"
 	"github.com/hoist-build/hoist/internal/pipeline"
@@ -485,4 +490,136 @@ func TestPipelineConnectors(t *testing.T) {
 	}
 	assertContains(t, r, "registry kind: ecr (PLUGIN_REGISTRY names "+ecrHost+")", "registry kind: acr", "registry kind: gar")
 	assertNotContains(t, r, hub.Password, aws.SecretKey, aws.Password, g.AccessToken, aad.Secret, b64(string(key)))
+}
+
+// The document's Kubernetes workflows: each Build and Push step runs in
+// hoist's Kaniko plugin image, as a cluster runs it (the workspace at
+// /harness, the pod's variables); the scan runs here on the same
+// tarball. Kaniko builds are not reproducible across builds, so each push
+// is checked against its own build: the tarball's image is what each
+// registry holds, read back with crane.
+func TestPipelineKubernetes(t *testing.T) {
+	image := pluginImage(t, "kaniko")
+	dir := checkout(t, nil)
+	env := pipelineEnv(t)
+
+	r, rep := pipelineRun(t, dir, env, "examples/pipelines/build-scan-push-k8s.yaml", "--local", "--keep", "--kaniko-image", image)
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	build, scanned := stepOf(t, rep, "BuildOnly"), stepOf(t, rep, "AquaTrivy_1")
+	if len(build.Tarballs) != 1 || !strings.HasPrefix(scanned.Digest, "sha256:") {
+		t.Fatalf("build %+v scan %+v", build, scanned)
+	}
+	for _, id := range []string{"push_ecr", "push_docker"} {
+		s := stepOf(t, rep, id)
+		for _, d := range pushedDigests(t, rep, s) {
+			if d != scanned.Digest || s.Digest != d {
+				t.Errorf("%s: the registry holds %s, the step reported %s, the scan %s", id, d, s.Digest, scanned.Digest)
+			}
+		}
+	}
+	assertContains(t, r, "[build_scan_push.BuildOnly] build tool: kaniko (PLUGIN_BUILD_TOOL says so)", "[build_scan_push.BuildOnly] time=")
+	hub := localRegistry(t, rep, "index.docker.io")
+	if got := harness.Inputs(t).Docker.RunImage(t, hub.Host+"/myorg/test-image:latest"); got != "hello from an image built once, scanned, and pushed" {
+		t.Errorf("the pushed image prints %q", got)
+	}
+
+	r, rep = pipelineRun(t, dir, env, "examples/pipelines/tar-push-k8s.yaml", "--local", "--keep", "--kaniko-image", image)
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	for _, k := range []string{"GAR", "ECR", "Docker", "ACR"} {
+		push := stepOf(t, rep, "Push"+k)
+		if len(stepOf(t, rep, "Build"+k).Tarballs) != 1 {
+			t.Errorf("Build%s wrote no tarball", k)
+		}
+		for _, d := range pushedDigests(t, rep, push) {
+			if d != push.Digest {
+				t.Errorf("Push%s: the registry holds %s, the step reported %s", k, d, push.Digest)
+			}
+		}
+	}
+}
+
+// --isolation container: the Cloud pipeline's Build and Push steps run in
+// hoist's BuildKit plugin image with exactly a runner's environment: the
+// same pipeline proves the plugin image.
+func TestPipelineIsolationContainer(t *testing.T) {
+	image := pluginImage(t, "buildkit")
+	dir := checkout(t, nil)
+	r, rep := pipelineRun(t, dir, pipelineEnv(t), "examples/pipelines/build-scan-push.yaml", "--local", "--keep", "--isolation", "container", "--buildkit-image", image)
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	scanned := stepOf(t, rep, "AquaTrivy_1")
+	for _, id := range []string{"push_ecr", "push_docker"} {
+		for _, d := range pushedDigests(t, rep, stepOf(t, rep, id)) {
+			if d != scanned.Digest {
+				t.Errorf("%s: the registry holds %s, the scan %s", id, d, scanned.Digest)
+			}
+		}
+	}
+	assertContains(t, r, "[build_scan_push.BuildOnly] build tool: buildkit", "engine: started buildkitd")
+}
+
+// Ctrl-C stops every running step (a Run step's whole process group) and
+// the local registries, and hoist exits 130 promptly.
+func TestPipelineCancel(t *testing.T) {
+	dir := checkout(t, map[string]string{"slow.yaml": `pipeline:
+  identifier: slow
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - parallel:
+                  - step: {identifier: sleeper, type: Run, spec: {command: 'echo $$ > sleeper.pid; echo started; sleep 120; echo woke'}}
+                  - step:
+                      identifier: push
+                      type: BuildAndPushDockerRegistry
+                      when: {stageStatus: All}
+                      spec: {connectorRef: c, repo: team/app, tags: ["1"], envVariables: {PLUGIN_PUSH_ONLY: "true", PLUGIN_SOURCE_TAR_PATH: none.tar}}
+              - step: {identifier: after, type: Run, spec: {command: echo after}}
+`})
+	env := pipelineEnv(t)
+	ws := filepath.Join(t.TempDir(), "ws")
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		for i := 0; i < 300 && !strings.Contains(stderr.String(), "[s.sleeper] started"); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+	}()
+	start := time.Now()
+	code := Main(ctx, []string{"pipeline", "run", "slow.yaml", "--local", "--workspace", ws}, Env{
+		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, WorkDir: dir, Stdout: &stdout, Stderr: &stderr})
+	out := stderr.String()
+	if code != ExitCancelled || time.Since(start) > 30*time.Second {
+		t.Errorf("exit %d after %s, want %d promptly:\n%s", code, time.Since(start), ExitCancelled, out)
+	}
+	if !strings.Contains(out, "[s.sleeper] started") || strings.Contains(out, "woke") || strings.Contains(out, "[s.after] after") {
+		t.Errorf("output:\n%s", out)
+	}
+	pid, err := os.ReadFile(filepath.Join(ws, "s", "sleeper.pid"))
+	n, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if err != nil || n <= 0 {
+		t.Fatalf("sleeper pid %q %v", pid, err)
+	}
+	if syscall.Kill(n, 0) == nil {
+		t.Errorf("the Run step's shell %d still runs", n)
+	}
+	m := regexp.MustCompile(`local registry for index.docker.io at (127\.0\.0\.1:\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no local registry in:\n%s", out)
+	}
+	if c, err := net.DialTimeout("tcp", m[1], time.Second); err == nil {
+		c.Close()
+		t.Errorf("the local registry at %s still answers", m[1])
+	}
 }

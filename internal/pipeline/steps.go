@@ -269,9 +269,11 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log 
 	defer w.Flush()
 	runArgs := []string{"-v", outDir + ":/hoist-output"}
 	if pd.Tool == "buildkit" {
-		// BuildKit runs its engine in the step's container: a privileged
-		// one, as CI runners run BuildKit steps.
-		runArgs = append(runArgs, "--privileged")
+		// BuildKit runs its engine in the step's container, which needs
+		// what a CI runner's privileged BuildKit step has: mounts and
+		// namespaces (the capabilities and profiles below are the least
+		// of it that works where --privileged is refused).
+		runArgs = append(runArgs, buildkitContainer...)
 	}
 	err := r.container(ctx, pd, ws, image, env, runArgs, nil, w)
 	if out, rerr := settings.ReadDotenv(filepath.Join(outDir, "output.env")); rerr == nil {
@@ -398,3 +400,8 @@ func wsPath(p, ws string) string {
 	}
 	return p
 }
+
+// buildkitContainer are the docker run flags a BuildKit step's container
+// gets.
+var buildkitContainer = []string{"--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--security-opt", "seccomp=unconfined",
+	"--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw"}
