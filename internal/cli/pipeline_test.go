@@ -147,11 +147,13 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 		}
 		scanned := stepOf(t, rep, "AquaTrivy_1")
 		var rec struct {
-			Digest string `json:"digest"`
-			Passed bool   `json:"passed"`
+			Digest string            `json:"digest"`
+			Passed bool              `json:"passed"`
+			Labels map[string]string `json:"labels"`
 		}
 		b, err := os.ReadFile(scanned.ScanRecords[0])
-		if err != nil || json.Unmarshal(b, &rec) != nil || rec.Digest != build.Digest || !rec.Passed {
+		if err != nil || json.Unmarshal(b, &rec) != nil || rec.Digest != build.Digest || !rec.Passed ||
+			rec.Labels["target"] != "test-image" || rec.Labels["variant"] != "new-"+itoa(rep.Sequence) {
 			t.Errorf("scan record %s (%v): %s, build %s", scanned.ScanRecords, err, b, build.Digest)
 		}
 		for _, id := range []string{"push_ecr", "push_docker"} {

@@ -151,6 +151,7 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 	if err != nil {
 		return err
 	}
+	st.Scan.Labels = map[string]string{"target": sp.Name, "variant": sp.Variant, "pipeline": r.plan.Pipeline.Identifier, "step": pd.Step.Stage.Identifier + "." + pd.Step.Identifier}
 	fmt.Fprintf(log, "scanning %s %s (target %s, variant %s)\n", sp.ImageType, m["PLUGIN_SOURCE_TAR_PATH"]+m["PLUGIN_SOURCE_IMAGE"], sp.Name, sp.Variant)
 	return r.runStepEngine(ctx, st, pd, log, rep)
 }

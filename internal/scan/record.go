@@ -39,6 +39,8 @@ type Record struct {
 	Findings int            `json:"findings"`
 	Passed   bool           `json:"passed"`
 	Reports  []Report       `json:"reports,omitempty"`
+	// Labels name the scan for people (a pipeline's target and variant).
+	Labels map[string]string `json:"labels,omitempty"`
 	// Path is the record's file.
 	Path string `json:"-"`
 }
@@ -104,7 +106,7 @@ func (s *Scanner) Scan(ctx context.Context, sub Subject, hoistVersion string) (*
 	if len(sub.Targets) == 0 {
 		return nil, fmt.Errorf("%w: %s holds no image to scan", ErrScanner, sub.From)
 	}
-	rec := &Record{Digest: sub.Digest.String(), MediaType: sub.MediaType, Source: sub.From, ScannedAt: s.o.Now().UTC(),
+	rec := &Record{Digest: sub.Digest.String(), MediaType: sub.MediaType, Source: sub.From, ScannedAt: s.o.Now().UTC(), Labels: s.o.Labels,
 		Hoist: hoistVersion, Database: s.db, Policy: s.o.Policy, Counts: map[string]int{}}
 	rec.Scanner.Name, rec.Scanner.Version = "trivy", TrivyVersion
 	start := time.Now()

@@ -119,6 +119,9 @@ type Options struct {
 	// credentials for the database repositories); the flags hoist passes
 	// win over TRIVY_* settings.
 	Env []string
+	// Labels go into every record as they are (the pipeline's AquaTrivy
+	// target name and variant).
+	Labels map[string]string
 	// Now is the clock (tests); nil is time.Now.
 	Now  func() time.Time
 	Logf func(format string, args ...any)
