@@ -134,6 +134,7 @@ type runner struct {
 	out      *lockedWriter
 	mu       sync.Mutex
 	report   *Report
+	secret   func(string) (string, bool)
 }
 
 // Run validates and runs a pipeline. A pipeline with problems runs
@@ -152,6 +153,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 		}
 		return o.Lookup(n)
 	}
+	r.secret = secret
 	// The plan first, with a placeholder sequence: a pipeline with
 	// problems takes no sequence number.
 	first, err := MakePlan(p, PlanOptions{Seq: max(o.SequenceID, 1), Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
@@ -237,7 +239,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 		var wg sync.WaitGroup
 		results := make([]bool, len(group))
 		for i, st := range group {
-			run, why := r.shouldRun(st.When, failed, nil)
+			run, why := r.shouldRun(st.When, failed, &Scope{Pipeline: p, Stage: st, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret})
 			if !run {
 				r.skipStage(st, why)
 				continue
@@ -349,9 +351,6 @@ func (r *runner) shouldRun(w When, failedBefore bool, sc *Scope) (bool, string) 
 		}
 	}
 	if w.Condition != "" {
-		if sc == nil {
-			sc = &Scope{Pipeline: r.plan.Pipeline, Seq: r.plan.Seq, Codebase: r.codebase}
-		}
 		ok, err := sc.EvalCondition(w.Condition)
 		if err != nil {
 			return false, "its condition cannot be evaluated: " + err.Error()
@@ -411,7 +410,7 @@ func (r *runner) runStage(ctx context.Context, st *Stage) bool {
 		var wg sync.WaitGroup
 		reps := make([]*StepReport, len(group))
 		for i, s := range group {
-			sc := &Scope{Pipeline: r.plan.Pipeline, Stage: st, Step: s, Seq: r.plan.Seq, Codebase: r.codebase}
+			sc := &Scope{Pipeline: r.plan.Pipeline, Stage: st, Step: s, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret}
 			run, why := r.shouldRun(s.When, failed, sc)
 			if ctx.Err() != nil {
 				run, why = false, "the run was cancelled"

@@ -225,13 +225,7 @@ func runBounded(ctx context.Context, cmd *exec.Cmd) error {
 }
 
 func (r *runner) expandQuiet(pd *Planned, v string) string {
-	sc := &Scope{Pipeline: r.plan.Pipeline, Stage: pd.Step.Stage, Step: pd.Step, Seq: r.plan.Seq, Codebase: r.codebase,
-		Secret: func(n string) (string, bool) {
-			if v, ok := r.o.Secrets[n]; ok {
-				return v, true
-			}
-			return r.o.Lookup(n)
-		}}
+	sc := &Scope{Pipeline: r.plan.Pipeline, Stage: pd.Step.Stage, Step: pd.Step, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret}
 	out, err := sc.Expand(v)
 	if err != nil {
 		return v

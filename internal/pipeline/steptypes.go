@@ -308,7 +308,11 @@ func (r *specReader) scanSpec(s *Step) scanSpec {
 		r.ps.probs.add(im["type"], "use "+strings.Join(imageTypes, ", "), "%s.type %q is not an image type hoist scans", ip, out.ImageType)
 	}
 	ap := r.path + ".advanced"
-	adv := r.fields(f["advanced"], ap, []string{"fail_on_severity"}, "log", "args", "include_raw")
+	adv := r.fields(f["advanced"], ap, []string{"fail_on_severity", "args"}, "log", "include_raw")
+	if a := adv["args"]; a != nil {
+		r.ps.probs.add(a, "remove it, and give Trivy's settings to hoist's environment as PLUGIN_SCAN_* (docs/usage.md, Scan gate)",
+			"%s.args: extra Trivy arguments are not passed to hoist's scan gate", ap)
+	}
 	if v := r.value(adv["fail_on_severity"], ap+".fail_on_severity"); v != "" {
 		if strings.EqualFold(v, "none") {
 			out.Severity = "none"
