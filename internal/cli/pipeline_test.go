@@ -625,3 +625,40 @@ func TestPipelineCancel(t *testing.T) {
 		t.Errorf("the local registry at %s still answers", m[1])
 	}
 }
+
+// Secrets from the secrets file reach the steps and never the output: a
+// Run step that prints one, through a stage variable and its own env.
+func TestPipelineSecretsMasked(t *testing.T) {
+	const secret = "s3cr3t-pipeline-value-8472"
+	dir := checkout(t, map[string]string{"secret.yaml": `pipeline:
+  identifier: secret
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        variables:
+          - {name: STAGE_TOKEN, type: String, value: '<+secrets.getValue("token")>'}
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  identifier: show
+                  type: Run
+                  spec:
+                    envVariables: {STEP_TOKEN: '<+secrets.getValue("token")>'}
+                    command: 'echo "stage=$STAGE_TOKEN step=$STEP_TOKEN len=${#STEP_TOKEN}"; exit 3'
+`})
+	secrets := filepath.Join(t.TempDir(), "s.env")
+	os.WriteFile(secrets, []byte("token="+secret+"\n"), 0o600)
+	r, rep := pipelineRun(t, dir, pipelineEnv(t), "secret.yaml", "--local", "--secrets", secrets)
+	if r.code != 3 || stepOf(t, rep, "show").ExitCode != 3 {
+		t.Errorf("exit %d, want the Run step's 3:\n%s", r.code, r)
+	}
+	assertContains(t, r, "[s.show] stage=", "len=26")
+	assertNotContains(t, r, secret)
+	b, _ := json.Marshal(rep)
+	if strings.Contains(string(b), secret) {
+		t.Errorf("the report holds the secret")
+	}
+}

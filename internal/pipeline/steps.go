@@ -164,9 +164,16 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	for _, e := range pd.Env {
 		env[e.Name] = e.Value
 	}
+	// The stage's variables, their secrets masked too.
+	var secrets []string
+	sc := &Scope{Pipeline: r.plan.Pipeline, Stage: pd.Step.Stage, Step: pd.Step, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret, Secrets: &secrets}
 	for _, v := range pd.Step.Stage.Variables {
 		if _, ok := env[v.Name]; !ok {
-			env[v.Name] = r.expandQuiet(pd, v.Value)
+			val, err := sc.Expand(v.Value)
+			if err != nil {
+				return fmt.Errorf("stage variable %s: %w", v.Name, err)
+			}
+			env[v.Name] = val
 		}
 	}
 	for _, e := range pd.Run.Env {
@@ -177,7 +184,7 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	if pd.Run.Shell == "Bash" {
 		shell = "bash"
 	}
-	set := mask.NewSet(pd.Secrets...)
+	set := mask.NewSet(append(secrets, pd.Secrets...)...)
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
 	if pd.Run.Image != "" {
@@ -224,14 +231,6 @@ func runBounded(ctx context.Context, cmd *exec.Cmd) error {
 	return ctx.Err()
 }
 
-func (r *runner) expandQuiet(pd *Planned, v string) string {
-	sc := &Scope{Pipeline: r.plan.Pipeline, Stage: pd.Step.Stage, Step: pd.Step, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret}
-	out, err := sc.Expand(v)
-	if err != nil {
-		return v
-	}
-	return out
-}
 
 // containerStep runs a Build and Push step in hoist's plugin image, as a
 // CI runner runs it: the workspace at /harness, exactly the step's
