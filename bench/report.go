@@ -240,6 +240,12 @@ func (r *reporter) table(suite string, size int) (string, error) {
 			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %.2f | %.0f |\n", c.Scenario, c.Tool, c.Median.Wall,
 				over(c, false, "trivy", "first", "hoist-two", "legacy"), c.Median.CPU, c.Median.RSS)
 		}
+	case "pipeline":
+		b.WriteString("| scenario | how | wall s | ÷ baseline | client CPU s | peak RSS MiB |\n|---|---|---:|---:|---:|---:|\n")
+		for _, c := range cases {
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %.2f | %.0f |\n", c.Scenario, c.Tool, c.Median.Wall,
+				over(c, false, "once", "hand"), c.Median.CPU, c.Median.RSS)
+		}
 	case "cache":
 		b.WriteString("| how | wall s | ÷ hoist, no cache | ÷ buildx, same cache |\n|---|---:|---:|---:|\n")
 		for _, c := range cases {

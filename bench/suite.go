@@ -249,6 +249,8 @@ func catalogue() []scenario {
 	all = append(all, b.buildScenarios("", "", 0)...)
 	all = append(all, b.kanikoScenarios("", "", 0)...)
 	all = append(all, b.scanScenarios(&pushInputs{}, "", "", 0)...)
+	all = append(all, b.pipelineScenarios("", "", 0)...)
 	all = append(all, b.cacheScenarios("", "", v1.Hash{})...)
+	all = append(all, b.pipelineOverheadScenarios(&pushInputs{}, "")...)
 	return all
 }

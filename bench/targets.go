@@ -26,6 +26,9 @@ type Target struct {
 	Text  string   `json:"text"`
 	Value []string `json:"value"`          // case ids; the largest median counts
 	Over  string   `json:"over,omitempty"` // a case id: the value is a ratio to it
+	// Minus is a case id: the value is the difference from it (an
+	// overhead, in seconds).
+	Minus string `json:"minus,omitempty"`
 	// Metric is "wall" (seconds, the default), "cpu" (client CPU seconds)
 	// or "rss" (MiB).
 	Metric string   `json:"metric,omitempty"`
@@ -71,8 +74,8 @@ func loadTargets(path string) (*Targets, error) {
 				return nil, fmt.Errorf("%s: target %q names case %s, which no suite measures", path, x.ID, id)
 			}
 		}
-		if len(x.Value) == 0 || (x.Max == nil) == (x.Min == nil) || (x.Metric != "" && x.Metric != "wall" && x.Metric != "rss" && x.Metric != "cpu") {
-			return nil, fmt.Errorf("%s: target %q needs value, exactly one of max and min, and metric wall, cpu or rss", path, x.ID)
+		if len(x.Value) == 0 || (x.Max == nil) == (x.Min == nil) || (x.Over != "" && x.Minus != "") || (x.Metric != "" && x.Metric != "wall" && x.Metric != "rss" && x.Metric != "cpu") {
+			return nil, fmt.Errorf("%s: target %q needs value, exactly one of max and min, at most one of over and minus, and metric wall, cpu or rss", path, x.ID)
 		}
 	}
 	return &t, nil
@@ -91,6 +94,9 @@ func (t *Targets) casesOf(x Target) []string {
 	ids := slices.Clone(x.Value)
 	if x.Over != "" {
 		ids = append(ids, x.Over)
+	}
+	if x.Minus != "" {
+		ids = append(ids, x.Minus)
 	}
 	return ids
 }
@@ -140,6 +146,14 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 			expr = "client CPU, " + expr
 		} else if x.Over == "" {
 			expr = "wall s, " + expr
+		}
+		if x.Minus != "" {
+			c, err := find(x.Minus)
+			if err != nil {
+				return nil, fmt.Errorf("target %s: %w", x.ID, err)
+			}
+			v -= metric(c)
+			expr += " − `" + x.Minus + "`"
 		}
 		if x.Over != "" {
 			c, err := find(x.Over)

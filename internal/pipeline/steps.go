@@ -231,7 +231,6 @@ func runBounded(ctx context.Context, cmd *exec.Cmd) error {
 	return ctx.Err()
 }
 
-
 // containerStep runs a Build and Push step in hoist's plugin image, as a
 // CI runner runs it: the workspace at /harness, exactly the step's
 // environment (and, with --local, the routes to the local registries).
