@@ -662,3 +662,73 @@ func TestPipelineSecretsMasked(t *testing.T) {
 		t.Errorf("the report holds the secret")
 	}
 }
+
+// The AquaTrivy step's other image types, local_image and docker_v2, scan
+// the image the build step pushed (the same digest, its target and
+// variant in the record), and a Run step with spec.image runs in that
+// image with the workspace at /harness.
+func TestPipelineScanImagesAndRunImage(t *testing.T) {
+	f := harness.Inputs(t)
+	dir := checkout(t, map[string]string{"kinds.yaml": `pipeline:
+  identifier: kinds
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: true
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  identifier: base
+                  type: Run
+                  spec: {command: 'mkdir -p examples/pipelines/app/rootfs/bin && cp "$(command -v busybox)" examples/pipelines/app/rootfs/bin/busybox'}
+              - step:
+                  identifier: build
+                  type: BuildAndPushDockerRegistry
+                  spec: {connectorRef: c, repo: myorg/kinds, context: examples/pipelines/app, dockerfile: examples/pipelines/app/Dockerfile, tags: ["1"]}
+              - parallel:
+                  - step:
+                      identifier: scan_local
+                      type: AquaTrivy
+                      spec:
+                        mode: orchestration
+                        config: default
+                        target: {type: container, name: kinds, variant: local}
+                        image: {type: local_image, name: myorg/kinds, tag: "1"}
+                  - step:
+                      identifier: scan_registry
+                      type: AquaTrivy
+                      spec:
+                        mode: orchestration
+                        config: default
+                        target: {type: container, name: kinds, variant: registry}
+                        image: {type: docker_v2, domain: docker.io, name: myorg/kinds, tag: "1"}
+                  - step:
+                      identifier: in_image
+                      type: Run
+                      spec:
+                        image: ` + f.Base + `
+                        shell: Sh
+                        envVariables: {WHO: <+step.identifier>}
+                        command: 'test -f /harness/examples/pipelines/app/Dockerfile && echo "$WHO sees the workspace at $(pwd)"'
+`})
+	r, rep := pipelineRun(t, dir, pipelineEnv(t), "kinds.yaml", "--local")
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	want := stepOf(t, rep, "build").Digest
+	for _, id := range []string{"scan_local", "scan_registry"} {
+		s := stepOf(t, rep, id)
+		if s.Digest != want || len(s.ScanRecords) != 1 {
+			t.Errorf("%s: %+v, want digest %s", id, s, want)
+			continue
+		}
+		b, _ := os.ReadFile(s.ScanRecords[0])
+		if !strings.Contains(string(b), `"digest": "`+want+`"`) && !strings.Contains(string(b), `"digest":"`+want+`"`) {
+			t.Errorf("%s: record %s", id, b)
+		}
+	}
+	assertContains(t, r, "[s.in_image] in_image sees the workspace at /harness")
+}

@@ -364,3 +364,31 @@ func TestNextSequence(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// Kubernetes stages build with Kaniko, unless CI_USE_BUILDX_ON_K8 is given
+// to the run (the document's table); Cloud and VM stages with BuildKit.
+func TestBuildTool(t *testing.T) {
+	step := "identifier: b\ntype: BuildAndPushDockerRegistry\nspec: {connectorRef: c, repo: app, tags: [\"1\"]}"
+	for _, c := range []struct {
+		infra  string
+		buildx bool
+		tool   string
+	}{{k8s, false, "kaniko"}, {cloud, false, "buildkit"}, {"          infrastructure: {type: VM, spec: {}}\n", false, "buildkit"}} {
+		_, pd := stepEnv(t, c.infra, step, nil)
+		if pd.Tool != c.tool {
+			t.Errorf("%q: tool %s, want %s", c.infra, pd.Tool, c.tool)
+		}
+	}
+	y := "pipeline:\n  identifier: p\n  stages:\n    - stage:\n        identifier: s\n        type: CI\n        spec:\n" + k8s +
+		"          execution:\n            steps:\n              - step:\n" + indent(step, "                  ")
+	p, _ := ParseBytes("x.yaml", []byte(y))
+	pl, err := MakePlan(p, PlanOptions{Seq: 1, BuildxOnK8: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pd := range pl.Steps {
+		if v, _ := pd.Lookup("CI_USE_BUILDX_ON_K8"); pd.Tool != "buildkit" || v != "true" {
+			t.Errorf("with CI_USE_BUILDX_ON_K8: tool %s, CI_USE_BUILDX_ON_K8=%q", pd.Tool, v)
+		}
+	}
+}
