@@ -210,12 +210,12 @@ func renderDoc(t *testing.T, res *Results) []byte {
 }
 
 // The template renders from the results of a full run: every case of the
-// catalogue at 32 and 512 MiB (the cache suite at no size).
+// catalogue at 32 and 512 MiB (the sizeless scenarios at no size).
 func TestTemplateRendersAFullRun(t *testing.T) {
 	res := &Results{Command: "make bench", Runs: 1, Commit: "abc", Tools: []ToolVersion{{"hoist", "v1"}}}
 	for _, sc := range catalogue() {
 		sizes := []int{32, 512}
-		if sc.suite == "cache" {
+		if sc.sizeless {
 			sizes = []int{0}
 		}
 		for _, size := range sizes {

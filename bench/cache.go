@@ -92,7 +92,7 @@ func (b *bench) cacheScenarios(ctx, reg string, warm v1.Hash) []scenario {
 			return checkRebuild(target(m), stamp, cached, warm)
 		}
 	}
-	return []scenario{{suite: "cache", id: "rebuild", title: "rebuild after a change to the last layer, fresh builder", tools: []tool{
+	return []scenario{{suite: "cache", sizeless: true, id: "rebuild", title: "rebuild after a change to the last layer, fresh builder", tools: []tool{
 		{id: "hoist-cold", title: "hoist, fresh embedded engine, no cache", run: hoist(false, false)},
 		{id: "hoist-cached", title: "hoist, fresh embedded engine, registry cache (mode=max)", run: hoist(true, false)},
 		{id: "hoist-cached-start", title: "hoist, registry cache, the engine's start included", run: hoist(true, true)},

@@ -160,7 +160,7 @@ func (b *bench) pipelineOverheadScenarios(in *pushInputs, engineDir string) []sc
 	const app = "/bench/app:1"
 	pushed := func(m *meas) error { return inRegistry(m.regs[0] + app) }
 	return []scenario{
-		{suite: "pipeline", id: "overhead", title: "one push-only step of an 8 MiB docker-archive to 1 registry", registries: 1, tools: []tool{
+		{suite: "pipeline", id: "overhead", sizeless: true, title: "one push-only step of an 8 MiB docker-archive to 1 registry", registries: 1, tools: []tool{
 			{id: "hand", title: "the step by hand: hoist as a plugin, PLUGIN_* variables", verify: pushed, run: func(m *meas) error {
 				return m.shell("PLUGIN_PUSH_ONLY=true PLUGIN_SOURCE_TAR_PATH=" + in.gz + " PLUGIN_REPO=" + m.regs[0] + "/bench/app PLUGIN_TAGS=1 PLUGIN_DAEMON_OFF=true PLUGIN_PROGRESS=quiet " +
 					"PLUGIN_IMAGE_STORE=" + filepath.Join(b.dir, "overhead-store") + " PLUGIN_COMPRESS_CACHE= " + hoistBin + " >/dev/null")

@@ -15,7 +15,9 @@ import (
 type scenario struct {
 	suite, id, title string
 	size             int // image size in MiB; 0 when the scenario has none
-	registries       int // fresh registries started for every measurement
+	// sizeless scenarios are measured once, not at each image size.
+	sizeless   bool
+	registries int // fresh registries started for every measurement
 	// warmup runs every case once, unrecorded, before the measured runs:
 	// the first build on a builder transfers the whole context and fills
 	// its state, for hoist's engine and the Docker daemon alike.
