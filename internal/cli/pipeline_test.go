@@ -714,7 +714,7 @@ func TestPipelineScanImagesAndRunImage(t *testing.T) {
                         envVariables: {WHO: <+step.identifier>}
                         command: 'test -f /harness/examples/pipelines/app/Dockerfile && echo "$WHO sees the workspace at $(pwd)"'
 `})
-	r, rep := pipelineRun(t, dir, pipelineEnv(t), "kinds.yaml", "--local")
+	r, rep := pipelineRun(t, dir, pipelineEnv(t), "kinds.yaml", "--local", "--keep")
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}
