@@ -226,7 +226,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	if eng := r.needsEngine(); eng {
 		// One engine for the whole run: every BuildKit step of every
 		// stage shares it (identical builds are built once).
-		e, err := engine.Open(ctx, engine.Options{Dir: lookupOr2(o.Lookup, "PLUGIN_ENGINE_DIR", engine.DefaultDir(o.Lookup)), Binary: lookupOr2(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"),
+		e, err := engine.Open(ctx, engine.Options{Dir: lookupDefault(o.Lookup, "PLUGIN_ENGINE_DIR", engine.DefaultDir(o.Lookup)), Binary: lookupDefault(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"),
 			Logf: func(f string, a ...any) { o.Logf(f, a...) }})
 		if err != nil {
 			return r.report, err
@@ -279,7 +279,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 // ErrStep marks a run in which a step failed.
 var ErrStep = errors.New("step failed")
 
-func lookupOr2(l func(string) (string, bool), k, def string) string {
+func lookupDefault(l func(string) (string, bool), k, def string) string {
 	if v, ok := l(k); ok && v != "" {
 		return v
 	}
@@ -501,6 +501,17 @@ var passthrough = []string{"HOME", "PATH", "USER", "TMPDIR", "XDG_CACHE_HOME", "
 // runner's, its paths under /harness mapped into the workspace, and
 // hoist's own home, caches and daemon.
 func (r *runner) processEnv(pd *Planned, ws string) (map[string]string, []string) {
+	m := r.hostEnv()
+	for _, e := range pd.Env {
+		m[e.Name] = InWorkspace(e.Value, ws)
+	}
+	m["DRONE_WORKSPACE"] = ws
+	return m, environ(m)
+}
+
+// hostEnv is what a step run on this machine keeps of hoist's own
+// environment (passthrough), its temporary directory the run's.
+func (r *runner) hostEnv() map[string]string {
 	m := map[string]string{}
 	for _, k := range passthrough {
 		if v, ok := r.o.Lookup(k); ok {
@@ -508,15 +519,16 @@ func (r *runner) processEnv(pd *Planned, ws string) (map[string]string, []string
 		}
 	}
 	m["TMPDIR"] = r.temp
-	for _, e := range pd.Env {
-		m[e.Name] = InWorkspace(e.Value, ws)
-	}
-	m["DRONE_WORKSPACE"] = ws
+	return m
+}
+
+// environ is an environment as sorted NAME=VALUE entries.
+func environ(m map[string]string) []string {
 	var list []string
 	for _, k := range sortedKeys(m) {
 		list = append(list, k+"="+m[k])
 	}
-	return m, list
+	return list
 }
 
 // lockedWriter serializes whole writes of the parallel steps.

@@ -102,17 +102,9 @@ func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, l
 // the scan settings of hoist's own environment (PLUGIN_SCAN_*: the
 // database, the cache) and the step's fail_on_severity.
 func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Writer, rep *StepReport) error {
-	m := map[string]string{}
-	for _, k := range passthrough {
-		if v, ok := r.o.Lookup(k); ok {
-			m[k] = v
-		}
-	}
-	m["TMPDIR"] = r.temp
-	for _, k := range []string{"TRIVY_CACHE_DIR"} {
-		if v, ok := r.o.Lookup(k); ok {
-			m[k] = v
-		}
+	m := r.hostEnv()
+	if v, ok := r.o.Lookup("TRIVY_CACHE_DIR"); ok {
+		m["TRIVY_CACHE_DIR"] = v
 	}
 	for _, f := range settings.Fields() {
 		for _, e := range f.Env {
@@ -138,10 +130,7 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 		m["PLUGIN_SCAN_SEVERITY"] = sp.Severity
 	}
 	m["PLUGIN_PROGRESS"] = "plain"
-	var list []string
-	for _, k := range sortedKeys(m) {
-		list = append(list, k+"="+m[k])
-	}
+	list := environ(m)
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	s, err := loadSettings(lookup, ws)
 	if err != nil {
@@ -190,19 +179,15 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	if pd.Run.Image != "" {
 		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, nil, []string{shell, "-c", pd.Run.Command}, w))
 	}
-	for _, k := range passthrough {
-		if v, ok := r.o.Lookup(k); ok {
-			if _, set := env[k]; !set {
-				env[k] = v
-			}
+	for k, v := range r.hostEnv() {
+		if _, set := env[k]; !set {
+			env[k] = v
 		}
 	}
 	env["HARNESS_WORKSPACE"] = ws
 	cmd := exec.Command(shell, "-c", pd.Run.Command)
 	cmd.Dir = ws
-	for _, k := range sortedKeys(env) {
-		cmd.Env = append(cmd.Env, k+"="+env[k])
-	}
+	cmd.Env = environ(env)
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return masked(set, runBounded(ctx, cmd))
@@ -372,16 +357,12 @@ func (r *runner) checkImages(ctx context.Context) error {
 
 // dockerEnv is the docker CLI's environment.
 func (r *runner) dockerEnv() []string {
-	var env []string
-	for _, k := range passthrough {
-		if v, ok := r.o.Lookup(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
+	m := r.hostEnv()
+	delete(m, "TMPDIR")
 	if r.o.Docker != "" {
-		env = append(env, "DOCKER_HOST="+r.o.Docker)
+		m["DOCKER_HOST"] = r.o.Docker
 	}
-	return env
+	return environ(m)
 }
 
 // wsPath is where a step's path is on this machine: /harness/... and
