@@ -73,6 +73,14 @@ if [ ! -x bin/trivy ] || [ "$(cat bin/trivy.version 2>/dev/null)" != "$trivy_ver
     -o ../../bin/trivy github.com/aquasecurity/trivy/cmd/trivy)
   echo "$trivy_version" > bin/trivy.version
 fi
+cosign_version=$(pinned github.com/sigstore/cosign/v3 tools/cosign)
+if [ ! -x bin/cosign ] || [ "$(cat bin/cosign.version 2>/dev/null)" != "$cosign_version" ]; then
+  echo "setup: building cosign $cosign_version (pinned in tools/cosign) into bin/, for the signing tests (about 3.5 minutes)"
+  (cd tools/cosign && CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$cosign_version" \
+    -o ../../bin/cosign github.com/sigstore/cosign/v3/cmd/cosign)
+  echo "$cosign_version" > bin/cosign.version
+fi
 hoist_version=$(git describe --always --dirty 2>/dev/null || echo dev)
 go build -ldflags "-X github.com/hoist-build/hoist/internal/cli.Version=$hoist_version" -o bin/hoist ./cmd/hoist
 echo "setup: ok"

@@ -24,6 +24,7 @@ import (
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/sign"
 	"github.com/hoist-build/hoist/internal/source"
 	"github.com/hoist-build/hoist/internal/step"
 )
@@ -100,7 +101,7 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitScanner
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitCancelled
-	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage), errors.Is(err, build.ErrInput), errors.Is(err, kinds.ErrConfig):
+	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage), errors.Is(err, build.ErrInput), errors.Is(err, kinds.ErrConfig), errors.Is(err, sign.ErrKey):
 		return ExitSettings
 	case errors.Is(err, build.ErrBuild):
 		return ExitBuild
@@ -110,7 +111,7 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitEngine
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrUnavailable), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch):
 		return ExitSource
-	case errors.Is(err, publish.ErrPush), errors.Is(err, kinds.ErrLogin):
+	case errors.Is(err, publish.ErrPush), errors.Is(err, kinds.ErrLogin), errors.Is(err, sign.ErrSign):
 		return ExitPush
 	}
 	return ExitFailure

@@ -101,4 +101,7 @@ func summary(w io.Writer, res *step.Result) {
 		}
 		fmt.Fprintf(w, "  %-*s  %s  %9s  %6.2fs  %s\n", width, r.Ref, digest, progress.Bytes(r.Bytes), r.Duration.Seconds(), status)
 	}
+	for _, repo := range res.Signed {
+		fmt.Fprintf(w, "  %-*s  %s  signed\n", width, repo, res.Digest)
+	}
 }

@@ -256,7 +256,29 @@ func randomHex(n int) string {
 // (SSL_CERT_FILE), or --insecure for plain HTTP.
 func (r *Registry) Crane(t testing.TB, args ...string) string {
 	t.Helper()
-	crane := Tool(t, "crane")
+	env, insecure := r.clientEnv(t)
+	if insecure {
+		args = append([]string{"--insecure"}, args...)
+	}
+	return Run(t, env, Tool(t, "crane"), args...)
+}
+
+// Cosign runs the pinned cosign CLI (an independent verifier) against the
+// registry with its credentials and CA, offline: args are a cosign
+// command and its arguments; the registry flags are added.
+func (r *Registry) Cosign(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	env, insecure := r.clientEnv(t)
+	if insecure {
+		args = append(args[:1:1], append([]string{"--allow-insecure-registry", "--allow-http-registry"}, args[1:]...)...)
+	}
+	return RunErr(append(env, "HOME="+t.TempDir(), "TUF_ROOT="+t.TempDir()), Tool(t, "cosign"), args...)
+}
+
+// clientEnv is a registry client's environment: a Docker config of its
+// own with the registry's login, and its CA; insecure when it is plain
+// HTTP.
+func (r *Registry) clientEnv(t testing.TB) ([]string, bool) {
 	cfg := t.TempDir()
 	if r.User != "" {
 		auth := base64.StdEncoding.EncodeToString([]byte(r.User + ":" + r.Password))
@@ -267,11 +289,9 @@ func (r *Registry) Crane(t testing.TB, args ...string) string {
 	}
 	env := []string{"DOCKER_CONFIG=" + cfg}
 	if r.TLS {
-		env = append(env, "SSL_CERT_FILE="+r.CAFile)
-	} else {
-		args = append([]string{"--insecure"}, args...)
+		return append(env, "SSL_CERT_FILE="+r.CAFile), false
 	}
-	return Run(t, env, crane, args...)
+	return env, true
 }
 
 // Digest reads ref's manifest digest back with crane.

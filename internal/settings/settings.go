@@ -184,6 +184,11 @@ type Settings struct {
 	ScanTimeout       time.Duration `flag:"scan-timeout" env:"PLUGIN_SCAN_TIMEOUT" default:"10m" group:"Scan gate" doc:"Bound on one Trivy run (Trivy's --timeout)."`
 	ScanRecords       string        `flag:"scan-records" env:"PLUGIN_SCAN_RECORDS" default:".hoist/scans" group:"Scan gate" doc:"Where scan records are written and PLUGIN_REQUIRE_SCAN looks: one JSON file per manifest digest."`
 
+	// Signing.
+	Sign         bool   `flag:"sign" env:"PLUGIN_SIGN" group:"Signing" doc:"After every destination holds the image, sign its manifest digest with PLUGIN_SIGN_KEY (cosign's key-based signing, through cosign's Go packages) and store the signature in each destination repository, where cosign verify --key finds it. A step that only builds has nothing to sign."`
+	SignKey      string `flag:"sign-key" env:"PLUGIN_SIGN_KEY,PLUGIN_COSIGN_PRIVATE_KEY" secret:"true" group:"Signing" doc:"The cosign private key (cosign generate-key-pair's cosign.key), as PEM content or a file path."`
+	SignPassword string `flag:"sign-password" env:"PLUGIN_SIGN_PASSWORD,PLUGIN_COSIGN_PASSWORD" secret:"true" group:"Signing" doc:"The password PLUGIN_SIGN_KEY is encrypted with."`
+
 	// Behaviour.
 	Progress string `flag:"progress" env:"PLUGIN_PROGRESS" default:"auto" group:"General" doc:"Progress display: auto (bars on a terminal, plain lines otherwise), tty, plain or quiet."`
 	Debug    bool   `flag:"debug" env:"PLUGIN_DEBUG" group:"General" doc:"Log every registry request (secrets masked)."`

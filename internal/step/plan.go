@@ -17,6 +17,7 @@ import (
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/sign"
 	"github.com/hoist-build/hoist/internal/source"
 	"github.com/hoist-build/hoist/internal/tags"
 )
@@ -164,6 +165,21 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 			return st, fmt.Errorf("%w: %s gates a push, and this step pushes nothing (%s): scan its tarball or image with hoist scan (or the scan step), or set PLUGIN_SCAN on the push-only step", settings.ErrInvalid, s.Origin("scan"), s.Origin("no-push"))
 		}
 		if st.Scan, err = scanOf(s, env, path); err != nil {
+			return st, err
+		}
+	}
+	if s.Sign {
+		if !pushing {
+			return st, fmt.Errorf("%w: %s signs what a step pushes, and this step pushes nothing (%s): set PLUGIN_SIGN on the push-only step that pushes this image", settings.ErrInvalid, s.Origin("sign"), s.Origin("no-push"))
+		}
+		if s.SignKey == "" {
+			return st, fmt.Errorf("%w: %s needs PLUGIN_SIGN_KEY (or PLUGIN_COSIGN_PRIVATE_KEY): a cosign private key; keyless signing is not available here", settings.ErrInvalid, s.Origin("sign"))
+		}
+		key := s.SignKey
+		if !strings.Contains(key, "-----BEGIN") {
+			key = path(key)
+		}
+		if st.Sign, err = sign.Load(key, s.SignPassword); err != nil {
 			return st, err
 		}
 	}

@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -32,6 +34,7 @@ import (
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/sign"
 	"github.com/hoist-build/hoist/internal/source"
 )
 
@@ -55,6 +58,9 @@ type Step struct {
 	// RequireScan is the scan records directory where the image's digest
 	// must have a passing record before it is pushed ("" for none).
 	RequireScan string
+	// Sign, when set, signs the pushed digest in every destination
+	// repository after the push.
+	Sign *sign.Signer
 
 	// Destinations are every repo:tag the image goes to.
 	Destinations []name.Tag
@@ -126,6 +132,8 @@ type Result struct {
 	// Scan is the scan record of the image, when the step scanned it or
 	// required a record.
 	Scan *scan.Record
+	// Signed are the repositories that hold the image's signature.
+	Signed []string
 }
 
 // Run runs the step. The Result is returned also with an error, as far
@@ -379,6 +387,9 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 	if err := r.writeOutputs(img.Digest.String(), results, extra); err != nil {
 		return err
 	}
+	if err := r.sign(ctx, img.Digest.String(), results); err != nil {
+		return err
+	}
 	if failed > 0 {
 		err := fmt.Errorf("%w: %d of %d destination(s) failed (see above)", publish.ErrPush, failed, len(results))
 		for _, res := range results {
@@ -390,6 +401,52 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 			}
 		}
 		return err
+	}
+	return nil
+}
+
+// sign signs the digest once per repository that holds it, in parallel.
+// A signature that cannot be stored fails the step: the image is pushed
+// but unsigned, and the error says so.
+func (r *runner) sign(ctx context.Context, digest string, results []publish.Result) error {
+	if r.st.Sign == nil {
+		return nil
+	}
+	repos := map[string]name.Repository{}
+	for _, res := range results {
+		if res.Err != nil {
+			continue
+		}
+		t, err := name.NewTag(res.Ref, name.WeakValidation)
+		if err != nil {
+			continue
+		}
+		repos[t.Context().Name()] = t.Context()
+	}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	for key, repo := range repos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := r.st.Sign.Sign(ctx, repo, digest, remote.WithTransport(r.tr), remote.WithAuthFromKeychain(r.kc))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			r.res.Signed = append(r.res.Signed, key)
+			r.pr.Printf("signed %s@%s", key, digest)
+		}()
+	}
+	wg.Wait()
+	sort.Strings(r.res.Signed)
+	if len(errs) > 0 {
+		return fmt.Errorf("the image is pushed but not signed everywhere: %w", errors.Join(errs...))
 	}
 	return nil
 }

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+// keyPair makes a cosign key pair with the pinned cosign CLI.
+func keyPair(t *testing.T, password string) (key, pub string) {
+	t.Helper()
+	dir := t.TempDir()
+	cosign := harness.Tool(t, "cosign")
+	if out, err := harness.RunErr([]string{"COSIGN_PASSWORD=" + password, "HOME=" + dir}, "sh", "-c", "cd "+dir+" && "+cosign+" generate-key-pair"); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+}
+
+// verify runs cosign verify --key on ref, offline (no transparency log).
+func verify(t *testing.T, reg *harness.Registry, pub, ref string) (string, error) {
+	t.Helper()
+	return reg.Cosign(t, "verify", "--key", pub, "--insecure-ignore-tlog=true", "--output", "text", ref)
+}
+
+// PLUGIN_SIGN on a push-only step: after the push, the digest is signed
+// once per repository, in a plain and an auth registry, and the real
+// cosign CLI verifies each signature with the public key; another key
+// does not verify; the key and its password are never printed.
+func TestSignOnPush(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	a := harness.StartRegistry(t, harness.RegistryOptions{})
+	b := harness.StartRegistry(t, harness.RegistryOptions{Auth: true, TLS: true})
+	const password = "sign-pw-4471"
+	key, pub := keyPair(t, password)
+	_, otherPub := keyPair(t, "other-pw")
+	keyPEM, _ := os.ReadFile(key)
+	ca, _ := os.ReadFile(b.CAFile)
+
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave,
+		"PLUGIN_REPO": a.Host + "/signed/app", "PLUGIN_TAGS": "1,latest", "PLUGIN_DESTINATIONS": b.Host + "/team/app:1",
+		"PLUGIN_PASSWORD": b.Password, "PLUGIN_USERNAME": b.User, "PLUGIN_REGISTRY": b.Host, "PLUGIN_REGISTRY_CERTIFICATE": string(ca),
+		"PLUGIN_SIGN": "true", "PLUGIN_COSIGN_PRIVATE_KEY": string(keyPEM), "PLUGIN_COSIGN_PASSWORD": password})
+	digest := digestOf(t, a, a.Host+"/signed/app:1")
+	if got := digestOf(t, b, b.Host+"/team/app:1"); got != digest {
+		t.Fatalf("the registries hold %s and %s", digest, got)
+	}
+	for _, c := range []struct {
+		reg *harness.Registry
+		ref string
+	}{{a, a.Host + "/signed/app@" + digest}, {b, b.Host + "/team/app@" + digest}} {
+		out, err := verify(t, c.reg, pub, c.ref)
+		if err != nil || !strings.Contains(out, digest) {
+			t.Errorf("cosign verify %s: %v\n%s", c.ref, err, out)
+		}
+		if out, err := verify(t, c.reg, otherPub, c.ref); err == nil {
+			t.Errorf("another key verifies %s:\n%s", c.ref, out)
+		}
+	}
+	// One signature per repository, whatever the number of tags.
+	if tags := tagsOf(t, a, "signed/app"); len(tags) != 3 {
+		t.Errorf("signed/app tags %v, want 1, latest and the signature's", tags)
+	}
+	assertContains(t, r, "signed "+a.Host+"/signed/app@"+digest, "signed "+b.Host+"/team/app@"+digest)
+	assertNotContains(t, r, password, strings.Split(string(keyPEM), "\n")[1])
+}
+
+// Bad signing input is refused before anything is pushed.
+func TestSignBadInput(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	a := harness.StartRegistry(t, harness.RegistryOptions{})
+	key, _ := keyPair(t, "right-pw")
+	notKey := filepath.Join(t.TempDir(), "x.pem")
+	os.WriteFile(notKey, []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 0o600)
+	push := func(kv ...string) result {
+		env := map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": a.Host + "/bad/app", "PLUGIN_TAGS": "1", "PLUGIN_SIGN": "true"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return hoist(t, env)
+	}
+	for _, c := range []struct {
+		name string
+		kv   []string
+		want string
+	}{
+		{"wrong password", []string{"PLUGIN_SIGN_KEY", key, "PLUGIN_SIGN_PASSWORD", "wrong-pw"}, "cannot be decrypted with PLUGIN_SIGN_PASSWORD"},
+		{"missing file", []string{"PLUGIN_SIGN_KEY", "/nonexistent/cosign.key"}, "PLUGIN_SIGN_KEY is neither a PEM key nor a readable file"},
+		{"not a cosign key", []string{"PLUGIN_SIGN_KEY", notKey}, "it is not a cosign private key (CERTIFICATE)"},
+		{"no key", nil, "needs PLUGIN_SIGN_KEY"},
+	} {
+		r := push(c.kv...)
+		if r.code != ExitSettings || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, want %d and %q:\n%s", c.name, r.code, ExitSettings, c.want, r)
+		}
+		assertNotContains(t, r, "right-pw", "wrong-pw")
+	}
+	if tags := tagsOf(t, a, "bad/app"); len(tags) != 0 {
+		t.Errorf("pushed despite a bad key: %v", tags)
+	}
+	// A build-only step has nothing to sign.
+	r := hoist(t, buildEnv(t, buildContext(t, "FROM "+f.Base+"\n", nil), "PLUGIN_NO_PUSH", "true", "PLUGIN_REPO", "x/y", "PLUGIN_SIGN", "true", "PLUGIN_SIGN_KEY", key))
+	if r.code != ExitSettings || !strings.Contains(r.stderr, "signs what a step pushes, and this step pushes nothing") {
+		t.Errorf("build-only with PLUGIN_SIGN: %s", r)
+	}
+}
