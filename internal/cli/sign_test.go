@@ -1,6 +1,11 @@
 package cli
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,6 +72,44 @@ func TestSignOnPush(t *testing.T) {
 	}
 	assertContains(t, r, "signed "+a.Host+"/signed/app@"+digest, "signed "+b.Host+"/team/app@"+digest)
 	assertNotContains(t, r, password, strings.Split(string(keyPEM), "\n")[1])
+
+	// A multi-platform index is signed at the index digest.
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.MultiLayout, "PLUGIN_REPO": a.Host + "/signed/multi",
+		"PLUGIN_TAGS": "1", "PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": password})
+	index := digestOf(t, a, a.Host+"/signed/multi:1")
+	if out, err := verify(t, a, pub, a.Host+"/signed/multi@"+index); err != nil || !strings.Contains(out, index) {
+		t.Errorf("cosign verify of the index %s: %v\n%s", index, err, out)
+	}
+}
+
+// A registry that takes the image and refuses its signature: the step
+// fails, and says the image is pushed but not signed.
+func TestSignRefused(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	target, _ := url.Parse(reg.URL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"errors":[{"code":"DENIED","message":"signatures are not accepted here"}]}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	key, _ := keyPair(t, "pw")
+	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": host + "/refused/app",
+		"PLUGIN_TAGS": "1", "PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": "pw"})
+	if r.code != ExitPush || !strings.Contains(r.stderr, "the image is pushed but not signed everywhere") || !strings.Contains(r.stderr, "signatures are not accepted here") {
+		t.Errorf("exit %d, want %d:\n%s", r.code, ExitPush, r)
+	}
+	if d := digestOf(t, reg, reg.Host+"/refused/app:1"); !strings.HasPrefix(d, "sha256:") {
+		t.Errorf("the image is not there: %q", d)
+	}
 }
 
 // Bad signing input is refused before anything is pushed.
