@@ -80,6 +80,14 @@ func TestSignOnPush(t *testing.T) {
 	if out, err := verify(t, a, pub, a.Host+"/signed/multi@"+index); err != nil || !strings.Contains(out, index) {
 		t.Errorf("cosign verify of the index %s: %v\n%s", index, err, out)
 	}
+
+	// A signature of another digest does not verify: the index's
+	// signature copied (with crane) over the image's.
+	sigTag := func(d string) string { return "sha256-" + strings.TrimPrefix(d, "sha256:") + ".sig" }
+	a.Crane(t, "copy", a.Host+"/signed/multi:"+sigTag(index), a.Host+"/signed/app:"+sigTag(digest))
+	if out, err := verify(t, a, pub, a.Host+"/signed/app@"+digest); err == nil {
+		t.Errorf("another digest's signature verifies %s:\n%s", digest, out)
+	}
 }
 
 // A registry that takes the image and refuses its signature: the step
@@ -143,11 +151,17 @@ func TestSignBadInput(t *testing.T) {
 		}
 		assertNotContains(t, r, "right-pw", "wrong-pw")
 	}
+	// PLUGIN_REQUIRE_SCAN with PLUGIN_SIGN: an unscanned digest is
+	// neither pushed nor signed.
+	r := push("PLUGIN_SIGN_KEY", key, "PLUGIN_SIGN_PASSWORD", "right-pw", "PLUGIN_REQUIRE_SCAN", "true", "PLUGIN_SCAN_RECORDS", t.TempDir())
+	if r.code != ExitScan || !strings.Contains(r.stderr, "has no scan record") {
+		t.Errorf("require-scan and sign: exit %d, want %d:\n%s", r.code, ExitScan, r)
+	}
 	if tags := tagsOf(t, a, "bad/app"); len(tags) != 0 {
 		t.Errorf("pushed despite a bad key: %v", tags)
 	}
 	// A build-only step has nothing to sign.
-	r := hoist(t, buildEnv(t, buildContext(t, "FROM "+f.Base+"\n", nil), "PLUGIN_NO_PUSH", "true", "PLUGIN_REPO", "x/y", "PLUGIN_SIGN", "true", "PLUGIN_SIGN_KEY", key))
+	r = hoist(t, buildEnv(t, buildContext(t, "FROM "+f.Base+"\n", nil), "PLUGIN_NO_PUSH", "true", "PLUGIN_REPO", "x/y", "PLUGIN_SIGN", "true", "PLUGIN_SIGN_KEY", key))
 	if r.code != ExitSettings || !strings.Contains(r.stderr, "signs what a step pushes, and this step pushes nothing") {
 		t.Errorf("build-only with PLUGIN_SIGN: %s", r)
 	}
