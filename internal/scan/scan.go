@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -257,6 +258,13 @@ func (s *Scanner) readDB() (*DBInfo, error) {
 // database returns a usable database, fetching one when the cache has
 // none, one of another schema, or a stale one, and repositories are given.
 func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
+	// Scans sharing a cache (parallel steps) check and fetch the database
+	// one at a time: the others then find it in place, never half written.
+	unlock, err := s.lockCache(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	howTo := fmt.Sprintf("give --db-repository (PLUGIN_SCAN_DB_REPOSITORY: a registry mirroring ghcr.io/aquasecurity/trivy-db:%d), or put a database in %s with trivy image --download-db-only --cache-dir %s; --scanners secret scans without one", DBSchema, s.dbDir(), s.o.CacheDir)
 	db, err := s.readDB()
 	problem := ""
@@ -300,6 +308,27 @@ func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
 		return nil, fmt.Errorf("%w: the database fetched from %s is stale too (next update was due %s): refresh the mirror, or set PLUGIN_SCAN_STALE_DB=warn", ErrScanner, strings.Join(s.o.DBRepositories, ", "), db.NextUpdate.Format(time.RFC3339))
 	}
 	return db, nil
+}
+
+// lockCache takes the cache's database lock, waiting at most the scan
+// timeout for another scan's fetch.
+func (s *Scanner) lockCache(ctx context.Context) (func(), error) {
+	if err := os.MkdirAll(s.o.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: the cache directory %s: %w", ErrScanner, s.o.CacheDir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(s.o.CacheDir, "hoist-db.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrScanner, err)
+	}
+	deadline := time.Now().Add(s.o.Timeout)
+	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			f.Close()
+			return nil, fmt.Errorf("%w: another scan held the database of %s for longer than %s", ErrScanner, s.o.CacheDir, s.o.Timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 // maxStderr bounds what is kept of a Trivy run's standard error.
