@@ -111,20 +111,23 @@ func localRegistry(t *testing.T, rep *pipeline.Report, host string) *harness.Reg
 	return nil
 }
 
-// pushedDigests reads every reference a step pushed back from its local
-// registry with crane and returns the digests found.
-func pushedDigests(t *testing.T, rep *pipeline.Report, s *pipeline.StepReport) []string {
+// assertHold reads every reference the steps pushed back from its local
+// registry with crane: each must hold want.
+func assertHold(t *testing.T, rep *pipeline.Report, want string, ids ...string) {
 	t.Helper()
-	if len(s.Pushed) == 0 {
-		t.Fatalf("step %s pushed nothing", s.Identifier)
+	for _, id := range ids {
+		s := stepOf(t, rep, id)
+		if len(s.Pushed) == 0 {
+			t.Errorf("step %s pushed nothing", id)
+		}
+		for _, p := range s.Pushed {
+			host, path, _ := strings.Cut(p.Ref, "/")
+			reg := localRegistry(t, rep, host)
+			if got := reg.Digest(t, reg.Host+"/"+path); got != want {
+				t.Errorf("%s: %s holds %s, want %s", id, p.Ref, got, want)
+			}
+		}
 	}
-	var out []string
-	for _, p := range s.Pushed {
-		host, path, _ := strings.Cut(p.Ref, "/")
-		reg := localRegistry(t, rep, host)
-		out = append(out, reg.Digest(t, reg.Host+"/"+path))
-	}
-	return out
 }
 
 // The document's workflows on BuildKit (runtime: Cloud), each against
@@ -156,13 +159,7 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 			rec.Labels["target"] != "test-image" || rec.Labels["variant"] != "new-"+itoa(rep.Sequence) {
 			t.Errorf("scan record %s (%v): %s, build %s", scanned.ScanRecords, err, b, build.Digest)
 		}
-		for _, id := range []string{"push_ecr", "push_docker"} {
-			for _, d := range pushedDigests(t, rep, stepOf(t, rep, id)) {
-				if d != build.Digest {
-					t.Errorf("%s: registry holds %s, the build made %s", id, d, build.Digest)
-				}
-			}
-		}
+		assertHold(t, rep, build.Digest, "push_ecr", "push_docker")
 		hub := localRegistry(t, rep, "index.docker.io")
 		if got := f.Docker.RunImage(t, hub.Host+"/myorg/test-image:latest"); got != "hello from an image built once, scanned, and pushed" {
 			t.Errorf("the pushed image prints %q", got)
@@ -187,11 +184,7 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 			if d := stepOf(t, rep, "Build"+k).Digest; d != want {
 				t.Errorf("Build%s made %s, BuildDocker %s", k, d, want)
 			}
-			for _, d := range pushedDigests(t, rep, stepOf(t, rep, "Push"+k)) {
-				if d != want {
-					t.Errorf("Push%s: the registry holds %s, want %s", k, d, want)
-				}
-			}
+			assertHold(t, rep, want, "Push"+k)
 		}
 		if len(rep.Registries) != 4 {
 			t.Errorf("registries %+v, want Docker Hub, ECR, GAR and ACR", rep.Registries)
@@ -204,13 +197,7 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 			t.Fatalf("%s", r)
 		}
 		want := stepOf(t, rep, "build_only").Digest
-		for _, id := range []string{"BuildAndPushDockerRegistry_2", "BuildAndPushECR_1", "BuildAndPushGAR_1", "BuildAndPushACR_1"} {
-			for _, d := range pushedDigests(t, rep, stepOf(t, rep, id)) {
-				if d != want {
-					t.Errorf("%s: the registry holds %s, the build made %s", id, d, want)
-				}
-			}
-		}
+		assertHold(t, rep, want, "BuildAndPushDockerRegistry_2", "BuildAndPushECR_1", "BuildAndPushGAR_1", "BuildAndPushACR_1")
 		// PLUGIN_BUILDX_LOAD: the build is in the daemon too.
 		if got := f.Docker.Run(t, "image", "inspect", "--format", "{{.Id}}", "myorg/myapp:new-no-push-"+itoa(rep.Sequence)); strings.TrimSpace(got) == "" {
 			t.Errorf("the build is not in the daemon")
@@ -223,13 +210,7 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 			t.Fatalf("%s", r)
 		}
 		want := stepOf(t, rep, "BuildAndPushDockerRegistry_1").Digest
-		for _, id := range []string{"BuildAndPushDockerRegistry_2", "BuildAndPushECR_1"} {
-			for _, d := range pushedDigests(t, rep, stepOf(t, rep, id)) {
-				if d != want {
-					t.Errorf("%s: the registry holds %s, the build made %s", id, d, want)
-				}
-			}
-		}
+		assertHold(t, rep, want, "BuildAndPushDockerRegistry_2", "BuildAndPushECR_1")
 		r, rep = pipelineRun(t, dir, env, "examples/pipelines/build-only.yaml", "--local")
 		if r.code != 0 {
 			t.Fatalf("%s", r)
@@ -513,12 +494,10 @@ func TestPipelineKubernetes(t *testing.T) {
 	if len(build.Tarballs) != 1 || !strings.HasPrefix(scanned.Digest, "sha256:") {
 		t.Fatalf("build %+v scan %+v", build, scanned)
 	}
+	assertHold(t, rep, scanned.Digest, "push_ecr", "push_docker")
 	for _, id := range []string{"push_ecr", "push_docker"} {
-		s := stepOf(t, rep, id)
-		for _, d := range pushedDigests(t, rep, s) {
-			if d != scanned.Digest || s.Digest != d {
-				t.Errorf("%s: the registry holds %s, the step reported %s, the scan %s", id, d, s.Digest, scanned.Digest)
-			}
+		if s := stepOf(t, rep, id); s.Digest != scanned.Digest {
+			t.Errorf("%s reported %s, the scan %s", id, s.Digest, scanned.Digest)
 		}
 	}
 	assertContains(t, r, "[build_scan_push.BuildOnly] build tool: kaniko (PLUGIN_BUILD_TOOL says so)", "[build_scan_push.BuildOnly] time=")
@@ -536,11 +515,7 @@ func TestPipelineKubernetes(t *testing.T) {
 		if len(stepOf(t, rep, "Build"+k).Tarballs) != 1 {
 			t.Errorf("Build%s wrote no tarball", k)
 		}
-		for _, d := range pushedDigests(t, rep, push) {
-			if d != push.Digest {
-				t.Errorf("Push%s: the registry holds %s, the step reported %s", k, d, push.Digest)
-			}
-		}
+		assertHold(t, rep, push.Digest, "Push"+k)
 	}
 }
 
@@ -555,13 +530,7 @@ func TestPipelineIsolationContainer(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 	scanned := stepOf(t, rep, "AquaTrivy_1")
-	for _, id := range []string{"push_ecr", "push_docker"} {
-		for _, d := range pushedDigests(t, rep, stepOf(t, rep, id)) {
-			if d != scanned.Digest {
-				t.Errorf("%s: the registry holds %s, the scan %s", id, d, scanned.Digest)
-			}
-		}
-	}
+	assertHold(t, rep, scanned.Digest, "push_ecr", "push_docker")
 	assertContains(t, r, "[build_scan_push.BuildOnly] build tool: buildkit", "engine: started buildkitd")
 }
 
@@ -687,7 +656,13 @@ func TestPipelineScanImagesAndRunImage(t *testing.T) {
               - step:
                   identifier: build
                   type: BuildAndPushDockerRegistry
-                  spec: {connectorRef: c, repo: myorg/kinds, context: examples/pipelines/app, dockerfile: examples/pipelines/app/Dockerfile, tags: ["1"]}
+                  spec:
+                    connectorRef: c
+                    repo: myorg/kinds
+                    context: examples/pipelines/app
+                    dockerfile: examples/pipelines/app/Dockerfile
+                    tags: ["1"]
+                    envVariables: {PLUGIN_HOIST_FUTURE_SETTING: x}
               - parallel:
                   - step:
                       identifier: scan_local
@@ -718,7 +693,9 @@ func TestPipelineScanImagesAndRunImage(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}
-	want := stepOf(t, rep, "build").Digest
+	// The image as the registry holds it (crane), and the scans' records.
+	hub := localRegistry(t, rep, "index.docker.io")
+	want := hub.Digest(t, hub.Host+"/myorg/kinds:1")
 	for _, id := range []string{"scan_local", "scan_registry"} {
 		s := stepOf(t, rep, id)
 		if s.Digest != want || len(s.ScanRecords) != 1 {
@@ -730,5 +707,7 @@ func TestPipelineScanImagesAndRunImage(t *testing.T) {
 			t.Errorf("%s: record %s", id, b)
 		}
 	}
-	assertContains(t, r, "[s.in_image] in_image sees the workspace at /harness")
+	// A setting hoist does not know, in a step's envVariables, is named.
+	assertContains(t, r, "[s.in_image] in_image sees the workspace at /harness",
+		"[s.build] warning: setting PLUGIN_HOIST_FUTURE_SETTING is not a hoist setting and is ignored")
 }

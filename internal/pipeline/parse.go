@@ -13,12 +13,15 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hoist-build/hoist/internal/settings"
 )
 
 // Pos is a line and column in the pipeline file (1-based).
@@ -218,12 +221,12 @@ func (ps *parser) fields(n *yaml.Node, path string, known []string, ignore ...st
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		switch {
-		case contains(known, k.Value):
+		case slices.Contains(known, k.Value):
 			if _, dup := out[k.Value]; dup {
 				ps.probs.add(k, "keep one of them", "%s.%s is given twice", path, k.Value)
 			}
 			out[k.Value] = v
-		case contains(ignore, k.Value):
+		case slices.Contains(ignore, k.Value):
 			ps.ignored[path+"."+k.Value] = true
 		default:
 			if c := closest(k.Value, known); c != "" {
@@ -248,19 +251,10 @@ func kindName(n *yaml.Node) string {
 	return "nothing"
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // closest is the known key within two edits of k (case folded), if any.
 func closest(k string, known []string) string {
 	for _, c := range known {
-		if d := distance(strings.ToLower(k), strings.ToLower(c)); d > 0 && d <= 2 && len(c) > 3 {
+		if d := settings.EditDistance(strings.ToLower(k), strings.ToLower(c)); d > 0 && d <= 2 && len(c) > 3 {
 			return c
 		}
 		if strings.EqualFold(k, c) && k != c {
@@ -268,26 +262,6 @@ func closest(k string, known []string) string {
 		}
 	}
 	return ""
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 func (ps *parser) str(n *yaml.Node, path string) string {
@@ -538,7 +512,7 @@ func (ps *parser) when(n *yaml.Node, path, statusKey string) When {
 	f := ps.fields(n, path, []string{statusKey, "condition"})
 	if v := f[statusKey]; v != nil {
 		w.StageStatus = ps.str(v, path+"."+statusKey)
-		if !contains(stageStatuses, w.StageStatus) {
+		if !slices.Contains(stageStatuses, w.StageStatus) {
 			ps.probs.add(v, "", "%s.%s %q: want Success, Failure or All", path, statusKey, w.StageStatus)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestDocumentPipelines(t *testing.T) {
 		}
 	}
 	for _, ig := range []string{"pipeline.projectIdentifier", "pipeline.orgIdentifier", "pipeline.stages[0].stage.spec.execution.steps[1].contextType", "step AquaTrivy_1.spec.privileged"} {
-		if !contains(pl.Pipeline.Ignored, ig) {
+		if !slices.Contains(pl.Pipeline.Ignored, ig) {
 			t.Errorf("ignored fields %v lack %s", pl.Pipeline.Ignored, ig)
 		}
 	}

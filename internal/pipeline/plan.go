@@ -2,14 +2,15 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/spf13/pflag"
 
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/step"
@@ -127,7 +128,7 @@ func MakePlan(p *Pipeline, o PlanOptions) (*Plan, error) {
 		}
 	}
 	for k := range ps.ignored {
-		if !contains(p.Ignored, k) {
+		if !slices.Contains(p.Ignored, k) {
 			p.Ignored = append(p.Ignored, k)
 		}
 	}
@@ -198,7 +199,7 @@ func checkSourceImage(ps *parser, pd *Planned, st *Stage, src string, built []na
 			return
 		}
 		names = append(names, shortRef(b))
-		if d := distance(shortRef(b), src); d < bestD {
+		if d := settings.EditDistance(shortRef(b), src); d < bestD {
 			best, bestD = shortRef(b), d
 		}
 	}
@@ -284,15 +285,15 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 	// PLUGIN_NO_PUSH does not make a push-only step a conflict.
 	own := map[string]bool{}
 	for _, e := range spec {
-		if contains(modeKeys, e.Name) && truthy(e.Value) {
+		if slices.Contains(modeKeys, e.Name) && truthy(e.Value) {
 			own[e.Name] = true
 		}
 	}
 	if len(own) > 0 {
 		kept := stageEnv[:0]
 		for _, e := range stageEnv {
-			if contains(modeKeys, e.Name) && truthy(e.Value) && !own[e.Name] {
-				pd.Notes = append(pd.Notes, fmt.Sprintf("notice: the stage's %s=%s does not apply to step %s, whose own %s wins", e.Name, e.Value, s.Identifier, strings.Join(sortedKeys(own), ", ")))
+			if slices.Contains(modeKeys, e.Name) && truthy(e.Value) && !own[e.Name] {
+				pd.Notes = append(pd.Notes, fmt.Sprintf("notice: the stage's %s=%s does not apply to step %s, whose own %s wins", e.Name, e.Value, s.Identifier, strings.Join(slices.Sorted(maps.Keys(own)), ", ")))
 				continue
 			}
 			kept = append(kept, e)
@@ -328,9 +329,7 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 // references: a bad value or a mode conflict is a problem now, not at
 // run time.
 func checkSettings(ps *parser, pd *Planned) {
-	fs := pflag.NewFlagSet("step", pflag.ContinueOnError)
-	settings.AddFlags(fs)
-	s, err := settings.Load(fs, pd.Lookup, "/harness")
+	s, err := loadSettings(pd.Lookup, "/harness")
 	if err == nil {
 		pd.Refs, pd.Pushes, err = step.Refs(s)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,9 +110,6 @@ type Report struct {
 	Steps      []*StepReport    `json:"steps"`
 	Registries []RegistryReport `json:"registries,omitempty"`
 }
-
-// Failed reports whether a step failed.
-func (r *Report) Failed() bool { return r.Status != "Success" }
 
 // WriteReport writes the report as JSON, whole (a temporary file, then
 // renamed).
@@ -321,7 +319,7 @@ func (r *runner) startLocal(ctx context.Context) ([]*LocalRegistry, error) {
 	if err != nil {
 		return nil, err
 	}
-	regs, err := StartLocalRegistries(ctx, bin, filepath.Join(r.root, ".registries"), sortedKeys(hosts))
+	regs, err := StartLocalRegistries(ctx, bin, filepath.Join(r.root, ".registries"), slices.Sorted(maps.Keys(hosts)))
 	if err != nil {
 		return nil, err
 	}
@@ -525,7 +523,7 @@ func (r *runner) hostEnv() map[string]string {
 // environ is an environment as sorted NAME=VALUE entries.
 func environ(m map[string]string) []string {
 	var list []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		list = append(list, k+"="+m[k])
 	}
 	return list

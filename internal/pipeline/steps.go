@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -230,7 +232,7 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log 
 	}
 	if len(r.routes) > 0 {
 		var routes []string
-		for _, h := range sortedKeys(r.routes) {
+		for _, h := range slices.Sorted(maps.Keys(r.routes)) {
 			routes = append(routes, h+"="+r.routes[h])
 		}
 		env["PLUGIN_REGISTRY_ROUTES"] = strings.Join(routes, ",")
@@ -291,7 +293,7 @@ func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, e
 		args = append(args, "-v", addon+":/addon")
 	}
 	var envFile strings.Builder
-	for _, k := range sortedKeys(env) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		if strings.ContainsAny(env[k], "\n") {
 			return fmt.Errorf("%s holds a line break, which a container's environment file cannot pass", k)
 		}
@@ -338,7 +340,7 @@ func (r *runner) checkImages(ctx context.Context) error {
 			need[r.o.Images[pd.Tool]] = true
 		}
 	}
-	for _, image := range sortedKeys(need) {
+	for _, image := range slices.Sorted(maps.Keys(need)) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		cmd := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", image)
 		cmd.Env = r.dockerEnv()

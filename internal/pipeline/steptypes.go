@@ -2,7 +2,7 @@ package pipeline
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -17,7 +17,7 @@ var StepTypes = []string{
 // kindOfStep is "build" (a Build and Push step), "scan", "run" or "".
 func kindOfStep(t string) string {
 	switch {
-	case strings.HasPrefix(t, "BuildAndPush") && contains(StepTypes, t):
+	case strings.HasPrefix(t, "BuildAndPush") && slices.Contains(StepTypes, t):
 		return "build"
 	case t == "AquaTrivy":
 		return "scan"
@@ -342,15 +342,5 @@ func (r *specReader) runSpec(s *Step) runSpec {
 		r.ps.probs.add(f["shell"], "use Sh or Bash", "%s.shell %q: hoist runs Sh and Bash", r.path, out.Shell)
 	}
 	out.Env = r.pairs(f["envVariables"], r.path+".envVariables")
-	return out
-}
-
-// sortedKeys is a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

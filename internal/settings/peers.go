@@ -128,7 +128,7 @@ func closest(k string, known map[string]bool) string {
 		if !strings.HasPrefix(n, "PLUGIN_") {
 			continue
 		}
-		if d := distance(k, n); d < bestD || d == bestD && n < best {
+		if d := EditDistance(k, n); d < bestD || d == bestD && n < best {
 			best, bestD = n, d
 		}
 	}
@@ -138,8 +138,9 @@ func closest(k string, known map[string]bool) string {
 	return best
 }
 
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b: how close
+// a misspelt name is to a known one.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
