@@ -25,6 +25,7 @@ certs=/etc/ssl/certs/ca-certificates.crt
 k="$work/kaniko"; mkdir -p "$k"
 cp "$work/hoist" bin/kaniko-executor images/kaniko/Dockerfile "$k/"
 mv "$k/kaniko-executor" "$k/executor"
+cp bin/kaniko-executor.version "$k/executor.version"
 ln bin/trivy "$k/trivy" 2>/dev/null || cp bin/trivy "$k/trivy"
 if [ -f "$certs" ]; then cp "$certs" "$k/"; else : > "$k/ca-certificates.crt"; fi
 bin/hoist build --no-push --context "$k" --target plugin --repo hoist/kaniko --tags "$tag" --load \

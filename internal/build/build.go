@@ -38,10 +38,13 @@ type Request struct {
 	Secrets        map[string][]byte
 	AddHosts       []string
 	NoCache        bool
-	Pull           bool
-	Network        string
-	CacheFrom      []CacheEntry
-	CacheTo        []CacheEntry
+	// BaseImages asks the builder for the base images it resolved (for
+	// the provenance).
+	BaseImages bool
+	Pull       bool
+	Network    string
+	CacheFrom  []CacheEntry
+	CacheTo    []CacheEntry
 	// Names are the image's full references (for docker tarballs and the
 	// daemon).
 	Names []string
@@ -85,6 +88,11 @@ type Result struct {
 	// Metadata is the builder's exporter response (BuildKit's
 	// containerimage.* keys).
 	Metadata map[string]string
+	// BaseImages are the base images the builder resolved, when the
+	// request asked for them and the builder tells (BuildKit does).
+	BaseImages []Resolved
+	// BuilderVersion is the builder's version, when it tells.
+	BuilderVersion string
 }
 
 // paths checks the context directory and the Dockerfile and returns their

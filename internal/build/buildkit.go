@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
@@ -102,6 +103,7 @@ func (b *BuildKit) solve(ctx context.Context, req Request, direct bool) (*Result
 	if err != nil {
 		return nil, err
 	}
+	opt.Ref = identity.NewID()
 	mode := progressui.AutoMode
 	if b.ProgressMode != "" {
 		mode = progressui.DisplayMode(b.ProgressMode)
@@ -130,7 +132,16 @@ func (b *BuildKit) solve(ctx context.Context, req Request, direct bool) (*Result
 	if err := g.Wait(); err != nil {
 		return nil, explain(err)
 	}
-	return &Result{Metadata: resp.ExporterResponse, Digest: resp.ExporterResponse["containerimage.digest"]}, nil
+	res := &Result{Metadata: resp.ExporterResponse, Digest: resp.ExporterResponse["containerimage.digest"]}
+	if req.BaseImages {
+		if res.BaseImages, err = b.baseImages(ctx, opt.Ref); err != nil && b.Logf != nil {
+			b.Logf("the base images BuildKit resolved could not be read from its build history: %v", err)
+		}
+		if info, err := b.Client.Info(ctx); err == nil {
+			res.BuilderVersion = info.BuildkitVersion.Version
+		}
+	}
+	return res, nil
 }
 
 func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {

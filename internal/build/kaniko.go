@@ -112,6 +112,11 @@ func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
 	b, _ := os.ReadFile(digestFile)
 	digest := strings.TrimSpace(string(b))
 	res := &Result{Digest: digest, Metadata: map[string]string{"containerimage.digest": digest}}
+	// The executor's version, when it was stamped beside it (hoist's
+	// setup and images do).
+	if v, err := os.ReadFile(exe + ".version"); err == nil {
+		res.BuilderVersion = strings.TrimSpace(string(v))
+	}
 	if err := k.outputs(ctx, req, tarPath); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
 	}

@@ -31,16 +31,17 @@ import (
 
 // Exit codes; documented in docs/usage.md.
 const (
-	ExitOK        = 0
-	ExitFailure   = 1 // anything not listed below
-	ExitSettings  = 2 // invalid settings or usage
-	ExitSource    = 3 // the image to push cannot be found or read
-	ExitPush      = 4 // at least one destination failed
-	ExitBuild     = 5 // the build failed (Dockerfile, a step, a base image)
-	ExitEngine    = 6 // the build engine cannot be reached or started
-	ExitScan      = 7 // the scan gate failed, or PLUGIN_REQUIRE_SCAN found no passing record (--exit-code changes it)
-	ExitScanner   = 8 // the scan could not run: Trivy missing or of another version, no usable database
-	ExitCancelled = 130
+	ExitOK         = 0
+	ExitFailure    = 1 // anything not listed below
+	ExitSettings   = 2 // invalid settings or usage
+	ExitSource     = 3 // the image to push cannot be found or read
+	ExitPush       = 4 // at least one destination failed
+	ExitBuild      = 5 // the build failed (Dockerfile, a step, a base image)
+	ExitEngine     = 6 // the build engine cannot be reached or started
+	ExitScan       = 7 // the scan gate failed, or PLUGIN_REQUIRE_SCAN found no passing record (--exit-code changes it)
+	ExitScanner    = 8 // the scan could not run: Trivy missing or of another version, no usable database
+	ExitUnverified = 9 // hoist verify: a signature or a required attestation does not verify
+	ExitCancelled  = 130
 )
 
 // Version is set at build time with -ldflags "-X ...cli.Version=...".
@@ -99,6 +100,8 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitScan
 	case errors.Is(err, scan.ErrScanner):
 		return ExitScanner
+	case errors.Is(err, sign.ErrUnverified):
+		return ExitUnverified
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitCancelled
 	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage), errors.Is(err, build.ErrInput), errors.Is(err, kinds.ErrConfig), errors.Is(err, sign.ErrKey):
@@ -109,7 +112,7 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitEngine
 	case errors.Is(err, engine.ErrEngine):
 		return ExitEngine
-	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrUnavailable), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch):
+	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrUnavailable), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch), errors.Is(err, sign.ErrImage):
 		return ExitSource
 	case errors.Is(err, publish.ErrPush), errors.Is(err, kinds.ErrLogin), errors.Is(err, sign.ErrSign):
 		return ExitPush
@@ -213,6 +216,34 @@ push of the same image pushes. The flags keep Trivy's names and meanings.`,
 			return runScan(ctx, s, env)
 		},
 	}
+	var verifyKey string
+	var verifyRequire []string
+	verifyCmd := &cobra.Command{
+		Use:   "verify IMAGE",
+		Short: "Verify an image's cosign signature and its SBOM, provenance and scan attestations in its registry (a deploy gate)",
+		Long: `hoist verify checks, in IMAGE's registry, that the image's digest carries a
+cosign signature that verifies with --key, and each attestation --require
+names: sbom (a signed CycloneDX SBOM), provenance (a signed SLSA provenance
+v1 statement), scan (a signed provenance naming a passing scan record). The
+transparency log is not consulted: key-based and offline, as cosign verify
+--key --insecure-ignore-tlog. The registry settings (logins, docker config,
+certificates, --insecure) apply as for a push. Exit 0: verified; 9: a
+signature or a required attestation does not verify; 3: the image cannot be
+read; 2: bad usage or key.`,
+		Example: `  hoist verify --key cosign.pub registry.example.com/app:1.2.3
+  hoist verify --key cosign.pub --require sbom,provenance,scan registry.example.com/app@sha256:...`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := load(cmd, env)
+			if err != nil {
+				return err
+			}
+			st, err := step.VerifyFromSettings(s, stepEnviron(env, false), args[0], verifyKey, verifyRequire)
+			return runPlanned(ctx, st, err, env)
+		},
+	}
+	verifyCmd.Flags().StringVar(&verifyKey, "key", "", "the cosign public key (cosign.pub), as a file path or PEM content")
+	verifyCmd.Flags().StringSliceVar(&verifyRequire, "require", nil, "attestations that must verify: sbom, provenance, scan (comma separated)")
 	engineCmd := &cobra.Command{Use: "engine", Short: "Manage the embedded BuildKit engine (start keeps it running for later builds)"}
 	engineCmd.AddCommand(
 		&cobra.Command{Use: "start", Short: "Start the embedded engine and leave it running", Args: cobra.NoArgs,
@@ -247,7 +278,7 @@ push of the same image pushes. The flags keep Trivy's names and meanings.`,
 			fmt.Fprintln(env.Stdout, "hoist", Version)
 		},
 	}
-	root.AddCommand(push, buildCmd, scanCmd, pipelineCommand(ctx, env), engineCmd, settingsCmd, version)
+	root.AddCommand(push, buildCmd, scanCmd, verifyCmd, pipelineCommand(ctx, env), engineCmd, settingsCmd, version)
 	return root
 }
 

@@ -62,7 +62,7 @@ func runPlanned(ctx context.Context, st step.Step, err error, env Env) error {
 		fmt.Fprintf(stderr, "hoist: %s\n", indentJoined(err))
 		return fmt.Errorf("%w: %w", errReported, err)
 	}
-	if !st.ScanOnly {
+	if !st.ScanOnly && st.Verify == nil {
 		fmt.Fprintln(stdout, res.Digest)
 	}
 	return nil
@@ -101,7 +101,11 @@ func summary(w io.Writer, res *step.Result) {
 		}
 		fmt.Fprintf(w, "  %-*s  %s  %9s  %6.2fs  %s\n", width, r.Ref, digest, progress.Bytes(r.Bytes), r.Duration.Seconds(), status)
 	}
+	signed := "signed"
+	if len(res.Attested) > 0 {
+		signed += ", attested: " + strings.Join(res.Attested, ", ")
+	}
 	for _, repo := range res.Signed {
-		fmt.Fprintf(w, "  %-*s  %s  signed\n", width, repo, res.Digest)
+		fmt.Fprintf(w, "  %-*s  %s  %s\n", width, repo, res.Digest, signed)
 	}
 }

@@ -282,6 +282,9 @@ func (s *Scanner) runTrivy(ctx context.Context, t Target, kept string) error {
 	if p.IgnoreUnfixed {
 		args = append(args, "--ignore-unfixed")
 	}
+	if p.Packages() {
+		args = append(args, "--list-all-pkgs")
+	}
 	if p.IgnoreFile != "" {
 		args = append(args, "--ignorefile", p.IgnoreFile)
 	}

@@ -80,9 +80,16 @@ type Policy struct {
 	SkipDirs     []string `json:"skipDirs,omitempty"`
 	// ExitCode is the exit code when the gate fails; 0 reports only.
 	ExitCode int `json:"exitCode"`
+	// ListPackages keeps every package in Trivy's JSON report (its
+	// --list-all-pkgs), from which the SBOM is written.
+	ListPackages bool `json:"listAllPkgs,omitempty"`
 }
 
 func (p Policy) vuln() bool { return slices.Contains(p.Scanners, "vuln") }
+
+// Packages says whether the gate's reports list every package: a gate
+// with the vuln scanner and ListPackages.
+func (p Policy) Packages() bool { return p.vuln() && p.ListPackages }
 
 // Report is one report a scan writes: Path "" is the Stdout writer.
 type Report struct {

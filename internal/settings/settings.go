@@ -188,6 +188,8 @@ type Settings struct {
 	Sign         bool   `flag:"sign" env:"PLUGIN_SIGN" group:"Signing" doc:"After every destination holds the image, sign its manifest digest with PLUGIN_SIGN_KEY (cosign's key-based signing, through cosign's Go packages) and store the signature in each destination repository, where cosign verify --key finds it. A step that only builds has nothing to sign."`
 	SignKey      string `flag:"sign-key" env:"PLUGIN_SIGN_KEY,PLUGIN_COSIGN_PRIVATE_KEY" secret:"true" group:"Signing" doc:"The cosign private key (cosign generate-key-pair's cosign.key), as PEM content or a file path."`
 	SignPassword string `flag:"sign-password" env:"PLUGIN_SIGN_PASSWORD,PLUGIN_COSIGN_PASSWORD" secret:"true" group:"Signing" doc:"The password PLUGIN_SIGN_KEY is encrypted with."`
+	SBOM         bool   `flag:"sbom" env:"PLUGIN_SBOM" group:"Signing" doc:"With PLUGIN_SIGN: attach the image's CycloneDX SBOM, written by Trivy from the very bytes pushed (each platform's), to the signed digest as a signed in-toto attestation (cosign verify-attestation --type cyclonedx)."`
+	Provenance   bool   `flag:"provenance" env:"PLUGIN_PROVENANCE" group:"Signing" doc:"With PLUGIN_SIGN: attach a SLSA provenance v1 statement (the CI's source and commit, the Dockerfile and its digest, the build arguments that are not secrets, the base images as BuildKit resolved them, builder and hoist versions, the scan record and its verdict) as a signed in-toto attestation (cosign verify-attestation --type slsaprovenance1)."`
 
 	// Behaviour.
 	Progress string `flag:"progress" env:"PLUGIN_PROGRESS" default:"auto" group:"General" doc:"Progress display: auto (bars on a terminal, plain lines otherwise), tty, plain or quiet."`

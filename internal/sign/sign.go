@@ -8,18 +8,34 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/in-toto/in-toto-golang/in_toto"
+	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
 	"github.com/sigstore/cosign/v3/pkg/cosign"
+	"github.com/sigstore/cosign/v3/pkg/cosign/attestation"
+	cremote "github.com/sigstore/cosign/v3/pkg/cosign/remote"
+	"github.com/sigstore/cosign/v3/pkg/oci"
 	"github.com/sigstore/cosign/v3/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v3/pkg/oci/remote"
 	"github.com/sigstore/cosign/v3/pkg/oci/static"
+	ctypes "github.com/sigstore/cosign/v3/pkg/types"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
 )
 
@@ -67,35 +83,210 @@ func Load(key, password string) (*Signer, error) {
 	return &Signer{sv: sv}, nil
 }
 
-// Sign signs digest as the image of repo and writes the signature to
-// repo, under cosign's tag (sha256-<hex>.sig), keeping the signatures
-// already there. ropts reach the registry (transport, keychain, context).
-func (s *Signer) Sign(ctx context.Context, repo name.Repository, digest string, ropts ...remote.Option) error {
+// Attestation is an in-toto predicate to sign and attach to an image.
+type Attestation struct {
+	// Kind is cosign's name of the predicate type: cyclonedx or
+	// slsaprovenance1 (the names of cosign attest --type).
+	Kind      string
+	Predicate []byte
+}
+
+// PredicateType is the predicate type URI of a kind.
+func PredicateType(kind string) string {
+	switch kind {
+	case KindSBOM:
+		return in_toto.PredicateCycloneDX
+	case KindProvenance:
+		return slsa1.PredicateSLSAProvenance
+	}
+	return kind
+}
+
+// The attestation kinds hoist writes.
+const (
+	KindSBOM       = "cyclonedx"
+	KindProvenance = "slsaprovenance1"
+)
+
+// Published is what Publish stored in one repository.
+type Published struct {
+	// Referrers is set when the registry has the OCI referrers API: the
+	// signature and attestations were stored as referrers too.
+	Referrers bool
+}
+
+// Publish signs digest as the image of repo and writes the signature to
+// repo under cosign's tag (sha256-<hex>.sig), keeping the signatures
+// already there; each attestation is wrapped in an in-toto statement
+// about repo@digest, signed as a DSSE envelope and written under
+// cosign's attestation tag (sha256-<hex>.att), replacing an attestation
+// of the same predicate type. A registry with the OCI referrers API gets
+// the signature and the attestations as referrers of the digest as
+// well. tr and kc reach the registry.
+func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest string, atts []Attestation, tr http.RoundTripper, kc authn.Keychain) (Published, error) {
+	var out Published
 	ref := repo.Digest(digest)
+	fail := func(what string, err error) (Published, error) {
+		return out, fmt.Errorf("%w: %s: %s: %w", ErrSign, ref, what, err)
+	}
 	body, err := (&payload.Cosign{Image: ref}).MarshalJSON()
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrSign, ref, err)
+		return fail("payload", err)
 	}
 	sig, err := s.sv.SignMessage(bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrSign, ref, err)
+		return fail("sign", err)
 	}
 	ociSig, err := static.NewSignature(body, base64.StdEncoding.EncodeToString(sig))
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrSign, ref, err)
+		return fail("sign", err)
 	}
-	ropts = append(ropts, remote.WithContext(ctx))
-	opt := ociremote.WithRemoteOptions(ropts...)
+	opt := ociremote.WithRemoteOptions(remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc))
 	se, err := ociremote.SignedEntity(ref, opt)
 	if err != nil {
-		return fmt.Errorf("%w: %s: read the image: %w", ErrSign, ref, err)
+		return fail("read the image", err)
 	}
-	se, err = mutate.AttachSignatureToEntity(se, ociSig)
+	se, err = mutate.AttachSignatureToEntity(se, ociSig, mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)))
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrSign, ref, err)
+		return fail("sign", err)
+	}
+	var attSigs []oci.Signature
+	rep := &replacer{fresh: map[v1.Hash]bool{}}
+	for _, a := range atts {
+		as, err := s.attestation(ref, a)
+		if err != nil {
+			return fail(a.Kind+" attestation", err)
+		}
+		attSigs = append(attSigs, as)
+		rep.fresh[mustDigest(as)], rep.kind = true, PredicateType(a.Kind)
+		if se, err = mutate.AttachAttestationToEntity(se, as, mutate.WithReplaceOp(rep)); err != nil {
+			return fail(a.Kind+" attestation", err)
+		}
 	}
 	if err := ociremote.WriteSignatures(repo, se, opt); err != nil {
-		return fmt.Errorf("%w: %s: store the signature: %w", ErrSign, ref, err)
+		return fail("store the signature", err)
 	}
-	return nil
+	if len(atts) > 0 {
+		if err := ociremote.WriteAttestations(repo, se, opt); err != nil {
+			return fail("store the attestations", err)
+		}
+	}
+	if out.Referrers, err = HasReferrers(ctx, ref, tr, kc); err != nil {
+		return fail("ask for the referrers API", err)
+	}
+	if !out.Referrers {
+		return out, nil
+	}
+	if err := ociremote.WriteReferrer(ref, cosignArtifactType("sig"), []v1.Layer{ociSig}, nil, opt); err != nil {
+		return fail("store the signature as a referrer", err)
+	}
+	for i, as := range attSigs {
+		if err := ociremote.WriteReferrer(ref, ctypes.IntotoPayloadType, []v1.Layer{as}, map[string]string{"predicateType": PredicateType(atts[i].Kind)}, opt); err != nil {
+			return fail("store the "+atts[i].Kind+" attestation as a referrer", err)
+		}
+	}
+	return out, nil
+}
+
+// replacer replaces the attestations of one predicate type that an
+// earlier run attached with this run's: those of kind not in fresh go,
+// every other stays. (cosign's own replace op prints to the process's
+// standard error, and would drop this run's second SBOM of an index.)
+type replacer struct {
+	kind  string
+	fresh map[v1.Hash]bool
+}
+
+func (r *replacer) Replace(base oci.Signatures, o oci.Signature) (oci.Signatures, error) {
+	sigs, err := base.Get()
+	if err != nil {
+		return nil, err
+	}
+	keep := []oci.Signature{o}
+	for _, s := range sigs {
+		ann, err := s.Annotations()
+		if err != nil {
+			return nil, err
+		}
+		d, err := s.Digest()
+		if err != nil {
+			return nil, err
+		}
+		if ann["predicateType"] == r.kind && !r.fresh[d] {
+			continue
+		}
+		keep = append(keep, s)
+	}
+	return replaced{Signatures: base, sigs: keep}, nil
+}
+
+type replaced struct {
+	oci.Signatures
+	sigs []oci.Signature
+}
+
+func (r replaced) Get() ([]oci.Signature, error) { return r.sigs, nil }
+
+func mustDigest(s oci.Signature) v1.Hash {
+	d, _ := s.Digest()
+	return d
+}
+
+// cosignArtifactType is cosign's artifact type of its OCI 1.1 referrers.
+func cosignArtifactType(what string) string {
+	return "application/vnd.dev.cosign.artifact." + what + ".v1+json"
+}
+
+// attestation is a as cosign attest writes it: an in-toto statement
+// about ref in a DSSE envelope signed with the key.
+func (s *Signer) attestation(ref name.Digest, a Attestation) (oci.Signature, error) {
+	st, err := attestation.GenerateStatement(attestation.GenerateOpts{
+		Predicate: bytes.NewReader(a.Predicate),
+		Type:      a.Kind,
+		Digest:    strings.TrimPrefix(ref.DigestStr(), "sha256:"),
+		Repo:      ref.Repository.String(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	env, err := dsse.WrapSigner(s.sv, ctypes.IntotoPayloadType).SignMessage(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	return static.NewAttestation(env, static.WithLayerMediaType(ctypes.DssePayloadType),
+		static.WithAnnotations(map[string]string{"predicateType": PredicateType(a.Kind)}))
+}
+
+// HasReferrers asks the registry of ref for the OCI referrers API: a
+// registry that has it answers GET /v2/<name>/referrers/<digest> with an
+// image index; one without it answers 404 (distribution 2.8), or with
+// something else.
+func HasReferrers(ctx context.Context, ref name.Digest, tr http.RoundTripper, kc authn.Keychain) (bool, error) {
+	repo := ref.Context()
+	auth, err := authn.Resolve(ctx, kc, repo)
+	if err != nil {
+		return false, err
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, tr, []string{repo.Scope(transport.PullScope)})
+	if err != nil {
+		return false, err
+	}
+	u := url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/referrers/" + ref.DigestStr()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", string(types.OCIImageIndex))
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return resp.StatusCode == http.StatusOK && ct == string(types.OCIImageIndex), nil
 }

@@ -154,6 +154,7 @@ func (r *runner) build(ctx context.Context) error {
 // deliver ends a build: it writes the metadata file, then pushes the
 // image src names or, with NoPush, writes the outputs.
 func (r *runner) deliver(ctx context.Context, res *build.Result, extra map[string]string, src source.Request) error {
+	r.built = res
 	if err := r.writeMetadata(res); err != nil {
 		return err
 	}

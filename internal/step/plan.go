@@ -183,6 +183,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 			return st, err
 		}
 	}
+	if err := attestOf(s, env, &st, path); err != nil {
+		return st, err
+	}
 	if s.RequireScan {
 		if !s.PushOnly {
 			return st, fmt.Errorf("%w: %s checks the record of a pre-built image, and this step builds a new one: set PLUGIN_SCAN=true to scan it before its push", settings.ErrInvalid, s.Origin("require-scan"))
@@ -209,6 +212,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	// Build secrets are secrets too.
 	for _, v := range st.Build.Request.Secrets {
 		st.Mask.Add(string(v))
+	}
+	if st.Attest.Provenance != nil {
+		st.Attest.Provenance.Build = provenanceBuild(s, env, st.Build)
 	}
 	return st, nil
 }

@@ -137,11 +137,24 @@ func defaultTrivyCache(lookup func(string) (string, bool), tempDir string) strin
 // gate scans img (PLUGIN_SCAN) and checks its record (PLUGIN_REQUIRE_SCAN)
 // before anything is pushed.
 func (r *runner) gate(ctx context.Context, img *source.Image) error {
-	if r.scanner != nil {
-		rec, err := r.scanImage(ctx, img)
-		r.res.Scan = rec
+	if r.scanner != nil || r.st.Attest.SBOM {
+		targets, release, err := img.ScanTargets(r.st.TempDir)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
+		}
+		defer release()
+		if r.scanner != nil {
+			rec, err := r.scanImage(ctx, img, targets)
+			r.res.Scan = rec
+			if err != nil {
+				return err
+			}
+		}
+		if r.st.Attest.SBOM {
+			// The SBOM of the very archive Trivy scanned.
+			if err := r.sboms(ctx, targets); err != nil {
+				return err
+			}
 		}
 	}
 	if r.st.RequireScan == "" {
@@ -163,12 +176,7 @@ func (r *runner) gate(ctx context.Context, img *source.Image) error {
 }
 
 // scanImage runs the scanner on the image as it will be pushed.
-func (r *runner) scanImage(ctx context.Context, img *source.Image) (*scan.Record, error) {
-	targets, release, err := img.ScanTargets(r.st.TempDir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
-	}
-	defer release()
+func (r *runner) scanImage(ctx context.Context, img *source.Image, targets []source.ScanTarget) (*scan.Record, error) {
 	sub := scan.Subject{Digest: img.Digest, From: img.From}
 	if mt, err := img.Artifact.MediaType(); err == nil {
 		sub.MediaType = string(mt)
@@ -189,7 +197,12 @@ func (r *runner) scanOnly(ctx context.Context) error {
 	}
 	defer img.Close()
 	r.res.Digest = img.Digest.String()
-	rec, err := r.scanImage(ctx, img)
+	targets, release, err := img.ScanTargets(r.st.TempDir)
+	if err != nil {
+		return fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
+	}
+	defer release()
+	rec, err := r.scanImage(ctx, img, targets)
 	r.res.Scan = rec
 	if rec != nil {
 		if werr := r.writeDigestAndEnv(img.Digest.String(), map[string]string{"digest": img.Digest.String(), "SCAN_RECORD": rec.Path, "SCAN_PASSED": fmt.Sprint(rec.Passed)}); werr != nil && err == nil {

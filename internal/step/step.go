@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -61,6 +62,10 @@ type Step struct {
 	// Sign, when set, signs the pushed digest in every destination
 	// repository after the push.
 	Sign *sign.Signer
+	// Attest is what is attached to the signed digest (SBOM, provenance).
+	Attest Attest
+	// Verify, when set, is hoist verify: nothing is built or pushed.
+	Verify *VerifyRequest
 
 	// Destinations are every repo:tag the image goes to.
 	Destinations []name.Tag
@@ -132,8 +137,12 @@ type Result struct {
 	// Scan is the scan record of the image, when the step scanned it or
 	// required a record.
 	Scan *scan.Record
-	// Signed are the repositories that hold the image's signature.
-	Signed []string
+	// Signed are the repositories that hold the image's signature (and
+	// its attestations, Attested).
+	Signed   []string
+	Attested []string
+	// Verification is what hoist verify found valid.
+	Verification *sign.Verification
 }
 
 // Run runs the step. The Result is returned also with an error, as far
@@ -145,6 +154,8 @@ func Run(ctx context.Context, st Step) (*Result, error) {
 	}
 	defer r.close()
 	switch {
+	case st.Verify != nil:
+		err = r.verify(ctx)
 	case st.ScanOnly:
 		err = r.scanOnly(ctx)
 	case st.Build != nil:
@@ -171,13 +182,19 @@ type runner struct {
 	// scanner is the scan gate, when the step scans.
 	scanner *scan.Scanner
 	res     Result
+	// started is when the step started; built is the build's result;
+	// atts are the attestations to attach to the signed digest.
+	started time.Time
+	built   *build.Result
+	from    string
+	atts    []sign.Attestation
 }
 
 func start(ctx context.Context, st *Step) (*runner, error) {
 	if st.Mask == nil {
 		st.Mask = &mask.Set{}
 	}
-	r := &runner{st: st, pr: progress.New(st.Stderr, st.Progress)}
+	r := &runner{st: st, pr: progress.New(st.Stderr, st.Progress), started: time.Now()}
 	regKC, err := registry.NewKeychain(st.Login.Static)
 	if err != nil {
 		return nil, err
@@ -357,6 +374,7 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 		}
 		dests = append(dests, d)
 	}
+	r.from = img.From
 	if err := r.gate(ctx, img); err != nil {
 		return err
 	}
@@ -405,12 +423,15 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 	return nil
 }
 
-// sign signs the digest once per repository that holds it, in parallel.
-// A signature that cannot be stored fails the step: the image is pushed
-// but unsigned, and the error says so.
+// sign signs the digest once per repository that holds it, in parallel,
+// and attaches the attestations. A signature that cannot be stored fails
+// the step: the image is pushed but unsigned, and the error says so.
 func (r *runner) sign(ctx context.Context, digest string, results []publish.Result) error {
 	if r.st.Sign == nil {
 		return nil
+	}
+	if err := r.provenance(); err != nil {
+		return fmt.Errorf("the image is pushed but not signed: %w", err)
 	}
 	repos := map[string]name.Repository{}
 	for _, res := range results {
@@ -423,6 +444,16 @@ func (r *runner) sign(ctx context.Context, digest string, results []publish.Resu
 		}
 		repos[t.Context().Name()] = t.Context()
 	}
+	var kinds []string
+	for _, a := range r.atts {
+		if !slices.Contains(kinds, a.Kind) {
+			kinds = append(kinds, a.Kind)
+		}
+	}
+	with := ""
+	if len(kinds) > 0 {
+		with = " with " + strings.Join(kinds, ", ") + " attestations"
+	}
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
@@ -432,7 +463,7 @@ func (r *runner) sign(ctx context.Context, digest string, results []publish.Resu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := r.st.Sign.Sign(ctx, repo, digest, remote.WithTransport(r.tr), remote.WithAuthFromKeychain(r.kc))
+			p, err := r.st.Sign.Publish(ctx, repo, digest, r.atts, r.tr, r.kc)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -440,7 +471,11 @@ func (r *runner) sign(ctx context.Context, digest string, results []publish.Resu
 				return
 			}
 			r.res.Signed = append(r.res.Signed, key)
-			r.pr.Printf("signed %s@%s", key, digest)
+			how := "cosign's tags"
+			if p.Referrers {
+				how = "cosign's tags and OCI referrers"
+			}
+			r.pr.Printf("signed %s@%s%s (%s)", key, digest, with, how)
 		}()
 	}
 	wg.Wait()
@@ -448,6 +483,7 @@ func (r *runner) sign(ctx context.Context, digest string, results []publish.Resu
 	if len(errs) > 0 {
 		return fmt.Errorf("the image is pushed but not signed everywhere: %w", errors.Join(errs...))
 	}
+	r.res.Attested = kinds
 	return nil
 }
 

@@ -1,0 +1,235 @@
+// Package provenance writes the SLSA provenance v1 predicate of a step:
+// how the image it pushed came to be, from what the step knows (the CI's
+// source variables, the Dockerfile, the build arguments that are not
+// secrets, the base images as the builder resolved them, the builder and
+// hoist versions, the scan record). The predicate is signed and attached
+// to the image by package sign.
+package provenance
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// BuildType names what a hoist step does, for a consumer of the
+// provenance: the parameters below are this type's.
+const BuildType = "https://github.com/hoist-build/hoist/blob/main/docs/provenance.md#v1"
+
+// BuilderID is the builder.id of hoist's provenance.
+const BuilderID = "https://github.com/hoist-build/hoist"
+
+// Source is where the CI checked the code out.
+type Source struct {
+	Repository string // the clone URL
+	Ref        string // the branch or tag ref
+	Commit     string // the full commit SHA
+}
+
+// Dependency is a resolved input: a base image with its digest, the
+// Dockerfile, the source tree.
+type Dependency struct {
+	URI    string
+	Digest map[string]string
+	Name   string
+}
+
+// Scan is the scan record a step checked or wrote.
+type Scan struct {
+	// Record is the record file's path, RecordDigest its content's digest.
+	Record, RecordDigest string
+	Passed               bool
+	Verdict              string
+	Scanner              string
+	ScannedAt            time.Time
+}
+
+// Facts are what a step knows of the image it pushed.
+type Facts struct {
+	Source Source
+	// Invocation identifies the CI run (its build link, or number).
+	Invocation string
+	// Build is nil for a push-only step, which names its source instead.
+	Build *Build
+	// From is where a push-only step took the image from.
+	From string
+	// Builder is buildkit or kaniko (or "push" for push-only), with its
+	// version; Hoist is hoist's.
+	Builder, BuilderVersion, Hoist string
+	Scan                           *Scan
+	Started, Finished              time.Time
+}
+
+// Build is what a build step was asked.
+type Build struct {
+	Dockerfile, DockerfileDigest string
+	Context                      string
+	Target                       string
+	Platforms                    []string
+	// Args are the build arguments that are not secrets; Withheld names
+	// those that were left out because they are (their values never
+	// appear).
+	Args     map[string]string
+	Withheld []string
+	Labels   map[string]string
+	// BaseImages are the images FROM resolved to, as the builder
+	// resolved them.
+	BaseImages []Dependency
+}
+
+// secretWords mark a build argument's name as holding a secret.
+var secretWords = []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "AUTH", "PRIVATE", "CERT"}
+
+// SplitArgs keeps the build arguments that are not secrets: those whose
+// name does not look like one and whose value holds no known secret
+// (isSecret). The others are named in withheld, without their values.
+func SplitArgs(args map[string]string, isSecret func(string) bool) (kept map[string]string, withheld []string) {
+	kept = map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(args)) {
+		v := args[k]
+		up := strings.ToUpper(k)
+		secret := isSecret != nil && isSecret(v)
+		for _, w := range secretWords {
+			if strings.Contains(up, w) {
+				secret = true
+			}
+		}
+		if secret {
+			withheld = append(withheld, k)
+			continue
+		}
+		kept[k] = v
+	}
+	return kept, withheld
+}
+
+// Predicate is the SLSA provenance v1 predicate of f, as JSON.
+func Predicate(f Facts) ([]byte, error) {
+	ext := map[string]any{}
+	var deps []map[string]any
+	if f.Source.Repository != "" || f.Source.Commit != "" {
+		src := map[string]any{}
+		put(src, "repository", f.Source.Repository)
+		put(src, "ref", f.Source.Ref)
+		put(src, "commit", f.Source.Commit)
+		ext["source"] = src
+		d := map[string]any{"uri": gitURI(f.Source)}
+		if f.Source.Commit != "" {
+			d["digest"] = map[string]string{"gitCommit": f.Source.Commit}
+		}
+		deps = append(deps, d)
+	}
+	if b := f.Build; b != nil {
+		put(ext, "dockerfile", b.Dockerfile)
+		put(ext, "context", b.Context)
+		put(ext, "target", b.Target)
+		if len(b.Platforms) > 0 {
+			ext["platforms"] = b.Platforms
+		}
+		if len(b.Args) > 0 {
+			ext["buildArgs"] = b.Args
+		}
+		if len(b.Withheld) > 0 {
+			ext["buildArgsWithheld"] = b.Withheld
+		}
+		if len(b.Labels) > 0 {
+			ext["labels"] = b.Labels
+		}
+		if b.DockerfileDigest != "" {
+			deps = append(deps, map[string]any{"uri": "file:" + b.Dockerfile, "name": "Dockerfile",
+				"digest": digestMap(b.DockerfileDigest)})
+		}
+		for _, d := range b.BaseImages {
+			m := map[string]any{"uri": d.URI, "digest": d.Digest}
+			put(m, "name", d.Name)
+			deps = append(deps, m)
+		}
+	} else {
+		put(ext, "source", f.From)
+	}
+	def := map[string]any{"buildType": BuildType, "externalParameters": ext}
+	if len(deps) > 0 {
+		def["resolvedDependencies"] = deps
+	}
+	def["internalParameters"] = map[string]any{"builder": f.Builder}
+	builder := map[string]any{"id": BuilderID, "version": versions(f)}
+	meta := map[string]any{}
+	put(meta, "invocationId", f.Invocation)
+	if !f.Started.IsZero() {
+		meta["startedOn"] = f.Started.UTC().Format(time.RFC3339)
+	}
+	if !f.Finished.IsZero() {
+		meta["finishedOn"] = f.Finished.UTC().Format(time.RFC3339)
+	}
+	run := map[string]any{"builder": builder, "metadata": meta}
+	if s := f.Scan; s != nil {
+		ann := map[string]any{"passed": s.Passed, "verdict": s.Verdict, "scanner": s.Scanner}
+		if !s.ScannedAt.IsZero() {
+			ann["scannedAt"] = s.ScannedAt.UTC().Format(time.RFC3339)
+		}
+		run["byproducts"] = []map[string]any{{"name": ScanByproduct, "uri": "file:" + s.Record,
+			"digest": digestMap(s.RecordDigest), "annotations": ann}}
+	}
+	return json.Marshal(map[string]any{"buildDefinition": def, "runDetails": run})
+}
+
+// ScanByproduct is the name of the scan record among the byproducts.
+const ScanByproduct = "hoist-scan-record"
+
+func versions(f Facts) map[string]string {
+	v := map[string]string{"hoist": f.Hoist}
+	if f.Builder != "" && f.BuilderVersion != "" {
+		v[f.Builder] = f.BuilderVersion
+	}
+	return v
+}
+
+func put(m map[string]any, k, v string) {
+	if v != "" {
+		m[k] = v
+	}
+}
+
+// digestMap is a "sha256:hex" digest as a DigestSet.
+func digestMap(d string) map[string]string {
+	alg, hex, ok := strings.Cut(d, ":")
+	if !ok {
+		return map[string]string{"sha256": d}
+	}
+	return map[string]string{alg: hex}
+}
+
+// gitURI is the source as an SPDX download location: git+URL@ref.
+func gitURI(s Source) string {
+	u := s.Repository
+	if u != "" && !strings.HasPrefix(u, "git+") {
+		u = "git+" + u
+	}
+	if s.Ref != "" {
+		u += "@" + s.Ref
+	}
+	return u
+}
+
+// SourceFromCI reads the source of the checkout from the variables Drone,
+// Harness and Woodpecker set, in that order; lookup is the step's
+// environment.
+func SourceFromCI(lookup func(string) (string, bool)) (Source, string) {
+	first := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := lookup(n); ok && v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	s := Source{
+		Repository: first("DRONE_GIT_HTTP_URL", "DRONE_REMOTE_URL", "CI_REPO_CLONE_URL", "DRONE_REPO_LINK", "CI_REPO_URL"),
+		Ref:        first("DRONE_COMMIT_REF", "CI_COMMIT_REF"),
+		Commit:     first("DRONE_COMMIT_SHA", "DRONE_COMMIT", "CI_COMMIT_SHA"),
+	}
+	inv := first("DRONE_BUILD_LINK", "CI_PIPELINE_URL", "HARNESS_EXECUTION_ID", "DRONE_BUILD_NUMBER", "CI_PIPELINE_NUMBER")
+	return s, inv
+}

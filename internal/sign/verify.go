@@ -1,0 +1,205 @@
+package sign
+
+import (
+	"context"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v3/pkg/cosign"
+	ociremote "github.com/sigstore/cosign/v3/pkg/oci/remote"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// ErrUnverified marks an image whose signature or a required attestation
+// does not verify.
+var ErrUnverified = errors.New("not verified")
+
+// Requirements are what hoist verify --require takes.
+var Requirements = []string{"sbom", "provenance", "scan"}
+
+// LoadPublic reads a cosign public key (cosign.pub), given as PEM content
+// or as a file's path.
+func LoadPublic(key string) (signature.Verifier, error) {
+	pem := []byte(key)
+	from := "--key (PEM content)"
+	if !strings.Contains(key, "-----BEGIN") {
+		from = "--key file " + key
+		b, err := os.ReadFile(key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s cannot be read: %w", ErrKey, from, errors.Unwrap(err))
+		}
+		pem = b
+	}
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pem)
+	var v signature.Verifier
+	if err == nil {
+		v, err = signature.LoadVerifier(pub, crypto.SHA256)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is not a public key cosign verifies with (give cosign.pub from cosign generate-key-pair): %v", ErrKey, from, err)
+	}
+	return v, nil
+}
+
+// Verification is what Verify found valid for an image.
+type Verification struct {
+	Digest     name.Digest
+	Signatures int
+	// Attestations counts the valid attestations by kind (cyclonedx,
+	// slsaprovenance1, or the predicate type of another).
+	Attestations map[string]int
+	// Scan is the scan record the provenance names, when it names one.
+	Scan *ScanClaim
+}
+
+// ScanClaim is the scan record a signed provenance names.
+type ScanClaim struct {
+	Passed  bool   `json:"passed"`
+	Verdict string `json:"verdict"`
+	Scanner string `json:"scanner"`
+	Record  string `json:"-"`
+}
+
+// Verify checks the signatures of the image ref names, and its
+// attestations, with the public key v: at least one valid signature over
+// its digest, and for each of require (sbom, provenance, scan) a valid
+// attestation (scan: a provenance naming a passing scan record). The
+// transparency log is not consulted (key-based, offline).
+func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, require []string, tr http.RoundTripper, kc authn.Keychain) (*Verification, error) {
+	opt := ociremote.WithRemoteOptions(remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc))
+	d, err := ociremote.ResolveDigest(ref, opt)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrImage, ref, err)
+	}
+	out := &Verification{Digest: d, Attestations: map[string]int{}}
+	co := &cosign.CheckOpts{SigVerifier: v, IgnoreTlog: true, IgnoreSCT: true, Offline: true,
+		ClaimVerifier: cosign.SimpleClaimVerifier, RegistryClientOpts: []ociremote.Option{opt}}
+	sv, _, err := cosign.VerifyImageSignatures(ctx, d, co)
+	if err != nil {
+		return out, fmt.Errorf("%w: %s: no signature verifies with the key: %w", ErrUnverified, d, err)
+	}
+	out.Signatures = len(sv)
+	co.ClaimVerifier = cosign.IntotoSubjectClaimVerifier
+	atts, _, err := cosign.VerifyImageAttestations(ctx, d, co)
+	if err != nil && len(require) > 0 {
+		return out, fmt.Errorf("%w: %s: no attestation verifies with the key (required: %s): %w", ErrUnverified, d, strings.Join(require, ", "), err)
+	}
+	for _, a := range atts {
+		st, err := statementOf(a.Payload)
+		if err != nil {
+			return out, fmt.Errorf("%w: %s: an attestation: %w", ErrUnverified, d, err)
+		}
+		kind := st.PredicateType
+		for _, k := range []string{KindSBOM, KindProvenance} {
+			if PredicateType(k) == kind {
+				kind = k
+			}
+		}
+		out.Attestations[kind]++
+		if kind == KindProvenance {
+			if c := scanClaim(st.Predicate); c != nil && (out.Scan == nil || c.Passed) {
+				out.Scan = c
+			}
+		}
+	}
+	var missing []string
+	for _, r := range require {
+		switch r {
+		case "sbom":
+			if out.Attestations[KindSBOM] == 0 {
+				missing = append(missing, "no signed CycloneDX SBOM attestation (PLUGIN_SBOM)")
+			}
+		case "provenance":
+			if out.Attestations[KindProvenance] == 0 {
+				missing = append(missing, "no signed SLSA provenance v1 attestation (PLUGIN_PROVENANCE)")
+			}
+		case "scan":
+			switch {
+			case out.Scan == nil:
+				missing = append(missing, "no signed provenance names a scan record (PLUGIN_PROVENANCE with PLUGIN_SCAN or PLUGIN_REQUIRE_SCAN)")
+			case !out.Scan.Passed:
+				missing = append(missing, "the scan record the provenance names did not pass: "+out.Scan.Verdict)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return out, fmt.Errorf("%w: %s: %s", ErrUnverified, d, strings.Join(missing, "; "))
+	}
+	return out, nil
+}
+
+// ErrImage marks an image that cannot be read from its registry.
+var ErrImage = errors.New("image not found")
+
+// CheckRequire checks --require's values.
+func CheckRequire(require []string) error {
+	for _, r := range require {
+		if !slices.Contains(Requirements, r) {
+			return fmt.Errorf("unknown requirement %q: want %s", r, strings.Join(Requirements, ", "))
+		}
+	}
+	return nil
+}
+
+type statement struct {
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+// statementOf is the in-toto statement in an attestation's DSSE envelope.
+func statementOf(payload func() ([]byte, error)) (*statement, error) {
+	p, err := payload()
+	if err != nil {
+		return nil, err
+	}
+	var env struct {
+		Payload string `json:"payload"`
+	}
+	if err := json.Unmarshal(p, &env); err != nil {
+		return nil, fmt.Errorf("not a DSSE envelope: %w", err)
+	}
+	b, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("not a DSSE envelope: %w", err)
+	}
+	var st statement
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("not an in-toto statement: %w", err)
+	}
+	return &st, nil
+}
+
+// scanClaim is the scan record byproduct of a hoist provenance.
+func scanClaim(pred json.RawMessage) *ScanClaim {
+	var p struct {
+		RunDetails struct {
+			Byproducts []struct {
+				Name        string    `json:"name"`
+				URI         string    `json:"uri"`
+				Annotations ScanClaim `json:"annotations"`
+			} `json:"byproducts"`
+		} `json:"runDetails"`
+	}
+	if json.Unmarshal(pred, &p) != nil {
+		return nil
+	}
+	for _, b := range p.RunDetails.Byproducts {
+		if b.Name == "hoist-scan-record" {
+			c := b.Annotations
+			c.Record = strings.TrimPrefix(b.URI, "file:")
+			return &c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+package step
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hoist-build/hoist/internal/provenance"
+	"github.com/hoist-build/hoist/internal/scan"
+	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/sign"
+	"github.com/hoist-build/hoist/internal/source"
+)
+
+// Attest is what a signing step attaches to the digest it signs.
+type Attest struct {
+	// SBOM attaches each image's CycloneDX SBOM, written by Trivy (with
+	// SBOMScan when the step does not scan).
+	SBOM     bool
+	SBOMScan *scan.Options
+	// Provenance, when set, is filled with what the step learns and
+	// attached as a SLSA provenance v1 statement.
+	Provenance *provenance.Facts
+}
+
+// sboms writes the SBOM of every image of targets (one per platform).
+func (r *runner) sboms(ctx context.Context, targets []source.ScanTarget) error {
+	sc := r.scanner
+	if sc == nil {
+		o := *r.st.Attest.SBOMScan
+		o.Logf = r.pr.Printf
+		var err error
+		if sc, err = scan.New(ctx, o); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	from := "the image"
+	for i, t := range targets {
+		report := ""
+		if sc == r.scanner {
+			report = sc.Report(r.res.Scan, i)
+		}
+		if report != "" {
+			from = "the scan's report"
+		}
+		b, err := sc.SBOM(ctx, scan.Target{Input: t.Input, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform}, report)
+		if err != nil {
+			return err
+		}
+		r.atts = append(r.atts, sign.Attestation{Kind: sign.KindSBOM, Predicate: b})
+	}
+	r.pr.Printf("sbom: %d CycloneDX SBOM(s) by Trivy %s from %s in %.1fs", len(targets), scan.TrivyVersion, from, time.Since(start).Seconds())
+	return nil
+}
+
+// provenance completes the step's provenance facts with what it did and
+// adds the statement to the attestations.
+func (r *runner) provenance() error {
+	p := r.st.Attest.Provenance
+	if p == nil {
+		return nil
+	}
+	f := *p
+	f.Hoist, f.Started, f.Finished = Version, r.started, time.Now()
+	if b := r.st.Build; b != nil {
+		bf := *f.Build
+		f.Builder = b.Tool
+		if df := b.Request.Dockerfile; df != "" {
+			if data, err := os.ReadFile(df); err == nil {
+				bf.DockerfileDigest = fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+			}
+		}
+		if r.built != nil {
+			f.BuilderVersion = r.built.BuilderVersion
+			for _, d := range r.built.BaseImages {
+				bf.BaseImages = append(bf.BaseImages, provenance.Dependency{URI: d.URI, Digest: d.Digest})
+			}
+		}
+		f.Build = &bf
+	} else {
+		f.Builder, f.From = "push", r.from
+	}
+	if rec := r.res.Scan; rec != nil {
+		s := &provenance.Scan{Record: rec.Path, Passed: rec.Passed, Verdict: rec.Verdict(),
+			Scanner: rec.Scanner.Name + " " + rec.Scanner.Version, ScannedAt: rec.ScannedAt}
+		if data, err := os.ReadFile(rec.Path); err == nil {
+			s.RecordDigest = fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+		}
+		f.Scan = s
+	}
+	b, err := provenance.Predicate(f)
+	if err != nil {
+		return fmt.Errorf("%w: provenance: %w", sign.ErrSign, err)
+	}
+	r.atts = append(r.atts, sign.Attestation{Kind: sign.KindProvenance, Predicate: b})
+	return nil
+}
+
+// attestOf reads PLUGIN_SBOM and PLUGIN_PROVENANCE: attestations are
+// signed with the step's signing key, so each needs PLUGIN_SIGN.
+func attestOf(s *settings.Settings, env Environ, st *Step, path func(string) string) error {
+	if !s.SBOM && !s.Provenance {
+		return nil
+	}
+	if st.Sign == nil {
+		var errs []error
+		for _, f := range []struct {
+			flag string
+			on   bool
+		}{{"sbom", s.SBOM}, {"provenance", s.Provenance}} {
+			if f.on {
+				errs = append(errs, fmt.Errorf("%s is a signed attestation of the pushed digest: set PLUGIN_SIGN=true with PLUGIN_SIGN_KEY as well", s.Origin(f.flag)))
+			}
+		}
+		return fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
+	}
+	if s.SBOM {
+		st.Attest.SBOM = true
+		if st.Scan != nil {
+			// The gate's report lists every package: the SBOM is
+			// converted from it.
+			st.Scan.Policy.ListPackages = true
+		} else {
+			// Trivy writes the SBOM also when the step does not scan:
+			// its package analysers need no database.
+			pathList, _ := env.Lookup("PATH")
+			trivy, err := scan.Find(s.ScanTrivy, pathList)
+			if err != nil {
+				return fmt.Errorf("PLUGIN_SBOM: %w", err)
+			}
+			cache := path(s.ScanCacheDir)
+			if cache == "" {
+				cache = defaultTrivyCache(env.Lookup, env.TempDir)
+			}
+			st.Attest.SBOMScan = &scan.Options{Trivy: trivy, CacheDir: cache, Timeout: s.ScanTimeout, TempDir: env.TempDir, Env: env.Environ}
+		}
+	}
+	if s.Provenance {
+		f := &provenance.Facts{}
+		f.Source, f.Invocation = provenance.SourceFromCI(env.Lookup)
+		st.Attest.Provenance = f
+	}
+	return nil
+}
+
+// rel is p relative to dir when it lies inside it, else p.
+func rel(dir, p string) string {
+	if r, err := filepath.Rel(dir, p); err == nil && r != ".." && !strings.HasPrefix(r, "../") {
+		return r
+	}
+	return p
+}
+
+// provenanceBuild is what the provenance says of a build: the Dockerfile,
+// context, target and platforms, the build arguments that are not
+// secrets, the labels; and it asks the builder for the base images it
+// resolves.
+func provenanceBuild(s *settings.Settings, env Environ, b *Build) *provenance.Build {
+	req := &b.Request
+	req.BaseImages = true
+	pb := &provenance.Build{Dockerfile: rel(env.WorkDir, req.Dockerfile), Context: rel(env.WorkDir, req.ContextDir), Target: s.Target, Platforms: s.Platforms}
+	secrets := s.Secrets()
+	for _, v := range req.Secrets {
+		secrets = append(secrets, string(v))
+	}
+	isSecret := func(v string) bool {
+		for _, sec := range secrets {
+			if sec != "" && strings.Contains(v, sec) {
+				return true
+			}
+		}
+		return false
+	}
+	args := map[string]string{}
+	for _, kv := range req.BuildArgs {
+		args[kv.Key] = kv.Value
+	}
+	pb.Args, pb.Withheld = provenance.SplitArgs(args, isSecret)
+	if len(req.Labels) > 0 {
+		pb.Labels = map[string]string{}
+		for _, kv := range req.Labels {
+			pb.Labels[kv.Key] = kv.Value
+		}
+	}
+	return pb
+}

@@ -1,0 +1,90 @@
+package step
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/hoist-build/hoist/internal/settings"
+	"github.com/hoist-build/hoist/internal/sign"
+)
+
+// VerifyRequest is hoist verify: an image in a registry, the public key
+// its signatures must verify with, and the attestations it must carry.
+type VerifyRequest struct {
+	Image   string
+	Key     signature.Verifier
+	Require []string
+}
+
+// VerifyFromSettings is the step of hoist verify: the settings' registry
+// access (logins, certificates, routes), nothing built or pushed.
+func VerifyFromSettings(s *settings.Settings, env Environ, image, key string, require []string) (Step, error) {
+	if err := sign.CheckRequire(require); err != nil {
+		return Step{}, fmt.Errorf("%w: --require: %w", settings.ErrInvalid, err)
+	}
+	if key == "" {
+		return Step{}, fmt.Errorf("%w: --key is required: the cosign public key (cosign.pub) the signatures must verify with", settings.ErrInvalid)
+	}
+	if !strings.Contains(key, "-----BEGIN") && !filepath.IsAbs(key) {
+		key = filepath.Join(env.WorkDir, key)
+	}
+	v, err := sign.LoadPublic(key)
+	if err != nil {
+		return Step{}, err
+	}
+	c := *s
+	c.PushOnly, c.NoPush, c.Scan, c.RequireScan, c.Sign, c.SBOM, c.Provenance = true, false, false, false, false, false, false
+	c.Repo, c.Destinations, c.SourceTarPath, c.SourceImage = "", nil, "", image
+	env.ScanOnly = true
+	st, err := FromSettings(&c, env)
+	if err != nil {
+		return st, err
+	}
+	st.Verify = &VerifyRequest{Image: image, Key: v, Require: require}
+	return st, nil
+}
+
+// verify checks the image's signature and attestations, and prints what
+// verified.
+func (r *runner) verify(ctx context.Context) error {
+	vr := r.st.Verify
+	opts := []name.Option{name.WeakValidation}
+	if r.st.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	ref, err := name.ParseReference(vr.Image, opts...)
+	if err != nil {
+		return fmt.Errorf("%w: %q is not an image reference: %w", settings.ErrInvalid, vr.Image, err)
+	}
+	v, err := sign.Verify(ctx, ref, vr.Key, vr.Require, r.tr, r.kc)
+	r.maskLearned()
+	if v != nil {
+		r.res.Digest = v.Digest.DigestStr()
+		r.res.Verification = v
+	}
+	if err != nil {
+		return err
+	}
+	w := r.st.Stdout
+	fmt.Fprintf(w, "verified %s\n", v.Digest)
+	fmt.Fprintf(w, "  signatures: %d valid\n", v.Signatures)
+	var kinds []string
+	for _, k := range slices.Sorted(maps.Keys(v.Attestations)) {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, v.Attestations[k]))
+	}
+	if len(kinds) == 0 {
+		kinds = []string{"none"}
+	}
+	fmt.Fprintf(w, "  attestations: %s\n", strings.Join(kinds, ", "))
+	if v.Scan != nil {
+		fmt.Fprintf(w, "  scan: %s by %s (record %s)\n", v.Scan.Verdict, v.Scan.Scanner, v.Scan.Record)
+	}
+	return nil
+}
