@@ -68,6 +68,7 @@ func toolVersions() ([]ToolVersion, error) {
 		{"hoist", []string{hoistBin, "version"}},
 		{"crane", []string{craneBin, "version"}},
 		{"trivy", []string{trivyBin, "--version"}},
+		{"cosign", []string{"sh", "-c", cosignBin + " version 2>&1 | grep GitVersion"}},
 		{"skopeo", []string{"skopeo", "--version"}},
 		{"docker", []string{"docker", "version", "--format", "client {{.Client.Version}}, daemon {{.Server.Version}} (API {{.Server.APIVersion}})"}},
 		{"buildx", []string{"docker", "buildx", "version"}},

@@ -4,7 +4,7 @@
 // distribution registries on loopback, and judges the performance targets
 // of bench/targets.json.
 //
-//	bench run    [-sizes 32,512] [-runs 5] [-suites push,build,kaniko,scan,pipeline,cache] [-out bench/out/results.json]
+//	bench run    [-sizes 32,512] [-runs 5] [-suites push,build,kaniko,scan,pipeline,sign,cache] [-out bench/out/results.json]
 //	bench check  [-targets bench/targets.json] [-runs N] [-out bench/out/check.json]
 //	bench report [-results docs/benchmarks.json] [-template bench/benchmarks.md.tmpl]
 //
@@ -73,6 +73,7 @@ func addMeasureFlags(fs *flag.FlagSet, runs int, out string) measureFlags {
 	fs.StringVar(&craneBin, "crane", craneBin, "crane binary")
 	fs.StringVar(&buildkitdBin, "buildkitd", buildkitdBin, "buildkitd binary for hoist's embedded engine")
 	fs.StringVar(&trivyBin, "trivy", trivyBin, "Trivy binary (the pinned one)")
+	fs.StringVar(&cosignBin, "cosign", cosignBin, "cosign binary (the pinned one)")
 	fs.StringVar(&buildctlBin, "buildctl", buildctlBin, "buildctl binary, to empty the engine's cache between builds")
 	fs.StringVar(&kanikoImage, "kaniko-image", kanikoImage, "hoist's Kaniko plugin image, in the Docker daemon")
 	fs.StringVar(&buildkitImage, "buildkit-image", buildkitImage, "hoist's BuildKit plugin image, in the Docker daemon")
@@ -87,7 +88,7 @@ func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	mf := addMeasureFlags(fs, 5, "bench/out/results.json")
 	sizesFlag := fs.String("sizes", "32,512", "image sizes in MiB")
-	suitesFlag := fs.String("suites", "push,build,kaniko,scan,pipeline,cache", "suites: push, build, kaniko, scan, pipeline, cache")
+	suitesFlag := fs.String("suites", "push,build,kaniko,scan,pipeline,sign,cache", "suites: push, build, kaniko, scan, pipeline, sign, cache")
 	targetsFile := fs.String("targets", "bench/targets.json", "targets judged at the end when every case they need was measured")
 	only := fs.String("only", "", "measure only the cases whose ids start with one of these comma-separated prefixes (e.g. push/oci-1reg)")
 	fs.Parse(args)
@@ -101,8 +102,8 @@ func cmdRun(args []string) error {
 	}
 	suites := strings.Split(*suitesFlag, ",")
 	for _, s := range suites {
-		if !slices.Contains([]string{"push", "build", "kaniko", "scan", "pipeline", "cache"}, s) {
-			return fmt.Errorf("-suites: unknown suite %q (push, build, kaniko, scan, pipeline, cache)", s)
+		if !slices.Contains([]string{"push", "build", "kaniko", "scan", "pipeline", "sign", "cache"}, s) {
+			return fmt.Errorf("-suites: unknown suite %q (push, build, kaniko, scan, pipeline, sign, cache)", s)
 		}
 	}
 	tg, err := loadTargets(*targetsFile)
@@ -216,7 +217,7 @@ func measureAll(mf measureFlags, sizes []int, want func(string) bool) (*Results,
 		}
 	}()
 	for _, size := range sizes {
-		for _, suite := range []func(int) error{b.pushSuite, b.buildSuite, b.kanikoSuite, b.scanSuite, b.pipelineSuite} {
+		for _, suite := range []func(int) error{b.pushSuite, b.buildSuite, b.kanikoSuite, b.scanSuite, b.pipelineSuite, b.signSuite} {
 			if err := suite(size); err != nil {
 				return nil, err
 			}

@@ -34,7 +34,7 @@ func (s *Scanner) SBOM(ctx context.Context, t Target, report string) ([]byte, er
 	if report != "" {
 		args = []string{"convert", "--quiet", "--format", "cyclonedx", "--output", tmp.Name(), report}
 	}
-	if _, err := s.run(ctx, "SBOM of "+filepath.Base(t.Input), args...); err != nil {
+	if _, err := s.runPriority(ctx, true, "SBOM of "+filepath.Base(t.Input), args...); err != nil {
 		return nil, err
 	}
 	st, err := os.Stat(tmp.Name())

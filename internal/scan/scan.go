@@ -344,6 +344,13 @@ const maxStderr = 64 << 10
 // run runs Trivy with args under the timeout and returns its standard
 // output; a failure is an ErrScanner error with the end of its stderr.
 func (s *Scanner) run(ctx context.Context, what string, args ...string) ([]byte, error) {
+	return s.runPriority(ctx, false, what, args...)
+}
+
+// runPriority runs Trivy; in the background, Trivy runs at a lower CPU
+// priority (nice 10): the SBOM is written alongside a push, which it
+// must not slow.
+func (s *Scanner) runPriority(ctx context.Context, background bool, what string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.o.Trivy, args...)
@@ -353,7 +360,14 @@ func (s *Scanner) run(ctx context.Context, what string, args ...string) ([]byte,
 	cmd.WaitDelay = 2 * time.Second
 	// Trivy's notice about VEX statements is for project maintainers.
 	cmd.Env = append(append([]string{}, s.o.Env...), "TRIVY_DISABLE_VEX_NOTICE=true")
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if background {
+			// Best effort: a process that cannot be reniced runs as is.
+			_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, 10)
+		}
+		err = cmd.Wait()
+	}
 	if err == nil {
 		return stdout.Bytes(), nil
 	}

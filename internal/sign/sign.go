@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -37,6 +40,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
+	"golang.org/x/sync/errgroup"
 )
 
 // ErrKey marks a signing key that cannot be used: unreadable, not a
@@ -46,16 +50,28 @@ var ErrKey = errors.New("signing key unusable")
 // ErrSign marks a signature that could not be stored.
 var ErrSign = errors.New("signing failed")
 
-// Signer signs with one loaded key.
+// Signer signs with one cosign key. The key's PEM block is checked when
+// it is loaded; its decryption (scrypt, a quarter of a second) is done
+// once, by Unlock, which a step runs alongside its push.
 type Signer struct {
-	sv signature.SignerVerifier
+	pem      []byte
+	password string
+	from     string
+
+	once sync.Once
+	sv   signature.SignerVerifier
+	err  error
 }
 
+// The PEM types of cosign's private keys (cosign generate-key-pair,
+// cosign import-key-pair).
+var keyTypes = []string{"ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY"}
+
 // Load reads a cosign private key, given as PEM content or as a file's
-// path, and decrypts it with password. What is wrong is said without the
-// key or the password.
+// path, and checks that it is one. What is wrong is said without the key
+// or the password. Unlock decrypts it.
 func Load(key, password string) (*Signer, error) {
-	pem := []byte(key)
+	data := []byte(key)
 	from := "PLUGIN_SIGN_KEY (PEM content)"
 	if !strings.Contains(key, "-----BEGIN") {
 		from = "PLUGIN_SIGN_KEY file " + key
@@ -63,24 +79,36 @@ func Load(key, password string) (*Signer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s is neither a PEM key nor a readable file: %w", ErrKey, "PLUGIN_SIGN_KEY", errors.Unwrap(err))
 		}
-		pem = b
+		data = b
 	}
-	sv, err := cosign.LoadPrivateKey(pem, []byte(password), nil)
-	if err != nil {
-		msg := err.Error()
-		switch {
-		case strings.Contains(msg, "decrypt"):
-			msg = "it cannot be decrypted with PLUGIN_SIGN_PASSWORD: a wrong password, or a damaged key"
-		case strings.Contains(msg, "invalid pem block"):
-			msg = "it holds no PEM block: give the key cosign generate-key-pair wrote (cosign.key)"
-		case strings.Contains(msg, "unsupported pem type"):
-			msg = "it is not a cosign private key (" + strings.TrimPrefix(msg, "unsupported pem type: ") + "): give an ENCRYPTED SIGSTORE PRIVATE KEY (cosign generate-key-pair), or import yours with cosign import-key-pair"
-		default:
-			msg = "cosign does not sign with it: " + msg
+	block, _ := pem.Decode(data)
+	switch {
+	case block == nil:
+		return nil, fmt.Errorf("%w: %s: it holds no PEM block: give the key cosign generate-key-pair wrote (cosign.key)", ErrKey, from)
+	case !slices.Contains(keyTypes, block.Type):
+		return nil, fmt.Errorf("%w: %s: it is not a cosign private key (%s): give an ENCRYPTED SIGSTORE PRIVATE KEY (cosign generate-key-pair), or import yours with cosign import-key-pair", ErrKey, from, block.Type)
+	}
+	return &Signer{pem: data, password: password, from: from}, nil
+}
+
+// Unlock decrypts the key with its password, once; later calls return
+// the first one's result.
+func (s *Signer) Unlock() error {
+	s.once.Do(func() {
+		sv, err := cosign.LoadPrivateKey(s.pem, []byte(s.password), nil)
+		if err != nil {
+			msg := err.Error()
+			if strings.Contains(msg, "decrypt") {
+				msg = "it cannot be decrypted with PLUGIN_SIGN_PASSWORD: a wrong password, or a damaged key"
+			} else {
+				msg = "cosign does not sign with it: " + msg
+			}
+			s.err = fmt.Errorf("%w: %s: %s", ErrKey, s.from, msg)
+			return
 		}
-		return nil, fmt.Errorf("%w: %s: %s", ErrKey, from, msg)
-	}
-	return &Signer{sv: sv}, nil
+		s.sv = sv
+	})
+	return s.err
 }
 
 // Attestation is an in-toto predicate to sign and attach to an image.
@@ -125,6 +153,9 @@ type Published struct {
 // well. tr and kc reach the registry.
 func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest string, atts []Attestation, tr http.RoundTripper, kc authn.Keychain) (Published, error) {
 	var out Published
+	if err := s.Unlock(); err != nil {
+		return out, err
+	}
 	ref := repo.Digest(digest)
 	fail := func(what string, err error) (Published, error) {
 		return out, fmt.Errorf("%w: %s: %s: %w", ErrSign, ref, what, err)
@@ -141,7 +172,18 @@ func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest strin
 	if err != nil {
 		return fail("sign", err)
 	}
-	opt := ociremote.WithRemoteOptions(remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc))
+	// One puller and one pusher for the repository: the registry is
+	// pinged, and its token fetched, once for every request below.
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc)}
+	pusher, err := remote.NewPusher(ropts...)
+	if err != nil {
+		return fail("reach the registry", err)
+	}
+	puller, err := remote.NewPuller(ropts...)
+	if err != nil {
+		return fail("reach the registry", err)
+	}
+	opt := ociremote.WithRemoteOptions(append(ropts, remote.Reuse(pusher), remote.Reuse(puller))...)
 	se, err := ociremote.SignedEntity(ref, opt)
 	if err != nil {
 		return fail("read the image", err)
@@ -163,16 +205,31 @@ func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest strin
 			return fail(a.Kind+" attestation", err)
 		}
 	}
-	if err := ociremote.WriteSignatures(repo, se, opt); err != nil {
-		return fail("store the signature", err)
-	}
-	if len(atts) > 0 {
-		if err := ociremote.WriteAttestations(repo, se, opt); err != nil {
-			return fail("store the attestations", err)
+	// The signature, the attestations and the question for the referrers
+	// API go to the registry at once.
+	var g errgroup.Group
+	g.Go(func() error {
+		if err := ociremote.WriteSignatures(repo, se, opt); err != nil {
+			return fmt.Errorf("store the signature: %w", err)
 		}
+		return nil
+	})
+	if len(atts) > 0 {
+		g.Go(func() error {
+			if err := ociremote.WriteAttestations(repo, se, opt); err != nil {
+				return fmt.Errorf("store the attestations: %w", err)
+			}
+			return nil
+		})
 	}
-	if out.Referrers, err = HasReferrers(ctx, ref, tr, kc); err != nil {
-		return fail("ask for the referrers API", err)
+	g.Go(func() (err error) {
+		if out.Referrers, err = HasReferrers(ctx, ref, tr, kc); err != nil {
+			return fmt.Errorf("ask for the referrers API: %w", err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return out, fmt.Errorf("%w: %s: %w", ErrSign, ref, err)
 	}
 	if !out.Referrers {
 		return out, nil

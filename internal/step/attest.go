@@ -28,6 +28,38 @@ type Attest struct {
 	Provenance *provenance.Facts
 }
 
+// alongside is the check the push runs alongside its uploads, before it
+// writes any manifest: the source's content check (verify, when set),
+// the signing key's decryption and the SBOM.
+func (r *runner) alongside(verify func(context.Context) error) func(context.Context) error {
+	if r.st.Sign == nil && r.sbomDone == nil {
+		return verify
+	}
+	return func(ctx context.Context) error {
+		if verify != nil {
+			if err := verify(ctx); err != nil {
+				return err
+			}
+		}
+		return r.ready()
+	}
+}
+
+// ready waits for the signing key's decryption and the SBOM, and returns
+// the first error.
+func (r *runner) ready() error {
+	if r.st.Sign != nil {
+		if err := r.st.Sign.Unlock(); err != nil {
+			return err
+		}
+	}
+	if r.sbomDone != nil {
+		<-r.sbomDone
+		return r.sbomErr
+	}
+	return nil
+}
+
 // sboms writes the SBOM of every image of targets (one per platform).
 func (r *runner) sboms(ctx context.Context, targets []source.ScanTarget) error {
 	sc := r.scanner

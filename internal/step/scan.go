@@ -135,44 +135,54 @@ func defaultTrivyCache(lookup func(string) (string, bool), tempDir string) strin
 }
 
 // gate scans img (PLUGIN_SCAN) and checks its record (PLUGIN_REQUIRE_SCAN)
-// before anything is pushed.
-func (r *runner) gate(ctx context.Context, img *source.Image) error {
+// before anything is pushed, and starts the SBOM (PLUGIN_SBOM), which is
+// written alongside the push from the images Trivy scanned. release ends
+// the SBOM and removes those images.
+func (r *runner) gate(ctx context.Context, img *source.Image) (release func(), err error) {
+	release = func() {}
 	if r.scanner != nil || r.st.Attest.SBOM {
-		targets, release, err := img.ScanTargets(r.st.TempDir)
+		targets, done, err := img.ScanTargets(r.st.TempDir)
 		if err != nil {
-			return fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
+			return release, fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
 		}
-		defer release()
+		release = done
 		if r.scanner != nil {
 			rec, err := r.scanImage(ctx, img, targets)
 			r.res.Scan = rec
 			if err != nil {
-				return err
+				return release, err
 			}
 		}
 		if r.st.Attest.SBOM {
-			// The SBOM of the very archive Trivy scanned.
-			if err := r.sboms(ctx, targets); err != nil {
-				return err
+			sctx, cancel := context.WithCancel(ctx)
+			r.sbomDone = make(chan struct{})
+			go func() {
+				defer close(r.sbomDone)
+				r.sbomErr = r.sboms(sctx, targets)
+			}()
+			release = func() {
+				cancel()
+				<-r.sbomDone
+				done()
 			}
 		}
 	}
 	if r.st.RequireScan == "" {
-		return nil
+		return release, nil
 	}
 	rec, err := scan.ReadRecord(r.st.RequireScan, img.Digest)
 	if errors.Is(err, scan.ErrNoRecord) {
-		return fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %s (%s) has no scan record in %s: nothing was pushed; scan it first (hoist scan, or PLUGIN_SCAN=true on this step) with PLUGIN_SCAN_RECORDS pointing at the same directory", ErrUnscanned, img.Digest, img.From, r.st.RequireScan)
+		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %s (%s) has no scan record in %s: nothing was pushed; scan it first (hoist scan, or PLUGIN_SCAN=true on this step) with PLUGIN_SCAN_RECORDS pointing at the same directory", ErrUnscanned, img.Digest, img.From, r.st.RequireScan)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %w", ErrUnscanned, err)
+		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %w", ErrUnscanned, err)
 	}
 	if !rec.Passed {
-		return fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: the scan of %s %s (record %s, %s): nothing was pushed", ErrUnscanned, img.Digest, rec.Verdict(), rec.Path, rec.ScannedAt.Format("2006-01-02T15:04:05Z"))
+		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: the scan of %s %s (record %s, %s): nothing was pushed", ErrUnscanned, img.Digest, rec.Verdict(), rec.Path, rec.ScannedAt.Format("2006-01-02T15:04:05Z"))
 	}
 	r.res.Scan = rec
 	r.pr.Printf("scan record: %s %s by Trivy %s on %s (%s)", img.Digest, rec.Verdict(), rec.Scanner.Version, rec.ScannedAt.Format("2006-01-02T15:04:05Z"), rec.Path)
-	return nil
+	return release, nil
 }
 
 // scanImage runs the scanner on the image as it will be pushed.

@@ -188,6 +188,10 @@ type runner struct {
 	built   *build.Result
 	from    string
 	atts    []sign.Attestation
+	// sbomDone is closed when the SBOM, written alongside the push, is
+	// done (sbomErr its error); nil when the step writes none.
+	sbomDone chan struct{}
+	sbomErr  error
 }
 
 func start(ctx context.Context, st *Step) (*runner, error) {
@@ -195,6 +199,11 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 		st.Mask = &mask.Set{}
 	}
 	r := &runner{st: st, pr: progress.New(st.Stderr, st.Progress), started: time.Now()}
+	if st.Sign != nil {
+		// The key's decryption runs alongside the rest of the step; the
+		// push writes no manifest until it has succeeded.
+		go st.Sign.Unlock()
+	}
 	regKC, err := registry.NewKeychain(st.Login.Static)
 	if err != nil {
 		return nil, err
@@ -375,7 +384,9 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 		dests = append(dests, d)
 	}
 	r.from = img.From
-	if err := r.gate(ctx, img); err != nil {
+	release, err := r.gate(ctx, img)
+	defer release()
+	if err != nil {
 		return err
 	}
 	r.pr.Printf("pushing to %d destination(s)", len(dests))
@@ -387,13 +398,17 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 		Retries:     r.st.Push.Retries,
 		FailFast:    r.st.Push.FailFast,
 		Progress:    r.pr,
-		Verify:      img.Verify,
+		Verify:      r.alongside(img.Verify),
 	}
 	if r.st.Debug {
 		o.Debugf = r.pr.Printf
 	}
 	results := publish.Push(ctx, img.Artifact, dests, o)
 	r.pr.Close()
+	if err := r.ready(); err != nil {
+		// The key or the SBOM failed: no manifest was written.
+		return err
+	}
 	results = append(results, skipped...)
 	r.res.Digest, r.res.Pushed, r.res.Destinations = img.Digest.String(), true, results
 	failed := 0
