@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -69,11 +70,25 @@ func TestKanikoPluginImage(t *testing.T) {
 	a := harness.StartRegistry(t, harness.RegistryOptions{})
 	b := harness.StartRegistry(t, harness.RegistryOptions{})
 	ws := buildContext(t, "FROM "+f.Base+"\nARG WHO\nRUN echo \"built by kaniko for $WHO\" > /k.txt\n", nil)
+	key, pub := keyPair(t, "kaniko-pw")
+	keyPEM, _ := os.ReadFile(key)
 
+	// Signed, with a provenance that names Kaniko and its version.
 	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": a.Host + "/kaniko/app", "PLUGIN_TAGS": "1",
-		"PLUGIN_BUILD_ARGS": "WHO=ci", "PLUGIN_CUSTOM_LABELS": "team=k", "PLUGIN_PROGRESS": "plain"})
+		"PLUGIN_BUILD_ARGS": "WHO=ci", "PLUGIN_CUSTOM_LABELS": "team=k", "PLUGIN_PROGRESS": "plain",
+		"PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": string(keyPEM), "PLUGIN_SIGN_PASSWORD": "kaniko-pw", "PLUGIN_PROVENANCE": "true"})
 	if err != nil {
 		t.Fatalf("build and push: %v\n%s", err, out)
+	}
+	provs, pout, err := statements(t, a, pub, "slsaprovenance1", a.Host+"/kaniko/app@"+digestOf(t, a, a.Host+"/kaniko/app:1"))
+	if err != nil {
+		t.Fatalf("cosign verify-attestation: %v\n%s", err, pout)
+	}
+	if b, v := at(provs[0], "predicate", "buildDefinition", "internalParameters", "builder"), at(provs[0], "predicate", "runDetails", "builder", "version", "kaniko"); b != "kaniko" || v != "v1.23.2" {
+		t.Errorf("the provenance names builder %v version %v, want kaniko v1.23.2", b, v)
+	}
+	if got := at(provs[0], "predicate", "buildDefinition", "externalParameters", "buildArgs", "WHO"); got != "ci" {
+		t.Errorf("the provenance's build arg WHO is %v", got)
 	}
 	if !strings.Contains(out, "build tool: kaniko (--build-tool says so)") && !strings.Contains(out, "build tool: kaniko (PLUGIN_BUILD_TOOL says so)") {
 		t.Errorf("the tool choice is not reported:\n%s", out)
@@ -88,7 +103,7 @@ func TestKanikoPluginImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build only: %v\n%s", err, out)
 	}
-	if tags := tagsOf(t, a, "kaniko/app"); len(tags) != 1 {
+	if tags := tagsOf(t, a, "kaniko/app"); slices.Contains(tags, "2") {
 		t.Errorf("build-only pushed: %v", tags)
 	}
 	if _, err := os.Stat(filepath.Join(ws, "out", "image.tar")); err != nil {
