@@ -71,15 +71,9 @@ var keyTypes = []string{"ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIV
 // path, and checks that it is one. What is wrong is said without the key
 // or the password. Unlock decrypts it.
 func Load(key, password string) (*Signer, error) {
-	data := []byte(key)
-	from := "PLUGIN_SIGN_KEY (PEM content)"
-	if !strings.Contains(key, "-----BEGIN") {
-		from = "PLUGIN_SIGN_KEY file " + key
-		b, err := os.ReadFile(key)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s is neither a PEM key nor a readable file: %w", ErrKey, "PLUGIN_SIGN_KEY", errors.Unwrap(err))
-		}
-		data = b
+	data, from, err := readKey(key, "PLUGIN_SIGN_KEY")
+	if err != nil {
+		return nil, err
 	}
 	block, _ := pem.Decode(data)
 	switch {
@@ -89,6 +83,19 @@ func Load(key, password string) (*Signer, error) {
 		return nil, fmt.Errorf("%w: %s: it is not a cosign private key (%s): give an ENCRYPTED SIGSTORE PRIVATE KEY (cosign generate-key-pair), or import yours with cosign import-key-pair", ErrKey, from, block.Type)
 	}
 	return &Signer{pem: data, password: password, from: from}, nil
+}
+
+// readKey is a key given as PEM content, or the content of the file key
+// names; from says which, for errors, in setting's name.
+func readKey(key, setting string) (data []byte, from string, err error) {
+	if strings.Contains(key, "-----BEGIN") {
+		return []byte(key), setting + " (PEM content)", nil
+	}
+	data, err = os.ReadFile(key)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %s is neither a PEM key nor a readable file: %w", ErrKey, setting, errors.Unwrap(err))
+	}
+	return data, setting + " file " + key, nil
 }
 
 // Unlock decrypts the key with its password, once; later calls return

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 
@@ -31,15 +30,9 @@ var Requirements = []string{"sbom", "provenance", "scan"}
 // LoadPublic reads a cosign public key (cosign.pub), given as PEM content
 // or as a file's path.
 func LoadPublic(key string) (signature.Verifier, error) {
-	pem := []byte(key)
-	from := "--key (PEM content)"
-	if !strings.Contains(key, "-----BEGIN") {
-		from = "--key file " + key
-		b, err := os.ReadFile(key)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s cannot be read: %w", ErrKey, from, errors.Unwrap(err))
-		}
-		pem = b
+	pem, from, err := readKey(key, "--key")
+	if err != nil {
+		return nil, err
 	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pem)
 	var v signature.Verifier
