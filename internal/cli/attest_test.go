@@ -369,7 +369,7 @@ func TestAttestReferrers(t *testing.T) {
 			"PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": "pw", "PLUGIN_PROVENANCE": "true"}
 	}
 	r := mustPush(t, env(host+"/ref/app"))
-	digest := strings.TrimSpace(r.stdout)
+	digest := strings.TrimSpace(harness.Run(t, nil, harness.Tool(t, "crane"), "digest", "--insecure", host+"/ref/app:1"))
 	assertContains(t, r, "signed "+host+"/ref/app@"+digest+" with slsaprovenance1 attestations (cosign's tags and OCI referrers)")
 	resp, err := http.Get(srv.URL + "/v2/ref/app/referrers/" + digest)
 	if err != nil {
