@@ -9,6 +9,7 @@ package provenance
 import (
 	"encoding/json"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -226,10 +227,21 @@ func SourceFromCI(lookup func(string) (string, bool)) (Source, string) {
 		return ""
 	}
 	s := Source{
-		Repository: first("DRONE_GIT_HTTP_URL", "DRONE_REMOTE_URL", "CI_REPO_CLONE_URL", "DRONE_REPO_LINK", "CI_REPO_URL"),
+		Repository: withoutUser(first("DRONE_GIT_HTTP_URL", "DRONE_REMOTE_URL", "CI_REPO_CLONE_URL", "DRONE_REPO_LINK", "CI_REPO_URL")),
 		Ref:        first("DRONE_COMMIT_REF", "CI_COMMIT_REF"),
 		Commit:     first("DRONE_COMMIT_SHA", "DRONE_COMMIT", "CI_COMMIT_SHA"),
 	}
 	inv := first("DRONE_BUILD_LINK", "CI_PIPELINE_URL", "HARNESS_EXECUTION_ID", "DRONE_BUILD_NUMBER", "CI_PIPELINE_NUMBER")
 	return s, inv
+}
+
+// withoutUser is a URL without the user and password a clone URL may
+// carry (https://x-access-token:...@host/repo.git).
+func withoutUser(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }

@@ -52,3 +52,12 @@ func TestPredicateIsSLSAv1(t *testing.T) {
 		}
 	}
 }
+
+// The clone URL's credentials never reach the provenance.
+func TestSourceFromCI(t *testing.T) {
+	env := map[string]string{"DRONE_GIT_HTTP_URL": "https://x-access-token:ghs_secret@git.example.com/a.git", "CI_COMMIT_SHA": "abc", "DRONE_BUILD_NUMBER": "7"}
+	s, inv := SourceFromCI(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if s.Repository != "https://git.example.com/a.git" || s.Commit != "abc" || inv != "7" {
+		t.Errorf("source %+v, invocation %q", s, inv)
+	}
+}

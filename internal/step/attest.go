@@ -214,11 +214,15 @@ func provenanceBuild(s *settings.Settings, env Environ, b *Build) *provenance.Bu
 		args[kv.Key] = kv.Value
 	}
 	pb.Args, pb.Withheld = provenance.SplitArgs(args, isSecret)
-	if len(req.Labels) > 0 {
-		pb.Labels = map[string]string{}
-		for _, kv := range req.Labels {
-			pb.Labels[kv.Key] = kv.Value
+	for _, kv := range req.Labels {
+		// A label whose value holds a secret is left out.
+		if isSecret(kv.Value) {
+			continue
 		}
+		if pb.Labels == nil {
+			pb.Labels = map[string]string{}
+		}
+		pb.Labels[kv.Key] = kv.Value
 	}
 	return pb
 }
