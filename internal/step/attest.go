@@ -81,7 +81,7 @@ func (r *runner) sboms(ctx context.Context, targets []source.ScanTarget) error {
 		if report != "" {
 			from = "the scan's report"
 		}
-		b, err := sc.SBOM(ctx, scan.Target{Input: t.Input, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform}, report)
+		b, err := sc.SBOM(ctx, scanTarget(t), report)
 		if err != nil {
 			return err
 		}

@@ -192,7 +192,7 @@ func (r *runner) scanImage(ctx context.Context, img *source.Image, targets []sou
 		sub.MediaType = string(mt)
 	}
 	for _, t := range targets {
-		sub.Targets = append(sub.Targets, scan.Target{Input: t.Input, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform})
+		sub.Targets = append(sub.Targets, scanTarget(t))
 	}
 	r.pr.Printf("scan: %s (%s) with Trivy %s, scanners %s, severities %s", img.Digest, img.From, scan.TrivyVersion,
 		strings.Join(r.st.Scan.Policy.Scanners, ","), strings.Join(r.st.Scan.Policy.Severities, ","))
@@ -235,4 +235,9 @@ func ScanFromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	st.ScanOnly = true
 	return st, nil
+}
+
+// scanTarget is a source's image as the scanner takes it.
+func scanTarget(t source.ScanTarget) scan.Target {
+	return scan.Target{Input: t.Input, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform}
 }
