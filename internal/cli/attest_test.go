@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -145,15 +146,8 @@ func TestAttestOnBuild(t *testing.T) {
 			t.Errorf("SBOM statements %v", sboms)
 		}
 		// Trivy's SBOM is of the image pushed: its config digest.
-		props, _ := at(sboms[0], "predicate", "metadata", "component", "properties").([]any)
-		found := false
-		for _, p := range props {
-			if at(p, "name") == "aquasecurity:trivy:ImageID" && at(p, "value") == manifest.Config.Digest {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("the SBOM does not name the config %s: %v", manifest.Config.Digest, props)
+		if id := imageID(sboms[0]["predicate"]); id != manifest.Config.Digest {
+			t.Errorf("the SBOM names the config %q, want %s", id, manifest.Config.Digest)
 		}
 		provs, out, err := statements(t, c.reg, pub, "slsaprovenance1", c.ref)
 		if err != nil {
@@ -315,6 +309,18 @@ func TestAttestVerifyFailures(t *testing.T) {
 	}
 }
 
+// imageID is the config digest a Trivy SBOM names.
+func imageID(bom any) string {
+	props, _ := at(bom, "metadata", "component", "properties").([]any)
+	for _, p := range props {
+		if at(p, "name") == "aquasecurity:trivy:ImageID" {
+			s, _ := at(p, "value").(string)
+			return s
+		}
+	}
+	return ""
+}
+
 // tamper changes one byte of the signature in a cosign signature
 // manifest, and writes the manifest back under its tag.
 func tamper(t *testing.T, reg *harness.Registry, repo, tag string) {
@@ -410,5 +416,57 @@ func TestAttestReferrers(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("distribution answers the referrers API: %s", resp.Status)
+	}
+}
+
+// The SBOM of a docker-archive is Trivy's analysis of the image the first
+// time; once Trivy's layer cache holds its layers (a scan step's, or an
+// earlier push's), Trivy reads only the manifest and config, and the SBOM
+// lists the same packages and names the same archive.
+func TestSBOMFromLayerCache(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	tar, _ := buildTar(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r3", "busybox", "1.36.1-r15"))
+	a := harness.StartRegistry(t, harness.RegistryOptions{})
+	key, pub := keyPair(t, "pw")
+	cache := t.TempDir()
+	var boms []map[string]any
+	for i, from := range []string{"the image", "Trivy's layer cache"} {
+		repo := fmt.Sprintf("%s/sbom%d/app", a.Host, i)
+		r := mustPush(t, scanEnv(t, k, "PLUGIN_PUSH_ONLY", "true", "PLUGIN_SOURCE_TAR_PATH", tar, "PLUGIN_REPO", repo, "PLUGIN_TAGS", "1",
+			"PLUGIN_SCAN_CACHE_DIR", cache, "PLUGIN_SIGN", "true", "PLUGIN_SIGN_KEY", key, "PLUGIN_SIGN_PASSWORD", "pw", "PLUGIN_SBOM", "true"))
+		assertContains(t, r, "sbom: 1 CycloneDX SBOM(s) by Trivy 0.74.0 from "+from+" in ")
+		digest := digestOf(t, a, repo+":1")
+		sts, out, err := statements(t, a, pub, "cyclonedx", repo+"@"+digest)
+		if err != nil || len(sts) != 1 {
+			t.Fatalf("the SBOM from %s: %v\n%s", from, err, out)
+		}
+		bom, _ := at(sts[0], "predicate").(map[string]any)
+		if name := at(bom, "metadata", "component", "name"); name != tar {
+			t.Errorf("the SBOM from %s names %v, want the archive %s", from, name, tar)
+		}
+		var manifest struct {
+			Config struct{ Digest string }
+		}
+		json.Unmarshal([]byte(a.Crane(t, "manifest", repo+"@"+digest)), &manifest)
+		if id := imageID(bom); id == "" || id != manifest.Config.Digest {
+			t.Errorf("the SBOM from %s names the config %q, want %s", from, id, manifest.Config.Digest)
+		}
+		boms = append(boms, bom)
+	}
+	packages := func(bom map[string]any) []string {
+		var out []string
+		cs, _ := bom["components"].([]any)
+		for _, c := range cs {
+			out = append(out, fmt.Sprint(at(c, "type"), " ", at(c, "name"), " ", at(c, "version"), " ", at(c, "purl")))
+		}
+		slices.Sort(out)
+		return out
+	}
+	first, second := packages(boms[0]), packages(boms[1])
+	t.Logf("components: %q", first)
+	if len(first) < 2 || !strings.Contains(strings.Join(first, "\n"), "library busybox 1.36.1-r15 pkg:apk/alpine/busybox@1.36.1-r15") || !slices.Equal(first, second) {
+		t.Errorf("the SBOMs list different components:\nfrom the image %q\nfrom the cache %q", first, second)
 	}
 }

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,34 +20,60 @@ const maxSBOM = 64 << 20
 // When the gate's JSON report of the image lists its packages (report,
 // from Report), the SBOM is converted from it, without reading the image
 // again; otherwise Trivy analyses the image, offline (its package
-// analysers need no database).
-func (s *Scanner) SBOM(ctx context.Context, t Target, report string) ([]byte, error) {
+// analysers need no database), from its layer cache when that holds every
+// layer. from says which of the three it was.
+func (s *Scanner) SBOM(ctx context.Context, t Target, report string) (sbom []byte, from string, err error) {
 	tmp, err := os.CreateTemp(s.o.TempDir, ".hoist-tmp-sbom-*.json")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	args := []string{"image", "--input", t.Input, "--cache-dir", s.o.CacheDir,
-		"--skip-db-update", "--skip-java-db-update", "--offline-scan", "--skip-version-check", "--disable-telemetry",
-		"--quiet", "--no-progress", "--timeout", s.o.Timeout.String(),
-		"--format", "cyclonedx", "--output", tmp.Name()}
-	if report != "" {
-		args = []string{"convert", "--quiet", "--format", "cyclonedx", "--output", tmp.Name(), report}
+	image := func(input string) []string {
+		return []string{"image", "--input", input, "--cache-dir", s.o.CacheDir,
+			"--skip-db-update", "--skip-java-db-update", "--offline-scan", "--skip-version-check", "--disable-telemetry",
+			"--quiet", "--no-progress", "--timeout", s.o.Timeout.String(),
+			"--format", "cyclonedx", "--output", tmp.Name()}
 	}
-	if _, err := s.runPriority(ctx, true, "SBOM of "+filepath.Base(t.Input), args...); err != nil {
-		return nil, err
+	what := "SBOM of " + filepath.Base(t.Input)
+	from = "the image"
+	switch {
+	case report != "":
+		from = "the scan's report"
+		_, err = s.runPriority(ctx, true, what, "convert", "--quiet", "--format", "cyclonedx", "--output", tmp.Name(), report)
+	case t.Layerless != "":
+		// Trivy's layer cache holds the layers of an image it has read
+		// before (a scan step's): then the manifest and config are all it
+		// reads. Otherwise it fails on the first layer it lacks, and
+		// reads the image.
+		from = "Trivy's layer cache"
+		if _, err = s.runPriority(ctx, true, what, image(t.Layerless)...); err != nil && ctx.Err() == nil {
+			from = "the image"
+			_, err = s.runPriority(ctx, true, what, image(t.Input)...)
+		}
+	default:
+		_, err = s.runPriority(ctx, true, what, image(t.Input)...)
+	}
+	if err != nil {
+		return nil, "", err
 	}
 	st, err := os.Stat(tmp.Name())
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if st.Size() > maxSBOM {
-		return nil, fmt.Errorf("%w: the SBOM of %s is %d bytes, more than the 64 MiB hoist attaches", ErrScanner, t.Config, st.Size())
+		return nil, "", fmt.Errorf("%w: the SBOM of %s is %d bytes, more than the 64 MiB hoist attaches", ErrScanner, t.Config, st.Size())
 	}
 	b, err := os.ReadFile(tmp.Name())
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if from == "Trivy's layer cache" {
+		// Trivy names the image by its input: the image's, not the
+		// temporary layout's.
+		tmpName, _ := json.Marshal(t.Layerless)
+		name, _ := json.Marshal(t.Input)
+		b = bytes.ReplaceAll(b, tmpName, name)
 	}
 	var bom struct {
 		BOMFormat string `json:"bomFormat"`
@@ -60,14 +87,14 @@ func (s *Scanner) SBOM(ctx context.Context, t Target, report string) ([]byte, er
 		} `json:"metadata"`
 	}
 	if err := json.Unmarshal(b, &bom); err != nil || bom.BOMFormat != "CycloneDX" {
-		return nil, fmt.Errorf("%w: Trivy's SBOM of %s is not a CycloneDX document", ErrScanner, t.Config)
+		return nil, "", fmt.Errorf("%w: Trivy's SBOM of %s is not a CycloneDX document", ErrScanner, t.Config)
 	}
 	for _, p := range bom.Metadata.Component.Properties {
 		if p.Name == "aquasecurity:trivy:ImageID" && p.Value != t.Config.String() {
-			return nil, fmt.Errorf("%w: Trivy's SBOM describes the image with config %s, but the image to push has config %s", ErrScanner, p.Value, t.Config)
+			return nil, "", fmt.Errorf("%w: Trivy's SBOM describes the image with config %s, but the image to push has config %s", ErrScanner, p.Value, t.Config)
 		}
 	}
-	return b, nil
+	return b, from, nil
 }
 
 // Report is the gate's JSON report of the i-th image of rec, when it

@@ -432,11 +432,15 @@ func firstLine(b []byte) string {
 // Target is one image for Trivy: Input is what trivy image --input takes
 // (a docker-archive, or an OCI layout directory@manifest digest), Config
 // the image's config digest, which Trivy's report must name.
+// Layerless, when set, is an OCI layout of the image's manifest and config
+// only, which Trivy reads instead of Input when its cache holds every
+// layer.
 type Target struct {
-	Input    string
-	Config   v1.Hash
-	DiffIDs  []v1.Hash
-	Platform string
+	Input     string
+	Layerless string
+	Config    v1.Hash
+	DiffIDs   []v1.Hash
+	Platform  string
 }
 
 // countsText is "2 CRITICAL, 1 HIGH" (highest first), or "no findings".

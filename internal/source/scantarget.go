@@ -1,8 +1,10 @@
 package source
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -16,10 +18,15 @@ import (
 // "@" and the manifest digest; with the config digest and diff_ids the
 // scanner's report must name.
 type ScanTarget struct {
-	Input    string
-	Config   v1.Hash
-	DiffIDs  []v1.Hash
-	Platform string
+	Input string
+	// Layerless, when set, is an OCI layout directory with "@" and the
+	// manifest digest that holds the image's manifest and config but none
+	// of its layers: all a scanner needs when its cache holds every layer
+	// (by diff_id), without reading Input, which it cannot seek in.
+	Layerless string
+	Config    v1.Hash
+	DiffIDs   []v1.Hash
+	Platform  string
 }
 
 // ScanTargets returns the images of i as a scanner reads them: in place
@@ -75,6 +82,15 @@ func (i *Image) ScanTargets(tempDir string) (targets []ScanTarget, release func(
 	if !index {
 		if i.archive != "" {
 			targets[0].Input = i.archive
+			dir, err := os.MkdirTemp(tempDir, "hoist-scan-layerless-*")
+			if err != nil {
+				return nil, release, err
+			}
+			release = func() { os.RemoveAll(dir) }
+			if targets[0].Layerless, err = writeLayerless(dir, members[0].img); err != nil {
+				release()
+				return nil, func() {}, fmt.Errorf("write the manifest and config of %s for the scanner: %w", i.From, err)
+			}
 			return targets, release, nil
 		}
 		if l, ok := i.local.(*ociLayout); ok && l.dir != "" && l.names(i.Digest) {
@@ -105,6 +121,47 @@ func (i *Image) ScanTargets(tempDir string) (targets []ScanTarget, release func(
 		targets[j].Input = dir + "@" + d.String()
 	}
 	return targets, release, nil
+}
+
+// writeLayerless writes an OCI layout in dir of img's manifest and config
+// only, and returns dir with "@" and the manifest digest.
+func writeLayerless(dir string, img v1.Image) (string, error) {
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return "", err
+	}
+	manifest, err := img.RawManifest()
+	if err != nil {
+		return "", err
+	}
+	config, err := img.RawConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cfg, err := img.ConfigName()
+	if err != nil {
+		return "", err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return "", err
+	}
+	for _, b := range []struct {
+		h    v1.Hash
+		data []byte
+	}{{cfg, config}, {d, manifest}} {
+		if err := lp.WriteBlob(b.h, io.NopCloser(bytes.NewReader(b.data))); err != nil {
+			return "", err
+		}
+	}
+	if err := lp.AppendDescriptor(v1.Descriptor{MediaType: mt, Digest: d, Size: int64(len(manifest))}); err != nil {
+		return "", err
+	}
+	return dir + "@" + d.String(), nil
 }
 
 // names reports whether the layout's index.json lists the manifest h

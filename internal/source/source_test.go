@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -119,5 +121,44 @@ func TestStoreConcurrently(t *testing.T) {
 			t.Errorf("image %d: %s, want %s", i, img.Digest, want)
 		}
 		img.Close()
+	}
+}
+
+// A scanner reads a docker save archive in place, or, when its cache
+// holds the layers, a layout of the manifest and config alone, which
+// skopeo reads as the same image; release removes that layout.
+func TestScanTargetsOfADockerArchive(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	tmp := t.TempDir()
+	img, err := Open(context.Background(), Request{TarPath: f.DockerSave, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	targets, release, err := img.ScanTargets(tmp)
+	if err != nil || len(targets) != 1 {
+		t.Fatalf("scan targets %v: %v", targets, err)
+	}
+	tg := targets[0]
+	dir, digest, ok := strings.Cut(tg.Layerless, "@")
+	if tg.Input != f.DockerSave || !ok || digest != img.Digest.String() {
+		t.Fatalf("scan target %+v of %s (%s)", tg, f.DockerSave, img.Digest)
+	}
+	blobs, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if err != nil || len(blobs) != 2 {
+		t.Errorf("the layerless layout holds %d blobs (%v), want the manifest and the config", len(blobs), err)
+	}
+	out := harness.Run(t, nil, "skopeo", "inspect", "--raw", "oci:"+dir)
+	var m struct {
+		Config struct{ Digest string }
+		Layers []struct{ Digest string }
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil || m.Config.Digest != tg.Config.String() || len(m.Layers) != len(tg.DiffIDs) {
+		t.Errorf("skopeo reads the layerless layout as %s (%v), want config %s and %d layers", out, err, tg.Config, len(tg.DiffIDs))
+	}
+	release()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("release left %s: %v", dir, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,22 +73,22 @@ func (r *runner) sboms(ctx context.Context, targets []source.ScanTarget) error {
 		}
 	}
 	start := time.Now()
-	from := "the image"
+	var froms []string
 	for i, t := range targets {
 		report := ""
 		if sc == r.scanner {
 			report = sc.Report(r.res.Scan, i)
 		}
-		if report != "" {
-			from = "the scan's report"
-		}
-		b, err := sc.SBOM(ctx, scanTarget(t), report)
+		b, from, err := sc.SBOM(ctx, scanTarget(t), report)
 		if err != nil {
 			return err
 		}
+		if !slices.Contains(froms, from) {
+			froms = append(froms, from)
+		}
 		r.atts = append(r.atts, sign.Attestation{Kind: sign.KindSBOM, Predicate: b})
 	}
-	r.pr.Printf("sbom: %d CycloneDX SBOM(s) by Trivy %s from %s in %.1fs", len(targets), scan.TrivyVersion, from, time.Since(start).Seconds())
+	r.pr.Printf("sbom: %d CycloneDX SBOM(s) by Trivy %s from %s in %.1fs", len(targets), scan.TrivyVersion, strings.Join(froms, " and "), time.Since(start).Seconds())
 	return nil
 }
 

@@ -239,5 +239,5 @@ func ScanFromSettings(s *settings.Settings, env Environ) (Step, error) {
 
 // scanTarget is a source's image as the scanner takes it.
 func scanTarget(t source.ScanTarget) scan.Target {
-	return scan.Target{Input: t.Input, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform}
+	return scan.Target{Input: t.Input, Layerless: t.Layerless, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform}
 }
