@@ -37,6 +37,7 @@ import (
 	ociremote "github.com/sigstore/cosign/v3/pkg/oci/remote"
 	"github.com/sigstore/cosign/v3/pkg/oci/static"
 	ctypes "github.com/sigstore/cosign/v3/pkg/types"
+	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
@@ -57,6 +58,10 @@ type Signer struct {
 	pem      []byte
 	password string
 	from     string
+
+	// keyless, when set, signs with a key made for the step and
+	// certified by Fulcio, in place of a cosign key.
+	keyless *keyless
 
 	once sync.Once
 	sv   signature.SignerVerifier
@@ -102,6 +107,10 @@ func readKey(key, setting string) (data []byte, from string, err error) {
 // the first one's result.
 func (s *Signer) Unlock() error {
 	s.once.Do(func() {
+		if s.keyless != nil {
+			s.err = s.keyless.unlock()
+			return
+		}
 		sv, err := cosign.LoadPrivateKey(s.pem, []byte(s.password), nil)
 		if err != nil {
 			msg := err.Error()
@@ -171,11 +180,11 @@ func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest strin
 	if err != nil {
 		return fail("payload", err)
 	}
-	sig, err := s.sv.SignMessage(bytes.NewReader(body))
+	sig, sigOpts, err := s.signMessage(ctx, body)
 	if err != nil {
 		return fail("sign", err)
 	}
-	ociSig, err := static.NewSignature(body, base64.StdEncoding.EncodeToString(sig))
+	ociSig, err := static.NewSignature(body, base64.StdEncoding.EncodeToString(sig), sigOpts...)
 	if err != nil {
 		return fail("sign", err)
 	}
@@ -195,14 +204,19 @@ func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest strin
 	if err != nil {
 		return fail("read the image", err)
 	}
-	se, err = mutate.AttachSignatureToEntity(se, ociSig, mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)))
+	var dupes []mutate.SignOption
+	if s.sv != nil {
+		// A signature by the same key over the same payload is there.
+		dupes = append(dupes, mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)))
+	}
+	se, err = mutate.AttachSignatureToEntity(se, ociSig, dupes...)
 	if err != nil {
 		return fail("sign", err)
 	}
 	var attSigs []oci.Signature
 	rep := &replacer{fresh: map[v1.Hash]bool{}}
 	for _, a := range atts {
-		as, err := s.attestation(ref, a)
+		as, err := s.attestation(ctx, ref, a)
 		if err != nil {
 			return fail(a.Kind+" attestation", err)
 		}
@@ -303,7 +317,7 @@ func cosignArtifactType(what string) string {
 
 // attestation is a as cosign attest writes it: an in-toto statement
 // about ref in a DSSE envelope signed with the key.
-func (s *Signer) attestation(ref name.Digest, a Attestation) (oci.Signature, error) {
+func (s *Signer) attestation(ctx context.Context, ref name.Digest, a Attestation) (oci.Signature, error) {
 	st, err := attestation.GenerateStatement(attestation.GenerateOpts{
 		Predicate: bytes.NewReader(a.Predicate),
 		Type:      a.Kind,
@@ -317,12 +331,31 @@ func (s *Signer) attestation(ref name.Digest, a Attestation) (oci.Signature, err
 	if err != nil {
 		return nil, err
 	}
-	env, err := dsse.WrapSigner(s.sv, ctypes.IntotoPayloadType).SignMessage(bytes.NewReader(body))
+	env, opts, err := s.signEnvelope(ctx, body)
 	if err != nil {
 		return nil, err
 	}
-	return static.NewAttestation(env, static.WithLayerMediaType(ctypes.DssePayloadType),
-		static.WithAnnotations(map[string]string{"predicateType": PredicateType(a.Kind)}))
+	return static.NewAttestation(env, append(opts, static.WithLayerMediaType(ctypes.DssePayloadType),
+		static.WithAnnotations(map[string]string{"predicateType": PredicateType(a.Kind)}))...)
+}
+
+// signMessage signs body (cosign's signature payload); a keyless
+// signature comes with its certificate (and log entry) as options.
+func (s *Signer) signMessage(ctx context.Context, body []byte) ([]byte, []static.Option, error) {
+	if s.keyless != nil {
+		return s.keyless.sign(ctx, &sgsign.PlainData{Data: body})
+	}
+	sig, err := s.sv.SignMessage(bytes.NewReader(body))
+	return sig, nil, err
+}
+
+// signEnvelope signs an in-toto statement as a DSSE envelope.
+func (s *Signer) signEnvelope(ctx context.Context, statement []byte) ([]byte, []static.Option, error) {
+	if s.keyless != nil {
+		return s.keyless.sign(ctx, &sgsign.DSSEData{Data: statement, PayloadType: ctypes.IntotoPayloadType})
+	}
+	env, err := dsse.WrapSigner(s.sv, ctypes.IntotoPayloadType).SignMessage(bytes.NewReader(statement))
+	return env, nil, err
 }
 
 // HasReferrers asks the registry of ref for the OCI referrers API: a

@@ -172,15 +172,27 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 		if !pushing {
 			return st, fmt.Errorf("%w: %s signs what a step pushes, and this step pushes nothing (%s): set PLUGIN_SIGN on the push-only step that pushes this image", settings.ErrInvalid, s.Origin("sign"), s.Origin("no-push"))
 		}
-		if s.SignKey == "" {
-			return st, fmt.Errorf("%w: %s needs PLUGIN_SIGN_KEY (or PLUGIN_COSIGN_PRIVATE_KEY): a cosign private key; keyless signing is not available here", settings.ErrInvalid, s.Origin("sign"))
-		}
-		key := s.SignKey
-		if !strings.Contains(key, "-----BEGIN") {
-			key = path(key)
-		}
-		if st.Sign, err = sign.Load(key, s.SignPassword); err != nil {
-			return st, err
+		switch {
+		case s.SignKey != "" && s.SignIdentityToken != "":
+			return st, fmt.Errorf("%w: %s and %s are both set: sign with the key, or keyless with the identity token, not both", settings.ErrInvalid, s.Origin("sign-key"), s.Origin("sign-identity-token"))
+		case s.SignKey != "":
+			key := s.SignKey
+			if !strings.Contains(key, "-----BEGIN") {
+				key = path(key)
+			}
+			if st.Sign, err = sign.Load(key, s.SignPassword); err != nil {
+				return st, err
+			}
+		case s.SignIdentityToken != "":
+			k := sign.Keyless{IDToken: s.SignIdentityToken, FulcioURL: s.SignFulcioURL}
+			if s.SignTlogUpload {
+				k.RekorURL = s.SignRekorURL
+			}
+			if st.Sign, err = sign.NewKeyless(k); err != nil {
+				return st, err
+			}
+		default:
+			return st, fmt.Errorf("%w: %s needs PLUGIN_SIGN_KEY (or PLUGIN_COSIGN_PRIVATE_KEY): a cosign private key; or, keyless, PLUGIN_SIGN_IDENTITY_TOKEN: the CI's OIDC identity token for Fulcio", settings.ErrInvalid, s.Origin("sign"))
 		}
 	}
 	if err := attestOf(s, env, &st, path); err != nil {

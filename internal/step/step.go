@@ -469,6 +469,12 @@ func (r *runner) sign(ctx context.Context, digest string, results []publish.Resu
 	if len(kinds) > 0 {
 		with = " with " + strings.Join(kinds, ", ") + " attestations"
 	}
+	if err := r.st.Sign.Unlock(); err != nil {
+		return fmt.Errorf("the image is pushed but not signed: %w", err)
+	}
+	if who, issuer := r.st.Sign.Identity(); who != "" {
+		r.pr.Printf("keyless: Fulcio certified this step's key for %s (issuer %s)", who, issuer)
+	}
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup

@@ -1,0 +1,188 @@
+package sign
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	cbundle "github.com/sigstore/cosign/v3/pkg/cosign/bundle"
+	"github.com/sigstore/cosign/v3/pkg/oci/static"
+	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+)
+
+// Keyless is how a step signs without a key of its own, as cosign sign
+// does without --key: a key made for the step, certified by Fulcio for
+// the identity in the CI's OIDC token, each signature recorded in Rekor.
+type Keyless struct {
+	// IDToken is the CI's OIDC identity token (a JWT for the audience
+	// sigstore).
+	IDToken string
+	// FulcioURL is the certificate authority.
+	FulcioURL string
+	// RekorURL, when set, is the transparency log (API v1) every
+	// signature and attestation is recorded in.
+	RekorURL string
+}
+
+// fulcioTimeout bounds the certificate request (one retry on a 5xx);
+// rekorTimeout each log entry.
+const (
+	fulcioTimeout = 30 * time.Second
+	rekorTimeout  = 60 * time.Second
+)
+
+// keyless is a keyless signer's state: the step's key and, after Unlock,
+// Fulcio's certificate for it (DER).
+type keyless struct {
+	Keyless
+	kp   *sgsign.EphemeralKeypair
+	cert []byte
+}
+
+// NewKeyless checks k and returns its signer. The key is made and
+// certified by Unlock, alongside the push.
+func NewKeyless(k Keyless) (*Signer, error) {
+	const from = "PLUGIN_SIGN_IDENTITY_TOKEN"
+	parts := strings.Split(k.IDToken, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("%w: %s is not a JWT (three base64url parts joined by dots): give the CI's OIDC identity token for the audience sigstore", ErrKey, from)
+	}
+	claims, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var c struct {
+		Iss string `json:"iss"`
+		Exp int64  `json:"exp"`
+	}
+	if err != nil || json.Unmarshal(claims, &c) != nil || c.Iss == "" {
+		return nil, fmt.Errorf("%w: %s: its claims are not a JSON object with an issuer (iss)", ErrKey, from)
+	}
+	if c.Exp != 0 && time.Unix(c.Exp, 0).Before(time.Now()) {
+		return nil, fmt.Errorf("%w: %s (issuer %s) expired at %s: the CI must mint it for this step", ErrKey, from, c.Iss, time.Unix(c.Exp, 0).UTC().Format(time.RFC3339))
+	}
+	for _, u := range []struct{ setting, url string }{{"PLUGIN_SIGN_FULCIO_URL", k.FulcioURL}, {"PLUGIN_SIGN_REKOR_URL", k.RekorURL}} {
+		if u.url == "" && u.setting == "PLUGIN_SIGN_REKOR_URL" {
+			continue
+		}
+		p, err := url.Parse(u.url)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return nil, fmt.Errorf("%w: %s %q is not an http(s) URL", ErrKey, u.setting, u.url)
+		}
+	}
+	return &Signer{from: from, keyless: &keyless{Keyless: k}}, nil
+}
+
+// unlock makes the step's key and has Fulcio certify it.
+func (k *keyless) unlock() error {
+	kp, err := sgsign.NewEphemeralKeypair(nil)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*fulcioTimeout+5*time.Second)
+	defer cancel()
+	f := sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: strings.TrimSuffix(k.FulcioURL, "/"), Timeout: fulcioTimeout, Retries: 1})
+	cert, err := f.GetCertificate(ctx, kp, &sgsign.CertificateProviderOptions{IDToken: k.IDToken})
+	if err != nil {
+		return fmt.Errorf("%w: Fulcio (%s) gave no certificate for PLUGIN_SIGN_IDENTITY_TOKEN: %w", ErrKey, k.FulcioURL, err)
+	}
+	if _, err := x509.ParseCertificate(cert); err != nil {
+		return fmt.Errorf("%w: Fulcio (%s) answered with no certificate: %w", ErrKey, k.FulcioURL, err)
+	}
+	k.kp, k.cert = kp, cert
+	return nil
+}
+
+// Identity is whom Fulcio certified the key of a keyless signer for: the
+// identity (the token's email, or a URI) and its issuer, as cosign verify
+// --certificate-identity and --certificate-oidc-issuer take them; "" for
+// a key, or before Unlock.
+func (s *Signer) Identity() (identity, issuer string) {
+	if s.keyless == nil || s.keyless.cert == nil {
+		return "", ""
+	}
+	c, err := x509.ParseCertificate(s.keyless.cert)
+	if err != nil {
+		return "", ""
+	}
+	switch {
+	case len(c.EmailAddresses) > 0:
+		identity = c.EmailAddresses[0]
+	case len(c.URIs) > 0:
+		identity = c.URIs[0].String()
+	}
+	for _, e := range c.Extensions {
+		switch {
+		case e.Id.Equal(oidIssuerV2):
+			var v string
+			if _, err := asn1.UnmarshalWithParams(e.Value, &v, "utf8"); err == nil {
+				issuer = v
+			}
+		case e.Id.Equal(oidIssuerV1) && issuer == "":
+			issuer = string(e.Value)
+		}
+	}
+	return identity, issuer
+}
+
+// The OIDs of Fulcio's certificate extensions that name the token's
+// issuer: raw (deprecated), and as a DER UTF8String.
+var (
+	oidIssuerV1 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1}
+	oidIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
+)
+
+// GetCertificate is the certificate Fulcio gave (sigstore-go's
+// CertificateProvider): one for every signature of the step.
+func (k *keyless) GetCertificate(context.Context, sgsign.Keypair, *sgsign.CertificateProviderOptions) ([]byte, error) {
+	return k.cert, nil
+}
+
+// sign signs content with the step's key, records it in Rekor when a log
+// is set, and returns the signature (for a DSSE envelope, the envelope)
+// with the options that put the certificate and the log's promise beside
+// it, where cosign verify looks for them.
+func (k *keyless) sign(ctx context.Context, content sgsign.Content) ([]byte, []static.Option, error) {
+	opts := sgsign.BundleOptions{Context: ctx, CertificateProvider: k}
+	if k.RekorURL != "" {
+		opts.TransparencyLogs = []sgsign.Transparency{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: strings.TrimSuffix(k.RekorURL, "/"), Timeout: rekorTimeout, Retries: 1, Version: 1})}
+	}
+	b, err := sgsign.Bundle(content, k.kp, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sig []byte
+	if env := b.GetDsseEnvelope(); env != nil {
+		// The envelope in DSSE's JSON form (the protobuf's field names).
+		if sig, err = json.Marshal(env); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		sig = b.GetMessageSignature().GetSignature()
+	}
+	cert, err := x509.ParseCertificate(b.GetVerificationMaterial().GetCertificate().GetRawBytes())
+	if err != nil {
+		return nil, nil, fmt.Errorf("the signed bundle holds no certificate: %w", err)
+	}
+	certPEM, err := cryptoutils.MarshalCertificateToPEM(cert)
+	if err != nil {
+		return nil, nil, err
+	}
+	so := []static.Option{static.WithCertChain(certPEM, nil)}
+	if entries := b.GetVerificationMaterial().GetTlogEntries(); len(entries) > 0 {
+		// Rekor's signed promise of inclusion, as cosign's bundle
+		// annotation holds it.
+		e := entries[0]
+		so = append(so, static.WithBundle(&cbundle.RekorBundle{
+			SignedEntryTimestamp: e.GetInclusionPromise().GetSignedEntryTimestamp(),
+			Payload: cbundle.RekorPayload{Body: e.GetCanonicalizedBody(), IntegratedTime: e.GetIntegratedTime(),
+				LogIndex: e.GetLogIndex(), LogID: hex.EncodeToString(e.GetLogId().GetKeyId())},
+		}))
+	}
+	return sig, so, nil
+}
