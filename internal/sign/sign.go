@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -166,15 +167,52 @@ type Published struct {
 // cosign's attestation tag (sha256-<hex>.att), replacing an attestation
 // of the same predicate type. A registry with the OCI referrers API gets
 // the signature and the attestations as referrers of the digest as
-// well. tr and kc reach the registry.
+// well. tr and kc reach the registry. It is Prepare, then Commit.
 func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest string, atts []Attestation, tr http.RoundTripper, kc authn.Keychain) (Published, error) {
-	var out Published
+	p, err := s.Prepare(ctx, repo, digest, atts, tr, kc)
+	if err != nil {
+		return Published{}, err
+	}
+	return p.Commit()
+}
+
+// Prepared is what Publish writes to one repository, signed and with
+// every blob stored, before the image's manifest is: Commit then writes
+// the manifests under cosign's tags (one request each, at once), so that
+// signing adds little to the end of a push, and a signature never names
+// a digest the registry does not hold yet.
+type Prepared struct {
+	ref              name.Digest
+	sigTag, attTag   name.Tag
+	sigs, atts       oci.Signatures
+	ociSig           oci.Signature
+	attSigs          []oci.Signature
+	kinds            []string
+	ropts            []remote.Option
+	opt              ociremote.Option
+	withAttestations bool
+	// ctx, tr and kc ask for the referrers API, once the image is there
+	// (a registry may answer 404 for a digest it does not hold).
+	ctx context.Context
+	tr  http.RoundTripper
+	kc  authn.Keychain
+}
+
+// Prepare signs digest as the image of repo and makes its attestations,
+// reads the signatures and attestations repo already holds for it, and
+// stores the blobs of what Commit will write. The image itself need not
+// be in repo yet.
+func (s *Signer) Prepare(ctx context.Context, repo name.Repository, digest string, atts []Attestation, tr http.RoundTripper, kc authn.Keychain) (*Prepared, error) {
 	if err := s.Unlock(); err != nil {
-		return out, err
+		return nil, err
 	}
 	ref := repo.Digest(digest)
-	fail := func(what string, err error) (Published, error) {
-		return out, fmt.Errorf("%w: %s: %s: %w", ErrSign, ref, what, err)
+	fail := func(what string, err error) (*Prepared, error) {
+		return nil, fmt.Errorf("%w: %s: %s: %w", ErrSign, ref, what, err)
+	}
+	h, err := v1.NewHash(digest)
+	if err != nil {
+		return fail("digest", err)
 	}
 	body, err := (&payload.Cosign{Image: ref}).MarshalJSON()
 	if err != nil {
@@ -184,86 +222,156 @@ func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest strin
 	if err != nil {
 		return fail("sign", err)
 	}
-	ociSig, err := static.NewSignature(body, base64.StdEncoding.EncodeToString(sig), sigOpts...)
-	if err != nil {
+	p := &Prepared{ref: ref, withAttestations: len(atts) > 0}
+	if p.ociSig, err = static.NewSignature(body, base64.StdEncoding.EncodeToString(sig), sigOpts...); err != nil {
 		return fail("sign", err)
 	}
 	// One puller and one pusher for the repository: the registry is
 	// pinged, and its token fetched, once for every request below.
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc)}
-	pusher, err := remote.NewPusher(ropts...)
+	p.ropts = []remote.Option{remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc)}
+	pusher, err := remote.NewPusher(p.ropts...)
 	if err != nil {
 		return fail("reach the registry", err)
 	}
-	puller, err := remote.NewPuller(ropts...)
+	puller, err := remote.NewPuller(p.ropts...)
 	if err != nil {
 		return fail("reach the registry", err)
 	}
-	opt := ociremote.WithRemoteOptions(append(ropts, remote.Reuse(pusher), remote.Reuse(puller))...)
-	se, err := ociremote.SignedEntity(ref, opt)
-	if err != nil {
-		return fail("read the image", err)
+	p.ropts = append(p.ropts, remote.Reuse(pusher), remote.Reuse(puller))
+	p.opt = ociremote.WithRemoteOptions(p.ropts...)
+	if p.sigTag, err = ociremote.SignatureTag(ref, p.opt); err != nil {
+		return fail("signature tag", err)
 	}
+	if p.attTag, err = ociremote.AttestationTag(ref, p.opt); err != nil {
+		return fail("attestation tag", err)
+	}
+	var se oci.SignedEntity = &digestEntity{h: h, sigTag: p.sigTag, attTag: p.attTag, opt: p.opt}
 	var dupes []mutate.SignOption
 	if s.sv != nil {
 		// A signature by the same key over the same payload is there.
 		dupes = append(dupes, mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)))
 	}
-	se, err = mutate.AttachSignatureToEntity(se, ociSig, dupes...)
-	if err != nil {
+	if se, err = mutate.AttachSignatureToEntity(se, p.ociSig, dupes...); err != nil {
 		return fail("sign", err)
 	}
-	var attSigs []oci.Signature
 	rep := &replacer{fresh: map[v1.Hash]bool{}}
 	for _, a := range atts {
 		as, err := s.attestation(ctx, ref, a)
 		if err != nil {
 			return fail(a.Kind+" attestation", err)
 		}
-		attSigs = append(attSigs, as)
+		p.attSigs = append(p.attSigs, as)
+		p.kinds = append(p.kinds, a.Kind)
 		rep.fresh[mustDigest(as)], rep.kind = true, PredicateType(a.Kind)
 		if se, err = mutate.AttachAttestationToEntity(se, as, mutate.WithReplaceOp(rep)); err != nil {
 			return fail(a.Kind+" attestation", err)
 		}
 	}
-	// The signature, the attestations and the question for the referrers
-	// API go to the registry at once.
+	// What the repository holds (read at once), merged with this run's;
+	// then every blob of it stored.
 	var g errgroup.Group
+	g.Go(func() (err error) {
+		if p.sigs, err = se.Signatures(); err != nil {
+			return fmt.Errorf("read the signatures there: %w", err)
+		}
+		return writeBlobs(repo, p.sigs, p.ropts)
+	})
+	if p.withAttestations {
+		g.Go(func() (err error) {
+			if p.atts, err = se.Attestations(); err != nil {
+				return fmt.Errorf("read the attestations there: %w", err)
+			}
+			return writeBlobs(repo, p.atts, p.ropts)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrSign, ref, err)
+	}
+	p.ctx, p.tr, p.kc = ctx, tr, kc
+	return p, nil
+}
+
+// Commit writes the prepared signature and attestations under cosign's
+// tags, and, where the registry has the referrers API, as referrers of
+// the digest. The image must be in the repository by now.
+func (p *Prepared) Commit() (Published, error) {
+	var out Published
+	var g errgroup.Group
+	g.Go(func() (err error) {
+		if out.Referrers, err = HasReferrers(p.ctx, p.ref, p.tr, p.kc); err != nil {
+			return fmt.Errorf("ask for the referrers API: %w", err)
+		}
+		return nil
+	})
 	g.Go(func() error {
-		if err := ociremote.WriteSignatures(repo, se, opt); err != nil {
+		if err := remote.Put(p.sigTag, p.sigs, p.ropts...); err != nil {
 			return fmt.Errorf("store the signature: %w", err)
 		}
 		return nil
 	})
-	if len(atts) > 0 {
+	if p.withAttestations {
 		g.Go(func() error {
-			if err := ociremote.WriteAttestations(repo, se, opt); err != nil {
+			if err := remote.Put(p.attTag, p.atts, p.ropts...); err != nil {
 				return fmt.Errorf("store the attestations: %w", err)
 			}
 			return nil
 		})
 	}
-	g.Go(func() (err error) {
-		if out.Referrers, err = HasReferrers(ctx, ref, tr, kc); err != nil {
-			return fmt.Errorf("ask for the referrers API: %w", err)
-		}
-		return nil
-	})
 	if err := g.Wait(); err != nil {
-		return out, fmt.Errorf("%w: %s: %w", ErrSign, ref, err)
+		return out, fmt.Errorf("%w: %s: %w", ErrSign, p.ref, err)
 	}
 	if !out.Referrers {
 		return out, nil
 	}
-	if err := ociremote.WriteReferrer(ref, cosignArtifactType("sig"), []v1.Layer{ociSig}, nil, opt); err != nil {
-		return fail("store the signature as a referrer", err)
+	if err := ociremote.WriteReferrer(p.ref, cosignArtifactType("sig"), []v1.Layer{p.ociSig}, nil, p.opt); err != nil {
+		return out, fmt.Errorf("%w: %s: store the signature as a referrer: %w", ErrSign, p.ref, err)
 	}
-	for i, as := range attSigs {
-		if err := ociremote.WriteReferrer(ref, ctypes.IntotoPayloadType, []v1.Layer{as}, map[string]string{"predicateType": PredicateType(atts[i].Kind)}, opt); err != nil {
-			return fail("store the "+atts[i].Kind+" attestation as a referrer", err)
+	for i, as := range p.attSigs {
+		if err := ociremote.WriteReferrer(p.ref, ctypes.IntotoPayloadType, []v1.Layer{as}, map[string]string{"predicateType": PredicateType(p.kinds[i])}, p.opt); err != nil {
+			return out, fmt.Errorf("%w: %s: store the %s attestation as a referrer: %w", ErrSign, p.ref, p.kinds[i], err)
 		}
 	}
 	return out, nil
+}
+
+// writeBlobs stores the layers and the config of img in repo, at once.
+func writeBlobs(repo name.Repository, img v1.Image, ropts []remote.Option) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	cfg, err := partial.ConfigLayer(img)
+	if err != nil {
+		return err
+	}
+	var g errgroup.Group
+	for _, l := range append(layers, cfg) {
+		g.Go(func() error { return remote.WriteLayer(repo, l, ropts...) })
+	}
+	return g.Wait()
+}
+
+// digestEntity is the image repo@digest as cosign's signing code sees it:
+// its digest, and the signatures and attestations the repository holds
+// under cosign's tags; the image need not be there yet.
+type digestEntity struct {
+	h              v1.Hash
+	sigTag, attTag name.Tag
+	opt            ociremote.Option
+}
+
+func (e *digestEntity) Digest() (v1.Hash, error) { return e.h, nil }
+
+func (e *digestEntity) Signatures() (oci.Signatures, error) {
+	return ociremote.Signatures(e.sigTag, e.opt)
+}
+
+func (e *digestEntity) Attestations() (oci.Signatures, error) {
+	return ociremote.Signatures(e.attTag, e.opt)
+}
+
+func (e *digestEntity) Attachment(name string) (oci.File, error) {
+	return nil, fmt.Errorf("no attachment %q: hoist attaches signatures and attestations only", name)
 }
 
 // replacer replaces the attestations of one predicate type that an

@@ -9,7 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/provenance"
 	"github.com/hoist-build/hoist/internal/scan"
@@ -31,19 +34,56 @@ type Attest struct {
 
 // alongside is the check the push runs alongside its uploads, before it
 // writes any manifest: the source's content check (verify, when set),
-// the signing key's decryption and the SBOM.
-func (r *runner) alongside(verify func(context.Context) error) func(context.Context) error {
+// the signing key's decryption and the SBOM; then, for a signing step,
+// the signatures and attestations of digest are made and stored in every
+// repository of dests but for their manifests, which sign writes after
+// the image's. ctx is the step's: what is prepared outlives the push.
+func (r *runner) alongside(ctx context.Context, digest string, dests []name.Tag, verify func(context.Context) error) func(context.Context) error {
 	if r.st.Sign == nil && r.sbomDone == nil {
 		return verify
 	}
-	return func(ctx context.Context) error {
+	return func(pctx context.Context) error {
 		if verify != nil {
-			if err := verify(ctx); err != nil {
+			if err := verify(pctx); err != nil {
 				return err
 			}
 		}
-		return r.ready()
+		if err := r.ready(); err != nil {
+			return err
+		}
+		r.prepare(ctx, digest, dests)
+		return nil
 	}
+}
+
+// prepare has every repository of dests prepared for signing, at once.
+// A repository whose preparation fails is signed after the push (and
+// fails there, saying the image is pushed but not signed).
+func (r *runner) prepare(ctx context.Context, digest string, dests []name.Tag) {
+	if r.st.Sign == nil || r.provenance() != nil {
+		return
+	}
+	repos := map[string]name.Repository{}
+	for _, d := range dests {
+		repos[d.Context().Name()] = d.Context()
+	}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	r.prepared = map[string]*sign.Prepared{}
+	for key, repo := range repos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if p, err := r.st.Sign.Prepare(ctx, repo, digest, r.atts, r.tr, r.kc); err == nil {
+				mu.Lock()
+				r.prepared[key] = p
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // ready waits for the signing key's decryption and the SBOM, and returns
@@ -96,7 +136,7 @@ func (r *runner) sboms(ctx context.Context, targets []source.ScanTarget) error {
 // adds the statement to the attestations.
 func (r *runner) provenance() error {
 	p := r.st.Attest.Provenance
-	if p == nil {
+	if p == nil || r.attested {
 		return nil
 	}
 	f := *p
@@ -132,6 +172,7 @@ func (r *runner) provenance() error {
 		return fmt.Errorf("%w: provenance: %w", sign.ErrSign, err)
 	}
 	r.atts = append(r.atts, sign.Attestation{Kind: sign.KindProvenance, Predicate: b})
+	r.attested = true
 	return nil
 }
 

@@ -192,6 +192,11 @@ type runner struct {
 	// done (sbomErr its error); nil when the step writes none.
 	sbomDone chan struct{}
 	sbomErr  error
+	// prepared holds, by repository, the signatures and attestations
+	// signed and stored (all but their manifests) alongside the push;
+	// attested is set once the provenance is among atts.
+	prepared map[string]*sign.Prepared
+	attested bool
 }
 
 func start(ctx context.Context, st *Step) (*runner, error) {
@@ -398,7 +403,7 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 		Retries:     r.st.Push.Retries,
 		FailFast:    r.st.Push.FailFast,
 		Progress:    r.pr,
-		Verify:      r.alongside(img.Verify),
+		Verify:      r.alongside(ctx, img.Digest.String(), dests, img.Verify),
 	}
 	if r.st.Debug {
 		o.Debugf = r.pr.Printf
@@ -484,7 +489,15 @@ func (r *runner) sign(ctx context.Context, digest string, results []publish.Resu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := r.st.Sign.Publish(ctx, repo, digest, r.atts, r.tr, r.kc)
+			var p sign.Published
+			var err error
+			if prep := r.prepared[key]; prep != nil {
+				p, err = prep.Commit()
+			} else {
+				// Not prepared alongside the push (it wrote no manifest,
+				// or the preparation failed): all of it now.
+				p, err = r.st.Sign.Publish(ctx, repo, digest, r.atts, r.tr, r.kc)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
