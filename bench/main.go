@@ -7,10 +7,13 @@
 //	bench run    [-sizes 32,512] [-runs 5] [-suites push,build,kaniko,scan,pipeline,sign,cache] [-out bench/out/results.json]
 //	bench check  [-targets bench/targets.json] [-runs N] [-out bench/out/check.json]
 //	bench report [-results docs/benchmarks.json] [-template bench/benchmarks.md.tmpl]
+//	bench merge  -from FILE [-into docs/benchmarks.json]
 //
 // run and check write every raw run, the medians, the machine, the commit
 // and every tool's version as JSON; report renders docs/benchmarks.md from
-// such a file. A measurement that fails stops the run with the failing
+// such a file; merge replaces a results file's cases with a later run's
+// of the same cases (a suite measured again after a change), and records
+// that run beside the first. A measurement that fails stops the run with the failing
 // command and its output, and exits 1: nothing is recorded for it. Run it
 // through scripts/bench.sh, which builds the pinned tools and starts a
 // Docker daemon.
@@ -41,7 +44,7 @@ var (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench run|check|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench run|check|report|merge [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -52,8 +55,10 @@ func main() {
 		err = cmdCheck(os.Args[2:])
 	case "report":
 		err = cmdReport(os.Args[2:])
+	case "merge":
+		err = cmdMerge(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: run, check or report", os.Args[1])
+		err = fmt.Errorf("unknown command %q: run, check, report or merge", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: FAILED:", err)
@@ -233,4 +238,70 @@ func measureAll(mf measureFlags, sizes []int, want func(string) bool) (*Results,
 		return nil, errors.New("no case was measured")
 	}
 	return res, nil
+}
+
+// cmdMerge replaces the cases of -into that -from measured again, adds
+// the cases -into lacks, records -from's run among the updates, judges
+// the targets again, and writes -into.
+func cmdMerge(args []string) error {
+	fs := flag.NewFlagSet("merge", flag.ExitOnError)
+	into := fs.String("into", "docs/benchmarks.json", "the results file to update")
+	from := fs.String("from", "", "a later run's results (bench run -suites ...)")
+	targetsFile := fs.String("targets", "bench/targets.json", "the targets, judged on the merged results")
+	fs.Parse(args)
+	if *from == "" {
+		return errors.New("merge: -from names the later run's results file")
+	}
+	base, err := readResults(*into)
+	if err != nil {
+		return err
+	}
+	later, err := readResults(*from)
+	if err != nil {
+		return err
+	}
+	merged, err := merge(base, later)
+	if err != nil {
+		return err
+	}
+	tg, err := loadTargets(*targetsFile)
+	if err != nil {
+		return err
+	}
+	if vs, err := tg.judge(merged); err == nil {
+		merged.Targets = vs
+		printVerdicts(os.Stdout, vs)
+	} else {
+		return fmt.Errorf("merge: the targets cannot be judged on the merged results: %w", err)
+	}
+	return writeJSON(*into, merged)
+}
+
+// merge is base with later's cases in place of base's (by id and size)
+// and later's run recorded among the updates. Both runs must be of the
+// same machine.
+func merge(base, later *Results) (*Results, error) {
+	if base.Machine != later.Machine {
+		return nil, fmt.Errorf("merge: the runs are of different machines (%+v, %+v)", base.Machine, later.Machine)
+	}
+	if len(later.Cases) == 0 {
+		return nil, errors.New("merge: the later run measured no case")
+	}
+	out := *base
+	out.Cases = append([]CaseResult(nil), base.Cases...)
+	u := Update{Command: later.Command, Date: later.Date, Commit: later.Commit, Runs: later.Runs}
+	for _, c := range later.Cases {
+		suite := strings.SplitN(c.ID, "/", 2)[0]
+		if !slices.Contains(u.Suites, suite) {
+			u.Suites = append(u.Suites, suite)
+		}
+		i := slices.IndexFunc(out.Cases, func(b CaseResult) bool { return b.ID == c.ID && b.SizeMiB == c.SizeMiB })
+		if i < 0 {
+			out.Cases = append(out.Cases, c)
+		} else {
+			out.Cases[i] = c
+		}
+	}
+	out.Updates = append(append([]Update(nil), base.Updates...), u)
+	return &out, nil
 }

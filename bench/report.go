@@ -55,6 +55,7 @@ func render(tmplFile string, res *Results, tg *Targets) ([]byte, error) {
 		"ratio_cpu": r.ratioCPU,
 		"verdict":   r.verdict,
 		"measured":  r.measured,
+		"join":      strings.Join,
 	}).ParseFiles(tmplFile)
 	if err != nil {
 		return nil, err

@@ -22,6 +22,19 @@ type Results struct {
 	Runs    int           `json:"runs"`
 	Cases   []CaseResult  `json:"cases"`
 	Targets []Verdict     `json:"targets,omitempty"`
+	// Updates are the later runs whose cases replaced this run's (bench
+	// merge), oldest first.
+	Updates []Update `json:"updates,omitempty"`
+}
+
+// Update is a later run merged into a results file: what it ran, when,
+// at which commit, and the suites whose cases it replaced.
+type Update struct {
+	Command string    `json:"command"`
+	Date    time.Time `json:"date"`
+	Commit  string    `json:"commit"`
+	Runs    int       `json:"runs"`
+	Suites  []string  `json:"suites"`
 }
 
 // Machine describes the machine a run measured on.
