@@ -29,10 +29,16 @@ func TestSignKeyless(t *testing.T) {
 		}
 		return hoist(t, env)
 	}
-	r := push("keyless/app", "PLUGIN_SIGN_IDENTITY_TOKEN", token, "PLUGIN_PROVENANCE", "true")
+	// As a Drone runner sends it: its own variables, and a setting hoist
+	// does not know (warned about, not fatal).
+	r := push("keyless/app", "PLUGIN_SIGN_IDENTITY_TOKEN", token, "PLUGIN_PROVENANCE", "true",
+		"CI", "true", "DRONE", "true", "DRONE_REPO", "team/app", "DRONE_BUILD_NUMBER", "42", "DRONE_STEP_NAME", "publish",
+		"DRONE_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567", "DRONE_GIT_HTTP_URL", "https://git.example.com/team/app.git",
+		"PLUGIN_COSIGN_EXPERIMENTAL", "1")
 	if r.code != 0 {
 		t.Fatalf("keyless push: %s", r)
 	}
+	assertContains(t, r, "warning: setting PLUGIN_COSIGN_EXPERIMENTAL is not a hoist setting and is ignored")
 	digest := digestOf(t, a, a.Host+"/keyless/app:1")
 	assertContains(t, r, "keyless: Fulcio certified this step's key for "+identity+" (issuer "+fulcio.Issuer+")",
 		"signed "+a.Host+"/keyless/app@"+digest+" with slsaprovenance1 attestations (cosign's tags)")
