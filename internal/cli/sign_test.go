@@ -96,27 +96,36 @@ func TestSignRefused(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
-	target, _ := url.Parse(reg.URL())
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-") {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			io.WriteString(w, `{"errors":[{"code":"DENIED","message":"signatures are not accepted here"}]}`)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
 	key, _ := keyPair(t, "pw")
-	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": host + "/refused/app",
-		"PLUGIN_TAGS": "1", "PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": "pw"})
-	if r.code != ExitPush || !strings.Contains(r.stderr, "the image is pushed but not signed everywhere") || !strings.Contains(r.stderr, "signatures are not accepted here") {
-		t.Errorf("exit %d, want %d:\n%s", r.code, ExitPush, r)
-	}
-	if d := digestOf(t, reg, reg.Host+"/refused/app:1"); !strings.HasPrefix(d, "sha256:") {
-		t.Errorf("the image is not there: %q", d)
+	// The registry refuses to store cosign's tags (the signature is
+	// refused after the push), or to read them (the preparation alongside
+	// the push fails, and signing is tried again after it, and fails).
+	for _, method := range []string{http.MethodPut, http.MethodGet} {
+		target, _ := url.Parse(reg.URL())
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == method && strings.Contains(r.URL.Path, "/manifests/sha256-") {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				io.WriteString(w, `{"errors":[{"code":"DENIED","message":"signatures are not accepted here"}]}`)
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		host := strings.TrimPrefix(srv.URL, "http://")
+		repo := "refused/" + strings.ToLower(method)
+		r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": host + "/" + repo,
+			"PLUGIN_TAGS": "1", "PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": "pw"})
+		if r.code != ExitPush || !strings.Contains(r.stderr, "the image is pushed but not signed everywhere") || !strings.Contains(r.stderr, "signatures are not accepted here") {
+			t.Errorf("%s refused: exit %d, want %d:\n%s", method, r.code, ExitPush, r)
+		}
+		if d := digestOf(t, reg, reg.Host+"/"+repo+":1"); !strings.HasPrefix(d, "sha256:") {
+			t.Errorf("%s refused: the image is not there: %q", method, d)
+		}
+		if tags := tagsOf(t, reg, repo); len(tags) != 1 {
+			t.Errorf("%s refused: tags %v, want the image's only", method, tags)
+		}
 	}
 }
 
