@@ -37,6 +37,7 @@ func (s *Scanner) SBOM(ctx context.Context, t Target, report string) (sbom []byt
 	}
 	what := "SBOM of " + filepath.Base(t.Input)
 	from = "the image"
+	cached := false
 	switch {
 	case report != "":
 		from = "the scan's report"
@@ -46,9 +47,9 @@ func (s *Scanner) SBOM(ctx context.Context, t Target, report string) (sbom []byt
 		// before (a scan step's): then the manifest and config are all it
 		// reads. Otherwise it fails on the first layer it lacks, and
 		// reads the image.
-		from = "Trivy's layer cache"
-		if _, err = s.runPriority(ctx, true, what, image(t.Layerless)...); err != nil && ctx.Err() == nil {
-			from = "the image"
+		if _, err = s.runPriority(ctx, true, what, image(t.Layerless)...); err == nil {
+			cached, from = true, "Trivy's layer cache"
+		} else if ctx.Err() == nil {
 			_, err = s.runPriority(ctx, true, what, image(t.Input)...)
 		}
 	default:
@@ -68,7 +69,7 @@ func (s *Scanner) SBOM(ctx context.Context, t Target, report string) (sbom []byt
 	if err != nil {
 		return nil, "", err
 	}
-	if from == "Trivy's layer cache" {
+	if cached {
 		// Trivy names the image by its input: the image's, not the
 		// temporary layout's.
 		tmpName, _ := json.Marshal(t.Layerless)

@@ -173,7 +173,7 @@ func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest strin
 	if err != nil {
 		return Published{}, err
 	}
-	return p.Commit()
+	return p.Commit(ctx)
 }
 
 // Prepared is what Publish writes to one repository, signed and with
@@ -182,20 +182,18 @@ func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest strin
 // signing adds little to the end of a push, and a signature never names
 // a digest the registry does not hold yet.
 type Prepared struct {
-	ref              name.Digest
-	sigTag, attTag   name.Tag
-	sigs, atts       oci.Signatures
-	ociSig           oci.Signature
-	attSigs          []oci.Signature
-	kinds            []string
-	ropts            []remote.Option
-	opt              ociremote.Option
-	withAttestations bool
-	// ctx, tr and kc ask for the referrers API, once the image is there
-	// (a registry may answer 404 for a digest it does not hold).
-	ctx context.Context
-	tr  http.RoundTripper
-	kc  authn.Keychain
+	ref            name.Digest
+	sigTag, attTag name.Tag
+	sigs, atts     oci.Signatures
+	ociSig         oci.Signature
+	attSigs        []oci.Signature
+	kinds          []string
+	ropts          []remote.Option
+	opt            ociremote.Option
+	// tr and kc ask for the referrers API, once the image is there (a
+	// registry may answer 404 for a digest it does not hold).
+	tr http.RoundTripper
+	kc authn.Keychain
 }
 
 // Prepare signs digest as the image of repo and makes its attestations,
@@ -222,7 +220,7 @@ func (s *Signer) Prepare(ctx context.Context, repo name.Repository, digest strin
 	if err != nil {
 		return fail("sign", err)
 	}
-	p := &Prepared{ref: ref, withAttestations: len(atts) > 0}
+	p := &Prepared{ref: ref, tr: tr, kc: kc}
 	if p.ociSig, err = static.NewSignature(body, base64.StdEncoding.EncodeToString(sig), sigOpts...); err != nil {
 		return fail("sign", err)
 	}
@@ -276,7 +274,7 @@ func (s *Signer) Prepare(ctx context.Context, repo name.Repository, digest strin
 		}
 		return writeBlobs(repo, p.sigs, p.ropts)
 	})
-	if p.withAttestations {
+	if len(p.attSigs) > 0 {
 		g.Go(func() (err error) {
 			if p.atts, err = se.Attestations(); err != nil {
 				return fmt.Errorf("read the attestations there: %w", err)
@@ -287,18 +285,17 @@ func (s *Signer) Prepare(ctx context.Context, repo name.Repository, digest strin
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrSign, ref, err)
 	}
-	p.ctx, p.tr, p.kc = ctx, tr, kc
 	return p, nil
 }
 
 // Commit writes the prepared signature and attestations under cosign's
 // tags, and, where the registry has the referrers API, as referrers of
 // the digest. The image must be in the repository by now.
-func (p *Prepared) Commit() (Published, error) {
+func (p *Prepared) Commit(ctx context.Context) (Published, error) {
 	var out Published
 	var g errgroup.Group
 	g.Go(func() (err error) {
-		if out.Referrers, err = HasReferrers(p.ctx, p.ref, p.tr, p.kc); err != nil {
+		if out.Referrers, err = HasReferrers(ctx, p.ref, p.tr, p.kc); err != nil {
 			return fmt.Errorf("ask for the referrers API: %w", err)
 		}
 		return nil
@@ -309,7 +306,7 @@ func (p *Prepared) Commit() (Published, error) {
 		}
 		return nil
 	})
-	if p.withAttestations {
+	if len(p.attSigs) > 0 {
 		g.Go(func() error {
 			if err := remote.Put(p.attTag, p.atts, p.ropts...); err != nil {
 				return fmt.Errorf("store the attestations: %w", err)

@@ -136,7 +136,8 @@ func (r *runner) sboms(ctx context.Context, targets []source.ScanTarget) error {
 // adds the statement to the attestations.
 func (r *runner) provenance() error {
 	p := r.st.Attest.Provenance
-	if p == nil || r.attested {
+	if p == nil || slices.ContainsFunc(r.atts, func(a sign.Attestation) bool { return a.Kind == sign.KindProvenance }) {
+		// None asked, or made already (alongside the push).
 		return nil
 	}
 	f := *p
@@ -172,7 +173,6 @@ func (r *runner) provenance() error {
 		return fmt.Errorf("%w: provenance: %w", sign.ErrSign, err)
 	}
 	r.atts = append(r.atts, sign.Attestation{Kind: sign.KindProvenance, Predicate: b})
-	r.attested = true
 	return nil
 }
 

@@ -193,10 +193,8 @@ type runner struct {
 	sbomDone chan struct{}
 	sbomErr  error
 	// prepared holds, by repository, the signatures and attestations
-	// signed and stored (all but their manifests) alongside the push;
-	// attested is set once the provenance is among atts.
+	// signed and stored (all but their manifests) alongside the push.
 	prepared map[string]*sign.Prepared
-	attested bool
 }
 
 func start(ctx context.Context, st *Step) (*runner, error) {
@@ -492,7 +490,7 @@ func (r *runner) sign(ctx context.Context, digest string, results []publish.Resu
 			var p sign.Published
 			var err error
 			if prep := r.prepared[key]; prep != nil {
-				p, err = prep.Commit()
+				p, err = prep.Commit(ctx)
 			} else {
 				// Not prepared alongside the push (it wrote no manifest,
 				// or the preparation failed): all of it now.
