@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -68,10 +67,6 @@ func OSEnv() Env {
 // Main runs hoist with args (without the program name) and returns the
 // exit code.
 func Main(ctx context.Context, args []string, env Env) int {
-	// BuildKit's client logs through logrus; its warnings are not for users.
-	logrus.SetOutput(io.Discard)
-	// In the Kaniko image TMPDIR points into /kaniko, which may not exist yet.
-	os.MkdirAll(os.TempDir(), 0o1777)
 	root := newRoot(ctx, env)
 	root.SetArgs(args)
 	err := root.Execute()

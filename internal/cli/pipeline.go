@@ -13,7 +13,6 @@ import (
 
 	"github.com/hoist-build/hoist/internal/pipeline"
 	"github.com/hoist-build/hoist/internal/settings"
-	"github.com/hoist-build/hoist/internal/step"
 )
 
 // pipelineFlags are the flags of hoist pipeline run.
@@ -139,7 +138,6 @@ func pipelineError(err error) error {
 }
 
 func runPipeline(ctx context.Context, env Env, file string, f pipelineFlags) error {
-	step.Version = Version
 	p, err := pipeline.Parse(abs(env, file))
 	if p == nil {
 		return pipelineError(err)
@@ -147,7 +145,7 @@ func runPipeline(ctx context.Context, env Env, file string, f pipelineFlags) err
 	o := pipeline.RunOptions{
 		Local: f.local, Keep: f.keep, RegistryBinary: f.registryBinary,
 		Lookup: env.Lookup, State: abs(env, f.state), Codebase: env.WorkDir, TempDir: env.TempDir,
-		BuildxOnK8: buildxOnK8(env), Stdout: env.Stdout, Stderr: env.Stderr,
+		BuildxOnK8: buildxOnK8(env), Version: Version, Stdout: env.Stdout, Stderr: env.Stderr,
 		Images:   map[string]string{"kaniko": "hoist/kaniko:" + imageTag(), "buildkit": "hoist/buildkit:" + imageTag()},
 		ExitCode: func(err error) int { return exitCode(ctx, err) },
 		Logf:     func(format string, a ...any) { fmt.Fprintf(env.Stderr, "hoist: "+format+"\n", a...) },

@@ -34,12 +34,11 @@ func stepEnviron(env Env, plugin bool) step.Environ {
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	return step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Terminal: isTerminal(env.Stderr), Plugin: plugin}
+	return step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Terminal: isTerminal(env.Stderr), Plugin: plugin, Version: Version}
 }
 
 // runPlanned runs a planned step (err is the planning's error).
 func runPlanned(ctx context.Context, st step.Step, err error, env Env) error {
-	step.Version = Version
 	if errors.Is(err, step.ErrSkip) {
 		fmt.Fprintln(env.Stderr, strings.TrimPrefix(err.Error(), step.ErrSkip.Error()+": "))
 		return nil

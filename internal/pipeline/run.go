@@ -51,6 +51,9 @@ type RunOptions struct {
 	TempDir   string
 	// BuildxOnK8 is CI_USE_BUILDX_ON_K8: BuildKit on Kubernetes stages.
 	BuildxOnK8 bool
+	// Version is hoist's version, for the steps' scan records and
+	// provenance.
+	Version string
 	// Isolation "container" runs every Build and Push step in hoist's
 	// plugin image; "" (process) runs BuildKit steps in this process.
 	Isolation string

@@ -53,7 +53,7 @@ func (r *runner) buildStep(ctx context.Context, pd *Planned, ws string, log io.W
 	if err != nil {
 		return masked(set, err)
 	}
-	st, err := step.FromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true})
+	st, err := step.FromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true, Version: r.o.Version})
 	if errors.Is(err, step.ErrSkip) {
 		fmt.Fprintln(log, strings.TrimPrefix(err.Error(), step.ErrSkip.Error()+": "))
 		return nil
@@ -138,7 +138,7 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 	if err != nil {
 		return err
 	}
-	st, err := step.ScanFromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true})
+	st, err := step.ScanFromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true, Version: r.o.Version})
 	if err != nil {
 		return err
 	}

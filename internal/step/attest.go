@@ -141,7 +141,7 @@ func (r *runner) provenance() error {
 		return nil
 	}
 	f := *p
-	f.Hoist, f.Started, f.Finished = Version, r.started, time.Now()
+	f.Hoist, f.Started, f.Finished = r.st.Version, r.started, time.Now()
 	if b := r.st.Build; b != nil {
 		bf := *f.Build
 		f.Builder = b.Tool

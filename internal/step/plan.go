@@ -41,6 +41,9 @@ type Environ struct {
 	Plugin bool
 	// ScanOnly plans hoist scan: a source, no destination.
 	ScanOnly bool
+	// Version is hoist's version, written into scan records and the
+	// provenance ("dev" when empty).
+	Version string
 }
 
 // FromSettings turns settings into a step: the mode, the registry kind and
@@ -117,6 +120,10 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	st.Mask.AddLogin(s.Username, s.Password)
 	st.Mask.AddLogin(s.BaseUsername, s.BasePassword)
 	st.Progress, st.Debug = mode, s.Debug
+	st.Version = env.Version
+	if st.Version == "" {
+		st.Version = "dev"
+	}
 	if s.Debug {
 		for _, kv := range s.Masked() {
 			st.Notes = append(st.Notes, fmt.Sprintf("setting %s=%s (%s)", kv[0], kv[1], s.Origin(kv[0])))

@@ -20,10 +20,6 @@ import (
 // no passing scan record.
 var ErrUnscanned = errors.New("not scanned")
 
-// Version is hoist's version, written into scan records (set by the
-// command layer).
-var Version = "dev"
-
 // scanOf is the scan gate of the settings: Trivy, its cache, the policy,
 // the reports. Every value is checked here, before anything runs.
 func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.Options, error) {
@@ -196,7 +192,7 @@ func (r *runner) scanImage(ctx context.Context, img *source.Image, targets []sou
 	}
 	r.pr.Printf("scan: %s (%s) with Trivy %s, scanners %s, severities %s", img.Digest, img.From, scan.TrivyVersion,
 		strings.Join(r.st.Scan.Policy.Scanners, ","), strings.Join(r.st.Scan.Policy.Severities, ","))
-	return r.scanner.Scan(ctx, sub, Version)
+	return r.scanner.Scan(ctx, sub, r.st.Version)
 }
 
 // scanOnly is hoist scan: open the source, scan it, write the digest file.

@@ -98,6 +98,8 @@ type Step struct {
 	// Notes are printed first (the settings with --debug, what the
 	// settings chose).
 	Notes []string
+	// Version is hoist's version, for scan records and the provenance.
+	Version string
 }
 
 // Login is how the step obtains credentials.
