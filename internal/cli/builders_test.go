@@ -33,8 +33,8 @@ func TestRegistryCacheOnAFreshEngine(t *testing.T) {
 		t.Fatalf("no cache was exported: %v", tags)
 	}
 	second := mustPush(t, env("2", filepath.Join(t.TempDir(), "engine-b")))
-	if strings.TrimSpace(first.stdout) != strings.TrimSpace(second.stdout) {
-		t.Errorf("rebuild digest %s, first %s", second.stdout, first.stdout)
+	if one, two := digestOf(t, reg, reg.Host+"/cached/app:1"), digestOf(t, reg, reg.Host+"/cached/app:2"); one != two {
+		t.Errorf("the rebuild on a fresh engine pushed %s, the first build %s", two, one)
 	}
 	// A RUN step that executes logs what it echoes ("#6 0.152
 	// first-step-ran"); one taken from the cache does not.
@@ -181,20 +181,28 @@ func TestLocalCacheOnAFreshEngine(t *testing.T) {
 	f := harness.Inputs(t)
 	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo local-step-ran | tee /l.txt\n", nil)
 	cacheDir := filepath.Join(t.TempDir(), "cache")
+	tars := t.TempDir()
 	first := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_NO_CACHE", "true",
+		"PLUGIN_TAR_PATH", filepath.Join(tars, "first.tar"), "PLUGIN_BUILDX_OUTPUT_FORMAT", "oci",
 		"PLUGIN_CACHE_TO", "type=local,dest="+cacheDir+",mode=max"))
 	if _, err := os.Stat(filepath.Join(cacheDir, "index.json")); err != nil {
 		t.Fatalf("no cache was written: %v\n%s", err, first)
 	}
 	second := mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_NO_PUSH": "true",
+		"PLUGIN_TAR_PATH": filepath.Join(tars, "second.tar"), "PLUGIN_BUILDX_OUTPUT_FORMAT": "oci",
 		"PLUGIN_CACHE_FROM": "type=local,src=" + cacheDir,
 		"PLUGIN_ENGINE_DIR": filepath.Join(t.TempDir(), "engine"), "PLUGIN_BUILDKITD": harness.Buildkitd(t)})
 	ran := regexp.MustCompile(`(?m)^#\d+ \d+\.\d+ local-step-ran$`)
 	if !ran.MatchString(first.stderr) || ran.MatchString(second.stderr) {
 		t.Errorf("the step should run in the first build only:\n--- first:\n%s\n--- second:\n%s", first.stderr, second.stderr)
 	}
-	if strings.TrimSpace(first.stdout) != strings.TrimSpace(second.stdout) {
-		t.Errorf("digests differ: %s vs %s", first.stdout, second.stdout)
+	// The two archives' manifest digests, read by skopeo.
+	digests := make([]string, 2)
+	for i, name := range []string{"first.tar", "second.tar"} {
+		digests[i] = strings.TrimSpace(harness.Run(t, nil, "skopeo", "inspect", "--format", "{{.Digest}}", "oci-archive:"+filepath.Join(tars, name)))
+	}
+	if !strings.HasPrefix(digests[0], "sha256:") || digests[0] != digests[1] {
+		t.Errorf("the build from the local cache holds %s, the first build %s", digests[1], digests[0])
 	}
 }
 
