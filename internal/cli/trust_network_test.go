@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/hoist-build/hoist/internal/engine"
 	"github.com/hoist-build/hoist/internal/harness"
 )
 
@@ -110,9 +112,11 @@ func TestRunCannotReachHostLoopback(t *testing.T) {
 var inetRE = regexp.MustCompile(`inet (\d+\.\d+\.\d+\.\d+)/\d+`)
 
 // A RUN has a working network namespace of its own: its loopback and an
-// eth0 with an address that none of the host's interfaces has, and a
-// default route. The same RUN with PLUGIN_NETWORK=host lists the host's
-// addresses, so the probe shows them when they are there.
+// eth0 with an address that none of the host's interfaces has, a default
+// route, and through it a service on the bridge's host end (where its
+// traffic to a registry or a package mirror goes, NATed). The same RUN
+// with PLUGIN_NETWORK=host lists the host's addresses, so the probe shows
+// them when they are there.
 func TestRunHasANetworkOfItsOwn(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
@@ -129,10 +133,44 @@ func TestRunHasANetworkOfItsOwn(t *testing.T) {
 	if len(host) == 0 {
 		t.Fatal("the host has no IPv4 address besides loopback to compare with")
 	}
+	// A service on the engine's bridge, at the host's end (the gateway):
+	// where a RUN's traffic to the world goes.
+	dir, _ := harness.SharedEngine(t)
+	n, err := engine.BridgeFor(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, err := net.InterfaceByName(n.Bridge)
+	if err != nil {
+		t.Fatalf("the shared engine has no bridge %s: %v", n.Bridge, err)
+	}
+	brAddrs, _ := br.Addrs()
+	if len(brAddrs) == 0 {
+		t.Fatalf("bridge %s has no address", n.Bridge)
+	}
+	gw := brAddrs[0].(*net.IPNet).IP.String()
+	ln, err := net.Listen("tcp", gw+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	gwGot := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(io.LimitReader(c, 1<<10))
+		gwGot <- string(b)
+	}()
 	for _, network := range []string{"host", ""} {
 		l := listenLoopback(t) // only for a token of its own: a cached RUN would print nothing
-		ctxDir := buildContext(t, "FROM "+f.Base+"\n"+
-			fmt.Sprintf("RUN echo run-%d && /bin/busybox ip -4 addr && /bin/busybox ip route\n", l.port), nil)
+		run := fmt.Sprintf("RUN echo run-%d && /bin/busybox ip -4 addr && /bin/busybox ip route\n", l.port)
+		if network == "" {
+			run = fmt.Sprintf("RUN echo run-%d && /bin/busybox ip -4 addr && /bin/busybox ip route && echo via-the-bridge | /bin/busybox nc -w 3 %s %d\n", l.port, gw, ln.Addr().(*net.TCPAddr).Port)
+		}
+		ctxDir := buildContext(t, "FROM "+f.Base+"\n"+run, nil)
 		r := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_NETWORK", network))
 		out := r.stdout + r.stderr
 		var seen, shared []string
@@ -158,6 +196,14 @@ func TestRunHasANetworkOfItsOwn(t *testing.T) {
 		}
 		if !own {
 			t.Errorf("default network: the RUN's addresses %v hold none on the engine's bridge (10.177.0.0/16):\n%s", seen, r)
+		}
+		select {
+		case got := <-gwGot:
+			if got != "via-the-bridge\n" {
+				t.Errorf("the service on the bridge's gateway %s read %q", gw, got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("the RUN did not reach the service on the bridge's gateway %s", gw)
 		}
 	}
 }
