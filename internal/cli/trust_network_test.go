@@ -207,3 +207,30 @@ func TestRunHasANetworkOfItsOwn(t *testing.T) {
 		}
 	}
 }
+
+// A Dockerfile cannot give itself the host's network: `RUN --network=host`
+// needs the network.host entitlement, which hoist asks BuildKit for only
+// with PLUGIN_NETWORK=host.
+func TestRunCannotAskForHostNetwork(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	for _, network := range []string{"", "host"} {
+		l := listenLoopback(t)
+		token := fmt.Sprintf("asked-%s-%d", network, l.port)
+		ctxDir := buildContext(t, "FROM "+f.Base+"\n"+
+			fmt.Sprintf("RUN --network=host echo %s | /bin/busybox nc -w 3 127.0.0.1 %d && echo reached-the-host-$((40+2))\n", token, l.port), nil)
+		r := hoist(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_NETWORK", network))
+		accepted, got := l.seen()
+		if network == "host" {
+			if r.code != 0 || accepted == 0 || !strings.Contains(got, token) {
+				t.Errorf("PLUGIN_NETWORK=host: exit %d, the listener accepted %d connections and read %q; want 0, at least 1 and %q:\n%s", r.code, accepted, got, token, r)
+			}
+			continue
+		}
+		if r.code != ExitBuild || accepted != 0 || got != "" {
+			t.Errorf("default network: exit %d, the listener accepted %d connections and read %q; want %d, 0 and nothing:\n%s", r.code, accepted, got, ExitBuild, r)
+		}
+		assertContains(t, r, "network.host")
+		assertNotContains(t, r, "reached-the-host-42")
+	}
+}
