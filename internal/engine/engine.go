@@ -307,9 +307,10 @@ func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, err
 		e.stop()
 		b, _ := os.ReadFile(logPath)
 		if n.Mode == "bridge" && strings.Contains(string(b), "CNI setup error") {
-			return nil, fmt.Errorf("%w: buildkitd could not set up the bridge %s (%s); its log (%s) ends: %s", ErrNoBridge, n.Bridge, n.Subnet, logPath, tail(string(b), 800))
+			dropNamespaces(o.Dir)
+			return nil, fmt.Errorf("%w: buildkitd could not set up the bridge %s (%s); its log (%s) %s", ErrNoBridge, n.Bridge, n.Subnet, logPath, logSays(string(b)))
 		}
-		return nil, fmt.Errorf("%w: the embedded buildkitd did not start: %v; its log (%s) ends: %s", ErrEngine, err, logPath, tail(string(b), 800))
+		return nil, fmt.Errorf("%w: the embedded buildkitd did not start: %v; its log (%s) %s", ErrEngine, err, logPath, logSays(string(b)))
 	}
 	e.Client, e.Network = c, network
 	runs := "RUN steps on the host's network"
@@ -318,6 +319,19 @@ func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, err
 	}
 	logf(o, "engine: started buildkitd (pid %d, state %s, %s) in %.1fs", cmd.Process.Pid, o.Dir, runs, time.Since(start).Seconds())
 	return e, nil
+}
+
+// logSays is what a buildkitd log that ends in a fatal error says: that
+// error's first line (buildkitd prints its stack after it), else the
+// log's last lines.
+func logSays(log string) string {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if msg, ok := strings.CutPrefix(lines[i], "buildkitd: "); ok && !strings.HasPrefix(msg, "got SIGTERM") {
+			return "says: " + tail(msg, 800)
+		}
+	}
+	return "ends: " + tail(log, 800)
 }
 
 func tail(s string, n int) string {

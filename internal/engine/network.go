@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // DefaultCNIDirs are where the embedded engine looks for the CNI plugins:
@@ -168,4 +169,17 @@ func hostRoutes(own string) []netip.Prefix {
 		routes = append(routes, netip.PrefixFrom(netip.AddrFrom4(d), bits).Masked())
 	}
 	return routes
+}
+
+// dropNamespaces unmounts and removes the network namespaces that a
+// buildkitd which could not set up its bridge left under the engine's
+// directory (BuildKit cleans them only when it next starts with CNI).
+func dropNamespaces(dir string) {
+	nsDir := filepath.Join(dir, "root", "net", "cni")
+	entries, _ := os.ReadDir(nsDir)
+	for _, e := range entries {
+		p := filepath.Join(nsDir, e.Name())
+		_ = syscall.Unmount(p, syscall.MNT_DETACH)
+		_ = os.Remove(p)
+	}
 }

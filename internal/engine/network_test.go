@@ -87,6 +87,7 @@ func TestEngineWithoutBridge(t *testing.T) {
 	if !errors.Is(err, engine.ErrEngine) || !errors.Is(err, engine.ErrNoBridge) {
 		t.Fatalf("Open without CNI plugins = %v, want ErrEngine and ErrNoBridge", err)
 	}
+	t.Log(err)
 	for _, want := range []string{"CNI plugins bridge, host-local, loopback, firewall are in none of " + noPlugins[0],
 		"hoist does not fall back to the host's network", "apt-get install containernetworking-plugins iptables", "PLUGIN_NETWORK=host"} {
 		if !strings.Contains(err.Error(), want) {
@@ -125,4 +126,61 @@ func TestEngineWithoutBridge(t *testing.T) {
 		t.Fatalf("network none: %v", err)
 	}
 	other.Close()
+}
+
+// Where the CNI plugins are there but cannot make the network (here a
+// loopback plugin that fails as it does without permission), buildkitd
+// exits; hoist says so and does not start it on the host's network unless
+// the run asks for host, and leaves no namespace mounted behind.
+func TestEngineWhoseBridgeFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bin := harness.Buildkitd(t)
+	dir := filepath.Join(t.TempDir(), "engine")
+	cni := t.TempDir()
+	for _, p := range []string{"bridge", "host-local", "firewall"} {
+		if err := os.Symlink(filepath.Join(engine.DefaultCNIDirs[0], p), filepath.Join(cni, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failing := "#!/bin/sh\necho '{\"cniVersion\": \"1.0.0\", \"code\": 100, \"msg\": \"operation not permitted (test)\"}'\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(cni, "loopback"), []byte(failing), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: bin, CNIDirs: []string{cni}})
+	if !errors.Is(err, engine.ErrEngine) || !errors.Is(err, engine.ErrNoBridge) {
+		t.Fatalf("Open with a failing CNI plugin = %v, want ErrEngine and ErrNoBridge", err)
+	}
+	t.Log(err)
+	for _, want := range []string{"buildkitd could not set up the bridge hoist-", "operation not permitted (test)", "PLUGIN_NETWORK=host"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	assertNoNamespaces(t, dir)
+
+	var l logs
+	e, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: bin, CNIDirs: []string{cni}, Network: "host", Logf: l.printf})
+	if err != nil {
+		t.Fatalf("Open with PLUGIN_NETWORK=host: %v", err)
+	}
+	if e.Network != "host" || !strings.Contains(l.String(), "could not set up the bridge") || !strings.Contains(l.String(), "starting the engine on the host's network") {
+		t.Errorf("network %q, log:\n%s", e.Network, l.String())
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertNoNamespaces(t, dir)
+}
+
+func assertNoNamespaces(t *testing.T, dir string) {
+	t.Helper()
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mounts), dir) {
+		t.Errorf("mounts left under %s:\n%s", dir, mounts)
+	}
 }
