@@ -145,10 +145,16 @@ func TestRunHasANetworkOfItsOwn(t *testing.T) {
 		t.Fatalf("the shared engine has no bridge %s: %v", n.Bridge, err)
 	}
 	brAddrs, _ := br.Addrs()
-	if len(brAddrs) == 0 {
-		t.Fatalf("bridge %s has no address", n.Bridge)
+	gw := ""
+	for _, a := range brAddrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			gw = ipn.IP.String()
+			break
+		}
 	}
-	gw := brAddrs[0].(*net.IPNet).IP.String()
+	if gw == "" {
+		t.Fatalf("bridge %s has no IPv4 address: %v", n.Bridge, brAddrs)
+	}
 	ln, err := net.Listen("tcp", gw+":0")
 	if err != nil {
 		t.Fatal(err)
