@@ -2,9 +2,11 @@
 # Builds hoist's plugin images with hoist itself (its embedded BuildKit
 # engine) and loads them into the Docker daemon:
 #   hoist/kaniko:TAG    hoist + the static Kaniko executor, FROM scratch
-#   hoist/buildkit:TAG  hoist + buildkitd + buildctl + runc (with their C
-#                       libraries); run with --entrypoint buildkitd it is
-#                       also a BuildKit for docker-container:// builders
+#   hoist/buildkit:TAG  hoist + buildkitd + buildctl + runc, and the CNI
+#                       plugins and iptables that give RUN steps a network
+#                       of their own (with their C libraries); run with
+#                       --entrypoint buildkitd it is also a BuildKit for
+#                       docker-container:// builders
 #   hoist/kaniko-scan:TAG, hoist/buildkit-scan:TAG
 #                       the same plus the pinned Trivy, in one more layer
 #                       (the scan gate; see docs/ci.md for why a variant)
@@ -33,11 +35,25 @@ bin/hoist build --no-push --context "$k" --target plugin --repo hoist/kaniko --t
 bin/hoist build --no-push --context "$k" --target scan --repo hoist/kaniko-scan --tags "$tag" --load \
   --image-store "$work/store" --progress plain
 
-# The BuildKit image: buildkitd and runc with the libraries ldd names.
-b="$work/buildkit"; mkdir -p "$b/bin" "$b/lib" "$b/tmp"
+# The BuildKit image: buildkitd and runc with the libraries ldd names; the
+# CNI plugins of BuildKit's bridge network (Debian's
+# containernetworking-plugins, at the path hoist looks in first) and the
+# iptables they run (xtables-nft-multi under its names, with the
+# extensions it loads at run time).
+b="$work/buildkit"; mkdir -p "$b/bin" "$b/lib" "$b/tmp" "$b/cni"
 cp "$work/hoist" bin/buildkitd bin/buildctl "$b/bin/"
 cp "$(command -v runc)" "$b/bin/runc"
-for lib in $(ldd bin/buildkitd bin/buildctl "$(command -v runc)" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | sort -u); do
+cni=(/usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback /usr/lib/cni/firewall)
+cp "${cni[@]}" "$b/cni/"
+xt=$(readlink -f "$(command -v iptables)")
+cp "$xt" "$b/bin/"
+for n in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+  ln -s "$(basename "$xt")" "$b/bin/$n"
+done
+xtdir=$(ls -d /usr/lib/*/xtables | head -n 1)
+mkdir -p "$b/lib$xtdir"
+cp "$xtdir"/*.so "$b/lib$xtdir/"
+for lib in $(ldd bin/buildkitd bin/buildctl "$(command -v runc)" "${cni[@]}" "$xt" "$xtdir"/*.so | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | sort -u); do
   mkdir -p "$b/lib$(dirname "$lib")"
   cp -L "$lib" "$b/lib$lib"
 done

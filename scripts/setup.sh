@@ -12,6 +12,10 @@ have skopeo          || need_pkgs+=(skopeo)
 have umoci           || need_pkgs+=(umoci)
 have htpasswd        || need_pkgs+=(apache2-utils)
 have runc            || need_pkgs+=(runc)
+# The bridge of RUN steps in hoist's embedded engine (and in its BuildKit
+# image): the CNI plugins and the iptables they run.
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/firewall ] || need_pkgs+=(containernetworking-plugins)
+have iptables        || need_pkgs+=(iptables)
 [ -x /bin/busybox ]  || need_pkgs+=(busybox-static)
 [ -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || need_pkgs+=(qemu-user-static)
 arm_busybox=/usr/local/lib/hoist-test/busybox.arm64

@@ -23,6 +23,7 @@ import (
 	// Connection helpers for docker-container:// and kube-pod:// addresses.
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer"
 	_ "github.com/moby/buildkit/client/connhelper/kubepod"
+	wlabel "github.com/moby/buildkit/worker/label"
 )
 
 // ErrEngine marks a builder that cannot be reached or started.
@@ -42,6 +43,15 @@ type Options struct {
 	Registries []Registry
 	// Mirrors of Docker Hub for the embedded engine.
 	Mirrors []string
+	// Network is the network the run gives RUN steps (PLUGIN_NETWORK:
+	// "", "default", "host" or "none"). The embedded engine gives them a
+	// network namespace of their own on a bridge; where no bridge can
+	// work, only a run that asks for host or none may start it, or use a
+	// running one, on the host's network.
+	Network string
+	// CNIDirs are where the embedded engine looks for the CNI plugins;
+	// nil means DefaultCNIDirs.
+	CNIDirs []string
 	// Keep leaves an engine this run started running.
 	Keep bool
 	// Wait bounds connecting (and starting).
@@ -66,9 +76,12 @@ type Engine struct {
 	// Docker is set for the Docker daemon's built-in BuildKit: it exports
 	// into the daemon's image store only.
 	Docker bool
-	opts   Options
-	cmd    *exec.Cmd
-	done   chan struct{}
+	// Network is the worker's network for RUN steps as the daemon reports
+	// it: "cni" (a namespace of their own), "host", or "" when unknown.
+	Network string
+	opts    Options
+	cmd     *exec.Cmd
+	done    chan struct{}
 	// users is a shared lock on the embedded engine's directory, held while
 	// this run uses it (see Close).
 	users *os.File
@@ -97,11 +110,15 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		o.Wait = 60 * time.Second
 	}
 	if o.Addr != "" {
-		c, err := connect(ctx, o.Addr, o, o.Wait)
+		c, network, err := connect(ctx, o.Addr, o, o.Wait, nil)
 		if err != nil {
 			return nil, err
 		}
-		return &Engine{Client: c, Addr: o.Addr, opts: o}, nil
+		if network == "host" && !hostAllowed(o.Network) {
+			// Its configuration is its owner's: say what it does.
+			logf(o, "engine: the BuildKit at %s runs RUN steps on its host's network (its worker's network is host); hoist does not configure a BuildKit it did not start", o.Addr)
+		}
+		return &Engine{Client: c, Addr: o.Addr, Network: network, opts: o}, nil
 	}
 	// Several runs may share one embedded engine (parallel steps on one
 	// machine): each holds a shared lock on users.lock while it uses it,
@@ -121,12 +138,17 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	addr := Socket(o.Dir)
 	// A running engine (hoist engine start, or another run's) is used as
 	// it is.
-	if c, err := connect(ctx, addr, o, 2*time.Second); err == nil {
+	if c, network, err := connect(ctx, addr, o, 2*time.Second, nil); err == nil {
+		if !Isolated(network) && !hostAllowed(o.Network) {
+			c.Close()
+			unlockFile(users)
+			return nil, fmt.Errorf("%w: the running embedded engine at %s runs RUN steps on the host's network (its worker's network is %q: it was started where no bridge could work, for a run with PLUGIN_NETWORK=host or none, or by an earlier hoist), where a RUN step reaches every service on this machine's loopback; stop it (hoist engine stop) so that this run starts one that gives RUN steps a network of their own, or set PLUGIN_NETWORK=host to accept the host's network", ErrEngine, o.Dir, network)
+		}
 		logf(o, "engine: using the running embedded engine at %s", addr)
 		if o.Keep {
 			os.Remove(filepath.Join(o.Dir, "ephemeral"))
 		}
-		return &Engine{Client: c, Addr: addr, opts: o, users: users}, nil
+		return &Engine{Client: c, Addr: addr, Network: network, opts: o, users: users}, nil
 	}
 	e, err := start(ctx, o)
 	if err != nil {
@@ -170,11 +192,13 @@ func logf(o Options, format string, args ...any) {
 
 var knownScheme = map[string]bool{"unix": true, "tcp": true, "docker-container": true, "kube-pod": true}
 
-// connect dials addr and waits until the daemon lists its workers.
-func connect(ctx context.Context, addr string, o Options, wait time.Duration) (*client.Client, error) {
+// connect dials addr and waits until the daemon lists its workers (or
+// exited is closed); it returns the network of RUN steps its first worker
+// reports.
+func connect(ctx context.Context, addr string, o Options, wait time.Duration, exited <-chan struct{}) (*client.Client, string, error) {
 	u, err := url.Parse(addr)
 	if err != nil || !knownScheme[u.Scheme] {
-		return nil, fmt.Errorf("%w: builder address %q: want unix://PATH, tcp://HOST:PORT, docker-container://NAME or kube-pod://NAME", ErrEngine, addr)
+		return nil, "", fmt.Errorf("%w: builder address %q: want unix://PATH, tcp://HOST:PORT, docker-container://NAME or kube-pod://NAME", ErrEngine, addr)
 	}
 	var opts []client.ClientOpt
 	if o.TLSCA != "" || o.TLSCert != "" {
@@ -193,34 +217,63 @@ func connect(ctx context.Context, addr string, o Options, wait time.Duration) (*
 	}
 	c, err := client.New(ctx, addr, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: builder %s: %w", ErrEngine, addr, err)
+		return nil, "", fmt.Errorf("%w: builder %s: %w", ErrEngine, addr, err)
 	}
 	deadline := time.Now().Add(wait)
 	var last error
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, last = c.ListWorkers(pctx)
+		var ws []*client.WorkerInfo
+		ws, last = c.ListWorkers(pctx)
 		cancel()
 		if last == nil {
-			return c, nil
+			network := ""
+			if len(ws) > 0 {
+				network = ws[0].Labels[wlabel.Network]
+			}
+			return c, network, nil
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-exited:
+			c.Close()
+			return nil, "", fmt.Errorf("%w: builder %s exited: %w", ErrEngine, addr, last)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	c.Close()
-	return nil, fmt.Errorf("%w: builder %s did not answer within %s: %w", ErrEngine, addr, wait, last)
+	return nil, "", fmt.Errorf("%w: builder %s did not answer within %s: %w", ErrEngine, addr, wait, last)
 }
 
-// start runs the embedded buildkitd in o.Dir, which Open made.
+// start runs the embedded buildkitd in o.Dir, which Open made, with a
+// bridge network for RUN steps; on the host's network only where no
+// bridge can work and the run asks for host or none.
 func start(ctx context.Context, o Options) (*Engine, error) {
 	bin, err := findBinary(o.Binary)
 	if err != nil {
 		return nil, err
 	}
+	n, err := BridgeFor(o.Dir, o.CNIDirs)
+	if err == nil {
+		var e *Engine
+		if e, err = launch(ctx, o, bin, n); err == nil || !errors.Is(err, ErrNoBridge) {
+			return e, err
+		}
+	}
+	if !hostAllowed(o.Network) {
+		return nil, fmt.Errorf("%w: %w; hoist does not fall back to the host's network, where a RUN step reaches every service on this machine's loopback: install the CNI plugins and iptables (Debian: apt-get install containernetworking-plugins iptables) and run the engine as root (in a container: privileged), or set PLUGIN_NETWORK=host to run RUN steps on the host's network (none: no network), or build on a BuildKit of your own (PLUGIN_BUILDER_REMOTE_CONN)", ErrEngine, err)
+	}
+	logf(o, "engine: %v; starting the engine on the host's network, which only runs with PLUGIN_NETWORK=host or none will use", err)
+	return launch(ctx, o, bin, Network{Mode: "host"})
+}
+
+// launch starts buildkitd with network n and waits until it answers. A
+// bridge it cannot set up is an ErrNoBridge.
+func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, error) {
 	cfg := filepath.Join(o.Dir, "buildkitd.toml")
-	if err := os.WriteFile(cfg, []byte(Config(o.Registries, o.Mirrors)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(Config(o.Registries, o.Mirrors, n)), 0o644); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	addr := Socket(o.Dir)
@@ -249,15 +302,36 @@ func start(ctx context.Context, o Options) (*Engine, error) {
 	go func() { cmd.Wait(); logFile.Close(); close(done) }()
 	e := &Engine{Addr: addr, Started: true, opts: o, cmd: cmd, done: done}
 	start := time.Now()
-	c, err := connect(ctx, e.Addr, o, o.Wait)
+	c, network, err := connect(ctx, e.Addr, o, o.Wait, done)
 	if err != nil {
 		e.stop()
 		b, _ := os.ReadFile(logPath)
-		return nil, fmt.Errorf("%w: the embedded buildkitd did not start: %v; its log (%s) ends: %s", ErrEngine, err, logPath, tail(string(b), 800))
+		if n.Mode == "bridge" && strings.Contains(string(b), "CNI setup error") {
+			dropNamespaces(o.Dir)
+			return nil, fmt.Errorf("%w: buildkitd could not set up the bridge %s (%s); its log (%s) %s", ErrNoBridge, n.Bridge, n.Subnet, logPath, logSays(string(b)))
+		}
+		return nil, fmt.Errorf("%w: the embedded buildkitd did not start: %v; its log (%s) %s", ErrEngine, err, logPath, logSays(string(b)))
 	}
-	e.Client = c
-	logf(o, "engine: started buildkitd (pid %d, state %s) in %.1fs", cmd.Process.Pid, o.Dir, time.Since(start).Seconds())
+	e.Client, e.Network = c, network
+	runs := "RUN steps on the host's network"
+	if n.Mode == "bridge" {
+		runs = fmt.Sprintf("RUN steps on bridge %s, %s", n.Bridge, n.Subnet)
+	}
+	logf(o, "engine: started buildkitd (pid %d, state %s, %s) in %.1fs", cmd.Process.Pid, o.Dir, runs, time.Since(start).Seconds())
 	return e, nil
+}
+
+// logSays is what a buildkitd log that ends in a fatal error says: that
+// error's first line (buildkitd prints its stack after it), else the
+// log's last lines.
+func logSays(log string) string {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if msg, ok := strings.CutPrefix(lines[i], "buildkitd: "); ok && !strings.HasPrefix(msg, "got SIGTERM") {
+			return "says: " + tail(msg, 800)
+		}
+	}
+	return "ends: " + tail(log, 800)
 }
 
 func tail(s string, n int) string {
@@ -365,10 +439,18 @@ func (e *Engine) stop() error {
 	return nil
 }
 
-// Config renders buildkitd.toml: registry access and Docker Hub mirrors.
-func Config(regs []Registry, mirrors []string) string {
+// Config renders buildkitd.toml: the network of RUN steps, registry
+// access and Docker Hub mirrors.
+func Config(regs []Registry, mirrors []string, n Network) string {
 	var b strings.Builder
-	b.WriteString("# written by hoist for its embedded engine\n[worker.oci]\n  enabled = true\n  gc = true\n[worker.containerd]\n  enabled = false\n")
+	b.WriteString("# written by hoist for its embedded engine\n[worker.oci]\n  enabled = true\n  gc = true\n")
+	switch n.Mode {
+	case "bridge":
+		fmt.Fprintf(&b, "  networkMode = \"bridge\"\n  cniBinaryPath = %q\n  bridgeName = %q\n  bridgeSubnet = %q\n", n.CNIDir, n.Bridge, n.Subnet)
+	case "host":
+		b.WriteString("  networkMode = \"host\"\n")
+	}
+	b.WriteString("[worker.containerd]\n  enabled = false\n")
 	sort.Slice(regs, func(i, j int) bool { return regs[i].Host < regs[j].Host })
 	seen := map[string]bool{}
 	for _, r := range regs {
@@ -399,7 +481,7 @@ func quoteAll(ss []string) string {
 func Status(ctx context.Context, dir string) (pid int, err error) {
 	b, _ := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
 	pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-	c, err := connect(ctx, Socket(dir), Options{}, 2*time.Second)
+	c, _, err := connect(ctx, Socket(dir), Options{}, 2*time.Second, nil)
 	if err != nil {
 		return pid, err
 	}

@@ -14,8 +14,9 @@ func TestConfig(t *testing.T) {
 		{Host: "reg.example.com:5000", CAFiles: []string{"/etc/ca.pem"}},
 		{Host: "127.0.0.1:5001", HTTP: true, Insecure: true},
 		{Host: "127.0.0.1:5001", HTTP: true, Insecure: true},
-	}, []string{"mirror.example.com"})
+	}, []string{"mirror.example.com"}, Network{Mode: "bridge", Bridge: "hoist-0a1b2c3d", Subnet: "10.177.3.0/24", CNIDir: "/usr/lib/cni"})
 	for _, want := range []string{
+		"[worker.oci]\n  enabled = true\n  gc = true\n  networkMode = \"bridge\"\n  cniBinaryPath = \"/usr/lib/cni\"\n  bridgeName = \"hoist-0a1b2c3d\"\n  bridgeSubnet = \"10.177.3.0/24\"\n[worker.containerd]\n",
 		"[registry.\"127.0.0.1:5001\"]\n  http = true\n  insecure = true\n",
 		"[registry.\"reg.example.com:5000\"]\n  http = false\n  insecure = false\n  ca = [\"/etc/ca.pem\"]\n",
 		"[registry.\"docker.io\"]\n  mirrors = [\"mirror.example.com\"]\n",

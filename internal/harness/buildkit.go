@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hoist-build/hoist/internal/engine"
 )
 
 // Buildkitd returns the path of the pinned buildkitd (scripts/setup.sh
@@ -51,7 +53,9 @@ var buildkitOnce struct {
 // buildkitd.sock in one directory), so PLUGIN_ENGINE_DIR=dir makes hoist
 // use it as a running embedded engine, with direct export from its
 // content store, while PLUGIN_BUILDER_REMOTE_CONN=addr uses it as a remote
-// builder, through the session.
+// builder, through the session. Its RUN steps get the network hoist's
+// embedded engine gives them (engine.BridgeFor): a namespace of their own
+// on a bridge, not the host's network.
 func SharedEngine(t testing.TB) (dir, addr string) {
 	t.Helper()
 	bin := Buildkitd(t)
@@ -62,8 +66,18 @@ func SharedEngine(t testing.TB) (dir, addr string) {
 			return
 		}
 		addr := "unix://" + filepath.Join(dir, "buildkitd.sock")
+		n, err := engine.BridgeFor(dir, nil)
+		if err != nil {
+			buildkitOnce.err = err.Error() + " (install containernetworking-plugins: scripts/setup.sh)"
+			return
+		}
+		cfg := filepath.Join(dir, "buildkitd.toml")
+		if err := os.WriteFile(cfg, []byte(engine.Config(nil, nil, n)), 0o644); err != nil {
+			buildkitOnce.err = err.Error()
+			return
+		}
 		p, err := startProcess(filepath.Join(dir, "buildkitd.log"), bin, "--root", filepath.Join(dir, "root"), "--addr", addr,
-			"--oci-worker-snapshotter", "overlayfs", "--allow-insecure-entitlement", "network.host")
+			"--config", cfg, "--oci-worker-snapshotter", "overlayfs", "--allow-insecure-entitlement", "network.host")
 		if err != nil {
 			buildkitOnce.err = err.Error()
 			return

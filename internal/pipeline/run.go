@@ -228,7 +228,8 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 		// One engine for the whole run: every BuildKit step of every
 		// stage shares it (identical builds are built once).
 		e, err := engine.Open(ctx, engine.Options{Dir: lookupDefault(o.Lookup, "PLUGIN_ENGINE_DIR", engine.DefaultDir(o.Lookup)), Binary: lookupDefault(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"),
-			Logf: func(f string, a ...any) { o.Logf(f, a...) }})
+			Network: r.engineNetwork(),
+			Logf:    func(f string, a ...any) { o.Logf(f, a...) }})
 		if err != nil {
 			return r.report, err
 		}
@@ -297,6 +298,24 @@ func (r *runner) needsEngine() bool {
 		}
 	}
 	return false
+}
+
+// engineNetwork is the RUN network the run's engine serves (see
+// engine.Options.Network): host or none only when every BuildKit step
+// asks for it.
+func (r *runner) engineNetwork() string {
+	network := ""
+	for _, pd := range r.plan.Steps {
+		if pd.Kind == "build" && pd.Tool == "buildkit" && !truthy(lookupOr(pd, "PLUGIN_PUSH_ONLY")) {
+			switch v := lookupOr(pd, "PLUGIN_NETWORK"); v {
+			case "host", "none":
+				network = v
+			default:
+				return ""
+			}
+		}
+	}
+	return network
 }
 
 // startLocal starts the local registries: one per host a step pushes to

@@ -420,7 +420,7 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 	o := engine.Options{
 		Addr: s.BuilderAddr, TLSCA: path(s.BuilderTLSCA), TLSCert: path(s.BuilderCert), TLSKey: path(s.BuilderKey),
 		Dir: path(dir), Binary: s.Buildkitd, Mirrors: s.RegistryMirrors, Keep: s.KeepEngine,
-		Wait: 60 * time.Second,
+		Network: s.Network, Wait: 60 * time.Second,
 	}
 	if s.BuilderAddr != "" {
 		o.Wait = s.BuilderTimeout
