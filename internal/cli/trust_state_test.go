@@ -124,7 +124,7 @@ func TestCompressCacheTrust(t *testing.T) {
 	plant(ci)
 	r := push(ci, "ci/app", droneRun(12))
 	check("planted, CI run", r, reg.Host+"/ci/app:1")
-	assertContains(t, r, "is not this run's", "does not decompress to its diff_id", "compressed afresh")
+	assertContains(t, r, "is not this run's", "and it decompresses to sha256:", "not to its diff_id: compressed afresh")
 	// Now this run's: reused as it is by its next step.
 	r = push(ci, "ci/again", droneRun(12))
 	check("this run's entry", r, reg.Host+"/ci/again:1")

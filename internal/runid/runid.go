@@ -145,6 +145,11 @@ func (r Run) String() string {
 // ErrNotThisRun marks state that this run did not make.
 var ErrNotThisRun = errors.New("not made by this run")
 
+// Reason is why Made refused state, without ErrNotThisRun's words.
+func Reason(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrNotThisRun.Error()+": ")
+}
+
 // Made says whether state stamped with id (the ID of the run that wrote
 // it, "" for none) in file was made by this run: nil when it was, else an
 // error wrapping ErrNotThisRun that says why not. With a run identity the
@@ -194,7 +199,7 @@ func (r Run) untracked(file string) error {
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
-		return fmt.Errorf("%w: the repository %s tracks it (it came with the checkout), and %s", ErrNotThisRun, root, why)
+		return fmt.Errorf("%w: the repository %s tracks it: it came with the checkout, and %s", ErrNotThisRun, root, why)
 	case errors.As(err, &exit) && exit.ExitCode() == 1:
 		return nil
 	case ctx.Err() != nil:

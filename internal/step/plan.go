@@ -16,6 +16,7 @@ import (
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
 	"github.com/hoist-build/hoist/internal/source"
@@ -140,6 +141,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	st.GzipLevel = s.CompressionLevel
 	st.KeepUncompressed = s.Compression == "uncompressed"
 	st.CompressCache = path(s.CompressCache)
+	st.Run = runid.FromEnv(env.Lookup)
 	st.Insecure = s.Insecure
 	st.TempDir = env.TempDir
 	// PLUGIN_DAEMON_OFF says "do not start a daemon" to the peers; hoist
