@@ -323,3 +323,233 @@ func TestPinnedSourceDigest(t *testing.T) {
 		t.Errorf("pinned %s, pushed %s", digest, got)
 	}
 }
+
+// plantRecord writes the scan record an attacker commits: digest passed.
+func plantRecord(t *testing.T, dir, digest string) string {
+	t.Helper()
+	p := filepath.Join(dir, ".hoist", "scans", "sha256", strings.TrimPrefix(digest, "sha256:")+".json")
+	writeJSON(t, p, map[string]any{"digest": digest, "passed": true, "source": "planted", "scannedAt": "2025-01-01T00:00:00Z",
+		"scanner": map[string]any{"name": "trivy", "version": "0.74.0"}, "counts": map[string]int{}, "findings": 0})
+	return p
+}
+
+// A scan record planted in the workspace ("passed" for an image no one
+// scanned) lets no push through PLUGIN_REQUIRE_SCAN: committed to the
+// repository (no run identity), or in a CI run, where it names no run.
+// Nothing is pushed (the registry has no tag), so no provenance names it
+// and hoist verify --require scan refuses the reference.
+func TestPlantedScanRecord(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	key, pub := keyPair(t, "pw")
+	tar, digest := buildTar(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r2"))
+	for _, c := range []struct {
+		name   string
+		env    map[string]string
+		commit bool
+		why    string
+	}{
+		{"committed", hostPath(), true, "tracks it: it came with the checkout"},
+		{"ci", droneRun(12), false, "it names no run"},
+	} {
+		dir := t.TempDir()
+		rec := plantRecord(t, dir, digest)
+		if c.commit {
+			gitCommitAll(t, dir)
+		}
+		repo := "planted/" + c.name
+		r := hoistIn(t, dir, merged(c.env, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REQUIRE_SCAN": "true", "PLUGIN_SOURCE_TAR_PATH": tar,
+			"PLUGIN_REPO": reg.Host + "/" + repo, "PLUGIN_TAGS": "1",
+			"PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": "pw", "PLUGIN_PROVENANCE": "true"}))
+		if r.code != ExitScan {
+			t.Errorf("%s: a planted record: exit %d, want %d\n%s", c.name, r.code, ExitScan, r)
+		}
+		assertContains(t, r, "the scan record "+rec+" of "+digest+" is not this run's", c.why, "nothing was pushed", "scan the image in this run")
+		if tags := tagsOf(t, reg, repo); len(tags) > 0 {
+			t.Errorf("%s: tags were written: %v", c.name, tags)
+		}
+		v := hoist(t, map[string]string{}, "verify", "--key", pub, "--require", "scan", reg.Host+"/"+repo+":1")
+		if v.code == 0 {
+			t.Errorf("%s: hoist verify --require scan accepts the image:\n%s", c.name, v)
+		}
+	}
+}
+
+// A real record of an earlier run (another DRONE_BUILD_NUMBER, the same
+// commit and workspace) does not let this run's push through; this run's
+// scan step does (the document's build → scan → push), and the digest
+// pushed is the one scanned.
+func TestScanRecordOfAnotherRun(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	dir := t.TempDir()
+	tar := filepath.Join(dir, "image.tar")
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", apkImage("musl", "1.2.4-r3"))
+	r := hoistIn(t, dir, merged(droneRun(11), buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_TAR_PATH", tar, "PLUGIN_REPO", "acme/app")))
+	if r.code != 0 {
+		t.Fatalf("build:\n%s", r)
+	}
+	built := strings.TrimSpace(r.stdout)
+	if r := hoistIn(t, dir, merged(droneRun(11), scanEnv(t, k)), "scan", "image.tar"); r.code != 0 {
+		t.Fatalf("scan in run 11:\n%s", r)
+	}
+	push := func(run int) result {
+		return hoistIn(t, dir, merged(droneRun(run), map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REQUIRE_SCAN": "true",
+			"PLUGIN_SOURCE_TAR_PATH": tar, "PLUGIN_REPO": reg.Host + "/acme/app", "PLUGIN_TAGS": fmt.Sprint(run)}))
+	}
+	r = push(12)
+	if r.code != ExitScan {
+		t.Errorf("run 12 with run 11's record: exit %d, want %d\n%s", r.code, ExitScan, r)
+	}
+	assertContains(t, r, "is not this run's", "made by another run than this one (Drone build acme/app#12 at commit "+droneCommit[:12]+")", "nothing was pushed")
+	if tags := tagsOf(t, reg, "acme/app"); len(tags) > 0 {
+		t.Errorf("tags were written: %v", tags)
+	}
+	// Run 12's own scan step, then its push step.
+	if r := hoistIn(t, dir, merged(droneRun(12), scanEnv(t, k)), "scan", "image.tar"); r.code != 0 {
+		t.Fatalf("scan in run 12:\n%s", r)
+	}
+	r = push(12)
+	if r.code != 0 {
+		t.Fatalf("run 12's push after its scan:\n%s", r)
+	}
+	if got := digestOf(t, reg, reg.Host+"/acme/app:12"); got != built {
+		t.Errorf("pushed %s, built and scanned %s", got, built)
+	}
+	assertContains(t, r, "scan record: "+built+" passed")
+}
+
+// A planted record that says "passed", with a planted Trivy report
+// without findings (what an attacker computes offline from the image),
+// is not reused by PLUGIN_SCAN: Trivy runs, finds the credential, and
+// nothing is pushed.
+func TestPlantedTrivyReportIsNotReused(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	tar, digest := buildTar(t, "FROM "+f.Base+"\nCOPY rootfs/ /\n", with(apkImage("musl", "1.2.4-r3"), "rootfs/app/config.env", "GITHUB_TOKEN="+k.Secret+"\n"))
+	hex := strings.TrimPrefix(digest, "sha256:")
+	scanEnvOf := func(kv ...string) map[string]string {
+		return scanEnv(t, k, append([]string{"PLUGIN_SCAN_SCANNERS", "secret"}, kv...)...)
+	}
+	// The attacker's forgery: a real scan's record and report, findings
+	// taken out.
+	scratch := t.TempDir()
+	if r := hoistIn(t, scratch, scanEnvOf(), "scan", tar); r.code != ExitScan {
+		t.Fatalf("scan of the image with a credential:\n%s", r)
+	}
+	scans := filepath.Join(scratch, ".hoist", "scans", "sha256")
+	var rec map[string]any
+	b, _ := os.ReadFile(filepath.Join(scans, hex+".json"))
+	json.Unmarshal(b, &rec)
+	rec["passed"], rec["counts"], rec["findings"] = true, map[string]int{}, 0
+	for _, im := range rec["images"].([]any) {
+		im.(map[string]any)["counts"] = map[string]int{}
+	}
+	var rep map[string]any
+	b, _ = os.ReadFile(filepath.Join(scans, hex+".trivy-0.json"))
+	json.Unmarshal(b, &rep)
+	if rep["Results"] == nil {
+		t.Fatalf("Trivy's report lists no finding: %s", b)
+	}
+	delete(rep, "Results")
+
+	for _, c := range []struct {
+		name   string
+		env    map[string]string
+		commit bool
+	}{{"committed", hostPath(), true}, {"ci", droneRun(12), false}} {
+		dir := t.TempDir()
+		writeJSON(t, filepath.Join(dir, ".hoist", "scans", "sha256", hex+".json"), rec)
+		writeJSON(t, filepath.Join(dir, ".hoist", "scans", "sha256", hex+".trivy-0.json"), rep)
+		if c.commit {
+			gitCommitAll(t, dir)
+		}
+		repo := "forged/" + c.name
+		r := hoistIn(t, dir, merged(c.env, scanEnvOf("PLUGIN_PUSH_ONLY", "true", "PLUGIN_SCAN", "true", "PLUGIN_SOURCE_TAR_PATH", tar,
+			"PLUGIN_REPO", reg.Host+"/"+repo, "PLUGIN_TAGS", "1")))
+		if r.code != ExitScan {
+			t.Errorf("%s: a forged record and report: exit %d, want %d\n%s", c.name, r.code, ExitScan, r)
+		}
+		assertContains(t, r, "is not this run's: Trivy runs afresh", "github-pat", "scan gate failed for "+digest)
+		assertNotContains(t, r, "are reused")
+		if tags := tagsOf(t, reg, repo); len(tags) > 0 {
+			t.Errorf("%s: tags were written: %v", c.name, tags)
+		}
+	}
+}
+
+// hoist pipeline run gives each run an identity of its own
+// (HARNESS_EXECUTION_ID) and sends it to every step: the scan step's
+// record lets the same run's push step through PLUGIN_REQUIRE_SCAN; in a
+// later run over the same workspace, that record is another run's, and
+// the push is refused.
+func TestPipelineRunIdentity(t *testing.T) {
+	t.Parallel()
+	stage := func(clone bool, steps string) string {
+		return `
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: ` + fmt.Sprint(clone) + `
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+` + steps
+	}
+	push := `              - step:
+                  identifier: push
+                  type: BuildAndPushDockerRegistry
+                  spec:
+                    connectorRef: c
+                    repo: myorg/trust
+                    tags: ["<+pipeline.sequenceId>"]
+                    envVariables: {PLUGIN_PUSH_ONLY: "true", PLUGIN_SOURCE_TAR_PATH: /harness/image.tar, PLUGIN_REQUIRE_SCAN: "true"}
+`
+	dir := checkout(t, map[string]string{
+		"trust.yaml": "pipeline:\n  identifier: trust" + stage(true, `              - step:
+                  identifier: base
+                  type: Run
+                  spec: {command: 'mkdir -p examples/pipelines/app/rootfs/bin && cp "$(command -v busybox)" examples/pipelines/app/rootfs/bin/busybox'}
+              - step:
+                  identifier: build
+                  type: BuildAndPushDockerRegistry
+                  spec:
+                    connectorRef: c
+                    repo: myorg/trust
+                    context: examples/pipelines/app
+                    dockerfile: examples/pipelines/app/Dockerfile
+                    tags: ["1"]
+                    envVariables: {PLUGIN_NO_PUSH: "true", PLUGIN_TAR_PATH: /harness/image.tar}
+              - step:
+                  identifier: scan
+                  type: AquaTrivy
+                  spec:
+                    mode: orchestration
+                    config: default
+                    target: {type: container, name: trust, variant: "1", workspace: /harness/image.tar}
+                    image: {type: local_archive}
+`+push),
+		"push.yaml": "pipeline:\n  identifier: pushonly" + stage(false, push),
+	})
+	env := pipelineEnv(t)
+	ws := t.TempDir()
+	r, rep := pipelineRun(t, dir, env, "trust.yaml", "--local", "--keep", "--workspace", ws)
+	if r.code != 0 {
+		t.Fatalf("build, scan, push in one run:\n%s", r)
+	}
+	assertHold(t, rep, stepOf(t, rep, "build").Digest, "push")
+	assertContains(t, r, "scan record: "+stepOf(t, rep, "build").Digest+" passed")
+
+	r, rep = pipelineRun(t, dir, env, "push.yaml", "--local", "--keep", "--workspace", ws)
+	if r.code == 0 || len(stepOf(t, rep, "push").Pushed) > 0 {
+		t.Fatalf("a later run's push with the earlier run's record:\n%s", r)
+	}
+	assertContains(t, r, "is not this run's", "made by another run than this one (Harness execution ")
+}

@@ -169,6 +169,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 		if st.Scan, err = scanOf(s, env, path); err != nil {
 			return st, err
 		}
+		st.Scan.Run = st.Run
 	}
 	if s.Sign {
 		if !pushing {
