@@ -18,8 +18,12 @@ import (
 
 // PlanOptions are what a plan resolves against.
 type PlanOptions struct {
-	Seq      int
-	Codebase Codebase
+	Seq int
+	// ExecutionID is this run's HARNESS_EXECUTION_ID, unique to the run
+	// ("" when validating): hoist's steps stamp the workspace state they
+	// make with it, and trust only state stamped so (internal/runid).
+	ExecutionID string
+	Codebase    Codebase
 	// Secret looks a secret up; nil when validating (every secret is a
 	// placeholder then).
 	Secret func(string) (string, bool)
@@ -83,6 +87,8 @@ type Plan struct {
 	Pipeline *Pipeline
 	Steps    map[*Step]*Planned
 	Seq      int
+	// ExecutionID is the run's HARNESS_EXECUTION_ID (see PlanOptions).
+	ExecutionID string
 }
 
 // modeKeys are the settings that choose a step's mode.
@@ -96,7 +102,7 @@ func truthy(v string) bool { b, err := strconv.ParseBool(strings.TrimSpace(v)); 
 // once.
 func MakePlan(p *Pipeline, o PlanOptions) (*Plan, error) {
 	ps := &parser{probs: &Problems{File: p.File, Items: append([]Problem(nil), p.probs...)}, ignored: map[string]bool{}}
-	pl := &Plan{Pipeline: p, Steps: map[*Step]*Planned{}, Seq: o.Seq}
+	pl := &Plan{Pipeline: p, Steps: map[*Step]*Planned{}, Seq: o.Seq, ExecutionID: o.ExecutionID}
 	validating := o.Secret == nil
 	secret := o.Secret
 	if validating {
@@ -253,6 +259,9 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 		{"DRONE_STAGE_NAME", st.Identifier, s.Pos}, {"DRONE_STEP_NAME", s.Identifier, s.Pos},
 		{"HARNESS_PIPELINE_ID", sc.Pipeline.Identifier, s.Pos}, {"HARNESS_STAGE_ID", st.Identifier, s.Pos}, {"HARNESS_STEP_ID", s.Identifier, s.Pos},
 		{"DRONE_WORKSPACE", "/harness", s.Pos}}
+	if o.ExecutionID != "" {
+		base = append(base, kv{"HARNESS_EXECUTION_ID", o.ExecutionID, s.Pos})
+	}
 	if sc.Codebase.CommitSha != "" {
 		base = append(base, kv{"DRONE_COMMIT_SHA", sc.Codebase.CommitSha, s.Pos}, kv{"DRONE_COMMIT", sc.Codebase.CommitSha, s.Pos})
 	}

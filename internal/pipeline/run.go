@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,7 +159,10 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	r.secret = secret
 	// The plan first, with a placeholder sequence: a pipeline with
 	// problems takes no sequence number.
-	first, err := MakePlan(p, PlanOptions{Seq: max(o.SequenceID, 1), Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
+	// Each run is an execution of its own, as in Harness: the state its
+	// steps leave in the workspace vouches for nothing in another run.
+	execID := newExecutionID()
+	first, err := MakePlan(p, PlanOptions{Seq: max(o.SequenceID, 1), ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
 	if err != nil {
 		return r.report, err
 	}
@@ -171,7 +176,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 			return r.report, err
 		}
 	}
-	plan, err := MakePlan(p, PlanOptions{Seq: seq, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
+	plan, err := MakePlan(p, PlanOptions{Seq: seq, ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
 	if err != nil {
 		return r.report, err
 	}
@@ -664,4 +669,12 @@ func (r *Report) Summary(w io.Writer) {
 			fmt.Fprintln(w, "  (empty)")
 		}
 	}
+}
+
+// newExecutionID is a run's HARNESS_EXECUTION_ID: 22 URL-safe characters
+// (128 random bits), as Harness writes its execution identifiers.
+func newExecutionID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

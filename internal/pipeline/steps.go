@@ -132,6 +132,8 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 		m["PLUGIN_SCAN_SEVERITY"] = sp.Severity
 	}
 	m["PLUGIN_PROGRESS"] = "plain"
+	// The run's identity: the record is this run's, for its push steps.
+	maps.Copy(m, r.runEnv())
 	list := environ(m)
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	s, err := loadSettings(lookup, ws)
@@ -171,6 +173,7 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 		env[e.Name] = e.Value
 	}
 	env["CI"], env["HARNESS_WORKSPACE"] = "true", "/harness"
+	maps.Copy(env, r.runEnv())
 	shell := "sh"
 	if pd.Run.Shell == "Bash" {
 		shell = "bash"
@@ -193,6 +196,16 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return masked(set, runBounded(ctx, cmd))
+}
+
+// runEnv is what names the run to every step, as Harness sends it: the
+// execution's identifier and the commit (see internal/runid).
+func (r *runner) runEnv() map[string]string {
+	m := map[string]string{"HARNESS_EXECUTION_ID": r.plan.ExecutionID}
+	if c := r.codebase.CommitSha; c != "" {
+		m["DRONE_COMMIT_SHA"] = c
+	}
+	return m
 }
 
 // runBounded runs cmd until it ends or ctx does; then its whole process

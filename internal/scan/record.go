@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 // Record is the verdict of one scan, stored under the image's manifest
@@ -41,6 +42,9 @@ type Record struct {
 	Reports  []Report       `json:"reports,omitempty"`
 	// Labels name the scan for people (a pipeline's target and variant).
 	Labels map[string]string `json:"labels,omitempty"`
+	// Run is the identity of the pipeline run that scanned (runid.Run.ID;
+	// empty outside CI): a record counts only for the run that made it.
+	Run string `json:"run,omitempty"`
 	// Path is the record's file.
 	Path string `json:"-"`
 }
@@ -107,7 +111,7 @@ func (s *Scanner) Scan(ctx context.Context, sub Subject, hoistVersion string) (*
 		return nil, fmt.Errorf("%w: %s holds no image to scan", ErrScanner, sub.From)
 	}
 	rec := &Record{Digest: sub.Digest.String(), MediaType: sub.MediaType, Source: sub.From, ScannedAt: s.o.Now().UTC(), Labels: s.o.Labels,
-		Hoist: hoistVersion, Database: s.db, Policy: s.o.Policy, Counts: map[string]int{}}
+		Hoist: hoistVersion, Database: s.db, Policy: s.o.Policy, Counts: map[string]int{}, Run: s.o.Run.ID}
 	rec.Scanner.Name, rec.Scanner.Version = "trivy", TrivyVersion
 	start := time.Now()
 	dir := filepath.Dir(RecordPath(s.o.Records, sub.Digest))
@@ -181,12 +185,21 @@ func trivyReportPath(dir string, digest v1.Hash, i int) string {
 }
 
 // reusable returns the record of sub's digest when Trivy's reports it
-// kept were made with this Trivy, this database and this policy, for the
-// same images: running Trivy again would give the same reports. A scan
-// that reuses them writes the reports asked for from them.
+// kept were made by this run, with this Trivy, this database and this
+// policy, for the same images: running Trivy again would give the same
+// reports. A scan that reuses them writes the reports asked for from
+// them. A record this run did not make (committed to the repository,
+// restored from another run's cache) is never reused.
 func (s *Scanner) reusable(sub Subject) *Record {
 	prev, err := ReadRecord(s.o.Records, sub.Digest)
-	if err != nil || prev.Scanner.Version != TrivyVersion || len(prev.Images) != len(sub.Targets) {
+	if err != nil {
+		return nil
+	}
+	if err := s.o.Run.Made(prev.Run, prev.Path); err != nil {
+		s.o.Logf("scan: the record %s kept from an earlier scan is not this run's: Trivy runs afresh (%s)", prev.Path, runid.Reason(err))
+		return nil
+	}
+	if prev.Scanner.Version != TrivyVersion || len(prev.Images) != len(sub.Targets) {
 		return nil
 	}
 	// The exit code decides what a verdict does, not what Trivy reports.

@@ -27,6 +27,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/mod/semver"
+
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 // TrivyVersion is the Trivy release hoist runs: tools/trivy/go.mod pins
@@ -130,6 +132,9 @@ type Options struct {
 	// Labels go into every record as they are (the pipeline's AquaTrivy
 	// target name and variant).
 	Labels map[string]string
+	// Run is the step's pipeline run: its records carry its identity, and
+	// a kept record is reused only when this run made it.
+	Run runid.Run
 	// Now is the clock (tests); nil is time.Now.
 	Now  func() time.Time
 	Logf func(format string, args ...any)

@@ -69,8 +69,8 @@ type Settings struct {
 	TarPath       string `flag:"tar-path" env:"PLUGIN_TAR_PATH,PLUGIN_DESTINATION_TAR_PATH" group:"Build outputs" doc:"Also write the built image as a tarball here (parent directories are created)."`
 	TarFormat     string `flag:"tar-format" env:"PLUGIN_BUILDX_OUTPUT_FORMAT" default:"docker" group:"Build outputs" doc:"Tarball format: docker (docker load reads it) or oci."`
 	Load          bool   `flag:"load" env:"PLUGIN_BUILDX_LOAD" group:"Build outputs" doc:"Load the built image into the Docker daemon under every repo:tag."`
-	ImageStore    string `flag:"image-store" env:"PLUGIN_IMAGE_STORE" default:".hoist/images" group:"Build outputs" doc:"Workspace image store (an OCI layout) where build-only runs record their image and push-only runs look first."`
-	CompressCache string `flag:"compress-cache" env:"PLUGIN_COMPRESS_CACHE" default:".hoist/compressed" group:"Build outputs" doc:"Workspace cache of layers hoist compressed, by diff_id and compressor: a push-only step from an uncompressed tarball (docker save) compresses each layer once, and parallel steps or later runs of the workspace take it from there. Empty: no cache."`
+	ImageStore    string `flag:"image-store" env:"PLUGIN_IMAGE_STORE" default:".hoist/images" group:"Build outputs" doc:"Workspace image store (an OCI layout) where build-only runs record their image and push-only runs look first (an entry vouches for its layers only in the run that recorded it)."`
+	CompressCache string `flag:"compress-cache" env:"PLUGIN_COMPRESS_CACHE" default:".hoist/compressed" group:"Build outputs" doc:"Workspace cache of layers hoist compressed, by diff_id and compressor: a push-only step from an uncompressed tarball (docker save) compresses each layer once, and parallel steps take it from there (a later run's steps check an entry before they use it). Empty: no cache."`
 	MetadataFile  string `flag:"metadata-file" env:"PLUGIN_METADATA_FILE" group:"Build outputs" doc:"Write BuildKit's exporter response (containerimage.digest, ...) as JSON here."`
 
 	// Build engine.
@@ -167,7 +167,7 @@ type Settings struct {
 
 	// Scan gate (Trivy). The flags keep Trivy's names and meanings.
 	Scan              bool          `flag:"scan" env:"PLUGIN_SCAN" group:"Scan gate" doc:"Scan the image with Trivy before anything is pushed (the same image, so the digest scanned is the digest pushed) and push nothing when the gate fails; the verdict is recorded in --scan-records."`
-	RequireScan       bool          `flag:"require-scan" env:"PLUGIN_REQUIRE_SCAN" group:"Scan gate" doc:"Push only a digest that has a passing scan record in --scan-records (written by hoist scan or a PLUGIN_SCAN step, in any process); refuse any other."`
+	RequireScan       bool          `flag:"require-scan" env:"PLUGIN_REQUIRE_SCAN" group:"Scan gate" doc:"Push only a digest that has a passing scan record in --scan-records made in this pipeline run (by hoist scan or a PLUGIN_SCAN step, in any process); refuse any other, and a record another run, the repository or a restored cache left."`
 	ScanScanners      []string      `flag:"scanners" env:"PLUGIN_SCAN_SCANNERS" default:"vuln,secret" group:"Scan gate" doc:"Trivy's --scanners: vuln and/or secret (secret needs no database)."`
 	ScanSeverity      []string      `flag:"severity" env:"PLUGIN_SCAN_SEVERITY" default:"UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL" group:"Scan gate" doc:"Trivy's --severity: the severities reported and gated on, comma separated."`
 	ScanIgnoreUnfixed bool          `flag:"ignore-unfixed" env:"PLUGIN_SCAN_IGNORE_UNFIXED" group:"Scan gate" doc:"Trivy's --ignore-unfixed: leave out vulnerabilities that have no fixed version."`

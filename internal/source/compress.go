@@ -21,6 +21,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/progress"
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 // compression says how layers that arrive uncompressed are compressed:
@@ -30,6 +31,9 @@ type compression struct {
 	tempDir, cacheDir string
 	level             int
 	logf              func(string, ...any)
+	// run is the step's run: the cache's entries it made are taken as
+	// they are; any other is checked before it is used.
+	run runid.Run
 }
 
 // cacheWait bounds the wait for another step compressing the same layer.
@@ -59,11 +63,36 @@ func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, 
 		return layerBlob{}, nil, fmt.Errorf("compression cache %s: %w", dir, err)
 	}
 	defer unlock()
-	if lb, ok := cached(base, mt); ok {
-		if c.logf != nil {
-			c.logf("compressed %s: %s (from the compression cache %s)", what, lb.desc.Digest, c.cacheDir)
+	if lb, stamp, ok := cached(base, mt); ok {
+		// An entry this run made was checked against its diff_id as it
+		// was compressed. Any other (an earlier run's, a restored cache's,
+		// one the repository carries) is checked now, before anything
+		// reads it: its bytes must be its recorded digest, and decompress
+		// to its diff_id. Decompressing costs far less than compressing.
+		trust := c.run.Made(stamp, base+".json")
+		if trust == nil {
+			if c.logf != nil {
+				c.logf("compressed %s: %s (from the compression cache %s)", what, lb.desc.Digest, c.cacheDir)
+			}
+			return lb, nil, nil
 		}
-		return lb, nil, nil
+		err := checkBlob(ctx, lb.path, lb.desc, diffID)
+		if ctx.Err() != nil {
+			return layerBlob{}, nil, ctx.Err()
+		}
+		if err == nil {
+			if c.logf != nil {
+				c.logf("compressed %s: %s: the compression cache's entry %s is not this run's (%s); checked: it decompresses to its diff_id; reused", what, lb.desc.Digest, lb.path, runid.Reason(trust))
+			}
+			// Checked by this run: its next steps take it as it is.
+			if werr := writeCacheEntry(base, lb.desc, c.run); werr != nil {
+				return layerBlob{}, nil, werr
+			}
+			return lb, nil, nil
+		}
+		if c.logf != nil {
+			c.logf("compressed %s: the compression cache's entry %s is not this run's (%s), and %v: compressed afresh", what, lb.path, runid.Reason(trust), err)
+		}
 	}
 	lb, closer, err := compressOnce(ctx, r, diffID, mt, what, dir, level, c.logf)
 	if err != nil {
@@ -72,41 +101,83 @@ func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, 
 	if err := os.Rename(lb.path, base+".gz"); err != nil {
 		return lb, closer, fmt.Errorf("compression cache: %w", err)
 	}
-	meta, _ := json.Marshal(cacheEntry{Digest: lb.desc.Digest.String(), Size: lb.desc.Size})
-	if err := files.WriteAtomic(base+".json", meta); err != nil {
-		return layerBlob{}, nil, fmt.Errorf("compression cache: %w", err)
+	if err := writeCacheEntry(base, lb.desc, c.run); err != nil {
+		return layerBlob{}, nil, err
 	}
-	lb, _ = cached(base, mt)
+	lb, _, _ = cached(base, mt)
 	return lb, nil, nil
 }
 
-// cacheEntry is what the compression cache records beside a layer.
+// cacheEntry is what the compression cache records beside a layer: its
+// digest and size, and the run that made (or checked) it.
 type cacheEntry struct {
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
+	Run    string `json:"run,omitempty"`
+}
+
+func writeCacheEntry(base string, d v1.Descriptor, run runid.Run) error {
+	meta, _ := json.Marshal(cacheEntry{Digest: d.Digest.String(), Size: d.Size, Run: run.ID})
+	if err := files.WriteAtomic(base+".json", meta); err != nil {
+		return fmt.Errorf("compression cache: %w", err)
+	}
+	return nil
 }
 
 // cached is the cache's layer at base, when it is complete: its record
-// names it, and the file has the recorded size.
-func cached(base string, mt types.MediaType) (layerBlob, bool) {
+// names it, and the file has the recorded size; stamp is the run its
+// record names.
+func cached(base string, mt types.MediaType) (lb layerBlob, stamp string, ok bool) {
 	b, err := os.ReadFile(base + ".json")
 	if err != nil {
-		return layerBlob{}, false
+		return layerBlob{}, "", false
 	}
 	var e cacheEntry
 	if json.Unmarshal(b, &e) != nil {
-		return layerBlob{}, false
+		return layerBlob{}, "", false
 	}
 	h, err := v1.NewHash(e.Digest)
 	if err != nil {
-		return layerBlob{}, false
+		return layerBlob{}, "", false
 	}
 	st, err := os.Stat(base + ".gz")
-	if err != nil || st.Size() != e.Size {
-		return layerBlob{}, false
+	if err != nil || !st.Mode().IsRegular() || st.Size() != e.Size {
+		return layerBlob{}, "", false
 	}
 	path := base + ".gz"
-	return layerBlob{desc: v1.Descriptor{MediaType: mt, Size: e.Size, Digest: h}, path: path, open: func() (io.ReadCloser, error) { return os.Open(path) }}, true
+	return layerBlob{desc: v1.Descriptor{MediaType: mt, Size: e.Size, Digest: h}, path: path, open: func() (io.ReadCloser, error) { return os.Open(path) }}, e.Run, true
+}
+
+// checkBlob checks the gzip file at path, streamed: its bytes must hash
+// to d's digest and size, and decompress to diffID. The error says what
+// differs.
+func checkBlob(ctx context.Context, path string, d v1.Descriptor, diffID v1.Hash) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zsum, usum := sha256.New(), sha256.New()
+	br := bufio.NewReaderSize(io.TeeReader(f, zsum), 1<<20)
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return fmt.Errorf("it is not gzip (%v)", err)
+	}
+	defer zr.Close()
+	if _, err := copyCtx(ctx, usum, zr); err != nil {
+		return fmt.Errorf("it does not decompress (%v)", err)
+	}
+	// What follows the gzip stream is hashed too.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return err
+	}
+	if got := hexSum(zsum); got != d.Digest.Hex {
+		return fmt.Errorf("its bytes hash to sha256:%s, not to the digest its record says (%s)", got, d.Digest)
+	}
+	if got := hexSum(usum); got != diffID.Hex {
+		return fmt.Errorf("it decompresses to sha256:%s, not to its diff_id", got)
+	}
+	return nil
 }
 
 // compressOnce gzips an uncompressed layer into a temporary file while

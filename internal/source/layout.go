@@ -141,7 +141,7 @@ func (l *ociLayout) candidates() ([]candidate, error) {
 				names = append(names, v)
 			}
 		}
-		out = append(out, candidate{names: names, label: d.Digest.String(), open: func() (Artifact, error) { return l.artifact(d) }})
+		out = append(out, candidate{names: names, label: d.Digest.String(), run: d.Annotations[RunAnnotation], open: func() (Artifact, error) { return l.artifact(d) }})
 	}
 	// Some tools list the platform images of one multi-platform image
 	// directly in index.json, unnamed: then index.json is the index.

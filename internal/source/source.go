@@ -27,6 +27,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hoist-build/hoist/internal/progress"
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 // Artifact is what a source yields and a publisher pushes: a v1.Image or a
@@ -51,9 +52,10 @@ type Image struct {
 	// archive is a plain docker-archive holding this one image, which
 	// Trivy reads as it is ("" for any other source).
 	archive string
-	// store is the workspace image store, whose builds vouch for their
-	// layers (see builtLayers).
+	// store is the workspace image store, whose entries this run's
+	// builds wrote vouch for their layers (see builtLayers).
 	store string
+	run   runid.Run
 	logf  func(string, ...any)
 }
 
@@ -96,6 +98,10 @@ type Request struct {
 	// layer is compressed once per compressor, by whichever step or
 	// process comes first.
 	CompressCache string
+	// Run is the step's pipeline run: state in the workspace (the image
+	// store, the compression cache) vouches for something only when this
+	// run made it.
+	Run runid.Run
 	// Logf reports progress; may be nil.
 	Logf func(format string, args ...any)
 }
@@ -117,9 +123,30 @@ func Open(ctx context.Context, r Request) (img *Image, err error) {
 		img, err = openFallbacks(ctx, r)
 	}
 	if img != nil {
-		img.store, img.logf = r.Store, r.Logf
+		img.store, img.run, img.logf = r.Store, r.Run, r.Logf
+	}
+	if err == nil && r.Image != "" {
+		if err = pinned(img, r); err != nil {
+			img.Close()
+			return nil, err
+		}
 	}
 	return img, err
+}
+
+// pinned checks that a digest reference (PLUGIN_SOURCE_IMAGE=repo@sha256:X)
+// yields exactly that digest: a store entry, a lone unnamed image or an
+// image of the daemon with another digest is not pushed in its place.
+func pinned(img *Image, r Request) error {
+	ref, err := ParseReference(r.Image, r.Insecure)
+	if err != nil {
+		return nil
+	}
+	d, ok := ref.(name.Digest)
+	if !ok || img.Digest.String() == d.DigestStr() {
+		return nil
+	}
+	return fmt.Errorf("%w: the source image %s is pinned to %s, and %s holds %s: nothing was pushed; pin the digest that is there, or name the image by a tag", ErrDigestMismatch, r.Image, d.DigestStr(), img.From, img.Digest)
 }
 
 func openPath(ctx context.Context, r Request) (img *Image, err error) {
@@ -193,7 +220,7 @@ func (r *Request) compressor(ctx context.Context, closers *[]func() error) *comp
 }
 
 func (r *Request) compression() compression {
-	return compression{tempDir: r.TempDir, cacheDir: r.CompressCache, level: r.GzipLevel, logf: r.Logf}
+	return compression{tempDir: r.TempDir, cacheDir: r.CompressCache, level: r.GzipLevel, logf: r.Logf, run: r.Run}
 }
 
 // finish picks the image in a layout or docker archive and prepares it.
@@ -367,6 +394,8 @@ type candidate struct {
 	names []string // references it is known by
 	label string   // what to call it when it has no names
 	open  func() (Artifact, error)
+	// run is the run an image store entry names (see RunAnnotation).
+	run string
 }
 
 // pick selects the candidate that want names, or the only one.

@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/hoist-build/hoist/internal/harness"
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
@@ -99,7 +100,7 @@ func TestStoreConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := StoreImage(context.Background(), store, f.SkopeoLayout, []string{fmt.Sprintf("registry.example.com/app:%d", i)})
+			_, err := StoreImage(context.Background(), store, f.SkopeoLayout, []string{fmt.Sprintf("registry.example.com/app:%d", i)}, runid.Run{})
 			errs <- err
 		}()
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 // The workspace image store is an OCI image layout in the workspace
@@ -26,12 +27,20 @@ import (
 
 const refAnnotation = "org.opencontainers.image.ref.name"
 
+// RunAnnotation, on an entry of the store's index.json, is the run
+// identity (runid.Run.ID) of the build that recorded it. Only the
+// entries of this run's builds vouch for their layers and are the lone
+// image a push-only step falls back to: the store lies in the checkout,
+// where the repository or a restored cache can put anything.
+const RunAnnotation = "io.github.hoist-build.run"
+
 // StoreImage records the image of an OCI layout directory (a build's
-// export, with one entry in its index.json) in the store at dir under refs.
-// Blobs are hard-linked when both are on one filesystem. Entries with the
-// same names are replaced. Several processes and steps may store at once:
-// blobs are linked and index.json rewritten under the store's lock.
-func StoreImage(ctx context.Context, dir, layoutDir string, refs []string) (v1.Descriptor, error) {
+// export, with one entry in its index.json) in the store at dir under refs,
+// stamped with run. Blobs are hard-linked when both are on one filesystem.
+// Entries with the same names are replaced. Several processes and steps
+// may store at once: blobs are linked and index.json rewritten under the
+// store's lock.
+func StoreImage(ctx context.Context, dir, layoutDir string, refs []string, run runid.Run) (v1.Descriptor, error) {
 	src := &ociLayout{fsys: os.DirFS(layoutDir), where: "build output " + layoutDir}
 	im, _, err := src.indexJSON()
 	if err != nil {
@@ -80,6 +89,9 @@ func StoreImage(ctx context.Context, dir, layoutDir string, refs []string) (v1.D
 	for _, r := range refs {
 		d := desc
 		d.Annotations = map[string]string{refAnnotation: r}
+		if run.ID != "" {
+			d.Annotations[RunAnnotation] = run.ID
+		}
 		idx.Manifests = append(idx.Manifests, d)
 	}
 	b, err := json.MarshalIndent(idx, "", "  ")
@@ -115,16 +127,45 @@ func openStore(ctx context.Context, r Request, want string) (*Image, bool, error
 	if err != nil {
 		return nil, false, err
 	}
-	for _, c := range cands {
-		if matches(c, want) {
-			out, err := finishCandidate(img, l, c, l.where)
-			if err != nil {
-				img.Close()
+	found := func(c candidate) (*Image, bool, error) {
+		out, err := finishCandidate(img, l, c, l.where)
+		if err != nil {
+			img.Close()
+		}
+		return out, err == nil, err
+	}
+	// A digest is looked for as the entry's digest first: an entry that
+	// only names it may hold another (Open refuses that one).
+	if d, err := name.NewDigest(want); err == nil {
+		for _, c := range cands {
+			if c.label == d.DigestStr() {
+				return found(c)
 			}
-			return out, err == nil, err
 		}
 	}
+	for _, c := range cands {
+		if matches(c, want) {
+			return found(c)
+		}
+	}
+	img.Close()
 	return nil, false, nil
+}
+
+// storeTrust says whether an entry of the store, stamped with a run,
+// was made by this run (see runid.Run.Made; index.json is the file git
+// may track).
+func storeTrust(dir string, run runid.Run) func(stamp string) error {
+	index := filepath.Join(dir, "index.json")
+	seen := map[string]error{}
+	return func(stamp string) error {
+		if err, ok := seen[stamp]; ok {
+			return err
+		}
+		err := run.Made(stamp, index)
+		seen[stamp] = err
+		return err
+	}
 }
 
 // lockWait bounds the wait for the store's lock.
@@ -163,10 +204,10 @@ func lockFile(ctx context.Context, path string, wait time.Duration) (func(), err
 }
 
 // openStoreSingle is push-only when no recorded name matches a
-// destination: the one image the workspace's builds recorded, under
-// whatever names (the mission's push-only steps push to repositories their
-// build did not name). With several images it opens none and its note
-// lists them.
+// destination: the one image this run's builds recorded, under whatever
+// names (the mission's push-only steps push to repositories their build
+// did not name). Entries this run did not make are not considered. With
+// several images it opens none and its note lists them.
 func openStoreSingle(ctx context.Context, r Request) (*Image, string, error) {
 	if r.Store == "" || !isLayout(os.DirFS(r.Store)) {
 		return nil, "", nil
@@ -175,10 +216,23 @@ func openStoreSingle(ctx context.Context, r Request) (*Image, string, error) {
 	l := &ociLayout{fsys: os.DirFS(r.Store), dir: r.Store, where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
 	cands, err := l.candidates()
 	if err != nil {
+		img.Close()
 		return nil, "", err
 	}
+	trust := storeTrust(r.Store, r.Run)
 	var byDigest []candidate
+	var others []string
+	var why error
 	for _, c := range cands {
+		if err := trust(c.run); err != nil {
+			if why == nil {
+				why = err
+			}
+			if !slices.Contains(others, c.label) {
+				others = append(others, c.label)
+			}
+			continue
+		}
 		i := slices.IndexFunc(byDigest, func(b candidate) bool { return b.label == c.label })
 		if i < 0 {
 			byDigest = append(byDigest, candidate{label: c.label, open: c.open})
@@ -188,6 +242,10 @@ func openStoreSingle(ctx context.Context, r Request) (*Image, string, error) {
 	}
 	switch len(byDigest) {
 	case 0:
+		img.Close()
+		if len(others) > 0 {
+			return nil, fmt.Sprintf("the workspace image store %s holds %d image(s) not made by this run (%s), which a push-only step takes only by the name in PLUGIN_SOURCE_IMAGE", r.Store, len(others), runid.Reason(why)), nil
+		}
 		return nil, "", nil
 	case 1:
 		where := l.where + ", the one image recorded there, as none is named as a destination"

@@ -19,6 +19,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 // Errors a source can fail with; the CLI maps them to the exit code for a
@@ -138,7 +140,7 @@ func (i *Image) Verify(ctx context.Context) error {
 	}
 	var checks []layerCheck
 	seen := map[v1.Hash]bool{}
-	built := builtLayers(i.store)
+	built := builtLayers(i.store, i.run)
 	var made, vouched int
 	err := walkImages(i.Artifact, func(img v1.Image) error {
 		m, err := img.Manifest()
@@ -209,8 +211,14 @@ func (c layerCheck) run(ctx context.Context) error {
 		return err
 	}
 	defer rc.Close()
+	return c.check(ctx, rc)
+}
+
+// check decompresses the layer read from r and compares what it hashes
+// to with its diff_id.
+func (c layerCheck) check(ctx context.Context, r io.Reader) error {
 	var dec io.Reader
-	br := bufio.NewReaderSize(rc, 1<<20)
+	br := bufio.NewReaderSize(r, 1<<20)
 	if c.mt == types.OCILayerZStd {
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow))
 		if err != nil {
@@ -245,15 +253,16 @@ func (c layerCheck) run(ctx context.Context) error {
 // maxBuilt bounds how many of the store's newest entries builtLayers reads.
 const maxBuilt = 64
 
-// builtLayers maps each layer of the images a build recorded in the
-// workspace image store (its newest entries) to the diff_id it
+// builtLayers maps each layer of the images this run's builds recorded
+// in the workspace image store (its newest entries) to the diff_id it
 // decompresses to. BuildKit computed both from the same bytes when it
 // exported the image, and the store's manifests and configs are read
 // verified against their digests; so a layer of the build-only step's
-// tarball, pushed by a push-only step of the same workspace, needs no
-// second check: the registry verifies the bytes sent against the digest,
-// and the build vouches for what that digest holds.
-func builtLayers(dir string) map[v1.Hash]v1.Hash {
+// tarball, pushed by a push-only step of the same run, needs no second
+// check: the registry verifies the bytes sent against the digest, and the
+// build vouches for what that digest holds. An entry another run made, or
+// one the repository or a restored cache brought, vouches for nothing.
+func builtLayers(dir string, run runid.Run) map[v1.Hash]v1.Hash {
 	out := map[v1.Hash]v1.Hash{}
 	if dir == "" {
 		return out
@@ -267,9 +276,10 @@ func builtLayers(dir string) map[v1.Hash]v1.Hash {
 		return out
 	}
 	seen := map[v1.Hash]bool{}
+	trust := storeTrust(dir, run)
 	for j := len(im.Manifests) - 1; j >= 0 && len(seen) < maxBuilt; j-- {
 		d := im.Manifests[j]
-		if seen[d.Digest] {
+		if seen[d.Digest] || trust(d.Annotations[RunAnnotation]) != nil {
 			continue
 		}
 		seen[d.Digest] = true

@@ -143,7 +143,7 @@ func (r *runner) build(ctx context.Context) error {
 		r.pr.Printf("loaded into %s as %s", r.daemon, strings.Join(req.Names, ", "))
 	}
 	if b.Store != "" {
-		if _, err := source.StoreImage(ctx, b.Store, layoutDir, req.Names); err != nil {
+		if _, err := source.StoreImage(ctx, b.Store, layoutDir, req.Names, r.st.Run); err != nil {
 			return err
 		}
 		r.pr.Printf("recorded in the workspace image store %s as %s", b.Store, strings.Join(req.Names, ", "))

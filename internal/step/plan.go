@@ -16,6 +16,7 @@ import (
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
 	"github.com/hoist-build/hoist/internal/source"
@@ -147,6 +148,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	st.GzipLevel = s.CompressionLevel
 	st.KeepUncompressed = s.Compression == "uncompressed"
 	st.CompressCache = path(s.CompressCache)
+	st.Run = runid.FromEnv(env.Lookup)
 	st.Insecure = s.Insecure
 	st.TempDir = env.TempDir
 	// PLUGIN_DAEMON_OFF says "do not start a daemon" to the peers; hoist
@@ -174,6 +176,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 		if st.Scan, err = scanOf(s, env, path); err != nil {
 			return st, err
 		}
+		st.Scan.Run = st.Run
 	}
 	if s.Sign {
 		if !pushing {

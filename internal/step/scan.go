@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/source"
@@ -172,6 +173,11 @@ func (r *runner) gate(ctx context.Context, img *source.Image) (release func(), e
 	}
 	if err != nil {
 		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %w", ErrUnscanned, err)
+	}
+	// The records directory lies in the checkout: a record counts only
+	// when this run made it.
+	if err := r.st.Run.Made(rec.Run, rec.Path); err != nil {
+		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: the scan record %s of %s is not this run's: %s: nothing was pushed; scan the image in this run (a scan step before this one, or PLUGIN_SCAN=true on this step)", ErrUnscanned, rec.Path, img.Digest, runid.Reason(err))
 	}
 	if !rec.Passed {
 		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: the scan of %s %s (record %s, %s): nothing was pushed", ErrUnscanned, img.Digest, rec.Verdict(), rec.Path, rec.ScannedAt.Format("2006-01-02T15:04:05Z"))

@@ -33,6 +33,7 @@ import (
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
@@ -78,7 +79,11 @@ type Step struct {
 	KeepUncompressed bool
 	// CompressCache is the workspace's compression cache ("" for none).
 	CompressCache string
-	Insecure      bool
+	// Run is the pipeline run the step belongs to: the workspace's state
+	// (scan records, the compression cache, the image store) vouches for
+	// something only when this run made it.
+	Run      runid.Run
+	Insecure bool
 	// TempDir holds temporary layers and tarballs.
 	TempDir string
 	// UseDaemon allows the Docker daemon at DockerHost.
@@ -372,6 +377,7 @@ func (r *runner) sourceRequest(req source.Request) source.Request {
 	req.GzipLevel = r.st.GzipLevel
 	req.KeepUncompressed = r.st.KeepUncompressed
 	req.CompressCache = r.st.CompressCache
+	req.Run = r.st.Run
 	req.Logf = r.pr.Printf
 	return req
 }
