@@ -1,8 +1,13 @@
 package pipeline
 
 import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var pathPipeline = `pipeline:
@@ -68,5 +73,94 @@ func TestIdentifiersAndImagesAreChecked(t *testing.T) {
 		"          runtime: {type: Cloud, spec: {}}\n          execution:\n            steps:\n              - step: {identifier: " + long + ", type: Run, spec: {command: echo}}\n"
 	if _, probs := validate(t, "long.yaml", []byte(ok)); len(long) != 128 || probs != nil {
 		t.Errorf("an identifier of %d characters: %v", len(long), probs)
+	}
+}
+
+// The codebase clone copies links as links and follows none: a link in
+// the checkout stays a link (to the same target), a link out of the
+// checkout is copied as a link and its target is neither read nor
+// written, and a tracked file beyond a link (dir/file where dir is now a
+// link out) is left out, as git leaves it; outside, nothing changes.
+func TestCloneCodebaseFollowsNoLink(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("git is needed")
+	}
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "secret.txt")
+	os.WriteFile(secret, []byte("top secret"), 0o600)
+	os.MkdirAll(filepath.Join(outside, "dir"), 0o755)
+	os.WriteFile(filepath.Join(outside, "dir", "f"), []byte("top secret too"), 0o600)
+	old := time.Now().Add(-time.Hour)
+	for _, p := range []string{secret, filepath.Join(outside, "dir", "f"), filepath.Join(outside, "dir")} {
+		os.Chtimes(p, old, old)
+	}
+
+	for _, useGit := range []bool{true, false} {
+		src := t.TempDir()
+		git := func(args ...string) {
+			t.Helper()
+			cmd := exec.Command("git", append([]string{"-C", src, "-c", "user.email=t@e", "-c", "user.name=t"}, args...)...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("git %v: %v\n%s", args, err, out)
+			}
+		}
+		os.WriteFile(filepath.Join(src, "a.txt"), []byte("a"), 0o644)
+		os.Symlink("a.txt", filepath.Join(src, "link-in"))
+		os.Symlink(secret, filepath.Join(src, "link-out-abs"))
+		rel, _ := filepath.Rel(src, secret)
+		os.Symlink(rel, filepath.Join(src, "link-out-rel"))
+		os.MkdirAll(filepath.Join(src, "d"), 0o755)
+		os.WriteFile(filepath.Join(src, "d", "f"), []byte("tracked"), 0o644)
+		if useGit {
+			git("init", "-q", "-b", "main")
+			git("add", "-A")
+			git("commit", "-qm", "x")
+		}
+		// d is now a link out of the checkout; git still tracks d/f.
+		os.RemoveAll(filepath.Join(src, "d"))
+		os.Symlink(filepath.Join(outside, "dir"), filepath.Join(src, "d"))
+
+		dst := filepath.Join(t.TempDir(), "ws")
+		what, err := CloneCodebase(t.Context(), src, dst)
+		if err != nil {
+			t.Fatalf("git %v: %v", useGit, err)
+		}
+		for link, target := range map[string]string{"link-in": "a.txt", "link-out-abs": secret, "link-out-rel": rel, "d": filepath.Join(outside, "dir")} {
+			fi, err := os.Lstat(filepath.Join(dst, link))
+			if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("git %v: %s in the clone is not a link (%v, %v)", useGit, link, fi, err)
+				continue
+			}
+			if got, _ := os.Readlink(filepath.Join(dst, link)); got != target {
+				t.Errorf("git %v: %s links to %s, want %s", useGit, link, got, target)
+			}
+		}
+		// The clone holds no regular file with the content outside.
+		var regular []string
+		filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				b, _ := os.ReadFile(p)
+				if strings.Contains(string(b), "top secret") {
+					t.Errorf("git %v: %s holds the content of a file outside the checkout", useGit, p)
+				}
+				r, _ := filepath.Rel(dst, p)
+				regular = append(regular, r)
+			}
+			return nil
+		})
+		if strings.Join(regular, " ") != "a.txt" {
+			t.Errorf("git %v: the clone's files are %v, want a.txt only (%s)", useGit, regular, what)
+		}
+	}
+	// Outside, nothing was written.
+	for p, want := range map[string]string{secret: "top secret", filepath.Join(outside, "dir", "f"): "top secret too"} {
+		b, _ := os.ReadFile(p)
+		fi, _ := os.Stat(p)
+		if string(b) != want || !fi.ModTime().Equal(old) {
+			t.Errorf("%s changed: %q, %v", p, b, fi.ModTime())
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(outside, "dir")); len(ents) != 1 {
+		t.Errorf("the directory outside holds %d entries, want 1", len(ents))
 	}
 }
