@@ -142,7 +142,15 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 		}
 	}()
 	if st.IsDir() {
-		fsys := os.DirFS(abs)
+		// Through os.Root: a symbolic link in the layout that leads out
+		// of it (blobs/sha256/<hex> -> ~/.docker/config.json) is refused,
+		// never read and sent as a blob; one inside it is followed.
+		root, err := os.OpenRoot(abs)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", abs, err)
+		}
+		img.closers = append(img.closers, root.Close)
+		fsys := root.FS()
 		if !isLayout(fsys) {
 			return nil, fmt.Errorf("%w: %s is a directory but not an OCI image layout (it has no oci-layout and index.json); point PLUGIN_SOURCE_TAR_PATH at an image tarball or at a layout directory", ErrBadInput, abs)
 		}
