@@ -2,12 +2,21 @@ package pipeline
 
 import (
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/hoist-build/hoist/internal/harness"
 )
 
 var pathPipeline = `pipeline:
@@ -162,5 +171,75 @@ func TestCloneCodebaseFollowsNoLink(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(outside, "dir")); len(ents) != 1 {
 		t.Errorf("the directory outside holds %d entries, want 1", len(ents))
+	}
+}
+
+// hijacker is a registry "binary" standing for the race --local used to
+// lose: when hoist's configuration names a port (one hoist chose and
+// released), another registry, with storage of its own, binds that port
+// first, as any process on the machine could; then the real registry
+// starts. A registry given 127.0.0.1:0 starts untouched.
+const hijacker = `#!/bin/bash
+addr=$(sed -n 's/.*http: {addr: \([^}]*\)}.*/\1/p' "$2")
+if [ "${addr##*:}" != 0 ]; then
+  printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n' "$HIJACK/data" "$addr" > "$HIJACK/config.yml"
+  "$REGISTRY" serve "$HIJACK/config.yml" > "$HIJACK/log" 2>&1 &
+  echo $! > "$HIJACK/pid"
+  port=${addr##*:}
+  for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+fi
+exec "$REGISTRY" "$@"
+`
+
+// A --local registry binds its own port (the kernel picks it, the
+// registry says which): no port is chosen, released and bound again, so
+// no other process can take the pushes in between. An image pushed to
+// the address hoist reports lands in the registry hoist started.
+func TestLocalRegistryBindsItsOwnPort(t *testing.T) {
+	real := harness.Need(t, "docker-registry")
+	crane := harness.Tool(t, "crane")
+	dir := t.TempDir()
+	hijack := filepath.Join(dir, "hijack")
+	os.MkdirAll(hijack, 0o755)
+	bin := filepath.Join(dir, "registry")
+	os.WriteFile(bin, []byte(hijacker), 0o755)
+	t.Setenv("REGISTRY", real)
+	t.Setenv("HIJACK", hijack)
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(filepath.Join(hijack, "pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	})
+	regs, err := StartLocalRegistries(t.Context(), bin, filepath.Join(dir, "registries"), []string{"registry.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer StopLocalRegistries(regs)
+	reg := regs[0]
+	if host, _, err := net.SplitHostPort(reg.Addr); err != nil || host != "127.0.0.1" {
+		t.Fatalf("address %q", reg.Addr)
+	}
+	// crane, a client independent of hoist, pushes an image there.
+	src := filepath.Join(dir, "image.tar")
+	img, _ := random.Image(1024, 1)
+	if err := tarball.WriteToFile(src, name.MustParseReference("app:1"), img); err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Addr + "/app:1"
+	if out, err := exec.Command(crane, "push", "--insecure", src, ref).CombinedOutput(); err != nil {
+		t.Fatalf("crane push: %v\n%s", err, out)
+	}
+	out, err := exec.Command(crane, "digest", "--insecure", ref).CombinedOutput()
+	want, _ := img.Digest()
+	if err != nil || strings.TrimSpace(string(out)) != want.String() {
+		t.Fatalf("crane digest: %s %v, want %s", out, err, want)
+	}
+	if _, err := os.Stat(filepath.Join(reg.Dir, "data", "docker", "registry", "v2", "repositories", "app")); err != nil {
+		t.Errorf("the image is not in the registry hoist started: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(hijack, "data", "docker", "registry", "v2", "repositories", "app")); err == nil {
+		t.Errorf("the image went to another process that bound the port first")
 	}
 }

@@ -247,7 +247,8 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 	for _, c := range r.clouds {
 		kcs = append(kcs, c)
 	}
-	r.kc = authn.NewMultiKeychain(append(kcs, regKC)...)
+	// A local stand-in gets no credentials, whoever would have them.
+	r.kc = st.Transport.StandInKeychain(authn.NewMultiKeychain(append(kcs, regKC)...))
 	if st.Build == nil || !st.NoPush {
 		if err := r.login(ctx); err != nil {
 			r.close()
