@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // ReadCodebase is what the git checkout at dir says (empty outside one).
@@ -170,13 +172,15 @@ func copyEntry(from, to *os.Root, name string) (bool, error) {
 
 // NextSequence increments and returns the sequence number of a pipeline,
 // kept in state/pipelines/<identifier>/sequence under a lock, so that
-// concurrent runs get distinct numbers.
-func NextSequence(state, identifier string) (int, error) {
+// concurrent runs get distinct numbers. In the checkout ws (the state
+// directory is .hoist of the checkout by default), no symbolic link that
+// leads out of it is followed.
+func NextSequence(ws files.Workspace, state, identifier string) (int, error) {
 	dir := filepath.Join(state, "pipelines", identifier)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := ws.MkdirAll(dir); err != nil {
 		return 0, fmt.Errorf("sequence of %s: %w", identifier, err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "sequence"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := ws.OpenFile(filepath.Join(dir, "sequence"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("sequence of %s: %w", identifier, err)
 	}

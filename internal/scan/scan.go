@@ -27,6 +27,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/mod/semver"
+
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // TrivyVersion is the Trivy release hoist runs: tools/trivy/go.mod pins
@@ -123,6 +125,9 @@ type Options struct {
 	TempDir string
 	// Records is the directory scan records are written to.
 	Records string
+	// Workspace is where records and reports follow no symbolic link
+	// out (files.Workspace).
+	Workspace files.Workspace
 	// Env is Trivy's environment (proxies, DOCKER_CONFIG and TRIVY_*
 	// credentials for the database repositories); the flags hoist passes
 	// win over TRIVY_* settings.

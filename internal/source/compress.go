@@ -28,8 +28,10 @@ import (
 // cacheDir when it is set.
 type compression struct {
 	tempDir, cacheDir string
-	level             int
-	logf              func(string, ...any)
+	// ws is the workspace the cache is in (files.Workspace).
+	ws    files.Workspace
+	level int
+	logf  func(string, ...any)
 }
 
 // cacheWait bounds the wait for another step compressing the same layer.
@@ -47,14 +49,14 @@ func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, 
 		level = 1
 	}
 	if c.cacheDir == "" || diffID.Hex == "" {
-		return compressOnce(ctx, r, diffID, mt, what, c.tempDir, level, c.logf)
+		return compressOnce(ctx, "", r, diffID, mt, what, c.tempDir, level, c.logf)
 	}
 	dir := filepath.Join(c.cacheDir, fmt.Sprintf("gzip-%d", level))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := c.ws.MkdirAll(dir); err != nil {
 		return layerBlob{}, nil, fmt.Errorf("compression cache: %w", err)
 	}
 	base := filepath.Join(dir, diffID.Hex)
-	unlock, err := lockFile(ctx, base+".lock", cacheWait)
+	unlock, err := lockFile(ctx, c.ws, base+".lock", cacheWait)
 	if err != nil {
 		return layerBlob{}, nil, fmt.Errorf("compression cache %s: %w", dir, err)
 	}
@@ -65,15 +67,15 @@ func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, 
 		}
 		return lb, nil, nil
 	}
-	lb, closer, err := compressOnce(ctx, r, diffID, mt, what, dir, level, c.logf)
+	lb, closer, err := compressOnce(ctx, c.ws, r, diffID, mt, what, dir, level, c.logf)
 	if err != nil {
 		return lb, closer, err
 	}
-	if err := os.Rename(lb.path, base+".gz"); err != nil {
+	if err := c.ws.Rename(lb.path, base+".gz"); err != nil {
 		return lb, closer, fmt.Errorf("compression cache: %w", err)
 	}
 	meta, _ := json.Marshal(cacheEntry{Digest: lb.desc.Digest.String(), Size: lb.desc.Size})
-	if err := files.WriteAtomic(base+".json", meta); err != nil {
+	if err := c.ws.WriteAtomic(base+".json", meta); err != nil {
 		return layerBlob{}, nil, fmt.Errorf("compression cache: %w", err)
 	}
 	lb, _ = cached(base, mt)
@@ -112,8 +114,8 @@ func cached(base string, mt types.MediaType) (layerBlob, bool) {
 // compressOnce gzips an uncompressed layer into a temporary file while
 // checking that its content hashes to diffID, so that every destination
 // receives the same compressed bytes. mt is the compressed media type.
-func compressOnce(ctx context.Context, r io.Reader, diffID v1.Hash, mt types.MediaType, what, tempDir string, level int, logf func(string, ...any)) (layerBlob, func() error, error) {
-	tmp, err := os.CreateTemp(tempDir, files.TempPrefix+"layer-*.gz")
+func compressOnce(ctx context.Context, ws files.Workspace, r io.Reader, diffID v1.Hash, mt types.MediaType, what, tempDir string, level int, logf func(string, ...any)) (layerBlob, func() error, error) {
+	tmp, err := ws.CreateTemp(tempDir, files.TempPrefix+"layer-*.gz")
 	if err != nil {
 		return layerBlob{}, nil, err
 	}

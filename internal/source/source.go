@@ -26,6 +26,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/progress"
 )
 
@@ -96,6 +97,9 @@ type Request struct {
 	// layer is compressed once per compressor, by whichever step or
 	// process comes first.
 	CompressCache string
+	// Workspace is where the cache (and any file written) follows no
+	// symbolic link out (files.Workspace).
+	Workspace files.Workspace
 	// Logf reports progress; may be nil.
 	Logf func(format string, args ...any)
 }
@@ -201,7 +205,7 @@ func (r *Request) compressor(ctx context.Context, closers *[]func() error) *comp
 }
 
 func (r *Request) compression() compression {
-	return compression{tempDir: r.TempDir, cacheDir: r.CompressCache, level: r.GzipLevel, logf: r.Logf}
+	return compression{tempDir: r.TempDir, cacheDir: r.CompressCache, ws: r.Workspace, level: r.GzipLevel, logf: r.Logf}
 }
 
 // finish picks the image in a layout or docker archive and prepares it.

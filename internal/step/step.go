@@ -28,6 +28,7 @@ import (
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/daemon"
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/progress"
@@ -81,6 +82,11 @@ type Step struct {
 	Insecure      bool
 	// TempDir holds temporary layers and tarballs.
 	TempDir string
+	// Workspace is the working directory, whose content hoist does not
+	// own: every file the step writes in it (outputs, tarball, image
+	// store, compression cache, scan records and reports) follows no
+	// symbolic link out of it (files.Workspace).
+	Workspace files.Workspace
 	// UseDaemon allows the Docker daemon at DockerHost.
 	UseDaemon  bool
 	DockerHost string
@@ -371,6 +377,7 @@ func (r *runner) sourceRequest(req source.Request) source.Request {
 	req.GzipLevel = r.st.GzipLevel
 	req.KeepUncompressed = r.st.KeepUncompressed
 	req.CompressCache = r.st.CompressCache
+	req.Workspace = r.st.Workspace
 	req.Logf = r.pr.Printf
 	return req
 }
