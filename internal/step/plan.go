@@ -169,7 +169,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 			return st, fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin("scan-records"), err)
 		}
 	}
-	st.Outputs = Outputs{DigestFile: s.DigestFile, EnvFile: s.OutputFile, ArtifactFile: s.ArtifactFile, MetadataFile: path(s.MetadataFile),
+	st.Outputs = Outputs{DigestFile: path(s.DigestFile), EnvFile: path(s.OutputFile), ArtifactFile: path(s.ArtifactFile), MetadataFile: path(s.MetadataFile),
 		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry}
 
 	if s.Scan {
