@@ -288,3 +288,52 @@ func TestStateDirLinkOutIsRefused(t *testing.T) {
 		t.Errorf("the store is not in ci-state: %v\n%s", err, r)
 	}
 }
+
+// hoist scan's reports and records: a report that is a link out of the
+// workspace, a report directory that is one, and a records directory
+// that is one are refused with exit 2 before Trivy runs; with links
+// inside (a JSON report, a SARIF report Trivy converts, .hoist itself),
+// the reports and the record are written through them.
+func TestScanFilesFollowNoLinkOut(t *testing.T) {
+	t.Parallel()
+	k := harness.Scan(t)
+	src := filepath.Join(t.TempDir(), "image.tar")
+	randomTarball(t, src)
+	secret := outsideFile(t, "ssh-ed25519 AAAA the-real-key")
+	dir := outsideDir(t)
+	for what, c := range map[string]struct {
+		link, to string
+		env      []string
+	}{
+		"a JSON report":         {"report.json", secret, []string{"PLUGIN_SCAN_FORMAT", "json", "PLUGIN_SCAN_OUTPUT", "report.json"}},
+		"a SARIF report's dir":  {"reports", dir, []string{"PLUGIN_SCAN_FORMAT", "sarif", "PLUGIN_SCAN_OUTPUT", "reports/r.sarif"}},
+		"the records directory": {"records", dir, []string{"PLUGIN_SCAN_RECORDS", "records"}},
+	} {
+		ws := t.TempDir()
+		os.Symlink(c.to, filepath.Join(ws, c.link))
+		r := hoistIn(t, ws, scanEnv(t, k, c.env...), "scan", src)
+		assertLinkOut(t, what, r, nil, "", filepath.Join(ws, c.link))
+	}
+
+	ws := t.TempDir()
+	os.MkdirAll(filepath.Join(ws, "out"), 0o755)
+	os.MkdirAll(filepath.Join(ws, "ci-state"), 0o755)
+	os.Symlink(filepath.Join("out", "r.json"), filepath.Join(ws, "report.json"))
+	os.Symlink(filepath.Join(ws, "out", "r.sarif"), filepath.Join(ws, "report.sarif"))
+	os.Symlink("ci-state", filepath.Join(ws, ".hoist"))
+	r := hoistIn(t, ws, scanEnv(t, k, "PLUGIN_SCAN_FORMAT", "json,sarif", "PLUGIN_SCAN_OUTPUT", "report.json,report.sarif"), "scan", src)
+	if r.code != 0 {
+		t.Fatalf("links inside the workspace:\n%s", r)
+	}
+	for link, want := range map[string]string{"report.json": `"SchemaVersion"`, "report.sarif": `"$schema"`} {
+		if fi, _ := os.Lstat(filepath.Join(ws, link)); fi == nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s is no longer a link", link)
+		}
+		if b, _ := os.ReadFile(filepath.Join(ws, link)); !strings.Contains(string(b), want) {
+			t.Errorf("%s's target holds no report: %.200q", link, b)
+		}
+	}
+	if recs, _ := filepath.Glob(filepath.Join(ws, "ci-state", "scans", "sha256", "*.json")); len(recs) == 0 {
+		t.Errorf("no scan record under ci-state/scans:\n%s", r)
+	}
+}

@@ -330,11 +330,17 @@ func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, plat
 			continue
 		}
 		args := []string{"convert", "--quiet", "--format", r.Format}
-		tmp := ""
+		tmp, dest := "", ""
 		if path != "" {
 			// Trivy writes a temporary file beside the report, renamed
-			// when it is whole: never a partial report.
-			f, err := s.o.Workspace.CreateTemp(filepath.Dir(path), ".hoist-tmp-report-*")
+			// when it is whole: never a partial report. A link to the
+			// report is followed (the link stays) as for every output,
+			// and in the workspace only when it stays inside.
+			var err error
+			if dest, _, err = s.o.Workspace.Target(path); err != nil {
+				return nil, fmt.Errorf("scan report: %w", err)
+			}
+			f, err := s.o.Workspace.CreateTemp(filepath.Dir(dest), ".hoist-tmp-report-*")
 			if err != nil {
 				return nil, fmt.Errorf("scan report %s: %w", path, err)
 			}
@@ -350,7 +356,7 @@ func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, plat
 		}
 		if tmp != "" {
 			os.Chmod(tmp, 0o644)
-			if err := s.o.Workspace.Rename(tmp, path); err != nil {
+			if err := s.o.Workspace.Rename(tmp, dest); err != nil {
 				return nil, fmt.Errorf("scan report %s: %w", path, err)
 			}
 		}
