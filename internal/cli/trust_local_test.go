@@ -86,3 +86,33 @@ func TestStandInGetsNoCredentials(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// hoist pipeline validate and run refuse identifiers that are not
+// Harness identifiers and a Run step's image that is a docker run flag:
+// exit 2, every problem at its line and column, nothing run.
+func TestPipelineInputIsChecked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(`pipeline:
+  identifier: p
+  stages:
+    - stage:
+        identifier: ../../..
+        type: CI
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {identifier: r, type: Run, spec: {image: "--privileged", command: "touch ran"}}
+`), 0o644)
+	for _, args := range [][]string{{"pipeline", "validate", "p.yaml"}, {"pipeline", "run", "p.yaml", "--local"}} {
+		r := hoistIn(t, dir, map[string]string{"PATH": os.Getenv("PATH"), "HOME": t.TempDir()}, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, `p.yaml:5:21: pipeline.stages[0].stage.identifier "../../.." is not an identifier`) ||
+			!strings.Contains(r.stderr, `p.yaml:11:64: step r.spec.image "--privileged" is not an image reference`) {
+			t.Errorf("%v: exit %d, want 2 with both problems:\n%s", args, r.code, r)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+		t.Errorf("the Run step ran")
+	}
+}
