@@ -306,6 +306,14 @@ func TestWorkspaceFollowsNoLinkOut(t *testing.T) {
 		return nil
 	})
 
+	// The workspace itself, or a link to it, is a directory.
+	os.Symlink(".", filepath.Join(ws, "self"))
+	for _, p := range []string{ws, filepath.Join(ws, "self")} {
+		if err := w.WriteAtomic(p, []byte("x")); !errors.Is(err, ErrIsDir) {
+			t.Errorf("%s: %v, want ErrIsDir", p, err)
+		}
+	}
+
 	// Outside the workspace: as before, the link followed.
 	elsewhere := t.TempDir()
 	os.WriteFile(filepath.Join(elsewhere, "target"), []byte("old"), 0o644)

@@ -180,6 +180,9 @@ func (w Workspace) Target(path string) (string, os.FileMode, error) {
 	}
 	defer root.Close()
 	mode := os.FileMode(0o644)
+	if res == "" {
+		return path, 0, fmt.Errorf("write %s: %w", path, ErrIsDir)
+	}
 	if fi, err := root.Stat(res); err == nil {
 		if fi.IsDir() {
 			return path, 0, fmt.Errorf("write %s: %w", path, ErrIsDir)
@@ -201,6 +204,10 @@ func (w Workspace) Create(path string) (*Atomic, error) {
 	}
 	full := filepath.Join(string(w), res)
 	mode := os.FileMode(0o644)
+	if res == "" {
+		root.Close()
+		return nil, fmt.Errorf("write %s: %w", full, ErrIsDir)
+	}
 	if fi, err := root.Stat(res); err == nil {
 		if fi.IsDir() {
 			root.Close()
