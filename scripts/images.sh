@@ -22,6 +22,9 @@ trap 'rm -rf "$work"; stop_dockerd' EXIT
 start_dockerd
 CGO_ENABLED=0 go build -trimpath -ldflags "-X github.com/hoist-build/hoist/internal/cli.Version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o "$work/hoist" ./cmd/hoist
 certs=/etc/ssl/certs/ca-certificates.crt
+# The tarballs go to bin's real path: bin may be a link out of the
+# checkout (a worktree sharing another's tools), and hoist writes nothing
+# through a link that leads out of its workspace.
 
 # The Kaniko image.
 k="$work/kaniko"; mkdir -p "$k"
@@ -31,7 +34,7 @@ cp bin/kaniko-executor.version "$k/executor.version"
 ln bin/trivy "$k/trivy" 2>/dev/null || cp bin/trivy "$k/trivy"
 if [ -f "$certs" ]; then cp "$certs" "$k/"; else : > "$k/ca-certificates.crt"; fi
 bin/hoist build --no-push --context "$k" --target plugin --repo hoist/kaniko --tags "$tag" --load \
-  --tar-path bin/hoist-kaniko.tar --image-store "$work/store" --progress plain
+  --tar-path "$(cd bin && pwd -P)/hoist-kaniko.tar" --image-store "$work/store" --progress plain
 bin/hoist build --no-push --context "$k" --target scan --repo hoist/kaniko-scan --tags "$tag" --load \
   --image-store "$work/store" --progress plain
 
@@ -62,7 +65,7 @@ cp images/buildkit/Dockerfile "$b/"
 ln bin/trivy "$b/trivy" 2>/dev/null || cp bin/trivy "$b/trivy"
 if [ -f "$certs" ]; then cp "$certs" "$b/"; else : > "$b/ca-certificates.crt"; fi
 bin/hoist build --no-push --context "$b" --target plugin --repo hoist/buildkit --tags "$tag" --load \
-  --tar-path bin/hoist-buildkit.tar --image-store "$work/store" --progress plain
+  --tar-path "$(cd bin && pwd -P)/hoist-buildkit.tar" --image-store "$work/store" --progress plain
 bin/hoist build --no-push --context "$b" --target scan --repo hoist/buildkit-scan --tags "$tag" --load \
   --image-store "$work/store" --progress plain
 

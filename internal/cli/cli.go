@@ -18,6 +18,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/registry"
@@ -99,7 +100,7 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitUnverified
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitCancelled
-	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage), errors.Is(err, build.ErrInput), errors.Is(err, kinds.ErrConfig), errors.Is(err, sign.ErrKey):
+	case errors.Is(err, settings.ErrInvalid), errors.Is(err, registry.ErrReference), errors.Is(err, registry.ErrCredentials), errors.Is(err, errUsage), errors.Is(err, build.ErrInput), errors.Is(err, kinds.ErrConfig), errors.Is(err, sign.ErrKey), errors.Is(err, files.ErrLinkOut):
 		return ExitSettings
 	case errors.Is(err, build.ErrBuild):
 		return ExitBuild

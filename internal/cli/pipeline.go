@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/pipeline"
 	"github.com/hoist-build/hoist/internal/settings"
 )
@@ -207,7 +208,7 @@ func runPipeline(ctx context.Context, env Env, file string, f pipelineFlags) err
 		rep.Summary(env.Stderr)
 	}
 	if f.report != "" && rep.Sequence > 0 {
-		if werr := rep.Write(abs(env, f.report)); werr != nil && err == nil {
+		if werr := rep.Write(files.Workspace(env.WorkDir), abs(env, f.report)); werr != nil && err == nil {
 			err = fmt.Errorf("--report: %w", werr)
 		}
 	}

@@ -2,6 +2,10 @@
 // atomic write (a temporary file beside the target, synced, then renamed,
 // so no reader ever sees half a file, and a failed write leaves nothing)
 // and a hard link that falls back to a copy, safe for concurrent callers.
+//
+// Every file hoist writes goes through it, confined to the workspace (see
+// Workspace): a symbolic link in the workspace is followed only while it
+// stays inside it.
 package files
 
 import (
@@ -30,6 +34,10 @@ type Atomic struct {
 	// inPlace: the target itself is written (its directory refused a
 	// temporary file).
 	inPlace bool
+	// root, when set, confines the write to the workspace: rel is the
+	// target and tmp the temporary file, both relative to it.
+	root     *os.Root
+	rel, tmp string
 }
 
 // TempPrefix starts the name of every temporary file hoist writes beside
@@ -69,8 +77,11 @@ func Target(path string) (string, os.FileMode, error) {
 
 // Create starts an atomic write of path (see Target), creating its
 // directory. When the directory does not let a temporary file be made but
-// the file exists and is writable, the file is written in place.
-func Create(path string) (*Atomic, error) {
+// the file exists and is writable, the file is written in place. It
+// confines nothing: Workspace.Create does.
+func Create(path string) (*Atomic, error) { return Workspace("").Create(path) }
+
+func create(path string) (*Atomic, error) {
 	path, mode, err := Target(path)
 	if err != nil {
 		return nil, err
@@ -121,23 +132,32 @@ func (a *Atomic) Close() error {
 func (a *Atomic) Commit() error {
 	err := a.Close()
 	if a.inPlace {
+		a.release()
 		if err != nil {
 			return fmt.Errorf("write %s: %w", a.final, err)
 		}
 		a.done = true
 		return nil
 	}
-	if err == nil {
-		err = os.Chmod(a.f.Name(), a.mode)
-	}
-	if err == nil {
-		err = os.Rename(a.f.Name(), a.final)
+	switch {
+	case err != nil:
+	case a.root != nil:
+		// Renaming onto a link replaces the link: nothing is written
+		// through it.
+		if err = a.root.Chmod(a.tmp, a.mode); err == nil {
+			err = a.root.Rename(a.tmp, a.rel)
+		}
+	default:
+		if err = os.Chmod(a.f.Name(), a.mode); err == nil {
+			err = os.Rename(a.f.Name(), a.final)
+		}
 	}
 	if err != nil {
 		a.Abort()
 		return fmt.Errorf("write %s: %w", a.final, err)
 	}
 	a.done = true
+	a.release()
 	return nil
 }
 
@@ -148,69 +168,36 @@ func (a *Atomic) Abort() {
 		a.f.Close()
 	}
 	if !a.done && !a.inPlace {
-		os.Remove(a.f.Name())
+		if a.root != nil {
+			a.root.Remove(a.tmp)
+		} else {
+			os.Remove(a.f.Name())
+		}
+	}
+	a.release()
+}
+
+func (a *Atomic) release() {
+	if a.root != nil {
+		a.root.Close()
 	}
 }
 
 // WriteAtomic writes data to path atomically (see Atomic); the file is
-// mode 0644.
-func WriteAtomic(path string, data []byte) error {
-	a, err := Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := a.Write(data); err != nil {
-		a.Abort()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return a.Commit()
-}
+// mode 0644. It confines nothing: Workspace.WriteAtomic does.
+func WriteAtomic(path string, data []byte) error { return Workspace("").WriteAtomic(path, data) }
 
 // CopyAtomic copies r to path atomically, checking ctx between chunks of
-// 64 MiB (each chunk of a file goes through copy_file_range).
+// 64 MiB (each chunk of a file goes through copy_file_range). It confines
+// nothing: Workspace.CopyAtomic does.
 func CopyAtomic(ctx context.Context, path string, r io.Reader) error {
-	a, err := Create(path)
-	if err != nil {
-		return err
-	}
-	for {
-		if err = ctx.Err(); err != nil {
-			break
-		}
-		var n int64
-		n, err = io.CopyN(a, r, 64<<20)
-		if errors.Is(err, io.EOF) || (err == nil && n < 64<<20) {
-			err = nil
-			break
-		}
-		if err != nil {
-			break
-		}
-	}
-	if err != nil {
-		a.Abort()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return a.Commit()
+	return Workspace("").CopyAtomic(ctx, path, r)
 }
 
 // LinkOrCopy makes to a hard link of from or, across filesystems, an
 // atomic copy. Callers link content-addressed blobs: when to already
 // exists (another process or step put the same blob there), it is left as
-// it is.
+// it is. It confines nothing: Workspace.LinkOrCopy does.
 func LinkOrCopy(ctx context.Context, from, to string) error {
-	err := os.Link(from, to)
-	switch {
-	case err == nil, errors.Is(err, os.ErrExist):
-		return nil
-	}
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := CopyAtomic(ctx, to, in); err != nil {
-		return err
-	}
-	return nil
+	return Workspace("").LinkOrCopy(ctx, from, to)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hoist-build/hoist/internal/harness"
 )
@@ -190,5 +191,137 @@ func TestOutputTargets(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(out); string(b) != "sha256:abc\n" {
 		t.Errorf("written in place: %q", b)
+	}
+}
+
+// untouched records a file outside the workspace: its content and mtime,
+// checked at the end.
+func untouched(t *testing.T, p, content string) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte(content), 0o600)
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	os.Chtimes(p, old, old)
+	t.Cleanup(func() {
+		b, err := os.ReadFile(p)
+		fi, _ := os.Stat(p)
+		if err != nil || string(b) != content || fi == nil || !fi.ModTime().Equal(old) {
+			t.Errorf("%s outside the workspace changed: %q, %v (%v)", p, b, fi, err)
+		}
+	})
+}
+
+// In the workspace, no write follows a symbolic link out of it: not a
+// target that is one (absolute or relative), not a directory on the way
+// (.hoist itself a link out), for every operation; each fails with a
+// *LinkOutError naming the link, and the file outside is untouched. A
+// link that stays inside (relative or absolute) is followed as anywhere;
+// a path outside the workspace is written as given, through its links.
+func TestWorkspaceFollowsNoLinkOut(t *testing.T) {
+	t.Parallel()
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "authorized_keys")
+	untouched(t, secret, "ssh-ed25519 AAAA the-real-key")
+	untouched(t, filepath.Join(outside, "state", "scans", "x.json"), "elsewhere")
+	ws := t.TempDir()
+	w := Workspace(ws)
+	os.Symlink(secret, filepath.Join(ws, "image.tar"))
+	rel, _ := filepath.Rel(ws, secret)
+	os.Symlink(rel, filepath.Join(ws, "digest"))
+	os.Symlink(filepath.Join(outside, "state"), filepath.Join(ws, ".hoist"))
+	os.MkdirAll(filepath.Join(ws, "sub"), 0o755)
+	os.Symlink("../../"+filepath.Base(outside), filepath.Join(ws, "sub", "up"))
+	os.WriteFile(filepath.Join(ws, "sub", "f"), []byte("f"), 0o644)
+
+	ctx := context.Background()
+	from := filepath.Join(t.TempDir(), "blob")
+	os.WriteFile(from, []byte("blob"), 0o644)
+	for what, op := range map[string]func() error{
+		"WriteAtomic through an absolute link": func() error { return w.WriteAtomic(filepath.Join(ws, "image.tar"), []byte("x")) },
+		"Create through a relative link":       func() error { _, err := w.Create(filepath.Join(ws, "digest")); return err },
+		"CopyAtomic through .hoist": func() error {
+			return w.CopyAtomic(ctx, filepath.Join(ws, ".hoist", "scans", "x.json"), strings.NewReader("x"))
+		},
+		"WriteAtomic up out of sub/": func() error { return w.WriteAtomic(filepath.Join(ws, "sub", "up", "new"), []byte("x")) },
+		"MkdirAll through .hoist":    func() error { return w.MkdirAll(filepath.Join(ws, ".hoist", "images", "blobs")) },
+		"MkdirTemp through .hoist":   func() error { _, err := w.MkdirTemp(filepath.Join(ws, ".hoist"), "x-*"); return err },
+		"CreateTemp through .hoist":  func() error { _, err := w.CreateTemp(filepath.Join(ws, ".hoist", "scans"), "x-*"); return err },
+		"OpenFile through .hoist": func() error {
+			_, err := w.OpenFile(filepath.Join(ws, ".hoist", "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+			return err
+		},
+		"ReadFile through a link":   func() error { _, err := w.ReadFile(filepath.Join(ws, "image.tar")); return err },
+		"LinkOrCopy through .hoist": func() error { return w.LinkOrCopy(ctx, from, filepath.Join(ws, ".hoist", "scans", "blob")) },
+		"Rename into .hoist": func() error {
+			return w.Rename(filepath.Join(ws, "sub", "f"), filepath.Join(ws, ".hoist", "scans", "x.json"))
+		},
+		"Target of a link":      func() error { _, _, err := w.Target(filepath.Join(ws, "image.tar")); return err },
+		"Check of .hoist/scans": func() error { return w.Check(filepath.Join(ws, ".hoist", "scans")) },
+	} {
+		err := op()
+		var lo *LinkOutError
+		if !errors.Is(err, ErrLinkOut) || !errors.As(err, &lo) || !strings.Contains(err.Error(), "hoist writes nothing through it") {
+			t.Errorf("%s: %v, want a LinkOutError", what, err)
+		}
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 2 {
+		t.Errorf("outside holds %d entries, want 2", len(ents))
+	}
+
+	// Inside: relative and absolute links are followed, the link kept.
+	os.WriteFile(filepath.Join(ws, "real.env"), []byte("old"), 0o600)
+	os.Symlink("real.env", filepath.Join(ws, "rel.env"))
+	os.Symlink(filepath.Join(ws, "real.env"), filepath.Join(ws, "abs.env"))
+	os.Symlink("sub", filepath.Join(ws, "dirlink"))
+	for _, l := range []string{"rel.env", "abs.env"} {
+		if err := w.WriteAtomic(filepath.Join(ws, l), []byte(l)); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(ws, "real.env")); string(b) != l {
+			t.Errorf("%s: the target holds %q", l, b)
+		}
+		if fi, _ := os.Lstat(filepath.Join(ws, l)); fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s was replaced", l)
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(ws, "real.env")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want the target's 0600", fi.Mode().Perm())
+	}
+	if err := w.WriteAtomic(filepath.Join(ws, "dirlink", "x", "out"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ws, "sub", "x", "out")); string(b) != "x" {
+		t.Errorf("through a directory link inside: %q", b)
+	}
+	if err := w.LinkOrCopy(ctx, from, filepath.Join(ws, "dirlink", "blob")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ws, "sub", "blob")); string(b) != "blob" {
+		t.Errorf("linked blob %q", b)
+	}
+	filepath.WalkDir(ws, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), TempPrefix) {
+			t.Errorf("a temporary file is left: %s", p)
+		}
+		return nil
+	})
+
+	// The workspace itself, or a link to it, is a directory.
+	os.Symlink(".", filepath.Join(ws, "self"))
+	for _, p := range []string{ws, filepath.Join(ws, "self")} {
+		if err := w.WriteAtomic(p, []byte("x")); !errors.Is(err, ErrIsDir) {
+			t.Errorf("%s: %v, want ErrIsDir", p, err)
+		}
+	}
+
+	// Outside the workspace: as before, the link followed.
+	elsewhere := t.TempDir()
+	os.WriteFile(filepath.Join(elsewhere, "target"), []byte("old"), 0o644)
+	os.Symlink("target", filepath.Join(elsewhere, "drone.env"))
+	if err := w.WriteAtomic(filepath.Join(elsewhere, "drone.env"), []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(elsewhere, "target")); string(b) != "new" {
+		t.Errorf("a path outside the workspace: its link's target holds %q", b)
 	}
 }

@@ -16,12 +16,14 @@ import (
 	"github.com/hoist-build/hoist/internal/files"
 )
 
-// WriteFile writes data to path atomically, creating parent directories.
-func WriteFile(path string, data []byte) error { return files.WriteAtomic(path, data) }
+// WriteFile writes data to path atomically, creating parent directories;
+// in the workspace ws, no link that leads out of it is written through
+// (files.Workspace).
+func WriteFile(ws files.Workspace, path string, data []byte) error { return ws.WriteAtomic(path, data) }
 
 // Digest writes the digest file: the digest and a newline.
-func Digest(path, digest string) error {
-	return WriteFile(path, []byte(digest+"\n"))
+func Digest(ws files.Workspace, path, digest string) error {
+	return WriteFile(ws, path, []byte(digest+"\n"))
 }
 
 // Env merges KEY=value lines into the env file at path (DRONE_OUTPUT), as
@@ -30,9 +32,9 @@ func Digest(path, digest string) error {
 // is replaced. A value other than plain characters is double-quoted with
 // its quotes, backslashes, dollars and newlines escaped, so that no value
 // can break a line or add a key.
-func Env(path string, vars map[string]string) error {
+func Env(ws files.Workspace, path string, vars map[string]string) error {
 	var b bytes.Buffer
-	old, err := os.ReadFile(path)
+	old, err := ws.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
@@ -64,7 +66,7 @@ func Env(path string, vars map[string]string) error {
 		}
 		fmt.Fprintf(&b, "%s=%s\n", k, q)
 	}
-	return WriteFile(path, b.Bytes())
+	return WriteFile(ws, path, b.Bytes())
 }
 
 var (
@@ -115,7 +117,7 @@ type ArtifactData struct {
 }
 
 // WriteArtifact writes the artifact file, tab-indented as the peers do.
-func WriteArtifact(path string, a Artifact) error {
+func WriteArtifact(ws files.Workspace, path string, a Artifact) error {
 	if a.Kind == "" {
 		a.Kind = "docker/v1"
 	}
@@ -123,5 +125,5 @@ func WriteArtifact(path string, a Artifact) error {
 	if err != nil {
 		return err
 	}
-	return WriteFile(path, append(b, '\n'))
+	return WriteFile(ws, path, append(b, '\n'))
 }

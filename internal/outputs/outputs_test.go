@@ -15,7 +15,7 @@ import (
 func TestEnvMerges(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "out.env")
 	os.WriteFile(p, []byte("OTHER=kept\ndigest=old\n"), 0o644)
-	if err := Env(p, map[string]string{"digest": "sha256:new", "IMAGE": "r/app:1"}); err != nil {
+	if err := Env("", p, map[string]string{"digest": "sha256:new", "IMAGE": "r/app:1"}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(p)
@@ -39,7 +39,7 @@ func TestEnvHostileValues(t *testing.T) {
 		"digest":         "sha256:abc",
 		"EMPTY":          "",
 	}
-	if err := Env(p, vars); err != nil {
+	if err := Env("", p, vars); err != nil {
 		t.Fatal(err)
 	}
 	got, err := godotenv.Read(p)
@@ -57,11 +57,11 @@ func TestEnvHostileValues(t *testing.T) {
 	if got["LONG"] != long[len("LONG="):] || got["OTHER"] != "kept as is" {
 		t.Errorf("the other step's lines changed: LONG %d bytes, OTHER %q", len(got["LONG"]), got["OTHER"])
 	}
-	if err := Env(p, map[string]string{"bad key": "v"}); err == nil {
+	if err := Env("", p, map[string]string{"bad key": "v"}); err == nil {
 		t.Error("a key that is no variable name was written")
 	}
 	before, _ := os.ReadFile(p)
-	if err := Env(p, map[string]string{"IMAGE": "both \" and ' quotes"}); err == nil || !strings.Contains(err.Error(), "cannot be written safely") {
+	if err := Env("", p, map[string]string{"IMAGE": "both \" and ' quotes"}); err == nil || !strings.Contains(err.Error(), "cannot be written safely") {
 		t.Errorf("a value no quoting carries: %v", err)
 	}
 	if after, _ := os.ReadFile(p); string(after) != string(before) {
@@ -71,14 +71,14 @@ func TestEnvHostileValues(t *testing.T) {
 
 func TestDigestAndArtifact(t *testing.T) {
 	dir := t.TempDir()
-	if err := Digest(filepath.Join(dir, "sub", "digest"), "sha256:abc"); err != nil {
+	if err := Digest("", filepath.Join(dir, "sub", "digest"), "sha256:abc"); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "sub", "digest")); string(b) != "sha256:abc\n" {
 		t.Errorf("digest file %q", b)
 	}
 	p := filepath.Join(dir, "artifact.json")
-	if err := WriteArtifact(p, Artifact{Data: ArtifactData{RegistryType: "ECR", RegistryURL: "r", Images: []ArtifactImage{{Image: "r/app:1", Digest: "sha256:abc"}}}}); err != nil {
+	if err := WriteArtifact("", p, Artifact{Data: ArtifactData{RegistryType: "ECR", RegistryURL: "r", Images: []ArtifactImage{{Image: "r/app:1", Digest: "sha256:abc"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]any
@@ -99,7 +99,7 @@ func FuzzEnvRoundTrip(f *testing.F) {
 			return // file paths and references are text without NUL
 		}
 		p := filepath.Join(t.TempDir(), "out.env")
-		if err := Env(p, map[string]string{"VALUE": v, "NEXT": "n"}); err != nil {
+		if err := Env("", p, map[string]string{"VALUE": v, "NEXT": "n"}); err != nil {
 			if strings.Contains(err.Error(), "cannot be written safely") {
 				return // refused, by design
 			}

@@ -342,7 +342,7 @@ func TestNextSequence(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := NextSequence(state, "p")
+			n, err := NextSequence("", state, "p")
 			if err != nil {
 				t.Error(err)
 			}
@@ -360,7 +360,7 @@ func TestNextSequence(t *testing.T) {
 	os.WriteFile(filepath.Join(state, "pipelines", "q", "sequence"), nil, 0o644)
 	os.MkdirAll(filepath.Join(state, "pipelines", "r"), 0o755)
 	os.WriteFile(filepath.Join(state, "pipelines", "r", "sequence"), []byte("x\n"), 0o644)
-	if _, err := NextSequence(state, "r"); err == nil || !strings.Contains(err.Error(), `holds "x", not a number`) {
+	if _, err := NextSequence("", state, "r"); err == nil || !strings.Contains(err.Error(), `holds "x", not a number`) {
 		t.Errorf("%v", err)
 	}
 }

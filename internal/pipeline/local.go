@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -46,9 +46,9 @@ func FindRegistryBinary(bin string) (string, error) {
 	return "", fmt.Errorf("%w: --local needs the CNCF distribution registry (%s) on PATH: apt-get install docker-registry, or give its path with --registry-binary", ErrLocal, strings.Join(names, " or "))
 }
 
-// StartLocalRegistries starts one registry per host, each on a free
-// loopback port with its storage under dir/<host>. On error the ones
-// started are stopped.
+// StartLocalRegistries starts one registry per host, each on a loopback
+// port of its own (see startLocal) with its storage under dir/<host>. On
+// error the ones started are stopped.
 func StartLocalRegistries(ctx context.Context, bin, dir string, hosts []string) ([]*LocalRegistry, error) {
 	var out []*LocalRegistry
 	for _, h := range hosts {
@@ -62,50 +62,72 @@ func StartLocalRegistries(ctx context.Context, bin, dir string, hosts []string) 
 	return out, nil
 }
 
+// listening is the registry's log line that says where it listens.
+var listening = regexp.MustCompile(`msg="listening on (127\.0\.0\.1:[0-9]+)"`)
+
+// startLocal starts a registry that binds a port the kernel picks
+// (127.0.0.1:0) itself and says which in its log: no port is chosen,
+// released and bound again, so no other process on this machine can take
+// it in between and receive the pipeline's pushes.
 func startLocal(ctx context.Context, bin, dir, host string) (*LocalRegistry, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLocal, err)
 	}
-	// A free port: the kernel picks one; the registry binds it right
-	// after (a race with another process is retried once).
-	for attempt := 0; ; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrLocal, err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		cfg := fmt.Sprintf("version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: %s}\n",
-			filepath.Join(dir, "data"), addr)
-		cfgPath := filepath.Join(dir, "config.yml")
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrLocal, err)
-		}
-		logf, err := os.Create(filepath.Join(dir, "registry.log"))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrLocal, err)
-		}
-		cmd := exec.Command(bin, "serve", cfgPath)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		// Its own process group: a Ctrl-C to hoist reaches hoist, which
-		// stops it; with --keep it outlives hoist.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			logf.Close()
-			return nil, fmt.Errorf("%w: start %s: %w", ErrLocal, bin, err)
-		}
+	// Info, for the "listening on" line; no access log.
+	cfg := fmt.Sprintf("version: 0.1\nlog: {level: info, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: 127.0.0.1:0}\n",
+		filepath.Join(dir, "data"))
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLocal, err)
+	}
+	logPath := filepath.Join(dir, "registry.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLocal, err)
+	}
+	cmd := exec.Command(bin, "serve", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group: a Ctrl-C to hoist reaches hoist, which
+	// stops it; with --keep it outlives hoist.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
 		logf.Close()
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		r := &LocalRegistry{Host: host, Addr: addr, Dir: dir, PID: cmd.Process.Pid, cmd: cmd}
-		if err := waitReady(ctx, addr, exited); err == nil {
-			return r, nil
-		} else if attempt > 0 {
-			r.Stop()
-			log, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
-			return nil, fmt.Errorf("%w: the registry for %s did not start: %w\n%s", ErrLocal, host, err, strings.TrimSpace(string(log)))
-		}
+		return nil, fmt.Errorf("%w: start %s: %w", ErrLocal, bin, err)
+	}
+	logf.Close()
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	r := &LocalRegistry{Host: host, Dir: dir, PID: cmd.Process.Pid, cmd: cmd}
+	r.Addr, err = waitListening(ctx, logPath, exited)
+	if err == nil {
+		err = waitReady(ctx, r.Addr, exited)
+	}
+	if err != nil {
 		r.Stop()
+		log, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("%w: the registry for %s did not start: %w\n%s", ErrLocal, host, err, strings.TrimSpace(string(log)))
+	}
+	return r, nil
+}
+
+// waitListening waits, at most 15 s, for the registry's log to say where
+// it listens.
+func waitListening(ctx context.Context, logPath string, exited <-chan struct{}) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		if b, err := os.ReadFile(logPath); err == nil {
+			if m := listening.FindSubmatch(b); m != nil {
+				return string(m[1]), nil
+			}
+		}
+		select {
+		case <-exited:
+			return "", errors.New("it exited")
+		case <-ctx.Done():
+			return "", fmt.Errorf("its log never said where it listens: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

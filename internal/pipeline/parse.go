@@ -275,6 +275,51 @@ func (ps *parser) str(n *yaml.Node, path string) string {
 	return n.Value
 }
 
+// identifierPattern is what Harness accepts as an identifier (its
+// NGRegexValidatorConstants.IDENTIFIER_PATTERN): a letter or _, then
+// letters, digits or _, 128 characters at most. hoist makes directories,
+// container names and paths of the pipeline's, stages' and steps'
+// identifiers, so nothing else may pass: "../.." would name a directory
+// outside the run's workspace.
+var identifierPattern = regexp.MustCompile(`^[a-zA-Z_][0-9a-zA-Z_]{0,127}$`)
+
+// identifier is an identifier's value, checked against identifierPattern.
+func (ps *parser) identifier(n *yaml.Node, path string) string {
+	v := ps.str(n, path)
+	if v != "" && !identifierPattern.MatchString(v) {
+		hint := "use only letters, digits and _, starting with a letter or _"
+		if s := suggestIdentifier(v); s != "" {
+			hint = "write " + s
+		}
+		ps.probs.add(n, hint, "%s %q is not an identifier: Harness takes a letter or _, then letters, digits or _, at most 128 characters", path, v)
+	}
+	return v
+}
+
+// suggestIdentifier is v with every other character made _, when that
+// leaves a letter or digit ("build-app" → "build_app").
+func suggestIdentifier(v string) string {
+	var b strings.Builder
+	letters := false
+	for _, c := range v {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
+			letters = true
+			b.WriteRune(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	s := b.String()
+	if !letters {
+		return ""
+	}
+	if s[0] >= '0' && s[0] <= '9' {
+		s = "_" + s
+	}
+	return s[:min(len(s), 128)]
+}
+
 func (ps *parser) require(m map[string]*yaml.Node, parent *yaml.Node, path string, keys ...string) {
 	for _, k := range keys {
 		if v, ok := m[k]; !ok || (v.Kind == yaml.ScalarNode && strings.TrimSpace(v.Value) == "") {
@@ -296,7 +341,7 @@ func (ps *parser) pipeline(root *yaml.Node) *Pipeline {
 	}
 	f := ps.fields(pn, "pipeline", []string{"identifier", "name", "stages", "variables"},
 		"projectIdentifier", "orgIdentifier", "description", "tags", "properties", "allowStageExecutions", "notificationRules", "timeout", "delegateSelectors", "flowControl")
-	p := &Pipeline{Identifier: ps.str(f["identifier"], "pipeline.identifier"), Name: ps.str(f["name"], "pipeline.name")}
+	p := &Pipeline{Identifier: ps.identifier(f["identifier"], "pipeline.identifier"), Name: ps.str(f["name"], "pipeline.name")}
 	ps.require(f, pn, "pipeline", "identifier", "stages")
 	if p.Name == "" {
 		p.Name = p.Identifier
@@ -376,7 +421,7 @@ func (ps *parser) stage(n *yaml.Node, path string) *Stage {
 	f := ps.fields(n, path, []string{"identifier", "name", "type", "spec", "variables", "when", "timeout"},
 		"description", "tags", "failureStrategies", "strategy", "delegateSelectors")
 	ps.require(f, n, path, "identifier", "type", "spec")
-	st := &Stage{Identifier: ps.str(f["identifier"], path+".identifier"), Name: ps.str(f["name"], path+".name"), Pos: posOf(n), Infra: Cloud}
+	st := &Stage{Identifier: ps.identifier(f["identifier"], path+".identifier"), Name: ps.str(f["name"], path+".name"), Pos: posOf(n), Infra: Cloud}
 	if st.Name == "" {
 		st.Name = st.Identifier
 	}
@@ -571,7 +616,7 @@ func (ps *parser) step(n *yaml.Node, path string, stage *Stage) *Step {
 	f := ps.fields(n, path, []string{"identifier", "name", "type", "spec", "when", "timeout"},
 		"description", "failureStrategies", "strategy", "contextType", "delegateSelectors", "enforce")
 	ps.require(f, n, path, "identifier", "type")
-	s := &Step{Identifier: ps.str(f["identifier"], path+".identifier"), Name: ps.str(f["name"], path+".name"),
+	s := &Step{Identifier: ps.identifier(f["identifier"], path+".identifier"), Name: ps.str(f["name"], path+".name"),
 		Type: ps.str(f["type"], path+".type"), Pos: posOf(n), Spec: f["spec"], Stage: stage, node: n}
 	if s.Name == "" {
 		s.Name = s.Identifier

@@ -116,14 +116,15 @@ type Report struct {
 	Registries []RegistryReport `json:"registries,omitempty"`
 }
 
-// WriteReport writes the report as JSON, whole (a temporary file, then
-// renamed).
-func (r *Report) Write(path string) error {
+// Write writes the report as JSON, whole (a temporary file, then
+// renamed); in the checkout ws, no symbolic link that leads out of it is
+// followed.
+func (r *Report) Write(ws files.Workspace, path string) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	return files.WriteAtomic(path, append(b, '\n'))
+	return ws.WriteAtomic(path, append(b, '\n'))
 }
 
 // runner is one run of a pipeline.
@@ -172,7 +173,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	}
 	seq := o.SequenceID
 	if seq == 0 {
-		if seq, err = NextSequence(o.State, p.Identifier); err != nil {
+		if seq, err = NextSequence(files.Workspace(o.Codebase), o.State, p.Identifier); err != nil {
 			return r.report, err
 		}
 	}

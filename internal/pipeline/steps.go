@@ -324,7 +324,8 @@ func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, e
 		return err
 	}
 	f.Close()
-	args = append(args, "--env-file", f.Name(), image)
+	// "--" ends docker run's flags: the image is never read as one.
+	args = append(args, "--env-file", f.Name(), "--", image)
 	args = append(args, cmdline...)
 	cmd := exec.Command("docker", args...)
 	cmd.Env = r.dockerEnv()

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/distribution/reference"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -340,6 +341,13 @@ func (r *specReader) runSpec(s *Step) runSpec {
 	case "", "Sh", "Bash":
 	default:
 		r.ps.probs.add(f["shell"], "use Sh or Bash", "%s.shell %q: hoist runs Sh and Bash", r.path, out.Shell)
+	}
+	if out.Image != "" && !r.exprFailed {
+		// The image is docker run's argument: only an image reference
+		// may stand there, never a flag such as --privileged.
+		if _, err := reference.ParseNormalizedNamed(out.Image); err != nil {
+			r.ps.probs.add(f["image"], "name an image, e.g. alpine:3.20 or registry.example.com/team/tool:1", "%s.image %q is not an image reference: %v", r.path, out.Image, err)
+		}
 	}
 	out.Env = r.pairs(f["envVariables"], r.path+".envVariables")
 	return out

@@ -5,13 +5,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // ReadCodebase is what the git checkout at dir says (empty outside one).
@@ -47,26 +51,38 @@ const stateDir = ".hoist"
 // CloneCodebase copies the checkout at src into dst: in a git checkout,
 // the tracked files and the untracked ones git does not ignore, as they
 // are in the working tree; elsewhere every file. hoist's own state
-// (.hoist) and .git stay behind. It returns what it did, for the log.
+// (.hoist) and .git stay behind. A symbolic link is copied as a link, its
+// target as it is, and never followed: a file beyond a link (dir/file,
+// dir a link) is left out, as git leaves it, and nothing is read or
+// written outside src and dst. It returns what it did, for the log.
 func CloneCodebase(ctx context.Context, src, dst string) (string, error) {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return "", err
 	}
+	from, err := os.OpenRoot(src)
+	if err != nil {
+		return "", fmt.Errorf("clone the codebase: %w", err)
+	}
+	defer from.Close()
+	to, err := os.OpenRoot(dst)
+	if err != nil {
+		return "", fmt.Errorf("clone the codebase: %w", err)
+	}
+	defer to.Close()
 	out, err := git(ctx, src, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 	var files []string
 	how := "the git checkout's tracked and unignored files"
 	if err != nil {
 		how = "every file (not a git checkout)"
-		err = filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		err = fs.WalkDir(from.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			rel, _ := filepath.Rel(src, p)
-			if d.IsDir() && (d.Name() == ".git" || rel == stateDir) {
-				return filepath.SkipDir
+			if d.IsDir() && (d.Name() == ".git" || p == stateDir) {
+				return fs.SkipDir
 			}
 			if !d.IsDir() {
-				files = append(files, rel)
+				files = append(files, p)
 			}
 			return nil
 		})
@@ -82,7 +98,7 @@ func CloneCodebase(ctx context.Context, src, dst string) (string, error) {
 	}
 	n := 0
 	for _, f := range files {
-		ok, err := copyEntry(filepath.Join(src, f), filepath.Join(dst, f))
+		ok, err := copyEntry(from, to, f)
 		if err != nil {
 			return "", fmt.Errorf("clone the codebase: %s: %w", f, err)
 		}
@@ -93,37 +109,57 @@ func CloneCodebase(ctx context.Context, src, dst string) (string, error) {
 	return fmt.Sprintf("%d files (%s)", n, how), nil
 }
 
-// copyEntry copies a file or a symbolic link; a tracked file deleted from
-// the working tree is left out, as a checkout of the tree would have it.
-func copyEntry(src, dst string) (bool, error) {
-	fi, err := os.Lstat(src)
+// beyondLink reports whether a directory on the way to name in root is a
+// symbolic link (or is missing).
+func beyondLink(root *os.Root, name string) bool {
+	for d := path.Dir(name); d != "."; d = path.Dir(d) {
+		fi, err := root.Lstat(d)
+		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// copyEntry copies a file or a symbolic link (as a link) from one root to
+// the other; a tracked file deleted from the working tree, or beyond a
+// link, is left out, as a checkout of the tree would have it.
+func copyEntry(from, to *os.Root, name string) (bool, error) {
+	name = filepath.ToSlash(filepath.Clean(name))
+	if !fs.ValidPath(name) || beyondLink(from, name) {
+		return false, nil
+	}
+	fi, err := from.Lstat(name)
 	if os.IsNotExist(err) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := to.MkdirAll(path.Dir(name), 0o755); err != nil {
 		return false, err
 	}
 	switch {
 	case fi.Mode()&os.ModeSymlink != 0:
-		target, err := os.Readlink(src)
+		target, err := from.Readlink(name)
 		if err != nil {
 			return false, err
 		}
-		return true, os.Symlink(target, dst)
+		return true, to.Symlink(target, name)
 	case fi.IsDir(): // a submodule: left out
 		return false, nil
 	case !fi.Mode().IsRegular():
 		return false, nil
 	}
-	in, err := os.Open(src)
+	in, err := from.Open(name)
 	if err != nil {
 		return false, err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if st, err := in.Stat(); err != nil || !os.SameFile(st, fi) {
+		return false, fmt.Errorf("changed while it was copied")
+	}
+	out, err := to.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
 	if err != nil {
 		return false, err
 	}
@@ -136,13 +172,15 @@ func copyEntry(src, dst string) (bool, error) {
 
 // NextSequence increments and returns the sequence number of a pipeline,
 // kept in state/pipelines/<identifier>/sequence under a lock, so that
-// concurrent runs get distinct numbers.
-func NextSequence(state, identifier string) (int, error) {
+// concurrent runs get distinct numbers. In the checkout ws (the state
+// directory is .hoist of the checkout by default), no symbolic link that
+// leads out of it is followed.
+func NextSequence(ws files.Workspace, state, identifier string) (int, error) {
 	dir := filepath.Join(state, "pipelines", identifier)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := ws.MkdirAll(dir); err != nil {
 		return 0, fmt.Errorf("sequence of %s: %w", identifier, err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "sequence"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := ws.OpenFile(filepath.Join(dir, "sequence"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("sequence of %s: %w", identifier, err)
 	}

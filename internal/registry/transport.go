@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
 )
 
 // TransportOptions configure the HTTP transport shared by every registry.
@@ -102,6 +104,33 @@ func (r router) RoundTrip(req *http.Request) (*http.Response, error) {
 func (o TransportOptions) Routed(host string) bool {
 	to, ok := o.Routes[host]
 	return ok && !strings.HasPrefix(to, "https://")
+}
+
+// StandInKeychain is kc, except that a registry routed to a plain HTTP
+// stand-in (Routed) gets no credentials at all: the user's real ones
+// (a docker config, PLUGIN_PASSWORD, a cloud's token) are never sent to a
+// local registry that merely stands in for their registry.
+func (o TransportOptions) StandInKeychain(kc authn.Keychain) authn.Keychain {
+	if len(o.Routes) == 0 {
+		return kc
+	}
+	return standIns{o: o, kc: kc}
+}
+
+type standIns struct {
+	o  TransportOptions
+	kc authn.Keychain
+}
+
+func (s standIns) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	return s.ResolveContext(context.Background(), r)
+}
+
+func (s standIns) ResolveContext(ctx context.Context, r authn.Resource) (authn.Authenticator, error) {
+	if s.o.Routed(r.RegistryStr()) {
+		return authn.Anonymous, nil
+	}
+	return authn.Resolve(ctx, s.kc, r)
 }
 
 // MaxRetryAfter bounds how long a registry's Retry-After is honoured.

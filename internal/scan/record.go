@@ -13,7 +13,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/runid"
 )
 
@@ -115,7 +114,7 @@ func (s *Scanner) Scan(ctx context.Context, sub Subject, hoistVersion string) (*
 	rec.Scanner.Name, rec.Scanner.Version = "trivy", TrivyVersion
 	start := time.Now()
 	dir := filepath.Dir(RecordPath(s.o.Records, sub.Digest))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := s.o.Workspace.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("scan records %s: %w", s.o.Records, err)
 	}
 	if prev := s.reusable(sub); prev != nil {
@@ -157,7 +156,7 @@ func (s *Scanner) write(rec *Record) error {
 	if err != nil {
 		return err
 	}
-	if err := files.WriteAtomic(p, append(b, '\n')); err != nil {
+	if err := s.o.Workspace.WriteAtomic(p, append(b, '\n')); err != nil {
 		return fmt.Errorf("scan record: %w", err)
 	}
 	rec.Path = p
@@ -280,7 +279,7 @@ func (s *Scanner) scanOne(ctx context.Context, t Target, kept string, run, sever
 // runTrivy runs Trivy on one image with the policy; its JSON report is
 // written to a temporary file beside kept and renamed to kept when whole.
 func (s *Scanner) runTrivy(ctx context.Context, t Target, kept string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(kept), ".hoist-tmp-trivy-*.json")
+	tmp, err := s.o.Workspace.CreateTemp(filepath.Dir(kept), ".hoist-tmp-trivy-*.json")
 	if err != nil {
 		return err
 	}
@@ -310,7 +309,7 @@ func (s *Scanner) runTrivy(ctx context.Context, t Target, kept string) error {
 	if _, err := s.run(ctx, "scan of "+t.Input, args...); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), kept); err != nil {
+	if err := s.o.Workspace.Rename(tmp.Name(), kept); err != nil {
 		return fmt.Errorf("%w: keep Trivy's report: %w", ErrScanner, err)
 	}
 	return nil
@@ -338,18 +337,24 @@ func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, plat
 				if _, err := s.o.Stdout.Write(raw); err != nil {
 					return nil, err
 				}
-			} else if err := files.WriteAtomic(path, raw); err != nil {
+			} else if err := s.o.Workspace.WriteAtomic(path, raw); err != nil {
 				return nil, fmt.Errorf("scan report: %w", err)
 			}
 			out = append(out, Report{Format: r.Format, Path: path})
 			continue
 		}
 		args := []string{"convert", "--quiet", "--format", r.Format}
-		tmp := ""
+		tmp, dest := "", ""
 		if path != "" {
 			// Trivy writes a temporary file beside the report, renamed
-			// when it is whole: never a partial report.
-			f, err := os.CreateTemp(filepath.Dir(path), ".hoist-tmp-report-*")
+			// when it is whole: never a partial report. A link to the
+			// report is followed (the link stays) as for every output,
+			// and in the workspace only when it stays inside.
+			var err error
+			if dest, _, err = s.o.Workspace.Target(path); err != nil {
+				return nil, fmt.Errorf("scan report: %w", err)
+			}
+			f, err := s.o.Workspace.CreateTemp(filepath.Dir(dest), ".hoist-tmp-report-*")
 			if err != nil {
 				return nil, fmt.Errorf("scan report %s: %w", path, err)
 			}
@@ -365,7 +370,7 @@ func (s *Scanner) reports(ctx context.Context, jsonPath string, raw []byte, plat
 		}
 		if tmp != "" {
 			os.Chmod(tmp, 0o644)
-			if err := os.Rename(tmp, path); err != nil {
+			if err := s.o.Workspace.Rename(tmp, dest); err != nil {
 				return nil, fmt.Errorf("scan report %s: %w", path, err)
 			}
 		}

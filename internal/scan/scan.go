@@ -29,6 +29,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/hoist-build/hoist/internal/runid"
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // TrivyVersion is the Trivy release hoist runs: tools/trivy/go.mod pins
@@ -125,6 +126,9 @@ type Options struct {
 	TempDir string
 	// Records is the directory scan records are written to.
 	Records string
+	// Workspace is where records and reports follow no symbolic link
+	// out (files.Workspace).
+	Workspace files.Workspace
 	// Env is Trivy's environment (proxies, DOCKER_CONFIG and TRIVY_*
 	// credentials for the database repositories); the flags hoist passes
 	// win over TRIVY_* settings.

@@ -29,8 +29,10 @@ import (
 // cacheDir when it is set.
 type compression struct {
 	tempDir, cacheDir string
-	level             int
-	logf              func(string, ...any)
+	// ws is the workspace the cache is in (files.Workspace).
+	ws    files.Workspace
+	level int
+	logf  func(string, ...any)
 	// run is the step's run: the cache's entries it made are taken as
 	// they are; any other is checked before it is used.
 	run runid.Run
@@ -51,14 +53,14 @@ func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, 
 		level = 1
 	}
 	if c.cacheDir == "" || diffID.Hex == "" {
-		return compressOnce(ctx, r, diffID, mt, what, c.tempDir, level, c.logf)
+		return compressOnce(ctx, "", r, diffID, mt, what, c.tempDir, level, c.logf)
 	}
 	dir := filepath.Join(c.cacheDir, fmt.Sprintf("gzip-%d", level))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := c.ws.MkdirAll(dir); err != nil {
 		return layerBlob{}, nil, fmt.Errorf("compression cache: %w", err)
 	}
 	base := filepath.Join(dir, diffID.Hex)
-	unlock, err := lockFile(ctx, base+".lock", cacheWait)
+	unlock, err := lockFile(ctx, c.ws, base+".lock", cacheWait)
 	if err != nil {
 		return layerBlob{}, nil, fmt.Errorf("compression cache %s: %w", dir, err)
 	}
@@ -85,7 +87,7 @@ func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, 
 				c.logf("compressed %s: %s: the compression cache's entry %s is not this run's (%s); checked: it decompresses to its diff_id; reused", what, lb.desc.Digest, lb.path, runid.Reason(trust))
 			}
 			// Checked by this run: its next steps take it as it is.
-			if werr := writeCacheEntry(base, lb.desc, c.run); werr != nil {
+			if werr := c.writeCacheEntry(base, lb.desc); werr != nil {
 				return layerBlob{}, nil, werr
 			}
 			return lb, nil, nil
@@ -94,14 +96,14 @@ func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, 
 			c.logf("compressed %s: the compression cache's entry %s is not this run's (%s), and %v: compressed afresh", what, lb.path, runid.Reason(trust), err)
 		}
 	}
-	lb, closer, err := compressOnce(ctx, r, diffID, mt, what, dir, level, c.logf)
+	lb, closer, err := compressOnce(ctx, c.ws, r, diffID, mt, what, dir, level, c.logf)
 	if err != nil {
 		return lb, closer, err
 	}
-	if err := os.Rename(lb.path, base+".gz"); err != nil {
+	if err := c.ws.Rename(lb.path, base+".gz"); err != nil {
 		return lb, closer, fmt.Errorf("compression cache: %w", err)
 	}
-	if err := writeCacheEntry(base, lb.desc, c.run); err != nil {
+	if err := c.writeCacheEntry(base, lb.desc); err != nil {
 		return layerBlob{}, nil, err
 	}
 	lb, _, _ = cached(base, mt)
@@ -116,9 +118,9 @@ type cacheEntry struct {
 	Run    string `json:"run,omitempty"`
 }
 
-func writeCacheEntry(base string, d v1.Descriptor, run runid.Run) error {
-	meta, _ := json.Marshal(cacheEntry{Digest: d.Digest.String(), Size: d.Size, Run: run.ID})
-	if err := files.WriteAtomic(base+".json", meta); err != nil {
+func (c compression) writeCacheEntry(base string, d v1.Descriptor) error {
+	meta, _ := json.Marshal(cacheEntry{Digest: d.Digest.String(), Size: d.Size, Run: c.run.ID})
+	if err := c.ws.WriteAtomic(base+".json", meta); err != nil {
 		return fmt.Errorf("compression cache: %w", err)
 	}
 	return nil
@@ -183,8 +185,8 @@ func checkBlob(ctx context.Context, path string, d v1.Descriptor, diffID v1.Hash
 // compressOnce gzips an uncompressed layer into a temporary file while
 // checking that its content hashes to diffID, so that every destination
 // receives the same compressed bytes. mt is the compressed media type.
-func compressOnce(ctx context.Context, r io.Reader, diffID v1.Hash, mt types.MediaType, what, tempDir string, level int, logf func(string, ...any)) (layerBlob, func() error, error) {
-	tmp, err := os.CreateTemp(tempDir, files.TempPrefix+"layer-*.gz")
+func compressOnce(ctx context.Context, ws files.Workspace, r io.Reader, diffID v1.Hash, mt types.MediaType, what, tempDir string, level int, logf func(string, ...any)) (layerBlob, func() error, error) {
+	tmp, err := ws.CreateTemp(tempDir, files.TempPrefix+"layer-*.gz")
 	if err != nil {
 		return layerBlob{}, nil, err
 	}

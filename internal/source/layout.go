@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -51,7 +52,7 @@ func (l *ociLayout) openBlob(d v1.Descriptor, what string) (io.ReadCloser, error
 	p := blobPath(d.Digest)
 	f, err := l.fsys.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s lacks %s (%s)", ErrBadInput, l.where, p, what)
+		return nil, blobError(err, l.where, p, what)
 	}
 	return newVerifyingReader(f, d.Digest, d.Size, what+" "+p)
 }
@@ -67,12 +68,22 @@ func (l *ociLayout) openLayer(d v1.Descriptor) (io.ReadCloser, error) {
 	}
 	f, err := l.fsys.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s lacks %s", ErrBadInput, l.where, p)
+		return nil, blobError(err, l.where, p, "layer")
 	}
 	if rc, ok := f.(io.ReadCloser); ok {
 		return rc, nil // an *os.File for a directory layout
 	}
 	return nil, fmt.Errorf("%s: %s is not readable as a stream", l.where, p)
+}
+
+// blobError says why a blob of a layout cannot be opened: it is not
+// there, or (a directory layout) it cannot be read, such as a symbolic
+// link that leads out of the layout.
+func blobError(err error, where, p, what string) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s lacks %s (%s)", ErrBadInput, where, p, what)
+	}
+	return fmt.Errorf("%w: %s: %s (%s) cannot be read: %w (a link in a layout must stay inside it)", ErrBadInput, where, p, what, err)
 }
 
 func (l *ociLayout) readBlob(d v1.Descriptor, what string) ([]byte, error) {
@@ -352,6 +363,7 @@ func (x *layoutIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 // layout, so a push never starts on an incomplete layout.
 func (l *ociLayout) checkBlobs(a Artifact) error {
 	var missing, wrong []string
+	var unreadable error
 	walkDescriptors(a, func(d v1.Descriptor) {
 		if l.generated.has(d.Digest) {
 			return
@@ -359,6 +371,10 @@ func (l *ociLayout) checkBlobs(a Artifact) error {
 		p := blobPath(d.Digest)
 		fi, err := fs.Stat(l.fsys, p)
 		switch {
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			if unreadable == nil {
+				unreadable = blobError(err, l.where, p, "blob")
+			}
 		case err != nil:
 			missing = append(missing, p)
 		case d.Size < 0 || fi.Size() != d.Size:
@@ -367,6 +383,9 @@ func (l *ociLayout) checkBlobs(a Artifact) error {
 			wrong = append(wrong, fmt.Sprintf("%s is %d bytes, its descriptor says %d", p, fi.Size(), d.Size))
 		}
 	})
+	if unreadable != nil {
+		return unreadable
+	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: %s lacks %d blob(s) the image needs, first %s", ErrBadInput, l.where, len(missing), missing[0])
 	}

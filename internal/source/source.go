@@ -26,6 +26,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/runid"
 )
@@ -102,6 +103,9 @@ type Request struct {
 	// store, the compression cache) vouches for something only when this
 	// run made it.
 	Run runid.Run
+	// Workspace is where the cache (and any file written) follows no
+	// symbolic link out (files.Workspace).
+	Workspace files.Workspace
 	// Logf reports progress; may be nil.
 	Logf func(format string, args ...any)
 }
@@ -169,7 +173,15 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 		}
 	}()
 	if st.IsDir() {
-		fsys := os.DirFS(abs)
+		// Through os.Root: a symbolic link in the layout that leads out
+		// of it (blobs/sha256/<hex> -> ~/.docker/config.json) is refused,
+		// never read and sent as a blob; one inside it is followed.
+		root, err := os.OpenRoot(abs)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", abs, err)
+		}
+		img.closers = append(img.closers, root.Close)
+		fsys := root.FS()
 		if !isLayout(fsys) {
 			return nil, fmt.Errorf("%w: %s is a directory but not an OCI image layout (it has no oci-layout and index.json); point PLUGIN_SOURCE_TAR_PATH at an image tarball or at a layout directory", ErrBadInput, abs)
 		}
@@ -220,7 +232,7 @@ func (r *Request) compressor(ctx context.Context, closers *[]func() error) *comp
 }
 
 func (r *Request) compression() compression {
-	return compression{tempDir: r.TempDir, cacheDir: r.CompressCache, level: r.GzipLevel, logf: r.Logf, run: r.Run}
+	return compression{tempDir: r.TempDir, cacheDir: r.CompressCache, ws: r.Workspace, level: r.GzipLevel, logf: r.Logf, run: r.Run}
 }
 
 // finish picks the image in a layout or docker archive and prepares it.

@@ -100,7 +100,7 @@ func TestStoreConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := StoreImage(context.Background(), store, f.SkopeoLayout, []string{fmt.Sprintf("registry.example.com/app:%d", i)}, runid.Run{})
+			_, err := StoreImage(context.Background(), "", store, f.SkopeoLayout, []string{fmt.Sprintf("registry.example.com/app:%d", i)}, runid.Run{})
 			errs <- err
 		}()
 	}

@@ -39,8 +39,9 @@ const RunAnnotation = "io.github.hoist-build.run"
 // stamped with run. Blobs are hard-linked when both are on one filesystem.
 // Entries with the same names are replaced. Several processes and steps
 // may store at once: blobs are linked and index.json rewritten under the
-// store's lock.
-func StoreImage(ctx context.Context, dir, layoutDir string, refs []string, run runid.Run) (v1.Descriptor, error) {
+// store's lock. In the workspace ws, no link that leads out of it is
+// followed (files.Workspace).
+func StoreImage(ctx context.Context, ws files.Workspace, dir, layoutDir string, refs []string, run runid.Run) (v1.Descriptor, error) {
 	src := &ociLayout{fsys: os.DirFS(layoutDir), where: "build output " + layoutDir}
 	im, _, err := src.indexJSON()
 	if err != nil {
@@ -50,10 +51,10 @@ func StoreImage(ctx context.Context, dir, layoutDir string, refs []string, run r
 		return v1.Descriptor{}, fmt.Errorf("build output %s holds %d images, want 1", layoutDir, len(im.Manifests))
 	}
 	desc := im.Manifests[0]
-	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
+	if err := ws.MkdirAll(filepath.Join(dir, "blobs", "sha256")); err != nil {
 		return desc, fmt.Errorf("image store %s: %w", dir, err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(dir, ".lock"), lockWait)
+	unlock, err := lockFile(ctx, ws, filepath.Join(dir, ".lock"), lockWait)
 	if err != nil {
 		return desc, fmt.Errorf("image store %s: %w", dir, err)
 	}
@@ -65,12 +66,12 @@ func StoreImage(ctx context.Context, dir, layoutDir string, refs []string, run r
 	for _, b := range blobs {
 		from := filepath.Join(layoutDir, "blobs", "sha256", b.Name())
 		to := filepath.Join(dir, "blobs", "sha256", b.Name())
-		if err := files.LinkOrCopy(ctx, from, to); err != nil {
+		if err := ws.LinkOrCopy(ctx, from, to); err != nil {
 			return desc, fmt.Errorf("image store %s: %w", dir, err)
 		}
 	}
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
-	if b, err := os.ReadFile(filepath.Join(dir, "index.json")); err == nil {
+	if b, err := ws.ReadFile(filepath.Join(dir, "index.json")); err == nil {
 		if err := json.Unmarshal(b, &idx); err != nil {
 			return desc, fmt.Errorf("image store %s: index.json: %w", dir, err)
 		}
@@ -98,10 +99,10 @@ func StoreImage(ctx context.Context, dir, layoutDir string, refs []string, run r
 	if err != nil {
 		return desc, err
 	}
-	if err := files.WriteAtomic(filepath.Join(dir, "index.json"), b); err != nil {
+	if err := ws.WriteAtomic(filepath.Join(dir, "index.json"), b); err != nil {
 		return desc, err
 	}
-	if err := files.WriteAtomic(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+	if err := ws.WriteAtomic(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 		return desc, err
 	}
 	return desc, nil
@@ -174,9 +175,9 @@ const lockWait = 2 * time.Minute
 // lockFile takes an exclusive flock on path (creating it), so that
 // parallel steps and processes of one workspace take turns: the store's
 // index, a layer of the compression cache. It waits at most wait, or until
-// ctx ends.
-func lockFile(ctx context.Context, path string, wait time.Duration) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+// ctx ends. In the workspace ws, no link that leads out of it is followed.
+func lockFile(ctx context.Context, ws files.Workspace, path string, wait time.Duration) (func(), error) {
+	f, err := ws.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -57,7 +58,11 @@ func openTarFS(p string) (*tarFS, error) {
 			}
 			return nil, fmt.Errorf("read tar: %w", err)
 		}
-		name := cleanName(hdr.Name)
+		name, err := entryName(hdr.Name)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeRegA:
 			// archive/tar reads headers in whole blocks and never reads
@@ -72,10 +77,20 @@ func openTarFS(p string) (*tarFS, error) {
 				return nil, fmt.Errorf("%w: entry %s needs %d bytes but the file ends after %d", ErrTruncated, hdr.Name, hdr.Size, st.Size()-off)
 			}
 			t.entries[name] = tarEntry{offset: off, size: hdr.Size}
-		case tar.TypeSymlink:
-			links[name] = path.Join(path.Dir(name), hdr.Linkname)
-		case tar.TypeLink:
-			links[name] = cleanName(hdr.Linkname)
+		case tar.TypeSymlink, tar.TypeLink:
+			// A link names another entry of the archive, never a file
+			// outside it: nothing is extracted, and a link is only ever
+			// resolved to an entry, but one that points out (docker save
+			// writes none) is refused, not guessed at.
+			target := hdr.Linkname
+			if hdr.Typeflag == tar.TypeSymlink && !path.IsAbs(target) {
+				target = path.Join(path.Dir(name), target)
+			}
+			if path.IsAbs(target) || !fs.ValidPath(path.Clean(target)) {
+				f.Close()
+				return nil, fmt.Errorf("%w: entry %s is a link to %s, outside the archive; an image archive's links name its own entries", ErrBadInput, hdr.Name, hdr.Linkname)
+			}
+			links[name] = path.Clean(target)
 		}
 	}
 	// docker save writes layers that appear twice as links to the first.
@@ -90,6 +105,18 @@ func openTarFS(p string) (*tarFS, error) {
 		}
 	}
 	return t, nil
+}
+
+// entryName is an entry's name as the archive's files are looked up:
+// "./x" is "x". A name with a ".." element or an absolute one is refused:
+// an image archive names its files relative to its root (docker save,
+// skopeo and BuildKit write no other), and such a name would be read by
+// other tools (an extracting scanner) as a file elsewhere.
+func entryName(n string) (string, error) {
+	if path.IsAbs(n) || slices.Contains(strings.Split(n, "/"), "..") {
+		return "", fmt.Errorf("%w: the archive has an entry named %s; an image archive names its files relative to its root, without .. or a leading /", ErrBadInput, n)
+	}
+	return cleanName(n), nil
 }
 
 func cleanName(n string) string {

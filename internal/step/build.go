@@ -75,13 +75,14 @@ func (r *runner) build(ctx context.Context) error {
 	// from it, and a build-only step keeps it in the workspace image
 	// store), plus the tarball and the daemon when asked.
 	layoutParent := r.st.TempDir
+	ws := r.st.Workspace
 	if b.Store != "" {
-		if err := os.MkdirAll(b.Store, 0o755); err != nil {
+		if err := ws.MkdirAll(b.Store); err != nil {
 			return fmt.Errorf("%w: image store %s: %w", ErrInvalid, b.Store, err)
 		}
 		layoutParent = b.Store // same filesystem: blobs are linked, not copied
 	}
-	layoutDir, err := os.MkdirTemp(layoutParent, build.LayoutPrefix+"*")
+	layoutDir, err := ws.MkdirTemp(layoutParent, build.LayoutPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func (r *runner) build(ctx context.Context) error {
 
 	var tar *files.Atomic
 	if b.TarPath != "" {
-		if tar, err = createTar(b.TarPath); err != nil {
+		if tar, err = createTar(ws, b.TarPath); err != nil {
 			return err
 		}
 		defer tar.Abort()
@@ -143,7 +144,7 @@ func (r *runner) build(ctx context.Context) error {
 		r.pr.Printf("loaded into %s as %s", r.daemon, strings.Join(req.Names, ", "))
 	}
 	if b.Store != "" {
-		if _, err := source.StoreImage(ctx, b.Store, layoutDir, req.Names, r.st.Run); err != nil {
+		if _, err := source.StoreImage(ctx, ws, b.Store, layoutDir, req.Names, r.st.Run); err != nil {
 			return err
 		}
 		r.pr.Printf("recorded in the workspace image store %s as %s", b.Store, strings.Join(req.Names, ", "))
@@ -238,7 +239,7 @@ func (r *runner) buildInDaemon(ctx context.Context, req build.Request) error {
 	r.pr.Printf("built %s (image id) into %s as %s in %.1fs", res.Digest, r.daemon, strings.Join(req.Names, ", "), time.Since(start).Seconds())
 	extra := map[string]string{}
 	if b.TarPath != "" {
-		tar, err := createTar(b.TarPath)
+		tar, err := createTar(r.st.Workspace, b.TarPath)
 		if err != nil {
 			return err
 		}
@@ -256,12 +257,13 @@ func (r *runner) buildInDaemon(ctx context.Context, req build.Request) error {
 }
 
 // createTar starts the atomic write of the tarball at path; its directory
-// is made first, with the peers' message when that fails.
-func createTar(path string) (*files.Atomic, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+// is made first, with the peers' message when that fails. In the
+// workspace no link that leads out of it is followed.
+func createTar(ws files.Workspace, path string) (*files.Atomic, error) {
+	if err := ws.MkdirAll(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("%w: failed to create directory for tar path %s: %w", ErrInvalid, filepath.Dir(path), err)
 	}
-	tar, err := files.Create(path)
+	tar, err := ws.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: tar path: %w", ErrInvalid, err)
 	}

@@ -44,7 +44,7 @@ func (r *runner) writeOutputs(digest string, results []publish.Result, extra map
 		for _, res := range ok {
 			a.Data.Images = append(a.Data.Images, outputs.ArtifactImage{Image: res.Ref, Digest: digest})
 		}
-		if err := outputs.WriteArtifact(o.ArtifactFile, a); err != nil {
+		if err := outputs.WriteArtifact(r.st.Workspace, o.ArtifactFile, a); err != nil {
 			return err
 		}
 	}
@@ -56,12 +56,12 @@ func (r *runner) writeOutputs(digest string, results []publish.Result, extra map
 func (r *runner) writeDigestAndEnv(digest string, vars map[string]string) error {
 	o := r.st.Outputs
 	if o.DigestFile != "" {
-		if err := outputs.Digest(o.DigestFile, digest); err != nil {
+		if err := outputs.Digest(r.st.Workspace, o.DigestFile, digest); err != nil {
 			return err
 		}
 	}
 	if o.EnvFile != "" {
-		if err := outputs.Env(o.EnvFile, vars); err != nil {
+		if err := outputs.Env(r.st.Workspace, o.EnvFile, vars); err != nil {
 			return err
 		}
 	}
@@ -74,7 +74,7 @@ func (r *runner) writeMetadata(res *build.Result) error {
 		return nil
 	}
 	b, _ := json.MarshalIndent(res.Metadata, "", "  ")
-	return outputs.WriteFile(r.st.Outputs.MetadataFile, append(b, '\n'))
+	return outputs.WriteFile(r.st.Workspace, r.st.Outputs.MetadataFile, append(b, '\n'))
 }
 
 // registryURL is the artifact file's registry: PLUGIN_REGISTRY, else the

@@ -151,22 +151,34 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	st.Run = runid.FromEnv(env.Lookup)
 	st.Insecure = s.Insecure
 	st.TempDir = env.TempDir
+	st.Workspace = files.Workspace(env.WorkDir)
 	// PLUGIN_DAEMON_OFF says "do not start a daemon" to the peers; hoist
 	// never starts one, and opens DOCKER_HOST only when the step needs it.
 	st.UseDaemon, st.DockerHost = true, s.DockerHost
 	st.NoPush = !pushing
 	// Every output path is checked before anything is built or pushed: a
-	// push never succeeds only for the step to fail on an output.
+	// push never succeeds only for the step to fail on an output. In the
+	// workspace, a symbolic link that leads out of it is refused (the
+	// repository, an earlier step or a restored cache may have put it
+	// there): hoist writes nothing through it.
 	for _, o := range [][2]string{{"digest-file", s.DigestFile}, {"output-file", s.OutputFile}, {"artifact-file", s.ArtifactFile},
 		{"metadata-file", s.MetadataFile}, {"tar-path", s.TarPath}} {
 		if o[1] == "" {
 			continue
 		}
-		if _, _, err := files.Target(path(o[1])); err != nil {
+		if _, _, err := st.Workspace.Target(path(o[1])); err != nil {
 			return st, fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin(o[0]), err)
 		}
 	}
-	st.Outputs = Outputs{DigestFile: s.DigestFile, EnvFile: s.OutputFile, ArtifactFile: s.ArtifactFile, MetadataFile: path(s.MetadataFile),
+	// So are the scan records a scanning step writes (the image store
+	// is made before the build, the compression cache when a layer is
+	// compressed: both before anything is pushed).
+	if s.Scan && s.ScanRecords != "" {
+		if err := st.Workspace.Check(path(s.ScanRecords)); err != nil {
+			return st, fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin("scan-records"), err)
+		}
+	}
+	st.Outputs = Outputs{DigestFile: path(s.DigestFile), EnvFile: path(s.OutputFile), ArtifactFile: path(s.ArtifactFile), MetadataFile: path(s.MetadataFile),
 		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry}
 
 	if s.Scan {

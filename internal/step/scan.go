@@ -28,7 +28,8 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 	bad := func(flag, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", s.Origin(flag), fmt.Sprintf(format, args...)))
 	}
-	o := &scan.Options{StaleWarn: s.ScanStaleDB == "warn", Insecure: s.Insecure || s.SkipTLSVerify, Timeout: s.ScanTimeout, TempDir: env.TempDir, Env: env.Environ, Records: path(s.ScanRecords)}
+	o := &scan.Options{StaleWarn: s.ScanStaleDB == "warn", Insecure: s.Insecure || s.SkipTLSVerify, Timeout: s.ScanTimeout, TempDir: env.TempDir, Env: env.Environ, Records: path(s.ScanRecords),
+		Workspace: files.Workspace(env.WorkDir)}
 	p := &o.Policy
 	for _, sc := range s.ScanScanners {
 		sc = strings.ToLower(strings.TrimSpace(sc))
@@ -87,7 +88,7 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 			r.Path = path(s.ScanOutput[i])
 			if st, err := os.Stat(filepath.Dir(r.Path)); err != nil || !st.IsDir() {
 				bad("output", "report %s: its directory %s does not exist (create it first; hoist does not guess at report paths)", r.Path, filepath.Dir(r.Path))
-			} else if _, _, err := files.Target(r.Path); err != nil {
+			} else if _, _, err := o.Workspace.Target(r.Path); err != nil {
 				bad("output", "report %s: %v", r.Path, err)
 			}
 		} else if toStdout++; toStdout > 1 {

@@ -28,6 +28,7 @@ import (
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/daemon"
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/progress"
@@ -86,6 +87,11 @@ type Step struct {
 	Insecure bool
 	// TempDir holds temporary layers and tarballs.
 	TempDir string
+	// Workspace is the working directory, whose content hoist does not
+	// own: every file the step writes in it (outputs, tarball, image
+	// store, compression cache, scan records and reports) follows no
+	// symbolic link out of it (files.Workspace).
+	Workspace files.Workspace
 	// UseDaemon allows the Docker daemon at DockerHost.
 	UseDaemon  bool
 	DockerHost string
@@ -254,7 +260,8 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 	for _, c := range r.clouds {
 		kcs = append(kcs, c)
 	}
-	r.kc = authn.NewMultiKeychain(append(kcs, regKC)...)
+	// A local stand-in gets no credentials, whoever would have them.
+	r.kc = st.Transport.StandInKeychain(authn.NewMultiKeychain(append(kcs, regKC)...))
 	if st.Build == nil || !st.NoPush {
 		if err := r.login(ctx); err != nil {
 			r.close()
@@ -378,6 +385,7 @@ func (r *runner) sourceRequest(req source.Request) source.Request {
 	req.KeepUncompressed = r.st.KeepUncompressed
 	req.CompressCache = r.st.CompressCache
 	req.Run = r.st.Run
+	req.Workspace = r.st.Workspace
 	req.Logf = r.pr.Printf
 	return req
 }
