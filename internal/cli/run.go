@@ -37,7 +37,8 @@ func stepEnviron(env Env, plugin bool) step.Environ {
 	return step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Terminal: isTerminal(env.Stderr), Plugin: plugin}
 }
 
-// runPlanned runs a planned step (err is the planning's error).
+// runPlanned runs a planned step (err is the planning's error, masked
+// with the secrets the planning knew of).
 func runPlanned(ctx context.Context, st step.Step, err error, env Env) error {
 	step.Version = Version
 	if errors.Is(err, step.ErrSkip) {
@@ -45,7 +46,7 @@ func runPlanned(ctx context.Context, st step.Step, err error, env Env) error {
 		return nil
 	}
 	if err != nil {
-		return err
+		return mask.Error(st.Mask, err)
 	}
 	stdout, stderr := mask.NewWriter(env.Stdout, st.Mask), mask.NewWriter(env.Stderr, st.Mask)
 	defer stdout.Flush()
