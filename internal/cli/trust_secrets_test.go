@@ -68,8 +68,9 @@ func assertPublished(t *testing.T, what, published string, want, secret []string
 }
 
 // Nothing secret rides into what a signing build publishes: the proxy
-// variables (HTTPS_PROXY and the HARNESS_ form) are passed to the build
-// but recorded nowhere, a build argument's URL and the CI's clone URL are
+// variables (HTTPS_PROXY, HTTP_PROXY, and their HARNESS_ forms) reach the
+// build (a RUN prints them: their passwords masked) but are
+// recorded nowhere; a build argument's URL and the CI's clone URL are
 // recorded without their login, in the provenance and in the image's
 // labels. The attestations are read back with cosign download
 // attestation, the image's config with crane.
@@ -84,23 +85,29 @@ func TestNothingSecretIsPublished(t *testing.T) {
 		pipPass     = "pip-s3cret-9034"
 		gitPass     = "git-s3cret-3318"
 	)
-	ctxDir := buildContext(t, "FROM "+f.Base+"\nARG VERSION\nRUN echo \"v$VERSION\" > /version\n", nil)
-	r := mustPush(t, buildEnv(t, ctxDir, "PLUGIN_REPO", a.Host+"/published/app", "PLUGIN_TAGS", "1",
-		"PLUGIN_BUILD_ARGS", "VERSION=1.2.3,PIP_INDEX_URL=https://ci:"+pipPass+"@pypi.example/simple",
-		"HTTPS_PROXY", "http://proxyuser:"+proxyPass+"@proxy.example:3128",
-		"HARNESS_HTTP_PROXY", "http://harnessuser:"+harnessPass+"@proxy2.example:8080",
-		"DRONE_REMOTE_URL", "https://gituser:"+gitPass+"@git.example.com/team/app.git", "DRONE_COMMIT_SHA", "4f1c2a9be07d5e6f8a9b0c1d2e3f4a5b6c7d8e9f",
-		"PLUGIN_SIGN", "true", "PLUGIN_SIGN_KEY", key, "PLUGIN_SIGN_PASSWORD", "pw", "PLUGIN_PROVENANCE", "true"))
-	digest := digestOf(t, a, a.Host+"/published/app:1")
-	secrets := []string{proxyPass, harnessPass, pipPass, gitPass, "proxyuser", "harnessuser", "ci:", "gituser", "proxy.example", "proxy2.example"}
-	assertPublished(t, "the attestations", attestations(t, a, a.Host+"/published/app@"+digest),
-		[]string{`"PIP_INDEX_URL":"https://pypi.example/simple"`, `"VERSION":"1.2.3"`, `"repository":"https://git.example.com/team/app.git"`,
-			`"org.opencontainers.image.source":"https://git.example.com/team/app.git"`, "git+https://git.example.com/team/app.git"},
-		append(secrets, "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"))
-	assertPublished(t, "the image's config", a.Crane(t, "config", a.Host+"/published/app@"+digest),
-		[]string{`"org.opencontainers.image.source":"https://git.example.com/team/app.git"`, `"org.opencontainers.image.revision":"4f1c2a9be07d5e6f8a9b0c1d2e3f4a5b6c7d8e9f"`},
-		secrets)
-	assertPublished(t, "the output", r.stdout+r.stderr, []string{"signed " + a.Host + "/published/app@" + digest}, []string{proxyPass, harnessPass, pipPass, gitPass})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nARG VERSION\n"+
+		"RUN echo \"proxies $HTTPS_PROXY $HTTP_PROXY\" && echo \"v$VERSION\" > /version\n", nil)
+	for i, proxies := range [][]string{
+		{"HTTPS_PROXY", "http://proxyuser:" + proxyPass + "@proxy.example:3128", "HARNESS_HTTP_PROXY", "http://harnessuser:" + harnessPass + "@proxy2.example:8080"},
+		{"HARNESS_HTTPS_PROXY", "http://proxyuser:" + proxyPass + "@proxy.example:3128", "HTTP_PROXY", "http://harnessuser:" + harnessPass + "@proxy2.example:8080"},
+	} {
+		repo := fmt.Sprintf("%s/published%d/app", a.Host, i)
+		r := mustPush(t, buildEnv(t, ctxDir, append([]string{"PLUGIN_REPO", repo, "PLUGIN_TAGS", "1",
+			"PLUGIN_BUILD_ARGS", "VERSION=1.2.3,PIP_INDEX_URL=https://ci:" + pipPass + "@pypi.example/simple",
+			"DRONE_REMOTE_URL", "https://gituser:" + gitPass + "@git.example.com/team/app.git", "DRONE_COMMIT_SHA", "4f1c2a9be07d5e6f8a9b0c1d2e3f4a5b6c7d8e9f",
+			"PLUGIN_NO_CACHE", "true", "PLUGIN_SIGN", "true", "PLUGIN_SIGN_KEY", key, "PLUGIN_SIGN_PASSWORD", "pw", "PLUGIN_PROVENANCE", "true"}, proxies...)...))
+		digest := digestOf(t, a, repo+":1")
+		secrets := []string{proxyPass, harnessPass, pipPass, gitPass, "proxyuser", "harnessuser", "ci:", "gituser", "proxy.example", "proxy2.example"}
+		assertPublished(t, "the attestations", attestations(t, a, repo+"@"+digest),
+			[]string{`"PIP_INDEX_URL":"https://pypi.example/simple"`, `"VERSION":"1.2.3"`, `"repository":"https://git.example.com/team/app.git"`,
+				`"org.opencontainers.image.source":"https://git.example.com/team/app.git"`, "git+https://git.example.com/team/app.git"},
+			append(secrets, "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"))
+		assertPublished(t, "the image's config", a.Crane(t, "config", repo+"@"+digest),
+			[]string{`"org.opencontainers.image.source":"https://git.example.com/team/app.git"`, `"org.opencontainers.image.revision":"4f1c2a9be07d5e6f8a9b0c1d2e3f4a5b6c7d8e9f"`, "proxies $HTTPS_PROXY"},
+			secrets)
+		assertPublished(t, "the output", r.stdout+r.stderr, []string{"signed " + repo + "@" + digest, "proxies http://proxyuser:****@proxy.example:3128 http://harnessuser:****@proxy2.example:8080"},
+			[]string{proxyPass, harnessPass, pipPass, gitPass})
+	}
 }
 
 // A pipeline's secret, used as a build argument whose name says nothing

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,6 +261,18 @@ func secretsOf(s *settings.Settings, env Environ, path func(string) string) *mas
 		for _, k := range []string{"TRIVY_PASSWORD", "TRIVY_REGISTRY_TOKEN"} {
 			if v, ok := env.Lookup(k); ok {
 				m.Add(v)
+			}
+		}
+		// The proxies' passwords: the proxy variables reach every RUN.
+		for _, k := range proxyVars {
+			for _, e := range []string{k, "HARNESS_" + k} {
+				if v, ok := env.Lookup(e); ok {
+					if u, err := url.Parse(v); err == nil && u.User != nil {
+						if pw, set := u.User.Password(); set {
+							m.Add(pw)
+						}
+					}
+				}
 			}
 		}
 	}

@@ -95,7 +95,7 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 	// The proxy variables, as the peers pass them. BuildKit keeps them out
 	// of the image's history, and the provenance never records them
 	// (provenance.IsProxyArg): they often carry the proxy's login.
-	for _, k := range []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"} {
+	for _, k := range proxyVars {
 		if given[k] {
 			continue
 		}
@@ -195,6 +195,10 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 	}
 	return req, notes, nil
 }
+
+// proxyVars are the proxy variables a build gets from the environment
+// (or their HARNESS_ forms), as the peers pass them.
+var proxyVars = []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 
 func parseUnix(v string) (time.Time, error) {
 	var n int64
