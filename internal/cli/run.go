@@ -37,14 +37,15 @@ func stepEnviron(env Env, plugin bool) step.Environ {
 	return step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Terminal: isTerminal(env.Stderr), Plugin: plugin, Version: Version}
 }
 
-// runPlanned runs a planned step (err is the planning's error).
+// runPlanned runs a planned step (err is the planning's error, masked
+// with the secrets the planning knew of).
 func runPlanned(ctx context.Context, st step.Step, err error, env Env) error {
 	if errors.Is(err, step.ErrSkip) {
 		fmt.Fprintln(env.Stderr, strings.TrimPrefix(err.Error(), step.ErrSkip.Error()+": "))
 		return nil
 	}
 	if err != nil {
-		return err
+		return mask.Error(st.Mask, err)
 	}
 	stdout, stderr := mask.NewWriter(env.Stdout, st.Mask), mask.NewWriter(env.Stderr, st.Mask)
 	defer stdout.Flush()

@@ -50,9 +50,12 @@ func secretPassword() string {
 // TTY progress, debug lines), DRONE_OUTPUT, the digest and artifact files
 // — is searched for every form of the secret each case plants (raw,
 // base64 of user:password, URL-encoded), after proving that the output
-// holds the place where it would have appeared. The credential helper's
-// and the cloud credentials' cases are in their own tests
-// (TestDockerConfigCredentialHelper, kinds_test.go).
+// holds the place where it would have appeared. A second destination,
+// on a registry of its own, succeeds, so that the output files are
+// written: they must exist, and name it, before they are searched; a
+// step refused before anything runs writes none. The credential
+// helper's and the cloud logins' cases are in their own tests
+// (TestDockerConfigCredentialHelper, TestCloudLoginTokensMasked).
 func TestNoSecretInAnyByteWritten(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
@@ -100,24 +103,29 @@ func TestNoSecretInAnyByteWritten(t *testing.T) {
 			if name == "wrong password" {
 				host = reg.Host
 			}
+			ok := harness.StartRegistry(t, harness.RegistryOptions{})
 			dir := t.TempDir()
+			outs := map[string]string{"DRONE_OUTPUT": filepath.Join(dir, "drone.env"),
+				"PLUGIN_DIGEST_FILE": filepath.Join(dir, "digest"), "PLUGIN_ARTIFACT_FILE": filepath.Join(dir, "artifact.json")}
 			env := merged(map[string]string{
-				"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": host + "/secret/app:1",
-				"PLUGIN_DEBUG": "true", "DRONE_OUTPUT": filepath.Join(dir, "drone.env"),
-				"PLUGIN_DIGEST_FILE": filepath.Join(dir, "digest"), "PLUGIN_ARTIFACT_FILE": filepath.Join(dir, "artifact.json"),
-			}, c.env(host, reg.User, pass, t.TempDir()))
+				"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": host + "/secret/app:1," + ok.Host + "/secret/app:1",
+				"PLUGIN_DEBUG": "true",
+			}, outs, c.env(host, reg.User, pass, t.TempDir()))
 			r := hoist(t, env)
 			if r.code != c.code {
 				t.Errorf("exit %d, want %d:\n%s", r.code, c.code, r)
 			}
 			assertContains(t, r, c.proof)
-			if c.code == ExitPush {
-				assertContains(t, r, "debug: ") // debug was on, and wrote
-			}
 			written := r.stdout + r.stderr
-			for _, out := range []string{"drone.env", "digest", "artifact.json"} {
-				b, _ := os.ReadFile(filepath.Join(dir, out))
-				written += string(b)
+			if c.code == ExitPush {
+				assertContains(t, r, "debug: ", "1 of 2 destination(s) failed") // debug was on, and wrote
+				written += writtenFiles(t, outs, digestOf(t, ok, ok.Host+"/secret/app:1"), ok.Host+"/secret/app:1")
+			} else {
+				for k, p := range outs {
+					if _, err := os.Stat(p); err == nil {
+						t.Errorf("%s was written by a step refused before it ran", k)
+					}
+				}
 			}
 			for _, form := range []string{pass, b64(reg.User + ":" + pass), url.QueryEscape(pass), url.PathEscape(pass)} {
 				if strings.Contains(written, form) {

@@ -3,6 +3,8 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -53,5 +55,62 @@ func TestEveryForm(t *testing.T) {
 	}
 	if got := s.String("nothing secret here"); got != "nothing secret here" {
 		t.Errorf("clean text changed: %q", got)
+	}
+}
+
+// A multi-line secret echoed with a prefix on every line (BuildKit's
+// "#7 0.21 ", the pipeline's "[stage.step] ") is masked line by line;
+// lines under MinLine bytes (braces, PEM dashes' short tails) are left.
+func TestMultiLineSecretMaskedPerLine(t *testing.T) {
+	t.Parallel()
+	const key = "-----BEGIN EC PRIVATE KEY-----\r\n" +
+		"MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oaUm6UEOzOrKoAoGCCqGSM49\r\n" +
+		"  AwEHoUQDQgAE3ZyRf4Bz0nZoL9Lgy6bLbW5nD2xHv7UP3q4E5xjN  \r\n" +
+		"Zw==\r\n" +
+		"-----END EC PRIVATE KEY-----\r\n"
+	const json = "{\n  \"type\": \"service_account\",\n  \"private_key_id\": \"4f1c2a9be07d5e6f\"\n}\n"
+	s := NewSet(key, json)
+	var echoed strings.Builder
+	for i, line := range strings.Split(key+json, "\n") {
+		echoed.WriteString("#7 0." + itoa(i) + " " + strings.TrimRight(line, "\r") + "\n")
+	}
+	echoed.WriteString("#7 1.00 done\n")
+	got := s.String(echoed.String())
+	for _, line := range append(Lines(key), Lines(json)...) {
+		if strings.Contains(got, line) {
+			t.Errorf("line %q is not masked:\n%s", line, got)
+		}
+	}
+	if len(Lines(key)) != 4 || len(Lines(json)) != 2 {
+		t.Errorf("lines masked: %q, %q", Lines(key), Lines(json))
+	}
+	for _, kept := range []string{"#7 1.00 done", "Zw==", "{", "}"} {
+		if !strings.Contains(got, kept) {
+			t.Errorf("%q was masked:\n%s", kept, got)
+		}
+	}
+	if !s.Contains("x MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oaUm6UEOzOrKoAoGCCqGSM49 y") || s.Contains("nothing") {
+		t.Error("Contains")
+	}
+	// A clone masks the same; what is added to it stays in it.
+	c := s.Clone()
+	c.Add("only-in-the-clone")
+	if c.String(echoed.String()) != got || s.Contains("only-in-the-clone") || !c.Contains("only-in-the-clone") {
+		t.Error("Clone")
+	}
+}
+
+func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
+
+// A masked error keeps its chain.
+func TestError(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("cause")
+	err := Error(NewSet("hunter2"), fmt.Errorf("login with hunter2: %w", cause))
+	if err.Error() != "login with ****: cause" || !errors.Is(err, cause) {
+		t.Errorf("%v", err)
+	}
+	if Error(NewSet("x"), nil) != nil {
+		t.Error("nil")
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/engine"
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/mask"
 )
 
 // RunOptions say how a pipeline runs.
@@ -139,6 +140,9 @@ type runner struct {
 	mu       sync.Mutex
 	report   *Report
 	secret   func(string) (string, bool)
+	// mask holds every secret the run knows of: the secrets file's
+	// values and every value a <+secrets.getValue(...)> resolved to.
+	mask *mask.Set
 }
 
 // Run validates and runs a pipeline. A pipeline with problems runs
@@ -150,12 +154,29 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 		o.Logf = func(string, ...any) {}
 	}
 	r := &runner{o: o, out: &lockedWriter{w: o.Stderr}, report: &Report{File: p.File, Pipeline: p.Identifier, Ignored: p.Ignored}}
+	// Every secret is known before anything is planned: the secrets
+	// file's values, and whatever a lookup yields from then on. What the
+	// run prints, its report and its errors are masked with them, and
+	// every step starts its own mask with them (its provenance records
+	// none of them).
+	r.mask = mask.NewSet()
+	for _, v := range o.Secrets {
+		r.mask.Add(v)
+	}
+	logf := o.Logf
+	o.Logf = func(format string, a ...any) { logf("%s", r.mask.String(fmt.Sprintf(format, a...))) }
+	r.o.Logf = o.Logf
+	defer r.maskReport()
 	r.codebase = ReadCodebase(ctx, o.Codebase)
 	secret := func(n string) (string, bool) {
-		if v, ok := o.Secrets[n]; ok {
-			return v, true
+		v, ok := o.Secrets[n]
+		if !ok {
+			v, ok = o.Lookup(n)
 		}
-		return o.Lookup(n)
+		if ok {
+			r.mask.Add(v)
+		}
+		return v, ok
 	}
 	r.secret = secret
 	// The plan first, with a placeholder sequence: a pipeline with
@@ -165,7 +186,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	execID := newExecutionID()
 	first, err := MakePlan(p, PlanOptions{Seq: max(o.SequenceID, 1), ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
 	if err != nil {
-		return r.report, err
+		return r.report, r.masked(err)
 	}
 	r.plan = first
 	if err := r.checkImages(ctx); err != nil {
@@ -179,7 +200,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	}
 	plan, err := MakePlan(p, PlanOptions{Seq: seq, ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
 	if err != nil {
-		return r.report, err
+		return r.report, r.masked(err)
 	}
 	r.plan, r.report.Sequence = plan, seq
 	for h, a := range o.Routes {
@@ -282,6 +303,38 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 		return r.report, fmt.Errorf("%w: pipeline %s: step %s failed", ErrStep, p.Identifier, strings.Join(failedSteps, ", "))
 	}
 	return r.report, nil
+}
+
+// masked is err with the run's secrets masked: a *Problems keeps its
+// type (the command layer prints its items), its items masked in place.
+func (r *runner) masked(err error) error {
+	var probs *Problems
+	if errors.As(err, &probs) {
+		for i := range probs.Items {
+			probs.Items[i].Msg, probs.Items[i].Hint = r.mask.String(probs.Items[i].Msg), r.mask.String(probs.Items[i].Hint)
+		}
+		return err
+	}
+	return mask.Error(r.mask, err)
+}
+
+// maskReport masks what the report quotes: the steps' errors and notes.
+func (r *runner) maskReport() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.report.Steps {
+		s.Error = r.mask.String(s.Error)
+		for i, n := range s.Notes {
+			s.Notes[i] = r.mask.String(n)
+		}
+	}
+}
+
+// stepMask is a step's mask: the run's secrets and the step's own.
+func (r *runner) stepMask(pd *Planned) *mask.Set {
+	m := r.mask.Clone()
+	m.Add(pd.Secrets...)
+	return m
 }
 
 // ErrStep marks a run in which a step failed.
@@ -466,7 +519,7 @@ func (r *runner) runStage(ctx context.Context, st *Stage) bool {
 // runStep runs one step with its log prefixed by stage.step.
 func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepReport {
 	s := pd.Step
-	rep := &StepReport{Stage: s.Stage.Identifier, Identifier: s.Identifier, Name: s.Name, Type: s.Type, Notes: pd.Notes}
+	rep := &StepReport{Stage: s.Stage.Identifier, Identifier: s.Identifier, Name: s.Name, Type: s.Type, Notes: slices.Clone(pd.Notes)}
 	if s.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
@@ -475,7 +528,7 @@ func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepRepor
 	log := &prefixWriter{w: r.out, prefix: "[" + s.Stage.Identifier + "." + s.Identifier + "] "}
 	defer log.Flush()
 	for _, n := range pd.Notes {
-		fmt.Fprintln(log, n)
+		fmt.Fprintln(log, r.mask.String(n))
 	}
 	start := time.Now()
 	var err error
@@ -492,6 +545,8 @@ func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepRepor
 		err = r.runCommand(ctx, pd, ws, log)
 	}
 	rep.Seconds = time.Since(start).Seconds()
+	// Whatever the step's own mask missed, the run's catches.
+	err = mask.Error(r.stepMask(pd), err)
 	switch {
 	case err == nil:
 		rep.Status = "Success"

@@ -21,21 +21,7 @@ import (
 	"github.com/hoist-build/hoist/internal/step"
 )
 
-// maskedError is an error whose message has been masked.
-type maskedError struct {
-	msg string
-	err error
-}
-
-func (e *maskedError) Error() string { return e.msg }
-func (e *maskedError) Unwrap() error { return e.err }
-
-func masked(set *mask.Set, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &maskedError{msg: set.String(err.Error()), err: err}
-}
+func masked(set *mask.Set, err error) error { return mask.Error(set, err) }
 
 func loadSettings(lookup func(string) (string, bool), ws string) (*settings.Settings, error) {
 	fs := pflag.NewFlagSet("step", pflag.ContinueOnError)
@@ -48,12 +34,12 @@ func loadSettings(lookup func(string) (string, bool), ws string) (*settings.Sett
 func (r *runner) buildStep(ctx context.Context, pd *Planned, ws string, log io.Writer, rep *StepReport) error {
 	m, list := r.processEnv(pd, ws)
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-	set := mask.NewSet(pd.Secrets...)
+	set := r.stepMask(pd)
 	s, err := loadSettings(lookup, ws)
 	if err != nil {
 		return masked(set, err)
 	}
-	st, err := step.FromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true, Version: r.o.Version})
+	st, err := step.FromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true, Version: r.o.Version, Secrets: set})
 	if errors.Is(err, step.ErrSkip) {
 		fmt.Fprintln(log, strings.TrimPrefix(err.Error(), step.ErrSkip.Error()+": "))
 		return nil
@@ -136,16 +122,17 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 	maps.Copy(m, r.runEnv())
 	list := environ(m)
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	set := r.stepMask(pd)
 	s, err := loadSettings(lookup, ws)
 	if err != nil {
-		return err
+		return masked(set, err)
 	}
-	st, err := step.ScanFromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true, Version: r.o.Version})
+	st, err := step.ScanFromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true, Version: r.o.Version, Secrets: set})
 	if err != nil {
-		return err
+		return masked(set, err)
 	}
 	st.Scan.Labels = map[string]string{"target": sp.Name, "variant": sp.Variant, "pipeline": r.plan.Pipeline.Identifier, "step": pd.Step.Stage.Identifier + "." + pd.Step.Identifier}
-	fmt.Fprintf(log, "scanning %s %s (target %s, variant %s)\n", sp.ImageType, m["PLUGIN_SOURCE_TAR_PATH"]+m["PLUGIN_SOURCE_IMAGE"], sp.Name, sp.Variant)
+	fmt.Fprintf(log, "scanning %s %s (target %s, variant %s)\n", sp.ImageType, set.String(m["PLUGIN_SOURCE_TAR_PATH"]+m["PLUGIN_SOURCE_IMAGE"]), set.String(sp.Name), set.String(sp.Variant))
 	return r.runStepEngine(ctx, st, pd, log, rep)
 }
 
@@ -178,7 +165,8 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	if pd.Run.Shell == "Bash" {
 		shell = "bash"
 	}
-	set := mask.NewSet(append(secrets, pd.Secrets...)...)
+	set := r.stepMask(pd)
+	set.Add(secrets...)
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
 	if pd.Run.Image != "" {
@@ -257,7 +245,7 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log 
 		return err
 	}
 	env["DRONE_OUTPUT"] = "/hoist-output/output.env"
-	set := mask.NewSet(pd.Secrets...)
+	set := r.stepMask(pd)
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
 	runArgs := []string{"-v", outDir + ":/hoist-output"}

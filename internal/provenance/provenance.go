@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -80,18 +81,38 @@ type Build struct {
 	BaseImages []Dependency
 }
 
-// secretWords mark a build argument's name as holding a secret.
+// secretWords mark a build argument's name as holding a secret. The
+// name only ever withholds more: what decides is the value (SplitArgs).
 var secretWords = []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "AUTH", "PRIVATE", "CERT"}
 
-// SplitArgs keeps the build arguments that are not secrets: those whose
-// name does not look like one and whose value holds no known secret
-// (isSecret). The others are named in withheld, without their values.
+// IsProxyArg reports whether a build argument is one of the proxy
+// variables BuildKit passes to RUN without recording them in the image's
+// history (HTTP_PROXY, HTTPS_PROXY, FTP_PROXY, NO_PROXY, ALL_PROXY, in
+// either case): they often carry a proxy's login, and never go into the
+// provenance either.
+func IsProxyArg(name string) bool {
+	for _, p := range []string{"http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"} {
+		if strings.EqualFold(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// SplitArgs is what the provenance says of the build arguments: kept are
+// those it records, each value as Public makes it; withheld names those
+// whose value is left out: a value that still holds a known secret
+// (isSecret) once public, a value with a URL that cannot be parsed, or a
+// name that says secret. The proxy variables are in neither (IsProxyArg).
 func SplitArgs(args map[string]string, isSecret func(string) bool) (kept map[string]string, withheld []string) {
 	kept = map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(args)) {
-		v := args[k]
+		if IsProxyArg(k) {
+			continue
+		}
+		v, ok := Public(args[k])
+		secret := !ok || (isSecret != nil && isSecret(v))
 		up := strings.ToUpper(k)
-		secret := isSecret != nil && isSecret(v)
 		for _, w := range secretWords {
 			if strings.Contains(up, w) {
 				secret = true
@@ -104,6 +125,84 @@ func SplitArgs(args map[string]string, isSecret func(string) bool) (kept map[str
 		kept[k] = v
 	}
 	return kept, withheld
+}
+
+// urlRe finds the URLs in a value: a scheme, "://", and everything up to
+// white space or a quote.
+var urlRe = regexp.MustCompile("[A-Za-z][A-Za-z0-9+.\\-]*://[^\\s\"'<>`]*")
+
+// loginRe finds a login without a scheme: user:password@host
+// (ci:secret@pypi.example/simple), where it starts a value or a word.
+var loginRe = regexp.MustCompile(`(^|[\s=,;(\["'{])([^\s@/:,;=]+:[^\s@/]*)@([^\s@]*)`)
+
+// digestRe is an image digest after an @ (alpine:3.19@sha256:...): a
+// reference, not a login.
+var digestRe = regexp.MustCompile(`^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}`)
+
+// Public is v as it may be published, chosen by what its parts are, not
+// by names: of every URL in v only the scheme, host, port, path and the
+// query's keys are kept; its user and password are removed, each query
+// value and a fragment become ****, as they carry tokens and signatures
+// (a pre-signed URL). A login without a scheme (user:password@host) is
+// removed too. ok is false when a URL in v cannot be parsed: v is then
+// not published at all.
+func Public(v string) (out string, ok bool) {
+	ok = true
+	out = urlRe.ReplaceAllStringFunc(v, func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			ok = false
+			return raw
+		}
+		u.User = nil
+		if u.RawQuery != "" || u.ForceQuery {
+			parts := strings.Split(u.RawQuery, "&")
+			for i, p := range parts {
+				if k, _, has := strings.Cut(p, "="); has {
+					parts[i] = k + "=****"
+				} else if p != "" {
+					parts[i] = "****"
+				}
+			}
+			u.RawQuery, u.ForceQuery = strings.Join(parts, "&"), false
+		}
+		if u.Fragment != "" || u.RawFragment != "" {
+			u.Fragment, u.RawFragment = "****", ""
+		}
+		return u.String()
+	})
+	if !ok {
+		return "", false
+	}
+	out = loginRe.ReplaceAllStringFunc(out, func(m string) string {
+		sub := loginRe.FindStringSubmatch(m)
+		if strings.Contains(sub[2], "://") || digestRe.MatchString(sub[3]) {
+			return m
+		}
+		return sub[1] + sub[3]
+	})
+	return out, true
+}
+
+// publicTree makes every string of a decoded JSON value public (Public);
+// one that cannot be is ****.
+func publicTree(v any) any {
+	switch v := v.(type) {
+	case string:
+		if p, ok := Public(v); ok {
+			return p
+		}
+		return "****"
+	case map[string]any:
+		for k, e := range v {
+			v[k] = publicTree(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = publicTree(e)
+		}
+	}
+	return v
 }
 
 // Predicate is the SLSA provenance v1 predicate of f, as JSON.
@@ -173,7 +272,26 @@ func Predicate(f Facts) ([]byte, error) {
 		run["byproducts"] = []map[string]any{{"name": ScanByproduct, "uri": "file:" + s.Record,
 			"digest": digestMap(s.RecordDigest), "annotations": ann}}
 	}
-	return json.Marshal(map[string]any{"buildDefinition": def, "runDetails": run})
+	b, err := json.Marshal(map[string]any{"buildDefinition": def, "runDetails": run})
+	if err != nil {
+		return nil, err
+	}
+	// Every string recorded from outside hoist, whatever field it is in
+	// (arguments, labels, the source, the materials' URIs, the
+	// invocation, the byproducts), is made public once more: no URL
+	// leaves with its login.
+	var tree map[string]map[string]any
+	if err := json.Unmarshal(b, &tree); err != nil {
+		return nil, err
+	}
+	for part, keys := range map[string][]string{"buildDefinition": {"externalParameters", "resolvedDependencies"}, "runDetails": {"metadata", "byproducts"}} {
+		for _, k := range keys {
+			if v, ok := tree[part][k]; ok {
+				tree[part][k] = publicTree(v)
+			}
+		}
+	}
+	return json.Marshal(tree)
 }
 
 // ScanByproduct is the name of the scan record among the byproducts.
@@ -236,12 +354,9 @@ func SourceFromCI(lookup func(string) (string, bool)) (Source, string) {
 }
 
 // withoutUser is a URL without the user and password a clone URL may
-// carry (https://x-access-token:...@host/repo.git).
+// carry (https://x-access-token:...@host/repo.git), as Public makes it;
+// "" when it cannot be parsed.
 func withoutUser(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return u.String()
+	p, _ := Public(raw)
+	return p
 }

@@ -3,6 +3,7 @@ package provenance
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -11,16 +12,46 @@ import (
 	"github.com/sigstore/cosign/v3/pkg/cosign/attestation"
 )
 
-// A build argument is withheld when its name says secret or its value
-// holds a known secret; its value appears nowhere.
+// A build argument is recorded as Public makes it; withheld when its
+// value still holds a known secret, or its name says secret; the proxy
+// variables are not recorded at all.
 func TestSplitArgs(t *testing.T) {
-	args := map[string]string{"VERSION": "1.2", "NPM_TOKEN": "n-1", "db_password": "p-2", "MIRROR": "https://u:s3cr3t@m.example", "PLAIN": "x"}
+	args := map[string]string{"VERSION": "1.2", "NPM_TOKEN": "n-1", "db_password": "p-2", "MIRROR": "https://u:s3cr3t@m.example",
+		"PIP_INDEX_URL": "https://ci:pip-pw@pypi.example/simple", "OTHER": "s3cr3t in the clear", "PLAIN": "x",
+		"HTTPS_PROXY": "http://p:proxy-pw@proxy:3128", "no_proxy": "localhost", "All_Proxy": "socks5://p:pw@proxy"}
 	kept, withheld := SplitArgs(args, func(v string) bool { return strings.Contains(v, "s3cr3t") })
-	if !slices.Equal(withheld, []string{"MIRROR", "NPM_TOKEN", "db_password"}) {
+	if !slices.Equal(withheld, []string{"NPM_TOKEN", "OTHER", "db_password"}) {
 		t.Errorf("withheld %v", withheld)
 	}
-	if len(kept) != 2 || kept["VERSION"] != "1.2" || kept["PLAIN"] != "x" {
-		t.Errorf("kept %v", kept)
+	want := map[string]string{"VERSION": "1.2", "PLAIN": "x", "MIRROR": "https://m.example", "PIP_INDEX_URL": "https://pypi.example/simple"}
+	if !maps.Equal(kept, want) {
+		t.Errorf("kept %v, want %v", kept, want)
+	}
+}
+
+// Public keeps a URL's scheme, host, port, path and query keys, and
+// nothing else of it; a schemeless login goes too; image references and
+// git URLs stay as they are.
+func TestPublic(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://ci:secret@host/simple":                                                       "https://host/simple",
+		"https://ghp_token@github.com/org/repo.git":                                           "https://github.com/org/repo.git",
+		"--index-url https://u:p@h:8443/s --trusted-host h":                                   "--index-url https://h:8443/s --trusted-host h",
+		"https://s3.example/b/o?X-Amz-Signature=abc&v&x=1#t":                                  "https://s3.example/b/o?X-Amz-Signature=****&****&x=****#****",
+		"ci:secret@pypi.example/simple":                                                       "pypi.example/simple",
+		"x=ci:secret@pypi.example":                                                            "x=pypi.example",
+		"alpine:3.19@sha256:4bcff63911fcb4448bd4fdacec207030997caf25e9bea4045fa6c8c44de311d1": "alpine:3.19@sha256:4bcff63911fcb4448bd4fdacec207030997caf25e9bea4045fa6c8c44de311d1",
+		"git@github.com:org/repo.git":                                                         "git@github.com:org/repo.git",
+		"git+https://git.example.com/a.git@refs/heads/main":                                   "git+https://git.example.com/a.git@refs/heads/main",
+		"pkg:docker/127.0.0.1:5000/base@1?platform=linux%2Famd64":                             "pkg:docker/127.0.0.1:5000/base@1?platform=linux%2Famd64",
+		"plain value, 1.2.3":                                                                  "plain value, 1.2.3",
+	} {
+		if got, ok := Public(in); !ok || got != want {
+			t.Errorf("Public(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	if got, ok := Public("http://u:p@[::1:bad/x"); ok {
+		t.Errorf("an unparsable URL is published as %q", got)
 	}
 }
 
@@ -49,6 +80,28 @@ func TestPredicateIsSLSAv1(t *testing.T) {
 		out, _ := json.Marshal(st)
 		if !strings.Contains(string(out), `"buildType":"`+BuildType) || (f.Scan != nil) != strings.Contains(string(out), ScanByproduct) {
 			t.Errorf("statement %s", out)
+		}
+	}
+}
+
+// Whatever field a URL is in, the predicate holds it without its login.
+func TestPredicateHasNoLogin(t *testing.T) {
+	f := Facts{Source: Source{Repository: "https://git:clone-pw@git.example.com/a.git", Commit: "abc"}, Invocation: "https://tok:inv-pw@ci.example/1",
+		Build: &Build{Dockerfile: "Dockerfile", Labels: map[string]string{"org.opencontainers.image.source": "https://u:label-pw@git.example.com/a"},
+			BaseImages: []Dependency{{URI: "https://u:dep-pw@files.example/base.tar", Digest: map[string]string{"sha256": "ee"}}}},
+		Builder: "buildkit", Hoist: "dev"}
+	b, err := Predicate(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"git.example.com/a.git", "ci.example/1", "https://git.example.com/a", "files.example/base.tar"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the predicate lacks %s: %s", want, b)
+		}
+	}
+	for _, bad := range []string{"clone-pw", "inv-pw", "label-pw", "dep-pw", "git:", "tok:", "u:"} {
+		if strings.Contains(string(b), bad) {
+			t.Errorf("the predicate holds %q: %s", bad, b)
 		}
 	}
 }

@@ -28,8 +28,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/mod/semver"
 
-	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 // TrivyVersion is the Trivy release hoist runs: tools/trivy/go.mod pins
@@ -129,9 +129,9 @@ type Options struct {
 	// Workspace is where records and reports follow no symbolic link
 	// out (files.Workspace).
 	Workspace files.Workspace
-	// Env is Trivy's environment (proxies, DOCKER_CONFIG and TRIVY_*
-	// credentials for the database repositories); the flags hoist passes
-	// win over TRIVY_* settings.
+	// Env is the environment Trivy's own is taken from: only the
+	// variables of TrivyEnv pass (see there); the flags hoist passes win
+	// over them.
 	Env []string
 	// Labels go into every record as they are (the pipeline's AquaTrivy
 	// target name and variant).
@@ -347,6 +347,37 @@ func (s *Scanner) lockCache(ctx context.Context) (func(), error) {
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
+// trivyEnv are the variables Trivy gets of hoist's environment, by
+// allowlist: a step's environment holds registry passwords, cloud keys
+// and the signing key, none of which Trivy needs.
+var trivyEnv = map[string]bool{
+	// Where it runs: the programs, home and temporary files.
+	"PATH": true, "HOME": true, "TMPDIR": true, "XDG_CACHE_HOME": true,
+	// The network, to fetch the database: proxies and trusted CAs.
+	"HTTP_PROXY": true, "HTTPS_PROXY": true, "NO_PROXY": true, "http_proxy": true, "https_proxy": true, "no_proxy": true,
+	"SSL_CERT_FILE": true, "SSL_CERT_DIR": true,
+	// The database repository's login: Trivy's own variables and the
+	// Docker config.
+	"TRIVY_USERNAME": true, "TRIVY_PASSWORD": true, "TRIVY_REGISTRY_TOKEN": true, "DOCKER_CONFIG": true,
+}
+
+// TrivyEnv is what Trivy's environment keeps of environ: PATH, HOME,
+// TMPDIR, XDG_CACHE_HOME, the proxy variables, SSL_CERT_FILE and
+// SSL_CERT_DIR, and the database repository's login (TRIVY_USERNAME,
+// TRIVY_PASSWORD, TRIVY_REGISTRY_TOKEN, DOCKER_CONFIG). Nothing else: no
+// other TRIVY_* setting either (TRIVY_INSECURE, TRIVY_SERVER or
+// TRIVY_DB_REPOSITORY would change what hoist decided, or send the image
+// elsewhere).
+func TrivyEnv(environ []string) []string {
+	var out []string
+	for _, e := range environ {
+		if k, _, ok := strings.Cut(e, "="); ok && trivyEnv[k] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // maxStderr bounds what is kept of a Trivy run's standard error.
 const maxStderr = 64 << 10
 
@@ -368,7 +399,7 @@ func (s *Scanner) runPriority(ctx context.Context, background bool, what string,
 	cmd.Stdout, cmd.Stderr = &limited{w: &stdout, left: 16 << 20}, stderr
 	cmd.WaitDelay = 2 * time.Second
 	// Trivy's notice about VEX statements is for project maintainers.
-	cmd.Env = append(append([]string{}, s.o.Env...), "TRIVY_DISABLE_VEX_NOTICE=true")
+	cmd.Env = append(TrivyEnv(s.o.Env), "TRIVY_DISABLE_VEX_NOTICE=true")
 	err := cmd.Start()
 	if err == nil {
 		if background {

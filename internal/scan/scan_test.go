@@ -3,6 +3,7 @@ package scan
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,5 +39,19 @@ func TestCountsText(t *testing.T) {
 	}
 	if got := countsText(nil); got != "no findings" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// Trivy gets of the step's environment what it needs and nothing else:
+// no registry password, cloud key or signing key, and no TRIVY_* setting
+// that would change what hoist decided.
+func TestTrivyEnv(t *testing.T) {
+	t.Parallel()
+	got := TrivyEnv([]string{"PATH=/bin", "HOME=/root", "PLUGIN_PASSWORD=pw", "AWS_SECRET_ACCESS_KEY=k", "PLUGIN_SIGN_KEY=-----BEGIN",
+		"HTTPS_PROXY=http://p:3128", "no_proxy=localhost", "SSL_CERT_FILE=/ca.pem", "TRIVY_USERNAME=u", "TRIVY_PASSWORD=p",
+		"TRIVY_INSECURE=true", "TRIVY_SERVER=http://elsewhere", "DOCKER_CONFIG=/cfg", "NOEQUALS"})
+	want := []string{"PATH=/bin", "HOME=/root", "HTTPS_PROXY=http://p:3128", "no_proxy=localhost", "SSL_CERT_FILE=/ca.pem", "TRIVY_USERNAME=u", "TRIVY_PASSWORD=p", "DOCKER_CONFIG=/cfg"}
+	if !slices.Equal(got, want) {
+		t.Errorf("TrivyEnv = %q, want %q", got, want)
 	}
 }

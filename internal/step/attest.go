@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/provenance"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
@@ -232,39 +233,29 @@ func rel(dir, p string) string {
 }
 
 // provenanceBuild is what the provenance says of a build: the Dockerfile,
-// context, target and platforms, the build arguments that are not
-// secrets, the labels; and it asks the builder for the base images it
-// resolves.
-func provenanceBuild(s *settings.Settings, env Environ, b *Build) *provenance.Build {
+// context, target and platforms, the build arguments (those the mask
+// knows to hold no secret, as provenance.SplitArgs makes them public; no
+// proxy variable), the labels (likewise); and it asks the builder for the
+// base images it resolves.
+func provenanceBuild(s *settings.Settings, env Environ, b *Build, secrets *mask.Set) *provenance.Build {
 	req := &b.Request
 	req.BaseImages = true
 	pb := &provenance.Build{Dockerfile: rel(env.WorkDir, req.Dockerfile), Context: rel(env.WorkDir, req.ContextDir), Target: s.Target, Platforms: s.Platforms}
-	secrets := s.Secrets()
-	for _, v := range req.Secrets {
-		secrets = append(secrets, string(v))
-	}
-	isSecret := func(v string) bool {
-		for _, sec := range secrets {
-			if sec != "" && strings.Contains(v, sec) {
-				return true
-			}
-		}
-		return false
-	}
 	args := map[string]string{}
 	for _, kv := range req.BuildArgs {
 		args[kv.Key] = kv.Value
 	}
-	pb.Args, pb.Withheld = provenance.SplitArgs(args, isSecret)
+	pb.Args, pb.Withheld = provenance.SplitArgs(args, secrets.Contains)
 	for _, kv := range req.Labels {
 		// A label whose value holds a secret is left out.
-		if isSecret(kv.Value) {
+		v, ok := provenance.Public(kv.Value)
+		if !ok || secrets.Contains(v) {
 			continue
 		}
 		if pb.Labels == nil {
 			pb.Labels = map[string]string{}
 		}
-		pb.Labels[kv.Key] = kv.Value
+		pb.Labels[kv.Key] = v
 	}
 	return pb
 }

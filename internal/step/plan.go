@@ -1,11 +1,15 @@
 package step
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -45,6 +49,10 @@ type Environ struct {
 	// Version is hoist's version, written into scan records and the
 	// provenance ("dev" when empty).
 	Version string
+	// Secrets are secrets the caller knows of and the settings do not
+	// say are (a pipeline's <+secrets.getValue(...)> values): the step's
+	// mask starts with them, and the provenance records none of them.
+	Secrets *mask.Set
 }
 
 // FromSettings turns settings into a step: the mode, the registry kind and
@@ -54,6 +62,17 @@ type Environ struct {
 // s.PushOnly; a build otherwise.
 func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	var st Step
+	path := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(env.WorkDir, p)
+	}
+	// Every secret is known before anything is planned: every byte the
+	// step writes, its errors included, is masked with them, and the
+	// provenance records none of them (the step adds the tokens its
+	// logins obtain, and the build secrets once read).
+	st.Mask = secretsOf(s, env, path)
 	if err := checkModes(s); err != nil {
 		return st, err
 	}
@@ -65,12 +84,6 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	for _, n := range unknown {
 		st.Notes = append(st.Notes, "warning: "+n)
-	}
-	path := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(env.WorkDir, p)
 	}
 	mode, err := progress.ParseMode(s.Progress, env.Terminal)
 	if err != nil {
@@ -115,11 +128,6 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 		Kind: kind, Kinds: kcfg, Partial: s.PartialLogin,
 	}
 
-	// Every byte the step writes is masked with what the settings hold
-	// (the step adds the tokens its logins obtain).
-	st.Mask = mask.NewSet(s.Secrets()...)
-	st.Mask.AddLogin(s.Username, s.Password)
-	st.Mask.AddLogin(s.BaseUsername, s.BasePassword)
 	st.Progress, st.Debug = mode, s.Debug
 	st.Version = env.Version
 	if st.Version == "" {
@@ -243,14 +251,69 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	if st.Build, err = buildOf(s, env, &st, path); err != nil {
 		return st, err
 	}
-	// Build secrets are secrets too.
-	for _, v := range st.Build.Request.Secrets {
-		st.Mask.Add(string(v))
-	}
 	if st.Attest.Provenance != nil {
-		st.Attest.Provenance.Build = provenanceBuild(s, env, st.Build)
+		st.Attest.Provenance.Build = provenanceBuild(s, env, st.Build, st.Mask)
 	}
 	return st, nil
+}
+
+// secretsOf is the mask of a step with these settings: the caller's
+// secrets (env.Secrets), every secret setting and login, the content of
+// the files secret settings name (a docker config, a JSON key, a signing
+// key, the remote builder's TLS key: each masked line by line too), and
+// the credentials Trivy takes from the environment.
+func secretsOf(s *settings.Settings, env Environ, path func(string) string) *mask.Set {
+	m := env.Secrets.Clone()
+	for _, v := range s.Secrets() {
+		m.Add(v)
+		// Given as base64 (a JSON key or a client certificate, as
+		// Harness passes them), it is masked decoded too.
+		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err == nil && len(b) >= 3 && utf8.Valid(b) {
+			m.Add(string(b))
+		}
+	}
+	m.AddLogin(s.Username, s.Password)
+	m.AddLogin(s.BaseUsername, s.BasePassword)
+	for _, p := range []string{s.Config, s.JSONKey, s.SignKey, s.ClientCert, s.BuilderKey} {
+		if b, ok := secretFile(p, path); ok {
+			m.Add(string(b))
+		}
+	}
+	if env.Lookup != nil {
+		for _, k := range []string{"TRIVY_PASSWORD", "TRIVY_REGISTRY_TOKEN"} {
+			if v, ok := env.Lookup(k); ok {
+				m.Add(v)
+			}
+		}
+		// The proxies' passwords: the proxy variables reach every RUN.
+		for _, k := range proxyVars {
+			for _, e := range []string{k, "HARNESS_" + k} {
+				if v, ok := env.Lookup(e); ok {
+					if u, err := url.Parse(v); err == nil && u.User != nil {
+						if pw, set := u.User.Password(); set {
+							m.Add(pw)
+						}
+					}
+				}
+			}
+		}
+	}
+	return m
+}
+
+// secretFile is the content of the file a secret setting names, when its
+// value is a path (not inline content) to a regular file of at most 1 MiB.
+func secretFile(v string, path func(string) string) ([]byte, bool) {
+	if v == "" || len(v) > 4096 || strings.ContainsAny(v, "\n{") || strings.Contains(v, "-----BEGIN") {
+		return nil, false
+	}
+	p := path(v)
+	fi, err := os.Stat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
+		return nil, false
+	}
+	b, err := os.ReadFile(p)
+	return b, err == nil
 }
 
 // kindsConfig is the settings of every registry kind.
@@ -353,7 +416,12 @@ func buildTags(s *settings.Settings) ([]string, error) {
 func buildOf(s *settings.Settings, env Environ, st *Step, path func(string) string) (*Build, error) {
 	b := &Build{TarPath: path(s.TarPath), TarFormat: s.TarFormat, Load: s.Load, BuilderTimeout: s.BuilderTimeout}
 	var err error
-	if b.Request, b.Notes, err = buildRequest(s, env, st.Destinations, path); err != nil {
+	b.Request, b.Notes, err = buildRequest(s, env, st.Destinations, path)
+	// Build secrets are secrets from the moment they are read.
+	for _, v := range b.Request.Secrets {
+		st.Mask.Add(string(v))
+	}
+	if err != nil {
 		return nil, err
 	}
 	if s.Load && len(st.Destinations) == 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/build"
+	"github.com/hoist-build/hoist/internal/provenance"
 	"github.com/hoist-build/hoist/internal/settings"
 )
 
@@ -91,9 +92,10 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 			given[k] = true
 		}
 	}
-	// The proxy variables, as the peers pass them (BuildKit keeps them out
-	// of the image's history).
-	for _, k := range []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"} {
+	// The proxy variables, as the peers pass them. BuildKit keeps them out
+	// of the image's history, and the provenance never records them
+	// (provenance.IsProxyArg): they often carry the proxy's login.
+	for _, k := range proxyVars {
 		if given[k] {
 			continue
 		}
@@ -122,9 +124,12 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 				req.Labels = append(req.Labels, build.KV{Key: "org.opencontainers.image.created", Value: n.UTC().Format(time.RFC3339)})
 			}
 		}
+		// The CI's clone URL may carry a login (https://user:token@...):
+		// the labels are published with the image, so only what
+		// provenance.Public keeps of them is.
 		for _, kv := range [][2]string{{"org.opencontainers.image.revision", s.CommitSHA}, {"org.opencontainers.image.source", s.RemoteURL}, {"org.opencontainers.image.url", s.RepoLink}} {
-			if kv[1] != "" {
-				req.Labels = append(req.Labels, build.KV{Key: kv[0], Value: kv[1]})
+			if v, ok := provenance.Public(kv[1]); ok && v != "" {
+				req.Labels = append(req.Labels, build.KV{Key: kv[0], Value: v})
 			}
 		}
 	}
@@ -190,6 +195,10 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 	}
 	return req, notes, nil
 }
+
+// proxyVars are the proxy variables a build gets from the environment
+// (or their HARNESS_ forms), as the peers pass them.
+var proxyVars = []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 
 func parseUnix(v string) (time.Time, error) {
 	var n int64

@@ -1,10 +1,17 @@
 package step
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sigstore/cosign/v3/pkg/cosign"
+
+	"github.com/hoist-build/hoist/internal/mask"
+	"github.com/hoist-build/hoist/internal/settings"
 )
 
 // buildx's --secret specs as PLUGIN_SECRET carries them.
@@ -36,5 +43,75 @@ func TestRawSecret(t *testing.T) {
 		case c.err == "" && (err != nil || id != c.id || string(v) != c.value):
 			t.Errorf("%s: %q=%q, %v; want %q=%q", c.spec, id, v, err, c.id, c.value)
 		}
+	}
+}
+
+// Every secret is known before the step is planned: the caller's (a
+// pipeline's), the content of a key file PLUGIN_SIGN_KEY names, line by
+// line; a planning error is masked with them; the provenance withholds a
+// build argument holding one, records URLs without their login and no
+// proxy variable.
+func TestSecretsKnownBeforePlanning(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	kp, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return []byte("pw"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "cosign.key"), kp.PrivateBytes, 0o600)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	vars := map[string]string{"PLUGIN_REPO": "127.0.0.1:5000/app", "PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": "cosign.key", "PLUGIN_SIGN_PASSWORD": "pw",
+		"PLUGIN_PROVENANCE": "true", "PLUGIN_BUILD_ARGS": "V=1,MIRROR=x-pipeline-s3cret-x,URL=https://u:url-pw@h.example/x",
+		"HTTPS_PROXY": "http://u:proxy-pw@proxy.example:3128", "HARNESS_NO_PROXY": "localhost",
+		"PLUGIN_CUSTOM_LABELS": "src=https://u:label-pw@git.example/a,leak=pipeline-s3cret", "DRONE_REMOTE_URL": "https://u:git-pw@git.example/a.git"}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	env := Environ{Lookup: lookup, WorkDir: dir, TempDir: dir, Secrets: mask.NewSet("pipeline-s3cret")}
+	s, err := settings.Load(nil, lookup, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := FromSettings(s, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range mask.Lines(string(kp.PrivateBytes)) {
+		if !st.Mask.Contains(line) {
+			t.Errorf("a line of the key file is not masked: %q", line)
+		}
+	}
+	pb := st.Attest.Provenance.Build
+	if want := map[string]string{"V": "1", "URL": "https://h.example/x"}; !maps.Equal(pb.Args, want) {
+		t.Errorf("recorded args %v, want %v", pb.Args, want)
+	}
+	if !slices.Equal(pb.Withheld, []string{"MIRROR"}) {
+		t.Errorf("withheld %v", pb.Withheld)
+	}
+	if want := map[string]string{"src": "https://git.example/a", "org.opencontainers.image.source": "https://git.example/a.git"}; !maps.Equal(pb.Labels, want) {
+		t.Errorf("recorded labels %v, want %v", pb.Labels, want)
+	}
+	// The proxy variables reach the build, the source label without
+	// its login.
+	var proxies []string
+	for _, kv := range st.Build.Request.BuildArgs {
+		if strings.HasSuffix(strings.ToLower(kv.Key), "_proxy") {
+			proxies = append(proxies, kv.Key+"="+kv.Value)
+		}
+	}
+	slices.Sort(proxies)
+	if !slices.Equal(proxies, []string{"HTTPS_PROXY=http://u:proxy-pw@proxy.example:3128", "NO_PROXY=localhost"}) {
+		t.Errorf("proxy build args %v", proxies)
+	}
+	for _, l := range st.Build.Request.Labels {
+		if l.Key == "org.opencontainers.image.source" && l.Value != "https://git.example/a.git" {
+			t.Errorf("the image's source label is %q", l.Value)
+		}
+	}
+
+	// A planning error that quotes a secret is masked.
+	vars["PLUGIN_BUILD_ARGS"] = "BAD ARG=x-pipeline-s3cret"
+	s, _ = settings.Load(nil, lookup, dir)
+	st, err = FromSettings(s, env)
+	if err == nil || !strings.Contains(mask.Error(st.Mask, err).Error(), `"BAD ARG=x-****"`) {
+		t.Errorf("planning error %v, masked %v", err, mask.Error(st.Mask, err))
 	}
 }
