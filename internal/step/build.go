@@ -270,28 +270,37 @@ func createTar(path string) (*files.Atomic, error) {
 
 // kanikoConfig is the docker config Kaniko runs with: the credentials the
 // step's keychain (static logins, PLUGIN_CONFIG and its credential
-// helpers, the registry kinds' tokens) gives for every registry the build
-// touches: the destinations, the base images, the layer caches, and every
-// registry the settings hold credentials for.
+// helpers, the registry kinds' tokens) gives for the registries the
+// executor itself reads or writes: its base images' (build arguments
+// expanded), the mirrors it pulls them through and its layer cache. Not
+// the destinations' (the executor pushes nothing: hoist does, with
+// credentials the build never sees) nor any other registry's: the
+// Dockerfile's RUN steps run beside the executor, as root, and can read
+// this file.
 func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	req := r.st.Build.Request
-	hosts := r.regKC.Hosts()
+	var hosts []string
 	add := func(h string) {
 		if h != "" && !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}
 	}
-	for _, d := range r.st.Destinations {
-		add(d.RegistryStr())
-	}
 	if df := req.Dockerfile; df != "" {
-		if base, err := build.BaseHosts(df); err == nil {
-			for _, h := range base {
-				add(h)
-			}
+		base, err := build.BaseHosts(df, req.BuildArgs)
+		if err != nil {
+			r.pr.Printf("warning: the base images of %s: %v; Kaniko pulls them without credentials", df, err)
+		}
+		for _, h := range base {
+			add(h)
+		}
+	}
+	for _, m := range r.st.Build.Kaniko.Mirrors {
+		m = strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://")
+		if reg, err := name.NewRegistry(strings.SplitN(m, "/", 2)[0]); err == nil {
+			add(reg.RegistryStr())
 		}
 	}
 	for _, c := range append(append([]build.CacheEntry(nil), req.CacheFrom...), req.CacheTo...) {
