@@ -30,10 +30,12 @@ func TestKeylessPlainHTTPRefused(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"Fulcio", map[string]string{"PLUGIN_SIGN_FULCIO_URL": "http://fulcio.hoist.test", "PLUGIN_SIGN_TLOG_UPLOAD": "false"},
-			`PLUGIN_SIGN_FULCIO_URL "http://fulcio.hoist.test" is plain HTTP to fulcio.hoist.test, which would send the identity token and the signatures in clear: use https://`},
-		{"Rekor", map[string]string{"PLUGIN_SIGN_FULCIO_URL": fulcio.URL, "PLUGIN_SIGN_REKOR_URL": "http://10.11.12.13:3000"},
-			`PLUGIN_SIGN_REKOR_URL "http://10.11.12.13:3000" is plain HTTP to 10.11.12.13`},
+		// Addresses no packet can go to (0.0.0.0/8), so that a failing
+		// test sends nothing off this machine either.
+		{"Fulcio", map[string]string{"PLUGIN_SIGN_FULCIO_URL": "http://0.0.0.1:5555", "PLUGIN_SIGN_TLOG_UPLOAD": "false"},
+			`PLUGIN_SIGN_FULCIO_URL "http://0.0.0.1:5555" is plain HTTP to 0.0.0.1, which would send the identity token and the signatures in clear: use https://`},
+		{"Rekor", map[string]string{"PLUGIN_SIGN_FULCIO_URL": fulcio.URL, "PLUGIN_SIGN_REKOR_URL": "http://0.0.0.2:3000"},
+			`PLUGIN_SIGN_REKOR_URL "http://0.0.0.2:3000" is plain HTTP to 0.0.0.2`},
 	} {
 		r := hoist(t, merged(c.env, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave,
 			"PLUGIN_REPO": a.Host + "/plain/app", "PLUGIN_SIGN": "true", "PLUGIN_SIGN_IDENTITY_TOKEN": token}))
