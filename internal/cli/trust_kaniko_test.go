@@ -45,13 +45,13 @@ func TestKanikoRunReadsNoUnrelatedSecret(t *testing.T) {
 		other.Host: map[string]string{"auth": basic(other.User, other.Password)},
 	}})
 	secrets := map[string]string{
-		"PLUGIN_PASSWORD":            dest.Password,
-		"PLUGIN_SIGN_PASSWORD":       "sign-password-" + dest.Password[3:],
-		"PLUGIN_COSIGN_PRIVATE_KEY":  "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nc2lnbmluZy1rZXktbWF0ZXJpYWw=\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----",
-		"SIGSTORE_ID_TOKEN":          "eyJhbGciOiJub25lIn0.eyJpc3MiOiJjaSJ9.identity-token-" + other.Password[3:],
-		"AWS_SECRET_ACCESS_KEY":      "aws-secret-" + base.Password[3:],
-		"DEPLOY_TOKEN":               "ci-secret-" + dest.Password[3:],
-		"PLUGIN_BASE_IMAGE_PASSWORD": "base-image-password-" + other.Password[3:],
+		"PLUGIN_PASSWORD":           dest.Password,
+		"PLUGIN_SIGN_PASSWORD":      "sign-password-" + dest.Password[3:],
+		"PLUGIN_COSIGN_PRIVATE_KEY": "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nc2lnbmluZy1rZXktbWF0ZXJpYWw=\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----",
+		"SIGSTORE_ID_TOKEN":         "eyJhbGciOiJub25lIn0.eyJpc3MiOiJjaSJ9.identity-token-" + other.Password[3:],
+		"AWS_SECRET_ACCESS_KEY":     "aws-secret-" + base.Password[3:],
+		"DEPLOY_TOKEN":              "ci-secret-" + dest.Password[3:],
+		"GITHUB_TOKEN":              "ghs_" + other.Password[3:],
 	}
 	env := merged(secrets, map[string]string{"PLUGIN_REPO": dest.Host + "/kaniko/leak", "PLUGIN_TAGS": "1", "PLUGIN_USERNAME": dest.User,
 		"PLUGIN_CONFIG": string(cfg), "PLUGIN_PROGRESS": "plain"})
