@@ -160,30 +160,52 @@ func TestSignKeylessWithRekor(t *testing.T) {
 	}
 
 	// cosign verifies the signature and the attestation, the log's
-	// promise included, with the log's key; with another log's key it
-	// verifies nothing.
-	keyless := func(log *harness.Rekor, cmd string, extra ...string) (string, error) {
-		args := append([]string{cmd, "--certificate-identity", identity, "--certificate-oidc-issuer", fulcio.Issuer,
-			"--ca-roots", fulcio.RootFile, "--insecure-ignore-sct=true", "--rekor-url", log.URL}, extra...)
-		return a.CosignEnv(t, []string{"SIGSTORE_REKOR_PUBLIC_KEY=" + log.PublicKeyFile}, append(args, a.Host+"/rekor/one@"+digest)...)
+	// promise included, offline and without --insecure-ignore-tlog: with
+	// the log's key in SIGSTORE_REKOR_PUBLIC_KEY (and the stand-in
+	// Fulcio's root), and with a trusted root naming both (cosign v3's
+	// way). Under another log's key, or a trusted root that gives the
+	// log's ID another key, nothing verifies.
+	ref := a.Host + "/rekor/one@" + digest
+	identityArgs := []string{"--certificate-identity", identity, "--certificate-oidc-issuer", fulcio.Issuer, "--insecure-ignore-sct=true"}
+	withKey := func(log *harness.Rekor, cmd ...string) (string, error) {
+		args := append(append(cmd, identityArgs...), "--ca-roots", fulcio.RootFile, "--rekor-url", log.URL, ref)
+		return a.CosignEnv(t, []string{"SIGSTORE_REKOR_PUBLIC_KEY=" + log.PublicKeyFile}, args...)
 	}
-	out, err := keyless(rekor, "verify")
-	t.Logf("cosign verify with the log: %s", out)
-	if err != nil || !strings.Contains(out, digest) {
-		t.Errorf("cosign verify with the log: %v\n%s", err, out)
+	withRoot := func(root string, cmd ...string) (string, error) {
+		return a.Cosign(t, append(append(cmd, identityArgs...), "--trusted-root", root, ref)...)
 	}
-	if out, err := keyless(rekor, "verify-attestation", "--type", "slsaprovenance1"); err != nil {
-		t.Errorf("cosign verify-attestation with the log: %v\n%s", err, out)
+	verifyCmds := [][]string{{"verify"}, {"verify-attestation", "--type", "slsaprovenance1"}}
+	root := harness.TrustedRoot(t, fulcio, rekor)
+	for _, cmd := range verifyCmds {
+		// What verified: the signature's claims name the digest; the
+		// attestation is printed as its envelope.
+		want := digest
+		if cmd[0] != "verify" {
+			want = `"payloadType":"application/vnd.in-toto+json"`
+		}
+		out, err := withKey(rekor, cmd...)
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("cosign %s with the log's key: %v\n%s", cmd[0], err, out)
+		}
+		if out, err := withRoot(root, cmd...); err != nil || !strings.Contains(out, want) {
+			t.Errorf("cosign %s with the trusted root: %v\n%s", cmd[0], err, out)
+		}
 	}
 	if others := rekor.Others(); len(others) != 0 {
 		t.Errorf("Rekor got lookups %v: the verification was not offline", others)
 	}
 	other := harness.StartRekor(t)
-	if out, err := keyless(other, "verify"); err == nil {
-		t.Errorf("verified under another log's key:\n%s", out)
-	}
-	if out, err := keyless(other, "verify-attestation", "--type", "slsaprovenance1"); err == nil {
-		t.Errorf("the attestation verified under another log's key:\n%s", out)
+	forged := harness.TrustedRoot(t, fulcio, &harness.Rekor{URL: rekor.URL, LogID: rekor.LogID, PublicKeyFile: other.PublicKeyFile})
+	for _, cmd := range verifyCmds {
+		out, err := withKey(other, cmd...)
+		if err == nil || !strings.Contains(err.Error(), "rekor log public key not found") {
+			t.Errorf("cosign %s under another log's key: %v, want a failure for the log\n%s", cmd[0], err, out)
+		}
+		out, err = withRoot(forged, cmd...)
+		if err == nil || !strings.Contains(err.Error(), "verifying bundle with trusted root: unable to verify SET") {
+			t.Errorf("cosign %s with another key for the log's ID: %v, want a failure of the log's signature\n%s", cmd[0], err, out)
+		}
+		t.Logf("cosign %s with another key for the log's ID: %v", cmd[0], err)
 	}
 }
 

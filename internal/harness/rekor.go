@@ -231,3 +231,48 @@ func (r *Rekor) serve(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Location", "/api/v1/log/entries/"+uuid)
 	answer(http.StatusCreated, models.LogEntry{uuid: anon})
 }
+
+// TrustedRoot writes a Sigstore trusted root (what cosign --trusted-root
+// and sigstore-go take) naming the Fulcio stand-in's root as the
+// certificate authority and each log by its URL, ID and public key, and
+// returns its path. No CT log and no timestamp authority are in it.
+func TrustedRoot(t testing.TB, f *Fulcio, logs ...*Rekor) string {
+	t.Helper()
+	raw := func(file string) []byte {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(b)
+		if block == nil {
+			t.Fatalf("%s holds no PEM", file)
+		}
+		return block.Bytes
+	}
+	since := map[string]string{"start": "2020-01-01T00:00:00Z"}
+	var tlogs []any
+	for _, l := range logs {
+		id, err := hex.DecodeString(l.LogID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tlogs = append(tlogs, map[string]any{"baseUrl": l.URL, "hashAlgorithm": "SHA2_256", "logId": map[string]any{"keyId": id},
+			"publicKey": map[string]any{"rawBytes": raw(l.PublicKeyFile), "keyDetails": "PKIX_ECDSA_P256_SHA_256", "validFor": since}})
+	}
+	root := map[string]any{
+		"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+		"tlogs":     tlogs,
+		"certificateAuthorities": []any{map[string]any{"subject": map[string]string{"organization": "hoist test", "commonName": "stand-in fulcio root"},
+			"uri": f.URL, "certChain": map[string]any{"certificates": []any{map[string]any{"rawBytes": raw(f.RootFile)}}}, "validFor": since}},
+		"ctlogs": []any{}, "timestampAuthorities": []any{},
+	}
+	b, err := json.Marshal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "trusted_root.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
