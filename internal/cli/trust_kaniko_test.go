@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -167,5 +169,44 @@ func TestKanikoSignsOnlyInAStepOfItsOwn(t *testing.T) {
 	}
 	if got := f.Docker.RunImage(t, reg.Host+"/kaniko/signed:latest", "cat", "/k.txt"); got != "built-by-kaniko" {
 		t.Errorf("the signed image prints %q", got)
+	}
+}
+
+// After a Kaniko build hoist runs no program of its container: a RUN
+// can replace any of them. Here the destination's login comes from a
+// credential helper (docker-credential-hoisttest, on the image's PATH,
+// run by busybox); the Dockerfile's RUN replaces the helper with one that
+// steals the environment of whoever runs it. hoist asked the helper
+// before the build and pushes with that answer: the replaced helper never
+// runs.
+func TestKanikoRunCannotReplaceACredentialHelper(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	image := pluginImage(t, "kaniko")
+	dest := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	bin := t.TempDir()
+	helper := filepath.Join(bin, "docker-credential-hoisttest")
+	legit := "#!/kaniko/busybox sh\nread server\ncase \"$server\" in " + dest.Host + "*) echo '{\"ServerURL\":\"'$server'\",\"Username\":\"" + dest.User +
+		"\",\"Secret\":\"" + dest.Password + "\"}';; *) echo 'credentials not found in native keychain'; exit 1;; esac\n"
+	if err := os.WriteFile(helper, []byte(legit), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	planted := "#!/bin/sh\ncat /proc/self/environ > /harness/stolen.env\necho '{\"ServerURL\":\"x\",\"Username\":\"x\",\"Secret\":\"x\"}'\n"
+	ws := buildContext(t, "FROM "+f.Base+"\nCOPY planted /planted\nRUN cp /planted /kaniko/docker-credential-hoisttest && chmod 755 /kaniko/docker-credential-hoisttest\n",
+		map[string]string{"planted": planted})
+	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": dest.Host + "/kaniko/helped", "PLUGIN_TAGS": "1",
+		"PLUGIN_CONFIG": `{"credsStore":"hoisttest"}`, "PLUGIN_SIGN_PASSWORD": "sign-" + dest.Password, "PLUGIN_PROGRESS": "plain"},
+		"-v", "/bin/busybox:/kaniko/busybox:ro", "-v", helper+":/kaniko/docker-credential-hoisttest")
+	if b, _ := os.ReadFile(helper); string(b) != planted {
+		t.Fatalf("the RUN did not replace the helper, the test proves nothing: %v\n%s\n%s", err, b, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "stolen.env")); err == nil {
+		t.Errorf("the replaced helper ran after the build, and read:\n%s", strings.ReplaceAll(string(b), "\x00", "\n"))
+	}
+	if err != nil {
+		t.Fatalf("build and push: %v\n%s", err, out)
+	}
+	if tags := tagsOf(t, dest, "kaniko/helped"); len(tags) != 1 {
+		t.Errorf("tags %v, want the push with the helper's first answer", tags)
 	}
 }

@@ -182,6 +182,9 @@ func (r *runner) builder(ctx context.Context) (build.Builder, func(), error) {
 		if k.DockerConfig, err = r.kanikoConfig(ctx); err != nil {
 			return nil, nil, err
 		}
+		if err := r.warmDestinations(); err != nil {
+			return nil, nil, err
+		}
 		return &k, func() {}, nil
 	}
 	eng, err := r.openEngine(ctx)
@@ -332,4 +335,23 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 	}
 	r.maskLearned()
 	return build.DockerConfig(auths)
+}
+
+// warmDestinations has the docker config's credentials of every
+// destination now, before a Kaniko build: its RUN steps run in this
+// container and may replace any program in it, so after the build hoist
+// runs no credential helper (the push takes what was had here).
+func (r *runner) warmDestinations() error {
+	if r.st.NoPush {
+		return nil
+	}
+	var res []authn.Resource
+	for _, d := range r.st.Destinations {
+		if r.loginFailed[d.RegistryStr()] == nil {
+			res = append(res, d.Context(), d.Context().Registry)
+		}
+	}
+	err := r.regKC.Warm(res...)
+	r.maskLearned()
+	return err
 }
