@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -19,6 +18,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/hoist-build/hoist/internal/source"
 	"github.com/hoist-build/hoist/internal/tarball"
@@ -51,7 +53,9 @@ type Kaniko struct {
 	Mirrors                 []string
 	// Extra are executor flags from the settings (snapshot mode, ...).
 	Extra []string
-	// Env is the executor's environment (DOCKER_CONFIG is added).
+	// Env is the environment the executor's is taken from: only the
+	// variables ExecutorEnv lets through, and DOCKER_CONFIG, which names
+	// DockerConfig.
 	Env []string
 	// Progress receives the executor's output.
 	Progress io.Writer
@@ -95,16 +99,25 @@ func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := slices.Clone(k.Env)
-	if k.DockerConfig != nil {
-		dir := filepath.Join(work, "docker")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "config.json"), k.DockerConfig, 0o600); err != nil {
-			return nil, err
-		}
-		env = append(env, "DOCKER_CONFIG="+dir)
+	// The executor's docker config is always its own (an empty one when
+	// it needs no credentials), never one it would find in the
+	// environment or the home directory.
+	env := ExecutorEnv(k.Env)
+	cfg := k.DockerConfig
+	if cfg == nil {
+		cfg = []byte(`{"auths":{}}`)
+	}
+	dir := filepath.Join(work, "docker")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600); err != nil {
+		return nil, err
+	}
+	env = append(env, "DOCKER_CONFIG="+dir)
+	// From here on the build's RUN steps share this container.
+	if err := shield(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
 	}
 	if err := k.run(ctx, exe, args, env); err != nil {
 		return nil, err
@@ -181,6 +194,30 @@ func (k *Kaniko) args(req Request, tarPath, digestFile string) ([]string, error)
 		args = append(args, "--registry-mirror="+m)
 	}
 	return append(args, k.Extra...), nil
+}
+
+// executorEnv are the variables the executor gets from the step's
+// environment: where it finds its programs and home, the CA certificates
+// and the proxies it pulls through (which the build gets anyway, as build
+// arguments), Kaniko's own directory and the container runtime's marker.
+// Nothing else: the RUN steps of the Dockerfile run beside the executor,
+// as root, and read its environment (/proc/PID/environ), while the step's
+// environment holds its secrets (registry passwords, cloud keys, signing
+// keys, tokens). The registry credentials Kaniko needs are in its docker
+// config.
+var executorEnv = []string{"PATH", "HOME", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "KANIKO_DIR", "container"}
+
+// ExecutorEnv is the part of environ (KEY=value entries) the Kaniko
+// executor gets.
+func ExecutorEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		if k, _, ok := strings.Cut(kv, "="); ok && slices.Contains(executorEnv, k) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // run runs the executor, streaming its output; a failure reports the exit
@@ -302,29 +339,61 @@ func DockerConfig(auths map[string]authn.AuthConfig) ([]byte, error) {
 	return json.Marshal(cfg)
 }
 
-// fromLine is a Dockerfile FROM instruction: its flags, its image.
-var fromLine = regexp.MustCompile(`(?im)^\s*FROM\s+(?:--\S+\s+)*(\S+)`)
-
-// BaseHosts are the registries of the base images a Dockerfile names
-// (those without build arguments, and not earlier stages or scratch).
-func BaseHosts(dockerfile string) ([]string, error) {
-	b, err := os.ReadFile(dockerfile)
+// BaseHosts are the registries of the base images a Dockerfile pulls:
+// each stage's FROM, its build arguments expanded as the build expands
+// them (the ARGs before the first FROM, with the values of args), other
+// than an earlier stage and scratch. The Dockerfile is read with
+// BuildKit's own parser.
+func BaseHosts(dockerfile string, args []KV) ([]string, error) {
+	f, err := os.Open(dockerfile)
 	if err != nil {
 		return nil, err
 	}
-	stages := map[string]bool{"scratch": true}
-	for _, m := range regexp.MustCompile(`(?im)^\s*FROM\s+.*\s+AS\s+(\S+)\s*$`).FindAllStringSubmatch(string(b), -1) {
-		stages[strings.ToLower(m[1])] = true
+	defer f.Close()
+	res, err := parser.Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dockerfile, err)
 	}
+	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dockerfile, err)
+	}
+	given := map[string]string{}
+	for _, kv := range args {
+		given[kv.Key] = kv.Value
+	}
+	lex := shell.NewLex(res.EscapeToken)
+	var env []string
+	for _, a := range metaArgs {
+		for _, kv := range a.Args {
+			if v, ok := given[kv.Key]; ok {
+				env = append(env, kv.Key+"="+v)
+			} else if kv.Value != nil {
+				v, _, err := lex.ProcessWord(*kv.Value, shell.EnvsFromSlice(env))
+				if err != nil {
+					return nil, fmt.Errorf("%s: ARG %s: %w", dockerfile, kv.Key, err)
+				}
+				env = append(env, kv.Key+"="+v)
+			}
+		}
+	}
+	named := map[string]bool{"scratch": true}
 	var hosts []string
-	for _, m := range fromLine.FindAllStringSubmatch(string(b), -1) {
-		img := m[1]
-		if stages[strings.ToLower(img)] || strings.Contains(img, "$") {
+	for _, st := range stages {
+		base, _, err := lex.ProcessWord(st.BaseName, shell.EnvsFromSlice(env))
+		if err != nil {
+			return nil, fmt.Errorf("%s: FROM %s: %w", dockerfile, st.BaseName, err)
+		}
+		earlier := named[strings.ToLower(base)]
+		if st.Name != "" {
+			named[strings.ToLower(st.Name)] = true
+		}
+		if earlier {
 			continue
 		}
-		ref, err := name.ParseReference(img)
+		ref, err := name.ParseReference(base)
 		if err != nil {
-			continue
+			continue // the build says what is wrong with it
 		}
 		if h := ref.Context().RegistryStr(); !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)

@@ -20,14 +20,16 @@ var imagesOnce struct {
 
 // pluginImage returns hoist's plugin image of kind (kaniko or buildkit),
 // built by `make images` (scripts/images.sh: hoist builds them with its
-// embedded engine) into the test daemon, once per test binary.
+// embedded engine) into the test daemon, once per test binary, tagged
+// test (or $HOIST_TEST_IMAGE_TAG, so that test runs of several checkouts
+// sharing a daemon do not build over each other's images).
 func pluginImage(t *testing.T, kind string) string {
 	t.Helper()
 	f := harness.Inputs(t)
 	harness.KanikoExecutor(t)
 	harness.Buildkitd(t)
 	imagesOnce.Do(func() {
-		out, err := harness.RunErr(f.Docker.Env(), filepath.Join(harness.ModuleRoot(), "scripts", "images.sh"), "test")
+		out, err := harness.RunErr(f.Docker.Env(), filepath.Join(harness.ModuleRoot(), "scripts", "images.sh"), testImageTag())
 		if err != nil {
 			imagesOnce.err = fmt.Sprintf("scripts/images.sh: %v\n%s", err, out)
 		}
@@ -35,7 +37,14 @@ func pluginImage(t *testing.T, kind string) string {
 	if imagesOnce.err != "" {
 		t.Fatal(imagesOnce.err)
 	}
-	return "hoist/" + kind + ":test"
+	return "hoist/" + kind + ":" + testImageTag()
+}
+
+func testImageTag() string {
+	if tag := os.Getenv("HOIST_TEST_IMAGE_TAG"); tag != "" {
+		return tag
+	}
+	return "test"
 }
 
 // plugin runs an image as a CI runner runs a plugin step: the workspace
@@ -70,25 +79,12 @@ func TestKanikoPluginImage(t *testing.T) {
 	a := harness.StartRegistry(t, harness.RegistryOptions{})
 	b := harness.StartRegistry(t, harness.RegistryOptions{})
 	ws := buildContext(t, "FROM "+f.Base+"\nARG WHO\nRUN echo \"built by kaniko for $WHO\" > /k.txt\n", nil)
-	key, pub := keyPair(t, "kaniko-pw")
-	keyPEM, _ := os.ReadFile(key)
-
-	// Signed, with a provenance that names Kaniko and its version.
+	// (Signing and attesting happen in a step of their own: see
+	// TestKanikoSignsOnlyInAStepOfItsOwn.)
 	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": a.Host + "/kaniko/app", "PLUGIN_TAGS": "1",
-		"PLUGIN_BUILD_ARGS": "WHO=ci", "PLUGIN_CUSTOM_LABELS": "team=k", "PLUGIN_PROGRESS": "plain",
-		"PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": string(keyPEM), "PLUGIN_SIGN_PASSWORD": "kaniko-pw", "PLUGIN_PROVENANCE": "true"})
+		"PLUGIN_BUILD_ARGS": "WHO=ci", "PLUGIN_CUSTOM_LABELS": "team=k", "PLUGIN_PROGRESS": "plain"})
 	if err != nil {
 		t.Fatalf("build and push: %v\n%s", err, out)
-	}
-	provs, pout, err := statements(t, a, pub, "slsaprovenance1", a.Host+"/kaniko/app@"+digestOf(t, a, a.Host+"/kaniko/app:1"))
-	if err != nil {
-		t.Fatalf("cosign verify-attestation: %v\n%s", err, pout)
-	}
-	if b, v := at(provs[0], "predicate", "buildDefinition", "internalParameters", "builder"), at(provs[0], "predicate", "runDetails", "builder", "version", "kaniko"); b != "kaniko" || v != "v1.23.2" {
-		t.Errorf("the provenance names builder %v version %v, want kaniko v1.23.2", b, v)
-	}
-	if got := at(provs[0], "predicate", "buildDefinition", "externalParameters", "buildArgs", "WHO"); got != "ci" {
-		t.Errorf("the provenance's build arg WHO is %v", got)
 	}
 	if !strings.Contains(out, "build tool: kaniko (--build-tool says so)") && !strings.Contains(out, "build tool: kaniko (PLUGIN_BUILD_TOOL says so)") {
 		t.Errorf("the tool choice is not reported:\n%s", out)

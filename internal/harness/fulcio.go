@@ -41,8 +41,9 @@ type Fulcio struct {
 	URL      string
 	Issuer   string
 	RootFile string
-	// Issued counts the certificates issued.
-	Issued atomic.Int32
+	// Issued counts the certificates issued; Requests every request
+	// received, answered or refused.
+	Issued, Requests atomic.Int32
 
 	issuerKey *ecdsa.PrivateKey
 	root      *x509.Certificate
@@ -126,6 +127,7 @@ func (f *Fulcio) token(t testing.TB, key *ecdsa.PrivateKey, issuer, email string
 }
 
 func (f *Fulcio) serve(w http.ResponseWriter, r *http.Request) {
+	f.Requests.Add(1)
 	fail := func(code int, format string, args ...any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)

@@ -268,7 +268,15 @@ func (r *Registry) Crane(t testing.TB, args ...string) string {
 // command and its arguments; the registry flags are added.
 func (r *Registry) Cosign(t testing.TB, args ...string) (string, error) {
 	t.Helper()
+	return r.CosignEnv(t, nil, args...)
+}
+
+// CosignEnv is Cosign with more environment (SIGSTORE_REKOR_PUBLIC_KEY,
+// ...).
+func (r *Registry) CosignEnv(t testing.TB, extra []string, args ...string) (string, error) {
+	t.Helper()
 	env, insecure := r.clientEnv(t)
+	env = append(env, extra...)
 	if insecure {
 		args = append(args[:1:1], append([]string{"--allow-insecure-registry", "--allow-http-registry"}, args[1:]...)...)
 	}

@@ -63,6 +63,11 @@ type Keychain struct {
 	mu sync.Mutex
 	// learned are the secrets credential helpers returned, to mask.
 	learned []string
+	// looked are the docker config's answers by key (nil: none), so that
+	// a credential helper runs once per key and step: a helper is a
+	// program on PATH, and after a Kaniko build the build's RUN steps may
+	// have replaced it (see Warm).
+	looked map[string]*authn.AuthConfig
 }
 
 var _ authn.Keychain = (*Keychain)(nil)
@@ -212,29 +217,50 @@ func (k *Keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 		if key == name.DefaultRegistry {
 			key = authn.DefaultAuthKey
 		}
-		ac, err := k.config.GetAuthConfig(key)
-		if err != nil {
-			helper := k.config.CredentialHelpers[host]
-			if helper == "" {
-				helper = k.config.CredentialsStore
+		k.mu.Lock()
+		got, ok := k.looked[key]
+		k.mu.Unlock()
+		if !ok {
+			ac, err := k.config.GetAuthConfig(key)
+			if err != nil {
+				helper := k.config.CredentialHelpers[host]
+				if helper == "" {
+					helper = k.config.CredentialsStore
+				}
+				if helper != "" {
+					return nil, fmt.Errorf("%w: credential helper docker-credential-%s (named in %s) failed for %s: %v", ErrCredentials, helper, k.ConfigSource, host, err)
+				}
+				return nil, fmt.Errorf("%w: credentials for %s from %s: %v", ErrCredentials, host, k.ConfigSource, err)
 			}
-			if helper != "" {
-				return nil, fmt.Errorf("%w: credential helper docker-credential-%s (named in %s) failed for %s: %v", ErrCredentials, helper, k.ConfigSource, host, err)
+			if ac.Username != "" || ac.Password != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "" {
+				k.learn(ac.Username, ac.Password, ac.IdentityToken, ac.RegistryToken)
+				got = &authn.AuthConfig{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
 			}
-			return nil, fmt.Errorf("%w: credentials for %s from %s: %v", ErrCredentials, host, k.ConfigSource, err)
+			k.mu.Lock()
+			if k.looked == nil {
+				k.looked = map[string]*authn.AuthConfig{}
+			}
+			k.looked[key] = got
+			k.mu.Unlock()
 		}
-		if ac.Username != "" || ac.Password != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "" {
-			k.learn(ac.Username, ac.Password, ac.IdentityToken, ac.RegistryToken)
-			return authn.FromConfig(authn.AuthConfig{
-				Username:      ac.Username,
-				Password:      ac.Password,
-				Auth:          ac.Auth,
-				IdentityToken: ac.IdentityToken,
-				RegistryToken: ac.RegistryToken,
-			}), nil
+		if got != nil {
+			return authn.FromConfig(*got), nil
 		}
 	}
 	return authn.Anonymous, nil
+}
+
+// Warm has the docker config answer for each resource now (running its
+// credential helpers), so that later requests for them run no program:
+// a step calls it before a Kaniko build, whose RUN steps may replace any
+// program of the container.
+func (k *Keychain) Warm(res ...authn.Resource) error {
+	for _, r := range res {
+		if _, err := k.Resolve(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // learn records what a credential helper (or the config) returned, so that
@@ -248,30 +274,6 @@ func (k *Keychain) learn(user, password string, tokens ...string) {
 			k.learned = append(k.learned, t)
 		}
 	}
-}
-
-// Hosts are the registries this keychain has credentials or a credential
-// helper for.
-func (k *Keychain) Hosts() []string {
-	var out []string
-	add := func(h string) {
-		if n, err := NormalizeHost(h); err == nil && !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	for h := range k.static {
-		add(h)
-	}
-	if k.config != nil {
-		for h := range k.config.AuthConfigs {
-			add(h)
-		}
-		for h := range k.config.CredentialHelpers {
-			add(h)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Secrets returns the credential strings this keychain holds statically, so

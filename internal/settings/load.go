@@ -33,7 +33,10 @@ type Field struct {
 	Kind    string // bool, string, int, duration, list
 	// Kaniko is the Kaniko executor flag the setting is passed as.
 	Kaniko string
-	index  int
+	// EnvFile is what an env file may do with the setting: "" set it,
+	// "no" nothing, "values" set it with KEY=value items only.
+	EnvFile string
+	index   int
 }
 
 var fields = mustFields()
@@ -59,6 +62,7 @@ func mustFields() []Field {
 			Group:   sf.Tag.Get("group"),
 			Doc:     sf.Tag.Get("doc"),
 			Kaniko:  sf.Tag.Get("kaniko"),
+			EnvFile: sf.Tag.Get("envfile"),
 			index:   i,
 		}
 		for _, e := range strings.Split(sf.Tag.Get("env"), ",") {
@@ -82,6 +86,9 @@ func mustFields() []Field {
 			}
 		default:
 			panic(fmt.Sprintf("settings: field %s has unsupported type %s", sf.Name, sf.Type))
+		}
+		if f.EnvFile != "" && f.EnvFile != "no" && (f.EnvFile != "values" || f.Kind != "list") {
+			panic(fmt.Sprintf("settings: field %s: envfile is no, or values for a list", sf.Name))
 		}
 		if f.Doc == "" || f.Group == "" {
 			panic(fmt.Sprintf("settings: field %s needs doc and group tags", sf.Name))

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -73,6 +74,12 @@ func NewKeyless(k Keyless) (*Signer, error) {
 		p, err := url.Parse(u.url)
 		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
 			return nil, fmt.Errorf("%w: %s %q is not an http(s) URL", ErrKey, u.setting, u.url)
+		}
+		// Fulcio gets the identity token, Rekor the signatures: in clear
+		// over plain HTTP, to anyone on the way. Only a service on this
+		// machine may be reached so.
+		if p.Scheme == "http" && !loopback(p.Hostname()) {
+			return nil, fmt.Errorf("%w: %s %q is plain HTTP to %s, which would send the identity token and the signatures in clear: use https:// (plain http:// only to a loopback address: localhost, 127.0.0.0/8, ::1)", ErrKey, u.setting, u.url, p.Hostname())
 		}
 	}
 	return &Signer{from: from, keyless: &keyless{Keyless: k}}, nil
@@ -185,4 +192,13 @@ func (k *keyless) sign(ctx context.Context, content sgsign.Content) ([]byte, []s
 		}))
 	}
 	return sig, so, nil
+}
+
+// loopback reports whether host is localhost or a loopback address.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -183,6 +183,9 @@ func (r *runner) builder(ctx context.Context) (build.Builder, func(), error) {
 		if k.DockerConfig, err = r.kanikoConfig(ctx); err != nil {
 			return nil, nil, err
 		}
+		if err := r.warmDestinations(); err != nil {
+			return nil, nil, err
+		}
 		return &k, func() {}, nil
 	}
 	eng, err := r.openEngine(ctx)
@@ -272,28 +275,37 @@ func createTar(ws files.Workspace, path string) (*files.Atomic, error) {
 
 // kanikoConfig is the docker config Kaniko runs with: the credentials the
 // step's keychain (static logins, PLUGIN_CONFIG and its credential
-// helpers, the registry kinds' tokens) gives for every registry the build
-// touches: the destinations, the base images, the layer caches, and every
-// registry the settings hold credentials for.
+// helpers, the registry kinds' tokens) gives for the registries the
+// executor itself reads or writes: its base images' (build arguments
+// expanded), the mirrors it pulls them through and its layer cache. Not
+// the destinations' (the executor pushes nothing: hoist does, with
+// credentials the build never sees) nor any other registry's: the
+// Dockerfile's RUN steps run beside the executor, as root, and can read
+// this file.
 func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	req := r.st.Build.Request
-	hosts := r.regKC.Hosts()
+	var hosts []string
 	add := func(h string) {
 		if h != "" && !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}
 	}
-	for _, d := range r.st.Destinations {
-		add(d.RegistryStr())
-	}
 	if df := req.Dockerfile; df != "" {
-		if base, err := build.BaseHosts(df); err == nil {
-			for _, h := range base {
-				add(h)
-			}
+		base, err := build.BaseHosts(df, req.BuildArgs)
+		if err != nil {
+			r.pr.Printf("warning: the base images of %s: %v; Kaniko pulls them without credentials", df, err)
+		}
+		for _, h := range base {
+			add(h)
+		}
+	}
+	for _, m := range r.st.Build.Kaniko.Mirrors {
+		m = strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://")
+		if reg, err := name.NewRegistry(strings.SplitN(m, "/", 2)[0]); err == nil {
+			add(reg.RegistryStr())
 		}
 	}
 	for _, c := range append(append([]build.CacheEntry(nil), req.CacheFrom...), req.CacheTo...) {
@@ -325,4 +337,23 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 	}
 	r.maskLearned()
 	return build.DockerConfig(auths)
+}
+
+// warmDestinations has the docker config's credentials of every
+// destination now, before a Kaniko build: its RUN steps run in this
+// container and may replace any program in it, so after the build hoist
+// runs no credential helper (the push takes what was had here).
+func (r *runner) warmDestinations() error {
+	if r.st.NoPush {
+		return nil
+	}
+	var res []authn.Resource
+	for _, d := range r.st.Destinations {
+		if r.loginFailed[d.RegistryStr()] == nil {
+			res = append(res, d.Context(), d.Context().Registry)
+		}
+	}
+	err := r.regKC.Warm(res...)
+	r.maskLearned()
+	return err
 }

@@ -85,6 +85,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	for _, n := range unknown {
 		st.Notes = append(st.Notes, "warning: "+n)
 	}
+	if err := kanikoTrust(s); err != nil {
+		return st, err
+	}
 	mode, err := progress.ParseMode(s.Progress, env.Terminal)
 	if err != nil {
 		return st, fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin("progress"), err)
@@ -459,6 +462,42 @@ func buildOf(s *settings.Settings, env Environ, st *Step, path func(string) stri
 	}
 	b.Engine, b.EngineCA, err = engineOf(s, env, st.Destinations, path)
 	return b, err
+}
+
+// kanikoTrust refuses what a Kaniko build step cannot be trusted with.
+// Kaniko runs the Dockerfile's RUN steps as root in the step's own
+// container, beside hoist: they can read what that container holds and
+// replace any file in it, for the rest of the step. So hoist signs,
+// attests and scans nothing in the container that built with Kaniko: the
+// signing key or identity token, Trivy and its database and the CA
+// certificates a verdict would rest on would all be the build's to read
+// or replace. (PLUGIN_REQUIRE_SCAN reads the record of a pre-built image,
+// so it is a push-only setting, refused on every build.)
+func kanikoTrust(s *settings.Settings) error {
+	if s.PushOnly {
+		return nil
+	}
+	tool, why, err := buildTool(s)
+	if err != nil || tool != "kaniko" {
+		return nil // a bad tool is reported with the build
+	}
+	var asked []string
+	for _, f := range []struct {
+		flag string
+		on   bool
+	}{{"sign", s.Sign}, {"sbom", s.SBOM}, {"provenance", s.Provenance}, {"scan", s.Scan}} {
+		if f.on {
+			asked = append(asked, s.Origin(f.flag))
+		}
+	}
+	if len(asked) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: this step builds with Kaniko (%s), which runs the Dockerfile's RUN steps as root in this very container, beside hoist: "+
+		"they could read the signing key or identity token and replace Trivy, its database or the CA certificates, so hoist does not sign, attest or scan in the container that built. "+
+		"Build only here (PLUGIN_NO_PUSH=true with PLUGIN_TAR_PATH=image.tar), then scan, sign and push that tarball in a step of its own "+
+		"(PLUGIN_PUSH_ONLY=true, PLUGIN_SOURCE_TAR_PATH=image.tar, with %s there; docs/usage.md), or build with BuildKit (PLUGIN_BUILD_TOOL=buildkit)",
+		settings.ErrInvalid, strings.Join(asked, ", "), why, strings.Join(asked, ", "))
 }
 
 // buildTool picks the build tool and says why.
