@@ -167,6 +167,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 		if st.Scan, err = scanOf(s, env, path); err != nil {
 			return st, err
 		}
+		trivyLogins(&st, env.Lookup)
 	}
 	if s.Sign {
 		if !pushing {
@@ -437,7 +438,9 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 		caFile = path(s.RegistryCertificate)
 	}
 	for _, h := range hosts {
-		reg := engine.Registry{Host: h, HTTP: s.Insecure, Insecure: s.SkipTLSVerify || s.Insecure}
+		// PLUGIN_INSECURE allows plain HTTP; only PLUGIN_SKIP_TLS_VERIFY
+		// skips certificate checks.
+		reg := engine.Registry{Host: h, HTTP: s.Insecure, Insecure: s.SkipTLSVerify}
 		if caFile != "" {
 			reg.CAFiles = []string{caFile}
 		}
