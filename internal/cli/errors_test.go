@@ -198,7 +198,10 @@ const closedPort = 1
 
 // faultProxy stands in front of a real registry and answers the first
 // `times` requests that match with `status`; a real registry cannot be made
-// to fail on purpose.
+// to fail on purpose. It counts the faults it injected (faults), and a
+// test that uses one fails when none was injected: a test that passes
+// because no fault fired proves nothing. Each test also asserts the count
+// it expects.
 type faultProxy struct {
 	match  func(*http.Request) bool
 	status int
@@ -211,17 +214,43 @@ type faultProxy struct {
 	at         []time.Time // when each matching request arrived
 }
 
+// inject takes one of the faults left, if any: concurrent requests never
+// get more than times between them.
+func (fp *faultProxy) inject() bool {
+	for {
+		n := fp.faults.Load()
+		if n >= fp.times {
+			return false
+		}
+		if fp.faults.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// assertFaults checks that exactly want faults were injected.
+func (fp *faultProxy) assertFaults(t *testing.T, want int32) {
+	t.Helper()
+	if got := fp.faults.Load(); got != want {
+		t.Errorf("the fault proxy injected %d faults, want %d (%d matching requests)", got, want, fp.hits.Load())
+	}
+}
+
 func startFaultProxy(t *testing.T, reg *harness.Registry, fp *faultProxy) string {
 	target, _ := url.Parse(reg.URL())
 	rp := httputil.NewSingleHostReverseProxy(target)
+	t.Cleanup(func() {
+		if fp.faults.Load() == 0 {
+			t.Errorf("the fault proxy injected no fault (%d matching requests): the test proved nothing", fp.hits.Load())
+		}
+	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if fp.match(req) {
 			fp.hits.Add(1)
 			fp.mu.Lock()
 			fp.at = append(fp.at, time.Now())
 			fp.mu.Unlock()
-			if fp.faults.Load() < fp.times {
-				fp.faults.Add(1)
+			if fp.inject() {
 				io.Copy(io.Discard, req.Body)
 				code := "UNAVAILABLE"
 				switch {
@@ -262,12 +291,14 @@ func TestRetries(t *testing.T) {
 		times    int32
 		code     int
 		wantHits int32
+		// wantFaults is how many faults the proxy must have injected.
+		wantFaults int32
 	}{
-		{"503 on manifest put, then ok", isManifestPut, http.StatusServiceUnavailable, 2, 0, 3},
-		{"429 on manifest put, then ok", isManifestPut, http.StatusTooManyRequests, 1, 0, 2},
-		{"502 on blob commits, then ok", isBlobCommit, http.StatusBadGateway, 2, 0, -1},
-		{"400 on manifest put is final", isManifestPut, http.StatusBadRequest, 1, ExitPush, 1},
-		{"503 more often than retries allow", isManifestPut, http.StatusServiceUnavailable, 10, ExitPush, 3},
+		{"503 on manifest put, then ok", isManifestPut, http.StatusServiceUnavailable, 2, 0, 3, 2},
+		{"429 on manifest put, then ok", isManifestPut, http.StatusTooManyRequests, 1, 0, 2, 1},
+		{"502 on blob commits, then ok", isBlobCommit, http.StatusBadGateway, 2, 0, -1, 2},
+		{"400 on manifest put is final", isManifestPut, http.StatusBadRequest, 1, ExitPush, 1, 1},
+		{"503 more often than retries allow", isManifestPut, http.StatusServiceUnavailable, 10, ExitPush, 3, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -282,6 +313,7 @@ func TestRetries(t *testing.T) {
 			if c.wantHits >= 0 && fp.hits.Load() != c.wantHits {
 				t.Errorf("%d matching requests, want %d", fp.hits.Load(), c.wantHits)
 			}
+			fp.assertFaults(t, c.wantFaults)
 			if c.code == 0 && len(tagsOf(t, reg, "r/app")) != 1 {
 				t.Errorf("not pushed")
 			}
@@ -302,6 +334,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	fp := &faultProxy{match: isManifestPut, status: http.StatusTooManyRequests, times: 1, retryAfter: "2"}
 	host := startFaultProxy(t, reg, fp)
 	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_DESTINATIONS": host + "/ra/app:1"})
+	fp.assertFaults(t, 1)
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	if len(fp.at) != 2 {
@@ -355,7 +388,7 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	var hold atomic.Bool
 	hold.Store(true)
-	slow := startFaultProxy(t, reg, &faultProxy{status: http.StatusServiceUnavailable, times: 1000, match: func(r *http.Request) bool {
+	held := &faultProxy{status: http.StatusServiceUnavailable, times: 1000, match: func(r *http.Request) bool {
 		if !isManifestPut(r) || !hold.Load() {
 			return false
 		}
@@ -364,7 +397,8 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 		case <-time.After(time.Minute): // a bound, should the cancel never come
 		}
 		return true
-	}})
+	}}
+	slow := startFaultProxy(t, reg, held)
 	closed := closedPort
 	dests := slow + "/slow/app:1,127.0.0.1:" + itoa(closed) + "/app:1"
 	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests, "PLUGIN_FAIL_FAST": "true"})
@@ -375,6 +409,8 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 	if tags := tagsOf(t, reg, "slow/app"); len(tags) != 0 {
 		t.Errorf("the slow destination was tagged: %v", tags)
 	}
+	// The held manifest PUT was the one fault: cancelled, not retried.
+	held.assertFaults(t, 1)
 	// Without it the slow one finishes.
 	hold.Store(false)
 	r = hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests})
@@ -382,6 +418,7 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 	if tags := tagsOf(t, reg, "slow/app"); len(tags) != 1 {
 		t.Errorf("the slow destination was not tagged: %v", tags)
 	}
+	held.assertFaults(t, 1)
 }
 
 // A registry that stops sending a blob midway: the transfer is bounded by
@@ -448,6 +485,8 @@ func TestUnavailableSourceIsNotNotFound(t *testing.T) {
 	if r.code != ExitSource || fp.hits.Load() < 2 {
 		t.Errorf("exit %d after %d requests, want %d after retries:\n%s", r.code, fp.hits.Load(), ExitSource, r)
 	}
+	// Every manifest request was answered with the fault.
+	fp.assertFaults(t, fp.hits.Load())
 	assertContains(t, r, "registry "+host+" is unavailable (after retries)")
 	assertNotContains(t, r, "not found")
 }
