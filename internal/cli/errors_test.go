@@ -208,6 +208,8 @@ type faultProxy struct {
 	times  int32
 	hits   atomic.Int32
 	faults atomic.Int32
+	// busy counts the requests being answered.
+	busy atomic.Int32
 	// retryAfter is sent as Retry-After with each fault.
 	retryAfter string
 	mu         sync.Mutex
@@ -228,9 +230,14 @@ func (fp *faultProxy) inject() bool {
 	}
 }
 
-// assertFaults checks that exactly want faults were injected.
+// assertFaults checks that exactly want faults were injected, once the
+// requests under way are answered (a request the client gave up may
+// still be held).
 func (fp *faultProxy) assertFaults(t *testing.T, want int32) {
 	t.Helper()
+	for deadline := time.Now().Add(time.Minute); fp.busy.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := fp.faults.Load(); got != want {
 		t.Errorf("the fault proxy injected %d faults, want %d (%d matching requests)", got, want, fp.hits.Load())
 	}
@@ -245,6 +252,8 @@ func startFaultProxy(t *testing.T, reg *harness.Registry, fp *faultProxy) string
 		}
 	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		fp.busy.Add(1)
+		defer fp.busy.Add(-1)
 		if fp.match(req) {
 			fp.hits.Add(1)
 			fp.mu.Lock()
@@ -381,17 +390,25 @@ func flipByte(t *testing.T, path string, at int64) {
 // With PLUGIN_FAIL_FAST the first failure cancels the other destinations:
 // the slow one never gets its tag. The slow registry holds its manifest
 // PUT until the client gives it up (a gate, not a sleep: it can only end
-// by the cancel); without fail-fast it is not held.
+// by the cancel); the other destination refuses its manifest (400, final)
+// only once the slow one is held, so the failure comes while the slow
+// push is under way, and both faults are counted. Without fail-fast the
+// slow one is not held and finishes.
 func TestFailFastCancelsTheOthers(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	var hold atomic.Bool
 	hold.Store(true)
+	entered := make(chan struct{})
+	var enter sync.Once
 	held := &faultProxy{status: http.StatusServiceUnavailable, times: 1000, match: func(r *http.Request) bool {
 		if !isManifestPut(r) || !hold.Load() {
 			return false
 		}
+		// The server notices the client going away once the body is read.
+		io.Copy(io.Discard, r.Body)
+		enter.Do(func() { close(entered) })
 		select {
 		case <-r.Context().Done():
 		case <-time.After(time.Minute): // a bound, should the cancel never come
@@ -399,8 +416,20 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 		return true
 	}}
 	slow := startFaultProxy(t, reg, held)
-	closed := closedPort
-	dests := slow + "/slow/app:1,127.0.0.1:" + itoa(closed) + "/app:1"
+	refusing := &faultProxy{status: http.StatusBadRequest, times: 1000, match: func(r *http.Request) bool {
+		if !isManifestPut(r) {
+			return false
+		}
+		if hold.Load() {
+			select {
+			case <-entered:
+			case <-time.After(time.Minute): // a bound, should the slow one never be held
+			}
+		}
+		return true
+	}}
+	failing := startFaultProxy(t, harness.StartRegistry(t, harness.RegistryOptions{}), refusing)
+	dests := slow + "/slow/app:1," + failing + "/app:1"
 	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests, "PLUGIN_FAIL_FAST": "true"})
 	if r.code != ExitPush {
 		t.Errorf("exit %d:\n%s", r.code, r)
@@ -409,8 +438,10 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 	if tags := tagsOf(t, reg, "slow/app"); len(tags) != 0 {
 		t.Errorf("the slow destination was tagged: %v", tags)
 	}
-	// The held manifest PUT was the one fault: cancelled, not retried.
+	// The held manifest PUT was cancelled, not retried; the refused one
+	// is final.
 	held.assertFaults(t, 1)
+	refusing.assertFaults(t, 1)
 	// Without it the slow one finishes.
 	hold.Store(false)
 	r = hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests})
@@ -419,6 +450,7 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 		t.Errorf("the slow destination was not tagged: %v", tags)
 	}
 	held.assertFaults(t, 1)
+	refusing.assertFaults(t, 2)
 }
 
 // A registry that stops sending a blob midway: the transfer is bounded by

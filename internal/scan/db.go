@@ -99,7 +99,7 @@ func (s *Scanner) fetchDB(ctx context.Context) error {
 	if errors.Is(err, ErrDBDigest) {
 		return err
 	}
-	return fmt.Errorf("%w: the vulnerability database could not be fetched: %w", ErrScanner, err)
+	return fmt.Errorf("%w: the vulnerability database could not be fetched from the database repositories %s: %w", ErrScanner, strings.Join(s.o.DBRepositories, ", "), err)
 }
 
 // fetchFrom fetches the database artifact repo names: one layer of
