@@ -451,7 +451,13 @@ func (p *pusher) logEvent(repo name.Repository, ev registry.Event, size int64, f
 	case registry.BlobExists:
 		p.o.Progress.Printf("%s: blob %s already there (%s)", repo.Name(), short, progress.Bytes(size))
 	case registry.BlobMounted:
-		p.o.Progress.Printf("%s: blob %s mounted from %s (%s)", repo.Name(), short, from.Context().RepositoryStr(), progress.Bytes(size))
+		// A blob of a registry source is mounted from the source's
+		// repository, which no destination names (from is nil).
+		src := ev.From
+		if src == "" && from != nil {
+			src = from.Context().RepositoryStr()
+		}
+		p.o.Progress.Printf("%s: blob %s mounted from %s (%s)", repo.Name(), short, src, progress.Bytes(size))
 	case registry.BlobUploaded:
 		p.o.Progress.Printf("%s: blob %s uploaded (%s)", repo.Name(), short, progress.Bytes(size))
 	case registry.ManifestPut:

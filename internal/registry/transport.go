@@ -246,6 +246,8 @@ type Event struct {
 	// request named it.
 	Ref  string
 	Size int64
+	// From is the repository a mounted blob came from.
+	From string
 }
 
 // EventKind says what happened to a blob or manifest.
@@ -358,7 +360,7 @@ func classify(req *http.Request, resp *http.Response) (Event, bool) {
 		return Event{Kind: BlobExists, Repo: repo, Ref: dig, Size: resp.ContentLength}, true
 	case req.Method == http.MethodPost && strings.HasSuffix(p, "/blobs/uploads/") && q.Get("mount") != "" && resp.StatusCode == http.StatusCreated:
 		repo, _, _ := cutLast(p, "/blobs/uploads/")
-		return Event{Kind: BlobMounted, Repo: repo, Ref: q.Get("mount")}, true
+		return Event{Kind: BlobMounted, Repo: repo, Ref: q.Get("mount"), From: q.Get("from")}, true
 	case req.Method == http.MethodPut && strings.Contains(p, "/blobs/uploads/") && q.Get("digest") != "" && resp.StatusCode == http.StatusCreated:
 		repo, _, _ := cutLast(p, "/blobs/uploads/")
 		return Event{Kind: BlobUploaded, Repo: repo, Ref: q.Get("digest")}, true
