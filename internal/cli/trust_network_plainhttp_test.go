@@ -72,34 +72,55 @@ func TestPlainHTTPBeyondLoopbackIsRefusedByEveryClient(t *testing.T) {
 	})
 
 	t.Run("signature write", func(t *testing.T) {
-		// A loopback registry that sends cosign's signature requests on to
-		// far (a redirect, as registries send blobs to storage): the image
-		// is pushed to the loopback registry, the signature write is
-		// refused.
-		target, _ := url.Parse(near.URL())
-		rp := httputil.NewSingleHostReverseProxy(target)
-		var steered atomic.Int32
-		steer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if strings.Contains(req.URL.Path, "/manifests/sha256-") {
-				steered.Add(1)
-				http.Redirect(w, req, "http://"+far.Host+req.URL.RequestURI(), http.StatusTemporaryRedirect)
-				return
+		// The signature goes where the image went, over the same client:
+		// without PLUGIN_INSECURE the push to far is refused above and no
+		// signature is written there; with it both went (the push above).
+		// Here a loopback registry sends cosign's signature requests on
+		// (a redirect, as registries send blobs to storage) to plain HTTP
+		// beyond loopback: to far's address, which go-containerregistry
+		// itself refuses (a redirect to a private address), and to a host
+		// name, which hoist's guard refuses before any lookup. The image
+		// is pushed to the loopback registry; no signature is written.
+		ssrf := "redirect from \"127.0.0.1\" to private/link-local host \"" + ns.IP + "\" denied"
+		const name = "far-registry.hoist.invalid:5000"
+		for _, to := range []struct {
+			host, repo string
+			says       map[string]string // PLUGIN_INSECURE → what the error says
+		}{
+			{far.Host, "steered/far", map[string]string{"false": ssrf, "true": ssrf}},
+			{name, "steered/named", map[string]string{
+				"false": "plain HTTP refused: " + name + " is not on loopback",
+				// Allowed, the request goes on and finds no such host.
+				"true": "using plain HTTP to " + name + " (PLUGIN_INSECURE)"}},
+		} {
+			target, _ := url.Parse(near.URL())
+			rp := httputil.NewSingleHostReverseProxy(target)
+			var steered atomic.Int32
+			steer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if strings.Contains(req.URL.Path, "/manifests/sha256-") {
+					steered.Add(1)
+					http.Redirect(w, req, "http://"+to.host+req.URL.RequestURI(), http.StatusTemporaryRedirect)
+					return
+				}
+				rp.ServeHTTP(w, req)
+			}))
+			t.Cleanup(steer.Close)
+			host := strings.TrimPrefix(steer.URL, "http://")
+			for _, insecure := range []string{"false", "true"} {
+				r := hoist(t, pushEnv(host+"/"+to.repo+":1", append([]string{"PLUGIN_INSECURE", insecure}, signed...)...))
+				if r.code != ExitPush || !strings.Contains(r.stderr, "the image is pushed but not signed") || !strings.Contains(r.stderr, to.says[insecure]) {
+					t.Errorf("signature steered to %s, PLUGIN_INSECURE=%s: exit %d, want %d and %q:\n%s", to.host, insecure, r.code, ExitPush, to.says[insecure], r)
+				}
 			}
-			rp.ServeHTTP(w, req)
-		}))
-		t.Cleanup(steer.Close)
-		host := strings.TrimPrefix(steer.URL, "http://")
-		r := hoist(t, pushEnv(host+"/steered/app:1", signed...))
-		refused(t, "sign", r, ExitPush, "PLUGIN_INSECURE=true")
-		assertContains(t, r, "the image is pushed but not signed")
-		if steered.Load() == 0 {
-			t.Fatalf("no signature request was sent to far:\n%s", r)
+			if steered.Load() == 0 {
+				t.Fatalf("no signature request was steered to %s", to.host)
+			}
+			if tags := tagsOf(t, near, to.repo); !slices.Equal(tags, []string{"1"}) {
+				t.Errorf("the loopback registry holds %v, want the image's tag alone", tags)
+			}
 		}
-		if tags := tagsOf(t, near, "steered/app"); !slices.Equal(tags, []string{"1"}) {
-			t.Errorf("the loopback registry holds %v, want the image's tag alone", tags)
-		}
-		if tags := tagsOf(t, far, "steered/app"); len(tags) != 0 {
-			t.Errorf("a signature reached far over plain HTTP: %v", tags)
+		if tags := tagsOf(t, far, "steered/far"); len(tags) != 0 {
+			t.Errorf("a signature reached far: %v", tags)
 		}
 		// Over loopback the signature is written.
 		mustPush(t, pushEnv(near.Host+"/signed/app:1", signed...))

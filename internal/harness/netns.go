@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Netns is a network namespace a test made, joined to the host by a veth
@@ -14,11 +17,14 @@ import (
 // namespace's IP. IP is neither loopback nor routed anywhere else (the
 // namespace has no default route): a "remote" registry address on this
 // machine, as go-containerregistry sees a private network's registry.
+//
+// The namespace lives as long as a process of the test's holds it (no
+// name in /run/netns): should the test binary die, the kernel removes it
+// with the veth pair.
 type Netns struct {
-	Name       string
 	IP, HostIP string
-	ip         string // the ip command
-	hostLink   string
+	// Enter is the command prefix that runs a program in the namespace.
+	Enter []string
 }
 
 // netnsMu serialises picking a subnet within this process.
@@ -26,18 +32,46 @@ var netnsMu sync.Mutex
 
 // NewNetns makes a network namespace with a veth pair to the host, on a
 // /30 no interface of the host has yet; it is removed when the test
-// ends. It needs root (CAP_NET_ADMIN) and iproute2's ip.
+// ends. It needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN), iproute2's ip
+// and util-linux's nsenter.
 func NewNetns(t testing.TB) *Netns {
 	t.Helper()
-	ip := Need(t, "ip")
+	ip, nsenter, sleep := Need(t, "ip"), Need(t, "nsenter"), Need(t, "sleep")
+	// The holder: a process in a network namespace of its own, killed
+	// with the test binary.
+	holder := exec.Command(sleep, "3600")
+	holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if err := holder.Start(); err != nil {
+		Missing(t, "a network namespace cannot be made here (root with CAP_SYS_ADMIN and CAP_NET_ADMIN is needed): %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { holder.Wait(); close(exited) }()
+	pid := strconv.Itoa(holder.Process.Pid)
+	n := &Netns{Enter: []string{nsenter, "-t", pid, "-n", "--"}}
+	id := randomHex(4)
+	hostLink, nsLink := "hv"+id+"h", "hv"+id+"n"
+	t.Cleanup(func() {
+		holder.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
+		// Gone with the namespace, unless the namespace was never given
+		// its end.
+		exec.Command(ip, "link", "del", hostLink).Run()
+	})
+	run := func(args ...string) error {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
 	netnsMu.Lock()
 	defer netnsMu.Unlock()
 	taken, err := exec.Command(ip, "-4", "-o", "addr", "show").Output()
 	if err != nil {
-		Missing(t, "ip addr show: %v", err)
+		t.Fatalf("ip addr show: %v", err)
 	}
-	id := randomHex(4)
-	n := &Netns{Name: "hoist-test-" + id, ip: ip, hostLink: "hv" + id + "h"}
 	for attempt := 0; ; attempt++ {
 		a, b := rand.IntN(256), 4*rand.IntN(64)
 		n.HostIP, n.IP = fmt.Sprintf("10.200.%d.%d", a, b+1), fmt.Sprintf("10.200.%d.%d", a, b+2)
@@ -48,32 +82,18 @@ func NewNetns(t testing.TB) *Netns {
 			t.Fatalf("no free /30 in 10.200.0.0/16")
 		}
 	}
-	nsLink := "hv" + id + "n"
-	run := func(args ...string) error {
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-		}
-		return nil
-	}
-	if err := run("netns", "add", n.Name); err != nil {
-		Missing(t, "a network namespace cannot be made here (root and CAP_NET_ADMIN are needed): %v", err)
-	}
-	t.Cleanup(func() {
-		// Deleting one end of the pair deletes both.
-		run("link", "del", n.hostLink)
-		run("netns", "del", n.Name)
-	})
+	in := func(args ...string) []string { return append(append([]string{}, n.Enter...), args...) }
 	for _, args := range [][]string{
-		{"link", "add", n.hostLink, "type", "veth", "peer", "name", nsLink},
-		{"link", "set", nsLink, "netns", n.Name},
-		{"addr", "add", n.HostIP + "/30", "dev", n.hostLink},
-		{"link", "set", n.hostLink, "up"},
-		{"-n", n.Name, "addr", "add", n.IP + "/30", "dev", nsLink},
-		{"-n", n.Name, "link", "set", nsLink, "up"},
-		{"-n", n.Name, "link", "set", "lo", "up"},
+		{ip, "link", "add", hostLink, "type", "veth", "peer", "name", nsLink},
+		{ip, "link", "set", nsLink, "netns", pid},
+		{ip, "addr", "add", n.HostIP + "/30", "dev", hostLink},
+		{ip, "link", "set", hostLink, "up"},
+		in(ip, "addr", "add", n.IP+"/30", "dev", nsLink),
+		in(ip, "link", "set", nsLink, "up"),
+		in(ip, "link", "set", "lo", "up"),
 	} {
 		if err := run(args...); err != nil {
-			t.Fatalf("network namespace %s: %v", n.Name, err)
+			t.Fatalf("network namespace of pid %s: %v", pid, err)
 		}
 	}
 	return n

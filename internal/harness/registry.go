@@ -110,7 +110,7 @@ func startRegistryWith(t testing.TB, o RegistryOptions, dir string, cleanup func
 		}
 		cmd := []string{bin, "serve", cfgPath}
 		if o.Netns != nil {
-			cmd = append([]string{o.Netns.ip, "netns", "exec", o.Netns.Name}, cmd...)
+			cmd = append(append([]string{}, o.Netns.Enter...), cmd...)
 		}
 		p, err := startProcess(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)), cmd[0], cmd[1:]...)
 		if err != nil {
