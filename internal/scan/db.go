@@ -21,7 +21,7 @@ import (
 
 // ErrDBDigest marks a vulnerability database whose manifest digest is
 // not the one the scan pins (PLUGIN_SCAN_DB_DIGEST).
-var ErrDBDigest = errors.New("vulnerability database digest mismatch")
+var ErrDBDigest = errors.New("database digest mismatch")
 
 // DBMediaType is the media type of the one layer of Trivy's database
 // artifact (db.tar.gz).
