@@ -136,11 +136,11 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	}
 	tmp, err := os.MkdirTemp(s.o.CacheDir, ".hoist-db-")
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrScanner, err)
+		return err
 	}
 	defer os.RemoveAll(tmp)
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("%w: %w", ErrScanner, err)
+		return err
 	}
 	rc, err := layers[0].Compressed()
 	if err != nil {
@@ -165,7 +165,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	}
 	var m struct{ Version int }
 	if json.Unmarshal(meta, &m) != nil || m.Version != DBSchema {
-		return fmt.Errorf("%w: the database at %s (%s) has schema %d; Trivy %s reads schema %d (the tag is :%d)", ErrScanner, repo, got, m.Version, TrivyVersion, DBSchema, DBSchema)
+		return fmt.Errorf("the database at %s (%s) has schema %d; Trivy %s reads schema %d (the tag is :%d)", repo, got, m.Version, TrivyVersion, DBSchema, DBSchema)
 	}
 	st, err := os.Stat(filepath.Join(tmp, "trivy.db"))
 	if err != nil {
@@ -180,11 +180,11 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	dst := s.dbDir()
 	old := tmp + ".old"
 	if err := os.Rename(dst, old); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%w: replace %s: %w", ErrScanner, dst, err)
+		return fmt.Errorf("replace %s: %w", dst, err)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		os.Rename(old, dst)
-		return fmt.Errorf("%w: replace %s: %w", ErrScanner, dst, err)
+		return fmt.Errorf("replace %s: %w", dst, err)
 	}
 	os.RemoveAll(old)
 	s.o.Logf("scan: fetched the vulnerability database %s from %s", got, repo)
