@@ -12,6 +12,9 @@ have skopeo          || need_pkgs+=(skopeo)
 have umoci           || need_pkgs+=(umoci)
 have htpasswd        || need_pkgs+=(apache2-utils)
 have runc            || need_pkgs+=(runc)
+# A network namespace with a veth pair: a registry at a non-loopback address.
+have ip              || need_pkgs+=(iproute2)
+have nsenter         || need_pkgs+=(util-linux)
 [ -x /bin/busybox ]  || need_pkgs+=(busybox-static)
 [ -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || need_pkgs+=(qemu-user-static)
 arm_busybox=/usr/local/lib/hoist-test/busybox.arm64
