@@ -16,6 +16,9 @@ have runc            || need_pkgs+=(runc)
 # image): the CNI plugins and the iptables they run.
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/firewall ] || need_pkgs+=(containernetworking-plugins)
 have iptables        || need_pkgs+=(iptables)
+# A network namespace with a veth pair: a registry at a non-loopback address.
+have ip              || need_pkgs+=(iproute2)
+have nsenter         || need_pkgs+=(util-linux)
 [ -x /bin/busybox ]  || need_pkgs+=(busybox-static)
 [ -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || need_pkgs+=(qemu-user-static)
 arm_busybox=/usr/local/lib/hoist-test/busybox.arm64

@@ -330,5 +330,8 @@ func explain(err error) error {
 		msg = st.Message()
 	}
 	msg = strings.TrimPrefix(msg, "failed to solve: ")
+	if strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: failed to verify") {
+		msg += "; give the registry's CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY=true; PLUGIN_INSECURE allows plain HTTP only and does not skip this check)"
+	}
 	return fmt.Errorf("%w: %s", ErrBuild, msg)
 }

@@ -38,7 +38,7 @@ const (
 	ExitPush       = 4 // at least one destination failed
 	ExitBuild      = 5 // the build failed (Dockerfile, a step, a base image)
 	ExitEngine     = 6 // the build engine cannot be reached or started
-	ExitScan       = 7 // the scan gate failed, or PLUGIN_REQUIRE_SCAN found no passing record (--exit-code changes it)
+	ExitScan       = 7 // the scan gate failed, PLUGIN_REQUIRE_SCAN found no passing record (--exit-code changes it), or the vulnerability database is not the one PLUGIN_SCAN_DB_DIGEST pins
 	ExitScanner    = 8 // the scan could not run: Trivy missing or of another version, no usable database
 	ExitUnverified = 9 // hoist verify: a signature or a required attestation does not verify
 	ExitCancelled  = 130
@@ -92,7 +92,7 @@ func exitCode(ctx context.Context, err error) int {
 		return se.code
 	case errors.As(err, &gate):
 		return gate.Code
-	case errors.Is(err, step.ErrUnscanned):
+	case errors.Is(err, step.ErrUnscanned), errors.Is(err, scan.ErrDBDigest):
 		return ExitScan
 	case errors.Is(err, scan.ErrScanner):
 		return ExitScanner

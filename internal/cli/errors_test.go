@@ -198,30 +198,68 @@ const closedPort = 1
 
 // faultProxy stands in front of a real registry and answers the first
 // `times` requests that match with `status`; a real registry cannot be made
-// to fail on purpose.
+// to fail on purpose. It counts the faults it injected (faults), and a
+// test that uses one fails when none was injected: a test that passes
+// because no fault fired proves nothing. Each test also asserts the count
+// it expects.
 type faultProxy struct {
 	match  func(*http.Request) bool
 	status int
 	times  int32
 	hits   atomic.Int32
 	faults atomic.Int32
+	// busy counts the requests being answered.
+	busy atomic.Int32
 	// retryAfter is sent as Retry-After with each fault.
 	retryAfter string
 	mu         sync.Mutex
 	at         []time.Time // when each matching request arrived
 }
 
+// inject takes one of the faults left, if any: concurrent requests never
+// get more than times between them.
+func (fp *faultProxy) inject() bool {
+	for {
+		n := fp.faults.Load()
+		if n >= fp.times {
+			return false
+		}
+		if fp.faults.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// assertFaults checks that exactly want faults were injected, once the
+// requests under way are answered (a request the client gave up may
+// still be held).
+func (fp *faultProxy) assertFaults(t *testing.T, want int32) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); fp.busy.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := fp.faults.Load(); got != want {
+		t.Errorf("the fault proxy injected %d faults, want %d (%d matching requests)", got, want, fp.hits.Load())
+	}
+}
+
 func startFaultProxy(t *testing.T, reg *harness.Registry, fp *faultProxy) string {
 	target, _ := url.Parse(reg.URL())
 	rp := httputil.NewSingleHostReverseProxy(target)
+	t.Cleanup(func() {
+		if fp.faults.Load() == 0 {
+			t.Errorf("the fault proxy injected no fault (%d matching requests): the test proved nothing", fp.hits.Load())
+		}
+	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		fp.busy.Add(1)
+		defer fp.busy.Add(-1)
 		if fp.match(req) {
 			fp.hits.Add(1)
 			fp.mu.Lock()
 			fp.at = append(fp.at, time.Now())
 			fp.mu.Unlock()
-			if fp.faults.Load() < fp.times {
-				fp.faults.Add(1)
+			if fp.inject() {
 				io.Copy(io.Discard, req.Body)
 				code := "UNAVAILABLE"
 				switch {
@@ -262,12 +300,14 @@ func TestRetries(t *testing.T) {
 		times    int32
 		code     int
 		wantHits int32
+		// wantFaults is how many faults the proxy must have injected.
+		wantFaults int32
 	}{
-		{"503 on manifest put, then ok", isManifestPut, http.StatusServiceUnavailable, 2, 0, 3},
-		{"429 on manifest put, then ok", isManifestPut, http.StatusTooManyRequests, 1, 0, 2},
-		{"502 on blob commits, then ok", isBlobCommit, http.StatusBadGateway, 2, 0, -1},
-		{"400 on manifest put is final", isManifestPut, http.StatusBadRequest, 1, ExitPush, 1},
-		{"503 more often than retries allow", isManifestPut, http.StatusServiceUnavailable, 10, ExitPush, 3},
+		{"503 on manifest put, then ok", isManifestPut, http.StatusServiceUnavailable, 2, 0, 3, 2},
+		{"429 on manifest put, then ok", isManifestPut, http.StatusTooManyRequests, 1, 0, 2, 1},
+		{"502 on blob commits, then ok", isBlobCommit, http.StatusBadGateway, 2, 0, -1, 2},
+		{"400 on manifest put is final", isManifestPut, http.StatusBadRequest, 1, ExitPush, 1, 1},
+		{"503 more often than retries allow", isManifestPut, http.StatusServiceUnavailable, 10, ExitPush, 3, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -282,6 +322,7 @@ func TestRetries(t *testing.T) {
 			if c.wantHits >= 0 && fp.hits.Load() != c.wantHits {
 				t.Errorf("%d matching requests, want %d", fp.hits.Load(), c.wantHits)
 			}
+			fp.assertFaults(t, c.wantFaults)
 			if c.code == 0 && len(tagsOf(t, reg, "r/app")) != 1 {
 				t.Errorf("not pushed")
 			}
@@ -302,6 +343,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	fp := &faultProxy{match: isManifestPut, status: http.StatusTooManyRequests, times: 1, retryAfter: "2"}
 	host := startFaultProxy(t, reg, fp)
 	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_DESTINATIONS": host + "/ra/app:1"})
+	fp.assertFaults(t, 1)
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	if len(fp.at) != 2 {
@@ -348,25 +390,46 @@ func flipByte(t *testing.T, path string, at int64) {
 // With PLUGIN_FAIL_FAST the first failure cancels the other destinations:
 // the slow one never gets its tag. The slow registry holds its manifest
 // PUT until the client gives it up (a gate, not a sleep: it can only end
-// by the cancel); without fail-fast it is not held.
+// by the cancel); the other destination refuses its manifest (400, final)
+// only once the slow one is held, so the failure comes while the slow
+// push is under way, and both faults are counted. Without fail-fast the
+// slow one is not held and finishes.
 func TestFailFastCancelsTheOthers(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	var hold atomic.Bool
 	hold.Store(true)
-	slow := startFaultProxy(t, reg, &faultProxy{status: http.StatusServiceUnavailable, times: 1000, match: func(r *http.Request) bool {
+	entered := make(chan struct{})
+	var enter sync.Once
+	held := &faultProxy{status: http.StatusServiceUnavailable, times: 1000, match: func(r *http.Request) bool {
 		if !isManifestPut(r) || !hold.Load() {
 			return false
 		}
+		// The server notices the client going away once the body is read.
+		io.Copy(io.Discard, r.Body)
+		enter.Do(func() { close(entered) })
 		select {
 		case <-r.Context().Done():
 		case <-time.After(time.Minute): // a bound, should the cancel never come
 		}
 		return true
-	}})
-	closed := closedPort
-	dests := slow + "/slow/app:1,127.0.0.1:" + itoa(closed) + "/app:1"
+	}}
+	slow := startFaultProxy(t, reg, held)
+	refusing := &faultProxy{status: http.StatusBadRequest, times: 1000, match: func(r *http.Request) bool {
+		if !isManifestPut(r) {
+			return false
+		}
+		if hold.Load() {
+			select {
+			case <-entered:
+			case <-time.After(time.Minute): // a bound, should the slow one never be held
+			}
+		}
+		return true
+	}}
+	failing := startFaultProxy(t, harness.StartRegistry(t, harness.RegistryOptions{}), refusing)
+	dests := slow + "/slow/app:1," + failing + "/app:1"
 	r := hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests, "PLUGIN_FAIL_FAST": "true"})
 	if r.code != ExitPush {
 		t.Errorf("exit %d:\n%s", r.code, r)
@@ -375,6 +438,10 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 	if tags := tagsOf(t, reg, "slow/app"); len(tags) != 0 {
 		t.Errorf("the slow destination was tagged: %v", tags)
 	}
+	// The held manifest PUT was cancelled, not retried; the refused one
+	// is final.
+	held.assertFaults(t, 1)
+	refusing.assertFaults(t, 1)
 	// Without it the slow one finishes.
 	hold.Store(false)
 	r = hoist(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout, "PLUGIN_DESTINATIONS": dests})
@@ -382,6 +449,8 @@ func TestFailFastCancelsTheOthers(t *testing.T) {
 	if tags := tagsOf(t, reg, "slow/app"); len(tags) != 1 {
 		t.Errorf("the slow destination was not tagged: %v", tags)
 	}
+	held.assertFaults(t, 1)
+	refusing.assertFaults(t, 2)
 }
 
 // A registry that stops sending a blob midway: the transfer is bounded by
@@ -448,6 +517,8 @@ func TestUnavailableSourceIsNotNotFound(t *testing.T) {
 	if r.code != ExitSource || fp.hits.Load() < 2 {
 		t.Errorf("exit %d after %d requests, want %d after retries:\n%s", r.code, fp.hits.Load(), ExitSource, r)
 	}
+	// Every manifest request was answered with the fault.
+	fp.assertFaults(t, fp.hits.Load())
 	assertContains(t, r, "registry "+host+" is unavailable (after retries)")
 	assertNotContains(t, r, "not found")
 }

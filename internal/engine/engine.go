@@ -7,8 +7,10 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -61,9 +63,12 @@ type Options struct {
 
 // Registry is one registry's entry in buildkitd.toml.
 type Registry struct {
-	Host     string
-	HTTP     bool     // plain HTTP
-	Insecure bool     // skip TLS verification
+	Host string
+	// HTTP allows plain HTTP (PLUGIN_INSECURE): the engine is told to use
+	// it when the registry does not answer TLS (see PlainHTTP), and a
+	// registry that does is reached over TLS, its certificate verified.
+	HTTP     bool
+	Insecure bool     // skip TLS verification (PLUGIN_SKIP_TLS_VERIFY)
 	CAFiles  []string // extra CAs
 }
 
@@ -273,7 +278,20 @@ func start(ctx context.Context, o Options) (*Engine, error) {
 // bridge it cannot set up is an ErrNoBridge.
 func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, error) {
 	cfg := filepath.Join(o.Dir, "buildkitd.toml")
-	if err := os.WriteFile(cfg, []byte(Config(o.Registries, o.Mirrors, n)), 0o644); err != nil {
+	regs := make([]Registry, len(o.Registries))
+	for i, r := range o.Registries {
+		// BuildKit's http = true is plain HTTP only; with insecure = true
+		// it tries TLS first but verifies nothing. Plain HTTP that is
+		// merely allowed is asked for only when the registry has no TLS.
+		if r.HTTP && !r.Insecure {
+			r.HTTP = PlainHTTP(ctx, r.Host, o.Wait)
+			if !r.HTTP {
+				logf(o, "engine: %s answers TLS: reached over TLS, its certificate verified (PLUGIN_INSECURE allows plain HTTP only)", r.Host)
+			}
+		}
+		regs[i] = r
+	}
+	if err := os.WriteFile(cfg, []byte(Config(regs, o.Mirrors, n)), 0o644); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	addr := Socket(o.Dir)
@@ -437,6 +455,31 @@ func (e *Engine) stop() error {
 	}
 	os.Remove(filepath.Join(e.opts.Dir, "buildkitd.pid"))
 	return nil
+}
+
+// PlainHTTP reports whether the registry at host (HOST:PORT, or HOST for
+// 443) does not speak TLS: its answer to a TLS handshake is not TLS. A
+// registry that cannot be reached within wait is taken at its word
+// (plain HTTP allowed).
+func PlainHTTP(ctx context.Context, host string, wait time.Duration) bool {
+	addr := host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		addr = net.JoinHostPort(host, "443")
+	}
+	h, _, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(ctx, min(wait, 10*time.Second))
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return true
+	}
+	defer conn.Close()
+	// The handshake tells whether the server speaks TLS; whether its
+	// certificate is trusted is BuildKit's to check, with the CAs it is
+	// given. Nothing is sent after the handshake.
+	err = tls.Client(conn, &tls.Config{ServerName: h, MinVersion: tls.VersionTLS12}).HandshakeContext(ctx)
+	var cert *tls.CertificateVerificationError
+	return err != nil && !errors.As(err, &cert)
 }
 
 // Config renders buildkitd.toml: the network of RUN steps, registry

@@ -32,6 +32,9 @@ type RegistryOptions struct {
 	// Names are more host names the certificate is for (a cloud
 	// registry's, which a test maps to 127.0.0.1).
 	Names []string
+	// Netns runs the registry in that network namespace, on its address
+	// (not loopback) instead of 127.0.0.1.
+	Netns *Netns
 }
 
 // Registry is a running CNCF distribution registry (docker-registry).
@@ -91,8 +94,12 @@ func startRegistryWith(t testing.TB, o RegistryOptions, dir string, cleanup func
 	}
 	var lastErr string
 	for attempt := 0; attempt < 3; attempt++ {
-		port := FreePort(t)
-		r.Host = fmt.Sprintf("127.0.0.1:%d", port)
+		if o.Netns != nil {
+			// The namespace is the test's own: its ports are free.
+			r.Host = fmt.Sprintf("%s:%d", o.Netns.IP, 5000+attempt)
+		} else {
+			r.Host = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		}
 		// Paths are quoted: test directories can hold commas, which end a
 		// YAML flow mapping.
 		cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %q}, delete: {enabled: true}}\nhttp: {addr: %s%s}\n%s",
@@ -101,7 +108,11 @@ func startRegistryWith(t testing.TB, o RegistryOptions, dir string, cleanup func
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		p, err := startProcess(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)), bin, "serve", cfgPath)
+		cmd := []string{bin, "serve", cfgPath}
+		if o.Netns != nil {
+			cmd = append(append([]string{}, o.Netns.Enter...), cmd...)
+		}
+		p, err := startProcess(filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)), cmd[0], cmd[1:]...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -187,7 +187,8 @@ const TrivyDBMediaType = "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip"
 // with --db-repository, as air-gapped users mirror it: an OCI manifest of
 // one layer, db.tar.gz, of Trivy's database media type with its title
 // annotation, and Trivy's config media type; to repo:2 on the registry
-// (plain HTTP, no auth). It returns the reference.
+// (no auth; plain HTTP, or TLS trusting the registry's CA). It returns
+// the reference.
 func PushTrivyDB(t testing.TB, reg *Registry, repo string, d *TrivyDB) string {
 	t.Helper()
 	ref, err := name.ParseReference(reg.Host + "/" + repo + ":2")
@@ -205,7 +206,7 @@ func PushTrivyDB(t testing.TB, reg *Registry, repo string, d *TrivyDB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img); err != nil {
+	if err := remote.Write(ref, img, remote.WithTransport(reg.Client().Transport)); err != nil {
 		t.Fatalf("push trivy db to %s: %v", ref, err)
 	}
 	return ref.String()

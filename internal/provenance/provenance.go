@@ -46,6 +46,10 @@ type Scan struct {
 	Verdict              string
 	Scanner              string
 	ScannedAt            time.Time
+	// Database is the vulnerability database's artifact (REPO:TAG) and
+	// DatabaseDigest its manifest digest, when hoist fetched it; both
+	// empty for a database of unknown origin.
+	Database, DatabaseDigest string
 }
 
 // Facts are what a step knows of the image it pushed.
@@ -268,6 +272,9 @@ func Predicate(f Facts) ([]byte, error) {
 		ann := map[string]any{"passed": s.Passed, "verdict": s.Verdict, "scanner": s.Scanner}
 		if !s.ScannedAt.IsZero() {
 			ann["scannedAt"] = s.ScannedAt.UTC().Format(time.RFC3339)
+		}
+		if s.DatabaseDigest != "" {
+			ann["database"] = map[string]any{"uri": "oci://" + s.Database, "digest": digestMap(s.DatabaseDigest)}
 		}
 		run["byproducts"] = []map[string]any{{"name": ScanByproduct, "uri": "file:" + s.Record,
 			"digest": digestMap(s.RecordDigest), "annotations": ann}}

@@ -451,7 +451,13 @@ func (p *pusher) logEvent(repo name.Repository, ev registry.Event, size int64, f
 	case registry.BlobExists:
 		p.o.Progress.Printf("%s: blob %s already there (%s)", repo.Name(), short, progress.Bytes(size))
 	case registry.BlobMounted:
-		p.o.Progress.Printf("%s: blob %s mounted from %s (%s)", repo.Name(), short, from.Context().RepositoryStr(), progress.Bytes(size))
+		// A blob of a registry source is mounted from the source's
+		// repository, which no destination names (from is nil).
+		src := ev.From
+		if src == "" && from != nil {
+			src = from.Context().RepositoryStr()
+		}
+		p.o.Progress.Printf("%s: blob %s mounted from %s (%s)", repo.Name(), short, src, progress.Bytes(size))
 	case registry.BlobUploaded:
 		p.o.Progress.Printf("%s: blob %s uploaded (%s)", repo.Name(), short, progress.Bytes(size))
 	case registry.ManifestPut:
@@ -485,7 +491,7 @@ func explain(t name.Tag, err error) error {
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
 		return fmt.Errorf("%w: %s: registry %s refused access (%d %s): check the credentials for %s (PLUGIN_USERNAME/PLUGIN_PASSWORD with PLUGIN_REGISTRY, or PLUGIN_CONFIG) and that the account may push to %s", ErrPush, t.Name(), reg, terr.StatusCode, http.StatusText(terr.StatusCode), reg, t.Context().RepositoryStr())
 	case errors.As(err, &x509u), errors.As(err, &x509h), errors.As(err, &cinv), strings.Contains(err.Error(), "x509:"), strings.Contains(err.Error(), "tls:"):
-		return fmt.Errorf("%w: %s: TLS to registry %s failed: %w; give its CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY)", ErrPush, t.Name(), reg, err)
+		return fmt.Errorf("%w: %s: TLS to registry %s failed: %w; give its CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY=true; PLUGIN_INSECURE allows plain HTTP only and does not skip this check)", ErrPush, t.Name(), reg, err)
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("%w: %s: registry %s speaks plain HTTP: set PLUGIN_INSECURE=true to allow it", ErrPush, t.Name(), reg)
 	case errors.As(err, &operr) && operr.Op == "dial":

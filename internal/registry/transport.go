@@ -29,6 +29,10 @@ type TransportOptions struct {
 	// Insecure allows plain HTTP to any registry (PLUGIN_INSECURE);
 	// without it only loopback registries may be reached over HTTP.
 	Insecure bool
+	// HTTPRefused, when set, replaces what the refusal of plain HTTP
+	// beyond loopback tells the user to do (a transport for which no
+	// setting allows it: the vulnerability database's).
+	HTTPRefused string
 	// Logf, when set, says once per host that plain HTTP is used.
 	Logf func(format string, args ...any)
 	// Routes send every request for a registry host to a loopback
@@ -52,7 +56,7 @@ func NewTransport(o TransportOptions) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rt http.RoundTripper = &httpGuard{inner: retryAfter{tr}, insecure: o.Insecure, logf: o.Logf, told: map[string]bool{}}
+	var rt http.RoundTripper = &httpGuard{inner: retryAfter{tr}, insecure: o.Insecure, advice: o.HTTPRefused, logf: o.Logf, told: map[string]bool{}}
 	plain, dials := map[string]string{}, map[string]string{}
 	for h, to := range o.Routes {
 		addr, tls := strings.CutPrefix(to, "https://")
@@ -181,6 +185,7 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 type httpGuard struct {
 	inner    http.RoundTripper
 	insecure bool
+	advice   string
 	logf     func(string, ...any)
 	mu       sync.Mutex
 	told     map[string]bool
@@ -192,7 +197,11 @@ func (g *httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 			if req.Body != nil {
 				req.Body.Close()
 			}
-			return nil, fmt.Errorf("%w: %s is not on loopback and answers only plain HTTP; credentials and images would cross the network in clear. Serve it over HTTPS (PLUGIN_REGISTRY_CERTIFICATE for a private CA), or set PLUGIN_INSECURE=true to allow HTTP", ErrPlainHTTP, req.URL.Host)
+			advice := g.advice
+			if advice == "" {
+				advice = "Serve it over HTTPS (PLUGIN_REGISTRY_CERTIFICATE for a private CA), or set PLUGIN_INSECURE=true to allow HTTP"
+			}
+			return nil, fmt.Errorf("%w: %s is not on loopback and answers only plain HTTP; credentials and images would cross the network in clear. %s", ErrPlainHTTP, req.URL.Host, advice)
 		}
 		g.mu.Lock()
 		first := !g.told[req.URL.Host]
@@ -266,6 +275,8 @@ type Event struct {
 	// request named it.
 	Ref  string
 	Size int64
+	// From is the repository a mounted blob came from.
+	From string
 }
 
 // EventKind says what happened to a blob or manifest.
@@ -378,7 +389,7 @@ func classify(req *http.Request, resp *http.Response) (Event, bool) {
 		return Event{Kind: BlobExists, Repo: repo, Ref: dig, Size: resp.ContentLength}, true
 	case req.Method == http.MethodPost && strings.HasSuffix(p, "/blobs/uploads/") && q.Get("mount") != "" && resp.StatusCode == http.StatusCreated:
 		repo, _, _ := cutLast(p, "/blobs/uploads/")
-		return Event{Kind: BlobMounted, Repo: repo, Ref: q.Get("mount")}, true
+		return Event{Kind: BlobMounted, Repo: repo, Ref: q.Get("mount"), From: q.Get("from")}, true
 	case req.Method == http.MethodPut && strings.Contains(p, "/blobs/uploads/") && q.Get("digest") != "" && resp.StatusCode == http.StatusCreated:
 		repo, _, _ := cutLast(p, "/blobs/uploads/")
 		return Event{Kind: BlobUploaded, Repo: repo, Ref: q.Get("digest")}, true

@@ -224,7 +224,7 @@ func sameDB(a, b *DBInfo) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.Schema == b.Schema && a.UpdatedAt.Equal(b.UpdatedAt) && a.NextUpdate.Equal(b.NextUpdate) && a.DownloadedAt.Equal(b.DownloadedAt) && a.Dir == b.Dir
+	return a.Schema == b.Schema && a.UpdatedAt.Equal(b.UpdatedAt) && a.NextUpdate.Equal(b.NextUpdate) && a.DownloadedAt.Equal(b.DownloadedAt) && a.Dir == b.Dir && a.Digest == b.Digest
 }
 
 // scanOne runs Trivy on one image (or, when run is false, takes the report

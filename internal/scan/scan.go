@@ -26,6 +26,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/mod/semver"
 
 	"github.com/hoist-build/hoist/internal/files"
@@ -112,11 +113,15 @@ type Options struct {
 	// StaleWarn scans with a database past its NextUpdate (a warning)
 	// instead of failing.
 	StaleWarn bool
-	// Insecure lets Trivy fetch the database over plain HTTP or without
-	// verifying TLS.
-	Insecure bool
-	Policy   Policy
-	Reports  []Report
+	// DBDigest, when set, pins the database: the manifest digest of the
+	// artifact it must come from (PLUGIN_SCAN_DB_DIGEST).
+	DBDigest string
+	// Remote is how the database repositories are reached: the step's
+	// transport (TLS verified, plain HTTP to loopback only) and keychain.
+	// hoist fetches the database itself; Trivy never goes to the network.
+	Remote  []remote.Option
+	Policy  Policy
+	Reports []Report
 	// Stdout receives the report without a path (hoist scan's standard
 	// output, or the step's log).
 	Stdout io.Writer
@@ -159,7 +164,12 @@ type DBInfo struct {
 	Dir          string    `json:"dir"`
 	// Repositories are where it may have come from.
 	Repositories []string `json:"repositories,omitempty"`
-	Stale        bool     `json:"stale,omitempty"`
+	// Digest is the manifest digest of the artifact hoist fetched it
+	// from, and FetchedFrom that artifact's reference; both are empty
+	// for a database hoist did not fetch (its origin is unknown).
+	Digest      string `json:"digest,omitempty"`
+	FetchedFrom string `json:"fetchedFrom,omitempty"`
+	Stale       bool   `json:"stale,omitempty"`
 }
 
 // New checks Trivy (present, the pinned version) and, when the policy
@@ -267,6 +277,9 @@ func (s *Scanner) readDB() (*DBInfo, error) {
 		return nil, fmt.Errorf("the vulnerability database's %s is not valid JSON: %v", filepath.Join(dir, "metadata.json"), err)
 	}
 	d := &DBInfo{Schema: m.Version, UpdatedAt: m.UpdatedAt, NextUpdate: m.NextUpdate, DownloadedAt: m.DownloadedAt, Dir: dir, Repositories: s.o.DBRepositories}
+	if o := readOrigin(dir, b); o != nil {
+		d.Digest, d.FetchedFrom = o.Digest, o.Repository
+	}
 	d.Stale = !m.NextUpdate.IsZero() && s.o.Now().After(m.NextUpdate)
 	return d, nil
 }
@@ -291,10 +304,29 @@ func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
 		problem = fmt.Sprintf("the vulnerability database at %s has schema %d; Trivy %s reads schema %d", db.Dir, db.Schema, TrivyVersion, DBSchema)
 	case db.Stale:
 		problem = fmt.Sprintf("the vulnerability database at %s is stale: updated %s, next update was due %s", db.Dir, db.UpdatedAt.Format(time.RFC3339), db.NextUpdate.Format(time.RFC3339))
-	default:
+	}
+	// A pinned database is one hoist fetched, of that digest: a cache of
+	// unknown origin (written by Trivy, by hand, restored from elsewhere)
+	// is fetched again.
+	pin := s.o.DBDigest
+	pinProblem := ""
+	switch {
+	case pin == "" || db == nil:
+	case db.Digest == "":
+		pinProblem = fmt.Sprintf("the vulnerability database at %s was not fetched by hoist (%s records no digest), and PLUGIN_SCAN_DB_DIGEST pins %s", db.Dir, originFile, pin)
+	case db.Digest != pin:
+		pinProblem = fmt.Sprintf("the vulnerability database at %s is %s (fetched from %s), but PLUGIN_SCAN_DB_DIGEST pins %s", db.Dir, db.Digest, db.FetchedFrom, pin)
+	}
+	if problem == "" && pinProblem == "" {
 		return db, nil
 	}
 	if len(s.o.DBRepositories) == 0 {
+		switch {
+		case pinProblem != "" && db.Digest != "":
+			return nil, fmt.Errorf("%w: %s: nothing was scanned; give --db-repository (PLUGIN_SCAN_DB_REPOSITORY) to fetch the pinned one", ErrDBDigest, pinProblem)
+		case pinProblem != "":
+			return nil, fmt.Errorf("%w: %s: give --db-repository (PLUGIN_SCAN_DB_REPOSITORY) to fetch the pinned one", ErrScanner, pinProblem)
+		}
 		if db != nil && db.Schema == DBSchema && db.Stale && s.o.StaleWarn {
 			s.o.Logf("warning: %s; scanning with it (PLUGIN_SCAN_STALE_DB=warn)", problem)
 			return db, nil
@@ -304,24 +336,19 @@ func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %s", ErrScanner, problem, howTo)
 	}
-	s.o.Logf("scan: %s; fetching it from %s", problem, strings.Join(s.o.DBRepositories, ", "))
-	args := []string{"image", "--download-db-only", "--cache-dir", s.o.CacheDir, "--quiet", "--no-progress",
-		"--db-repository", strings.Join(s.o.DBRepositories, ",")}
-	if s.o.Insecure {
-		args = append(args, "--insecure")
+	if problem == "" {
+		problem = pinProblem
 	}
-	if _, err := s.run(ctx, "database download", args...); err != nil {
-		return nil, fmt.Errorf("%w (database repositories %s)", err, strings.Join(s.o.DBRepositories, ", "))
+	s.o.Logf("scan: %s; fetching it from %s", problem, strings.Join(s.o.DBRepositories, ", "))
+	if err := s.fetchDB(ctx); err != nil {
+		return nil, err
 	}
 	db, err = s.readDB()
 	if err != nil {
 		return nil, fmt.Errorf("%w: after fetching from %s: %v", ErrScanner, strings.Join(s.o.DBRepositories, ", "), err)
 	}
-	if db.Schema != DBSchema {
-		return nil, fmt.Errorf("%w: the database fetched from %s has schema %d; Trivy %s reads schema %d (the tag is :%d)", ErrScanner, strings.Join(s.o.DBRepositories, ", "), db.Schema, TrivyVersion, DBSchema, DBSchema)
-	}
 	if db.Stale && !s.o.StaleWarn {
-		return nil, fmt.Errorf("%w: the database fetched from %s is stale too (next update was due %s): refresh the mirror, or set PLUGIN_SCAN_STALE_DB=warn", ErrScanner, strings.Join(s.o.DBRepositories, ", "), db.NextUpdate.Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: the database fetched from %s is stale too (next update was due %s): refresh the mirror, or set PLUGIN_SCAN_STALE_DB=warn", ErrScanner, db.FetchedFrom, db.NextUpdate.Format(time.RFC3339))
 	}
 	return db, nil
 }

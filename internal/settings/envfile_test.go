@@ -41,6 +41,8 @@ func TestEnvFileMayNotRedirectSecrets(t *testing.T) {
 		{"BUILDKIT_HOST=tcp://builder.attacker.example:1234", "BUILDKIT_HOST"},
 		{"DOCKER_HOST=tcp://docker.attacker.example:2375", "DOCKER_HOST"},
 		{"PLUGIN_SCAN_TRIVY=./trivy", "PLUGIN_SCAN_TRIVY"},
+		{"PLUGIN_SCAN_DB_REPOSITORY=registry.attacker.example/trivy-db", "PLUGIN_SCAN_DB_REPOSITORY"},
+		{"TRIVY_CACHE_DIR=./planted-cache", "TRIVY_CACHE_DIR"},
 		{"PLUGIN_KANIKO_EXECUTOR=./executor", "PLUGIN_KANIKO_EXECUTOR"},
 		{"PLUGIN_BUILDKITD=./buildkitd", "PLUGIN_BUILDKITD"},
 		{"PLUGIN_SECRETS_FROM_ENV=id=PLUGIN_PASSWORD", "PLUGIN_SECRETS_FROM_ENV"},

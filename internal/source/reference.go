@@ -206,6 +206,9 @@ func shortRemoteError(err error) string {
 			return fmt.Sprintf("access denied (%d); check the credentials for this registry", terr.StatusCode)
 		}
 	}
+	if msg := err.Error(); strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: failed to verify") {
+		return msg + "; give the registry's CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY=true; PLUGIN_INSECURE allows plain HTTP only and does not skip this check)"
+	}
 	return err.Error()
 }
 

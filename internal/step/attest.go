@@ -164,6 +164,9 @@ func (r *runner) provenance() error {
 	if rec := r.res.Scan; rec != nil {
 		s := &provenance.Scan{Record: rec.Path, Passed: rec.Passed, Verdict: rec.Verdict(),
 			Scanner: rec.Scanner.Name + " " + rec.Scanner.Version, ScannedAt: rec.ScannedAt}
+		if db := rec.Database; db != nil && db.Digest != "" {
+			s.Database, s.DatabaseDigest = db.FetchedFrom, db.Digest
+		}
 		if data, err := os.ReadFile(rec.Path); err == nil {
 			s.RecordDigest = fmt.Sprintf("sha256:%x", sha256.Sum256(data))
 		}

@@ -200,6 +200,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 			return st, err
 		}
 		st.Scan.Run = st.Run
+		trivyLogins(&st, env.Lookup)
 	}
 	if s.Sign {
 		if !pushing {
@@ -566,7 +567,9 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 		caFile = path(s.RegistryCertificate)
 	}
 	for _, h := range hosts {
-		reg := engine.Registry{Host: h, HTTP: s.Insecure, Insecure: s.SkipTLSVerify || s.Insecure}
+		// PLUGIN_INSECURE allows plain HTTP; only PLUGIN_SKIP_TLS_VERIFY
+		// skips certificate checks.
+		reg := engine.Registry{Host: h, HTTP: s.Insecure, Insecure: s.SkipTLSVerify}
 		if caFile != "" {
 			reg.CAFiles = []string{caFile}
 		}

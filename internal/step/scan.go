@@ -10,7 +10,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
@@ -28,7 +31,7 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 	bad := func(flag, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", s.Origin(flag), fmt.Sprintf(format, args...)))
 	}
-	o := &scan.Options{StaleWarn: s.ScanStaleDB == "warn", Insecure: s.Insecure || s.SkipTLSVerify, Timeout: s.ScanTimeout, TempDir: env.TempDir, Env: env.Environ, Records: path(s.ScanRecords),
+	o := &scan.Options{StaleWarn: s.ScanStaleDB == "warn", Timeout: s.ScanTimeout, TempDir: env.TempDir, Env: env.Environ, Records: path(s.ScanRecords),
 		Workspace: files.Workspace(env.WorkDir)}
 	p := &o.Policy
 	for _, sc := range s.ScanScanners {
@@ -105,6 +108,12 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 		bad("scan-timeout", "want a positive duration")
 	}
 	o.DBRepositories = s.ScanDBRepository
+	if s.ScanDBDigest != "" {
+		if err := scan.CheckDigest(s.ScanDBDigest); err != nil {
+			bad("db-digest", "%v", err)
+		}
+		o.DBDigest = s.ScanDBDigest
+	}
 	o.CacheDir = path(s.ScanCacheDir)
 	if o.CacheDir == "" {
 		o.CacheDir = defaultTrivyCache(env.Lookup, env.TempDir)
@@ -119,6 +128,28 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 	}
 	o.Trivy = trivy
 	return o, nil
+}
+
+// trivyLogins adds Trivy's own login for its database repositories,
+// TRIVY_USERNAME and TRIVY_PASSWORD (the first pair when they list
+// several), to the step's logins for those registries: hoist fetches the
+// database. The settings' own login for a registry wins.
+func trivyLogins(st *Step, lookup func(string) (string, bool)) {
+	user, _ := lookup("TRIVY_USERNAME")
+	pass, _ := lookup("TRIVY_PASSWORD")
+	user, _, _ = strings.Cut(user, ",")
+	pass, _, _ = strings.Cut(pass, ",")
+	if user == "" || pass == "" {
+		return
+	}
+	st.Mask.AddLogin(user, pass)
+	var logins []registry.Login
+	for _, repo := range st.Scan.DBRepositories {
+		if ref, err := name.ParseReference(repo); err == nil {
+			logins = append(logins, registry.Login{Registry: ref.Context().RegistryStr(), Username: user, Password: pass, Setting: "TRIVY_USERNAME/TRIVY_PASSWORD"})
+		}
+	}
+	st.Login.Static.Extra = append(logins, st.Login.Static.Extra...)
 }
 
 // defaultTrivyCache is Trivy's own default cache directory.

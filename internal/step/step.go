@@ -276,6 +276,10 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 		// or pushed.
 		o := *st.Scan
 		o.Logf = r.pr.Printf
+		if o.Remote, err = r.dbRemote(); err != nil {
+			r.close()
+			return nil, err
+		}
 		o.Stdout = st.Stderr
 		if st.ScanOnly {
 			o.Stdout = st.Stdout
@@ -367,6 +371,21 @@ func (r *runner) openSource(ctx context.Context) (*source.Image, error) {
 	req.Daemon = r.daemon
 	req.Remote = r.remote()
 	return source.Open(ctx, r.sourceRequest(req))
+}
+
+// dbRemote is registry access for the vulnerability database: the
+// step's TLS settings and logins, but plain HTTP from loopback only,
+// whatever PLUGIN_INSECURE says: the database decides verdicts.
+func (r *runner) dbRemote() ([]remote.Option, error) {
+	o := r.st.Transport
+	o.Insecure = false
+	o.HTTPRefused = "The vulnerability database is fetched over HTTPS, or over plain HTTP from loopback only; no setting allows plain HTTP for it (PLUGIN_INSECURE does not apply): serve the mirror over HTTPS (PLUGIN_REGISTRY_CERTIFICATE for a private CA)"
+	o.Logf = r.pr.Printf
+	tr, err := registry.NewTransport(o)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return []remote.Option{remote.WithAuthFromKeychain(r.kc), remote.WithTransport(tr)}, nil
 }
 
 // remote is registry access for source images and base images.

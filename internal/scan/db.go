@@ -1,0 +1,275 @@
+package scan
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/klauspost/compress/gzip"
+)
+
+// ErrDBDigest marks a vulnerability database whose manifest digest is
+// not the one the scan pins (PLUGIN_SCAN_DB_DIGEST).
+var ErrDBDigest = errors.New("database digest mismatch")
+
+// DBMediaType is the media type of the one layer of Trivy's database
+// artifact (db.tar.gz).
+const DBMediaType = "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip"
+
+// originFile is hoist's record, beside Trivy's metadata.json, of the
+// fetch that put the database in the cache.
+const originFile = "hoist-origin.json"
+
+// maxDBFile bounds what one file of the database artifact may
+// decompress to: Trivy's trivy.db is about 1 GiB today.
+const maxDBFile = 16 << 30
+
+// origin is where hoist fetched the database in a cache from. Metadata
+// is the digest of the metadata.json it wrote, DBSize and DBModTime
+// trivy.db's: a database replaced since (by trivy --download-db-only, by
+// hand, by a restored cache without this file) no longer matches, and
+// its origin is unknown.
+type origin struct {
+	Repository string    `json:"repository"`
+	Digest     string    `json:"digest"`
+	FetchedAt  time.Time `json:"fetchedAt"`
+	Metadata   string    `json:"metadata"`
+	DBSize     int64     `json:"dbSize"`
+	DBModTime  time.Time `json:"dbModTime"`
+}
+
+// readOrigin returns hoist's record of the database in dir when it still
+// describes the files there (meta is metadata.json's content), else nil.
+func readOrigin(dir string, meta []byte) *origin {
+	b, err := os.ReadFile(filepath.Join(dir, originFile))
+	if err != nil {
+		return nil
+	}
+	var o origin
+	if json.Unmarshal(b, &o) != nil || o.Digest == "" {
+		return nil
+	}
+	st, err := os.Stat(filepath.Join(dir, "trivy.db"))
+	if err != nil || o.Metadata != sha256Hex(meta) || st.Size() != o.DBSize || !st.ModTime().Equal(o.DBModTime) {
+		return nil
+	}
+	return &o
+}
+
+func sha256Hex(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b)) }
+
+// CheckDigest checks a pinned database digest (PLUGIN_SCAN_DB_DIGEST).
+func CheckDigest(d string) error {
+	h, err := v1.NewHash(d)
+	if err != nil || h.Algorithm != "sha256" || len(h.Hex) != 64 {
+		return fmt.Errorf("%q is not a manifest digest: want sha256: and 64 hex digits, as crane digest prints it", d)
+	}
+	return nil
+}
+
+// fetchDB fetches the database from the first repository that serves
+// it (and, when the scan pins one, serves the pinned digest) into the
+// cache. The repositories are reached with Options.Remote: hoist's own
+// transport, so the database comes over TLS verified like every registry
+// hoist talks to, and over plain HTTP from loopback only.
+func (s *Scanner) fetchDB(ctx context.Context) error {
+	var errs []error
+	for _, repo := range s.o.DBRepositories {
+		err := s.fetchFrom(ctx, repo)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	err := errors.Join(errs...)
+	if errors.Is(err, ErrDBDigest) {
+		return err
+	}
+	return fmt.Errorf("%w: the vulnerability database could not be fetched from the database repositories %s: %w", ErrScanner, strings.Join(s.o.DBRepositories, ", "), err)
+}
+
+// fetchFrom fetches the database artifact repo names: one layer of
+// Trivy's database media type, whose db.tar.gz holds trivy.db and
+// metadata.json. The files are written to a directory beside the cache's
+// db and swapped in whole, once every byte has matched its digest.
+func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
+	ref, err := name.ParseReference(repo)
+	if err != nil {
+		return fmt.Errorf("database repository %q is not a reference: %w", repo, err)
+	}
+	opts := append([]remote.Option{remote.WithContext(ctx)}, s.o.Remote...)
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return fmt.Errorf("database repository %s: %w", repo, explainFetch(err))
+	}
+	got := desc.Digest.String()
+	if pin := s.o.DBDigest; pin != "" && got != pin {
+		return fmt.Errorf("%w: the vulnerability database at %s is %s, but PLUGIN_SCAN_DB_DIGEST pins %s: nothing was scanned; pin the database the mirror serves, or mirror the pinned one", ErrDBDigest, repo, got, pin)
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return fmt.Errorf("database repository %s: %s is not Trivy's database artifact: %w", repo, got, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return fmt.Errorf("database repository %s: %w", repo, explainFetch(err))
+	}
+	if len(layers) != 1 {
+		return fmt.Errorf("database repository %s: %s has %d layers; Trivy's database artifact has one (%s)", repo, got, len(layers), DBMediaType)
+	}
+	if mt, err := layers[0].MediaType(); err != nil || string(mt) != DBMediaType {
+		return fmt.Errorf("database repository %s: %s's layer is %s, not Trivy's database (%s)", repo, got, mt, DBMediaType)
+	}
+	tmp, err := os.MkdirTemp(s.o.CacheDir, ".hoist-db-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	rc, err := layers[0].Compressed()
+	if err != nil {
+		return fmt.Errorf("database repository %s: %w", repo, explainFetch(err))
+	}
+	err = extractDB(rc, tmp)
+	// Read to the end: go-containerregistry checks the blob's digest
+	// there, and the files count only if it matched.
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc)
+	}
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("database repository %s: %s: %w", repo, got, explainFetch(err))
+	}
+	now := s.o.Now().UTC()
+	meta, err := stampMetadata(tmp, now)
+	if err != nil {
+		return fmt.Errorf("database repository %s: %s: %w", repo, got, err)
+	}
+	var m struct{ Version int }
+	if json.Unmarshal(meta, &m) != nil || m.Version != DBSchema {
+		return fmt.Errorf("the database at %s (%s) has schema %d; Trivy %s reads schema %d (the tag is :%d)", repo, got, m.Version, TrivyVersion, DBSchema, DBSchema)
+	}
+	st, err := os.Stat(filepath.Join(tmp, "trivy.db"))
+	if err != nil {
+		return err
+	}
+	o := origin{Repository: ref.String(), Digest: got, FetchedAt: now, Metadata: sha256Hex(meta), DBSize: st.Size(), DBModTime: st.ModTime()}
+	b, _ := json.MarshalIndent(o, "", "  ")
+	if err := os.WriteFile(filepath.Join(tmp, originFile), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	// Swapped in whole: the old database is moved aside, then removed.
+	dst := s.dbDir()
+	old := tmp + ".old"
+	if err := os.Rename(dst, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("replace %s: %w", dst, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Rename(old, dst)
+		return fmt.Errorf("replace %s: %w", dst, err)
+	}
+	os.RemoveAll(old)
+	s.o.Logf("scan: fetched the vulnerability database %s from %s", got, repo)
+	return nil
+}
+
+// extractDB writes trivy.db and metadata.json from db.tar.gz into dir.
+// Nothing else is written: no other name, no link, no directory.
+func extractDB(r io.Reader, dir string) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("db.tar.gz is not gzip: %w", err)
+	}
+	tr := tar.NewReader(zr)
+	found := map[string]bool{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("db.tar.gz: %w", err)
+		}
+		n := strings.TrimPrefix(h.Name, "./")
+		if n != "trivy.db" && n != "metadata.json" {
+			continue
+		}
+		if h.Typeflag != tar.TypeReg {
+			return fmt.Errorf("db.tar.gz: %s is not a regular file", n)
+		}
+		if h.Size > maxDBFile {
+			return fmt.Errorf("db.tar.gz: %s is %d bytes, over the bound of %d", n, h.Size, int64(maxDBFile))
+		}
+		f, err := os.OpenFile(filepath.Join(dir, n), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("db.tar.gz: %s: %w", n, err)
+		}
+		found[n] = true
+	}
+	// The rest of the gzip stream, so that the blob is read to its end.
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return fmt.Errorf("db.tar.gz: %w", err)
+	}
+	for _, n := range []string{"trivy.db", "metadata.json"} {
+		if !found[n] {
+			return fmt.Errorf("db.tar.gz holds no %s", n)
+		}
+	}
+	return nil
+}
+
+// stampMetadata sets DownloadedAt in dir/metadata.json, as Trivy does
+// after its own download, keeping every other field, and returns the
+// file's new content.
+func stampMetadata(dir string, now time.Time) ([]byte, error) {
+	p := filepath.Join(dir, "metadata.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("metadata.json is not valid JSON: %w", err)
+	}
+	m["DownloadedAt"], _ = json.Marshal(now)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return out, os.WriteFile(p, out, 0o644)
+}
+
+// explainFetch adds what to do to a certificate error: the CA, or the
+// explicit opt-out. PLUGIN_INSECURE is no answer to it.
+func explainFetch(err error) error {
+	s := err.Error()
+	if strings.Contains(s, "x509:") || strings.Contains(s, "tls: failed to verify") {
+		return fmt.Errorf("%w; give the registry's CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY=true; PLUGIN_INSECURE allows plain HTTP only and does not skip this check)", err)
+	}
+	return err
+}
