@@ -291,7 +291,7 @@ func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, err
 		}
 		regs[i] = r
 	}
-	if err := os.WriteFile(cfg, []byte(Config(regs, o.Mirrors, n)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(Config(regs, o.Mirrors, n)+TraceSocket(o.Dir)), 0o644); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEngine, err)
 	}
 	addr := Socket(o.Dir)
@@ -510,6 +510,15 @@ func Config(regs []Registry, mirrors []string, n Network) string {
 		fmt.Fprintf(&b, "\n[registry.\"docker.io\"]\n  mirrors = [%s]\n", quoteAll(mirrors))
 	}
 	return b.String()
+}
+
+// TraceSocket is the buildkitd.toml section that puts the engine's trace
+// socket in its own directory. buildkitd's default is one path for the
+// whole machine (/run/buildkit/otel-grpc.sock), so two engines starting at
+// once (parallel steps, parallel tests) take it from each other and one
+// fails with "address already in use".
+func TraceSocket(dir string) string {
+	return fmt.Sprintf("\n[otel]\n  socketPath = %q\n", filepath.Join(dir, "otel-grpc.sock"))
 }
 
 func quoteAll(ss []string) string {

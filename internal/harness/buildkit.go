@@ -72,7 +72,7 @@ func SharedEngine(t testing.TB) (dir, addr string) {
 			return
 		}
 		cfg := filepath.Join(dir, "buildkitd.toml")
-		if err := os.WriteFile(cfg, []byte(engine.Config(nil, nil, n)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(engine.Config(nil, nil, n)+engine.TraceSocket(dir)), 0o644); err != nil {
 			buildkitOnce.err = err.Error()
 			return
 		}
