@@ -290,8 +290,9 @@ func TestPipelineErrorsAreMasked(t *testing.T) {
 
 // Trivy gets of the step's environment only what it needs: a wrapper on
 // PLUGIN_SCAN_TRIVY writes the environment it is given, then runs the
-// real Trivy; the registry password, a cloud key and a signing key's
-// password in the step's environment are not in it.
+// real Trivy; the registry password, a cloud key, a signing key's
+// password, a proxy's login and the database's login (hoist fetches the
+// database; Trivy runs offline) in the step's environment are not in it.
 func TestTrivyEnvironmentHoldsNoSecret(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
@@ -306,22 +307,24 @@ func TestTrivyEnvironmentHoldsNoSecret(t *testing.T) {
 		"PLUGIN_REGISTRY", reg.Host, "PLUGIN_USERNAME", reg.User, "PLUGIN_PASSWORD", reg.Password,
 		"PLUGIN_SCAN", "true", "PLUGIN_SCAN_TRIVY", wrapper, "PLUGIN_SCAN_SCANNERS", "vuln,secret",
 		"AWS_SECRET_ACCESS_KEY", "aws-s3cret-key-1177", "PLUGIN_SIGN_PASSWORD", "sign-pw-3391",
-		"PATH", "/usr/bin:/bin", "TRIVY_USERNAME", "db-user", "TRIVY_PASSWORD", "db-pass-for-trivy-5092"))
+		"PATH", "/usr/bin:/bin", "TRIVY_USERNAME", "db-user", "TRIVY_PASSWORD", "db-pass-for-trivy-5092",
+		"HTTPS_PROXY", "http://proxy-user:proxy-pw-7731@127.0.0.1:9"))
 	assertPushed(t, r, reg, reg.Host+"/scanned/app:1")
 	b, err := os.ReadFile(dump)
 	if err != nil {
 		t.Fatalf("the wrapper never ran: %v", err)
 	}
 	env := string(b)
-	// The database repository's login is Trivy's to use, and masked in
-	// hoist's output.
+	// The database's login is hoist's to use (masked in its output),
+	// not Trivy's.
 	assertNotContains(t, r, "db-pass-for-trivy-5092")
-	for _, want := range []string{"TRIVY_DISABLE_VEX_NOTICE=true", "PATH=/usr/bin:/bin", "TRIVY_USERNAME=db-user", "TRIVY_PASSWORD=db-pass-for-trivy-5092"} {
+	for _, want := range []string{"TRIVY_DISABLE_VEX_NOTICE=true", "PATH=/usr/bin:/bin"} {
 		if !strings.Contains(env, want) {
 			t.Errorf("Trivy's environment lacks %s:\n%s", want, env)
 		}
 	}
-	for _, bad := range []string{"PLUGIN_PASSWORD", reg.Password, "AWS_SECRET_ACCESS_KEY", "aws-s3cret-key-1177", "sign-pw-3391", "PLUGIN_"} {
+	for _, bad := range []string{"PLUGIN_PASSWORD", reg.Password, "AWS_SECRET_ACCESS_KEY", "aws-s3cret-key-1177", "sign-pw-3391", "PLUGIN_",
+		"TRIVY_USERNAME", "db-pass-for-trivy-5092", "HTTPS_PROXY", "proxy-pw-7731"} {
 		if strings.Contains(env, bad) {
 			t.Errorf("Trivy's environment holds %q:\n%s", bad, env)
 		}

@@ -60,7 +60,7 @@ func NewTransport(o TransportOptions) (http.RoundTripper, error) {
 	plain, dials := map[string]string{}, map[string]string{}
 	for h, to := range o.Routes {
 		addr, tls := strings.CutPrefix(to, "https://")
-		if host, _, err := net.SplitHostPort(addr); err != nil || !isLoopback(host) {
+		if host, _, err := net.SplitHostPort(addr); err != nil || !IsLoopback(host) {
 			return nil, fmt.Errorf("route for %s: %q is not a loopback HOST:PORT (or https://HOST:PORT)", h, to)
 		}
 		if tls {
@@ -192,7 +192,7 @@ type httpGuard struct {
 }
 
 func (g *httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !isLoopback(req.URL.Hostname()) {
+	if req.URL.Scheme == "http" && !IsLoopback(req.URL.Hostname()) {
 		if !g.insecure {
 			if req.Body != nil {
 				req.Body.Close()
@@ -214,9 +214,13 @@ func (g *httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	return g.inner.RoundTrip(req)
 }
 
-// isLoopback reports whether host is localhost or a loopback address.
-func isLoopback(host string) bool {
-	if host == "localhost" {
+// IsLoopback reports whether host (a URL's host name, without its port)
+// is localhost, in any case, or a loopback address (127.0.0.0/8, ::1):
+// the one place plain HTTP may go without PLUGIN_INSECURE, for every
+// client hoist makes (the registries' transport, keyless signing's
+// Fulcio and Rekor).
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

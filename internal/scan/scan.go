@@ -376,25 +376,17 @@ func (s *Scanner) lockCache(ctx context.Context) (func(), error) {
 
 // trivyEnv are the variables Trivy gets of hoist's environment, by
 // allowlist: a step's environment holds registry passwords, cloud keys
-// and the signing key, none of which Trivy needs.
-var trivyEnv = map[string]bool{
-	// Where it runs: the programs, home and temporary files.
-	"PATH": true, "HOME": true, "TMPDIR": true, "XDG_CACHE_HOME": true,
-	// The network, to fetch the database: proxies and trusted CAs.
-	"HTTP_PROXY": true, "HTTPS_PROXY": true, "NO_PROXY": true, "http_proxy": true, "https_proxy": true, "no_proxy": true,
-	"SSL_CERT_FILE": true, "SSL_CERT_DIR": true,
-	// The database repository's login: Trivy's own variables and the
-	// Docker config.
-	"TRIVY_USERNAME": true, "TRIVY_PASSWORD": true, "TRIVY_REGISTRY_TOKEN": true, "DOCKER_CONFIG": true,
-}
+// and the signing key, none of which Trivy needs. Trivy runs offline
+// (hoist fetches the database itself, see db.go), so it gets no proxy,
+// no CA and no login either: only where its programs, home and
+// temporary files are.
+var trivyEnv = map[string]bool{"PATH": true, "HOME": true, "TMPDIR": true, "XDG_CACHE_HOME": true}
 
 // TrivyEnv is what Trivy's environment keeps of environ: PATH, HOME,
-// TMPDIR, XDG_CACHE_HOME, the proxy variables, SSL_CERT_FILE and
-// SSL_CERT_DIR, and the database repository's login (TRIVY_USERNAME,
-// TRIVY_PASSWORD, TRIVY_REGISTRY_TOKEN, DOCKER_CONFIG). Nothing else: no
-// other TRIVY_* setting either (TRIVY_INSECURE, TRIVY_SERVER or
-// TRIVY_DB_REPOSITORY would change what hoist decided, or send the image
-// elsewhere).
+// TMPDIR and XDG_CACHE_HOME. Nothing else: no login or proxy (Trivy
+// goes to no network), and no TRIVY_* setting (TRIVY_INSECURE,
+// TRIVY_SERVER or TRIVY_DB_REPOSITORY would change what hoist decided,
+// or send the image elsewhere).
 func TrivyEnv(environ []string) []string {
 	var out []string
 	for _, e := range environ {

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/sigstore/cosign/v3/pkg/oci/static"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // Keyless is how a step signs without a key of its own, as cosign sign
@@ -78,7 +79,7 @@ func NewKeyless(k Keyless) (*Signer, error) {
 		// Fulcio gets the identity token, Rekor the signatures: in clear
 		// over plain HTTP, to anyone on the way. Only a service on this
 		// machine may be reached so.
-		if p.Scheme == "http" && !loopback(p.Hostname()) {
+		if p.Scheme == "http" && !registry.IsLoopback(p.Hostname()) {
 			return nil, fmt.Errorf("%w: %s %q is plain HTTP to %s, which would send the identity token and the signatures in clear: use https:// (plain http:// only to a loopback address: localhost, 127.0.0.0/8, ::1)", ErrKey, u.setting, u.url, p.Hostname())
 		}
 	}
@@ -192,13 +193,4 @@ func (k *keyless) sign(ctx context.Context, content sgsign.Content) ([]byte, []s
 		}))
 	}
 	return sig, so, nil
-}
-
-// loopback reports whether host is localhost or a loopback address.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

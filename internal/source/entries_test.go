@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 // entries reads a tar's headers and contents, in order.
@@ -225,5 +227,47 @@ func TestLayoutLinksOutAreRefused(t *testing.T) {
 	defer img.Close()
 	if img.Digest.Hex != filepath.Base(manifest) {
 		t.Errorf("digest %s, want the layout's %s", img.Digest, manifest)
+	}
+}
+
+// The workspace image store lies in the checkout, so it is read as a
+// layout directory is, through os.Root: an entry whose layer blob is a
+// symbolic link out of the store (even to the blob's very bytes) is
+// refused, naming the blob, never read and sent as a layer.
+func TestStoreLinksOutAreRefused(t *testing.T) {
+	t.Parallel()
+	_, oci := seedArchives()
+	hdrs, data := entries(t, oci)
+	layout := filepath.Join(t.TempDir(), "layout")
+	for i, h := range hdrs {
+		p := filepath.Join(layout, h.Name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, data[i], 0o644)
+	}
+	layer := hdrs[4].Name
+	const ref = "registry.example.com/app:1"
+	for _, single := range []bool{false, true} {
+		store := filepath.Join(t.TempDir(), "images")
+		if _, err := StoreImage(context.Background(), "", store, layout, []string{ref}, runid.Run{}); err != nil {
+			t.Fatal(err)
+		}
+		elsewhere := filepath.Join(t.TempDir(), "copy")
+		b, _ := os.ReadFile(filepath.Join(store, layer))
+		os.WriteFile(elsewhere, b, 0o644)
+		os.Remove(filepath.Join(store, layer))
+		os.Symlink(elsewhere, filepath.Join(store, layer))
+		req := Request{Image: ref, Store: store, TempDir: t.TempDir(), KeepUncompressed: true}
+		if single {
+			// The lone image a push-only step falls back to.
+			req.Image, req.Fallbacks = "", []string{"other.example.com/app:1"}
+		}
+		img, err := Open(context.Background(), req)
+		if err == nil {
+			img.Close()
+		}
+		want := layer + " (blob) cannot be read"
+		if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "a link in a layout must stay inside it") {
+			t.Errorf("lone image %v: a layer linked out of the store: error %v, want ErrBadInput with %q", single, err, want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -153,6 +154,18 @@ func pinned(img *Image, r Request) error {
 	return fmt.Errorf("%w: the source image %s is pinned to %s, and %s holds %s: nothing was pushed; pin the digest that is there, or name the image by a tag", ErrDigestMismatch, r.Image, d.DigestStr(), img.From, img.Digest)
 }
 
+// layoutDir opens the OCI layout directory dir (a source, the workspace
+// image store) through os.Root: a symbolic link in it that leads out of
+// it (blobs/sha256/<hex> -> ~/.docker/config.json) is refused, never read
+// and sent as a blob; one inside it is followed. closeRoot releases it.
+func layoutDir(dir string) (fsys fs.FS, closeRoot func() error, err error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return root.FS(), root.Close, nil
+}
+
 func openPath(ctx context.Context, r Request) (img *Image, err error) {
 	abs, err := filepath.Abs(r.TarPath)
 	if err != nil {
@@ -173,15 +186,11 @@ func openPath(ctx context.Context, r Request) (img *Image, err error) {
 		}
 	}()
 	if st.IsDir() {
-		// Through os.Root: a symbolic link in the layout that leads out
-		// of it (blobs/sha256/<hex> -> ~/.docker/config.json) is refused,
-		// never read and sent as a blob; one inside it is followed.
-		root, err := os.OpenRoot(abs)
+		fsys, closeRoot, err := layoutDir(abs)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", abs, err)
 		}
-		img.closers = append(img.closers, root.Close)
-		fsys := root.FS()
+		img.closers = append(img.closers, closeRoot)
 		if !isLayout(fsys) {
 			return nil, fmt.Errorf("%w: %s is a directory but not an OCI image layout (it has no oci-layout and index.json); point PLUGIN_SOURCE_TAR_PATH at an image tarball or at a layout directory", ErrBadInput, abs)
 		}

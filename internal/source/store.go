@@ -118,14 +118,21 @@ func normalize(ref string) string {
 
 // openStore looks for want (a full reference) in the store r.Store.
 func openStore(ctx context.Context, r Request, want string) (*Image, bool, error) {
-	fsys := os.DirFS(r.Store)
-	if !isLayout(fsys) {
+	// The store lies in the checkout: read as any layout directory,
+	// following no link out of it.
+	fsys, closeRoot, err := layoutDir(r.Store)
+	if err != nil {
 		return nil, false, nil
 	}
-	img := &Image{}
+	if !isLayout(fsys) {
+		closeRoot()
+		return nil, false, nil
+	}
+	img := &Image{closers: []func() error{closeRoot}}
 	l := &ociLayout{fsys: fsys, dir: r.Store, where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
 	cands, err := l.candidates()
 	if err != nil {
+		img.Close()
 		return nil, false, err
 	}
 	found := func(c candidate) (*Image, bool, error) {
@@ -210,11 +217,19 @@ func lockFile(ctx context.Context, ws files.Workspace, path string, wait time.Du
 // did not name). Entries this run did not make are not considered. With
 // several images it opens none and its note lists them.
 func openStoreSingle(ctx context.Context, r Request) (*Image, string, error) {
-	if r.Store == "" || !isLayout(os.DirFS(r.Store)) {
+	if r.Store == "" {
 		return nil, "", nil
 	}
-	img := &Image{}
-	l := &ociLayout{fsys: os.DirFS(r.Store), dir: r.Store, where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
+	fsys, closeRoot, err := layoutDir(r.Store)
+	if err != nil {
+		return nil, "", nil
+	}
+	if !isLayout(fsys) {
+		closeRoot()
+		return nil, "", nil
+	}
+	img := &Image{closers: []func() error{closeRoot}}
+	l := &ociLayout{fsys: fsys, dir: r.Store, where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
 	cands, err := l.candidates()
 	if err != nil {
 		img.Close()

@@ -270,7 +270,12 @@ func builtLayers(dir string, run runid.Run) map[v1.Hash]v1.Hash {
 	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
 		return out
 	}
-	l := &ociLayout{fsys: os.DirFS(dir), where: "image store " + dir}
+	fsys, closeRoot, err := layoutDir(dir)
+	if err != nil {
+		return out
+	}
+	defer closeRoot()
+	l := &ociLayout{fsys: fsys, where: "image store " + dir}
 	im, _, err := l.indexJSON()
 	if err != nil {
 		return out
