@@ -286,7 +286,7 @@ func (s *Scanner) runTrivy(ctx context.Context, t Target, kept string) error {
 	tmp.Close()
 	defer os.Remove(tmp.Name())
 	p := s.o.Policy
-	args := []string{"image", "--input", t.Input, "--cache-dir", s.o.CacheDir,
+	args := []string{"image", "--input", absPath(t.Input), "--cache-dir", s.o.CacheDir,
 		"--skip-db-update", "--skip-java-db-update", "--offline-scan", "--skip-version-check", "--disable-telemetry",
 		"--quiet", "--no-progress", "--exit-code", "0", "--timeout", s.o.Timeout.String(),
 		"--scanners", strings.Join(p.Scanners, ","), "--severity", strings.Join(p.Severities, ","),
@@ -298,7 +298,7 @@ func (s *Scanner) runTrivy(ctx context.Context, t Target, kept string) error {
 		args = append(args, "--list-all-pkgs")
 	}
 	if p.IgnoreFile != "" {
-		args = append(args, "--ignorefile", p.IgnoreFile)
+		args = append(args, "--ignorefile", absPath(p.IgnoreFile))
 	}
 	for _, f := range p.SkipFiles {
 		args = append(args, "--skip-files", f)

@@ -23,6 +23,7 @@ const maxSBOM = 64 << 20
 // analysers need no database), from its layer cache when that holds every
 // layer. from says which of the three it was.
 func (s *Scanner) SBOM(ctx context.Context, t Target, report string) (sbom []byte, from string, err error) {
+	t.Input, t.Layerless = absPath(t.Input), absPath(t.Layerless)
 	tmp, err := os.CreateTemp(s.o.TempDir, ".hoist-tmp-sbom-*.json")
 	if err != nil {
 		return nil, "", err

@@ -187,6 +187,11 @@ func New(ctx context.Context, o Options) (*Scanner, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
 	}
+	// Trivy runs in a directory of its own (runPriority): every path it
+	// is given is absolute.
+	for _, p := range []*string{&o.CacheDir, &o.TempDir, &o.Records} {
+		*p = absPath(*p)
+	}
 	s := &Scanner{o: o}
 	if err := s.checkVersion(ctx); err != nil {
 		return nil, err
@@ -409,17 +414,38 @@ func (s *Scanner) run(ctx context.Context, what string, args ...string) ([]byte,
 // runPriority runs Trivy; in the background, Trivy runs at a lower CPU
 // priority (nice 10): the SBOM is written alongside a push, which it
 // must not slow.
+//
+// Trivy's defaults read files of its working directory: trivy.yaml
+// (--config), trivy-secret.yaml (--secret-config), .trivyignore
+// (--ignorefile), and, without a home directory, .trivy/modules
+// (--module-dir), whose WASM modules rewrite results; and of its home,
+// ~/.trivy/modules. A plugin step's working directory is the checkout,
+// which the repository writes, and its home may be an earlier step's. So
+// every Trivy process runs in an empty directory hoist makes for it (and
+// removes after), and an image scan gets a module directory that does
+// not exist: what decides a verdict is what hoist passes (the policy's
+// flags, PLUGIN_SCAN_IGNOREFILE as --ignorefile, the cache directory),
+// nothing else.
 func (s *Scanner) runPriority(ctx context.Context, background bool, what string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
+	wd, err := os.MkdirTemp(s.o.TempDir, ".hoist-trivy-*")
+	if err != nil {
+		return nil, fmt.Errorf("%w: a working directory for trivy (%s): %w", ErrScanner, what, err)
+	}
+	defer os.RemoveAll(wd)
+	if len(args) > 0 && args[0] == "image" {
+		args = append([]string{"image", "--module-dir", filepath.Join(wd, "no-modules")}, args[1:]...)
+	}
 	cmd := exec.CommandContext(ctx, s.o.Trivy, args...)
+	cmd.Dir = wd
 	var stdout bytes.Buffer
 	stderr := &tail{max: maxStderr}
 	cmd.Stdout, cmd.Stderr = &limited{w: &stdout, left: 16 << 20}, stderr
 	cmd.WaitDelay = 2 * time.Second
 	// Trivy's notice about VEX statements is for project maintainers.
 	cmd.Env = append(TrivyEnv(s.o.Env), "TRIVY_DISABLE_VEX_NOTICE=true")
-	err := cmd.Start()
+	err = cmd.Start()
 	if err == nil {
 		if background {
 			// Best effort: a process that cannot be reniced runs as is.
@@ -478,6 +504,18 @@ func (l *limited) Write(p []byte) (int, error) {
 	}
 	l.left -= int64(len(p))
 	return l.w.Write(p)
+}
+
+// absPath is p made absolute against hoist's working directory, or p
+// when it is empty or that cannot be read.
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 func firstLine(b []byte) string {

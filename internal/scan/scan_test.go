@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/modfile"
 )
@@ -54,5 +55,44 @@ func TestTrivyEnv(t *testing.T) {
 	want := []string{"PATH=/bin", "HOME=/root"}
 	if !slices.Equal(got, want) {
 		t.Errorf("TrivyEnv = %q, want %q", got, want)
+	}
+}
+
+// Every Trivy process runs in an empty directory of its own under the
+// temporary directory, not in hoist's working directory (a plugin step's
+// checkout, whose trivy.yaml Trivy would read), with the directory
+// removed after; an image scan gets a module directory that does not
+// exist. A stand-in executable records where it ran, what that directory
+// held and its arguments (TestTrivyConfigInTheCheckoutChangesNoVerdict
+// in internal/cli runs the real Trivy).
+func TestTrivyRunsInAnEmptyDirectory(t *testing.T) {
+	dir, tmp := t.TempDir(), t.TempDir()
+	out := filepath.Join(dir, "seen")
+	script := filepath.Join(dir, "trivy")
+	os.WriteFile(script, []byte("#!/bin/sh\n{ pwd; ls -A; echo \"$@\"; } > "+out+"\n"), 0o755)
+	ws := t.TempDir()
+	os.WriteFile(filepath.Join(ws, "trivy.yaml"), []byte("severity: [CRITICAL]\n"), 0o644)
+	t.Chdir(ws)
+	s := &Scanner{o: Options{Trivy: script, TempDir: tmp, Timeout: time.Minute}}
+	if _, err := s.run(t.Context(), "test", "image", "--input", "in.tar"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("the stand-in saw %q: want its directory, empty, and its arguments", b)
+	}
+	wd := lines[0]
+	if filepath.Dir(wd) != tmp || !strings.HasPrefix(filepath.Base(wd), ".hoist-trivy-") {
+		t.Errorf("Trivy ran in %s, want a directory of its own in %s", wd, tmp)
+	}
+	if want := "image --module-dir " + filepath.Join(wd, "no-modules") + " --input in.tar"; lines[1] != want {
+		t.Errorf("arguments %q, want %q", lines[1], want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, ".hoist-trivy-*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }
