@@ -10,7 +10,7 @@ func Markdown() string {
 	var b strings.Builder
 	b.WriteString("# Settings\n\n")
 	b.WriteString("Generated from `internal/settings/settings.go` by `go run ./cmd/hoist settings --markdown`; a test fails when this file drifts.\n\n")
-	b.WriteString("Every setting has one flag and one or more environment names. A flag wins over the environment; among the environment names the first one present wins, even when its value is empty (the rule of the drone plugins). Booleans accept `true/false/1/0/t/f` (empty means false; anything else is an error); whole numbers accept `0x` prefixes; lists are comma separated, items trimmed, empty items dropped. Secret settings are masked in every output. An env file (`--env-file`) may not set the settings that say where credentials, tokens, keys or passwords are sent or read, which program gets them, or how their connection is checked (marked below): whoever can write the file (the repository, an earlier step, a cache) could redirect them.\n")
+	b.WriteString("Every setting has one flag and one or more environment names. A flag wins over the environment; among the environment names the first one present wins, even when its value is empty (the rule of the drone plugins). Booleans accept `true/false/1/0/t/f` (empty means false; anything else is an error); whole numbers accept `0x` prefixes; lists are comma separated, items trimmed, empty items dropped. Secret settings are masked in every output. An env file (`--env-file`) may set only the settings marked \"From an env file\" below (the tags, build arguments with values, labels, the target, the platforms, no-cache and pull); any other variable in it, a setting or not, is refused (exit 2): whoever can write the file (the repository, an earlier step, a restored cache) must not choose where the step's credentials go, what it reads or writes, what network a `RUN` gets, or what a verdict rests on.\n")
 	group := ""
 	for _, f := range fields {
 		if f.Group != group {
@@ -30,10 +30,10 @@ func Markdown() string {
 			doc += " (secret)"
 		}
 		switch f.EnvFile {
-		case "no":
-			doc += " Not from an env file (--env-file)."
+		case "yes":
+			doc += " From an env file (--env-file) too."
 		case "values":
-			doc += " From an env file (--env-file), every item needs its value."
+			doc += " From an env file (--env-file) too, each item with its value (KEY=value)."
 		}
 		fmt.Fprintf(&b, "| `--%s` | %s | %s | %s |\n", f.Flag, strings.Join(env, " "), def, strings.ReplaceAll(doc, "|", "\\|"))
 	}

@@ -33,8 +33,8 @@ type Field struct {
 	Kind    string // bool, string, int, duration, list
 	// Kaniko is the Kaniko executor flag the setting is passed as.
 	Kaniko string
-	// EnvFile is what an env file may do with the setting: "" set it,
-	// "no" nothing, "values" set it with KEY=value items only.
+	// EnvFile is what an env file may do with the setting: "" nothing,
+	// "yes" set it, "values" set it with KEY=value items only.
 	EnvFile string
 	index   int
 }
@@ -87,8 +87,8 @@ func mustFields() []Field {
 		default:
 			panic(fmt.Sprintf("settings: field %s has unsupported type %s", sf.Name, sf.Type))
 		}
-		if f.EnvFile != "" && f.EnvFile != "no" && (f.EnvFile != "values" || f.Kind != "list") {
-			panic(fmt.Sprintf("settings: field %s: envfile is no, or values for a list", sf.Name))
+		if f.EnvFile != "" && f.EnvFile != "yes" && (f.EnvFile != "values" || f.Kind != "list") {
+			panic(fmt.Sprintf("settings: field %s: envfile is yes, or values for a list", sf.Name))
 		}
 		if f.Doc == "" || f.Group == "" {
 			panic(fmt.Sprintf("settings: field %s needs doc and group tags", sf.Name))

@@ -21,11 +21,13 @@ import (
 //	secret  "true": the value is masked in every output
 //	group   heading in docs/settings.md and in --help
 //	doc     one sentence for users
-//	envfile "no": an env file (--env-file) may not set it, because it says
-//	        where credentials, tokens, keys or passwords are sent or read,
-//	        which program receives them, or how their connection is
-//	        checked; "values": an env file may set it only with values
-//	        (KEY=value items, none taken from the environment)
+//	envfile "yes": an env file (--env-file) may set it; "values": an env
+//	        file may set it with values only (KEY=value items, none taken
+//	        from the environment). An env file may set nothing else: it is
+//	        written by whoever can write the workspace, so a setting joins
+//	        the allowlist only when it says nothing of where a secret goes,
+//	        what is read or written, what network RUN gets or what a
+//	        verdict rests on (docs/usage.md, "Settings from an env file")
 type Settings struct {
 	// Mode.
 	PushOnly bool `flag:"push-only" env:"PLUGIN_PUSH_ONLY" group:"Mode" doc:"Push a pre-built image (from --source-tar-path, --source-image or the local daemon); do not build."`
@@ -38,20 +40,20 @@ type Settings struct {
 	// Build (BuildKit).
 	Dockerfile       string   `flag:"dockerfile" env:"PLUGIN_DOCKERFILE" group:"Build" doc:"Dockerfile to build (default: Dockerfile in the context). Relative to the working directory."`
 	Context          string   `flag:"context" env:"PLUGIN_CONTEXT" default:"." group:"Build" doc:"Build context directory."`
-	Target           string   `flag:"target" env:"PLUGIN_TARGET" group:"Build" doc:"Dockerfile stage to build."`
+	Target           string   `flag:"target" env:"PLUGIN_TARGET" envfile:"yes" group:"Build" doc:"Dockerfile stage to build."`
 	BuildArgs        []string `flag:"build-args" env:"PLUGIN_BUILD_ARGS" envfile:"values" group:"Build" doc:"Build arguments KEY=value, comma separated (a bare KEY takes its value from the environment)."`
 	BuildArgsNew     []string `flag:"build-args-new" env:"PLUGIN_BUILD_ARGS_NEW" envfile:"values" sep:";" group:"Build" doc:"Build arguments KEY=value separated by semicolons, for values holding commas; used instead of --build-args when --multiple-build-args is set."`
-	MultiBuildArgs   bool     `flag:"multiple-build-args" env:"PLUGIN_MULTIPLE_BUILD_ARGS" group:"Build" doc:"Read build arguments from --build-args-new."`
-	BuildArgsFromEnv []string `flag:"build-args-from-env" env:"PLUGIN_BUILD_ARGS_FROM_ENV" envfile:"no" group:"Build" doc:"Names of environment variables passed as build arguments of the same name."`
-	Labels           []string `flag:"labels" env:"PLUGIN_CUSTOM_LABELS" group:"Build" doc:"Image labels KEY=value, comma separated."`
+	MultiBuildArgs   bool     `flag:"multiple-build-args" env:"PLUGIN_MULTIPLE_BUILD_ARGS" envfile:"yes" group:"Build" doc:"Read build arguments from --build-args-new."`
+	BuildArgsFromEnv []string `flag:"build-args-from-env" env:"PLUGIN_BUILD_ARGS_FROM_ENV" group:"Build" doc:"Names of environment variables passed as build arguments of the same name."`
+	Labels           []string `flag:"labels" env:"PLUGIN_CUSTOM_LABELS" envfile:"yes" group:"Build" doc:"Image labels KEY=value, comma separated."`
 	AutoLabel        bool     `flag:"auto-label" env:"PLUGIN_AUTO_LABEL" default:"true" group:"Build" doc:"Add the org.opencontainers.image.{created,revision,source,url} labels from the CI's commit variables."`
-	Platforms        []string `flag:"platform" env:"PLUGIN_PLATFORM,PLUGIN_CUSTOM_PLATFORM" group:"Build" doc:"Target platforms, comma separated (linux/amd64,linux/arm64); several make an image index."`
-	SecretsFromEnv   []string `flag:"secrets-from-env" env:"PLUGIN_SECRETS_FROM_ENV" envfile:"no" group:"Build" doc:"Build secrets id=ENV_NAME, comma separated, for RUN --mount=type=secret."`
-	SecretsFromFile  []string `flag:"secrets-from-file" env:"PLUGIN_SECRETS_FROM_FILE" envfile:"no" group:"Build" doc:"Build secrets id=path, comma separated."`
-	Secret           []string `flag:"secret" env:"PLUGIN_SECRET" envfile:"no" sep:";" group:"Build" doc:"Build secrets as buildx --secret takes them, semicolon separated: id=ID,src=PATH (a file), id=ID,env=NAME (a variable), type=env or type=file; with neither src nor env, the variable ID if set, else the file ID."`
+	Platforms        []string `flag:"platform" env:"PLUGIN_PLATFORM,PLUGIN_CUSTOM_PLATFORM" envfile:"yes" group:"Build" doc:"Target platforms, comma separated (linux/amd64,linux/arm64); several make an image index."`
+	SecretsFromEnv   []string `flag:"secrets-from-env" env:"PLUGIN_SECRETS_FROM_ENV" group:"Build" doc:"Build secrets id=ENV_NAME, comma separated, for RUN --mount=type=secret."`
+	SecretsFromFile  []string `flag:"secrets-from-file" env:"PLUGIN_SECRETS_FROM_FILE" group:"Build" doc:"Build secrets id=path, comma separated."`
+	Secret           []string `flag:"secret" env:"PLUGIN_SECRET" sep:";" group:"Build" doc:"Build secrets as buildx --secret takes them, semicolon separated: id=ID,src=PATH (a file), id=ID,env=NAME (a variable), type=env or type=file; with neither src nor env, the variable ID if set, else the file ID."`
 	AddHosts         []string `flag:"add-host" env:"PLUGIN_ADD_HOST" group:"Build" doc:"Extra /etc/hosts entries host:ip for RUN steps, comma separated."`
-	NoCache          bool     `flag:"no-cache" env:"PLUGIN_NO_CACHE" group:"Build" doc:"Do not use the build cache."`
-	Pull             bool     `flag:"pull" env:"PLUGIN_PULL_IMAGE" default:"true" group:"Build" doc:"Check the registry for newer base images."`
+	NoCache          bool     `flag:"no-cache" env:"PLUGIN_NO_CACHE" envfile:"yes" group:"Build" doc:"Do not use the build cache."`
+	Pull             bool     `flag:"pull" env:"PLUGIN_PULL_IMAGE" envfile:"yes" default:"true" group:"Build" doc:"Check the registry for newer base images."`
 	Network          string   `flag:"network" env:"PLUGIN_NETWORK" group:"Build" doc:"Network of RUN steps: default, host or none. default: what docker build gives, a network namespace of their own on a bridge with NAT, out of reach of the machine's loopback services; where no bridge can work (no CNI plugins, no permission) the embedded engine refuses to start. host: the machine's network, loopback included. none: no network. With host or none the embedded engine starts on the host's network where no bridge can work. A remote BuildKit (--builder-addr) keeps its own default."`
 	Compression      string   `flag:"compression" env:"PLUGIN_COMPRESSION" group:"Build" doc:"Layer compression: gzip, zstd or uncompressed. Unset: gzip at level 1 for every build, so the digest a build-only step reports is the one its push-only steps push. Layers that arrive uncompressed (docker save) are gzipped at --compression-level when pushed, unless this says uncompressed."`
 	CompressionLevel int      `flag:"compression-level" env:"PLUGIN_COMPRESSION_LEVEL" default:"0" group:"Build" doc:"Compression level; 0: level 1 for gzip, the compressor's default for zstd."`
@@ -60,7 +62,7 @@ type Settings struct {
 	RepoLink         string   `flag:"repo-link" env:"PLUGIN_REPO_LINK,DRONE_REPO_LINK" group:"Build" doc:"Repository web page, for the url label."`
 
 	// Base images.
-	BaseRegistry string `flag:"base-image-registry" env:"PLUGIN_BASE_IMAGE_REGISTRY,PLUGIN_DOCKER_REGISTRY" envfile:"no" group:"Build" doc:"Registry that base images are pulled from with --base-image-username and --base-image-password."`
+	BaseRegistry string `flag:"base-image-registry" env:"PLUGIN_BASE_IMAGE_REGISTRY,PLUGIN_DOCKER_REGISTRY" group:"Build" doc:"Registry that base images are pulled from with --base-image-username and --base-image-password."`
 	BaseUsername string `flag:"base-image-username" env:"PLUGIN_BASE_IMAGE_USERNAME,PLUGIN_DOCKER_USERNAME" group:"Build" doc:"User name for --base-image-registry."`
 	BasePassword string `flag:"base-image-password" env:"PLUGIN_BASE_IMAGE_PASSWORD,PLUGIN_DOCKER_PASSWORD" secret:"true" group:"Build" doc:"Password for --base-image-registry."`
 
@@ -83,43 +85,43 @@ type Settings struct {
 	BuildxOnK8      bool          `flag:"buildx-on-k8" env:"CI_USE_BUILDX_ON_K8" group:"Engine" doc:"Inside Kubernetes, build with BuildKit rather than Kaniko."`
 	Infrastructure  string        `flag:"infrastructure" env:"PLUGIN_INFRASTRUCTURE" group:"Engine" doc:"Where the step runs, when it cannot be detected: kubernetes, vm or cloud. Kubernetes is detected from KUBERNETES_SERVICE_HOST."`
 	KubernetesHost  string        `flag:"kubernetes-service-host" env:"KUBERNETES_SERVICE_HOST" group:"Engine" doc:"Set by Kubernetes in every pod; its presence selects Kaniko."`
-	KanikoExecutor  string        `flag:"kaniko-executor" env:"PLUGIN_KANIKO_EXECUTOR" envfile:"no" default:"/kaniko/executor" group:"Engine" doc:"The Kaniko executor, run only inside hoist's Kaniko image."`
+	KanikoExecutor  string        `flag:"kaniko-executor" env:"PLUGIN_KANIKO_EXECUTOR" default:"/kaniko/executor" group:"Engine" doc:"The Kaniko executor, run only inside hoist's Kaniko image."`
 	BuilderDriver   string        `flag:"builder-driver" env:"PLUGIN_BUILDER_DRIVER" group:"Engine" doc:"docker: build with the Docker daemon's built-in BuildKit (the image lands in the daemon; tarballs are saved from it). Empty: the embedded engine, or the BuildKit at --builder-addr."`
-	BuilderAddr     string        `flag:"builder-addr" env:"PLUGIN_BUILDER_REMOTE_CONN,BUILDKIT_HOST" envfile:"no" group:"Engine" doc:"A running BuildKit: unix://PATH, tcp://HOST:PORT, docker-container://NAME or kube-pod://NAME. Empty: hoist starts its own (the embedded engine)."`
+	BuilderAddr     string        `flag:"builder-addr" env:"PLUGIN_BUILDER_REMOTE_CONN,BUILDKIT_HOST" group:"Engine" doc:"A running BuildKit: unix://PATH, tcp://HOST:PORT, docker-container://NAME or kube-pod://NAME. Empty: hoist starts its own (the embedded engine)."`
 	BuilderTimeout  time.Duration `flag:"builder-timeout" env:"PLUGIN_BUILDER_TIMEOUT" default:"15s" group:"Engine" doc:"How long to wait for a builder at --builder-addr to answer."`
-	BuilderTLSCA    string        `flag:"builder-tls-ca" env:"PLUGIN_BUILDER_TLS_CA" envfile:"no" group:"Engine" doc:"CA certificate file for a tcp:// builder."`
-	BuilderCert     string        `flag:"builder-tls-cert" env:"PLUGIN_BUILDER_TLS_CERT" envfile:"no" group:"Engine" doc:"Client certificate file for a tcp:// builder."`
-	BuilderKey      string        `flag:"builder-tls-key" env:"PLUGIN_BUILDER_TLS_KEY" envfile:"no" group:"Engine" doc:"Client key file for a tcp:// builder."`
-	EngineDir       string        `flag:"engine-dir" env:"PLUGIN_ENGINE_DIR" envfile:"no" group:"Engine" doc:"State directory of the embedded engine (default: $XDG_CACHE_HOME/hoist/buildkit or ~/.cache/hoist/buildkit)."`
+	BuilderTLSCA    string        `flag:"builder-tls-ca" env:"PLUGIN_BUILDER_TLS_CA" group:"Engine" doc:"CA certificate file for a tcp:// builder."`
+	BuilderCert     string        `flag:"builder-tls-cert" env:"PLUGIN_BUILDER_TLS_CERT" group:"Engine" doc:"Client certificate file for a tcp:// builder."`
+	BuilderKey      string        `flag:"builder-tls-key" env:"PLUGIN_BUILDER_TLS_KEY" group:"Engine" doc:"Client key file for a tcp:// builder."`
+	EngineDir       string        `flag:"engine-dir" env:"PLUGIN_ENGINE_DIR" group:"Engine" doc:"State directory of the embedded engine (default: $XDG_CACHE_HOME/hoist/buildkit or ~/.cache/hoist/buildkit)."`
 	KeepEngine      bool          `flag:"keep-engine" env:"PLUGIN_KEEP_ENGINE" group:"Engine" doc:"Leave the embedded engine running after the build (hoist engine stop ends it)."`
-	Buildkitd       string        `flag:"buildkitd" env:"PLUGIN_BUILDKITD" envfile:"no" default:"buildkitd" group:"Engine" doc:"The buildkitd executable of the embedded engine (looked up on PATH, then beside hoist)."`
+	Buildkitd       string        `flag:"buildkitd" env:"PLUGIN_BUILDKITD" default:"buildkitd" group:"Engine" doc:"The buildkitd executable of the embedded engine (looked up on PATH, then beside hoist)."`
 	RegistryMirrors []string      `flag:"registry-mirrors" env:"PLUGIN_REGISTRY_MIRRORS,PLUGIN_MIRROR" group:"Engine" doc:"Docker Hub mirrors for base image pulls of the embedded engine, comma separated."`
 
 	// Destinations.
-	Repo          string   `flag:"repo" env:"PLUGIN_REPO" envfile:"no" group:"Destination" doc:"Repository to push to, e.g. registry.example.com/team/app; combined with every tag. For ecr, gar, gcr and acr it is under PLUGIN_REGISTRY unless it already starts with it."`
+	Repo          string   `flag:"repo" env:"PLUGIN_REPO" group:"Destination" doc:"Repository to push to, e.g. registry.example.com/team/app; combined with every tag. For ecr, gar, gcr and acr it is under PLUGIN_REGISTRY unless it already starts with it."`
 	ExpandRepo    bool     `flag:"expand-repo" env:"PLUGIN_EXPAND_REPO" group:"Destination" doc:"docker kind: put --repo under --registry (REGISTRY/REPO) unless it already starts with it or the registry is Docker Hub, as the Kaniko plugin does."`
-	Tags          []string `flag:"tags" env:"PLUGIN_TAG,PLUGIN_TAGS" default:"latest" group:"Destination" doc:"Tags, comma separated. Without a flag or variable the file .tags in the working directory is read; else latest."`
-	Destinations  []string `flag:"destination" env:"PLUGIN_DESTINATIONS" envfile:"no" group:"Destination" doc:"Extra full references (registry/repo:tag), comma separated or a repeated flag; each may be on another registry."`
-	ExpandTag     bool     `flag:"expand-tag" env:"PLUGIN_EXPAND_TAG" group:"Destination" doc:"Expand each semantic-version tag into major, major.minor and major.minor.patch (v1.2.3 gives 1, 1.2, 1.2.3) when building."`
-	AutoTag       bool     `flag:"auto-tag" env:"PLUGIN_AUTO_TAG,PLUGIN_DEFAULT_TAGS" group:"Destination" doc:"Tags from the commit when building: latest on the default branch, X, X.Y, X.Y.Z for a tag vX.Y.Z; other refs skip the build."`
-	AutoTagSuffix string   `flag:"auto-tag-suffix" env:"PLUGIN_AUTO_TAG_SUFFIX,PLUGIN_DEFAULT_SUFFIX" group:"Destination" doc:"Suffix for automatic tags (1.2-SUFFIX; SUFFIX alone instead of latest)."`
+	Tags          []string `flag:"tags" env:"PLUGIN_TAG,PLUGIN_TAGS" envfile:"yes" default:"latest" group:"Destination" doc:"Tags, comma separated. Without a flag or variable the file .tags in the working directory is read; else latest."`
+	Destinations  []string `flag:"destination" env:"PLUGIN_DESTINATIONS" group:"Destination" doc:"Extra full references (registry/repo:tag), comma separated or a repeated flag; each may be on another registry."`
+	ExpandTag     bool     `flag:"expand-tag" env:"PLUGIN_EXPAND_TAG" envfile:"yes" group:"Destination" doc:"Expand each semantic-version tag into major, major.minor and major.minor.patch (v1.2.3 gives 1, 1.2, 1.2.3) when building."`
+	AutoTag       bool     `flag:"auto-tag" env:"PLUGIN_AUTO_TAG,PLUGIN_DEFAULT_TAGS" envfile:"yes" group:"Destination" doc:"Tags from the commit when building: latest on the default branch, X, X.Y, X.Y.Z for a tag vX.Y.Z; other refs skip the build."`
+	AutoTagSuffix string   `flag:"auto-tag-suffix" env:"PLUGIN_AUTO_TAG_SUFFIX,PLUGIN_DEFAULT_SUFFIX" envfile:"yes" group:"Destination" doc:"Suffix for automatic tags (1.2-SUFFIX; SUFFIX alone instead of latest)."`
 	CommitRef     string   `flag:"commit-ref" env:"DRONE_COMMIT_REF" group:"Destination" doc:"The git ref of the build (refs/heads/main, refs/tags/v1.2.3), for --auto-tag."`
 	RepoBranch    string   `flag:"repo-branch" env:"DRONE_REPO_BRANCH" group:"Destination" doc:"The repository's default branch, for --auto-tag."`
 
 	// Registry access.
-	Registry            string        `flag:"registry" env:"PLUGIN_REGISTRY,DOCKER_REGISTRY" envfile:"no" group:"Registry access" doc:"Registry that --username and --password log in to (default: the registry of --repo)."`
+	Registry            string        `flag:"registry" env:"PLUGIN_REGISTRY,DOCKER_REGISTRY" group:"Registry access" doc:"Registry that --username and --password log in to (default: the registry of --repo)."`
 	Username            string        `flag:"username" env:"PLUGIN_USERNAME,DOCKER_USERNAME" group:"Registry access" doc:"User name for --registry."`
 	Password            string        `flag:"password" env:"PLUGIN_PASSWORD,DOCKER_PASSWORD" secret:"true" group:"Registry access" doc:"Password or token for --registry."`
-	Config              string        `flag:"config" env:"PLUGIN_CONFIG,DOCKER_PLUGIN_CONFIG" envfile:"no" secret:"true" group:"Registry access" doc:"Docker config.json as JSON content or as a file path; its auths and credential helpers are used for every registry. Without it, $DOCKER_CONFIG/config.json or ~/.docker/config.json is used."`
-	RegistryCertificate string        `flag:"registry-certificate" env:"PLUGIN_REGISTRY_CERTIFICATE" envfile:"no" group:"Registry access" doc:"Extra CA certificate(s) to trust, as a PEM file path or PEM content."`
-	Insecure            bool          `flag:"insecure" env:"PLUGIN_INSECURE" envfile:"no" group:"Registry access" doc:"Allow plain HTTP to the registries (loopback registries are always allowed): a registry that answers TLS is still reached over TLS, its certificate verified. It does not skip certificate checks (docker's insecure-registries does; here that is PLUGIN_SKIP_TLS_VERIFY), and does not apply to the vulnerability database."`
-	SkipTLSVerify       bool          `flag:"skip-tls-verify" env:"PLUGIN_SKIP_TLS_VERIFY" envfile:"no" group:"Registry access" doc:"Do not verify registry TLS certificates (pushes, sources, base images, signatures, the vulnerability database). Prefer PLUGIN_REGISTRY_CERTIFICATE with the registry's CA."`
+	Config              string        `flag:"config" env:"PLUGIN_CONFIG,DOCKER_PLUGIN_CONFIG" secret:"true" group:"Registry access" doc:"Docker config.json as JSON content or as a file path; its auths and credential helpers are used for every registry. Without it, $DOCKER_CONFIG/config.json or ~/.docker/config.json is used."`
+	RegistryCertificate string        `flag:"registry-certificate" env:"PLUGIN_REGISTRY_CERTIFICATE" group:"Registry access" doc:"Extra CA certificate(s) to trust, as a PEM file path or PEM content."`
+	Insecure            bool          `flag:"insecure" env:"PLUGIN_INSECURE" group:"Registry access" doc:"Allow plain HTTP to the registries (loopback registries are always allowed): a registry that answers TLS is still reached over TLS, its certificate verified. It does not skip certificate checks (docker's insecure-registries does; here that is PLUGIN_SKIP_TLS_VERIFY), and does not apply to the vulnerability database."`
+	SkipTLSVerify       bool          `flag:"skip-tls-verify" env:"PLUGIN_SKIP_TLS_VERIFY" group:"Registry access" doc:"Do not verify registry TLS certificates (pushes, sources, base images, signatures, the vulnerability database). Prefer PLUGIN_REGISTRY_CERTIFICATE with the registry's CA."`
 	PushRetry           int           `flag:"push-retry" env:"PLUGIN_PUSH_RETRY" default:"3" group:"Registry access" doc:"Retries, with backoff, of a request that failed with 408, 429, 5xx or a dropped connection; never on other 4xx."`
 	RegistryTimeout     time.Duration `flag:"registry-timeout" env:"PLUGIN_REGISTRY_TIMEOUT" default:"30s" group:"Registry access" doc:"Bound on connecting to a registry and on waiting for each response."`
-	RegistryRoutes      []string      `flag:"registry-routes" env:"PLUGIN_REGISTRY_ROUTES" envfile:"no" group:"Registry access" doc:"HOST=127.0.0.1:PORT or HOST=https://127.0.0.1:PORT pairs, comma separated: every request for registry HOST goes to that loopback address instead, and no reference changes. Plain: over HTTP and without logging in (a local stand-in; hoist pipeline run --local sets it in the plugin images it runs). https: over HTTPS, the certificate checked for HOST and the login as usual (curl's --resolve)."`
+	RegistryRoutes      []string      `flag:"registry-routes" env:"PLUGIN_REGISTRY_ROUTES" group:"Registry access" doc:"HOST=127.0.0.1:PORT or HOST=https://127.0.0.1:PORT pairs, comma separated: every request for registry HOST goes to that loopback address instead, and no reference changes. Plain: over HTTP and without logging in (a local stand-in; hoist pipeline run --local sets it in the plugin images it runs). https: over HTTPS, the certificate checked for HOST and the login as usual (curl's --resolve)."`
 
 	// Registry kinds.
-	RegistryType     string `flag:"registry-type" env:"PLUGIN_REGISTRY_TYPE" envfile:"no" group:"Registry kinds" doc:"Kind of PLUGIN_REGISTRY: docker (any OCI registry), ecr, gar, gcr or acr; it builds the references and logs in the cloud's way, and is the artifact file's registryType. Unset: inferred from the registry's host (ACCOUNT.dkr.ecr.REGION.amazonaws.com and public.ecr.aws: ecr; LOCATION-docker.pkg.dev: gar; gcr.io: gcr; NAME.azurecr.io: acr; any other: docker)."`
+	RegistryType     string `flag:"registry-type" env:"PLUGIN_REGISTRY_TYPE" group:"Registry kinds" doc:"Kind of PLUGIN_REGISTRY: docker (any OCI registry), ecr, gar, gcr or acr; it builds the references and logs in the cloud's way, and is the artifact file's registryType. Unset: inferred from the registry's host (ACCOUNT.dkr.ecr.REGION.amazonaws.com and public.ecr.aws: ecr; LOCATION-docker.pkg.dev: gar; gcr.io: gcr; NAME.azurecr.io: acr; any other: docker)."`
 	Account          string `flag:"account" env:"PLUGIN_ACCOUNT,ECR_ACCOUNT" group:"Registry kinds" doc:"ECR: the AWS account id; with PLUGIN_REGION it names the registry when PLUGIN_REGISTRY is empty."`
 	Region           string `flag:"region" env:"PLUGIN_REGION,ECR_REGION,AWS_REGION" group:"Registry kinds" doc:"ECR: the AWS region (default: the region the registry host names, else us-east-1)."`
 	FIPS             bool   `flag:"fips" env:"PLUGIN_FIPS" group:"Registry kinds" doc:"ECR: use the FIPS registry endpoint of the region."`
@@ -131,9 +133,9 @@ type Settings struct {
 	CreateRepository bool   `flag:"create-repository" env:"PLUGIN_CREATE_REPOSITORY,ECR_CREATE_REPOSITORY" group:"Registry kinds" doc:"ECR: create the repository when it does not exist."`
 	LifecyclePolicy  string `flag:"lifecycle-policy" env:"PLUGIN_LIFECYCLE_POLICY" group:"Registry kinds" doc:"ECR: a lifecycle policy file, applied to the repository before every push."`
 	RepositoryPolicy string `flag:"repository-policy" env:"PLUGIN_REPOSITORY_POLICY" group:"Registry kinds" doc:"ECR: a repository policy file, applied to the repository before every push."`
-	ECRRegistry      string `flag:"ecr-registry" env:"PLUGIN_ECR_REGISTRY" envfile:"no" group:"Registry kinds" doc:"A further registry host that is ECR, for a run mixing kinds (ECR's own amazonaws.com hosts are recognised anyway)."`
-	ECREndpoint      string `flag:"ecr-endpoint" env:"PLUGIN_ECR_ENDPOINT" envfile:"no" group:"Registry kinds" doc:"ECR API endpoint override (private clouds, tests)."`
-	STSEndpoint      string `flag:"sts-endpoint" env:"PLUGIN_STS_ENDPOINT" envfile:"no" group:"Registry kinds" doc:"AWS STS endpoint override."`
+	ECRRegistry      string `flag:"ecr-registry" env:"PLUGIN_ECR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is ECR, for a run mixing kinds (ECR's own amazonaws.com hosts are recognised anyway)."`
+	ECREndpoint      string `flag:"ecr-endpoint" env:"PLUGIN_ECR_ENDPOINT" group:"Registry kinds" doc:"ECR API endpoint override (private clouds, tests)."`
+	STSEndpoint      string `flag:"sts-endpoint" env:"PLUGIN_STS_ENDPOINT" group:"Registry kinds" doc:"AWS STS endpoint override."`
 
 	JSONKey        string `flag:"json-key" env:"PLUGIN_JSON_KEY,GCR_JSON_KEY,GOOGLE_CREDENTIALS" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a service-account JSON key: JSON, base64 JSON, or a file path."`
 	AccessToken    string `flag:"access-token" env:"PLUGIN_ACCESS_TOKEN" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a ready OAuth access token."`
@@ -143,21 +145,21 @@ type Settings struct {
 	PoolID         string `flag:"pool-id" env:"PLUGIN_POOL_ID" group:"Registry kinds" doc:"GAR/GCR workload identity: the pool id."`
 	ProviderID     string `flag:"provider-id" env:"PLUGIN_PROVIDER_ID" group:"Registry kinds" doc:"GAR/GCR workload identity: the provider id."`
 	ServiceAccount string `flag:"service-account-email" env:"PLUGIN_SERVICE_ACCOUNT_EMAIL" group:"Registry kinds" doc:"GAR/GCR workload identity: the service account to act as."`
-	GARRegistry    string `flag:"gar-registry" env:"PLUGIN_GAR_REGISTRY" envfile:"no" group:"Registry kinds" doc:"A further registry host that is GAR/GCR, for a run mixing kinds (pkg.dev and gcr.io hosts are recognised anyway)."`
-	GoogleSTSURL   string `flag:"google-sts-endpoint" env:"PLUGIN_GOOGLE_STS_ENDPOINT" envfile:"no" group:"Registry kinds" doc:"Google STS endpoint override."`
-	GoogleIAMURL   string `flag:"google-iam-endpoint" env:"PLUGIN_GOOGLE_IAM_ENDPOINT" envfile:"no" group:"Registry kinds" doc:"Google IAM credentials endpoint override."`
+	GARRegistry    string `flag:"gar-registry" env:"PLUGIN_GAR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is GAR/GCR, for a run mixing kinds (pkg.dev and gcr.io hosts are recognised anyway)."`
+	GoogleSTSURL   string `flag:"google-sts-endpoint" env:"PLUGIN_GOOGLE_STS_ENDPOINT" group:"Registry kinds" doc:"Google STS endpoint override."`
+	GoogleIAMURL   string `flag:"google-iam-endpoint" env:"PLUGIN_GOOGLE_IAM_ENDPOINT" group:"Registry kinds" doc:"Google IAM credentials endpoint override."`
 
 	TenantID       string `flag:"tenant-id" env:"PLUGIN_TENANT_ID,TENANT_ID,AZURE_TENANT_ID" group:"Registry kinds" doc:"ACR: the Azure AD tenant."`
 	ClientID       string `flag:"client-id" env:"PLUGIN_CLIENT_ID,CLIENT_ID,AZURE_CLIENT_ID,AZURE_APP_ID" group:"Registry kinds" doc:"ACR: the service principal (application) id."`
 	ClientSecret   string `flag:"client-secret" env:"PLUGIN_CLIENT_SECRET,CLIENT_SECRET,AZURE_CLIENT_SECRET" secret:"true" group:"Registry kinds" doc:"ACR: the service principal's client secret."`
 	ClientCert     string `flag:"client-certificate" env:"PLUGIN_CLIENT_CERTIFICATE,CLIENT_CERTIFICATE" secret:"true" group:"Registry kinds" doc:"ACR: the service principal's certificate and key, PEM or base64 PEM."`
-	AzureAuthority string `flag:"azure-authority-host" env:"AZURE_AUTHORITY_HOST" envfile:"no" group:"Registry kinds" doc:"ACR: Azure AD authority override (sovereign clouds, tests)."`
-	ACRRegistry    string `flag:"acr-registry" env:"PLUGIN_ACR_REGISTRY" envfile:"no" group:"Registry kinds" doc:"A further registry host that is ACR, for a run mixing kinds (azurecr.io hosts are recognised anyway)."`
+	AzureAuthority string `flag:"azure-authority-host" env:"AZURE_AUTHORITY_HOST" group:"Registry kinds" doc:"ACR: Azure AD authority override (sovereign clouds, tests)."`
+	ACRRegistry    string `flag:"acr-registry" env:"PLUGIN_ACR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is ACR, for a run mixing kinds (azurecr.io hosts are recognised anyway)."`
 
 	PartialLogin bool `flag:"partial-login" env:"PLUGIN_PARTIAL_LOGIN" group:"Registry kinds" doc:"When the credentials of some registries cannot be had, push to the others instead of pushing nothing (the run still fails)."`
 
 	// Docker daemon.
-	DockerHost string `flag:"docker-host" env:"DOCKER_HOST" envfile:"no" default:"unix:///var/run/docker.sock" group:"Docker daemon" doc:"Docker daemon to look up --source-image in."`
+	DockerHost string `flag:"docker-host" env:"DOCKER_HOST" default:"unix:///var/run/docker.sock" group:"Docker daemon" doc:"Docker daemon to look up --source-image in."`
 	DaemonOff  bool   `flag:"daemon-off" env:"PLUGIN_DAEMON_OFF" group:"Docker daemon" doc:"Accepted as the peers send it (Harness sets it on every VM and Cloud step): hoist never starts a Docker daemon, so it changes nothing. A step that needs a daemon (--load, --builder-driver=docker, a source image found only there) uses the one at DOCKER_HOST; any other step never touches it."`
 
 	// Performance.
@@ -182,29 +184,29 @@ type Settings struct {
 	ScanFormat        []string      `flag:"format" env:"PLUGIN_SCAN_FORMAT" default:"table" group:"Scan gate" doc:"Trivy's --format, one or several: table, json, sarif, cyclonedx, spdx-json. Each goes to the --output at the same position; formats past the last --output (at most one) go to standard output (hoist scan) or the log, so --format json,table --output r.json writes r.json and prints the table."`
 	ScanOutput        []string      `flag:"output" env:"PLUGIN_SCAN_OUTPUT" group:"Scan gate" doc:"Trivy's --output: the report files, comma separated, one per --format in order; each directory must exist."`
 	ScanExitCode      int           `flag:"exit-code" env:"PLUGIN_SCAN_EXIT_CODE" default:"7" group:"Scan gate" doc:"Trivy's --exit-code: the exit code when the gate fails (findings remain after --severity, --ignore-unfixed and the ignore file). 0 reports without gating; the record then says failed and PLUGIN_REQUIRE_SCAN refuses the digest."`
-	ScanDBRepository  []string      `flag:"db-repository" env:"PLUGIN_SCAN_DB_REPOSITORY" envfile:"no" group:"Scan gate" doc:"Trivy's --db-repository: OCI registries holding Trivy's vulnerability database (a mirror of ghcr.io/aquasecurity/trivy-db:2), fetched when the cache has no usable database. hoist fetches it itself, with the registries' TLS settings (PLUGIN_REGISTRY_CERTIFICATE, PLUGIN_SKIP_TLS_VERIFY) and logins; over plain HTTP only from loopback (PLUGIN_INSECURE does not apply)."`
+	ScanDBRepository  []string      `flag:"db-repository" env:"PLUGIN_SCAN_DB_REPOSITORY" group:"Scan gate" doc:"Trivy's --db-repository: OCI registries holding Trivy's vulnerability database (a mirror of ghcr.io/aquasecurity/trivy-db:2), fetched when the cache has no usable database. hoist fetches it itself, with the registries' TLS settings (PLUGIN_REGISTRY_CERTIFICATE, PLUGIN_SKIP_TLS_VERIFY) and logins; over plain HTTP only from loopback (PLUGIN_INSECURE does not apply)."`
 	ScanDBDigest      string        `flag:"db-digest" env:"PLUGIN_SCAN_DB_DIGEST" group:"Scan gate" doc:"Pin the vulnerability database: the manifest digest (sha256:...) of the database artifact, as crane digest prints it. hoist fetches it from --db-repository and refuses (exit 7, both digests named) an artifact of another digest; a cached database counts only when hoist fetched it with that digest. The scan record and the provenance name the digest of the database used, pinned or not."`
-	ScanCacheDir      string        `flag:"cache-dir" env:"PLUGIN_SCAN_CACHE_DIR,TRIVY_CACHE_DIR" envfile:"no" group:"Scan gate" doc:"Trivy's --cache-dir: its database (DIR/db/trivy.db and metadata.json, as trivy --download-db-only writes them; a local database directory goes here) and its layer cache. Default: $XDG_CACHE_HOME/trivy or ~/.cache/trivy, as Trivy's."`
+	ScanCacheDir      string        `flag:"cache-dir" env:"PLUGIN_SCAN_CACHE_DIR,TRIVY_CACHE_DIR" group:"Scan gate" doc:"Trivy's --cache-dir: its database (DIR/db/trivy.db and metadata.json, as trivy --download-db-only writes them; a local database directory goes here) and its layer cache. Default: $XDG_CACHE_HOME/trivy or ~/.cache/trivy, as Trivy's."`
 	ScanStaleDB       string        `flag:"stale-db" env:"PLUGIN_SCAN_STALE_DB" default:"fail" group:"Scan gate" doc:"A database past its NextUpdate with no --db-repository to refresh it from: fail (the default) or warn and scan with it."`
-	ScanTrivy         string        `flag:"trivy" env:"PLUGIN_SCAN_TRIVY" envfile:"no" default:"trivy" group:"Scan gate" doc:"The Trivy executable (looked up on PATH, then beside hoist); it must be the version hoist pins."`
+	ScanTrivy         string        `flag:"trivy" env:"PLUGIN_SCAN_TRIVY" default:"trivy" group:"Scan gate" doc:"The Trivy executable (looked up on PATH, then beside hoist); it must be the version hoist pins."`
 	ScanTimeout       time.Duration `flag:"scan-timeout" env:"PLUGIN_SCAN_TIMEOUT" default:"10m" group:"Scan gate" doc:"Bound on one Trivy run (Trivy's --timeout)."`
 	ScanRecords       string        `flag:"scan-records" env:"PLUGIN_SCAN_RECORDS" default:".hoist/scans" group:"Scan gate" doc:"Where scan records are written and PLUGIN_REQUIRE_SCAN looks: one JSON file per manifest digest."`
 
 	// Signing.
 	Sign              bool   `flag:"sign" env:"PLUGIN_SIGN" group:"Signing" doc:"After every destination holds the image, sign its manifest digest with PLUGIN_SIGN_KEY (cosign's key-based signing, through cosign's Go packages) or keyless (PLUGIN_SIGN_IDENTITY_TOKEN) and store the signature in each destination repository, where cosign verify --key finds it. A step that only builds has nothing to sign."`
-	SignKey           string `flag:"sign-key" env:"PLUGIN_SIGN_KEY,PLUGIN_COSIGN_PRIVATE_KEY" envfile:"no" secret:"true" group:"Signing" doc:"The cosign private key (cosign generate-key-pair's cosign.key), as PEM content or a file path."`
+	SignKey           string `flag:"sign-key" env:"PLUGIN_SIGN_KEY,PLUGIN_COSIGN_PRIVATE_KEY" secret:"true" group:"Signing" doc:"The cosign private key (cosign generate-key-pair's cosign.key), as PEM content or a file path."`
 	SignPassword      string `flag:"sign-password" env:"PLUGIN_SIGN_PASSWORD,PLUGIN_COSIGN_PASSWORD" secret:"true" group:"Signing" doc:"The password PLUGIN_SIGN_KEY is encrypted with."`
 	SignIdentityToken string `flag:"sign-identity-token" env:"PLUGIN_SIGN_IDENTITY_TOKEN,SIGSTORE_ID_TOKEN" secret:"true" group:"Signing" doc:"Keyless signing, in place of PLUGIN_SIGN_KEY: the CI's OIDC identity token (a JWT with the audience sigstore), which Fulcio (PLUGIN_SIGN_FULCIO_URL) exchanges for a short-lived certificate of a key made for this step; cosign verify --certificate-identity --certificate-oidc-issuer checks the signature. Not tested against the public Sigstore services (see docs/usage.md)."`
-	SignFulcioURL     string `flag:"sign-fulcio-url" env:"PLUGIN_SIGN_FULCIO_URL" envfile:"no" default:"https://fulcio.sigstore.dev" group:"Signing" doc:"Keyless signing: the Fulcio certificate authority."`
-	SignRekorURL      string `flag:"sign-rekor-url" env:"PLUGIN_SIGN_REKOR_URL" envfile:"no" default:"https://rekor.sigstore.dev" group:"Signing" doc:"Keyless signing: the Rekor transparency log (API v1) every signature and attestation is recorded in, as cosign does."`
-	SignTlogUpload    bool   `flag:"sign-tlog-upload" env:"PLUGIN_SIGN_TLOG_UPLOAD" envfile:"no" default:"true" group:"Signing" doc:"Keyless signing: record the signatures in Rekor. false: no record (a verifier then needs --insecure-ignore-tlog), for a private Fulcio without a log."`
+	SignFulcioURL     string `flag:"sign-fulcio-url" env:"PLUGIN_SIGN_FULCIO_URL" default:"https://fulcio.sigstore.dev" group:"Signing" doc:"Keyless signing: the Fulcio certificate authority."`
+	SignRekorURL      string `flag:"sign-rekor-url" env:"PLUGIN_SIGN_REKOR_URL" default:"https://rekor.sigstore.dev" group:"Signing" doc:"Keyless signing: the Rekor transparency log (API v1) every signature and attestation is recorded in, as cosign does."`
+	SignTlogUpload    bool   `flag:"sign-tlog-upload" env:"PLUGIN_SIGN_TLOG_UPLOAD" default:"true" group:"Signing" doc:"Keyless signing: record the signatures in Rekor. false: no record (a verifier then needs --insecure-ignore-tlog), for a private Fulcio without a log."`
 	SBOM              bool   `flag:"sbom" env:"PLUGIN_SBOM" group:"Signing" doc:"With PLUGIN_SIGN: attach the image's CycloneDX SBOM, written by Trivy from the very bytes pushed (each platform's), to the signed digest as a signed in-toto attestation (cosign verify-attestation --type cyclonedx)."`
 	Provenance        bool   `flag:"provenance" env:"PLUGIN_PROVENANCE" group:"Signing" doc:"With PLUGIN_SIGN: attach a SLSA provenance v1 statement (the CI's source and commit, the Dockerfile and its digest, the build arguments that are not secrets, the base images as BuildKit resolved them, builder and hoist versions, the scan record and its verdict) as a signed in-toto attestation (cosign verify-attestation --type slsaprovenance1)."`
 
 	// Behaviour.
 	Progress string `flag:"progress" env:"PLUGIN_PROGRESS" default:"auto" group:"General" doc:"Progress display: auto (bars on a terminal, plain lines otherwise), tty, plain or quiet."`
 	Debug    bool   `flag:"debug" env:"PLUGIN_DEBUG" group:"General" doc:"Log every registry request (secrets masked)."`
-	EnvFile  string `flag:"env-file" env:"PLUGIN_ENV_FILE" group:"General" doc:"A dotenv file loaded before the other settings; variables already set win. It may not set the settings marked as not from an env file (exit 2, naming the file and line)."`
+	EnvFile  string `flag:"env-file" env:"PLUGIN_ENV_FILE" group:"General" doc:"A dotenv file loaded before the other settings; variables already set win. It may set only the settings marked as from an env file (the tags, build arguments with values, labels, the target, the platforms, no-cache and pull); any other variable in it, a setting or not, is refused (exit 2, naming the file, the line and the variable)."`
 
 	// Kaniko executor flags (tag kaniko: the executor flag it is passed as;
 	// used only when Kaniko builds).

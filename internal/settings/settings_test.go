@@ -114,12 +114,12 @@ func TestTagsFileFallback(t *testing.T) {
 func TestEnvFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "plugin.env"), []byte("# comment\nexport PLUGIN_TARGET=from-file\nPLUGIN_TAGS=\"a,b\"\nPLUGIN_PUSH_ONLY='true'\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "plugin.env"), []byte("# comment\nexport PLUGIN_TARGET=from-file\nPLUGIN_TAGS=\"a,b\"\nPLUGIN_NO_CACHE='true'\n"), 0o644)
 	s, err := Load(nil, env(map[string]string{"PLUGIN_ENV_FILE": "plugin.env", "PLUGIN_TAGS": "set"}), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]any{"from-file", []string{"set"}, true}, []any{s.Target, s.Tags, s.PushOnly}); d != "" {
+	if d := cmp.Diff([]any{"from-file", []string{"set"}, true}, []any{s.Target, s.Tags, s.NoCache}); d != "" {
 		t.Error(d)
 	}
 	_, err = Load(nil, env(map[string]string{"PLUGIN_ENV_FILE": "missing.env"}), dir)
