@@ -100,7 +100,7 @@ func TestAttestOnBuild(t *testing.T) {
 		"PLUGIN_REPO", a.Host+"/attested/app", "PLUGIN_TAGS", "1.2.3",
 		"PLUGIN_DESTINATIONS", b.Host+"/team/app:1.2.3",
 		"PLUGIN_REGISTRY", b.Host, "PLUGIN_USERNAME", b.User, "PLUGIN_PASSWORD", b.Password, "PLUGIN_REGISTRY_CERTIFICATE", string(ca),
-		"PLUGIN_BUILD_ARGS", "VERSION=1.2.3,API_TOKEN="+token+",UPSTREAM="+b.Password,
+		"PLUGIN_BUILD_ARGS", "VERSION=1.2.3,API_TOKEN="+token+",UPSTREAM=https://mirror.example/%zz",
 		"PLUGIN_SCAN", "true", "PLUGIN_SCAN_RECORDS", records,
 		"PLUGIN_SIGN", "true", "PLUGIN_SIGN_KEY", key, "PLUGIN_SIGN_PASSWORD", password,
 		"PLUGIN_SBOM", "true", "PLUGIN_PROVENANCE", "true",

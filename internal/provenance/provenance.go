@@ -188,6 +188,37 @@ func Public(v string) (out string, ok bool) {
 	return out, true
 }
 
+// HasLogin reports whether v holds a URL that carries a login: a user
+// and password (https://user:password@host/..., or user:password@host
+// without a scheme, as Public removes them), or a user alone in an HTTP
+// URL (https://TOKEN@host/...: a token given as the user name). A user
+// alone in another scheme (ssh://git@host/...) is a name, not a login. A
+// URL with an @ that does not parse counts as one.
+func HasLogin(v string) bool {
+	for _, raw := range urlRe.FindAllString(v, -1) {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			if strings.Contains(raw, "@") {
+				return true
+			}
+		case u.User == nil:
+		case strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https"):
+			return true
+		default:
+			if _, ok := u.User.Password(); ok {
+				return true
+			}
+		}
+	}
+	for _, m := range loginRe.FindAllStringSubmatch(urlRe.ReplaceAllString(v, " "), -1) {
+		if !digestRe.MatchString(m[3]) {
+			return true
+		}
+	}
+	return false
+}
+
 // publicTree makes every string of a decoded JSON value public (Public);
 // one that cannot be is ****.
 func publicTree(v any) any {

@@ -114,3 +114,31 @@ func TestSourceFromCI(t *testing.T) {
 		t.Errorf("source %+v, invocation %q", s, inv)
 	}
 }
+
+// HasLogin finds a URL's login, with or without a scheme, and a token
+// given as an HTTP URL's user; not an image reference's digest, an
+// e-mail address, a git ssh user or a plain URL.
+func TestHasLogin(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]bool{
+		"https://ci:pw@pypi.example/simple":             true,
+		"--index-url https://ci:pw@pypi.example/simple": true,
+		"ci:pw@pypi.example/simple":                     true,
+		"a=1 ci:pw@pypi.example":                        true,
+		"https://ghp_token123@github.com/org/repo.git":  true,
+		"HTTP://user@host.example/":                     true,
+		"postgres://app:pw@db.example:5432/app":         true,
+		"https://bad:p%zz@host.example/":                true,
+		"https://pypi.example/simple":                   false,
+		"https://pypi.example/simple?token=abc":         false,
+		"alpine:3.19@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef": false,
+		"ssh://git@github.com/org/repo.git":                                                   false,
+		"git@github.com:org/repo.git":                                                         false,
+		"ops@example.com":                                                                     false,
+		"1.2.3":                                                                               false,
+	} {
+		if got := HasLogin(v); got != want {
+			t.Errorf("HasLogin(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

@@ -420,11 +420,9 @@ func buildTags(s *settings.Settings) ([]string, error) {
 func buildOf(s *settings.Settings, env Environ, st *Step, path func(string) string) (*Build, error) {
 	b := &Build{TarPath: path(s.TarPath), TarFormat: s.TarFormat, Load: s.Load, BuilderTimeout: s.BuilderTimeout}
 	var err error
-	b.Request, b.Notes, err = buildRequest(s, env, st.Destinations, path)
-	// Build secrets are secrets from the moment they are read.
-	for _, v := range b.Request.Secrets {
-		st.Mask.Add(string(v))
-	}
+	// Build secrets are secrets from the moment they are read: they
+	// join the step's mask there.
+	b.Request, b.Notes, err = buildRequest(s, env, st.Destinations, path, st.Mask)
 	if err != nil {
 		return nil, err
 	}

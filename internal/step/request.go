@@ -11,13 +11,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/build"
+	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/provenance"
 	"github.com/hoist-build/hoist/internal/settings"
 )
 
 // buildRequest turns the settings into a build request, and the notes to
 // print; every malformed value is reported at once.
-func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func(string) string) (build.Request, []string, error) {
+//
+// known is the step's mask: every build secret joins it once read, and a
+// build argument or custom label that holds one of its secrets, or a URL
+// with a login, is refused (publishedValue).
+func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func(string) string, known *mask.Set) (build.Request, []string, error) {
 	var errs []error
 	var notes []string
 	req := build.Request{
@@ -70,6 +75,7 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 		args, origin = s.BuildArgsNew, s.Origin("build-args-new")
 	}
 	given := map[string]bool{}
+	argFrom := map[string]string{} // the setting each argument came from
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		k = strings.TrimSpace(k)
@@ -84,12 +90,12 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 			}
 		}
 		req.BuildArgs = append(req.BuildArgs, build.KV{Key: k, Value: v})
-		given[k] = true
+		given[k], argFrom[k] = true, origin
 	}
 	for _, k := range s.BuildArgsFromEnv {
 		if v, ok := env.Lookup(k); ok && !given[k] {
 			req.BuildArgs = append(req.BuildArgs, build.KV{Key: k, Value: v})
-			given[k] = true
+			given[k], argFrom[k] = true, s.Origin("build-args-from-env")
 		}
 	}
 	// The proxy variables, as the peers pass them. BuildKit keeps them out
@@ -116,6 +122,7 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 		}
 		req.Labels = append(req.Labels, build.KV{Key: strings.TrimSpace(k), Value: v})
 	}
+	custom := req.Labels
 	if s.AutoLabel {
 		// No "created" from the clock, so that a rebuild of the same
 		// commit gives the same digest; Drone's build time when it is set.
@@ -147,6 +154,7 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 			continue
 		}
 		req.Secrets[id] = []byte(v)
+		known.Add(v)
 	}
 	for _, sec := range s.SecretsFromFile {
 		id, p, ok := strings.Cut(sec, "=")
@@ -160,6 +168,7 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 			continue
 		}
 		req.Secrets[id] = b
+		known.Add(string(b))
 	}
 	for _, spec := range s.Secret {
 		id, v, err := rawSecret(spec, env, path)
@@ -168,6 +177,25 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 			continue
 		}
 		req.Secrets[id] = v
+		known.Add(string(v))
+	}
+
+	// What the image's config publishes: BuildKit records every build
+	// argument a RUN uses in the image's history ("RUN |1 KEY=value
+	// ..."), and the labels as they are. The proxy variables are the
+	// exception BuildKit makes: it keeps them out of the history.
+	for _, kv := range req.BuildArgs {
+		if provenance.IsProxyArg(kv.Key) {
+			continue
+		}
+		if err := publishedValue("build argument", kv.Key, kv.Value, known); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", argFrom[kv.Key], err))
+		}
+	}
+	for _, kv := range custom {
+		if err := publishedValue("label", kv.Key, kv.Value, known); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Origin("labels"), err))
+		}
 	}
 
 	var err error
@@ -194,6 +222,26 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 		return req, nil, fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
 	}
 	return req, notes, nil
+}
+
+// publishedValue refuses the value of a build argument or label (what)
+// named key that the image's config would publish with a secret in it:
+// one of the step's known secrets, or a URL with a login. The error
+// names the key, never the value, and says what to do instead.
+func publishedValue(what, key, value string, known *mask.Set) error {
+	switch {
+	case known.Contains(value):
+		if what == "label" {
+			return fmt.Errorf("label %s holds a secret of this step (the value of a secret setting, a login or a build secret): labels are published in the image's config; leave the secret out of the label", key)
+		}
+		return fmt.Errorf("build argument %s holds a secret of this step (the value of a secret setting, a login or a build secret): BuildKit records a build argument that a RUN uses in the image's history, which is published with the image; pass it as a build secret instead: PLUGIN_SECRET=id=%s,env=VARIABLE (the variable that holds it), read in the Dockerfile with RUN --mount=type=secret,id=%s,env=%s", key, key, key, key)
+	case provenance.HasLogin(value):
+		if what == "label" {
+			return fmt.Errorf("label %s holds a URL with a login (user:password@host, or a token as the user): labels are published in the image's config; give the URL without its login", key)
+		}
+		return fmt.Errorf("build argument %s holds a URL with a login (user:password@host, or a token as the user): BuildKit records a build argument that a RUN uses in the image's history, which is published with the image; give the URL without its login, and the login as a build secret (PLUGIN_SECRET=id=ID,env=VARIABLE, read with RUN --mount=type=secret,id=ID,env=VARIABLE, or a .netrc mounted as a secret file)", key)
+	}
+	return nil
 }
 
 // proxyVars are the proxy variables a build gets from the environment

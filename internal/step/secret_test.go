@@ -1,6 +1,7 @@
 package step
 
 import (
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -48,8 +49,11 @@ func TestRawSecret(t *testing.T) {
 
 // Every secret is known before the step is planned: the caller's (a
 // pipeline's), the content of a key file PLUGIN_SIGN_KEY names, line by
-// line; a planning error is masked with them; the provenance withholds a
-// build argument holding one, records URLs without their login and no
+// line; a planning error is masked with them. A build argument or label
+// holding one of them, or a URL with a login, is refused before
+// anything runs, naming it and never its value (the image's config
+// would publish it); the provenance records URLs without their query
+// values, withholds an argument whose name says secret, and records no
 // proxy variable.
 func TestSecretsKnownBeforePlanning(t *testing.T) {
 	t.Parallel()
@@ -71,22 +75,40 @@ func TestSecretsKnownBeforePlanning(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := FromSettings(s, env)
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, settings.ErrInvalid) {
+		t.Fatalf("a build argument and a label holding secrets: %v, want an invalid setting", err)
+	}
+	for _, want := range []string{"PLUGIN_BUILD_ARGS: build argument MIRROR holds a secret of this step", "PLUGIN_BUILD_ARGS: build argument URL holds a URL with a login",
+		"PLUGIN_CUSTOM_LABELS: label src holds a URL with a login", "PLUGIN_CUSTOM_LABELS: label leak holds a secret of this step"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q: %v", want, err)
+		}
+	}
+	for _, secret := range []string{"pipeline-s3cret", "url-pw", "label-pw", "proxy-pw", "git-pw"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error shows %q: %v", secret, err)
+		}
 	}
 	for _, line := range mask.Lines(string(kp.PrivateBytes)) {
 		if !st.Mask.Contains(line) {
 			t.Errorf("a line of the key file is not masked: %q", line)
 		}
 	}
+
+	vars["PLUGIN_BUILD_ARGS"] = "V=1,API_TOKEN=not-known-to-hoist,URL=https://h.example/x?sig=abc"
+	vars["PLUGIN_CUSTOM_LABELS"] = "src=https://git.example/a?ref=main"
+	s, _ = settings.Load(nil, lookup, dir)
+	if st, err = FromSettings(s, env); err != nil {
+		t.Fatal(err)
+	}
 	pb := st.Attest.Provenance.Build
-	if want := map[string]string{"V": "1", "URL": "https://h.example/x"}; !maps.Equal(pb.Args, want) {
+	if want := map[string]string{"V": "1", "URL": "https://h.example/x?sig=****"}; !maps.Equal(pb.Args, want) {
 		t.Errorf("recorded args %v, want %v", pb.Args, want)
 	}
-	if !slices.Equal(pb.Withheld, []string{"MIRROR"}) {
+	if !slices.Equal(pb.Withheld, []string{"API_TOKEN"}) {
 		t.Errorf("withheld %v", pb.Withheld)
 	}
-	if want := map[string]string{"src": "https://git.example/a", "org.opencontainers.image.source": "https://git.example/a.git"}; !maps.Equal(pb.Labels, want) {
+	if want := map[string]string{"src": "https://git.example/a?ref=****", "org.opencontainers.image.source": "https://git.example/a.git"}; !maps.Equal(pb.Labels, want) {
 		t.Errorf("recorded labels %v, want %v", pb.Labels, want)
 	}
 	// The proxy variables reach the build, the source label without
