@@ -302,3 +302,46 @@ func TestForgedDatabaseOriginVouchesForNothing(t *testing.T) {
 		}
 	})
 }
+
+// TRIVY_REGISTRY_TOKEN, Trivy's registry token for its database
+// repositories, is hoist's too, since hoist fetches the database: sent
+// as a bearer token to the database repositories' registry (a registry
+// that wants a token server's tokens, with no other login), it fetches
+// the database, which the record names by the digest crane reads; it
+// wins over a wrong TRIVY_USERNAME/TRIVY_PASSWORD, as in Trivy; and it is
+// never printed. Without it the registry refuses the fetch (the
+// control: the token is what opened it).
+func TestTrivyRegistryTokenFetchesTheDatabase(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	k := harness.Scan(t)
+	reg, ts := harness.StartTokenRegistry(t)
+	dbRef := harness.PushTrivyDB(t, reg, "mirror/trivy-db", k.DB)
+	dbDigest := reg.Digest(t, dbRef)
+	token := ts.Token(t, "repository:mirror/trivy-db:pull")
+	scanWith := func(kv ...string) (result, string) {
+		records := t.TempDir()
+		return hoist(t, with(scanEnv(t, k, "PLUGIN_SCAN_DB_REPOSITORY", dbRef, "PLUGIN_SCAN_RECORDS", records, "PLUGIN_SCAN_EXIT_CODE", "0"), kv...), "scan", f.DockerSave), records
+	}
+
+	r, _ := scanWith()
+	if r.code != ExitScanner {
+		t.Fatalf("no login (control): exit %d, want %d:\n%s", r.code, ExitScanner, r)
+	}
+	for _, kv := range [][]string{
+		{"TRIVY_REGISTRY_TOKEN", token},
+		{"TRIVY_REGISTRY_TOKEN", token, "TRIVY_USERNAME", "nobody", "TRIVY_PASSWORD", "wrong-password-77"},
+	} {
+		r, records := scanWith(kv...)
+		if r.code != 0 || !strings.Contains(r.stderr, "fetching it from "+dbRef) {
+			t.Errorf("with %s (%d settings): exit %d, want 0 after a fetch:\n%s", kv[0], len(kv)/2, r.code, r)
+			continue
+		}
+		if d := at(onlyRecord(t, records), "database", "digest"); d != dbDigest {
+			t.Errorf("the record names the database %v, want %s (crane)", d, dbDigest)
+		}
+		if strings.Contains(r.stdout+r.stderr, token) || strings.Contains(r.stdout+r.stderr, "wrong-password-77") {
+			t.Errorf("the token or the password is printed:\n%s", r)
+		}
+	}
+}
