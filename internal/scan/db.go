@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/runid"
 )
 
@@ -169,7 +170,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	opts := append([]remote.Option{remote.WithContext(ctx)}, s.o.Remote...)
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
-		return fmt.Errorf("database repository %s: %w", repo, explainFetch(err))
+		return fmt.Errorf("database repository %s: %w", repo, registry.TLSAdvice(err))
 	}
 	got := desc.Digest.String()
 	if pin := s.o.DBDigest; pin != "" && got != pin {
@@ -181,7 +182,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	}
 	layers, err := img.Layers()
 	if err != nil {
-		return fmt.Errorf("database repository %s: %w", repo, explainFetch(err))
+		return fmt.Errorf("database repository %s: %w", repo, registry.TLSAdvice(err))
 	}
 	if len(layers) != 1 {
 		return fmt.Errorf("database repository %s: %s has %d layers; Trivy's database artifact has one (%s)", repo, got, len(layers), DBMediaType)
@@ -199,7 +200,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	}
 	rc, err := layers[0].Compressed()
 	if err != nil {
-		return fmt.Errorf("database repository %s: %w", repo, explainFetch(err))
+		return fmt.Errorf("database repository %s: %w", repo, registry.TLSAdvice(err))
 	}
 	err = extractDB(rc, tmp)
 	// Read to the end: go-containerregistry checks the blob's digest
@@ -211,7 +212,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("database repository %s: %s: %w", repo, got, explainFetch(err))
+		return fmt.Errorf("database repository %s: %s: %w", repo, got, registry.TLSAdvice(err))
 	}
 	now := s.o.Now().UTC()
 	meta, err := stampMetadata(tmp, now)
@@ -317,14 +318,4 @@ func stampMetadata(dir string, now time.Time) ([]byte, error) {
 		return nil, err
 	}
 	return out, os.WriteFile(p, out, 0o644)
-}
-
-// explainFetch adds what to do to a certificate error: the CA, or the
-// explicit opt-out. PLUGIN_INSECURE is no answer to it.
-func explainFetch(err error) error {
-	s := err.Error()
-	if strings.Contains(s, "x509:") || strings.Contains(s, "tls: failed to verify") {
-		return fmt.Errorf("%w; give the registry's CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY=true; PLUGIN_INSECURE allows plain HTTP only and does not skip this check)", err)
-	}
-	return err
 }
