@@ -157,10 +157,10 @@ type sameOrigin struct {
 func (o sameOrigin) check(u *url.URL) error {
 	to := shown((&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String())
 	if u.Scheme == "http" && !registry.IsLoopback(u.Hostname()) {
-		return fmt.Errorf("%w: refused to send %s over plain HTTP to %s (a redirect from %s, %s): plain http:// only to a loopback address", ErrKey, o.carries, to, o.setting, o.scheme+"://"+o.host)
+		return fmt.Errorf("refused to send %s over plain HTTP to %s, where %s (%s) redirected it: plain http:// goes only to a loopback address", o.carries, to, o.setting, o.scheme+"://"+o.host)
 	}
 	if !strings.EqualFold(u.Scheme, o.scheme) || !strings.EqualFold(u.Host, o.host) {
-		return fmt.Errorf("%w: refused a redirect to %s: %s goes only to %s, the host of %s, over %s", ErrKey, to, o.carries, o.host, o.setting, o.scheme)
+		return fmt.Errorf("refused a redirect to %s: %s goes only to %s, the host of %s, over %s", to, o.carries, o.host, o.setting, o.scheme)
 	}
 	return nil
 }
