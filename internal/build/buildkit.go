@@ -22,6 +22,8 @@ import (
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/status"
+
+	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // BuildKit builds with a BuildKit daemon through its Go client: the
@@ -330,8 +332,7 @@ func explain(err error) error {
 		msg = st.Message()
 	}
 	msg = strings.TrimPrefix(msg, "failed to solve: ")
-	if strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: failed to verify") {
-		msg += "; give the registry's CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY=true; PLUGIN_INSECURE allows plain HTTP only and does not skip this check)"
-	}
-	return fmt.Errorf("%w: %s", ErrBuild, msg)
+	// A certificate BuildKit could not verify reaches hoist as gRPC's
+	// text: only its words tell.
+	return fmt.Errorf("%w: %s", ErrBuild, registry.TLSAdviceText(msg))
 }

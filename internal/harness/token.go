@@ -120,3 +120,28 @@ func (ts *TokenServer) serve(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"token": token, "access_token": token, "expires_in": 300, "issued_at": now.UTC().Format(time.RFC3339)})
 }
+
+// Token asks the token server for a token of scope (e.g.
+// "repository:mirror/trivy-db:pull") with its login, as a CI's step
+// that logs in ahead of time does, and returns it: what a registry
+// client then sends as a bearer token (TRIVY_REGISTRY_TOKEN).
+func (ts *TokenServer) Token(t testing.TB, scope string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, ts.URL+"?service="+url.QueryEscape(ts.Service)+"&scope="+url.QueryEscape(scope), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(ts.user, ts.password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.Token == "" {
+		t.Fatalf("token for %s: %d %v", scope, resp.StatusCode, err)
+	}
+	return body.Token
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/aquasecurity/trivy-db/pkg/metadata"
 	dbtypes "github.com/aquasecurity/trivy-db/pkg/types"
 	"github.com/aquasecurity/trivy-db/pkg/vulnsrc/bucket"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -187,8 +188,8 @@ const TrivyDBMediaType = "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip"
 // with --db-repository, as air-gapped users mirror it: an OCI manifest of
 // one layer, db.tar.gz, of Trivy's database media type with its title
 // annotation, and Trivy's config media type; to repo:2 on the registry
-// (no auth; plain HTTP, or TLS trusting the registry's CA). It returns
-// the reference.
+// (with the registry's login when it has one; plain HTTP, or TLS trusting
+// the registry's CA). It returns the reference.
 func PushTrivyDB(t testing.TB, reg *Registry, repo string, d *TrivyDB) string {
 	t.Helper()
 	ref, err := name.ParseReference(reg.Host + "/" + repo + ":2")
@@ -206,7 +207,11 @@ func PushTrivyDB(t testing.TB, reg *Registry, repo string, d *TrivyDB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img, remote.WithTransport(reg.Client().Transport)); err != nil {
+	opts := []remote.Option{remote.WithTransport(reg.Client().Transport)}
+	if reg.User != "" {
+		opts = append(opts, remote.WithAuth(&authn.Basic{Username: reg.User, Password: reg.Password}))
+	}
+	if err := remote.Write(ref, img, opts...); err != nil {
 		t.Fatalf("push trivy db to %s: %v", ref, err)
 	}
 	return ref.String()

@@ -7,6 +7,7 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/url"
 	"sort"
@@ -35,6 +36,10 @@ const MinLine = 8
 // URL-encoded (a query or a form body), and base64-encoded (a header, a
 // docker config's auth). Strings under 3 bytes are too common to mask.
 //
+// A secret is also masked without its surrounding white space, whatever
+// its length: a secret file written with echo ends in a newline, and
+// programs use its content trimmed ($(cat file), --password-stdin).
+//
 // A secret of several lines (a PEM key, a JSON key, a file's content) is
 // also masked line by line: BuildKit and Kaniko print a RUN step's output
 // with a prefix on every line ("#7 0.21 "), and the pipeline runner
@@ -44,24 +49,82 @@ const MinLine = 8
 // lines are blank, or braces, brackets and PEM dashes ("}", "-----"), or
 // the short tail of a base64 block, and masking them would blank unrelated
 // output while hiding at most a few bytes of the secret.
+//
+// A secret that is a JSON document (a service account's key, a client's
+// credentials) holds other secrets escaped: a PEM key whose line breaks
+// are \n. Each of its string values with a line break, and each value of
+// a credential's usual names (private_key_id, client_secret,
+// refresh_token, ...), is masked as a secret of its own, as a RUN that
+// reads it (jq -r .private_key) prints it.
 func (s *Set) Add(secrets ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sec := range secrets {
-		if len(sec) < 3 {
-			continue
+		s.add(sec)
+	}
+	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
+}
+
+// add masks sec in its forms; s.mu is held.
+func (s *Set) add(sec string) {
+	if len(sec) < 3 {
+		return
+	}
+	for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec),
+		base64.StdEncoding.EncodeToString([]byte(sec)), base64.URLEncoding.EncodeToString([]byte(sec)), base64.RawStdEncoding.EncodeToString([]byte(sec))} {
+		s.addForm(form)
+	}
+	if t := strings.TrimSpace(sec); t != sec {
+		s.add(t)
+	}
+	if strings.ContainsAny(sec, "\n\r") {
+		for _, line := range Lines(sec) {
+			s.addForm(line)
 		}
-		for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec),
-			base64.StdEncoding.EncodeToString([]byte(sec)), base64.URLEncoding.EncodeToString([]byte(sec)), base64.RawStdEncoding.EncodeToString([]byte(sec))} {
-			s.addForm(form)
-		}
-		if strings.ContainsAny(sec, "\n\r") {
-			for _, line := range Lines(sec) {
-				s.addForm(line)
+	}
+	for _, v := range jsonSecrets(sec) {
+		s.add(v)
+	}
+}
+
+// credentialKeys are the names under which credential files (Google's
+// service account and authorized-user keys, Azure's and others' client
+// credentials) keep a secret on one line.
+var credentialKeys = map[string]bool{"private_key": true, "private_key_id": true, "client_secret": true, "refresh_token": true,
+	"access_token": true, "password": true, "secret": true, "token": true, "clientSecret": true}
+
+// jsonSecrets are the secrets a JSON document holds escaped: its string
+// values with a line break, and those of credentialKeys; none when sec
+// is no JSON object.
+func jsonSecrets(sec string) []string {
+	t := strings.TrimSpace(sec)
+	if !strings.HasPrefix(t, "{") || !json.Valid([]byte(t)) {
+		return nil
+	}
+	var doc any
+	if json.Unmarshal([]byte(t), &doc) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch v := v.(type) {
+		case string:
+			if strings.ContainsAny(v, "\n\r") || credentialKeys[key] {
+				out = append(out, v)
+			}
+		case map[string]any:
+			for k, e := range v {
+				walk(k, e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(key, e)
 			}
 		}
 	}
-	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
+	walk("", doc)
+	return out
 }
 
 // Lines are the lines of a multi-line secret that Add masks on their own:

@@ -3,6 +3,7 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -112,5 +113,52 @@ func TestError(t *testing.T) {
 	}
 	if Error(NewSet("x"), nil) != nil {
 		t.Error("nil")
+	}
+}
+
+// A secret file written with echo ends in a newline; programs use its
+// content trimmed ($(cat f), --password-stdin). Its trimmed content is
+// masked whatever its length, in every form (only a multi-line secret's
+// lines have a minimum); the trimmed value of a secret with spaces
+// around it too.
+func TestSecretMaskedTrimmedWhateverItsLength(t *testing.T) {
+	t.Parallel()
+	s := NewSet("hunter2\n", "  tok-42 \r\n")
+	for _, leak := range []string{"hunter2", base64.StdEncoding.EncodeToString([]byte("hunter2")), "tok-42"} {
+		if out := s.String("curl -u ci:" + leak + " https://x\n"); strings.Contains(out, leak) || !strings.Contains(out, "****") {
+			t.Errorf("%q is not masked: %q", leak, out)
+		}
+	}
+	if got := s.String("hunter1 tok-41"); got != "hunter1 tok-41" {
+		t.Errorf("clean text changed: %q", got)
+	}
+}
+
+// A JSON key (PLUGIN_JSON_KEY, a build secret's file, a pipeline secret)
+// holds its PEM private key with \n escapes: a RUN that reads it (jq -r
+// .private_key) prints the decoded key, one prefixed line at a time, and
+// each of its lines is masked; so is the value of a credential's usual
+// names (private_key_id, client_secret) printed alone. Its other values
+// (an email) are not secrets of their own.
+func TestJSONKeyMaskedDecoded(t *testing.T) {
+	t.Parallel()
+	pemKey := "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7secretline01\nAAECggEAsecretline02secretline02secretline02secretline02\n-----END PRIVATE KEY-----\n"
+	doc, _ := json.MarshalIndent(map[string]any{"type": "service_account", "private_key": pemKey, "private_key_id": "4f1c2a9be07d5e6f0a1b",
+		"client_email": "ci@p.iam.gserviceaccount.com", "nested": map[string]string{"client_secret": "nested-client-secret-1"}}, "", "  ")
+	if strings.Contains(string(doc), "secretline01\n") {
+		t.Fatal("the document holds the key unescaped")
+	}
+	s := NewSet(string(doc))
+	printed := "#7 0.2 " + strings.ReplaceAll(strings.TrimSpace(pemKey), "\n", "\n#7 0.2 ") + "\n#7 0.3 4f1c2a9be07d5e6f0a1b\n#7 0.4 nested-client-secret-1\n#7 0.5 ci@p.iam.gserviceaccount.com done"
+	out := s.String(printed)
+	for _, leak := range []string{"secretline", "4f1c2a9be07d5e6f0a1b", "nested-client-secret-1"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("%q is not masked:\n%s", leak, out)
+		}
+	}
+	for _, kept := range []string{"#7 0.5 ci@p.iam.gserviceaccount.com done"} {
+		if !strings.Contains(out, kept) {
+			t.Errorf("%q was masked:\n%s", kept, out)
+		}
 	}
 }

@@ -6,7 +6,6 @@ package publish
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
@@ -475,9 +474,6 @@ func explain(t name.Tag, err error) error {
 		err = uerr.Err
 	}
 	var terr *transport.Error
-	var x509u x509.UnknownAuthorityError
-	var x509h x509.HostnameError
-	var cinv x509.CertificateInvalidError
 	var operr *net.OpError
 	switch {
 	case hasCode(err, "DIGEST_INVALID", "SIZE_INVALID"):
@@ -490,8 +486,8 @@ func explain(t name.Tag, err error) error {
 		return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
 		return fmt.Errorf("%w: %s: registry %s refused access (%d %s): check the credentials for %s (PLUGIN_USERNAME/PLUGIN_PASSWORD with PLUGIN_REGISTRY, or PLUGIN_CONFIG) and that the account may push to %s", ErrPush, t.Name(), reg, terr.StatusCode, http.StatusText(terr.StatusCode), reg, t.Context().RepositoryStr())
-	case errors.As(err, &x509u), errors.As(err, &x509h), errors.As(err, &cinv), strings.Contains(err.Error(), "x509:"), strings.Contains(err.Error(), "tls:"):
-		return fmt.Errorf("%w: %s: TLS to registry %s failed: %w; give its CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY=true; PLUGIN_INSECURE allows plain HTTP only and does not skip this check)", ErrPush, t.Name(), reg, err)
+	case registry.IsCertError(err):
+		return fmt.Errorf("%w: %s: TLS to registry %s failed: %w", ErrPush, t.Name(), reg, registry.TLSAdvice(err))
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("%w: %s: registry %s speaks plain HTTP: set PLUGIN_INSECURE=true to allow it", ErrPush, t.Name(), reg)
 	case errors.As(err, &operr) && operr.Op == "dial":

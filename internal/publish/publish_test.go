@@ -175,3 +175,37 @@ func TestCancelDoesNotWaitForARetrySleep(t *testing.T) {
 		t.Fatal("Push still waits 25 s after the cancel")
 	}
 }
+
+// A push whose TLS fails says to give the registry's CA only when the
+// certificate did not verify (a registry whose CA hoist was not given),
+// once; a server that does not speak TLS at all gets no such advice
+// (no CA would mend it), though its error mentions TLS.
+func TestPushTLSAdviceOnlyForCertificates(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	tlsReg := harness.StartRegistry(t, harness.RegistryOptions{TLS: true})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			c.Close()
+		}
+	}()
+	const advice = "give the registry's CA with PLUGIN_REGISTRY_CERTIFICATE"
+	img := open(t, f.DockerSave)
+	res := Push(context.Background(), img.Artifact, tags(t, tlsReg.Host+"/app:1", l.Addr().String()+"/app:1"), options(t))
+	if e := res[0].Err; !errors.Is(e, ErrPush) || strings.Count(e.Error(), advice) != 1 || !strings.Contains(e.Error(), "x509: certificate signed by unknown authority") {
+		t.Errorf("the registry with an unknown CA: %v, want the certificate error with the advice once", e)
+	}
+	if e := res[1].Err; !errors.Is(e, ErrPush) || !strings.Contains(e.Error(), "tls:") || strings.Contains(e.Error(), "PLUGIN_REGISTRY_CERTIFICATE") {
+		t.Errorf("the server that does not speak TLS: %v, want its TLS error without the CA advice", e)
+	}
+}

@@ -42,9 +42,12 @@ type Credentials struct {
 	Lookup func(string) (string, bool)
 }
 
-// Login is a username and password for one registry.
+// Login is a username and password for one registry, or a token.
 type Login struct {
 	Registry, Username, Password string
+	// Token, when set, is a registry token, sent as it is as a bearer
+	// token (Trivy's TRIVY_REGISTRY_TOKEN): no username or password then.
+	Token string
 	// Setting names the settings, for messages.
 	Setting string
 }
@@ -82,12 +85,16 @@ func NewKeychain(c Credentials) (*Keychain, error) {
 	// registry named by both.
 	logins := append(append([]Login(nil), c.Extra...), Login{Registry: host, Username: c.Username, Password: c.Password, Setting: "PLUGIN_REGISTRY/PLUGIN_USERNAME/PLUGIN_PASSWORD"})
 	for _, l := range logins {
-		if l.Username == "" && l.Password == "" {
+		if l.Username == "" && l.Password == "" && l.Token == "" {
 			continue
 		}
 		h, err := NormalizeHost(l.Registry)
 		if err != nil {
 			return nil, fmt.Errorf("%w: registry %q (%s): %w", ErrCredentials, l.Registry, l.Setting, err)
+		}
+		if l.Token != "" {
+			k.static[h] = authn.AuthConfig{RegistryToken: l.Token}
+			continue
 		}
 		if l.Username == "" {
 			return nil, fmt.Errorf("%w: a password is set for registry %s but no username (%s)", ErrCredentials, h, l.Setting)
@@ -284,6 +291,9 @@ func (k *Keychain) Secrets() []string {
 	k.mu.Unlock()
 	for _, ac := range k.static {
 		out = append(out, mask.LoginForms(ac.Username, ac.Password)...)
+		if ac.RegistryToken != "" {
+			out = append(out, ac.RegistryToken)
+		}
 	}
 	if k.config != nil {
 		for _, ac := range k.config.AuthConfigs {

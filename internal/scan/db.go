@@ -11,12 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/runid"
 )
 
 // ErrDBDigest marks a vulnerability database whose manifest digest is
@@ -35,11 +39,16 @@ const originFile = "hoist-origin.json"
 // decompress to: Trivy's trivy.db is about 1 GiB today.
 const maxDBFile = 16 << 30
 
-// origin is where hoist fetched the database in a cache from. Metadata
-// is the digest of the metadata.json it wrote, DBSize and DBModTime
-// trivy.db's: a database replaced since (by trivy --download-db-only, by
-// hand, by a restored cache without this file) no longer matches, and
-// its origin is unknown.
+// origin is where hoist fetched the database in a cache from, and in
+// which run. Metadata is the digest of the metadata.json it wrote, DBSize
+// and DBModTime trivy.db's: a database replaced since (by trivy
+// --download-db-only, by hand, by a restored cache without this file) no
+// longer matches, and its origin is unknown. Run is the identity of the
+// pipeline run that fetched it (runid.Run.ID; empty outside CI): the
+// file lies in a cache a CI may restore from another run, or a
+// repository or an earlier step may write, and anyone can write one that
+// names any digest, so it vouches for the database only in the run that
+// wrote it (runid.Run.Made).
 type origin struct {
 	Repository string    `json:"repository"`
 	Digest     string    `json:"digest"`
@@ -47,24 +56,71 @@ type origin struct {
 	Metadata   string    `json:"metadata"`
 	DBSize     int64     `json:"dbSize"`
 	DBModTime  time.Time `json:"dbModTime"`
+	Run        string    `json:"run,omitempty"`
 }
 
-// readOrigin returns hoist's record of the database in dir when it still
-// describes the files there (meta is metadata.json's content), else nil.
-func readOrigin(dir string, meta []byte) *origin {
-	b, err := os.ReadFile(filepath.Join(dir, originFile))
+// maxDBMeta bounds what hoist reads of metadata.json and of its origin
+// file: a few hundred bytes each, written by Trivy or hoist. The cache
+// may come from elsewhere (restored, or written by an earlier step), so
+// either could be made huge, or a FIFO that blocks a read for ever.
+const maxDBMeta = 64 << 10
+
+// readSmall reads the regular file p, of at most max bytes. A symbolic
+// link, a FIFO, a device or a directory is refused without being read
+// (the open does not block on a FIFO).
+func readSmall(p string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link, not a regular file", p)
+	}
 	if err != nil {
-		return nil
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", p, st.Mode().Type())
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s is %d bytes, over the bound of %d", p, st.Size(), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is over the bound of %d bytes", p, max)
+	}
+	return b, nil
+}
+
+// readOrigin returns hoist's record of the database in dir when this run
+// wrote it and it still describes the files there (meta is metadata.json's
+// content); otherwise nil and why the database's origin is unknown.
+func (s *Scanner) readOrigin(dir string, meta []byte) (*origin, string) {
+	p := filepath.Join(dir, originFile)
+	b, err := readSmall(p, maxDBMeta)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "hoist did not fetch it: it has no " + originFile + " (Trivy, a person or a restored cache put it there)"
+	}
+	if err != nil {
+		return nil, fmt.Sprintf("its %s cannot be read: %v", originFile, err)
 	}
 	var o origin
 	if json.Unmarshal(b, &o) != nil || o.Digest == "" {
-		return nil
+		return nil, fmt.Sprintf("its %s is not hoist's record of a fetch", originFile)
 	}
-	st, err := os.Stat(filepath.Join(dir, "trivy.db"))
+	if err := s.o.Run.Made(o.Run, p); err != nil {
+		return nil, fmt.Sprintf("its %s is not this run's: %s", originFile, runid.Reason(err))
+	}
+	st, err := os.Lstat(filepath.Join(dir, "trivy.db"))
 	if err != nil || o.Metadata != sha256Hex(meta) || st.Size() != o.DBSize || !st.ModTime().Equal(o.DBModTime) {
-		return nil
+		return nil, "trivy.db or metadata.json changed since hoist fetched it"
 	}
-	return &o
+	return &o, ""
 }
 
 func sha256Hex(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b)) }
@@ -114,7 +170,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	opts := append([]remote.Option{remote.WithContext(ctx)}, s.o.Remote...)
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
-		return fmt.Errorf("database repository %s: %w", repo, explainFetch(err))
+		return fmt.Errorf("database repository %s: %w", repo, registry.TLSAdvice(err))
 	}
 	got := desc.Digest.String()
 	if pin := s.o.DBDigest; pin != "" && got != pin {
@@ -126,7 +182,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	}
 	layers, err := img.Layers()
 	if err != nil {
-		return fmt.Errorf("database repository %s: %w", repo, explainFetch(err))
+		return fmt.Errorf("database repository %s: %w", repo, registry.TLSAdvice(err))
 	}
 	if len(layers) != 1 {
 		return fmt.Errorf("database repository %s: %s has %d layers; Trivy's database artifact has one (%s)", repo, got, len(layers), DBMediaType)
@@ -144,7 +200,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	}
 	rc, err := layers[0].Compressed()
 	if err != nil {
-		return fmt.Errorf("database repository %s: %w", repo, explainFetch(err))
+		return fmt.Errorf("database repository %s: %w", repo, registry.TLSAdvice(err))
 	}
 	err = extractDB(rc, tmp)
 	// Read to the end: go-containerregistry checks the blob's digest
@@ -156,7 +212,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("database repository %s: %s: %w", repo, got, explainFetch(err))
+		return fmt.Errorf("database repository %s: %s: %w", repo, got, registry.TLSAdvice(err))
 	}
 	now := s.o.Now().UTC()
 	meta, err := stampMetadata(tmp, now)
@@ -171,7 +227,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	if err != nil {
 		return err
 	}
-	o := origin{Repository: ref.String(), Digest: got, FetchedAt: now, Metadata: sha256Hex(meta), DBSize: st.Size(), DBModTime: st.ModTime()}
+	o := origin{Repository: ref.String(), Digest: got, FetchedAt: now, Metadata: sha256Hex(meta), DBSize: st.Size(), DBModTime: st.ModTime(), Run: s.o.Run.ID}
 	b, _ := json.MarshalIndent(o, "", "  ")
 	if err := os.WriteFile(filepath.Join(tmp, originFile), append(b, '\n'), 0o644); err != nil {
 		return err
@@ -248,7 +304,7 @@ func extractDB(r io.Reader, dir string) error {
 // file's new content.
 func stampMetadata(dir string, now time.Time) ([]byte, error) {
 	p := filepath.Join(dir, "metadata.json")
-	b, err := os.ReadFile(p)
+	b, err := readSmall(p, maxDBMeta)
 	if err != nil {
 		return nil, err
 	}
@@ -262,14 +318,4 @@ func stampMetadata(dir string, now time.Time) ([]byte, error) {
 		return nil, err
 	}
 	return out, os.WriteFile(p, out, 0o644)
-}
-
-// explainFetch adds what to do to a certificate error: the CA, or the
-// explicit opt-out. PLUGIN_INSECURE is no answer to it.
-func explainFetch(err error) error {
-	s := err.Error()
-	if strings.Contains(s, "x509:") || strings.Contains(s, "tls: failed to verify") {
-		return fmt.Errorf("%w; give the registry's CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY=true; PLUGIN_INSECURE allows plain HTTP only and does not skip this check)", err)
-	}
-	return err
 }

@@ -166,10 +166,14 @@ type DBInfo struct {
 	Repositories []string `json:"repositories,omitempty"`
 	// Digest is the manifest digest of the artifact hoist fetched it
 	// from, and FetchedFrom that artifact's reference; both are empty
-	// for a database hoist did not fetch (its origin is unknown).
+	// for a database hoist did not fetch in this run (its origin is
+	// unknown: see readOrigin).
 	Digest      string `json:"digest,omitempty"`
 	FetchedFrom string `json:"fetchedFrom,omitempty"`
 	Stale       bool   `json:"stale,omitempty"`
+	// unknown says why the database vouches for no digest (Digest is
+	// empty): hoist did not fetch it in this run, or it changed since.
+	unknown string
 }
 
 // New checks Trivy (present, the pinned version) and, when the policy
@@ -267,12 +271,17 @@ func (s *Scanner) dbDir() string { return filepath.Join(s.o.CacheDir, "db") }
 // error naming the file.
 func (s *Scanner) readDB() (*DBInfo, error) {
 	dir := s.dbDir()
-	if _, err := os.Stat(filepath.Join(dir, "trivy.db")); err != nil {
+	if st, err := os.Lstat(filepath.Join(dir, "trivy.db")); err != nil {
 		return nil, fmt.Errorf("no vulnerability database at %s (no trivy.db)", dir)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("no vulnerability database at %s (trivy.db is not a regular file: %s)", dir, st.Mode().Type())
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "metadata.json"))
-	if err != nil {
+	b, err := readSmall(filepath.Join(dir, "metadata.json"), maxDBMeta)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no vulnerability database at %s (no metadata.json)", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the vulnerability database at %s: %v", dir, err)
 	}
 	var m struct {
 		Version                             int
@@ -282,8 +291,10 @@ func (s *Scanner) readDB() (*DBInfo, error) {
 		return nil, fmt.Errorf("the vulnerability database's %s is not valid JSON: %v", filepath.Join(dir, "metadata.json"), err)
 	}
 	d := &DBInfo{Schema: m.Version, UpdatedAt: m.UpdatedAt, NextUpdate: m.NextUpdate, DownloadedAt: m.DownloadedAt, Dir: dir, Repositories: s.o.DBRepositories}
-	if o := readOrigin(dir, b); o != nil {
+	if o, why := s.readOrigin(dir, b); o != nil {
 		d.Digest, d.FetchedFrom = o.Digest, o.Repository
+	} else {
+		d.unknown = why
 	}
 	d.Stale = !m.NextUpdate.IsZero() && s.o.Now().After(m.NextUpdate)
 	return d, nil
@@ -318,12 +329,12 @@ func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
 	switch {
 	case pin == "" || db == nil:
 	case db.Digest == "":
-		pinProblem = fmt.Sprintf("the vulnerability database at %s was not fetched by hoist (%s records no digest), and PLUGIN_SCAN_DB_DIGEST pins %s", db.Dir, originFile, pin)
+		pinProblem = fmt.Sprintf("the vulnerability database at %s was not fetched by hoist in this run, so it vouches for no digest (%s), and PLUGIN_SCAN_DB_DIGEST pins %s", db.Dir, db.unknown, pin)
 	case db.Digest != pin:
 		pinProblem = fmt.Sprintf("the vulnerability database at %s is %s (fetched from %s), but PLUGIN_SCAN_DB_DIGEST pins %s", db.Dir, db.Digest, db.FetchedFrom, pin)
 	}
 	if problem == "" && pinProblem == "" {
-		return db, nil
+		return s.used(db), nil
 	}
 	if len(s.o.DBRepositories) == 0 {
 		switch {
@@ -334,7 +345,7 @@ func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
 		}
 		if db != nil && db.Schema == DBSchema && db.Stale && s.o.StaleWarn {
 			s.o.Logf("warning: %s; scanning with it (PLUGIN_SCAN_STALE_DB=warn)", problem)
-			return db, nil
+			return s.used(db), nil
 		}
 		if db != nil && db.Schema == DBSchema && db.Stale {
 			return nil, fmt.Errorf("%w: %s: %s, or set PLUGIN_SCAN_STALE_DB=warn to scan with it", ErrScanner, problem, howTo)
@@ -355,7 +366,16 @@ func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
 	if db.Stale && !s.o.StaleWarn {
 		return nil, fmt.Errorf("%w: the database fetched from %s is stale too (next update was due %s): refresh the mirror, or set PLUGIN_SCAN_STALE_DB=warn", ErrScanner, db.FetchedFrom, db.NextUpdate.Format(time.RFC3339))
 	}
-	return db, nil
+	return s.used(db), nil
+}
+
+// used is db, the database a scan uses: when its digest is unknown, the
+// log says why the record and the provenance name none.
+func (s *Scanner) used(db *DBInfo) *DBInfo {
+	if db.Digest == "" {
+		s.o.Logf("scan: the vulnerability database at %s is used with no known digest (%s): the scan record and the provenance name none; PLUGIN_SCAN_DB_DIGEST with --db-repository fetches a known one", db.Dir, db.unknown)
+	}
+	return db
 }
 
 // lockCache takes the cache's database lock, waiting at most the scan

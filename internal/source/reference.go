@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/hoist-build/hoist/internal/daemon"
+	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // Daemon is the Docker daemon a source may be found in.
@@ -206,10 +207,7 @@ func shortRemoteError(err error) string {
 			return fmt.Sprintf("access denied (%d); check the credentials for this registry", terr.StatusCode)
 		}
 	}
-	if msg := err.Error(); strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: failed to verify") {
-		return msg + "; give the registry's CA with PLUGIN_REGISTRY_CERTIFICATE (or, unsafely, PLUGIN_SKIP_TLS_VERIFY=true; PLUGIN_INSECURE allows plain HTTP only and does not skip this check)"
-	}
-	return err.Error()
+	return registry.TLSAdvice(err).Error()
 }
 
 // unavailable reports a transient registry failure: 429, a 5xx, a

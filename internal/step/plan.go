@@ -289,20 +289,56 @@ func secretsOf(s *settings.Settings, env Environ, path func(string) string) *mas
 				m.Add(v)
 			}
 		}
-		// The proxies' passwords: the proxy variables reach every RUN.
-		for _, k := range proxyVars {
+		// The proxies' logins: the proxy variables reach every RUN (curl
+		// -v prints them), in any of the forms tools take: with a scheme
+		// or without (user:password@proxy:3128), a password or a token
+		// as the user name (http://token@proxy).
+		for _, k := range maskedProxyVars {
 			for _, e := range []string{k, "HARNESS_" + k} {
 				if v, ok := env.Lookup(e); ok {
-					if u, err := url.Parse(v); err == nil && u.User != nil {
-						if pw, set := u.User.Password(); set {
-							m.Add(pw)
-						}
-					}
+					addURLLogin(m, v, true)
 				}
 			}
 		}
 	}
+	// A login in any other setting's URL (a Fulcio URL, a registry
+	// mirror): the settings do not call them secret, and debug prints
+	// them.
+	for _, kv := range s.Masked() {
+		for _, f := range strings.FieldsFunc(kv[1], func(r rune) bool { return strings.ContainsRune(" ,;[]\n\t", r) }) {
+			if strings.Contains(f, "://") {
+				addURLLogin(m, f, false)
+			}
+		}
+	}
 	return m
+}
+
+// maskedProxyVars are the proxy variables whose logins the mask holds:
+// those a build gets (proxyVars) and the others tools read.
+var maskedProxyVars = append([]string{"ftp_proxy", "all_proxy", "FTP_PROXY", "ALL_PROXY"}, proxyVars...)
+
+// addURLLogin masks the login of the URL v: its password (with the
+// user, as an Authorization header carries them), or, with userAlone, a
+// user name without a password, which is then the token (curl sends it
+// as user:). v may lack its scheme, as a proxy variable may.
+func addURLLogin(m *mask.Set, v string, userAlone bool) {
+	v = strings.TrimSpace(v)
+	if !strings.Contains(v, "://") {
+		v = "http://" + v
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return
+	}
+	user := u.User.Username()
+	if pw, set := u.User.Password(); set && pw != "" {
+		m.AddLogin(user, pw)
+		return
+	}
+	if userAlone && user != "" {
+		m.Add(user, base64.StdEncoding.EncodeToString([]byte(user+":")))
+	}
 }
 
 // secretFile is the content of the file a secret setting names, when its

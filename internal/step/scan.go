@@ -130,23 +130,38 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 	return o, nil
 }
 
-// trivyLogins adds Trivy's own login for its database repositories,
+// trivyLogins adds Trivy's own login for its database repositories to
+// the step's logins for those registries, as hoist fetches the database:
 // TRIVY_USERNAME and TRIVY_PASSWORD (the first pair when they list
-// several), to the step's logins for those registries: hoist fetches the
-// database. The settings' own login for a registry wins.
+// several), or TRIVY_REGISTRY_TOKEN, a registry token sent as a bearer
+// token, which wins over them as it does in Trivy. The settings' own
+// login for a registry wins over both.
 func trivyLogins(st *Step, lookup func(string) (string, bool)) {
 	user, _ := lookup("TRIVY_USERNAME")
 	pass, _ := lookup("TRIVY_PASSWORD")
+	token, _ := lookup("TRIVY_REGISTRY_TOKEN")
 	user, _, _ = strings.Cut(user, ",")
 	pass, _, _ = strings.Cut(pass, ",")
-	if user == "" || pass == "" {
-		return
+	token = strings.TrimSpace(token)
+	if user != "" && pass != "" {
+		st.Mask.AddLogin(user, pass)
+	} else {
+		user, pass = "", ""
 	}
-	st.Mask.AddLogin(user, pass)
+	if token != "" {
+		st.Mask.Add(token)
+	}
 	var logins []registry.Login
 	for _, repo := range st.Scan.DBRepositories {
-		if ref, err := name.ParseReference(repo); err == nil {
+		ref, err := name.ParseReference(repo)
+		if err != nil {
+			continue
+		}
+		if user != "" {
 			logins = append(logins, registry.Login{Registry: ref.Context().RegistryStr(), Username: user, Password: pass, Setting: "TRIVY_USERNAME/TRIVY_PASSWORD"})
+		}
+		if token != "" {
+			logins = append(logins, registry.Login{Registry: ref.Context().RegistryStr(), Token: token, Setting: "TRIVY_REGISTRY_TOKEN"})
 		}
 	}
 	st.Login.Static.Extra = append(logins, st.Login.Static.Extra...)

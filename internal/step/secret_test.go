@@ -137,3 +137,52 @@ func TestSecretsKnownBeforePlanning(t *testing.T) {
 		t.Errorf("planning error %v, masked %v", err, mask.Error(st.Mask, err))
 	}
 }
+
+// The proxy variables reach every RUN (curl -v prints "Uses proxy env
+// variable https_proxy == '...'"), so their logins are masked in every
+// form tools accept, not only a URL with a scheme and a password: a
+// proxy without a scheme (curl's and most tools' accepted form), a token
+// as the user name, the HARNESS_ and lower-case forms, ALL_PROXY. A
+// secret file whose content is shorter than mask.MinLine ("hunter2\n",
+// as echo writes it) is masked trimmed, as a RUN uses it. A login in the
+// URL of a setting that is not secret (a Fulcio URL), which debug prints,
+// is masked too.
+func TestProxyLoginsAndShortSecretFilesMasked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("hunter2\n"), 0o600)
+	for _, c := range []struct {
+		name, value, secret string
+	}{
+		{"HTTPS_PROXY", "http://u:with-scheme-pw@proxy.example:3128", "with-scheme-pw"}, // the form masked before
+		{"HTTPS_PROXY", "u:schemeless-pw@proxy.example:3128", "schemeless-pw"},
+		{"HTTPS_PROXY", "http://token-as-user-0001@proxy.example:3128", "token-as-user-0001"},
+		{"http_proxy", "token-as-user-0002@proxy.example:3128", "token-as-user-0002"},
+		{"HARNESS_HTTPS_PROXY", "u:harness-pw@proxy.example", "harness-pw"},
+		{"ALL_PROXY", "socks5://u:socks-pw@proxy.example:1080", "socks-pw"},
+		{"HTTPS_PROXY", "http://u:pct%2Fenc%40pw@proxy.example:3128", "pct/enc@pw"},
+		{"PLUGIN_SIGN_FULCIO_URL", "https://ci:fulcio-url-pw@fulcio.example", "fulcio-url-pw"},
+	} {
+		vars := map[string]string{"PLUGIN_REPO": "127.0.0.1:5000/app", "PLUGIN_SECRETS_FROM_FILE": "pw=pw.txt", c.name: c.value}
+		lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+		s, err := settings.Load(nil, lookup, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := FromSettings(s, Environ{Lookup: lookup, WorkDir: dir, TempDir: dir})
+		if st.Mask == nil {
+			t.Fatalf("%s=%s: no mask", c.name, c.value)
+		}
+		printed := "Uses proxy env variable " + strings.ToLower(c.name) + " == '" + c.value + "'"
+		if !st.Mask.Contains(c.secret) || strings.Contains(st.Mask.String(printed), c.secret) {
+			t.Errorf("%s=%s: %q is not masked: %q", c.name, c.value, c.secret, st.Mask.String(printed))
+		}
+		if got := st.Mask.String("curl -u ci:hunter2 https://x"); got != "curl -u ci:**** https://x" {
+			t.Errorf("the secret file's trimmed content is not masked: %q", got)
+		}
+		if got := st.Mask.String("proxy.example:3128 fulcio.example"); got != "proxy.example:3128 fulcio.example" {
+			t.Errorf("more than the login is masked: %q", got)
+		}
+	}
+}
