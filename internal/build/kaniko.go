@@ -57,6 +57,13 @@ type Kaniko struct {
 	// variables ExecutorEnv lets through, and DOCKER_CONFIG, which names
 	// DockerConfig.
 	Env []string
+	// Shield, when set, is called just before the executor starts, and
+	// the build fails if it does: from then on the Dockerfile's RUN
+	// steps share this process's container. It is the command layer's
+	// hook (the real binary makes itself non-dumpable there and reads the
+	// system's CA certificates; internal/cli): a builder changes nothing
+	// of the process on its own.
+	Shield func() error
 	// Progress receives the executor's output.
 	Progress io.Writer
 	Logf     func(string, ...any)
@@ -116,8 +123,10 @@ func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
 	}
 	env = append(env, "DOCKER_CONFIG="+dir)
 	// From here on the build's RUN steps share this container.
-	if err := shield(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+	if k.Shield != nil {
+		if err := k.Shield(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+		}
 	}
 	if err := k.run(ctx, exe, args, env); err != nil {
 		return nil, err

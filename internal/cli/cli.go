@@ -57,12 +57,17 @@ type Env struct {
 	Environ []string
 	Stdout  io.Writer
 	Stderr  io.Writer
+	// Shield is called before the Kaniko executor starts, when set:
+	// OSEnv's makes the process non-dumpable (see shield), for good, so
+	// only the real binary sets it, never a test that runs hoist
+	// in-process.
+	Shield func() error
 }
 
 // OSEnv returns the real environment.
 func OSEnv() Env {
 	wd, _ := os.Getwd()
-	return Env{Lookup: os.LookupEnv, WorkDir: wd, TempDir: os.TempDir(), Environ: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr}
+	return Env{Lookup: os.LookupEnv, WorkDir: wd, TempDir: os.TempDir(), Environ: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr, Shield: shield}
 }
 
 // Main runs hoist with args (without the program name) and returns the

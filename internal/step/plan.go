@@ -39,6 +39,9 @@ type Environ struct {
 	TempDir string
 	// Environ is the process environment, for the Kaniko executor.
 	Environ []string
+	// Shield is called before the Kaniko executor starts (build.Kaniko's
+	// Shield): the command layer's hook, nil when hoist runs in-process.
+	Shield func() error
 	// Terminal is set when stderr is a terminal.
 	Terminal bool
 	// Plugin is set when the settings come from a CI step's environment
@@ -527,7 +530,7 @@ func buildTool(s *settings.Settings) (tool, why string, err error) {
 // Kaniko pulls and pushes with the credentials BuildKit would use.
 func kanikoOf(s *settings.Settings, env Environ, path func(string) string) build.Kaniko {
 	return build.Kaniko{
-		Executor: path(s.KanikoExecutor), TempDir: env.TempDir, Env: env.Environ,
+		Executor: path(s.KanikoExecutor), TempDir: env.TempDir, Env: env.Environ, Shield: env.Shield,
 		Insecure: s.Insecure, SkipTLSVerify: s.SkipTLSVerify, Mirrors: s.RegistryMirrors, Extra: s.KanikoArgs(),
 	}
 }
