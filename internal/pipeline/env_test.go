@@ -392,3 +392,25 @@ func TestBuildTool(t *testing.T) {
 		}
 	}
 }
+
+// A step run in this process keeps of hoist's own environment its home,
+// paths, daemon, CA certificates and proxies (the first of a name, as a
+// process's lookup reads it), the run's temporary directory, and nothing
+// else: no secret of hoist's own environment.
+func TestHostEnvIsTheAllowlist(t *testing.T) {
+	t.Parallel()
+	r := &runner{temp: "/run/tmp", o: RunOptions{Environ: []string{"HOME=/root", "PATH=/bin", "TMPDIR=/tmp", "HTTPS_PROXY=http://u:pw@proxy:3128",
+		"no_proxy=localhost", "PATH=/second", "DOCKER_HOST=unix:///d.sock", "SSL_CERT_FILE=/ca.pem", "AWS_SECRET_ACCESS_KEY=k", "PLUGIN_PASSWORD=pw",
+		"FTP_PROXY=ftp://p", "GITHUB_TOKEN=ghs_x", "MALFORMED"}}}
+	want := map[string]string{"HOME": "/root", "PATH": "/bin", "TMPDIR": "/run/tmp", "HTTPS_PROXY": "http://u:pw@proxy:3128", "no_proxy": "localhost",
+		"DOCKER_HOST": "unix:///d.sock", "SSL_CERT_FILE": "/ca.pem"}
+	got := r.hostEnv()
+	if len(got) != len(want) {
+		t.Errorf("hostEnv = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("hostEnv[%s] = %q, want %q", k, got[k], v)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/mask"
 )
@@ -39,8 +40,10 @@ type RunOptions struct {
 	// Secrets are the secrets file's values; the environment is looked
 	// up after them.
 	Secrets map[string]string
-	// Lookup is hoist's own environment.
-	Lookup func(string) (string, bool)
+	// Lookup is hoist's own environment, and Environ the same as
+	// NAME=value entries (what a step run here keeps of it: passthrough).
+	Lookup  func(string) (string, bool)
+	Environ []string
 	// SequenceID overrides <+pipeline.sequenceId> (0: the next one,
 	// kept in State).
 	SequenceID int
@@ -574,9 +577,8 @@ func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepRepor
 
 // passthrough are the variables of hoist's own environment a step run in
 // this process keeps: where its home, caches and daemon are.
-var passthrough = []string{"HOME", "PATH", "USER", "TMPDIR", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "DOCKER_HOST", "DOCKER_CONFIG",
-	"PLUGIN_ENGINE_DIR", "PLUGIN_BUILDKITD",
-	"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+var passthrough = append([]string{"HOME", "PATH", "USER", "TMPDIR", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "DOCKER_HOST", "DOCKER_CONFIG",
+	"PLUGIN_ENGINE_DIR", "PLUGIN_BUILDKITD", "SSL_CERT_FILE", "SSL_CERT_DIR"}, envlist.Proxy...)
 
 // processEnv is a step's environment as it runs in this process: the
 // runner's, its paths under /harness mapped into the workspace, and
@@ -594,9 +596,10 @@ func (r *runner) processEnv(pd *Planned, ws string) (map[string]string, []string
 // environment (passthrough), its temporary directory the run's.
 func (r *runner) hostEnv() map[string]string {
 	m := map[string]string{}
-	for _, k := range passthrough {
-		if v, ok := r.o.Lookup(k); ok {
-			m[k] = v
+	for _, e := range envlist.Filter(r.o.Environ, passthrough) {
+		k, v, _ := strings.Cut(e, "=")
+		if _, seen := m[k]; !seen {
+			m[k] = v // the first wins, as in a process's lookup
 		}
 	}
 	m["TMPDIR"] = r.temp

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/mask"
@@ -293,7 +294,7 @@ func secretsOf(s *settings.Settings, env Environ, path func(string) string) *mas
 			}
 		}
 		// The proxies' passwords: the proxy variables reach every RUN.
-		for _, k := range proxyVars {
+		for _, k := range envlist.Proxy {
 			for _, e := range []string{k, "HARNESS_" + k} {
 				if v, ok := env.Lookup(e); ok {
 					if u, err := url.Parse(v); err == nil && u.User != nil {
