@@ -20,11 +20,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/hoist-build/hoist/internal/envlist"
 )
 
 // DefaultCNIDirs are where the embedded engine looks for the CNI plugins:
@@ -69,8 +70,9 @@ var ErrNoBridge = errors.New("RUN steps cannot get a network of their own on thi
 // is dir: a bridge named after the directory (so that engines of several
 // directories do not share, and remove, one another's bridge) on a /24 of
 // bridgePool that no route of this machine covers. It fails with
-// ErrNoBridge when the CNI plugins or iptables are missing.
-func BridgeFor(dir string, cniDirs []string) (Network, error) {
+// ErrNoBridge when the CNI plugins are missing, or iptables is not on
+// pathList (the PATH buildkitd, and so the CNI plugins, run with).
+func BridgeFor(dir string, cniDirs []string, pathList string) (Network, error) {
 	if cniDirs == nil {
 		cniDirs = DefaultCNIDirs
 	}
@@ -80,7 +82,7 @@ func BridgeFor(dir string, cniDirs []string) (Network, error) {
 	}
 	// The bridge plugin masquerades, and the firewall plugin filters,
 	// with iptables.
-	if _, err := exec.LookPath("iptables"); err != nil {
+	if _, ok := envlist.LookPath("iptables", pathList); !ok {
 		return Network{}, fmt.Errorf("%w: iptables is not on PATH (the CNI bridge and firewall plugins run it)", ErrNoBridge)
 	}
 	abs, err := filepath.Abs(dir)

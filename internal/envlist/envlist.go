@@ -7,6 +7,8 @@
 package envlist
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -46,4 +48,51 @@ func Filter(environ, allow []string) []string {
 		}
 	}
 	return out
+}
+
+// Value is the value of name in environ as a program started with
+// environ sees it: the last entry of that name wins, as os/exec keeps it.
+func Value(environ []string, name string) string {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(environ[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// LookPath finds the executable name as a step would run it: name itself
+// when it is a path (it holds a slash), else the first executable file of
+// that name in the directories of pathList (the step's PATH, not the
+// process's, which exec.LookPath reads), then of dirs. ok is false when
+// there is none.
+func LookPath(name, pathList string, dirs ...string) (path string, ok bool) {
+	if strings.ContainsRune(name, filepath.Separator) {
+		return name, isExec(name)
+	}
+	for _, dir := range append(filepath.SplitList(pathList), dirs...) {
+		if dir == "" {
+			continue
+		}
+		if p := filepath.Join(dir, name); isExec(p) {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// SelfDir is the directory of hoist's own executable ("" when unknown),
+// where hoist's images and bin/ put the programs hoist runs: LookPath
+// looks there after the PATH for those.
+func SelfDir() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return filepath.Dir(self)
+}
+
+func isExec(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }

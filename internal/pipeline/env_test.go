@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,5 +413,31 @@ func TestHostEnvIsTheAllowlist(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("hostEnv[%s] = %q, want %q", k, got[k], v)
 		}
+	}
+}
+
+// The programs hoist pipeline runs (the registry for --local, docker, a
+// Run step's shell) are looked for on the PATH of the environment they
+// run with, not on the process's.
+func TestProgramsAreFoundOnTheirEnvironmentsPATH(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir()
+	for _, n := range []string{"registry", "hoist-path-test"} {
+		if err := os.WriteFile(filepath.Join(bin, n), []byte("#!/bin/sh\necho ran $0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err := FindRegistryBinary("", bin); err != nil || p != filepath.Join(bin, "registry") {
+		t.Errorf("FindRegistryBinary on %s = %q, %v", bin, p, err)
+	}
+	if p, err := FindRegistryBinary("", t.TempDir()); err == nil {
+		t.Errorf("FindRegistryBinary on an empty PATH = %q", p)
+	}
+	out, err := command(context.Background(), []string{"PATH=" + bin}, "hoist-path-test").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ran "+filepath.Join(bin, "hoist-path-test") {
+		t.Errorf("a program on the step's PATH: %v, %q", err, out)
+	}
+	if _, err := command(context.Background(), []string{"PATH=" + t.TempDir()}, "sh").CombinedOutput(); err == nil || !strings.Contains(err.Error(), "not found on the step's PATH") {
+		t.Errorf("sh on a PATH without it: %v, want not found", err)
 	}
 }

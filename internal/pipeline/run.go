@@ -257,7 +257,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	if eng := r.needsEngine(); eng {
 		// One engine for the whole run: every BuildKit step of every
 		// stage shares it (identical builds are built once).
-		e, err := engine.Open(ctx, engine.Options{Dir: lookupDefault(o.Lookup, "PLUGIN_ENGINE_DIR", engine.DefaultDir(o.Lookup)), Binary: lookupDefault(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"),
+		e, err := engine.Open(ctx, engine.Options{Dir: lookupDefault(o.Lookup, "PLUGIN_ENGINE_DIR", engine.DefaultDir(o.Lookup)), Binary: lookupDefault(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"), Env: o.Environ,
 			Network: r.engineNetwork(),
 			Logf:    func(f string, a ...any) { o.Logf(f, a...) }})
 		if err != nil {
@@ -399,7 +399,7 @@ func (r *runner) startLocal(ctx context.Context) ([]*LocalRegistry, error) {
 	if len(hosts) == 0 {
 		return nil, nil
 	}
-	bin, err := FindRegistryBinary(r.o.RegistryBinary)
+	bin, err := FindRegistryBinary(r.o.RegistryBinary, envlist.Value(r.o.Environ, "PATH"))
 	if err != nil {
 		return nil, err
 	}

@@ -204,34 +204,16 @@ func New(ctx context.Context, o Options) (*Scanner, error) {
 }
 
 // Find returns the Trivy executable: name itself when it is a path, else
-// the first match on pathList (the PATH value), else the file beside
+// the first match on pathList (the step's PATH), else the file beside
 // hoist's own executable.
 func Find(name, pathList string) (string, error) {
+	if p, ok := envlist.LookPath(name, pathList, envlist.SelfDir()); ok {
+		return p, nil
+	}
 	if strings.ContainsRune(name, filepath.Separator) {
-		if isExec(name) {
-			return name, nil
-		}
 		return "", fmt.Errorf("%w: the Trivy executable %s does not exist or is not executable (PLUGIN_SCAN_TRIVY)", ErrScanner, name)
 	}
-	for _, dir := range filepath.SplitList(pathList) {
-		if dir == "" {
-			continue
-		}
-		if p := filepath.Join(dir, name); isExec(p) {
-			return p, nil
-		}
-	}
-	if self, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(self), name); isExec(p) {
-			return p, nil
-		}
-	}
 	return "", fmt.Errorf("%w: Trivy (%s) is neither on PATH nor beside hoist; hoist runs Trivy %s: use a scan variant of hoist's plugin images (hoist/kaniko-scan, hoist/buildkit-scan), or build it with GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install github.com/aquasecurity/trivy/cmd/trivy@v%s and put it on PATH (or set PLUGIN_SCAN_TRIVY)", ErrScanner, name, TrivyVersion, TrivyVersion)
-}
-
-func isExec(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
 // checkVersion compares Trivy's version with TrivyVersion: the module

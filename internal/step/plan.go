@@ -145,7 +145,8 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 			st.Notes = append(st.Notes, fmt.Sprintf("setting %s=%s (%s)", kv[0], kv[1], s.Origin(kv[0])))
 		}
 	}
-	st.Transport = registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout, Insecure: s.Insecure}
+	st.Transport = registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout, Insecure: s.Insecure,
+		Proxy: registry.ProxyFrom(env.Lookup)}
 	if len(s.RegistryRoutes) > 0 {
 		st.Transport.Routes = map[string]string{}
 		for _, r := range s.RegistryRoutes {
@@ -546,7 +547,7 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 	}
 	o := engine.Options{
 		Addr: s.BuilderAddr, TLSCA: path(s.BuilderTLSCA), TLSCert: path(s.BuilderCert), TLSKey: path(s.BuilderKey),
-		Dir: path(dir), Binary: s.Buildkitd, Mirrors: s.RegistryMirrors, Keep: s.KeepEngine,
+		Dir: path(dir), Binary: s.Buildkitd, Env: env.Environ, Mirrors: s.RegistryMirrors, Keep: s.KeepEngine,
 		Network: s.Network, Wait: 60 * time.Second,
 	}
 	if s.BuilderAddr != "" {
