@@ -61,7 +61,7 @@ type Options struct {
 	// running one, on the host's network.
 	Network string
 	// CNIDirs are where the embedded engine looks for the CNI plugins;
-	// nil means DefaultCNIDirs.
+	// nil means defaultCNIDirs.
 	CNIDirs []string
 	// Keep leaves an engine this run started running.
 	Keep bool
@@ -74,7 +74,7 @@ type Options struct {
 type Registry struct {
 	Host string
 	// HTTP allows plain HTTP (PLUGIN_INSECURE): the engine is told to use
-	// it when the registry does not answer TLS (see PlainHTTP), and a
+	// it when the registry does not answer TLS (see plainHTTP), and a
 	// registry that does is reached over TLS, its certificate verified.
 	HTTP     bool
 	Insecure bool     // skip TLS verification (PLUGIN_SKIP_TLS_VERIFY)
@@ -153,7 +153,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	// A running engine (hoist engine start, or another run's) is used as
 	// it is.
 	if c, network, err := connect(ctx, addr, o, 2*time.Second, nil); err == nil {
-		if !Isolated(network) && !hostAllowed(o.Network) {
+		if !isolated(network) && !hostAllowed(o.Network) {
 			c.Close()
 			unlockFile(users)
 			return nil, fmt.Errorf("%w: the running embedded engine at %s runs RUN steps on the host's network (its worker's network is %q: it was started where no bridge could work, for a run with PLUGIN_NETWORK=host or none, or by an earlier hoist), where a RUN step reaches every service on this machine's loopback; stop it (hoist engine stop) so that this run starts one that gives RUN steps a network of their own, or set PLUGIN_NETWORK=host to accept the host's network", ErrEngine, o.Dir, network)
@@ -293,7 +293,7 @@ func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, err
 		// it tries TLS first but verifies nothing. Plain HTTP that is
 		// merely allowed is asked for only when the registry has no TLS.
 		if r.HTTP && !r.Insecure {
-			r.HTTP = PlainHTTP(ctx, r.Host, o.Wait)
+			r.HTTP = plainHTTP(ctx, r.Host, o.Wait)
 			if !r.HTTP {
 				logf(o, "engine: %s answers TLS: reached over TLS, its certificate verified (PLUGIN_INSECURE allows plain HTTP only)", r.Host)
 			}
@@ -459,11 +459,11 @@ func (e *Engine) stop() error {
 	return nil
 }
 
-// PlainHTTP reports whether the registry at host (HOST:PORT, or HOST for
+// plainHTTP reports whether the registry at host (HOST:PORT, or HOST for
 // 443) does not speak TLS: its answer to a TLS handshake is not TLS. A
 // registry that cannot be reached within wait is taken at its word
 // (plain HTTP allowed).
-func PlainHTTP(ctx context.Context, host string, wait time.Duration) bool {
+func plainHTTP(ctx context.Context, host string, wait time.Duration) bool {
 	addr := host
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		addr = net.JoinHostPort(host, "443")

@@ -28,10 +28,10 @@ import (
 	"github.com/hoist-build/hoist/internal/envlist"
 )
 
-// DefaultCNIDirs are where the embedded engine looks for the CNI plugins:
+// defaultCNIDirs are where the embedded engine looks for the CNI plugins:
 // Debian's containernetworking-plugins (and hoist's BuildKit image),
 // Fedora's, and the CNI project's own default.
-var DefaultCNIDirs = []string{"/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin"}
+var defaultCNIDirs = []string{"/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin"}
 
 // cniPlugins are the plugins BuildKit's bridge network runs.
 var cniPlugins = []string{"bridge", "host-local", "loopback", "firewall"}
@@ -52,10 +52,10 @@ type Network struct {
 	Bridge, Subnet, CNIDir string
 }
 
-// Isolated reports whether a worker network label, as BuildKit reports it
+// isolated reports whether a worker network label, as BuildKit reports it
 // (org.mobyproject.buildkit.worker.network), gives RUN steps a network
 // namespace of their own: "cni" does; "host" is the host's network.
-func Isolated(workerNetwork string) bool { return workerNetwork == "cni" }
+func isolated(workerNetwork string) bool { return workerNetwork == "cni" }
 
 // hostAllowed reports whether a run's RUN network (PLUGIN_NETWORK) may be
 // served by an engine whose default is the host's network: host uses it
@@ -74,7 +74,7 @@ var ErrNoBridge = errors.New("RUN steps cannot get a network of their own on thi
 // pathList (the PATH buildkitd, and so the CNI plugins, run with).
 func BridgeFor(dir string, cniDirs []string, pathList string) (Network, error) {
 	if cniDirs == nil {
-		cniDirs = DefaultCNIDirs
+		cniDirs = defaultCNIDirs
 	}
 	cniDir, err := findCNI(cniDirs)
 	if err != nil {

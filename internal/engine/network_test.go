@@ -138,8 +138,13 @@ func TestEngineWhoseBridgeFails(t *testing.T) {
 	bin := harness.Buildkitd(t)
 	dir := filepath.Join(t.TempDir(), "engine")
 	cni := t.TempDir()
+	// The real plugins, where the engine finds them.
+	found, err := engine.BridgeFor(dir, nil, os.Getenv("PATH"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{"bridge", "host-local", "firewall"} {
-		if err := os.Symlink(filepath.Join(engine.DefaultCNIDirs[0], p), filepath.Join(cni, p)); err != nil {
+		if err := os.Symlink(filepath.Join(found.CNIDir, p), filepath.Join(cni, p)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -148,7 +153,7 @@ func TestEngineWhoseBridgeFails(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err := engine.Open(ctx, engine.Options{Dir: dir, Env: os.Environ(), Binary: bin, CNIDirs: []string{cni}})
+	_, err = engine.Open(ctx, engine.Options{Dir: dir, Env: os.Environ(), Binary: bin, CNIDirs: []string{cni}})
 	if !errors.Is(err, engine.ErrEngine) || !errors.Is(err, engine.ErrNoBridge) {
 		t.Fatalf("Open with a failing CNI plugin = %v, want ErrEngine and ErrNoBridge", err)
 	}

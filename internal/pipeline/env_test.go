@@ -427,11 +427,11 @@ func TestProgramsAreFoundOnTheirEnvironmentsPATH(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if p, err := FindRegistryBinary("", bin); err != nil || p != filepath.Join(bin, "registry") {
-		t.Errorf("FindRegistryBinary on %s = %q, %v", bin, p, err)
+	if p, err := findRegistryBinary("", bin); err != nil || p != filepath.Join(bin, "registry") {
+		t.Errorf("findRegistryBinary on %s = %q, %v", bin, p, err)
 	}
-	if p, err := FindRegistryBinary("", t.TempDir()); err == nil {
-		t.Errorf("FindRegistryBinary on an empty PATH = %q", p)
+	if p, err := findRegistryBinary("", t.TempDir()); err == nil {
+		t.Errorf("findRegistryBinary on an empty PATH = %q", p)
 	}
 	out, err := command(context.Background(), []string{"PATH=" + bin}, "hoist-path-test").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ran "+filepath.Join(bin, "hoist-path-test") {

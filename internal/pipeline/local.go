@@ -33,10 +33,10 @@ type LocalRegistry struct {
 // ErrLocal marks local registries that cannot be started.
 var ErrLocal = errors.New("local registries")
 
-// FindRegistryBinary finds the distribution registry: bin, else
+// findRegistryBinary finds the distribution registry: bin, else
 // docker-registry (Debian's package) or registry, on pathList (hoist
 // pipeline's own PATH).
-func FindRegistryBinary(bin, pathList string) (string, error) {
+func findRegistryBinary(bin, pathList string) (string, error) {
 	names := []string{"docker-registry", "registry"}
 	if bin != "" {
 		names = []string{bin}

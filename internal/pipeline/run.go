@@ -399,7 +399,7 @@ func (r *runner) startLocal(ctx context.Context) ([]*LocalRegistry, error) {
 	if len(hosts) == 0 {
 		return nil, nil
 	}
-	bin, err := FindRegistryBinary(r.o.RegistryBinary, envlist.Value(r.o.Environ, "PATH"))
+	bin, err := findRegistryBinary(r.o.RegistryBinary, envlist.Value(r.o.Environ, "PATH"))
 	if err != nil {
 		return nil, err
 	}
