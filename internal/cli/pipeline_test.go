@@ -567,9 +567,13 @@ func TestPipelineCancel(t *testing.T) {
 		}
 		cancel()
 	}()
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
 	start := time.Now()
 	code := Main(ctx, []string{"pipeline", "run", "slow.yaml", "--local", "--workspace", ws}, Env{
-		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, WorkDir: dir, Stdout: &stdout, Stderr: &stderr})
+		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Environ: environ, WorkDir: dir, Stdout: &stdout, Stderr: &stderr})
 	out := stderr.String()
 	if code != ExitCancelled || time.Since(start) > 30*time.Second {
 		t.Errorf("exit %d after %s, want %d promptly:\n%s", code, time.Since(start), ExitCancelled, out)
