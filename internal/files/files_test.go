@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hoist-build/hoist/internal/harness"
 )
@@ -194,23 +193,6 @@ func TestOutputTargets(t *testing.T) {
 	}
 }
 
-// untouched records a file outside the workspace: its content and mtime,
-// checked at the end.
-func untouched(t *testing.T, p, content string) {
-	t.Helper()
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	os.WriteFile(p, []byte(content), 0o600)
-	old := time.Now().Add(-time.Hour).Truncate(time.Second)
-	os.Chtimes(p, old, old)
-	t.Cleanup(func() {
-		b, err := os.ReadFile(p)
-		fi, _ := os.Stat(p)
-		if err != nil || string(b) != content || fi == nil || !fi.ModTime().Equal(old) {
-			t.Errorf("%s outside the workspace changed: %q, %v (%v)", p, b, fi, err)
-		}
-	})
-}
-
 // In the workspace, no write follows a symbolic link out of it: not a
 // target that is one (absolute or relative), not a directory on the way
 // (.hoist itself a link out), for every operation; each fails with a
@@ -221,8 +203,8 @@ func TestWorkspaceFollowsNoLinkOut(t *testing.T) {
 	t.Parallel()
 	outside := t.TempDir()
 	secret := filepath.Join(outside, "authorized_keys")
-	untouched(t, secret, "ssh-ed25519 AAAA the-real-key")
-	untouched(t, filepath.Join(outside, "state", "scans", "x.json"), "elsewhere")
+	harness.Untouched(t, secret, "ssh-ed25519 AAAA the-real-key")
+	harness.Untouched(t, filepath.Join(outside, "state", "scans", "x.json"), "elsewhere")
 	ws := t.TempDir()
 	w := Workspace(ws)
 	os.Symlink(secret, filepath.Join(ws, "image.tar"))
