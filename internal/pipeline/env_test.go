@@ -441,3 +441,63 @@ func TestProgramsAreFoundOnTheirEnvironmentsPATH(t *testing.T) {
 		t.Errorf("sh on a PATH without it: %v, want not found", err)
 	}
 }
+
+// The run's identity reaches every kind of step one way, the plan's, and
+// a stage's or step's own variables do not change it: the state a step
+// makes is stamped with it.
+func TestRunIdentityIsThePlans(t *testing.T) {
+	t.Parallel()
+	y := `pipeline:
+  identifier: p
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+` + cloud + `          variables:
+            - {name: HARNESS_EXECUTION_ID, type: String, value: stage-forged}
+          execution:
+            steps:
+              - step:
+                  identifier: build
+                  type: BuildAndPushDockerRegistry
+                  spec:
+                    connectorRef: c
+                    repo: registry.example.com/team/app
+                    tags: ["1"]
+                    envVariables: {PLUGIN_NO_PUSH: "true", PLUGIN_TAR_PATH: /harness/image.tar, HARNESS_EXECUTION_ID: forged, DRONE_COMMIT_SHA: forged}
+              - step:
+                  identifier: scan
+                  type: AquaTrivy
+                  spec:
+                    mode: orchestration
+                    config: default
+                    target: {type: container, name: app, variant: "1", workspace: /harness/image.tar}
+                    image: {type: local_archive}
+              - step:
+                  identifier: run
+                  type: Run
+                  spec:
+                    command: "true"
+                    envVariables: {HARNESS_EXECUTION_ID: forged}
+`
+	p, err := ParseBytes("x.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := MakePlan(p, PlanOptions{Seq: 1, ExecutionID: "exec-1", Codebase: Codebase{Branch: "main", CommitSha: "abc"},
+		Secret: func(n string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.Steps) != 3 {
+		t.Fatalf("%d steps planned", len(pl.Steps))
+	}
+	for s, pd := range pl.Steps {
+		for k, want := range map[string]string{"HARNESS_EXECUTION_ID": "exec-1", "DRONE_COMMIT_SHA": "abc"} {
+			if got, _ := pd.Lookup(k); got != want {
+				t.Errorf("step %s (%s): %s=%q, want %q", s.Identifier, pd.Kind, k, got, want)
+			}
+		}
+	}
+}

@@ -119,8 +119,11 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 		m["PLUGIN_SCAN_SEVERITY"] = sp.Severity
 	}
 	m["PLUGIN_PROGRESS"] = "plain"
-	// The run's identity: the record is this run's, for its push steps.
-	maps.Copy(m, r.runEnv())
+	// The run's identity (the plan's): the record is this run's, for its
+	// push steps.
+	for _, e := range pd.Env {
+		m[e.Name] = e.Value
+	}
 	list := environ(m)
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	set := r.stepMask(pd)
@@ -142,9 +145,6 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 // /harness, with the stage's variables and the step's envVariables.
 func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.Writer) error {
 	env := map[string]string{}
-	for _, e := range pd.Env {
-		env[e.Name] = e.Value
-	}
 	// The stage's variables, their secrets masked too.
 	var secrets []string
 	sc := &Scope{Pipeline: r.plan.Pipeline, Stage: pd.Step.Stage, Step: pd.Step, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret, Secrets: &secrets}
@@ -161,7 +161,10 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 		env[e.Name] = e.Value
 	}
 	env["CI"], env["HARNESS_WORKSPACE"] = "true", "/harness"
-	maps.Copy(env, r.runEnv())
+	// The run's identity (the plan's), whatever the variables say.
+	for _, e := range pd.Env {
+		env[e.Name] = e.Value
+	}
 	shell := "sh"
 	if pd.Run.Shell == "Bash" {
 		shell = "bash"
@@ -184,16 +187,6 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return masked(set, runBounded(ctx, cmd))
-}
-
-// runEnv is what names the run to every step, as Harness sends it: the
-// execution's identifier and the commit (see internal/runid).
-func (r *runner) runEnv() map[string]string {
-	m := map[string]string{"HARNESS_EXECUTION_ID": r.plan.ExecutionID}
-	if c := r.codebase.CommitSha; c != "" {
-		m["DRONE_COMMIT_SHA"] = c
-	}
-	return m
 }
 
 // runBounded runs cmd until it ends or ctx does; then its whole process
