@@ -121,7 +121,9 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return files.WriteAtomic(path, append(b, '\n'))
+	// Where the benchmark's flag says: a developer's tool, run on its own
+	// checkout, with no workspace to confine it to.
+	return files.Workspace("").WriteAtomic(path, append(b, '\n'))
 }
 
 func readResults(path string) (*Results, error) {

@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // ErrBuild marks a failed build (the Dockerfile, its context or a step).
@@ -58,6 +60,9 @@ type Request struct {
 	Exclude []string
 
 	Out Outputs
+	// Workspace confines what hoist writes of the outputs (the blobs it
+	// links into Out.LayoutDir): no symbolic link in it is followed out.
+	Workspace files.Workspace
 }
 
 // Outputs are the places one build writes its image to; each is optional,

@@ -64,7 +64,7 @@ func (b *BuildKit) Build(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
 	}
-	if err := linkLayout(ctx, b.ContentDir, desc, req.Out.LayoutDir); err != nil {
+	if err := linkLayout(ctx, req.Workspace, b.ContentDir, desc, req.Out.LayoutDir); err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrBuild, err)
 		}

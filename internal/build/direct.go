@@ -39,9 +39,10 @@ func descriptorOf(resp map[string]string) (v1.Descriptor, error) {
 }
 
 // linkLayout makes an OCI layout at dir holding the image desc, its blobs
-// hard-linked (or copied) from the content store at content.
-func linkLayout(ctx context.Context, content string, desc v1.Descriptor, dir string) error {
-	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
+// hard-linked (or copied) from the content store at content, following no
+// link out of the workspace ws.
+func linkLayout(ctx context.Context, ws files.Workspace, content string, desc v1.Descriptor, dir string) error {
+	if err := ws.MkdirAll(filepath.Join(dir, "blobs", "sha256")); err != nil {
 		return err
 	}
 	var visit func(d v1.Descriptor) error
@@ -51,7 +52,7 @@ func linkLayout(ctx context.Context, content string, desc v1.Descriptor, dir str
 		if _, err := os.Stat(to); err == nil {
 			return nil
 		}
-		if err := files.LinkOrCopy(ctx, from, to); err != nil {
+		if err := ws.LinkOrCopy(ctx, from, to); err != nil {
 			return fmt.Errorf("take %s from the engine's content store: %w", d.Digest, err)
 		}
 		switch {
@@ -85,10 +86,10 @@ func linkLayout(ctx context.Context, content string, desc v1.Descriptor, dir str
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644); err != nil {
+	if err := ws.WriteAtomic(filepath.Join(dir, "index.json"), idx); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	return ws.WriteAtomic(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`))
 }
 
 func readJSON(p string, v any) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
+	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/source"
 	"github.com/hoist-build/hoist/internal/tarball"
 )
@@ -54,9 +55,16 @@ type Kaniko struct {
 	// Extra are executor flags from the settings (snapshot mode, ...).
 	Extra []string
 	// Env is the environment the executor's is taken from: only the
-	// variables ExecutorEnv lets through, and DOCKER_CONFIG, which names
+	// variables executorEnv lets through, and DOCKER_CONFIG, which names
 	// DockerConfig.
 	Env []string
+	// Shield, when set, is called just before the executor starts, and
+	// the build fails if it does: from then on the Dockerfile's RUN
+	// steps share this process's container. It is the command layer's
+	// hook (the real binary makes itself non-dumpable there and reads the
+	// system's CA certificates; internal/cli): a builder changes nothing
+	// of the process on its own.
+	Shield func() error
 	// Progress receives the executor's output.
 	Progress io.Writer
 	Logf     func(string, ...any)
@@ -102,7 +110,7 @@ func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
 	// The executor's docker config is always its own (an empty one when
 	// it needs no credentials), never one it would find in the
 	// environment or the home directory.
-	env := ExecutorEnv(k.Env)
+	env := envlist.Filter(k.Env, executorEnv)
 	cfg := k.DockerConfig
 	if cfg == nil {
 		cfg = []byte(`{"auths":{}}`)
@@ -116,8 +124,10 @@ func (k *Kaniko) Build(ctx context.Context, req Request) (*Result, error) {
 	}
 	env = append(env, "DOCKER_CONFIG="+dir)
 	// From here on the build's RUN steps share this container.
-	if err := shield(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+	if k.Shield != nil {
+		if err := k.Shield(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+		}
 	}
 	if err := k.run(ctx, exe, args, env); err != nil {
 		return nil, err
@@ -205,20 +215,7 @@ func (k *Kaniko) args(req Request, tarPath, digestFile string) ([]string, error)
 // environment holds its secrets (registry passwords, cloud keys, signing
 // keys, tokens). The registry credentials Kaniko needs are in its docker
 // config.
-var executorEnv = []string{"PATH", "HOME", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
-	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "KANIKO_DIR", "container"}
-
-// ExecutorEnv is the part of environ (KEY=value entries) the Kaniko
-// executor gets.
-func ExecutorEnv(environ []string) []string {
-	var out []string
-	for _, kv := range environ {
-		if k, _, ok := strings.Cut(kv, "="); ok && slices.Contains(executorEnv, k) {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
+var executorEnv = append([]string{"PATH", "HOME", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "KANIKO_DIR", "container"}, envlist.Proxy...)
 
 // run runs the executor, streaming its output; a failure reports the exit
 // code and the last lines.

@@ -57,12 +57,17 @@ type Env struct {
 	Environ []string
 	Stdout  io.Writer
 	Stderr  io.Writer
+	// Shield is called before the Kaniko executor starts, when set:
+	// OSEnv's makes the process non-dumpable (see shield), for good, so
+	// only the real binary sets it, never a test that runs hoist
+	// in-process.
+	Shield func() error
 }
 
 // OSEnv returns the real environment.
 func OSEnv() Env {
 	wd, _ := os.Getwd()
-	return Env{Lookup: os.LookupEnv, WorkDir: wd, TempDir: os.TempDir(), Environ: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr}
+	return Env{Lookup: os.LookupEnv, WorkDir: wd, TempDir: os.TempDir(), Environ: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr, Shield: shield}
 }
 
 // Main runs hoist with args (without the program name) and returns the
@@ -308,7 +313,7 @@ func runEngine(ctx context.Context, cmd *cobra.Command, env Env, action string) 
 	}
 	switch action {
 	case "start":
-		e, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: s.Buildkitd, Mirrors: s.RegistryMirrors, Keep: true, Network: s.Network,
+		e, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: s.Buildkitd, Env: env.Environ, Mirrors: s.RegistryMirrors, Keep: true, Network: s.Network,
 			Logf: func(f string, a ...any) { fmt.Fprintf(env.Stderr, f+"\n", a...) }})
 		if err != nil {
 			return err

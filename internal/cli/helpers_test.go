@@ -50,7 +50,8 @@ func (s *syncBuffer) String() string {
 }
 
 // hoist runs hoist in-process, as a plugin when args is empty, with only
-// the given environment (plus PLUGIN_PROGRESS=plain unless set).
+// the given environment (plus PLUGIN_PROGRESS=plain, an unreachable
+// DOCKER_HOST and the test's PATH unless set).
 func hoist(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
 	return hoistIn(t, t.TempDir(), env, args...)
@@ -64,6 +65,11 @@ func hoistIn(t *testing.T, dir string, env map[string]string, args ...string) re
 	}
 	if _, ok := env["DOCKER_HOST"]; !ok {
 		env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
+	}
+	// A process has a PATH: hoist finds the programs it runs (buildkitd,
+	// iptables, Trivy, a Run step's shell) on the step's.
+	if _, ok := env["PATH"]; !ok {
+		env["PATH"] = os.Getenv("PATH")
 	}
 	var stdout, stderr syncBuffer
 	var environ []string

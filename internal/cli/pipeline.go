@@ -145,7 +145,7 @@ func runPipeline(ctx context.Context, env Env, file string, f pipelineFlags) err
 	}
 	o := pipeline.RunOptions{
 		Local: f.local, Keep: f.keep, RegistryBinary: f.registryBinary,
-		Lookup: env.Lookup, State: abs(env, f.state), Codebase: env.WorkDir, TempDir: env.TempDir,
+		Lookup: env.Lookup, Environ: env.Environ, State: abs(env, f.state), Codebase: env.WorkDir, TempDir: env.TempDir,
 		BuildxOnK8: buildxOnK8(env), Version: Version, Stdout: env.Stdout, Stderr: env.Stderr,
 		Images:   map[string]string{"kaniko": "hoist/kaniko:" + imageTag(), "buildkit": "hoist/buildkit:" + imageTag()},
 		ExitCode: func(err error) int { return exitCode(ctx, err) },

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/hoist-build/hoist/internal/harness"
 	"github.com/hoist-build/hoist/internal/pipeline"
 )
@@ -112,9 +114,22 @@ func localRegistry(t *testing.T, rep *pipeline.Report, host string) *harness.Reg
 }
 
 // assertHold reads every reference the steps pushed back from its local
-// registry with crane: each must hold want.
-func assertHold(t *testing.T, rep *pipeline.Report, want string, ids ...string) {
+// registry with crane: each holds the manifest want, so all hold the
+// same one, and that manifest's config is imageID, the image ID read
+// from the build's own output by another tool than hoist (imageIDOf:
+// skopeo on the tarball or the workspace store, or the Docker daemon).
+// want is read from the build's output too (digestOf: skopeo) where it
+// holds the registry's manifest: an OCI layout, and hoist's docker
+// tarballs, which carry their OCI index beside manifest.json. A plain
+// docker-archive (Kaniko's) holds no registry manifest (skopeo would
+// make one of its own), nor does the daemon: there want is hoist's own
+// (the scan record's digest, or a step's report), and the image ID is
+// what ties the registries' bytes to the build.
+func assertHold(t *testing.T, rep *pipeline.Report, want, imageID string, ids ...string) {
 	t.Helper()
+	if !strings.HasPrefix(imageID, "sha256:") {
+		t.Fatalf("the build's image ID %q: the test proves nothing", imageID)
+	}
 	for _, id := range ids {
 		s := stepOf(t, rep, id)
 		if len(s.Pushed) == 0 {
@@ -126,8 +141,47 @@ func assertHold(t *testing.T, rep *pipeline.Report, want string, ids ...string) 
 			if got := reg.Digest(t, reg.Host+"/"+path); got != want {
 				t.Errorf("%s: %s holds %s, want %s", id, p.Ref, got, want)
 			}
+			if got := imageIDAt(t, reg, reg.Host+"/"+path); got != imageID {
+				t.Errorf("%s: %s holds the image %s, the build made %s", id, p.Ref, got, imageID)
+			}
 		}
 	}
+}
+
+// imageIDOf is the image ID (the digest of the image's config) of an
+// image archive or layout as skopeo reads it, not hoist: transport is
+// docker-archive:PATH, oci-archive:PATH or oci:DIR:REF. Compression does
+// not change it.
+func imageIDOf(t *testing.T, transport string) string {
+	t.Helper()
+	raw := harness.Run(t, nil, "skopeo", "inspect", "--config", "--raw", transport)
+	h, _, err := v1.SHA256(strings.NewReader(raw))
+	if err != nil || raw == "" {
+		t.Fatalf("the config of %s: %v %q", transport, err, raw)
+	}
+	return h.String()
+}
+
+// manifestDigestOf is the digest of the manifest an OCI archive or
+// layout holds, as skopeo reads it: transport is oci-archive:PATH (a
+// hoist docker tarball too) or oci:DIR:REF.
+func manifestDigestOf(t *testing.T, transport string) string {
+	t.Helper()
+	d := strings.TrimSpace(harness.Run(t, nil, "skopeo", "inspect", "--format", "{{.Digest}}", transport))
+	if !strings.HasPrefix(d, "sha256:") {
+		t.Fatalf("the manifest digest of %s: %q", transport, d)
+	}
+	return d
+}
+
+// imageIDAt is the image ID the manifest of ref names, read by crane.
+func imageIDAt(t *testing.T, reg *harness.Registry, ref string) string {
+	t.Helper()
+	var m v1.Manifest
+	if err := json.Unmarshal([]byte(reg.Crane(t, "manifest", ref)), &m); err != nil {
+		t.Fatalf("the manifest of %s: %v", ref, err)
+	}
+	return m.Config.Digest.String()
 }
 
 // The document's workflows on BuildKit (runtime: Cloud), each against
@@ -159,7 +213,15 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 			rec.Labels["target"] != "test-image" || rec.Labels["variant"] != "new-"+itoa(rep.Sequence) {
 			t.Errorf("scan record %s (%v): %s, build %s", scanned.ScanRecords, err, b, build.Digest)
 		}
-		assertHold(t, rep, build.Digest, "push_ecr", "push_docker")
+		// The registries hold the image of the build's tarball as
+		// skopeo reads it, which is the digest scanned and the one the
+		// build reported.
+		tar := build.Tarballs[0]
+		want := manifestDigestOf(t, "oci-archive:"+tar)
+		if rec.Digest != want {
+			t.Errorf("the scan record says %s, the tarball holds %s", rec.Digest, want)
+		}
+		assertHold(t, rep, want, imageIDOf(t, "docker-archive:"+tar), "push_ecr", "push_docker")
 		hub := localRegistry(t, rep, "index.docker.io")
 		if got := f.Docker.RunImage(t, hub.Host+"/myorg/test-image:latest"); got != "hello from an image built once, scanned, and pushed" {
 			t.Errorf("the pushed image prints %q", got)
@@ -178,13 +240,15 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("%s", r)
 		}
-		// Four builds of one Dockerfile: one image, four tarballs.
-		want := stepOf(t, rep, "BuildDocker").Digest
+		// Four builds of one Dockerfile: one image, four tarballs, as
+		// skopeo reads them; each build reported it.
+		want := manifestDigestOf(t, "oci-archive:"+stepOf(t, rep, "BuildDocker").Tarballs[0])
 		for _, k := range []string{"GAR", "ECR", "Docker", "ACR"} {
-			if d := stepOf(t, rep, "Build"+k).Digest; d != want {
-				t.Errorf("Build%s made %s, BuildDocker %s", k, d, want)
+			build := stepOf(t, rep, "Build"+k)
+			if d := manifestDigestOf(t, "oci-archive:"+build.Tarballs[0]); d != want || build.Digest != want {
+				t.Errorf("Build%s's tarball holds %s and it reported %s, BuildDocker's holds %s", k, d, build.Digest, want)
 			}
-			assertHold(t, rep, want, "Push"+k)
+			assertHold(t, rep, want, imageIDOf(t, "docker-archive:"+build.Tarballs[0]), "Push"+k)
 		}
 		if len(rep.Registries) != 4 {
 			t.Errorf("registries %+v, want Docker Hub, ECR, GAR and ACR", rep.Registries)
@@ -196,12 +260,12 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("%s", r)
 		}
+		// PLUGIN_BUILDX_LOAD: the build is in the daemon too, which
+		// reads its image ID (the daemon keeps no registry manifest: the
+		// digest is the build step's report).
+		loaded := strings.TrimSpace(f.Docker.Run(t, "image", "inspect", "--format", "{{.Id}}", "myorg/myapp:new-no-push-"+itoa(rep.Sequence)))
 		want := stepOf(t, rep, "build_only").Digest
-		assertHold(t, rep, want, "BuildAndPushDockerRegistry_2", "BuildAndPushECR_1", "BuildAndPushGAR_1", "BuildAndPushACR_1")
-		// PLUGIN_BUILDX_LOAD: the build is in the daemon too.
-		if got := f.Docker.Run(t, "image", "inspect", "--format", "{{.Id}}", "myorg/myapp:new-no-push-"+itoa(rep.Sequence)); strings.TrimSpace(got) == "" {
-			t.Errorf("the build is not in the daemon")
-		}
+		assertHold(t, rep, want, loaded, "BuildAndPushDockerRegistry_2", "BuildAndPushECR_1", "BuildAndPushGAR_1", "BuildAndPushACR_1")
 	})
 
 	t.Run("push-only and build-only", func(t *testing.T) {
@@ -209,8 +273,14 @@ func TestPipelineLocalBuildKit(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("%s", r)
 		}
-		want := stepOf(t, rep, "BuildAndPushDockerRegistry_1").Digest
-		assertHold(t, rep, want, "BuildAndPushDockerRegistry_2", "BuildAndPushECR_1")
+		// The push-only steps take the build from the stage's workspace
+		// image store, which skopeo reads.
+		store := "oci:" + filepath.Join(rep.Workspace, "build_push", ".hoist", "images") + ":index.docker.io/myorg/myapp:new-nopush-" + itoa(rep.Sequence) + "-build-x"
+		want := manifestDigestOf(t, store)
+		if d := stepOf(t, rep, "BuildAndPushDockerRegistry_1").Digest; d != want {
+			t.Errorf("the build reported %s, the store holds %s", d, want)
+		}
+		assertHold(t, rep, want, imageIDOf(t, store), "BuildAndPushDockerRegistry_2", "BuildAndPushECR_1")
 		r, rep = pipelineRun(t, dir, env, "examples/pipelines/build-only.yaml", "--local")
 		if r.code != 0 {
 			t.Fatalf("%s", r)
@@ -479,8 +549,8 @@ func TestPipelineConnectors(t *testing.T) {
 // hoist's Kaniko plugin image, as a cluster runs it (the workspace at
 // /harness, the pod's variables); the scan runs here on the same
 // tarball. Kaniko builds are not reproducible across builds, so each push
-// is checked against its own build: the tarball's image is what each
-// registry holds, read back with crane.
+// is checked against its own build: the tarball's image, as skopeo reads
+// it, is what each registry holds, read back with crane.
 func TestPipelineKubernetes(t *testing.T) {
 	image := pluginImage(t, "kaniko")
 	dir := checkout(t, nil)
@@ -494,7 +564,9 @@ func TestPipelineKubernetes(t *testing.T) {
 	if len(build.Tarballs) != 1 || !strings.HasPrefix(scanned.Digest, "sha256:") {
 		t.Fatalf("build %+v scan %+v", build, scanned)
 	}
-	assertHold(t, rep, scanned.Digest, "push_ecr", "push_docker")
+	// Kaniko's tarball is a plain docker-archive: the registries hold
+	// the digest scanned and the tarball's image ID.
+	assertHold(t, rep, scanned.Digest, imageIDOf(t, "docker-archive:"+build.Tarballs[0]), "push_ecr", "push_docker")
 	for _, id := range []string{"push_ecr", "push_docker"} {
 		if s := stepOf(t, rep, id); s.Digest != scanned.Digest {
 			t.Errorf("%s reported %s, the scan %s", id, s.Digest, scanned.Digest)
@@ -511,11 +583,14 @@ func TestPipelineKubernetes(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 	for _, k := range []string{"GAR", "ECR", "Docker", "ACR"} {
-		push := stepOf(t, rep, "Push"+k)
-		if len(stepOf(t, rep, "Build"+k).Tarballs) != 1 {
+		push, build := stepOf(t, rep, "Push"+k), stepOf(t, rep, "Build"+k)
+		if len(build.Tarballs) != 1 {
 			t.Errorf("Build%s wrote no tarball", k)
+			continue
 		}
-		assertHold(t, rep, push.Digest, "Push"+k)
+		// Each push holds its own build's image (its tarball's image
+		// ID, as skopeo reads it), under the digest the push reported.
+		assertHold(t, rep, push.Digest, imageIDOf(t, "docker-archive:"+build.Tarballs[0]), "Push"+k)
 	}
 }
 
@@ -529,8 +604,12 @@ func TestPipelineIsolationContainer(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("%s", r)
 	}
-	scanned := stepOf(t, rep, "AquaTrivy_1")
-	assertHold(t, rep, scanned.Digest, "push_ecr", "push_docker")
+	tar := stepOf(t, rep, "BuildOnly").Tarballs[0]
+	want := manifestDigestOf(t, "oci-archive:"+tar)
+	if scanned := stepOf(t, rep, "AquaTrivy_1"); scanned.Digest != want {
+		t.Errorf("scanned %s, the tarball holds %s", scanned.Digest, want)
+	}
+	assertHold(t, rep, want, imageIDOf(t, "docker-archive:"+tar), "push_ecr", "push_docker")
 	assertContains(t, r, "[build_scan_push.BuildOnly] build tool: buildkit", "engine: started buildkitd")
 }
 
@@ -567,9 +646,13 @@ func TestPipelineCancel(t *testing.T) {
 		}
 		cancel()
 	}()
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
 	start := time.Now()
 	code := Main(ctx, []string{"pipeline", "run", "slow.yaml", "--local", "--workspace", ws}, Env{
-		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, WorkDir: dir, Stdout: &stdout, Stderr: &stderr})
+		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Environ: environ, WorkDir: dir, Stdout: &stdout, Stderr: &stderr})
 	out := stderr.String()
 	if code != ExitCancelled || time.Since(start) > 30*time.Second {
 		t.Errorf("exit %d after %s, want %d promptly:\n%s", code, time.Since(start), ExitCancelled, out)

@@ -34,7 +34,7 @@ func stepEnviron(env Env, plugin bool) step.Environ {
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	return step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Terminal: isTerminal(env.Stderr), Plugin: plugin, Version: Version}
+	return step.Environ{Lookup: env.Lookup, WorkDir: env.WorkDir, TempDir: tmp, Environ: env.Environ, Shield: env.Shield, Terminal: isTerminal(env.Stderr), Plugin: plugin, Version: Version}
 }
 
 // runPlanned runs a planned step (err is the planning's error, masked

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -25,24 +24,6 @@ import (
 // there. Each case: the step fails with exit 2 naming the link, before
 // anything is built or pushed, and the file outside keeps its content
 // and mtime; a link that stays inside the workspace works.
-
-// outsideFile is a file outside every workspace, with the content and
-// mtime it must keep: checked when the test ends.
-func outsideFile(t *testing.T, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "authorized_keys")
-	os.WriteFile(p, []byte(content), 0o600)
-	old := time.Now().Add(-time.Hour).Truncate(time.Second)
-	os.Chtimes(p, old, old)
-	t.Cleanup(func() {
-		b, err := os.ReadFile(p)
-		fi, _ := os.Stat(p)
-		if err != nil || string(b) != content || fi == nil || !fi.ModTime().Equal(old) {
-			t.Errorf("%s, outside the workspace, changed: %q (%v, %v)", p, b, fi, err)
-		}
-	})
-	return p
-}
 
 // outsideDir is a directory outside every workspace holding one file; it
 // must hold exactly that when the test ends.
@@ -130,7 +111,7 @@ func TestOutputsFollowNoLinkOut(t *testing.T) {
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	src := filepath.Join(t.TempDir(), "image.tar")
 	digest := randomTarball(t, src)
-	secret := outsideFile(t, "ssh-ed25519 AAAA the-real-key")
+	secret := harness.Untouched(t, filepath.Join(t.TempDir(), "authorized_keys"), "ssh-ed25519 AAAA the-real-key")
 	env := func(ws, repo string) map[string]string {
 		return map[string]string{
 			"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": src, "PLUGIN_REPO": reg.Host + "/" + repo, "PLUGIN_TAGS": "1",
@@ -180,7 +161,7 @@ func TestOutputsFollowNoLinkOut(t *testing.T) {
 // gets the tarball there.
 func TestTarballFollowsNoLinkOut(t *testing.T) {
 	t.Parallel()
-	secret := outsideFile(t, "ssh-ed25519 AAAA the-real-key")
+	secret := harness.Untouched(t, filepath.Join(t.TempDir(), "authorized_keys"), "ssh-ed25519 AAAA the-real-key")
 	build := func(ws string) result {
 		os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM scratch\nCOPY note.txt /note.txt\n"), 0o644)
 		os.WriteFile(filepath.Join(ws, "note.txt"), []byte("note"), 0o644)
@@ -204,11 +185,21 @@ func TestTarballFollowsNoLinkOut(t *testing.T) {
 	if fi, _ := os.Lstat(filepath.Join(ws, "image.tar")); fi == nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("image.tar is no longer a link")
 	}
-	// crane, not hoist, reads the tarball: it holds the image built.
+	// skopeo and crane, not hoist, read the tarball: it holds the image
+	// built (the manifest the build reported, as skopeo reads it from the
+	// tarball's OCI index; the image ID skopeo reads is the one crane
+	// pushed from it; the file the Dockerfile copied).
+	tar := filepath.Join(ws, "out", "image.tar")
+	if got, want := manifestDigestOf(t, "oci-archive:"+tar), strings.TrimSpace(r.stdout); got != want {
+		t.Errorf("the tarball through the link holds %s, the build reported %s", got, want)
+	}
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
-	reg.Crane(t, "push", filepath.Join(ws, "out", "image.tar"), reg.Host+"/tar/app:1")
-	if got := digestOf(t, reg, reg.Host+"/tar/app:1"); !strings.HasPrefix(got, "sha256:") {
-		t.Errorf("the tarball through the link holds no image: %q", got)
+	reg.Crane(t, "push", tar, reg.Host+"/tar/app:1")
+	if got, want := imageIDAt(t, reg, reg.Host+"/tar/app:1"), imageIDOf(t, "docker-archive:"+tar); got != want {
+		t.Errorf("crane pushed the image %s from the tarball, skopeo reads %s", got, want)
+	}
+	if got := fileOf(t, reg, reg.Host+"/tar/app:1", "note.txt"); got != "note" {
+		t.Errorf("the tarball's image holds note.txt %q", got)
 	}
 }
 
@@ -266,7 +257,7 @@ func TestStateDirLinkOutIsRefused(t *testing.T) {
 	penv := map[string]string{"PATH": os.Getenv("PATH"), "HOME": t.TempDir()}
 	r = hoistIn(t, ws, penv, "pipeline", "run", "p.yaml", "--local")
 	assertLinkOut(t, "the sequence counter", r, nil, "", filepath.Join(ws, ".hoist"))
-	report := outsideFile(t, "not a report")
+	report := harness.Untouched(t, filepath.Join(t.TempDir(), "authorized_keys"), "not a report")
 	os.Remove(filepath.Join(ws, ".hoist"))
 	os.Symlink(report, filepath.Join(ws, "report.json"))
 	r = hoistIn(t, ws, penv, "pipeline", "run", "p.yaml", "--local", "--report", "report.json")
@@ -299,7 +290,7 @@ func TestScanFilesFollowNoLinkOut(t *testing.T) {
 	k := harness.Scan(t)
 	src := filepath.Join(t.TempDir(), "image.tar")
 	randomTarball(t, src)
-	secret := outsideFile(t, "ssh-ed25519 AAAA the-real-key")
+	secret := harness.Untouched(t, filepath.Join(t.TempDir(), "authorized_keys"), "ssh-ed25519 AAAA the-real-key")
 	dir := outsideDir(t)
 	for what, c := range map[string]struct {
 		link, to string

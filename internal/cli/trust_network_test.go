@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -136,7 +137,7 @@ func TestRunHasANetworkOfItsOwn(t *testing.T) {
 	// A service on the engine's bridge, at the host's end (the gateway):
 	// where a RUN's traffic to the world goes.
 	dir, _ := harness.SharedEngine(t)
-	n, err := engine.BridgeFor(dir, nil)
+	n, err := engine.BridgeFor(dir, nil, os.Getenv("PATH"))
 	if err != nil {
 		t.Fatal(err)
 	}

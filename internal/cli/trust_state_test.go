@@ -260,13 +260,17 @@ func TestImageStoreTrust(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("build-only:\n%s", r)
 	}
-	built := strings.TrimSpace(r.stdout)
+	// What the build recorded in the store, as skopeo reads it.
+	built := manifestDigestOf(t, "oci:"+filepath.Join(dir, ".hoist", "images")+":index.docker.io/built/app:1")
 	r = hoistIn(t, dir, merged(droneRun(12), map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REPO": reg.Host + "/run12/app", "PLUGIN_TAGS": "1"}))
 	if r.code != 0 {
 		t.Fatalf("push-only of this run's build:\n%s", r)
 	}
 	if got := digestOf(t, reg, reg.Host+"/run12/app:1"); got != built {
 		t.Errorf("pushed %s, the build made %s", got, built)
+	}
+	if got := fileOf(t, reg, reg.Host+"/run12/app:1", "note.txt"); got != "built in run 12" {
+		t.Errorf("the image pushed holds note.txt %q, not this run's build", got)
 	}
 	assertContains(t, r, "vouched for by the workspace image store's build")
 	r = hoistIn(t, dir, merged(droneRun(13), map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REPO": reg.Host + "/run13/app", "PLUGIN_TAGS": "1"}))
@@ -392,7 +396,9 @@ func TestScanRecordOfAnotherRun(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("build:\n%s", r)
 	}
-	built := strings.TrimSpace(r.stdout)
+	// The image of the tarball, as skopeo reads it (hoist's docker
+	// tarball carries its OCI index).
+	built := manifestDigestOf(t, "oci-archive:"+tar)
 	if r := hoistIn(t, dir, merged(droneRun(11), scanEnv(t, k)), "scan", "image.tar"); r.code != 0 {
 		t.Fatalf("scan in run 11:\n%s", r)
 	}
@@ -544,8 +550,10 @@ func TestPipelineRunIdentity(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("build, scan, push in one run:\n%s", r)
 	}
-	assertHold(t, rep, stepOf(t, rep, "build").Digest, "push")
-	assertContains(t, r, "scan record: "+stepOf(t, rep, "build").Digest+" passed")
+	tar := stepOf(t, rep, "build").Tarballs[0]
+	built := manifestDigestOf(t, "oci-archive:"+tar)
+	assertHold(t, rep, built, imageIDOf(t, "docker-archive:"+tar), "push")
+	assertContains(t, r, "scan record: "+built+" passed")
 
 	r, rep = pipelineRun(t, dir, env, "push.yaml", "--local", "--keep", "--workspace", ws)
 	if r.code == 0 || len(stepOf(t, rep, "push").Pushed) > 0 {

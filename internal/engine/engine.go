@@ -26,6 +26,8 @@ import (
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer"
 	_ "github.com/moby/buildkit/client/connhelper/kubepod"
 	wlabel "github.com/moby/buildkit/worker/label"
+
+	"github.com/hoist-build/hoist/internal/envlist"
 )
 
 // ErrEngine marks a builder that cannot be reached or started.
@@ -39,8 +41,15 @@ type Options struct {
 	TLSCA, TLSCert, TLSKey, TLSServerName string
 	// Dir holds the embedded engine's state, socket and logs.
 	Dir string
-	// Binary is the buildkitd executable of the embedded engine.
+	// Binary is the buildkitd executable of the embedded engine: a path,
+	// or a name looked for on Env's PATH, then beside hoist.
 	Binary string
+	// Env is the environment of whoever starts the embedded engine (the
+	// step's, or hoist pipeline's own for the engine its steps share):
+	// buildkitd runs with it (nil: an empty one), and the programs it
+	// runs are looked for on its PATH (iptables, which the CNI plugins
+	// run). Nothing here reads the process's environment.
+	Env []string
 	// Registries configures registry access of the embedded engine.
 	Registries []Registry
 	// Mirrors of Docker Hub for the embedded engine.
@@ -52,7 +61,7 @@ type Options struct {
 	// running one, on the host's network.
 	Network string
 	// CNIDirs are where the embedded engine looks for the CNI plugins;
-	// nil means DefaultCNIDirs.
+	// nil means defaultCNIDirs.
 	CNIDirs []string
 	// Keep leaves an engine this run started running.
 	Keep bool
@@ -65,7 +74,7 @@ type Options struct {
 type Registry struct {
 	Host string
 	// HTTP allows plain HTTP (PLUGIN_INSECURE): the engine is told to use
-	// it when the registry does not answer TLS (see PlainHTTP), and a
+	// it when the registry does not answer TLS (see plainHTTP), and a
 	// registry that does is reached over TLS, its certificate verified.
 	HTTP     bool
 	Insecure bool     // skip TLS verification (PLUGIN_SKIP_TLS_VERIFY)
@@ -144,7 +153,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	// A running engine (hoist engine start, or another run's) is used as
 	// it is.
 	if c, network, err := connect(ctx, addr, o, 2*time.Second, nil); err == nil {
-		if !Isolated(network) && !hostAllowed(o.Network) {
+		if !isolated(network) && !hostAllowed(o.Network) {
 			c.Close()
 			unlockFile(users)
 			return nil, fmt.Errorf("%w: the running embedded engine at %s runs RUN steps on the host's network (its worker's network is %q: it was started where no bridge could work, for a run with PLUGIN_NETWORK=host or none, or by an earlier hoist), where a RUN step reaches every service on this machine's loopback; stop it (hoist engine stop) so that this run starts one that gives RUN steps a network of their own, or set PLUGIN_NETWORK=host to accept the host's network", ErrEngine, o.Dir, network)
@@ -256,11 +265,11 @@ func connect(ctx context.Context, addr string, o Options, wait time.Duration, ex
 // bridge network for RUN steps; on the host's network only where no
 // bridge can work and the run asks for host or none.
 func start(ctx context.Context, o Options) (*Engine, error) {
-	bin, err := findBinary(o.Binary)
+	bin, err := findBinary(o.Binary, envlist.Value(o.Env, "PATH"))
 	if err != nil {
 		return nil, err
 	}
-	n, err := BridgeFor(o.Dir, o.CNIDirs)
+	n, err := BridgeFor(o.Dir, o.CNIDirs, envlist.Value(o.Env, "PATH"))
 	if err == nil {
 		var e *Engine
 		if e, err = launch(ctx, o, bin, n); err == nil || !errors.Is(err, ErrNoBridge) {
@@ -284,7 +293,7 @@ func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, err
 		// it tries TLS first but verifies nothing. Plain HTTP that is
 		// merely allowed is asked for only when the registry has no TLS.
 		if r.HTTP && !r.Insecure {
-			r.HTTP = PlainHTTP(ctx, r.Host, o.Wait)
+			r.HTTP = plainHTTP(ctx, r.Host, o.Wait)
 			if !r.HTTP {
 				logf(o, "engine: %s answers TLS: reached over TLS, its certificate verified (PLUGIN_INSECURE allows plain HTTP only)", r.Host)
 			}
@@ -308,6 +317,7 @@ func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, err
 		// PLUGIN_NETWORK=host needs it; the engine is this user's own.
 		"--allow-insecure-entitlement", "network.host")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append([]string{}, o.Env...) // never nil: nil would be the process's
 	// Its own process group: a Ctrl-C to hoist does not kill it mid-export,
 	// hoist stops it in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -360,25 +370,17 @@ func tail(s string, n int) string {
 	return s
 }
 
-// findBinary looks for buildkitd on PATH, then beside the hoist executable.
-func findBinary(name string) (string, error) {
+// findBinary looks for buildkitd on pathList (the PATH of Options.Env),
+// then beside the hoist executable.
+func findBinary(name, pathList string) (string, error) {
 	if name == "" {
 		name = "buildkitd"
 	}
-	if strings.Contains(name, "/") {
-		if _, err := os.Stat(name); err != nil {
-			return "", fmt.Errorf("%w: buildkitd not found at %s", ErrEngine, name)
-		}
-		return name, nil
-	}
-	if p, err := exec.LookPath(name); err == nil {
+	if p, ok := envlist.LookPath(name, pathList, envlist.SelfDir()); ok {
 		return p, nil
 	}
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), name)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
+	if strings.Contains(name, "/") {
+		return "", fmt.Errorf("%w: buildkitd not found at %s (or not executable)", ErrEngine, name)
 	}
 	return "", fmt.Errorf("%w: buildkitd is not on PATH nor beside hoist; install it (scripts/setup.sh builds the pinned one into bin/), set PLUGIN_BUILDKITD to its path, or point PLUGIN_BUILDER_REMOTE_CONN at a running BuildKit", ErrEngine)
 }
@@ -457,11 +459,11 @@ func (e *Engine) stop() error {
 	return nil
 }
 
-// PlainHTTP reports whether the registry at host (HOST:PORT, or HOST for
+// plainHTTP reports whether the registry at host (HOST:PORT, or HOST for
 // 443) does not speak TLS: its answer to a TLS handshake is not TLS. A
 // registry that cannot be reached within wait is taken at its word
 // (plain HTTP allowed).
-func PlainHTTP(ctx context.Context, host string, wait time.Duration) bool {
+func plainHTTP(ctx context.Context, host string, wait time.Duration) bool {
 	addr := host
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		addr = net.JoinHostPort(host, "443")

@@ -20,17 +20,18 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/hoist-build/hoist/internal/envlist"
 )
 
-// DefaultCNIDirs are where the embedded engine looks for the CNI plugins:
+// defaultCNIDirs are where the embedded engine looks for the CNI plugins:
 // Debian's containernetworking-plugins (and hoist's BuildKit image),
 // Fedora's, and the CNI project's own default.
-var DefaultCNIDirs = []string{"/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin"}
+var defaultCNIDirs = []string{"/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin"}
 
 // cniPlugins are the plugins BuildKit's bridge network runs.
 var cniPlugins = []string{"bridge", "host-local", "loopback", "firewall"}
@@ -51,10 +52,10 @@ type Network struct {
 	Bridge, Subnet, CNIDir string
 }
 
-// Isolated reports whether a worker network label, as BuildKit reports it
+// isolated reports whether a worker network label, as BuildKit reports it
 // (org.mobyproject.buildkit.worker.network), gives RUN steps a network
 // namespace of their own: "cni" does; "host" is the host's network.
-func Isolated(workerNetwork string) bool { return workerNetwork == "cni" }
+func isolated(workerNetwork string) bool { return workerNetwork == "cni" }
 
 // hostAllowed reports whether a run's RUN network (PLUGIN_NETWORK) may be
 // served by an engine whose default is the host's network: host uses it
@@ -69,10 +70,11 @@ var ErrNoBridge = errors.New("RUN steps cannot get a network of their own on thi
 // is dir: a bridge named after the directory (so that engines of several
 // directories do not share, and remove, one another's bridge) on a /24 of
 // bridgePool that no route of this machine covers. It fails with
-// ErrNoBridge when the CNI plugins or iptables are missing.
-func BridgeFor(dir string, cniDirs []string) (Network, error) {
+// ErrNoBridge when the CNI plugins are missing, or iptables is not on
+// pathList (the PATH buildkitd, and so the CNI plugins, run with).
+func BridgeFor(dir string, cniDirs []string, pathList string) (Network, error) {
 	if cniDirs == nil {
-		cniDirs = DefaultCNIDirs
+		cniDirs = defaultCNIDirs
 	}
 	cniDir, err := findCNI(cniDirs)
 	if err != nil {
@@ -80,7 +82,7 @@ func BridgeFor(dir string, cniDirs []string) (Network, error) {
 	}
 	// The bridge plugin masquerades, and the firewall plugin filters,
 	// with iptables.
-	if _, err := exec.LookPath("iptables"); err != nil {
+	if _, ok := envlist.LookPath("iptables", pathList); !ok {
 		return Network{}, fmt.Errorf("%w: iptables is not on PATH (the CNI bridge and firewall plugins run it)", ErrNoBridge)
 	}
 	abs, err := filepath.Abs(dir)

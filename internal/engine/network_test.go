@@ -41,11 +41,11 @@ func TestEngineStartsWithABridge(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "engine")
 	var l logs
-	e, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: harness.Buildkitd(t), Logf: l.printf})
+	e, err := engine.Open(ctx, engine.Options{Dir: dir, Env: os.Environ(), Binary: harness.Buildkitd(t), Logf: l.printf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := engine.BridgeFor(dir, nil)
+	n, err := engine.BridgeFor(dir, nil, os.Getenv("PATH"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestEngineWithoutBridge(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "engine")
 	noPlugins := []string{t.TempDir()}
 
-	_, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: bin, CNIDirs: noPlugins})
+	_, err := engine.Open(ctx, engine.Options{Dir: dir, Env: os.Environ(), Binary: bin, CNIDirs: noPlugins})
 	if !errors.Is(err, engine.ErrEngine) || !errors.Is(err, engine.ErrNoBridge) {
 		t.Fatalf("Open without CNI plugins = %v, want ErrEngine and ErrNoBridge", err)
 	}
@@ -99,7 +99,7 @@ func TestEngineWithoutBridge(t *testing.T) {
 	}
 
 	var l logs
-	e, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: bin, CNIDirs: noPlugins, Network: "host", Logf: l.printf})
+	e, err := engine.Open(ctx, engine.Options{Dir: dir, Env: os.Environ(), Binary: bin, CNIDirs: noPlugins, Network: "host", Logf: l.printf})
 	if err != nil {
 		t.Fatalf("Open with PLUGIN_NETWORK=host: %v", err)
 	}
@@ -115,13 +115,13 @@ func TestEngineWithoutBridge(t *testing.T) {
 	}
 
 	for _, network := range []string{"", "default"} {
-		_, err = engine.Open(ctx, engine.Options{Dir: dir, Binary: bin, Network: network, Wait: 10 * time.Second})
+		_, err = engine.Open(ctx, engine.Options{Dir: dir, Env: os.Environ(), Binary: bin, Network: network, Wait: 10 * time.Second})
 		if !errors.Is(err, engine.ErrEngine) || !strings.Contains(err.Error(), "the running embedded engine at "+dir+" runs RUN steps on the host's network") ||
 			!strings.Contains(err.Error(), "hoist engine stop") {
 			t.Errorf("network %q: Open of the running host-network engine = %v", network, err)
 		}
 	}
-	other, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: bin, Network: "none"})
+	other, err := engine.Open(ctx, engine.Options{Dir: dir, Env: os.Environ(), Binary: bin, Network: "none"})
 	if err != nil {
 		t.Fatalf("network none: %v", err)
 	}
@@ -138,8 +138,13 @@ func TestEngineWhoseBridgeFails(t *testing.T) {
 	bin := harness.Buildkitd(t)
 	dir := filepath.Join(t.TempDir(), "engine")
 	cni := t.TempDir()
+	// The real plugins, where the engine finds them.
+	found, err := engine.BridgeFor(dir, nil, os.Getenv("PATH"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{"bridge", "host-local", "firewall"} {
-		if err := os.Symlink(filepath.Join(engine.DefaultCNIDirs[0], p), filepath.Join(cni, p)); err != nil {
+		if err := os.Symlink(filepath.Join(found.CNIDir, p), filepath.Join(cni, p)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -148,7 +153,7 @@ func TestEngineWhoseBridgeFails(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: bin, CNIDirs: []string{cni}})
+	_, err = engine.Open(ctx, engine.Options{Dir: dir, Env: os.Environ(), Binary: bin, CNIDirs: []string{cni}})
 	if !errors.Is(err, engine.ErrEngine) || !errors.Is(err, engine.ErrNoBridge) {
 		t.Fatalf("Open with a failing CNI plugin = %v, want ErrEngine and ErrNoBridge", err)
 	}
@@ -161,7 +166,7 @@ func TestEngineWhoseBridgeFails(t *testing.T) {
 	assertNoNamespaces(t, dir)
 
 	var l logs
-	e, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: bin, CNIDirs: []string{cni}, Network: "host", Logf: l.printf})
+	e, err := engine.Open(ctx, engine.Options{Dir: dir, Env: os.Environ(), Binary: bin, CNIDirs: []string{cni}, Network: "host", Logf: l.printf})
 	if err != nil {
 		t.Fatalf("Open with PLUGIN_NETWORK=host: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// PlainHTTP tells a registry that answers TLS (whatever its certificate)
+// plainHTTP tells a registry that answers TLS (whatever its certificate)
 // from one that answers plain HTTP: PLUGIN_INSECURE allows the second,
 // and BuildKit reaches the first over TLS, verified.
 func TestPlainHTTPProbe(t *testing.T) {
@@ -35,8 +35,8 @@ func TestPlainHTTPProbe(t *testing.T) {
 		{strings.TrimPrefix(plain.URL, "http://"), true},
 		{closed, true}, // unreachable: taken at its word
 	} {
-		if got := PlainHTTP(ctx, c.host, 5*time.Second); got != c.want {
-			t.Errorf("PlainHTTP(%s) = %v, want %v", c.host, got, c.want)
+		if got := plainHTTP(ctx, c.host, 5*time.Second); got != c.want {
+			t.Errorf("plainHTTP(%s) = %v, want %v", c.host, got, c.want)
 		}
 	}
 }

@@ -3,13 +3,26 @@
 // so no reader ever sees half a file, and a failed write leaves nothing)
 // and a hard link that falls back to a copy, safe for concurrent callers.
 //
-// Every file hoist writes goes through it, confined to the workspace (see
-// Workspace): a symbolic link in the workspace is followed only while it
-// stays inside it.
+// Every write goes through a Workspace, confined to it: a symbolic link in
+// the workspace is followed only while it stays inside it; a path outside
+// the workspace is written as given. Every file hoist itself writes in the
+// workspace goes through it. Written outside it, by design:
+//   - the content of a directory hoist has just made with a fresh random
+//     name (Workspace.MkdirTemp, through the workspace's root, so no link
+//     can be in it yet): the OCI layout of a build, which BuildKit's
+//     client (an export through the session) or go-containerregistry
+//     (Kaniko's output) fill before hoist records it in the image store;
+//   - the embedded engine's own files in its directory (internal/engine:
+//     buildkitd.toml, its log, pid file and socket), the machine's state,
+//     by default in the user's cache (~/.cache/hoist/buildkit), never in
+//     the checkout unless PLUGIN_ENGINE_DIR puts it there;
+//   - hoist's temporary directory (the Kaniko executor's work directory,
+//     Trivy's report before it is copied), fresh names in TMPDIR;
+//   - what hoist pipeline's local registries store under the run's own
+//     workspace root, and what a Run step's command writes.
 package files
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -75,12 +88,10 @@ func Target(path string) (string, os.FileMode, error) {
 	return path, mode, nil
 }
 
-// Create starts an atomic write of path (see Target), creating its
-// directory. When the directory does not let a temporary file be made but
-// the file exists and is writable, the file is written in place. It
-// confines nothing: Workspace.Create does.
-func Create(path string) (*Atomic, error) { return Workspace("").Create(path) }
-
+// create starts an atomic write of path (see Target), creating its
+// directory, confining nothing (Workspace.Create outside the workspace).
+// When the directory does not let a temporary file be made but the file
+// exists and is writable, the file is written in place.
 func create(path string) (*Atomic, error) {
 	path, mode, err := Target(path)
 	if err != nil {
@@ -181,23 +192,4 @@ func (a *Atomic) release() {
 	if a.root != nil {
 		a.root.Close()
 	}
-}
-
-// WriteAtomic writes data to path atomically (see Atomic); the file is
-// mode 0644. It confines nothing: Workspace.WriteAtomic does.
-func WriteAtomic(path string, data []byte) error { return Workspace("").WriteAtomic(path, data) }
-
-// CopyAtomic copies r to path atomically, checking ctx between chunks of
-// 64 MiB (each chunk of a file goes through copy_file_range). It confines
-// nothing: Workspace.CopyAtomic does.
-func CopyAtomic(ctx context.Context, path string, r io.Reader) error {
-	return Workspace("").CopyAtomic(ctx, path, r)
-}
-
-// LinkOrCopy makes to a hard link of from or, across filesystems, an
-// atomic copy. Callers link content-addressed blobs: when to already
-// exists (another process or step put the same blob there), it is left as
-// it is. It confines nothing: Workspace.LinkOrCopy does.
-func LinkOrCopy(ctx context.Context, from, to string) error {
-	return Workspace("").LinkOrCopy(ctx, from, to)
 }

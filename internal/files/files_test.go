@@ -9,15 +9,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hoist-build/hoist/internal/harness"
 )
 
+// anywhere is the zero Workspace: it confines nothing.
+var anywhere Workspace
+
 func TestAtomicCommitAndAbort(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "sub", "out.tar")
-	a, err := Create(p)
+	a, err := anywhere.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +37,7 @@ func TestAtomicCommitAndAbort(t *testing.T) {
 		t.Errorf("mode %v, want 0644", st.Mode().Perm())
 	}
 
-	b, err := Create(filepath.Join(dir, "sub", "gone.tar"))
+	b, err := anywhere.Create(filepath.Join(dir, "sub", "gone.tar"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func TestCopyAtomicStopsWhenCancelled(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := CopyAtomic(ctx, filepath.Join(dir, "x"), strings.NewReader("data"))
+	err := anywhere.CopyAtomic(ctx, filepath.Join(dir, "x"), strings.NewReader("data"))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("CopyAtomic = %v, want context.Canceled", err)
 	}
@@ -79,7 +81,7 @@ func TestLinkOrCopyConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- LinkOrCopy(context.Background(), from, to)
+			errs <- anywhere.LinkOrCopy(context.Background(), from, to)
 		}()
 	}
 	wg.Wait()
@@ -109,7 +111,7 @@ func TestCopyAtomicCopiesAFile(t *testing.T) {
 	in, _ := os.Open(from)
 	defer in.Close()
 	to := filepath.Join(dir, "copy")
-	if err := CopyAtomic(context.Background(), to, in); err != nil {
+	if err := anywhere.CopyAtomic(context.Background(), to, in); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(to)
@@ -129,7 +131,7 @@ func TestCopyAtomicCopiesAFile(t *testing.T) {
 // exporter does).
 func TestCommitAfterClose(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "out")
-	a, err := Create(p)
+	a, err := anywhere.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +160,7 @@ func TestOutputTargets(t *testing.T) {
 	if err := os.Symlink("real.env", link); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteAtomic(link, []byte("new")); err != nil {
+	if err := anywhere.WriteAtomic(link, []byte("new")); err != nil {
 		t.Fatal(err)
 	}
 	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
@@ -170,7 +172,7 @@ func TestOutputTargets(t *testing.T) {
 	if fi, _ := os.Stat(real); fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want the target's 0600", fi.Mode().Perm())
 	}
-	if err := WriteAtomic(dir, []byte("x")); !errors.Is(err, ErrIsDir) {
+	if err := anywhere.WriteAtomic(dir, []byte("x")); !errors.Is(err, ErrIsDir) {
 		t.Errorf("a directory as target: %v", err)
 	}
 
@@ -186,29 +188,12 @@ func TestOutputTargets(t *testing.T) {
 		f.Close()
 		t.Fatal("the directory accepts new files; the test proves nothing")
 	}
-	if err := WriteAtomic(out, []byte("sha256:abc\n")); err != nil {
+	if err := anywhere.WriteAtomic(out, []byte("sha256:abc\n")); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(out); string(b) != "sha256:abc\n" {
 		t.Errorf("written in place: %q", b)
 	}
-}
-
-// untouched records a file outside the workspace: its content and mtime,
-// checked at the end.
-func untouched(t *testing.T, p, content string) {
-	t.Helper()
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	os.WriteFile(p, []byte(content), 0o600)
-	old := time.Now().Add(-time.Hour).Truncate(time.Second)
-	os.Chtimes(p, old, old)
-	t.Cleanup(func() {
-		b, err := os.ReadFile(p)
-		fi, _ := os.Stat(p)
-		if err != nil || string(b) != content || fi == nil || !fi.ModTime().Equal(old) {
-			t.Errorf("%s outside the workspace changed: %q, %v (%v)", p, b, fi, err)
-		}
-	})
 }
 
 // In the workspace, no write follows a symbolic link out of it: not a
@@ -221,8 +206,8 @@ func TestWorkspaceFollowsNoLinkOut(t *testing.T) {
 	t.Parallel()
 	outside := t.TempDir()
 	secret := filepath.Join(outside, "authorized_keys")
-	untouched(t, secret, "ssh-ed25519 AAAA the-real-key")
-	untouched(t, filepath.Join(outside, "state", "scans", "x.json"), "elsewhere")
+	harness.Untouched(t, secret, "ssh-ed25519 AAAA the-real-key")
+	harness.Untouched(t, filepath.Join(outside, "state", "scans", "x.json"), "elsewhere")
 	ws := t.TempDir()
 	w := Workspace(ws)
 	os.Symlink(secret, filepath.Join(ws, "image.tar"))

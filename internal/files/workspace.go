@@ -192,7 +192,9 @@ func (w Workspace) Target(path string) (string, os.FileMode, error) {
 	return filepath.Join(string(w), res), mode, nil
 }
 
-// Create starts an atomic write of path (see the package's Create).
+// Create starts an atomic write of path (see Atomic and Target), creating
+// its directory. When the directory does not let a temporary file be
+// made but the file exists and is writable, the file is written in place.
 func (w Workspace) Create(path string) (*Atomic, error) {
 	rel, ok := w.inside(path)
 	if !ok {
@@ -295,9 +297,10 @@ func (w Workspace) CopyAtomic(ctx context.Context, path string, r io.Reader) err
 }
 
 // LinkOrCopy makes to a hard link of from or, across filesystems, an
-// atomic copy (see the package's LinkOrCopy). In the workspace the link
-// is made in to's directory opened through the root (linkat), so no link
-// on the way is followed out.
+// atomic copy. Callers link content-addressed blobs: when to already
+// exists (another process or step put the same blob there), it is left as
+// it is. In the workspace the link is made in to's directory opened
+// through the root (linkat), so no link on the way is followed out.
 func (w Workspace) LinkOrCopy(ctx context.Context, from, to string) error {
 	var err error
 	if rel, ok := w.inside(to); ok {

@@ -66,7 +66,7 @@ func SharedEngine(t testing.TB) (dir, addr string) {
 			return
 		}
 		addr := "unix://" + filepath.Join(dir, "buildkitd.sock")
-		n, err := engine.BridgeFor(dir, nil)
+		n, err := engine.BridgeFor(dir, nil, os.Getenv("PATH"))
 		if err != nil {
 			buildkitOnce.err = err.Error() + " (install containernetworking-plugins: scripts/setup.sh)"
 			return

@@ -227,3 +227,27 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// Untouched writes content to p (a file outside the workspace under test,
+// its directory made), dated an hour ago, and returns p; when the test
+// ends, p must hold content and that mtime still: nothing wrote through
+// a link to it.
+func Untouched(t testing.TB, p, content string) string {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		b, err := os.ReadFile(p)
+		fi, _ := os.Stat(p)
+		if err != nil || string(b) != content || fi == nil || !fi.ModTime().Equal(old) {
+			t.Errorf("%s, outside the workspace, changed: %q, %v (%v)", p, b, fi, err)
+		}
+	})
+	return p
+}

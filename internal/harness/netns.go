@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,10 +39,23 @@ func NewNetns(t testing.TB) *Netns {
 	t.Helper()
 	ip, nsenter, sleep := Need(t, "ip"), Need(t, "nsenter"), Need(t, "sleep")
 	// The holder: a process in a network namespace of its own, killed
-	// with the test binary.
+	// with the test binary. Pdeathsig fires when the thread that started
+	// it ends, not the process, and Go ends a thread whose goroutine
+	// exits locked to it: the holder is started from a goroutine locked to
+	// its thread, which lives until the holder is killed.
 	holder := exec.Command(sleep, "3600")
 	holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
-	if err := holder.Start(); err != nil {
+	started, release := make(chan error), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := holder.Start()
+		started <- err
+		if err == nil {
+			<-release
+		}
+	}()
+	if err := <-started; err != nil {
 		Missing(t, "a network namespace cannot be made here (root with CAP_SYS_ADMIN and CAP_NET_ADMIN is needed): %v", err)
 	}
 	exited := make(chan struct{})
@@ -56,6 +70,7 @@ func NewNetns(t testing.TB) *Netns {
 		case <-exited:
 		case <-time.After(10 * time.Second):
 		}
+		close(release)
 		// Gone with the namespace, unless the namespace was never given
 		// its end.
 		exec.Command(ip, "link", "del", hostLink).Run()

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -389,6 +390,114 @@ func TestBuildTool(t *testing.T) {
 	for _, pd := range pl.Steps {
 		if v, _ := pd.Lookup("CI_USE_BUILDX_ON_K8"); pd.Tool != "buildkit" || v != "true" {
 			t.Errorf("with CI_USE_BUILDX_ON_K8: tool %s, CI_USE_BUILDX_ON_K8=%q", pd.Tool, v)
+		}
+	}
+}
+
+// A step run in this process keeps of hoist's own environment its home,
+// paths, daemon, CA certificates and proxies (the first of a name, as a
+// process's lookup reads it), the run's temporary directory, and nothing
+// else: no secret of hoist's own environment.
+func TestHostEnvIsTheAllowlist(t *testing.T) {
+	t.Parallel()
+	r := &runner{temp: "/run/tmp", o: RunOptions{Environ: []string{"HOME=/root", "PATH=/bin", "TMPDIR=/tmp", "HTTPS_PROXY=http://u:pw@proxy:3128",
+		"no_proxy=localhost", "PATH=/second", "DOCKER_HOST=unix:///d.sock", "SSL_CERT_FILE=/ca.pem", "AWS_SECRET_ACCESS_KEY=k", "PLUGIN_PASSWORD=pw",
+		"FTP_PROXY=ftp://p", "GITHUB_TOKEN=ghs_x", "MALFORMED"}}}
+	want := map[string]string{"HOME": "/root", "PATH": "/bin", "TMPDIR": "/run/tmp", "HTTPS_PROXY": "http://u:pw@proxy:3128", "no_proxy": "localhost",
+		"DOCKER_HOST": "unix:///d.sock", "SSL_CERT_FILE": "/ca.pem"}
+	got := r.hostEnv()
+	if len(got) != len(want) {
+		t.Errorf("hostEnv = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("hostEnv[%s] = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+// The programs hoist pipeline runs (the registry for --local, docker, a
+// Run step's shell) are looked for on the PATH of the environment they
+// run with, not on the process's.
+func TestProgramsAreFoundOnTheirEnvironmentsPATH(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir()
+	for _, n := range []string{"registry", "hoist-path-test"} {
+		if err := os.WriteFile(filepath.Join(bin, n), []byte("#!/bin/sh\necho ran $0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err := findRegistryBinary("", bin); err != nil || p != filepath.Join(bin, "registry") {
+		t.Errorf("findRegistryBinary on %s = %q, %v", bin, p, err)
+	}
+	if p, err := findRegistryBinary("", t.TempDir()); err == nil {
+		t.Errorf("findRegistryBinary on an empty PATH = %q", p)
+	}
+	out, err := command(context.Background(), []string{"PATH=" + bin}, "hoist-path-test").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ran "+filepath.Join(bin, "hoist-path-test") {
+		t.Errorf("a program on the step's PATH: %v, %q", err, out)
+	}
+	if _, err := command(context.Background(), []string{"PATH=" + t.TempDir()}, "sh").CombinedOutput(); err == nil || !strings.Contains(err.Error(), "not found on the step's PATH") {
+		t.Errorf("sh on a PATH without it: %v, want not found", err)
+	}
+}
+
+// The run's identity reaches every kind of step one way, the plan's, and
+// a stage's or step's own variables do not change it: the state a step
+// makes is stamped with it.
+func TestRunIdentityIsThePlans(t *testing.T) {
+	t.Parallel()
+	y := `pipeline:
+  identifier: p
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+` + cloud + `          variables:
+            - {name: HARNESS_EXECUTION_ID, type: String, value: stage-forged}
+          execution:
+            steps:
+              - step:
+                  identifier: build
+                  type: BuildAndPushDockerRegistry
+                  spec:
+                    connectorRef: c
+                    repo: registry.example.com/team/app
+                    tags: ["1"]
+                    envVariables: {PLUGIN_NO_PUSH: "true", PLUGIN_TAR_PATH: /harness/image.tar, HARNESS_EXECUTION_ID: forged, DRONE_COMMIT_SHA: forged}
+              - step:
+                  identifier: scan
+                  type: AquaTrivy
+                  spec:
+                    mode: orchestration
+                    config: default
+                    target: {type: container, name: app, variant: "1", workspace: /harness/image.tar}
+                    image: {type: local_archive}
+              - step:
+                  identifier: run
+                  type: Run
+                  spec:
+                    command: "true"
+                    envVariables: {HARNESS_EXECUTION_ID: forged}
+`
+	p, err := ParseBytes("x.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := MakePlan(p, PlanOptions{Seq: 1, ExecutionID: "exec-1", Codebase: Codebase{Branch: "main", CommitSha: "abc"},
+		Secret: func(n string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.Steps) != 3 {
+		t.Fatalf("%d steps planned", len(pl.Steps))
+	}
+	for s, pd := range pl.Steps {
+		for k, want := range map[string]string{"HARNESS_EXECUTION_ID": "exec-1", "DRONE_COMMIT_SHA": "abc"} {
+			if got, _ := pd.Lookup(k); got != want {
+				t.Errorf("step %s (%s): %s=%q, want %q", s.Identifier, pd.Kind, k, got, want)
+			}
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hoist-build/hoist/internal/envlist"
 )
 
 // LocalRegistry is a distribution registry hoist started on loopback to
@@ -31,15 +33,16 @@ type LocalRegistry struct {
 // ErrLocal marks local registries that cannot be started.
 var ErrLocal = errors.New("local registries")
 
-// FindRegistryBinary finds the distribution registry: docker-registry
-// (Debian's package) or registry, on PATH.
-func FindRegistryBinary(bin string) (string, error) {
+// findRegistryBinary finds the distribution registry: bin, else
+// docker-registry (Debian's package) or registry, on pathList (hoist
+// pipeline's own PATH).
+func findRegistryBinary(bin, pathList string) (string, error) {
 	names := []string{"docker-registry", "registry"}
 	if bin != "" {
 		names = []string{bin}
 	}
 	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
+		if p, ok := envlist.LookPath(n, pathList); ok {
 			return p, nil
 		}
 	}

@@ -244,12 +244,25 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 	}
 	st := s.Stage
 	r := &specReader{ps: ps, sc: sc, path: "step " + s.Identifier + ".spec"}
+	// The run's identity, as the runner sends it to every step, last: a
+	// stage's or step's own variables do not change it. The state a step
+	// makes is stamped with it, and trusted only by its run
+	// (internal/runid).
+	var id []kv
+	if o.ExecutionID != "" {
+		id = append(id, kv{"HARNESS_EXECUTION_ID", o.ExecutionID, s.Pos})
+	}
+	if sc.Codebase.CommitSha != "" {
+		id = append(id, kv{"DRONE_COMMIT_SHA", sc.Codebase.CommitSha, s.Pos})
+	}
 	switch pd.Kind {
 	case "scan":
 		pd.Scan = r.scanSpec(s)
+		pd.Env = id
 		return pd
 	case "run":
 		pd.Run = r.runSpec(s)
+		pd.Env = id
 		return pd
 	}
 	// What every plugin step gets from the runner: the build's
@@ -259,11 +272,8 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 		{"DRONE_STAGE_NAME", st.Identifier, s.Pos}, {"DRONE_STEP_NAME", s.Identifier, s.Pos},
 		{"HARNESS_PIPELINE_ID", sc.Pipeline.Identifier, s.Pos}, {"HARNESS_STAGE_ID", st.Identifier, s.Pos}, {"HARNESS_STEP_ID", s.Identifier, s.Pos},
 		{"DRONE_WORKSPACE", "/harness", s.Pos}}
-	if o.ExecutionID != "" {
-		base = append(base, kv{"HARNESS_EXECUTION_ID", o.ExecutionID, s.Pos})
-	}
 	if sc.Codebase.CommitSha != "" {
-		base = append(base, kv{"DRONE_COMMIT_SHA", sc.Codebase.CommitSha, s.Pos}, kv{"DRONE_COMMIT", sc.Codebase.CommitSha, s.Pos})
+		base = append(base, kv{"DRONE_COMMIT", sc.Codebase.CommitSha, s.Pos})
 	}
 	if sc.Codebase.Branch != "" {
 		base = append(base, kv{"DRONE_COMMIT_BRANCH", sc.Codebase.Branch, s.Pos}, kv{"DRONE_BRANCH", sc.Codebase.Branch, s.Pos},
@@ -324,7 +334,7 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 			ps.probs.addAt(connPos, "add it to the connectors file (docs/pipelines.md)", "step %s: %v", s.Identifier, err)
 		}
 	}
-	pd.Env = append(append(append(base, stageEnv...), creds...), spec...)
+	pd.Env = slices.Concat(base, stageEnv, creds, spec, id)
 	for i := range pd.Env {
 		pd.Env[i].Value = strings.TrimSpace(pd.Env[i].Value)
 	}

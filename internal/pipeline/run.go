@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/mask"
 )
@@ -39,8 +40,10 @@ type RunOptions struct {
 	// Secrets are the secrets file's values; the environment is looked
 	// up after them.
 	Secrets map[string]string
-	// Lookup is hoist's own environment.
-	Lookup func(string) (string, bool)
+	// Lookup is hoist's own environment, and Environ the same as
+	// NAME=value entries (what a step run here keeps of it: passthrough).
+	Lookup  func(string) (string, bool)
+	Environ []string
 	// SequenceID overrides <+pipeline.sequenceId> (0: the next one,
 	// kept in State).
 	SequenceID int
@@ -254,7 +257,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	if eng := r.needsEngine(); eng {
 		// One engine for the whole run: every BuildKit step of every
 		// stage shares it (identical builds are built once).
-		e, err := engine.Open(ctx, engine.Options{Dir: lookupDefault(o.Lookup, "PLUGIN_ENGINE_DIR", engine.DefaultDir(o.Lookup)), Binary: lookupDefault(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"),
+		e, err := engine.Open(ctx, engine.Options{Dir: lookupDefault(o.Lookup, "PLUGIN_ENGINE_DIR", engine.DefaultDir(o.Lookup)), Binary: lookupDefault(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"), Env: o.Environ,
 			Network: r.engineNetwork(),
 			Logf:    func(f string, a ...any) { o.Logf(f, a...) }})
 		if err != nil {
@@ -396,7 +399,7 @@ func (r *runner) startLocal(ctx context.Context) ([]*LocalRegistry, error) {
 	if len(hosts) == 0 {
 		return nil, nil
 	}
-	bin, err := FindRegistryBinary(r.o.RegistryBinary)
+	bin, err := findRegistryBinary(r.o.RegistryBinary, envlist.Value(r.o.Environ, "PATH"))
 	if err != nil {
 		return nil, err
 	}
@@ -574,9 +577,8 @@ func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepRepor
 
 // passthrough are the variables of hoist's own environment a step run in
 // this process keeps: where its home, caches and daemon are.
-var passthrough = []string{"HOME", "PATH", "USER", "TMPDIR", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "DOCKER_HOST", "DOCKER_CONFIG",
-	"PLUGIN_ENGINE_DIR", "PLUGIN_BUILDKITD",
-	"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+var passthrough = append([]string{"HOME", "PATH", "USER", "TMPDIR", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "DOCKER_HOST", "DOCKER_CONFIG",
+	"PLUGIN_ENGINE_DIR", "PLUGIN_BUILDKITD", "SSL_CERT_FILE", "SSL_CERT_DIR"}, envlist.Proxy...)
 
 // processEnv is a step's environment as it runs in this process: the
 // runner's, its paths under /harness mapped into the workspace, and
@@ -594,9 +596,10 @@ func (r *runner) processEnv(pd *Planned, ws string) (map[string]string, []string
 // environment (passthrough), its temporary directory the run's.
 func (r *runner) hostEnv() map[string]string {
 	m := map[string]string{}
-	for _, k := range passthrough {
-		if v, ok := r.o.Lookup(k); ok {
-			m[k] = v
+	for _, e := range envlist.Filter(r.o.Environ, passthrough) {
+		k, v, _ := strings.Cut(e, "=")
+		if _, seen := m[k]; !seen {
+			m[k] = v // the first wins, as in a process's lookup
 		}
 	}
 	m["TMPDIR"] = r.temp

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/step"
@@ -118,8 +119,11 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 		m["PLUGIN_SCAN_SEVERITY"] = sp.Severity
 	}
 	m["PLUGIN_PROGRESS"] = "plain"
-	// The run's identity: the record is this run's, for its push steps.
-	maps.Copy(m, r.runEnv())
+	// The run's identity (the plan's): the record is this run's, for its
+	// push steps.
+	for _, e := range pd.Env {
+		m[e.Name] = e.Value
+	}
 	list := environ(m)
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	set := r.stepMask(pd)
@@ -141,9 +145,6 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 // /harness, with the stage's variables and the step's envVariables.
 func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.Writer) error {
 	env := map[string]string{}
-	for _, e := range pd.Env {
-		env[e.Name] = e.Value
-	}
 	// The stage's variables, their secrets masked too.
 	var secrets []string
 	sc := &Scope{Pipeline: r.plan.Pipeline, Stage: pd.Step.Stage, Step: pd.Step, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret, Secrets: &secrets}
@@ -160,7 +161,10 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 		env[e.Name] = e.Value
 	}
 	env["CI"], env["HARNESS_WORKSPACE"] = "true", "/harness"
-	maps.Copy(env, r.runEnv())
+	// The run's identity (the plan's), whatever the variables say.
+	for _, e := range pd.Env {
+		env[e.Name] = e.Value
+	}
 	shell := "sh"
 	if pd.Run.Shell == "Bash" {
 		shell = "bash"
@@ -178,22 +182,11 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 		}
 	}
 	env["HARNESS_WORKSPACE"] = ws
-	cmd := exec.Command(shell, "-c", pd.Run.Command)
+	cmd := command(context.Background(), environ(env), shell, "-c", pd.Run.Command)
 	cmd.Dir = ws
-	cmd.Env = environ(env)
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return masked(set, runBounded(ctx, cmd))
-}
-
-// runEnv is what names the run to every step, as Harness sends it: the
-// execution's identifier and the commit (see internal/runid).
-func (r *runner) runEnv() map[string]string {
-	m := map[string]string{"HARNESS_EXECUTION_ID": r.plan.ExecutionID}
-	if c := r.codebase.CommitSha; c != "" {
-		m["DRONE_COMMIT_SHA"] = c
-	}
-	return m
 }
 
 // runBounded runs cmd until it ends or ctx does; then its whole process
@@ -315,17 +308,14 @@ func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, e
 	// "--" ends docker run's flags: the image is never read as one.
 	args = append(args, "--env-file", f.Name(), "--", image)
 	args = append(args, cmdline...)
-	cmd := exec.Command("docker", args...)
-	cmd.Env = r.dockerEnv()
+	cmd := command(context.Background(), r.dockerEnv(), "docker", args...)
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = runBounded(ctx, cmd)
 	if ctx.Err() != nil {
 		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		rm := exec.CommandContext(rmCtx, "docker", "rm", "-f", cname)
-		rm.Env = cmd.Env
-		rm.Run()
+		command(rmCtx, cmd.Env, "docker", "rm", "-f", cname).Run()
 	}
 	return err
 }
@@ -344,8 +334,7 @@ func (r *runner) checkImages(ctx context.Context) error {
 	}
 	for _, image := range slices.Sorted(maps.Keys(need)) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		cmd := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", image)
-		cmd.Env = r.dockerEnv()
+		cmd := command(ctx, r.dockerEnv(), "docker", "image", "inspect", "--format", "{{.Id}}", image)
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil {
@@ -357,6 +346,22 @@ func (r *runner) checkImages(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// command is name run with env (NAME=value entries), looked for on env's
+// PATH, not on hoist's own (which exec.Command reads): a step's programs
+// are found as its runner would find them.
+func command(ctx context.Context, env []string, name string, args ...string) *exec.Cmd {
+	path, ok := envlist.LookPath(name, envlist.Value(env, "PATH"))
+	if !ok {
+		path = name
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = env
+	if !ok {
+		cmd.Err = fmt.Errorf("%s: not found on the step's PATH (%s)", name, envlist.Value(env, "PATH"))
+	}
+	return cmd
 }
 
 // dockerEnv is the docker CLI's environment.

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hoist-build/hoist/internal/envlist"
 )
 
 // BuildType names what a hoist step does, for a consumer of the
@@ -89,29 +91,17 @@ type Build struct {
 // name only ever withholds more: what decides is the value (SplitArgs).
 var secretWords = []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "AUTH", "PRIVATE", "CERT"}
 
-// IsProxyArg reports whether a build argument is one of the proxy
-// variables BuildKit passes to RUN without recording them in the image's
-// history (HTTP_PROXY, HTTPS_PROXY, FTP_PROXY, NO_PROXY, ALL_PROXY, in
-// either case): they often carry a proxy's login, and never go into the
-// provenance either.
-func IsProxyArg(name string) bool {
-	for _, p := range []string{"http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"} {
-		if strings.EqualFold(name, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // SplitArgs is what the provenance says of the build arguments: kept are
 // those it records, each value as Public makes it; withheld names those
 // whose value is left out: a value that still holds a known secret
 // (isSecret) once public, a value with a URL that cannot be parsed, or a
-// name that says secret. The proxy variables are in neither (IsProxyArg).
+// name that says secret. The proxy variables are in neither
+// (envlist.IsProxy: BuildKit keeps them out of the image's history, as
+// they often carry a proxy's login).
 func SplitArgs(args map[string]string, isSecret func(string) bool) (kept map[string]string, withheld []string) {
 	kept = map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(args)) {
-		if IsProxyArg(k) {
+		if envlist.IsProxy(k) {
 			continue
 		}
 		v, ok := Public(args[k])

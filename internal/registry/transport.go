@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"golang.org/x/net/http/httpproxy"
 )
 
 // TransportOptions configure the HTTP transport shared by every registry.
@@ -42,6 +44,32 @@ type TransportOptions struct {
 	// https://127.0.0.1:PORT over HTTPS, the certificate checked for the
 	// host and the login as usual (curl's --resolve).
 	Routes map[string]string
+	// Proxy are the proxies requests go through: the step's proxy
+	// variables (ProxyFrom its environment); the zero value is none. The
+	// process's environment is never read: a step of hoist pipeline has
+	// its own.
+	Proxy httpproxy.Config
+}
+
+// ProxyFrom is the proxy configuration of an environment, read as Go's
+// net/http reads the process's (http_proxy, else HTTP_PROXY; likewise
+// https_proxy and no_proxy; REQUEST_METHOD set marks a CGI program,
+// which HTTP_PROXY does not steer), but through lookup: a step's.
+func ProxyFrom(lookup func(string) (string, bool)) httpproxy.Config {
+	first := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := lookup(n); ok && v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	return httpproxy.Config{
+		HTTPProxy:  first("http_proxy", "HTTP_PROXY"),
+		HTTPSProxy: first("https_proxy", "HTTPS_PROXY"),
+		NoProxy:    first("no_proxy", "NO_PROXY"),
+		CGI:        first("REQUEST_METHOD") != "",
+	}
 }
 
 // ErrPlainHTTP marks a plain HTTP request that was refused.
@@ -254,8 +282,9 @@ func newHTTPTransport(o TransportOptions) (*http.Transport, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
+	proxy := o.Proxy.ProxyFunc()
 	return &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
+		Proxy:               func(req *http.Request) (*url.URL, error) { return proxy(req.URL) },
 		DialContext:         idleDialer(&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}, timeout),
 		TLSClientConfig:     tlsCfg,
 		ForceAttemptHTTP2:   true,

@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/mod/semver"
 
+	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/runid"
 )
@@ -135,7 +136,7 @@ type Options struct {
 	// out (files.Workspace).
 	Workspace files.Workspace
 	// Env is the environment Trivy's own is taken from: only the
-	// variables of TrivyEnv pass (see there); the flags hoist passes win
+	// variables of trivyEnv pass (see there); the flags hoist passes win
 	// over them.
 	Env []string
 	// Labels go into every record as they are (the pipeline's AquaTrivy
@@ -212,34 +213,16 @@ func New(ctx context.Context, o Options) (*Scanner, error) {
 }
 
 // Find returns the Trivy executable: name itself when it is a path, else
-// the first match on pathList (the PATH value), else the file beside
+// the first match on pathList (the step's PATH), else the file beside
 // hoist's own executable.
 func Find(name, pathList string) (string, error) {
+	if p, ok := envlist.LookPath(name, pathList, envlist.SelfDir()); ok {
+		return p, nil
+	}
 	if strings.ContainsRune(name, filepath.Separator) {
-		if isExec(name) {
-			return name, nil
-		}
 		return "", fmt.Errorf("%w: the Trivy executable %s does not exist or is not executable (PLUGIN_SCAN_TRIVY)", ErrScanner, name)
 	}
-	for _, dir := range filepath.SplitList(pathList) {
-		if dir == "" {
-			continue
-		}
-		if p := filepath.Join(dir, name); isExec(p) {
-			return p, nil
-		}
-	}
-	if self, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(self), name); isExec(p) {
-			return p, nil
-		}
-	}
 	return "", fmt.Errorf("%w: Trivy (%s) is neither on PATH nor beside hoist; hoist runs Trivy %s: use a scan variant of hoist's plugin images (hoist/kaniko-scan, hoist/buildkit-scan), or build it with GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install github.com/aquasecurity/trivy/cmd/trivy@v%s and put it on PATH (or set PLUGIN_SCAN_TRIVY)", ErrScanner, name, TrivyVersion, TrivyVersion)
-}
-
-func isExec(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
 // checkVersion compares Trivy's version with TrivyVersion: the module
@@ -404,23 +387,10 @@ func (s *Scanner) lockCache(ctx context.Context) (func(), error) {
 // and the signing key, none of which Trivy needs. Trivy runs offline
 // (hoist fetches the database itself, see db.go), so it gets no proxy,
 // no CA and no login either: only where its programs, home and
-// temporary files are.
-var trivyEnv = map[string]bool{"PATH": true, "HOME": true, "TMPDIR": true, "XDG_CACHE_HOME": true}
-
-// TrivyEnv is what Trivy's environment keeps of environ: PATH, HOME,
-// TMPDIR and XDG_CACHE_HOME. Nothing else: no login or proxy (Trivy
-// goes to no network), and no TRIVY_* setting (TRIVY_INSECURE,
+// temporary files are. And no TRIVY_* setting (TRIVY_INSECURE,
 // TRIVY_SERVER or TRIVY_DB_REPOSITORY would change what hoist decided,
 // or send the image elsewhere).
-func TrivyEnv(environ []string) []string {
-	var out []string
-	for _, e := range environ {
-		if k, _, ok := strings.Cut(e, "="); ok && trivyEnv[k] {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+var trivyEnv = []string{"PATH", "HOME", "TMPDIR", "XDG_CACHE_HOME"}
 
 // maxStderr bounds what is kept of a Trivy run's standard error.
 const maxStderr = 64 << 10
@@ -464,7 +434,7 @@ func (s *Scanner) runPriority(ctx context.Context, background bool, what string,
 	cmd.Stdout, cmd.Stderr = &limited{w: &stdout, left: 16 << 20}, stderr
 	cmd.WaitDelay = 2 * time.Second
 	// Trivy's notice about VEX statements is for project maintainers.
-	cmd.Env = append(TrivyEnv(s.o.Env), "TRIVY_DISABLE_VEX_NOTICE=true")
+	cmd.Env = append(envlist.Filter(s.o.Env, trivyEnv), "TRIVY_DISABLE_VEX_NOTICE=true")
 	err = cmd.Start()
 	if err == nil {
 		if background {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/hoist-build/hoist/internal/envlist"
 )
 
 // The Trivy version hoist checks for is the one tools/trivy pins (which
@@ -49,12 +51,12 @@ func TestCountsText(t *testing.T) {
 // proxy (which may hold a password), CA or database login.
 func TestTrivyEnv(t *testing.T) {
 	t.Parallel()
-	got := TrivyEnv([]string{"PATH=/bin", "HOME=/root", "PLUGIN_PASSWORD=pw", "AWS_SECRET_ACCESS_KEY=k", "PLUGIN_SIGN_KEY=-----BEGIN",
+	got := envlist.Filter([]string{"PATH=/bin", "HOME=/root", "PLUGIN_PASSWORD=pw", "AWS_SECRET_ACCESS_KEY=k", "PLUGIN_SIGN_KEY=-----BEGIN",
 		"HTTPS_PROXY=http://p:3128", "no_proxy=localhost", "SSL_CERT_FILE=/ca.pem", "TRIVY_USERNAME=u", "TRIVY_PASSWORD=p",
-		"TRIVY_INSECURE=true", "TRIVY_SERVER=http://elsewhere", "DOCKER_CONFIG=/cfg", "NOEQUALS"})
+		"TRIVY_INSECURE=true", "TRIVY_SERVER=http://elsewhere", "DOCKER_CONFIG=/cfg", "NOEQUALS"}, trivyEnv)
 	want := []string{"PATH=/bin", "HOME=/root"}
 	if !slices.Equal(got, want) {
-		t.Errorf("TrivyEnv = %q, want %q", got, want)
+		t.Errorf("Trivy's environment is %q, want %q", got, want)
 	}
 }
 

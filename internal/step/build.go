@@ -87,7 +87,7 @@ func (r *runner) build(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(layoutDir)
-	req.Out.LayoutDir = layoutDir
+	req.Out.LayoutDir, req.Workspace = layoutDir, ws
 
 	var tar *files.Atomic
 	if b.TarPath != "" {
@@ -202,11 +202,11 @@ func (r *runner) openEngine(ctx context.Context) (*engine.Engine, error) {
 	o := b.Engine
 	o.Logf = r.pr.Printf
 	if b.EngineCA != "" {
-		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		if err := r.st.Workspace.MkdirAll(o.Dir); err != nil {
 			return nil, err
 		}
 		ca := filepath.Join(o.Dir, "registry-ca.pem")
-		if err := files.WriteAtomic(ca, []byte(b.EngineCA)); err != nil {
+		if err := r.st.Workspace.WriteAtomic(ca, []byte(b.EngineCA)); err != nil {
 			return nil, err
 		}
 		regs := make([]engine.Registry, len(o.Registries))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
+	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/mask"
@@ -39,6 +40,9 @@ type Environ struct {
 	TempDir string
 	// Environ is the process environment, for the Kaniko executor.
 	Environ []string
+	// Shield is called before the Kaniko executor starts (build.Kaniko's
+	// Shield): the command layer's hook, nil when hoist runs in-process.
+	Shield func() error
 	// Terminal is set when stderr is a terminal.
 	Terminal bool
 	// Plugin is set when the settings come from a CI step's environment
@@ -141,7 +145,8 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 			st.Notes = append(st.Notes, fmt.Sprintf("setting %s=%s (%s)", kv[0], kv[1], s.Origin(kv[0])))
 		}
 	}
-	st.Transport = registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout, Insecure: s.Insecure}
+	st.Transport = registry.TransportOptions{CACert: s.RegistryCertificate, SkipVerify: s.SkipTLSVerify, Timeout: s.RegistryTimeout, Insecure: s.Insecure,
+		Proxy: registry.ProxyFrom(env.Lookup)}
 	if len(s.RegistryRoutes) > 0 {
 		st.Transport.Routes = map[string]string{}
 		for _, r := range s.RegistryRoutes {
@@ -315,8 +320,8 @@ func secretsOf(s *settings.Settings, env Environ, path func(string) string) *mas
 }
 
 // maskedProxyVars are the proxy variables whose logins the mask holds:
-// those a build gets (proxyVars) and the others tools read.
-var maskedProxyVars = append([]string{"ftp_proxy", "all_proxy", "FTP_PROXY", "ALL_PROXY"}, proxyVars...)
+// those a build gets (envlist.Proxy) and the others tools read.
+var maskedProxyVars = append([]string{"ftp_proxy", "all_proxy", "FTP_PROXY", "ALL_PROXY"}, envlist.Proxy...)
 
 // addURLLogin masks the login of the URL v: its password (with the
 // user, as an Authorization header carries them), or, with userAlone, a
@@ -561,7 +566,7 @@ func buildTool(s *settings.Settings) (tool, why string, err error) {
 // Kaniko pulls and pushes with the credentials BuildKit would use.
 func kanikoOf(s *settings.Settings, env Environ, path func(string) string) build.Kaniko {
 	return build.Kaniko{
-		Executor: path(s.KanikoExecutor), TempDir: env.TempDir, Env: env.Environ,
+		Executor: path(s.KanikoExecutor), TempDir: env.TempDir, Env: env.Environ, Shield: env.Shield,
 		Insecure: s.Insecure, SkipTLSVerify: s.SkipTLSVerify, Mirrors: s.RegistryMirrors, Extra: s.KanikoArgs(),
 	}
 }
@@ -576,7 +581,7 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 	}
 	o := engine.Options{
 		Addr: s.BuilderAddr, TLSCA: path(s.BuilderTLSCA), TLSCert: path(s.BuilderCert), TLSKey: path(s.BuilderKey),
-		Dir: path(dir), Binary: s.Buildkitd, Mirrors: s.RegistryMirrors, Keep: s.KeepEngine,
+		Dir: path(dir), Binary: s.Buildkitd, Env: env.Environ, Mirrors: s.RegistryMirrors, Keep: s.KeepEngine,
 		Network: s.Network, Wait: 60 * time.Second,
 	}
 	if s.BuilderAddr != "" {

@@ -124,6 +124,11 @@ func TestFromSettingsReadsTheEnvironmentOnce(t *testing.T) {
 	if got := st.Mask.String("pw hunter2-pw, secret s3cret-value"); got != "pw ****, secret ****" {
 		t.Errorf("the mask leaves %q", got)
 	}
+	// The registries' transport goes through the step's proxy (the
+	// pipeline runner's steps each have their own environment).
+	if got := st.Transport.Proxy.HTTPProxy; got != "http://proxy:3128" {
+		t.Errorf("the transport's proxy is %q, want the step's HTTP_PROXY", got)
+	}
 }
 
 // An output path that is a directory is refused before anything runs,

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/build"
+	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/provenance"
 	"github.com/hoist-build/hoist/internal/settings"
@@ -100,8 +101,8 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 	}
 	// The proxy variables, as the peers pass them. BuildKit keeps them out
 	// of the image's history, and the provenance never records them
-	// (provenance.IsProxyArg): they often carry the proxy's login.
-	for _, k := range proxyVars {
+	// (envlist.IsProxy): they often carry the proxy's login.
+	for _, k := range envlist.Proxy {
 		if given[k] {
 			continue
 		}
@@ -185,7 +186,7 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 	// ..."), and the labels as they are. The proxy variables are the
 	// exception BuildKit makes: it keeps them out of the history.
 	for _, kv := range req.BuildArgs {
-		if provenance.IsProxyArg(kv.Key) {
+		if envlist.IsProxy(kv.Key) {
 			continue
 		}
 		if err := publishedValue("build argument", kv.Key, kv.Value, known); err != nil {
@@ -243,10 +244,6 @@ func publishedValue(what, key, value string, known *mask.Set) error {
 	}
 	return nil
 }
-
-// proxyVars are the proxy variables a build gets from the environment
-// (or their HARNESS_ forms), as the peers pass them.
-var proxyVars = []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 
 func parseUnix(v string) (time.Time, error) {
 	var n int64

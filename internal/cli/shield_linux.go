@@ -1,4 +1,4 @@
-package build
+package cli
 
 import (
 	"crypto/x509"
@@ -7,9 +7,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// shield is called before the Kaniko executor starts: from then on the
-// Dockerfile's RUN steps run as root in hoist's own container, and so may
-// processes they leave behind, until the container ends.
+// shield is the real binary's Env.Shield, called before the Kaniko
+// executor starts: from then on the Dockerfile's RUN steps run as root in
+// hoist's own container, and so may processes they leave behind, until
+// the container ends. It changes the process for good, which is why only
+// the command layer sets it (OSEnv), never a library call or a test that
+// runs hoist in-process.
 //
 // hoist makes itself non-dumpable, so that they cannot read its
 // environment or memory (/proc/PID/environ, /proc/PID/mem, which hold the
