@@ -317,7 +317,11 @@ func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, err
 		// PLUGIN_NETWORK=host needs it; the engine is this user's own.
 		"--allow-insecure-entitlement", "network.host")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append([]string{}, o.Env...) // never nil: nil would be the process's
+	// buildkitd gets what it runs with, not the step's secrets: its PATH
+	// (runc, the CNI plugins, iptables), its home and temporary
+	// directories, the CA settings and the proxies of its pulls. Never
+	// nil: nil would be the process's environment.
+	cmd.Env = append([]string{}, envlist.Filter(o.Env, buildkitdEnv)...)
 	// Its own process group: a Ctrl-C to hoist does not kill it mid-export,
 	// hoist stops it in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -513,6 +517,11 @@ func Config(regs []Registry, mirrors []string, n Network) string {
 	}
 	return b.String()
 }
+
+// buildkitdEnv are the variables buildkitd gets of the environment it is
+// given.
+var buildkitdEnv = append([]string{"PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR",
+	"ftp_proxy", "all_proxy", "FTP_PROXY", "ALL_PROXY"}, envlist.Proxy...)
 
 // TraceSocket is the buildkitd.toml section that puts the engine's trace
 // socket in its own directory. buildkitd's default is one path for the

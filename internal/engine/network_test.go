@@ -189,3 +189,37 @@ func assertNoNamespaces(t *testing.T, dir string) {
 		t.Errorf("mounts left under %s:\n%s", dir, mounts)
 	}
 }
+
+// buildkitd runs with what it needs of the environment it is given (its
+// PATH, the proxies of its pulls), never the step's secrets: a RUN step
+// cannot read them, but a process of its own need not hold them either.
+func TestEngineEnvironmentHoldsNoSecret(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "engine")
+	env := append(os.Environ(), "PLUGIN_PASSWORD=engine-env-secret-7731", "AWS_SECRET_ACCESS_KEY=engine-env-secret-9902", "HTTPS_PROXY=http://proxy.invalid:3128")
+	e, err := engine.Open(ctx, engine.Options{Dir: dir, Env: env, Binary: harness.Buildkitd(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	pidText, err := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	environ, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pidText)) + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.ReplaceAll(string(environ), "\x00", "\n")
+	for _, want := range []string{"PATH=", "HTTPS_PROXY=http://proxy.invalid:3128"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("buildkitd's environment lacks %s:\n%s", want, got)
+		}
+	}
+	for _, secret := range []string{"engine-env-secret-7731", "engine-env-secret-9902"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("buildkitd's environment holds a secret (%s):\n%s", secret, got)
+		}
+	}
+}
