@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,8 +35,20 @@ type ScanTarget struct {
 // directory naming this manifest, else written to a temporary OCI layout
 // under tempDir (the exact manifests and blobs that are pushed), which
 // release removes. An index gives one target per platform image.
-func (i *Image) ScanTargets(tempDir string) (targets []ScanTarget, release func(), err error) {
+//
+// A scanner reads only bytes that are checked: every layer of an image
+// read from a file or directory is checked against its diff_id first
+// (as Verify does; the push then does not check it again), unless hoist
+// compressed it or this run's build wrote it into the workspace image
+// store it is read from. A verdict is recorded under the manifest digest,
+// which names the diff_ids, not the bytes of a file: bytes that are not
+// what their digest says would otherwise be scanned in place of the
+// image's own (a registry that already holds the layer never sees them).
+func (i *Image) ScanTargets(ctx context.Context, tempDir string) (targets []ScanTarget, release func(), err error) {
 	release = func() {}
+	if err := i.verify(ctx, true); err != nil {
+		return nil, release, err
+	}
 	type member struct {
 		img      v1.Image
 		platform string
@@ -80,7 +93,10 @@ func (i *Image) ScanTargets(tempDir string) (targets []ScanTarget, release func(
 		targets = append(targets, ScanTarget{Config: cfg, DiffIDs: cf.RootFS.DiffIDs, Platform: m.platform})
 	}
 	if !index {
-		if i.archive != "" {
+		// In place only when every layer file the scanner reads there was
+		// checked: a layer hoist took from the compression cache was not
+		// read from the archive.
+		if i.archive != "" && !i.local.rawUnread() {
 			targets[0].Input = i.archive
 			dir, err := os.MkdirTemp(tempDir, "hoist-scan-layerless-*")
 			if err != nil {

@@ -159,7 +159,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	st.GzipLevel = s.CompressionLevel
 	st.KeepUncompressed = s.Compression == "uncompressed"
 	st.CompressCache = path(s.CompressCache)
-	st.Run = runid.FromEnv(env.Lookup)
+	st.Run = runid.New(runid.Config{Lookup: env.Lookup, RunID: s.RunID, Commit: commitOf(s, env), Dir: env.WorkDir})
 	st.Insecure = s.Insecure
 	st.TempDir = env.TempDir
 	st.Workspace = files.Workspace(env.WorkDir)
@@ -463,6 +463,28 @@ func buildOf(s *settings.Settings, env Environ, st *Step, path func(string) stri
 	}
 	b.Engine, b.EngineCA, err = engineOf(s, env, st.Destinations, path)
 	return b, err
+}
+
+// commitOf is the commit of the build for the run identity: the
+// --commit-sha flag, or its variable in the step's own environment (an
+// env file, which the repository may write, does not name it: a record
+// committed to the repository cannot hold the hash of its own commit,
+// unless the repository says which commit that is).
+func commitOf(s *settings.Settings, env Environ) string {
+	if strings.HasPrefix(s.Origin("commit-sha"), "--") {
+		return s.CommitSHA
+	}
+	for _, f := range settings.Fields() {
+		if f.Flag != "commit-sha" {
+			continue
+		}
+		for _, e := range f.Env {
+			if v, ok := env.Lookup(e); ok {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 // kanikoTrust refuses what a Kaniko build step cannot be trusted with.

@@ -170,9 +170,9 @@ func defaultTrivyCache(lookup func(string) (string, bool), tempDir string) strin
 func (r *runner) gate(ctx context.Context, img *source.Image) (release func(), err error) {
 	release = func() {}
 	if r.scanner != nil || r.st.Attest.SBOM {
-		targets, done, err := img.ScanTargets(r.st.TempDir)
+		targets, done, err := img.ScanTargets(ctx, r.st.TempDir)
 		if err != nil {
-			return release, fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
+			return release, scanTargetsError(img, err)
 		}
 		release = done
 		if r.scanner != nil {
@@ -199,16 +199,16 @@ func (r *runner) gate(ctx context.Context, img *source.Image) (release func(), e
 	if r.st.RequireScan == "" {
 		return release, nil
 	}
-	rec, err := scan.ReadRecord(r.st.RequireScan, img.Digest)
+	rec, err := scan.ReadRecord(r.st.Workspace, r.st.RequireScan, img.Digest)
 	if errors.Is(err, scan.ErrNoRecord) {
 		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %s (%s) has no scan record in %s: nothing was pushed; scan it first (hoist scan, or PLUGIN_SCAN=true on this step) with PLUGIN_SCAN_RECORDS pointing at the same directory", ErrUnscanned, img.Digest, img.From, r.st.RequireScan)
 	}
 	if err != nil {
-		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %w", ErrUnscanned, err)
+		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %w: nothing was pushed", ErrUnscanned, err)
 	}
 	// The records directory lies in the checkout: a record counts only
 	// when this run made it.
-	if err := r.st.Run.Made(rec.Run, rec.Path); err != nil {
+	if err := r.st.Run.Made(ctx, rec.Run, rec.Path); err != nil {
 		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: the scan record %s of %s is not this run's: %s: nothing was pushed; scan the image in this run (a scan step before this one, or PLUGIN_SCAN=true on this step)", ErrUnscanned, rec.Path, img.Digest, runid.Reason(err))
 	}
 	if !rec.Passed {
@@ -241,9 +241,9 @@ func (r *runner) scanOnly(ctx context.Context) error {
 	}
 	defer img.Close()
 	r.res.Digest = img.Digest.String()
-	targets, release, err := img.ScanTargets(r.st.TempDir)
+	targets, release, err := img.ScanTargets(ctx, r.st.TempDir)
 	if err != nil {
-		return fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
+		return scanTargetsError(img, err)
 	}
 	defer release()
 	rec, err := r.scanImage(ctx, img, targets)
@@ -269,6 +269,16 @@ func ScanFromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	st.ScanOnly = true
 	return st, nil
+}
+
+// scanTargetsError is why img could not be handed to Trivy: its bytes
+// are not what its digests say (the source's error, exit 3: nothing was
+// scanned, no record written), or the scanner's side failed.
+func scanTargetsError(img *source.Image, err error) error {
+	if errors.Is(err, source.ErrDigestMismatch) || errors.Is(err, source.ErrBadInput) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("check %s before the scan: %w: nothing was scanned or pushed", img.From, err)
+	}
+	return fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
 }
 
 // scanTarget is a source's image as the scanner takes it.
