@@ -369,19 +369,33 @@ func TestLinkOrCopyOverReplaces(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(ws, "other")); string(b) != "another file" {
 		t.Errorf("the link's target inside holds %q", b)
 	}
-	// Outside any workspace, and across filesystems (/dev/shm), the
-	// same.
+	// Outside any workspace, and across filesystems (/dev/shm, where a
+	// copy is made), the same; a link at the name is replaced, its
+	// target left as it was.
 	for _, dir := range []string{t.TempDir(), shmDir(t)} {
-		to := filepath.Join(dir, "blob")
-		os.WriteFile(to, []byte("plantedX"), 0o644)
-		if err := Workspace("").LinkOrCopyOver(context.Background(), from, to); err != nil {
-			t.Fatal(err)
+		os.WriteFile(filepath.Join(dir, "other"), []byte("another file"), 0o644)
+		for _, n := range []string{"blob", "link"} {
+			to := filepath.Join(dir, n)
+			if n == "link" {
+				os.Symlink(filepath.Join(dir, "other"), to)
+			} else {
+				os.WriteFile(to, []byte("plantedX"), 0o644)
+			}
+			if err := Workspace(dir).LinkOrCopyOver(context.Background(), from, to); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Lstat(to); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("%s is %v (%v), want the blob", to, fi, err)
+			}
+			if b, _ := os.ReadFile(to); string(b) != "genuine" {
+				t.Errorf("%s holds %q", to, b)
+			}
 		}
-		if b, _ := os.ReadFile(to); string(b) != "genuine" {
-			t.Errorf("%s holds %q", to, b)
+		if b, _ := os.ReadFile(filepath.Join(dir, "other")); string(b) != "another file" {
+			t.Errorf("the link's target in %s holds %q", dir, b)
 		}
-		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-			t.Errorf("%s holds %d entries, want the blob only", dir, len(ents))
+		if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+			t.Errorf("%s holds %d entries, want the blob, the link's replacement and the other file only", dir, len(ents))
 		}
 	}
 }

@@ -338,14 +338,17 @@ func (w Workspace) LinkOrCopyOver(ctx context.Context, from, to string) error {
 	case errors.Is(err, ErrLinkOut):
 		return err
 	case err != nil:
-		// Across filesystems (or where links are not allowed): an
-		// atomic copy, renamed over to as well.
+		// Across filesystems (or where links are not allowed): a copy
+		// under the temporary name (a link at to is not written
+		// through, even one that stays inside), renamed over to too.
 		in, err := os.Open(from)
 		if err != nil {
 			return err
 		}
 		defer in.Close()
-		return w.CopyAtomic(ctx, to, in)
+		if err := w.CopyAtomic(ctx, tmp, in); err != nil {
+			return err
+		}
 	}
 	if err := w.Rename(tmp, to); err != nil {
 		w.Remove(tmp)
