@@ -141,8 +141,8 @@ func TestKanikoDockerfileDoesNotChooseLogins(t *testing.T) {
 			t.Errorf("the RUN read %s", what)
 		}
 	}
-	for _, want := range []string{"Kaniko pulls the base images on " + dest.Host + " without credentials (it is a destination",
-		"Kaniko pulls the base images on " + other.Host + " without credentials:", "PLUGIN_BASE_IMAGE_REGISTRY"} {
+	for _, want := range []string{"Kaniko pulls the base images on " + dest.Host + " (a destination: its login is hoist's, for the push), " + other.Host +
+		" without credentials: a Dockerfile's FROM does not choose which of the step's logins the executor gets", "PLUGIN_BASE_IMAGE_REGISTRY"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}

@@ -345,19 +345,22 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 		if err != nil {
 			r.pr.Printf("warning: the base images of %s: %v; Kaniko pulls them without credentials", df, err)
 		}
+		var anonymous []string
 		for _, h := range base {
 			if h == baseHost || slices.Contains(named, h) {
 				continue
 			}
-			why := ""
 			for _, d := range r.st.Destinations {
 				if d.RegistryStr() == h {
-					why = " (it is a destination: its login is hoist's, for the push)"
+					h += " (a destination: its login is hoist's, for the push)"
 					break
 				}
 			}
-			r.pr.Printf("Kaniko pulls the base images on %s without credentials%s: a Dockerfile's FROM does not choose which of the step's logins the executor gets, where a RUN can read them; "+
-				"for a private base image give its login in PLUGIN_BASE_IMAGE_REGISTRY, PLUGIN_BASE_IMAGE_USERNAME and PLUGIN_BASE_IMAGE_PASSWORD (a read-only one)", h, why)
+			anonymous = append(anonymous, h)
+		}
+		if len(anonymous) > 0 {
+			r.pr.Printf("Kaniko pulls the base images on %s without credentials: a Dockerfile's FROM does not choose which of the step's logins the executor gets, where a RUN can read them; "+
+				"for a private base image give its login in PLUGIN_BASE_IMAGE_REGISTRY, PLUGIN_BASE_IMAGE_USERNAME and PLUGIN_BASE_IMAGE_PASSWORD (a read-only one)", strings.Join(anonymous, ", "))
 		}
 	}
 	r.maskLearned()
