@@ -242,6 +242,11 @@ func sameDB(a, b *DBInfo) bool {
 func (s *Scanner) scanOne(ctx context.Context, t Target, kept string, run, several bool) (Scanned, []Report, error) {
 	sc := Scanned{Platform: t.Platform, Config: t.Config.String(), Counts: map[string]int{}}
 	if run {
+		if t.Check != nil {
+			if err := t.Check(ctx); err != nil {
+				return sc, nil, err
+			}
+		}
 		if err := s.runTrivy(ctx, t, kept); err != nil {
 			return sc, nil, err
 		}

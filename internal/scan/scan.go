@@ -494,12 +494,19 @@ func firstLine(b []byte) string {
 // Layerless, when set, is an OCI layout of the image's manifest and config
 // only, which Trivy reads instead of Input when its cache holds every
 // layer.
+//
+// Check, when set, checks the bytes Trivy reads at Input (their digests
+// and diff_ids); it is called before Trivy reads them, and not when
+// Trivy does not (a reused record, an SBOM converted from the report), so
+// that Trivy and its layer cache (keyed by diff_id) never see unchecked
+// bytes. Its error is returned as it is.
 type Target struct {
 	Input     string
 	Layerless string
 	Config    v1.Hash
 	DiffIDs   []v1.Hash
 	Platform  string
+	Check     func(context.Context) error
 }
 
 // countsText is "2 CRITICAL, 1 HIGH" (highest first), or "no findings".

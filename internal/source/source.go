@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -62,6 +63,9 @@ type Image struct {
 	// checked are the layers this process checked against their
 	// diff_ids (before the scan): the push's check skips them.
 	checked blobSet
+	// scanChecked: CheckForScan passed.
+	scanMu      sync.Mutex
+	scanChecked bool
 }
 
 // Close releases the files behind the image.

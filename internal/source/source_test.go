@@ -137,7 +137,7 @@ func TestScanTargetsOfADockerArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer img.Close()
-	targets, release, err := img.ScanTargets(context.Background(), tmp)
+	targets, release, err := img.ScanTargets(tmp)
 	if err != nil || len(targets) != 1 {
 		t.Fatalf("scan targets %v: %v", targets, err)
 	}

@@ -170,9 +170,9 @@ func defaultTrivyCache(lookup func(string) (string, bool), tempDir string) strin
 func (r *runner) gate(ctx context.Context, img *source.Image) (release func(), err error) {
 	release = func() {}
 	if r.scanner != nil || r.st.Attest.SBOM {
-		targets, done, err := img.ScanTargets(ctx, r.st.TempDir)
+		targets, done, err := img.ScanTargets(r.st.TempDir)
 		if err != nil {
-			return release, scanTargetsError(img, err)
+			return release, fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
 		}
 		release = done
 		if r.scanner != nil {
@@ -187,7 +187,7 @@ func (r *runner) gate(ctx context.Context, img *source.Image) (release func(), e
 			r.sbomDone = make(chan struct{})
 			go func() {
 				defer close(r.sbomDone)
-				r.sbomErr = r.sboms(sctx, targets)
+				r.sbomErr = r.sboms(sctx, img, targets)
 			}()
 			release = func() {
 				cancel()
@@ -226,7 +226,7 @@ func (r *runner) scanImage(ctx context.Context, img *source.Image, targets []sou
 		sub.MediaType = string(mt)
 	}
 	for _, t := range targets {
-		sub.Targets = append(sub.Targets, scanTarget(t))
+		sub.Targets = append(sub.Targets, scanTarget(img, t))
 	}
 	r.pr.Printf("scan: %s (%s) with Trivy %s, scanners %s, severities %s", img.Digest, img.From, scan.TrivyVersion,
 		strings.Join(r.st.Scan.Policy.Scanners, ","), strings.Join(r.st.Scan.Policy.Severities, ","))
@@ -241,9 +241,9 @@ func (r *runner) scanOnly(ctx context.Context) error {
 	}
 	defer img.Close()
 	r.res.Digest = img.Digest.String()
-	targets, release, err := img.ScanTargets(ctx, r.st.TempDir)
+	targets, release, err := img.ScanTargets(r.st.TempDir)
 	if err != nil {
-		return scanTargetsError(img, err)
+		return fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
 	}
 	defer release()
 	rec, err := r.scanImage(ctx, img, targets)
@@ -271,17 +271,20 @@ func ScanFromSettings(s *settings.Settings, env Environ) (Step, error) {
 	return st, nil
 }
 
-// scanTargetsError is why img could not be handed to Trivy: its bytes
-// are not what its digests say (the source's error, exit 3: nothing was
-// scanned, no record written), or the scanner's side failed.
-func scanTargetsError(img *source.Image, err error) error {
-	if errors.Is(err, source.ErrDigestMismatch) || errors.Is(err, source.ErrBadInput) || errors.Is(err, context.Canceled) {
-		return fmt.Errorf("check %s before the scan: %w: nothing was scanned or pushed", img.From, err)
+// checkForScan checks what Trivy reads of img before it reads it (see
+// source.Image.CheckForScan): bytes that are not what their digests say
+// are the source's error (exit 3), and nothing is scanned.
+func checkForScan(img *source.Image) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := img.CheckForScan(ctx); err != nil {
+			return fmt.Errorf("check %s before the scan: %w: nothing was scanned", img.From, err)
+		}
+		return nil
 	}
-	return fmt.Errorf("%w: prepare %s for Trivy: %w", scan.ErrScanner, img.From, err)
 }
 
-// scanTarget is a source's image as the scanner takes it.
-func scanTarget(t source.ScanTarget) scan.Target {
-	return scan.Target{Input: t.Input, Layerless: t.Layerless, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform}
+// scanTarget is a source's image as the scanner takes it, its bytes
+// checked before Trivy reads them.
+func scanTarget(img *source.Image, t source.ScanTarget) scan.Target {
+	return scan.Target{Input: t.Input, Layerless: t.Layerless, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform, Check: checkForScan(img)}
 }
