@@ -241,8 +241,8 @@ func TestDockerContainerBuilder(t *testing.T) {
 	}
 }
 
-// Kaniko gets the credentials BuildKit would: a private base image behind
-// auth, whose login is only in PLUGIN_CONFIG. And hoist's own files (the
+// Kaniko pulls a private base image behind auth with the base-image login
+// (PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD). And hoist's own files (the
 // workspace store, the step's tarball, another step's temporary file) stay
 // out of Kaniko's context, whatever .dockerignore says.
 func TestKanikoCredentialsAndContext(t *testing.T) {
@@ -255,12 +255,12 @@ func TestKanikoCredentialsAndContext(t *testing.T) {
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	ws := buildContext(t, "FROM "+priv.Host+"/private/base:1\nCOPY . /app\nCMD [\"busybox\", \"find\", \"/app\"]\n", map[string]string{
 		".dockerignore": "*.log\n", ".hoist-tmp-other.tar-1": "another step's half tarball"})
-	config := `{"auths":{"` + priv.Host + `":{"auth":"` + basic(priv.User, priv.Password) + `"}}}`
 	for _, env := range []map[string]string{
 		{"PLUGIN_NO_PUSH": "true"}, // writes the workspace store into the context
 		{"PLUGIN_TAGS": "1"},
 	} {
-		out, err := plugin(t, f.Docker, image, ws, merged(env, map[string]string{"PLUGIN_REPO": reg.Host + "/kaniko/ctx", "PLUGIN_CONFIG": config,
+		out, err := plugin(t, f.Docker, image, ws, merged(env, map[string]string{"PLUGIN_REPO": reg.Host + "/kaniko/ctx",
+			"PLUGIN_BASE_IMAGE_REGISTRY": priv.Host, "PLUGIN_BASE_IMAGE_USERNAME": priv.User, "PLUGIN_BASE_IMAGE_PASSWORD": priv.Password,
 			"PLUGIN_TAR_PATH": "/harness/out/image.tar", "PLUGIN_PROGRESS": "plain"}))
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", env, err, out)

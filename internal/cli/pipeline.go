@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/gitcmd"
 	"github.com/hoist-build/hoist/internal/pipeline"
 	"github.com/hoist-build/hoist/internal/settings"
 )
@@ -77,7 +78,7 @@ committed. It is for one machine, not a CI server: see docs/pipelines.md.`,
 			file := abs(env, args[0])
 			p, err := pipeline.Parse(file)
 			if p != nil {
-				_, err = pipeline.MakePlan(p, pipeline.PlanOptions{Seq: 1, Codebase: pipeline.ReadCodebase(ctx, env.WorkDir),
+				_, err = pipeline.MakePlan(p, pipeline.PlanOptions{Seq: 1, Codebase: pipeline.ReadCodebase(ctx, gitOf(env), env.WorkDir),
 					Connectors: nil, BuildxOnK8: buildxOnK8(env)})
 			}
 			if err != nil {
@@ -247,3 +248,10 @@ type stepExit struct {
 
 func (e *stepExit) Error() string { return e.err.Error() }
 func (e *stepExit) Unwrap() error { return e.err }
+
+// gitOf is the git of hoist's own PATH (gitcmd: absolute directories
+// only), for the checkout.
+func gitOf(env Env) gitcmd.Git {
+	p, _ := env.Lookup("PATH")
+	return gitcmd.Find(p)
+}

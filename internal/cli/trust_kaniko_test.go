@@ -19,8 +19,9 @@ import (
 // and writes what it read into the image. The step pushes with the
 // credentials of one registry, pulls its base image with those of
 // another, and its environment also holds an unrelated registry's login
-// (in PLUGIN_CONFIG), signing material and a CI secret. What the RUN read
-// holds the base registry's login, which the executor needs for the pull
+// (in PLUGIN_CONFIG, beside the base registry's), signing material and a
+// CI secret. What the RUN read holds the base registry's login
+// (PLUGIN_BASE_IMAGE_*), which the executor needs for the pull
 // (docs/usage.md says so), and none of the rest.
 func TestKanikoRunReadsNoUnrelatedSecret(t *testing.T) {
 	t.Parallel()
@@ -56,7 +57,8 @@ func TestKanikoRunReadsNoUnrelatedSecret(t *testing.T) {
 		"GITHUB_TOKEN":              "ghs_" + other.Password[3:],
 	}
 	env := merged(secrets, map[string]string{"PLUGIN_REPO": dest.Host + "/kaniko/leak", "PLUGIN_TAGS": "1", "PLUGIN_USERNAME": dest.User,
-		"PLUGIN_CONFIG": string(cfg), "PLUGIN_PROGRESS": "plain"})
+		"PLUGIN_CONFIG": string(cfg), "PLUGIN_PROGRESS": "plain",
+		"PLUGIN_BASE_IMAGE_REGISTRY": base.Host, "PLUGIN_BASE_IMAGE_USERNAME": base.User, "PLUGIN_BASE_IMAGE_PASSWORD": base.Password})
 	out, err := plugin(t, f.Docker, image, ws, env)
 	if err != nil {
 		t.Fatalf("build and push: %v\n%s", err, out)
@@ -94,6 +96,83 @@ func TestKanikoRunReadsNoUnrelatedSecret(t *testing.T) {
 	if strings.Contains(leak, "PLUGIN_") {
 		t.Errorf("the RUN read a PLUGIN_ variable")
 	}
+}
+
+// The Dockerfile does not choose which of the step's logins the Kaniko
+// executor gets (and so which a RUN can read): a FROM on the destination
+// registry (any image there) or on a registry PLUGIN_CONFIG has a login
+// for is pulled without credentials, and the log says so; the executor's
+// docker config holds the explicit base-image login only. (The
+// destination and the other registry take anonymous pulls here, so the
+// build runs and its RUN reads the config; the logins are the step's
+// secrets all the same.)
+func TestKanikoDockerfileDoesNotChooseLogins(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	image := pluginImage(t, "kaniko")
+	dest := harness.StartRegistry(t, harness.RegistryOptions{})
+	other := harness.StartRegistry(t, harness.RegistryOptions{})
+	base := harness.StartRegistry(t, harness.RegistryOptions{Auth: true, User: "reader"})
+	for _, ref := range []string{dest.Host + "/team/anything:1", other.Host + "/team/anything:1"} {
+		mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.Base, "PLUGIN_DESTINATIONS": ref})
+	}
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.Base, "PLUGIN_DESTINATIONS": base.Host + "/private/base:1",
+		"PLUGIN_REGISTRY": base.Host, "PLUGIN_USERNAME": base.User, "PLUGIN_PASSWORD": base.Password})
+	destPassword, otherPassword := "push-"+base.Password[2:], "elsewhere-"+base.Password[2:]
+	ws := buildContext(t, "FROM "+dest.Host+"/team/anything:1 AS creds\nFROM "+other.Host+"/team/anything:1 AS other\n"+
+		"FROM "+base.Host+"/private/base:1\nRUN cat /kaniko/tmp/kaniko-*/docker/config.json > /leak.txt; true\n", nil)
+	cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{other.Host: map[string]string{"auth": basic("elsewhere", otherPassword)}}})
+	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": dest.Host + "/kaniko/leak", "PLUGIN_TAGS": "1",
+		"PLUGIN_USERNAME": "pusher", "PLUGIN_PASSWORD": destPassword, "PLUGIN_CONFIG": string(cfg),
+		"PLUGIN_BASE_IMAGE_REGISTRY": base.Host, "PLUGIN_BASE_IMAGE_USERNAME": base.User, "PLUGIN_BASE_IMAGE_PASSWORD": base.Password,
+		"PLUGIN_PROGRESS": "plain"})
+	if err != nil {
+		t.Fatalf("build and push: %v\n%s", err, out)
+	}
+	leak := fileOf(t, dest, dest.Host+"/kaniko/leak:1", "leak.txt")
+	t.Logf("what the RUN read: %s", leak)
+	if !strings.Contains(leak, basic(base.User, base.Password)) {
+		t.Fatalf("the RUN did not read the executor's docker config (it lacks the base-image login): the test proves nothing")
+	}
+	for what, v := range map[string]string{"the destination's password": destPassword, "the destination's login": basic("pusher", destPassword),
+		"the destination's host": dest.Host, "PLUGIN_CONFIG's password": otherPassword, "PLUGIN_CONFIG's login": basic("elsewhere", otherPassword),
+		"PLUGIN_CONFIG's host": other.Host} {
+		if strings.Contains(leak, v) {
+			t.Errorf("the RUN read %s", what)
+		}
+	}
+	for _, want := range []string{"Kaniko pulls the base images on " + dest.Host + " (a destination: its login is hoist's, for the push), " + other.Host +
+		" without credentials: a Dockerfile's FROM does not choose which of the step's logins the executor gets", "PLUGIN_BASE_IMAGE_REGISTRY"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// A secret given as a flag to a Kaniko build is refused before anything
+// runs: a Dockerfile's RUN reads hoist's command line
+// (/proc/PID/cmdline is readable even though hoist is not dumpable). The
+// same secret in the environment (the plugin way) is taken.
+func TestKanikoRefusesSecretFlags(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\n", nil)
+	env := func() map[string]string {
+		return buildEnv(t, ctxDir, "PLUGIN_BUILD_TOOL", "kaniko", "PLUGIN_KANIKO_EXECUTOR", "/nonexistent/executor", "PLUGIN_NO_PUSH", "true",
+			"PLUGIN_REPO", "127.0.0.1:1/kaniko/app")
+	}
+	r := hoist(t, env(), "build", "--username", "u", "--password", "flag-secret-1", "--base-image-username", "u", "--base-image-password", "flag-secret-2")
+	if r.code != ExitSettings {
+		t.Errorf("secret flags with Kaniko: exit %d, want %d\n%s", r.code, ExitSettings, r)
+	}
+	assertContains(t, r, "--base-image-password", "--password", "a Dockerfile's RUN can read hoist's command line", "PLUGIN_PASSWORD")
+	assertNotContains(t, r, "flag-secret-1", "flag-secret-2", "kaniko executor not found")
+	// In the environment: planned, and on to the executor (absent here).
+	r = hoist(t, merged(env(), map[string]string{"PLUGIN_USERNAME": "u", "PLUGIN_PASSWORD": "env-secret"}), "build")
+	if r.code == ExitSettings {
+		t.Errorf("the secret in the environment was refused:\n%s", r)
+	}
+	assertContains(t, r, "/nonexistent/executor")
 }
 
 // fileOf reads a file of the image ref, as crane exports its filesystem.

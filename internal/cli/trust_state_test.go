@@ -205,22 +205,31 @@ func TestImageStoreTrust(t *testing.T) {
 	f := harness.Inputs(t)
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 
-	// A planted entry that lies about its layer, pushed by name.
+	// A planted entry that lies about its layer: by name, it is not
+	// taken (TestStoreByNameTakesOnlyThisRunsEntries), and the registry
+	// has no such image; as a layout source, it is checked like any
+	// layout, and the lie is found.
 	for _, c := range []struct {
 		name   string
 		env    map[string]string
 		commit bool
 	}{{"CI run", droneRun(12), false}, {"committed", hostPath(), true}} {
 		dir := t.TempDir()
-		plantStore(t, f, dir, "lie/app:1", true)
+		store, _ := plantStore(t, f, dir, reg.Host+"/lie/app:1", true)
 		if c.commit {
 			gitCommitAll(t, dir)
 		}
 		repo := "lie/" + strings.ReplaceAll(strings.ToLower(c.name), " ", "-")
-		r := hoistIn(t, dir, merged(c.env, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": "lie/app:1",
+		r := hoistIn(t, dir, merged(c.env, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": reg.Host + "/lie/app:1",
 			"PLUGIN_DESTINATIONS": reg.Host + "/" + repo + ":1"}))
 		if r.code != ExitSource {
-			t.Errorf("%s: a lying store entry: exit %d, want %d\n%s", c.name, r.code, ExitSource, r)
+			t.Errorf("%s: a lying store entry by name: exit %d, want %d\n%s", c.name, r.code, ExitSource, r)
+		}
+		assertContains(t, r, "is not this run's", "skipped; looking further", "was found nowhere")
+		r = hoistIn(t, dir, merged(c.env, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": store,
+			"PLUGIN_DESTINATIONS": reg.Host + "/" + repo + ":1"}))
+		if r.code != ExitSource {
+			t.Errorf("%s: a lying store entry as a layout: exit %d, want %d\n%s", c.name, r.code, ExitSource, r)
 		}
 		assertContains(t, r, "decompresses to sha256:", "but the image config says its content is", "nothing was tagged")
 		if tags := tagsOf(t, reg, repo); len(tags) > 0 {

@@ -3,12 +3,16 @@ package files
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hoist-build/hoist/internal/harness"
 )
@@ -308,5 +312,143 @@ func TestWorkspaceFollowsNoLinkOut(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(elsewhere, "target")); string(b) != "new" {
 		t.Errorf("a path outside the workspace: its link's target holds %q", b)
+	}
+}
+
+// A blob put over what is at its name replaces it, whatever it is: a
+// planted file of the right name and size, a link (to a file inside the
+// workspace, or out of it), another process's copy; in the workspace or
+// outside, linked or copied. The target outside the workspace is left as
+// it was.
+func TestLinkOrCopyOverReplaces(t *testing.T) {
+	ws := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(outside, []byte("the user's file"), 0o600)
+	from := filepath.Join(ws, "build", "blob")
+	os.MkdirAll(filepath.Dir(from), 0o755)
+	os.WriteFile(from, []byte("genuine"), 0o644)
+	store := filepath.Join(ws, "store")
+	os.MkdirAll(store, 0o755)
+	os.WriteFile(filepath.Join(ws, "other"), []byte("another file"), 0o644)
+	for name, plant := range map[string]func(p string){
+		"planted file": func(p string) { os.WriteFile(p, []byte("plantedX"), 0o644) },
+		"link inside":  func(p string) { os.Symlink(filepath.Join(ws, "other"), p) },
+		"link out":     func(p string) { os.Symlink(outside, p) },
+		"nothing":      func(string) {},
+	} {
+		to := filepath.Join(store, strings.ReplaceAll(name, " ", "-"))
+		plant(to)
+		if err := Workspace(ws).LinkOrCopyOver(context.Background(), from, to); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		fi, err := os.Lstat(to)
+		if err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("%s: %s is %v (%v), want the blob", name, to, fi, err)
+		}
+		if b, _ := os.ReadFile(to); string(b) != "genuine" {
+			t.Errorf("%s: %s holds %q", name, to, b)
+		}
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "the user's file" {
+		t.Errorf("the file outside holds %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ws, "other")); string(b) != "another file" {
+		t.Errorf("the link's target inside holds %q", b)
+	}
+	// Outside any workspace, and across filesystems (/dev/shm, where a
+	// copy is made), the same; a link at the name is replaced, its
+	// target left as it was.
+	for _, dir := range []string{t.TempDir(), shmDir(t)} {
+		os.WriteFile(filepath.Join(dir, "other"), []byte("another file"), 0o644)
+		for _, n := range []string{"blob", "link"} {
+			to := filepath.Join(dir, n)
+			if n == "link" {
+				os.Symlink(filepath.Join(dir, "other"), to)
+			} else {
+				os.WriteFile(to, []byte("plantedX"), 0o644)
+			}
+			if err := Workspace(dir).LinkOrCopyOver(context.Background(), from, to); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Lstat(to); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("%s is %v (%v), want the blob", to, fi, err)
+			}
+			if b, _ := os.ReadFile(to); string(b) != "genuine" {
+				t.Errorf("%s holds %q", to, b)
+			}
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "other")); string(b) != "another file" {
+			t.Errorf("the link's target in %s holds %q", dir, b)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+			t.Errorf("%s holds %d entries, want the blob, the link's replacement and the other file only", dir, len(ents))
+		}
+	}
+}
+
+// shmDir is a directory on another filesystem than the temporary one,
+// where a hard link fails (EXDEV) and a copy is made.
+func shmDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/dev/shm", "hoist-test-")
+	if err != nil {
+		t.Fatalf("/dev/shm is needed: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// State the repository or a cache planted is read bounded: a FIFO is not
+// waited on, a device is not read, a link out of the workspace is not
+// followed, a large file is refused after max+1 bytes; each within a
+// second. A regular file (and a link to one inside) is read.
+func TestReadRegularIsBounded(t *testing.T) {
+	ws := t.TempDir()
+	w := Workspace(ws)
+	p := func(n string) string { return filepath.Join(ws, n) }
+	if err := syscall.Mkfifo(p("fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("/dev/zero", p("zero"))
+	os.WriteFile(p("big"), make([]byte, 2048), 0o644)
+	os.WriteFile(p("ok"), []byte(`{"ok":true}`), 0o644)
+	os.Symlink("ok", p("link-in"))
+	outside := t.TempDir()
+	os.Symlink("/dev/zero", filepath.Join(outside, "zero"))
+	for _, c := range []struct {
+		path string
+		want error
+	}{
+		{p("fifo"), ErrNotRegular},
+		{p("zero"), ErrLinkOut},
+		{p("big"), ErrTooLarge},
+		{filepath.Join(outside, "zero"), ErrNotRegular},
+		{p("dir-missing/x"), fs.ErrNotExist},
+		{ws, ErrIsDir},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := w.ReadRegular(c.path, 1024); done <- err }()
+		select {
+		case err := <-done:
+			if c.want == ErrIsDir {
+				if !errors.Is(err, ErrNotRegular) {
+					t.Errorf("%s: %v, want %v", c.path, err, ErrNotRegular)
+				}
+				continue
+			}
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s: %v, want %v", c.path, err, c.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: not done within 5s", c.path)
+		}
+	}
+	for _, n := range []string{"ok", "link-in"} {
+		if b, err := w.ReadRegular(p(n), 1024); err != nil || string(b) != `{"ok":true}` {
+			t.Errorf("%s: %q, %v", n, b, err)
+		}
+	}
+	if _, err := w.ReadRegular(p("fifo"), 1024); !strings.Contains(fmt.Sprint(err), "not a regular file (a FIFO)") {
+		t.Errorf("the FIFO's error says %v", err)
 	}
 }

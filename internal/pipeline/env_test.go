@@ -309,7 +309,7 @@ func TestCloneCodebase(t *testing.T) {
 	os.Symlink("tracked.txt", filepath.Join(src, "link"))
 
 	dst := filepath.Join(t.TempDir(), "ws")
-	what, err := CloneCodebase(t.Context(), src, dst)
+	what, err := CloneCodebase(t.Context(), hostGit(), src, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestCloneCodebase(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dst, "tracked.txt")); string(b) != "changed in the tree" {
 		t.Errorf("tracked.txt holds %q", b)
 	}
-	if cb := ReadCodebase(t.Context(), src); cb.Branch != "feature" || len(cb.CommitSha) != 40 {
+	if cb := ReadCodebase(t.Context(), hostGit(), src); cb.Branch != "feature" || len(cb.CommitSha) != 40 {
 		t.Errorf("codebase %+v", cb)
 	}
 }

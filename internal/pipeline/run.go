@@ -22,6 +22,7 @@ import (
 	"github.com/hoist-build/hoist/internal/engine"
 	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/gitcmd"
 	"github.com/hoist-build/hoist/internal/mask"
 )
 
@@ -137,12 +138,14 @@ type runner struct {
 	plan     *Plan
 	routes   map[string]string
 	codebase Codebase
-	root     string
-	temp     string
-	out      *lockedWriter
-	mu       sync.Mutex
-	report   *Report
-	secret   func(string) (string, bool)
+	// git is hoist's git (gitcmd), for the checkout.
+	git    gitcmd.Git
+	root   string
+	temp   string
+	out    *lockedWriter
+	mu     sync.Mutex
+	report *Report
+	secret func(string) (string, bool)
 	// mask holds every secret the run knows of: the secrets file's
 	// values and every value a <+secrets.getValue(...)> resolved to.
 	mask *mask.Set
@@ -170,7 +173,9 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	o.Logf = func(format string, a ...any) { logf("%s", r.mask.String(fmt.Sprintf(format, a...))) }
 	r.o.Logf = o.Logf
 	defer r.maskReport()
-	r.codebase = ReadCodebase(ctx, o.Codebase)
+	pathList, _ := o.Lookup("PATH")
+	r.git = gitcmd.Find(pathList)
+	r.codebase = ReadCodebase(ctx, r.git, o.Codebase)
 	secret := func(n string) (string, bool) {
 		v, ok := o.Secrets[n]
 		if !ok {
@@ -473,7 +478,7 @@ func (r *runner) runStage(ctx context.Context, st *Stage) bool {
 		return false
 	}
 	if st.CloneCodebase {
-		what, err := CloneCodebase(ctx, r.o.Codebase, ws)
+		what, err := CloneCodebase(ctx, r.git, r.o.Codebase, ws)
 		if err != nil {
 			r.o.Logf("stage %s: %v", st.Identifier, err)
 			for _, g := range st.Steps {

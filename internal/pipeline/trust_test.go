@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/hoist-build/hoist/internal/gitcmd"
 	"github.com/hoist-build/hoist/internal/harness"
 )
 
@@ -130,7 +131,7 @@ func TestCloneCodebaseFollowsNoLink(t *testing.T) {
 		os.Symlink(filepath.Join(outside, "dir"), filepath.Join(src, "d"))
 
 		dst := filepath.Join(t.TempDir(), "ws")
-		what, err := CloneCodebase(t.Context(), src, dst)
+		what, err := CloneCodebase(t.Context(), hostGit(), src, dst)
 		if err != nil {
 			t.Fatalf("git %v: %v", useGit, err)
 		}
@@ -241,5 +242,68 @@ func TestLocalRegistryBindsItsOwnPort(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(hijack, "data", "docker", "registry", "v2", "repositories", "app")); err == nil {
 		t.Errorf("the image went to another process that bound the port first")
+	}
+}
+
+// hostGit is the git of the test's PATH, as hoist pipeline run takes it.
+func hostGit() gitcmd.Git { return gitcmd.Find(os.Getenv("PATH")) }
+
+// The codebase clone asks git which files the checkout holds, and git runs
+// no program the checkout's configuration names: a .git/config with
+// core.fsmonitor (which git ls-files --others runs; a restored cache or
+// an earlier step can write .git) and the user's configuration
+// (GIT_CONFIG_GLOBAL in hoist's environment) start nothing; the machine's
+// git run plainly does start it (the test proves something). git comes
+// from an absolute directory of hoist's PATH only.
+func TestCloneCodebaseRunsNoRepositoryProgram(t *testing.T) {
+	if hostGit() == "" {
+		t.Fatal("git is needed")
+	}
+	src := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran")
+	hook := filepath.Join(t.TempDir(), "fsmonitor.sh")
+	os.WriteFile(hook, []byte("#!/bin/sh\necho \"$@\" >> "+marker+"\n"), 0o755)
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", src, "-c", "user.email=t@e", "-c", "user.name=t"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte("a"), 0o644)
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-qm", "x")
+	git("config", "core.fsmonitor", hook)
+	os.WriteFile(filepath.Join(src, "untracked.txt"), []byte("u"), 0o644)
+	if out, err := exec.Command("git", "-C", src, "ls-files", "--others").CombinedOutput(); err != nil {
+		t.Fatalf("plain git: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("plain git did not run the checkout's fsmonitor: the test proves nothing")
+	}
+	os.Remove(marker)
+	global := filepath.Join(t.TempDir(), "gitconfig")
+	os.WriteFile(global, []byte("[core]\n\tfsmonitor = "+hook+"\n"), 0o644)
+	t.Setenv("GIT_CONFIG_GLOBAL", global)
+
+	dst := filepath.Join(t.TempDir(), "ws")
+	what, err := CloneCodebase(t.Context(), hostGit(), src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(what, "the git checkout's tracked and unignored files") {
+		t.Errorf("the clone did not ask git: %s", what)
+	}
+	for _, f := range []string{"a.txt", "untracked.txt"} {
+		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
+			t.Errorf("the clone lacks %s: %v", f, err)
+		}
+	}
+	if cb := ReadCodebase(t.Context(), hostGit(), src); cb.Branch != "main" || len(cb.CommitSha) != 40 {
+		t.Errorf("codebase %+v", cb)
+	}
+	if b, err := os.ReadFile(marker); err == nil {
+		t.Errorf("the checkout's fsmonitor ran: %q", b)
 	}
 }

@@ -1,13 +1,11 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -16,15 +14,17 @@ import (
 	"time"
 
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/gitcmd"
 )
 
-// ReadCodebase is what the git checkout at dir says (empty outside one).
-func ReadCodebase(ctx context.Context, dir string) Codebase {
+// ReadCodebase is what the git checkout at dir says (empty outside one,
+// or without git): git is the step's (gitcmd: hardened, bounded).
+func ReadCodebase(ctx context.Context, git gitcmd.Git, dir string) Codebase {
 	var c Codebase
-	if out, err := git(ctx, dir, "rev-parse", "HEAD"); err == nil {
+	if out, err := git.Run(ctx, dir, gitWait, "rev-parse", "HEAD"); err == nil {
 		c.CommitSha = strings.TrimSpace(string(out))
 	}
-	if out, err := git(ctx, dir, "rev-parse", "--abbrev-ref", "HEAD"); err == nil {
+	if out, err := git.Run(ctx, dir, gitWait, "rev-parse", "--abbrev-ref", "HEAD"); err == nil {
 		if b := strings.TrimSpace(string(out)); b != "HEAD" {
 			c.Branch = b
 		}
@@ -32,30 +32,22 @@ func ReadCodebase(ctx context.Context, dir string) Codebase {
 	return c
 }
 
-func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
+// gitWait bounds one git command on the checkout.
+const gitWait = 30 * time.Second
 
 // stateDir is hoist's directory in a checkout; a clone leaves it out.
 const stateDir = ".hoist"
 
 // CloneCodebase copies the checkout at src into dst: in a git checkout,
 // the tracked files and the untracked ones git does not ignore, as they
-// are in the working tree; elsewhere every file. hoist's own state
+// are in the working tree (git, the step's, asked through gitcmd: no
+// program of the repository's configuration runs); elsewhere every
+// file. hoist's own state
 // (.hoist) and .git stay behind. A symbolic link is copied as a link, its
 // target as it is, and never followed: a file beyond a link (dir/file,
 // dir a link) is left out, as git leaves it, and nothing is read or
 // written outside src and dst. It returns what it did, for the log.
-func CloneCodebase(ctx context.Context, src, dst string) (string, error) {
+func CloneCodebase(ctx context.Context, git gitcmd.Git, src, dst string) (string, error) {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return "", err
 	}
@@ -69,7 +61,7 @@ func CloneCodebase(ctx context.Context, src, dst string) (string, error) {
 		return "", fmt.Errorf("clone the codebase: %w", err)
 	}
 	defer to.Close()
-	out, err := git(ctx, src, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	out, err := git.Run(ctx, src, gitWait, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 	var files []string
 	how := "the git checkout's tracked and unignored files"
 	if err != nil {

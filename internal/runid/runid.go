@@ -5,14 +5,16 @@
 // The state directory (.hoist) lies in the checkout: a repository can
 // commit it, and a restored cache can bring it from another branch's run.
 // So state vouches for something only when hoist stamped it with this
-// run's identity: the CI's per-run variables and, when the CI gives it,
-// the commit. A file committed to the repository cannot hold the hash of
-// its own commit, and a cache restored from another run has another run
-// number. Without a run identity (a person's command line, outside CI),
+// run's identity: PLUGIN_RUN_ID or the CI's per-run variables and, when
+// given, the commit. A file committed to the repository cannot hold the
+// hash of its own commit, and a cache restored from another run has
+// another run number. In a CI that gives no identity hoist knows (CI is
+// set, as Jenkins, Buildkite, CircleCI, ... set it), state counts for
+// nothing. Without a run identity outside CI (a person's command line),
 // state is trusted only when the repository does not track it (git
-// ls-files).
+// ls-files, through gitcmd).
 //
-// Nothing here reads the process environment: FromEnv takes the step's.
+// Nothing here reads the process environment: New takes the step's.
 package runid
 
 import (
@@ -25,18 +27,39 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/hoist-build/hoist/internal/gitcmd"
 )
 
 // Run is one pipeline run. The zero Run is "no run identity".
 type Run struct {
-	// ID is what hoist stores: the digest of the CI's name, its per-run
-	// variables and the commit ("" outside CI).
+	// ID is what hoist stores: the digest of PLUGIN_RUN_ID or the CI's
+	// name and per-run variables, with the commit ("" when there is none).
 	ID string
 	// Name says the same for people: "Drone build acme/app#12 at commit
 	// 1a2b3c4d5e6f".
 	Name string
+	// ci is the CI variable that says a CI runs the step ("CI=true"),
+	// when it is set and no identity was found.
+	ci string
+	// dir is the workspace: relative paths are in it.
+	dir string
 	// git is the git executable from the step's PATH ("" when absent).
-	git string
+	git gitcmd.Git
+}
+
+// Config is what a step knows of its run.
+type Config struct {
+	// Lookup is the step's environment (not an env file's variables).
+	Lookup func(string) (string, bool)
+	// RunID is PLUGIN_RUN_ID: a value unique to the pipeline run, for a
+	// CI whose variables hoist does not know; it comes first.
+	RunID string
+	// Commit is the commit of the build (the --commit-sha setting, from
+	// the command line or the step's environment), with RunID.
+	Commit string
+	// Dir is the workspace, where relative paths are and git runs.
+	Dir string
 }
 
 // Variables are the CI's per-run variables, in the order they are looked
@@ -58,25 +81,43 @@ var Variables = []struct {
 }
 
 // Known is the list of the variables that give a run identity, for
-// messages: HARNESS_EXECUTION_ID, DRONE_BUILD_NUMBER, ...
+// messages: PLUGIN_RUN_ID, HARNESS_EXECUTION_ID, DRONE_BUILD_NUMBER, ...
 func Known() string {
-	var names []string
+	names := []string{"PLUGIN_RUN_ID"}
 	for _, v := range Variables {
 		names = append(names, v.Run[0])
 	}
 	return strings.Join(names, ", ")
 }
 
-// FromEnv is the run of a step whose environment lookup gives: the first
-// CI of Variables whose run variable is set. The git executable is looked
-// for on the step's PATH.
-func FromEnv(lookup func(string) (string, bool)) Run {
+// FromEnv is New with the step's environment lookup only.
+func FromEnv(lookup func(string) (string, bool)) Run { return New(Config{Lookup: lookup}) }
+
+// New is the run of a step: PLUGIN_RUN_ID (c.RunID) with c.Commit when
+// it is set, else the first CI of Variables whose run variable is set.
+// The git executable is looked for on the step's PATH.
+func New(c Config) Run {
+	lookup := c.Lookup
+	if lookup == nil {
+		lookup = func(string) (string, bool) { return "", false }
+	}
 	get := func(k string) string {
 		v, _ := lookup(k)
 		return strings.TrimSpace(v)
 	}
 	path, _ := lookup("PATH")
-	r := Run{git: findGit(path)}
+	r := Run{git: gitcmd.Find(path), dir: c.Dir}
+	if id := strings.TrimSpace(c.RunID); id != "" {
+		commit := strings.TrimSpace(c.Commit)
+		h := sha256.New()
+		fmt.Fprintf(h, "hoist run\nci=PLUGIN_RUN_ID\nPLUGIN_RUN_ID=%s\ncommit=%s\n", id, commit)
+		r.ID = fmt.Sprintf("sha256:%x", h.Sum(nil))
+		r.Name = "run " + id + " (PLUGIN_RUN_ID)"
+		if commit != "" {
+			r.Name += " at commit " + short(commit)
+		}
+		return r
+	}
 	for _, v := range Variables {
 		if get(v.Run[0]) == "" {
 			continue
@@ -94,6 +135,16 @@ func FromEnv(lookup func(string) (string, bool)) Run {
 			r.Name += " at commit " + short(commit)
 		}
 		return r
+	}
+	// CI=true (1, yes) is what most CIs set, those hoist knows and those
+	// it does not (Jenkins, Buildkite, CircleCI, Azure Pipelines,
+	// Bitbucket, Tekton, ...): there, untracked state is as likely a
+	// restored cache as this run's.
+	if v, ok := lookup("CI"); ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true", "1", "yes":
+			r.ci = "CI=" + strings.TrimSpace(v)
+		}
 	}
 	return r
 }
@@ -136,10 +187,13 @@ func (r Run) Known() bool { return r.ID != "" }
 
 // String is the run for people.
 func (r Run) String() string {
-	if r.ID == "" {
-		return "no run identity (none of " + Known() + " is set)"
+	switch {
+	case r.ID != "":
+		return r.Name
+	case r.ci != "":
+		return "no run identity in a CI (" + r.ci + "): set PLUGIN_RUN_ID"
 	}
-	return r.Name
+	return "no run identity (none of " + Known() + " is set)"
 }
 
 // ErrNotThisRun marks state that this run did not make.
@@ -150,24 +204,33 @@ func Reason(err error) string {
 	return strings.TrimPrefix(err.Error(), ErrNotThisRun.Error()+": ")
 }
 
+// nameIt says how to give a run its identity.
+const nameIt = "set PLUGIN_RUN_ID (--run-id) to a value unique to this pipeline run (Jenkins: $BUILD_TAG, Buildkite: $BUILDKITE_BUILD_ID, " +
+	"CircleCI: $CIRCLE_WORKFLOW_ID, Azure Pipelines: $BUILD_BUILDID, Bitbucket: $BITBUCKET_PIPELINE_UUID, Tekton: the PipelineRun's uid), " +
+	"with --commit-sha (DRONE_COMMIT_SHA) the commit, in the step's own settings"
+
 // Made says whether state stamped with id (the ID of the run that wrote
 // it, "" for none) in file was made by this run: nil when it was, else an
 // error wrapping ErrNotThisRun that says why not. With a run identity the
-// stamp must be this run's. Without one, the stamp must be empty too, and
-// the repository must not track file: outside a git work tree it is
-// trusted; inside one, git must be on the step's PATH to tell.
-func (r Run) Made(id, file string) error {
+// stamp must be this run's. In a CI that gives none (CI is set), nothing
+// counts. Without one outside CI, the stamp must be empty too, and the
+// repository must not track file: outside a git work tree it is trusted;
+// inside one, git must be on the step's PATH to tell (within ctx and a
+// bounded time). A relative file is in the workspace.
+func (r Run) Made(ctx context.Context, id, file string) error {
 	switch {
 	case r.ID != "" && id == "":
 		return fmt.Errorf("%w: it names no run (it was made outside CI, by an older hoist, or not by hoist), and this is %s", ErrNotThisRun, r.Name)
 	case r.ID != "" && id != r.ID:
 		return fmt.Errorf("%w: it was made by another run than this one (%s): an earlier build, another branch's cache, or not by hoist", ErrNotThisRun, r.Name)
-	case r.ID == "" && id != "":
-		return fmt.Errorf("%w: it was made by a CI run, and this step has no run identity (none of %s is set)", ErrNotThisRun, Known())
 	case r.ID != "":
 		return nil
+	case r.ci != "":
+		return fmt.Errorf("%w: this step runs in a CI (%s) that gives hoist no run identity (none of %s is set), where state hoist finds may come from a restored cache or another run: %s", ErrNotThisRun, r.ci, Known(), nameIt)
+	case id != "":
+		return fmt.Errorf("%w: it was made by a CI run, and this step has no run identity (none of %s is set)", ErrNotThisRun, Known())
 	}
-	return r.untracked(file)
+	return r.untracked(ctx, file)
 }
 
 // gitWait bounds one git ls-files.
@@ -175,37 +238,35 @@ const gitWait = 10 * time.Second
 
 // untracked checks that the repository whose work tree holds file (if
 // any) does not track it.
-func (r Run) untracked(file string) error {
-	abs, err := filepath.Abs(file)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotThisRun, err)
+func (r Run) untracked(ctx context.Context, file string) error {
+	abs := file
+	if !filepath.IsAbs(abs) {
+		if !filepath.IsAbs(r.dir) {
+			return fmt.Errorf("%w: %s is a relative path, and the step names no workspace it is in", ErrNotThisRun, file)
+		}
+		abs = filepath.Join(r.dir, file)
 	}
+	abs = filepath.Clean(abs)
 	root := workTree(filepath.Dir(abs))
 	if root == "" {
 		return nil
 	}
 	why := "this step has no run identity (none of " + Known() + " is set)"
 	if r.git == "" {
-		return fmt.Errorf("%w: it lies in the git work tree %s, git is not on PATH to tell whether the repository tracks it, and %s", ErrNotThisRun, root, why)
+		return fmt.Errorf("%w: it lies in the git work tree %s, git is not in an absolute directory of PATH to tell whether the repository tracks it, and %s", ErrNotThisRun, root, why)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), gitWait)
-	defer cancel()
-	// No configuration of the repository's or the user's runs anything:
-	// only the index is read.
-	cmd := exec.CommandContext(ctx, r.git, "-c", "safe.directory=*", "-c", "core.fsmonitor=false",
-		"-C", filepath.Dir(abs), "ls-files", "--error-unmatch", "--", filepath.Base(abs))
-	cmd.Env = []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=" + os.DevNull, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C"}
-	out, err := cmd.CombinedOutput()
+	// Only the index is read, by the hardened git (gitcmd).
+	_, err := r.git.Run(ctx, filepath.Dir(abs), gitWait, "ls-files", "--error-unmatch", "--", filepath.Base(abs))
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
 		return fmt.Errorf("%w: the repository %s tracks it: it came with the checkout, and %s", ErrNotThisRun, root, why)
 	case errors.As(err, &exit) && exit.ExitCode() == 1:
 		return nil
-	case ctx.Err() != nil:
+	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: git ls-files did not tell within %s whether the repository %s tracks it, and %s", ErrNotThisRun, gitWait, root, why)
 	}
-	return fmt.Errorf("%w: git ls-files could not tell whether the repository %s tracks it (%v: %s), and %s", ErrNotThisRun, root, err, strings.TrimSpace(string(out)), why)
+	return fmt.Errorf("%w: git could not tell whether the repository %s tracks it (%v), and %s", ErrNotThisRun, root, err, why)
 }
 
 // workTree is the git work tree that holds dir: the nearest directory at
@@ -221,18 +282,4 @@ func workTree(dir string) string {
 		}
 		dir = up
 	}
-}
-
-// findGit is git on pathList.
-func findGit(pathList string) string {
-	for _, dir := range filepath.SplitList(pathList) {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, "git")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
 }

@@ -1,12 +1,15 @@
 package runid
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hoist-build/hoist/internal/gitcmd"
 )
 
 func lookup(m map[string]string) func(string) (string, bool) {
@@ -58,7 +61,7 @@ func TestMade(t *testing.T) {
 	other := FromEnv(lookup(map[string]string{"DRONE_BUILD_NUMBER": "11", "DRONE_COMMIT_SHA": "abc"}))
 	f := filepath.Join(t.TempDir(), "state.json")
 	os.WriteFile(f, []byte("{}"), 0o644)
-	if err := this.Made(this.ID, f); err != nil {
+	if err := this.Made(context.Background(), this.ID, f); err != nil {
 		t.Errorf("this run's stamp: %v", err)
 	}
 	for _, c := range []struct {
@@ -70,7 +73,7 @@ func TestMade(t *testing.T) {
 		{this, "", "it names no run"},
 		{Run{}, this.ID, "made by a CI run, and this step has no run identity"},
 	} {
-		err := c.run.Made(c.stamp, f)
+		err := c.run.Made(context.Background(), c.stamp, f)
 		if !errors.Is(err, ErrNotThisRun) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("stamp %q for %q: %v, want %q", c.stamp, c.run.Name, err, c.want)
 		}
@@ -81,8 +84,8 @@ func TestMade(t *testing.T) {
 	if err != nil {
 		t.Fatal("git is needed: ", err)
 	}
-	local := Run{git: git}
-	if err := local.Made("", f); err != nil {
+	local := Run{git: gitcmd.Git(git)}
+	if err := local.Made(context.Background(), "", f); err != nil {
 		t.Errorf("outside a work tree: %v", err)
 	}
 	// Inside one: trusted when untracked, not when committed, not when
@@ -102,20 +105,90 @@ func TestMade(t *testing.T) {
 	gitIn("add", ".hoist")
 	gitIn("commit", "-q", "-m", "state")
 	os.WriteFile(untracked, []byte("{}"), 0o644)
-	if err := local.Made("", untracked); err != nil {
+	if err := local.Made(context.Background(), "", untracked); err != nil {
 		t.Errorf("untracked: %v", err)
 	}
-	if err := local.Made("", committed); !errors.Is(err, ErrNotThisRun) || !strings.Contains(err.Error(), "the repository "+repo+" tracks it") {
+	if err := local.Made(context.Background(), "", committed); !errors.Is(err, ErrNotThisRun) || !strings.Contains(err.Error(), "the repository "+repo+" tracks it") {
 		t.Errorf("committed: %v", err)
 	}
-	if err := (Run{}).Made("", untracked); !errors.Is(err, ErrNotThisRun) || !strings.Contains(err.Error(), "git is not on PATH") {
+	if err := (Run{}).Made(context.Background(), "", untracked); !errors.Is(err, ErrNotThisRun) || !strings.Contains(err.Error(), "git is not in an absolute directory of PATH") {
 		t.Errorf("no git: %v", err)
 	}
 	// FromEnv finds git on the step's PATH, not the process's.
-	if r := FromEnv(lookup(map[string]string{"PATH": filepath.Dir(git)})); r.git != git {
+	if r := FromEnv(lookup(map[string]string{"PATH": filepath.Dir(git)})); string(r.git) != git {
 		t.Errorf("git from PATH: %q", r.git)
 	}
 	if r := FromEnv(lookup(map[string]string{"PATH": t.TempDir()})); r.git != "" {
 		t.Errorf("git from an empty PATH: %q", r.git)
+	}
+	// A relative file is in the step's workspace, not the process's
+	// working directory.
+	ws := New(Config{Lookup: lookup(map[string]string{"PATH": filepath.Dir(git)}), Dir: repo})
+	if err := ws.Made(context.Background(), "", filepath.Join(".hoist", "scans", "sha256", "a.json")); !errors.Is(err, ErrNotThisRun) || !strings.Contains(err.Error(), "tracks it") {
+		t.Errorf("a relative committed file: %v", err)
+	}
+	if err := ws.Made(context.Background(), "", filepath.Join(".hoist", "scans", "sha256", "b.json")); err != nil {
+		t.Errorf("a relative untracked file: %v", err)
+	}
+}
+
+// A CI that gives no identity hoist knows (CI=true, 1 or yes, as Jenkins,
+// Buildkite, CircleCI, ... set it) fails closed: nothing counts, untracked
+// or not, and the message says how to name the run. PLUGIN_RUN_ID names
+// it, with the commit, before any CI's variables.
+func TestUnlistedCI(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal("git is needed: ", err)
+	}
+	f := filepath.Join(t.TempDir(), "state.json") // outside a work tree
+	os.WriteFile(f, []byte("{}"), 0o644)
+	for _, v := range []string{"true", "1", "yes", "True"} {
+		r := FromEnv(lookup(map[string]string{"CI": v, "JENKINS_URL": "https://ci/", "BUILD_TAG": "jenkins-app-7", "PATH": filepath.Dir(git)}))
+		err := r.Made(context.Background(), "", f)
+		if !errors.Is(err, ErrNotThisRun) || !strings.Contains(err.Error(), "this step runs in a CI (CI="+v+") that gives hoist no run identity") ||
+			!strings.Contains(err.Error(), "set PLUGIN_RUN_ID (--run-id)") {
+			t.Errorf("CI=%s: %v", v, err)
+		}
+	}
+	for _, v := range []string{"", "false", "0"} {
+		if err := FromEnv(lookup(map[string]string{"CI": v, "PATH": filepath.Dir(git)})).Made(context.Background(), "", f); err != nil {
+			t.Errorf("CI=%q: %v", v, err)
+		}
+	}
+
+	env := lookup(map[string]string{"CI": "true", "DRONE_BUILD_NUMBER": "12", "DRONE_COMMIT_SHA": "abc"})
+	named := New(Config{Lookup: env, RunID: "jenkins-app-7", Commit: "1a2b3c4d5e6f7a8b"})
+	if named.Name != "run jenkins-app-7 (PLUGIN_RUN_ID) at commit 1a2b3c4d5e6f" || !strings.HasPrefix(named.ID, "sha256:") || named.ID == FromEnv(env).ID {
+		t.Errorf("PLUGIN_RUN_ID: %q %q", named.Name, named.ID)
+	}
+	for _, c := range []Config{{Lookup: env, RunID: "jenkins-app-8", Commit: "1a2b3c4d5e6f7a8b"}, {Lookup: env, RunID: "jenkins-app-7", Commit: "ffff"}, {Lookup: env, RunID: "jenkins-app-7"}} {
+		if New(c).ID == named.ID {
+			t.Errorf("%q at %q gives the same identity", c.RunID, c.Commit)
+		}
+	}
+	if err := named.Made(context.Background(), named.ID, f); err != nil {
+		t.Errorf("the named run's own state: %v", err)
+	}
+}
+
+// git is taken from an absolute directory of PATH only: a relative entry
+// (the repository's bin/) is skipped, whatever the working directory.
+func TestGitFromAbsolutePathOnly(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal("git is needed: ", err)
+	}
+	repo := t.TempDir()
+	os.MkdirAll(filepath.Join(repo, "bin"), 0o755)
+	os.WriteFile(filepath.Join(repo, "bin", "git"), []byte("#!/bin/sh\nexit 1\n"), 0o755)
+	t.Chdir(repo)
+	for _, p := range []string{"bin:" + filepath.Dir(git), ":" + filepath.Dir(git), ".:bin:" + filepath.Dir(git)} {
+		if r := FromEnv(lookup(map[string]string{"PATH": p})); string(r.git) != git {
+			t.Errorf("PATH=%s: git %q, want %s", p, r.git, git)
+		}
+	}
+	if r := FromEnv(lookup(map[string]string{"PATH": "bin"})); r.git != "" {
+		t.Errorf("PATH=bin: git %q", r.git)
 	}
 }

@@ -100,7 +100,7 @@ func readSmall(p string, max int64) ([]byte, error) {
 // readOrigin returns hoist's record of the database in dir when this run
 // wrote it and it still describes the files there (meta is metadata.json's
 // content); otherwise nil and why the database's origin is unknown.
-func (s *Scanner) readOrigin(dir string, meta []byte) (*origin, string) {
+func (s *Scanner) readOrigin(ctx context.Context, dir string, meta []byte) (*origin, string) {
 	p := filepath.Join(dir, originFile)
 	b, err := readSmall(p, maxDBMeta)
 	if errors.Is(err, os.ErrNotExist) {
@@ -113,7 +113,7 @@ func (s *Scanner) readOrigin(dir string, meta []byte) (*origin, string) {
 	if json.Unmarshal(b, &o) != nil || o.Digest == "" {
 		return nil, fmt.Sprintf("its %s is not hoist's record of a fetch", originFile)
 	}
-	if err := s.o.Run.Made(o.Run, p); err != nil {
+	if err := s.o.Run.Made(ctx, o.Run, p); err != nil {
 		return nil, fmt.Sprintf("its %s is not this run's: %s", originFile, runid.Reason(err))
 	}
 	st, err := os.Lstat(filepath.Join(dir, "trivy.db"))

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/runid"
 )
 
@@ -71,15 +72,22 @@ func RecordPath(dir string, digest v1.Hash) string {
 	return filepath.Join(dir, digest.Algorithm, digest.Hex+".json")
 }
 
-// ReadRecord reads the record of digest from dir.
-func ReadRecord(dir string, digest v1.Hash) (*Record, error) {
+// MaxRecord bounds a scan record (a few KiB when hoist wrote it).
+const MaxRecord = 1 << 20
+
+// ReadRecord reads the record of digest from dir. The records lie in the
+// checkout, and are read before anything says who made them: so through
+// ws (no link out of the workspace: a record that is a link to /dev/zero
+// is refused), as a regular file only (a FIFO is not waited on, a device
+// not read), and at most MaxRecord bytes.
+func ReadRecord(ws files.Workspace, dir string, digest v1.Hash) (*Record, error) {
 	p := RecordPath(dir, digest)
-	b, err := os.ReadFile(p)
+	b, err := ws.ReadRegular(p, MaxRecord)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w for %s in %s", ErrNoRecord, digest, dir)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("scan record: %w", err)
 	}
 	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
@@ -117,7 +125,7 @@ func (s *Scanner) Scan(ctx context.Context, sub Subject, hoistVersion string) (*
 	if err := s.o.Workspace.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("scan records %s: %w", s.o.Records, err)
 	}
-	if prev := s.reusable(sub); prev != nil {
+	if prev := s.reusable(ctx, sub); prev != nil {
 		rec.ScannedAt, rec.ReusedAt = prev.ScannedAt, s.o.Now().UTC()
 		s.o.Logf("scan: Trivy's reports of %s for %s are reused: the same image, Trivy, database and policy (remove %s to scan afresh)",
 			prev.ScannedAt.Format(time.RFC3339), sub.Digest, prev.Path)
@@ -189,12 +197,12 @@ func trivyReportPath(dir string, digest v1.Hash, i int) string {
 // reports. A scan that reuses them writes the reports asked for from
 // them. A record this run did not make (committed to the repository,
 // restored from another run's cache) is never reused.
-func (s *Scanner) reusable(sub Subject) *Record {
-	prev, err := ReadRecord(s.o.Records, sub.Digest)
+func (s *Scanner) reusable(ctx context.Context, sub Subject) *Record {
+	prev, err := ReadRecord(s.o.Workspace, s.o.Records, sub.Digest)
 	if err != nil {
 		return nil
 	}
-	if err := s.o.Run.Made(prev.Run, prev.Path); err != nil {
+	if err := s.o.Run.Made(ctx, prev.Run, prev.Path); err != nil {
 		s.o.Logf("scan: the record %s kept from an earlier scan is not this run's: Trivy runs afresh (%s)", prev.Path, runid.Reason(err))
 		return nil
 	}
@@ -234,6 +242,11 @@ func sameDB(a, b *DBInfo) bool {
 func (s *Scanner) scanOne(ctx context.Context, t Target, kept string, run, several bool) (Scanned, []Report, error) {
 	sc := Scanned{Platform: t.Platform, Config: t.Config.String(), Counts: map[string]int{}}
 	if run {
+		if t.Check != nil {
+			if err := t.Check(ctx); err != nil {
+				return sc, nil, err
+			}
+		}
 		if err := s.runTrivy(ctx, t, kept); err != nil {
 			return sc, nil, err
 		}

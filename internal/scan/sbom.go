@@ -47,14 +47,18 @@ func (s *Scanner) SBOM(ctx context.Context, t Target, report string) (sbom []byt
 		// Trivy's layer cache holds the layers of an image it has read
 		// before (a scan step's): then the manifest and config are all it
 		// reads. Otherwise it fails on the first layer it lacks, and
-		// reads the image.
+		// reads the image, checked first.
 		if _, err = s.runPriority(ctx, true, what, image(t.Layerless)...); err == nil {
 			cached, from = true, "Trivy's layer cache"
 		} else if ctx.Err() == nil {
-			_, err = s.runPriority(ctx, true, what, image(t.Input)...)
+			if err = check(ctx, t); err == nil {
+				_, err = s.runPriority(ctx, true, what, image(t.Input)...)
+			}
 		}
 	default:
-		_, err = s.runPriority(ctx, true, what, image(t.Input)...)
+		if err = check(ctx, t); err == nil {
+			_, err = s.runPriority(ctx, true, what, image(t.Input)...)
+		}
 	}
 	if err != nil {
 		return nil, "", err
@@ -114,4 +118,12 @@ func (s *Scanner) Report(rec *Record, i int) string {
 		return ""
 	}
 	return p
+}
+
+// check runs t.Check, when there is one.
+func check(ctx context.Context, t Target) error {
+	if t.Check == nil {
+		return nil
+	}
+	return t.Check(ctx)
 }

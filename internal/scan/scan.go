@@ -252,7 +252,7 @@ func (s *Scanner) dbDir() string { return filepath.Join(s.o.CacheDir, "db") }
 
 // readDB reads the database's metadata; a missing or unreadable one is an
 // error naming the file.
-func (s *Scanner) readDB() (*DBInfo, error) {
+func (s *Scanner) readDB(ctx context.Context) (*DBInfo, error) {
 	dir := s.dbDir()
 	if st, err := os.Lstat(filepath.Join(dir, "trivy.db")); err != nil {
 		return nil, fmt.Errorf("no vulnerability database at %s (no trivy.db)", dir)
@@ -274,7 +274,7 @@ func (s *Scanner) readDB() (*DBInfo, error) {
 		return nil, fmt.Errorf("the vulnerability database's %s is not valid JSON: %v", filepath.Join(dir, "metadata.json"), err)
 	}
 	d := &DBInfo{Schema: m.Version, UpdatedAt: m.UpdatedAt, NextUpdate: m.NextUpdate, DownloadedAt: m.DownloadedAt, Dir: dir, Repositories: s.o.DBRepositories}
-	if o, why := s.readOrigin(dir, b); o != nil {
+	if o, why := s.readOrigin(ctx, dir, b); o != nil {
 		d.Digest, d.FetchedFrom = o.Digest, o.Repository
 	} else {
 		d.unknown = why
@@ -294,7 +294,7 @@ func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
 	}
 	defer unlock()
 	howTo := fmt.Sprintf("give --db-repository (PLUGIN_SCAN_DB_REPOSITORY: a registry mirroring ghcr.io/aquasecurity/trivy-db:%d), or put a database in %s with trivy image --download-db-only --cache-dir %s; --scanners secret scans without one", DBSchema, s.dbDir(), s.o.CacheDir)
-	db, err := s.readDB()
+	db, err := s.readDB(ctx)
 	problem := ""
 	switch {
 	case err != nil:
@@ -342,7 +342,7 @@ func (s *Scanner) database(ctx context.Context) (*DBInfo, error) {
 	if err := s.fetchDB(ctx); err != nil {
 		return nil, err
 	}
-	db, err = s.readDB()
+	db, err = s.readDB(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: after fetching from %s: %v", ErrScanner, strings.Join(s.o.DBRepositories, ", "), err)
 	}
@@ -522,12 +522,19 @@ func firstLine(b []byte) string {
 // Layerless, when set, is an OCI layout of the image's manifest and config
 // only, which Trivy reads instead of Input when its cache holds every
 // layer.
+//
+// Check, when set, checks the bytes Trivy reads at Input (their digests
+// and diff_ids); it is called before Trivy reads them, and not when
+// Trivy does not (a reused record, an SBOM converted from the report), so
+// that Trivy and its layer cache (keyed by diff_id) never see unchecked
+// bytes. Its error is returned as it is.
 type Target struct {
 	Input     string
 	Layerless string
 	Config    v1.Hash
 	DiffIDs   []v1.Hash
 	Platform  string
+	Check     func(context.Context) error
 }
 
 // countsText is "2 CRITICAL, 1 HIGH" (highest first), or "no findings".

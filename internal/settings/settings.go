@@ -207,6 +207,7 @@ type Settings struct {
 	Progress string `flag:"progress" env:"PLUGIN_PROGRESS" default:"auto" group:"General" doc:"Progress display: auto (bars on a terminal, plain lines otherwise), tty, plain or quiet."`
 	Debug    bool   `flag:"debug" env:"PLUGIN_DEBUG" group:"General" doc:"Log every registry request (secrets masked)."`
 	EnvFile  string `flag:"env-file" env:"PLUGIN_ENV_FILE" group:"General" doc:"A dotenv file loaded before the other settings; variables already set win. It may set only the settings marked as from an env file (the tags, build arguments with values, labels, the target, the platforms, no-cache and pull); any other variable in it, a setting or not, is refused (exit 2, naming the file, the line and the variable)."`
+	RunID    string `flag:"run-id" env:"PLUGIN_RUN_ID" group:"General" doc:"A value unique to this pipeline run, for a CI whose own run variables hoist does not know (Jenkins: $BUILD_TAG, Buildkite: $BUILDKITE_BUILD_ID, ...); with --commit-sha it is the run identity that workspace state (scan records, the compression cache, the image store) must carry to count, and it comes before the CI's variables. With CI set and no run identity, that state counts for nothing."`
 
 	// Kaniko executor flags (tag kaniko: the executor flag it is passed as;
 	// used only when Kaniko builds).

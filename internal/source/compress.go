@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -65,20 +66,20 @@ func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, 
 		return layerBlob{}, nil, fmt.Errorf("compression cache %s: %w", dir, err)
 	}
 	defer unlock()
-	if lb, stamp, ok := cached(base, mt); ok {
+	if lb, stamp, ok := cached(c.ws, base, mt); ok {
 		// An entry this run made was checked against its diff_id as it
 		// was compressed. Any other (an earlier run's, a restored cache's,
 		// one the repository carries) is checked now, before anything
 		// reads it: its bytes must be its recorded digest, and decompress
 		// to its diff_id. Decompressing costs far less than compressing.
-		trust := c.run.Made(stamp, base+".json")
+		trust := c.run.Made(ctx, stamp, base+".json")
 		if trust == nil {
 			if c.logf != nil {
 				c.logf("compressed %s: %s (from the compression cache %s)", what, lb.desc.Digest, c.cacheDir)
 			}
 			return lb, nil, nil
 		}
-		err := checkBlob(ctx, lb.path, lb.desc, diffID)
+		err := checkBlob(ctx, lb, diffID)
 		if ctx.Err() != nil {
 			return layerBlob{}, nil, ctx.Err()
 		}
@@ -106,7 +107,10 @@ func (c compression) compress(ctx context.Context, r io.Reader, diffID v1.Hash, 
 	if err := c.writeCacheEntry(base, lb.desc); err != nil {
 		return layerBlob{}, nil, err
 	}
-	lb, _, _ = cached(base, mt)
+	lb, _, ok := cached(c.ws, base, mt)
+	if !ok {
+		return layerBlob{}, nil, fmt.Errorf("compression cache: %s.gz is gone, or not what was just written", base)
+	}
 	return lb, nil, nil
 }
 
@@ -126,11 +130,18 @@ func (c compression) writeCacheEntry(base string, d v1.Descriptor) error {
 	return nil
 }
 
+// maxCacheEntry bounds the record beside a cached layer (a few dozen
+// bytes when hoist wrote it).
+const maxCacheEntry = 1 << 20
+
 // cached is the cache's layer at base, when it is complete: its record
 // names it, and the file has the recorded size; stamp is the run its
-// record names.
-func cached(base string, mt types.MediaType) (lb layerBlob, stamp string, ok bool) {
-	b, err := os.ReadFile(base + ".json")
+// record names. Both are read before anything says who made them (the
+// cache lies in the checkout), so through ws (no link out of the
+// workspace), as regular files only (a FIFO is not waited on, a device
+// not read) and the record bounded.
+func cached(ws files.Workspace, base string, mt types.MediaType) (lb layerBlob, stamp string, ok bool) {
+	b, err := ws.ReadRegular(base+".json", maxCacheEntry)
 	if err != nil {
 		return layerBlob{}, "", false
 	}
@@ -142,42 +153,45 @@ func cached(base string, mt types.MediaType) (lb layerBlob, stamp string, ok boo
 	if err != nil {
 		return layerBlob{}, "", false
 	}
-	st, err := os.Stat(base + ".gz")
-	if err != nil || !st.Mode().IsRegular() || st.Size() != e.Size {
+	path := base + ".gz"
+	f, err := ws.OpenRegular(path)
+	if err != nil {
 		return layerBlob{}, "", false
 	}
-	path := base + ".gz"
-	return layerBlob{desc: v1.Descriptor{MediaType: mt, Size: e.Size, Digest: h}, path: path, open: func() (io.ReadCloser, error) { return os.Open(path) }}, e.Run, true
+	st, err := f.Stat()
+	f.Close()
+	if err != nil || st.Size() != e.Size {
+		return layerBlob{}, "", false
+	}
+	return layerBlob{desc: v1.Descriptor{MediaType: mt, Size: e.Size, Digest: h}, path: path, open: func() (io.ReadCloser, error) { return ws.OpenRegular(path) }}, e.Run, true
 }
 
-// checkBlob checks the gzip file at path, streamed: its bytes must hash
-// to d's digest and size, and decompress to diffID. The error says what
+// checkBlob checks the cached layer lb, streamed: its bytes must hash to
+// its recorded digest, and decompress to diffID (the layer check's own
+// decompression, its bytes hashed on the way). The error says what
 // differs.
-func checkBlob(ctx context.Context, path string, d v1.Descriptor, diffID v1.Hash) error {
-	f, err := os.Open(path)
+func checkBlob(ctx context.Context, lb layerBlob, diffID v1.Hash) error {
+	f, err := lb.open()
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	zsum, usum := sha256.New(), sha256.New()
-	br := bufio.NewReaderSize(io.TeeReader(f, zsum), 1<<20)
-	zr, err := gzip.NewReader(br)
-	if err != nil {
-		return fmt.Errorf("it is not gzip (%v)", err)
-	}
-	defer zr.Close()
-	if _, err := copyCtx(ctx, usum, zr); err != nil {
+	zsum := sha256.New()
+	got, err := layerCheck{mt: types.OCILayer, diffID: diffID, file: lb.path}.content(ctx, io.TeeReader(f, zsum))
+	var bad *formatError
+	switch {
+	case errors.As(err, &bad):
+		return fmt.Errorf("it is not gzip (%v)", bad.err)
+	case err != nil && ctx.Err() == nil:
 		return fmt.Errorf("it does not decompress (%v)", err)
-	}
-	// What follows the gzip stream is hashed too.
-	if _, err := io.Copy(io.Discard, br); err != nil {
+	case err != nil:
 		return err
 	}
-	if got := hexSum(zsum); got != d.Digest.Hex {
-		return fmt.Errorf("its bytes hash to sha256:%s, not to the digest its record says (%s)", got, d.Digest)
+	if sum := hexSum(zsum); sum != lb.desc.Digest.Hex {
+		return fmt.Errorf("its bytes hash to sha256:%s, not to the digest its record says (%s)", sum, lb.desc.Digest)
 	}
-	if got := hexSum(usum); got != diffID.Hex {
-		return fmt.Errorf("it decompresses to sha256:%s, not to its diff_id", got)
+	if got != diffID {
+		return fmt.Errorf("it decompresses to %s, not to its diff_id", got)
 	}
 	return nil
 }
@@ -278,7 +292,11 @@ func (c *compressor) recompress(img *layoutImage) (*layoutImage, error) {
 			if d.MediaType == types.DockerUncompressedLayer {
 				mt = types.DockerLayer
 			}
-			lb, closer, err := c.compress(ctx, rc, d.Digest, mt, "layer "+d.Digest.String()+" of "+img.l.where)
+			cr := &countingReader{r: rc}
+			lb, closer, err := c.compress(ctx, cr, d.Digest, mt, "layer "+d.Digest.String()+" of "+img.l.where)
+			if err == nil && cr.n != d.Size {
+				img.l.unread.Store(true)
+			}
 			if closer != nil {
 				c.mu.Lock()
 				*c.closers = append(*c.closers, closer)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -29,11 +30,15 @@ type dockerArchive struct {
 	keep  bool // push uncompressed layers as they are
 
 	generated blobSet // layers hoist compressed
-	mu        sync.Mutex
-	files     map[v1.Hash]string // layer digest → file in the archive
+	// unread: a layer was taken from the compression cache, its file in
+	// the archive not read.
+	unread atomic.Bool
+	mu     sync.Mutex
+	files  map[v1.Hash]string // layer digest → file in the archive
 }
 
 func (d *dockerArchive) hoistMade(h v1.Hash) bool { return d.generated.has(h) }
+func (d *dockerArchive) rawUnread() bool          { return d.unread.Load() }
 
 func (d *dockerArchive) fileOf(h v1.Hash) string {
 	d.mu.Lock()
@@ -212,9 +217,13 @@ func (d *dockerArchive) layer(ctx context.Context, p string, diffID v1.Hash, log
 	// Uncompressed: compress once.
 	c := d.comp
 	c.logf = logf
-	lb, closer, err := c.compress(ctx, io.NewSectionReader(tf, 0, size), diffID, types.DockerLayer, "layer "+p+" of "+d.where)
+	cr := &countingReader{r: io.NewSectionReader(tf, 0, size)}
+	lb, closer, err := c.compress(ctx, cr, diffID, types.DockerLayer, "layer "+p+" of "+d.where)
 	if err == nil {
 		d.generated.add(lb.desc.Digest) // its diff_id was checked as it was compressed
+		if cr.n != size {
+			d.unread.Store(true)
+		}
 	}
 	return lb, closer, err
 }

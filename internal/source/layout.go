@@ -9,10 +9,13 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // ociLayout reads an OCI image layout from any fs.FS: a directory or a tar
@@ -28,6 +31,9 @@ type ociLayout struct {
 	comp *compressor
 
 	generated blobSet // blobs hoist made (compressed layers, their manifests)
+	// unread: a layer was taken from the compression cache, its blob in
+	// the layout not read.
+	unread atomic.Bool
 
 	mu     sync.Mutex
 	images map[v1.Hash]v1.Image // by the digest in the layout
@@ -37,6 +43,7 @@ type ociLayout struct {
 func (l *ociLayout) made(hs ...v1.Hash) { l.generated.add(hs...) }
 
 func (l *ociLayout) hoistMade(h v1.Hash) bool { return l.generated.has(h) }
+func (l *ociLayout) rawUnread() bool          { return l.unread.Load() }
 func (l *ociLayout) fileOf(h v1.Hash) string  { return blobPath(h) + " of " + l.where }
 
 func isLayout(fsys fs.FS) bool {
@@ -118,6 +125,9 @@ func readLimited(r io.Reader, what string) ([]byte, error) {
 // readMeta reads a metadata file of fsys, refusing one over MaxMetadata.
 func readMeta(fsys fs.FS, name, where string) ([]byte, error) {
 	f, err := fsys.Open(name)
+	if errors.Is(err, files.ErrNotRegular) {
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
 	if err != nil {
 		return nil, err
 	}

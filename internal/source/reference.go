@@ -88,9 +88,12 @@ func fromStore(ctx context.Context, r Request, ref name.Reference) (*Image, stri
 	if r.Store == "" {
 		return nil, "", nil
 	}
-	img, ok, err := openStore(ctx, r, ref.Name())
-	if err != nil || ok {
+	img, note, err := openStore(ctx, r, ref.Name())
+	if err != nil || img != nil {
 		return img, "", err
+	}
+	if note != "" {
+		return nil, note, nil
 	}
 	return nil, "the workspace image store " + r.Store + " has no " + ref.Name(), nil
 }

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,6 +35,9 @@ type ScanTarget struct {
 // directory naming this manifest, else written to a temporary OCI layout
 // under tempDir (the exact manifests and blobs that are pushed), which
 // release removes. An index gives one target per platform image.
+//
+// A scanner must read only bytes that are checked: call CheckForScan
+// before it reads a target's Input.
 func (i *Image) ScanTargets(tempDir string) (targets []ScanTarget, release func(), err error) {
 	release = func() {}
 	type member struct {
@@ -80,7 +84,10 @@ func (i *Image) ScanTargets(tempDir string) (targets []ScanTarget, release func(
 		targets = append(targets, ScanTarget{Config: cfg, DiffIDs: cf.RootFS.DiffIDs, Platform: m.platform})
 	}
 	if !index {
-		if i.archive != "" {
+		// In place only when every layer file the scanner reads there was
+		// checked: a layer hoist took from the compression cache was not
+		// read from the archive.
+		if i.archive != "" && !i.local.rawUnread() {
 			targets[0].Input = i.archive
 			dir, err := os.MkdirTemp(tempDir, "hoist-scan-layerless-*")
 			if err != nil {
@@ -121,6 +128,30 @@ func (i *Image) ScanTargets(tempDir string) (targets []ScanTarget, release func(
 		targets[j].Input = dir + "@" + d.String()
 	}
 	return targets, release, nil
+}
+
+// CheckForScan checks what a scanner reads of i's ScanTargets: every
+// layer of an image read from a file or directory, against its diff_id
+// (as Verify does, an uncompressed one hashed too; the push then does not
+// check it again), unless hoist compressed it or this run's build wrote
+// it into the workspace image store it is read from. A verdict is
+// recorded under the manifest digest, which names the diff_ids, not the
+// bytes of a file: bytes that are not what their digest says would
+// otherwise be scanned in place of the image's own (a registry that
+// already holds the layer never sees them), and kept in the scanner's
+// layer cache under the genuine diff_id. It runs once; later calls
+// return its result.
+func (i *Image) CheckForScan(ctx context.Context) error {
+	i.scanMu.Lock()
+	defer i.scanMu.Unlock()
+	if i.scanChecked {
+		return nil
+	}
+	if err := i.verify(ctx, true); err != nil {
+		return err
+	}
+	i.scanChecked = true
+	return nil
 }
 
 // writeLayerless writes an OCI layout in dir of img's manifest and config

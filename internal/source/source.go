@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -59,6 +60,12 @@ type Image struct {
 	store string
 	run   runid.Run
 	logf  func(string, ...any)
+	// checked are the layers this process checked against their
+	// diff_ids (before the scan): the push's check skips them.
+	checked blobSet
+	// scanChecked: CheckForScan passed.
+	scanMu      sync.Mutex
+	scanChecked bool
 }
 
 // Close releases the files behind the image.
@@ -157,13 +164,46 @@ func pinned(img *Image, r Request) error {
 // layoutDir opens the OCI layout directory dir (a source, the workspace
 // image store) through os.Root: a symbolic link in it that leads out of
 // it (blobs/sha256/<hex> -> ~/.docker/config.json) is refused, never read
-// and sent as a blob; one inside it is followed. closeRoot releases it.
+// and sent as a blob; one inside it is followed. Only regular files (and
+// directories) are opened: a FIFO (whose open would wait for a writer)
+// or a device is refused before it is read. closeRoot releases it.
 func layoutDir(dir string) (fsys fs.FS, closeRoot func() error, err error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	return root.FS(), root.Close, nil
+	return regularFS{root}, root.Close, nil
+}
+
+// regularFS is a directory, read through os.Root, whose files are opened
+// only when they are regular files or directories.
+type regularFS struct{ root *os.Root }
+
+func (r regularFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	f, err := r.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() && !st.IsDir() {
+		f.Close()
+		return nil, files.NotRegular(name, st.Mode())
+	}
+	return f, nil
+}
+
+func (r regularFS) Stat(name string) (fs.FileInfo, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
+	}
+	return r.root.Stat(name)
 }
 
 func openPath(ctx context.Context, r Request) (img *Image, err error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +42,12 @@ const RunAnnotation = "io.github.hoist-build.run"
 // may store at once: blobs are linked and index.json rewritten under the
 // store's lock. In the workspace ws, no link that leads out of it is
 // followed (files.Workspace).
+//
+// Every blob of the image is the build's: one already in the store under
+// its name (committed with the repository, brought by a restored cache)
+// is replaced, never kept. The entry vouches for its layers (Verify skips
+// them) and is scanned in place, so a blob of the right name holding
+// other bytes would be pushed, and scanned, unchecked.
 func StoreImage(ctx context.Context, ws files.Workspace, dir, layoutDir string, refs []string, run runid.Run) (v1.Descriptor, error) {
 	src := &ociLayout{fsys: os.DirFS(layoutDir), where: "build output " + layoutDir}
 	im, _, err := src.indexJSON()
@@ -66,15 +73,17 @@ func StoreImage(ctx context.Context, ws files.Workspace, dir, layoutDir string, 
 	for _, b := range blobs {
 		from := filepath.Join(layoutDir, "blobs", "sha256", b.Name())
 		to := filepath.Join(dir, "blobs", "sha256", b.Name())
-		if err := ws.LinkOrCopy(ctx, from, to); err != nil {
+		if err := ws.LinkOrCopyOver(ctx, from, to); err != nil {
 			return desc, fmt.Errorf("image store %s: %w", dir, err)
 		}
 	}
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
-	if b, err := ws.ReadFile(filepath.Join(dir, "index.json")); err == nil {
+	if b, err := ws.ReadRegular(filepath.Join(dir, "index.json"), MaxMetadata); err == nil {
 		if err := json.Unmarshal(b, &idx); err != nil {
 			return desc, fmt.Errorf("image store %s: index.json: %w", dir, err)
 		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return desc, fmt.Errorf("image store %s: index.json: %w (remove it)", dir, err)
 	}
 	drop := map[string]bool{}
 	for _, r := range refs {
@@ -116,61 +125,85 @@ func normalize(ref string) string {
 	return ref
 }
 
-// openStore looks for want (a full reference) in the store r.Store.
-func openStore(ctx context.Context, r Request, want string) (*Image, bool, error) {
+// openStore looks for want (a full reference) in the store r.Store. Only
+// entries this run made are taken (see storeTrust): one that names want
+// but was made by another run, or came with the checkout or a restored
+// cache, is skipped, with a line in the log and a note that say why, so
+// that the lookup goes on (the daemon, the registry) instead of pushing
+// what the repository put there under a registry image's name.
+func openStore(ctx context.Context, r Request, want string) (img *Image, note string, err error) {
 	// The store lies in the checkout: read as any layout directory,
 	// following no link out of it.
 	fsys, closeRoot, err := layoutDir(r.Store)
 	if err != nil {
-		return nil, false, nil
+		return nil, "", nil
 	}
 	if !isLayout(fsys) {
 		closeRoot()
-		return nil, false, nil
+		return nil, "", nil
 	}
-	img := &Image{closers: []func() error{closeRoot}}
+	img = &Image{closers: []func() error{closeRoot}}
 	l := &ociLayout{fsys: fsys, dir: r.Store, where: "workspace image store " + r.Store, comp: r.compressor(ctx, &img.closers)}
 	cands, err := l.candidates()
 	if err != nil {
 		img.Close()
-		return nil, false, err
+		return nil, "", err
 	}
-	found := func(c candidate) (*Image, bool, error) {
+	trust := storeTrust(ctx, r.Store, r.Run)
+	var skipped []string
+	seen := map[int]bool{}
+	taken := func(i int) bool {
+		c := cands[i]
+		err := trust(c.run)
+		if err == nil {
+			return true
+		}
+		if !seen[i] {
+			seen[i] = true
+			r.logf("source: the workspace image store's entry %s for %s is not this run's (%s): skipped; looking further", c.label, want, runid.Reason(err))
+			skipped = append(skipped, c.label)
+		}
+		return false
+	}
+	found := func(c candidate) (*Image, string, error) {
 		out, err := finishCandidate(img, l, c, l.where)
 		if err != nil {
 			img.Close()
 		}
-		return out, err == nil, err
+		return out, "", err
 	}
 	// A digest is looked for as the entry's digest first: an entry that
 	// only names it may hold another (Open refuses that one).
 	if d, err := name.NewDigest(want); err == nil {
-		for _, c := range cands {
-			if c.label == d.DigestStr() {
+		for i, c := range cands {
+			if c.label == d.DigestStr() && taken(i) {
 				return found(c)
 			}
 		}
 	}
-	for _, c := range cands {
-		if matches(c, want) {
+	for i, c := range cands {
+		if matches(c, want) && taken(i) {
 			return found(c)
 		}
 	}
 	img.Close()
-	return nil, false, nil
+	if len(skipped) > 0 {
+		return nil, fmt.Sprintf("the workspace image store %s has entries for %s that this run did not make (%s), skipped", r.Store, want, strings.Join(skipped, ", ")), nil
+	}
+	return nil, "", nil
 }
 
 // storeTrust says whether an entry of the store, stamped with a run,
 // was made by this run (see runid.Run.Made; index.json is the file git
 // may track).
-func storeTrust(dir string, run runid.Run) func(stamp string) error {
+func storeTrust(ctx context.Context, dir string, run runid.Run) func(stamp string) error {
 	index := filepath.Join(dir, "index.json")
 	seen := map[string]error{}
 	return func(stamp string) error {
 		if err, ok := seen[stamp]; ok {
 			return err
 		}
-		err := run.Made(stamp, index)
+		err := run.Made(ctx, stamp, index)
 		seen[stamp] = err
 		return err
 	}
@@ -235,7 +268,7 @@ func openStoreSingle(ctx context.Context, r Request) (*Image, string, error) {
 		img.Close()
 		return nil, "", err
 	}
-	trust := storeTrust(r.Store, r.Run)
+	trust := storeTrust(ctx, r.Store, r.Run)
 	var byDigest []candidate
 	var others []string
 	var why error

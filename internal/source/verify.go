@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -91,6 +90,22 @@ type container interface {
 	hoistMade(h v1.Hash) bool
 	// fileOf names a blob for messages: its file and the container.
 	fileOf(h v1.Hash) string
+	// rawUnread reports an uncompressed layer that hoist took compressed
+	// from the compression cache without reading (so checking) the
+	// container's own file of it.
+	rawUnread() bool
+}
+
+// countingReader counts what is read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // blobSet is a set of digests, safe for concurrent use.
@@ -116,14 +131,6 @@ func (b *blobSet) has(h v1.Hash) bool {
 	return b.m[h]
 }
 
-// layerCheck is one compressed layer to decompress and hash.
-type layerCheck struct {
-	layer  partial.CompressedLayer
-	mt     types.MediaType
-	diffID v1.Hash
-	file   string
-}
-
 // Verify checks what a registry cannot: that every compressed layer of an
 // image read from a file or directory decompresses, whole, to the diff_id
 // its config records, and that an uncompressed layer's digest is its
@@ -132,16 +139,30 @@ type layerCheck struct {
 // are read from the file a second time, independently of any upload, and
 // in parallel; the publisher runs this alongside the uploads and writes
 // no manifest until it has passed. Images from a registry are not checked
-// (they are copied as they are). Errors wrap ErrDigestMismatch (or ErrBadInput) and
-// name the layer and its file.
-func (i *Image) Verify(ctx context.Context) error {
+// (they are copied as they are), nor layers checked before the scan (see
+// ScanTargets). Errors wrap ErrDigestMismatch (or ErrBadInput) and name
+// the layer and its file.
+func (i *Image) Verify(ctx context.Context) error { return i.verify(ctx, false) }
+
+// verify is Verify; forScan also hashes uncompressed layers (a registry
+// hashes those on upload, a scanner does not) and says so in its log.
+func (i *Image) verify(ctx context.Context, forScan bool) error {
 	if i.local == nil {
 		return nil
 	}
 	var checks []layerCheck
 	seen := map[v1.Hash]bool{}
-	built := builtLayers(i.store, i.run)
-	var made, vouched int
+	// This run's build vouches for what its layers' digests hold: a
+	// push sends bytes the registry checks against the digest (or none,
+	// when the registry has the layer), so any file of that digest is
+	// the build's. A scanner checks nothing: for it the build vouches for
+	// the blobs it wrote into the store, read from there, and not for a
+	// file of the same name elsewhere.
+	built := map[v1.Hash]v1.Hash{}
+	if l, ok := i.local.(*ociLayout); i.store != "" && (!forScan || ok && l.dir != "" && filepath.Clean(l.dir) == filepath.Clean(i.store)) {
+		built = builtLayers(ctx, i.store, i.run)
+	}
+	var made, vouched, before int
 	err := walkImages(i.Artifact, func(img v1.Image) error {
 		m, err := img.Manifest()
 		if err != nil {
@@ -161,6 +182,9 @@ func (i *Image) Verify(ctx context.Context) error {
 			}
 			seen[d.Digest] = true
 			switch {
+			case i.checked.has(d.Digest):
+				before++
+				continue
 			case i.local.hoistMade(d.Digest):
 				made++
 				continue
@@ -173,12 +197,16 @@ func (i *Image) Verify(ctx context.Context) error {
 				if d.Digest != diffID {
 					return fmt.Errorf("%w: layer %s is uncompressed, so its digest must be its diff_id, but the image config says %s (the file was altered or damaged)", ErrDigestMismatch, i.local.fileOf(d.Digest), diffID)
 				}
+				if !forScan {
+					continue // the registry hashes it against its digest
+				}
+				fallthrough
 			case types.DockerLayer, types.OCILayer, types.OCILayerZStd:
 				l, err := img.LayerByDigest(d.Digest)
 				if err != nil {
 					return err
 				}
-				checks = append(checks, layerCheck{layer: l, mt: d.MediaType, diffID: diffID, file: i.local.fileOf(d.Digest)})
+				checks = append(checks, layerCheck{layer: l, digest: d.Digest, mt: d.MediaType, diffID: diffID, file: i.local.fileOf(d.Digest)})
 			}
 		}
 		return nil
@@ -189,21 +217,42 @@ func (i *Image) Verify(ctx context.Context) error {
 	// In parallel across layers: no manifest is written until the checks
 	// end, so they should end with the uploads (on half the CPUs they
 	// ended later, measured on the 512 MiB OCI layout push).
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.NumCPU())
 	for _, c := range checks {
-		g.Go(func() error { return c.run(ctx) })
+		g.Go(func() error { return c.run(gctx) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	for _, c := range checks {
+		i.checked.add(c.digest)
+	}
 	if i.logf != nil {
-		i.logf("layers checked against the image config's diff_ids: %d decompressed and hashed, %d compressed by hoist, %d vouched for by the workspace image store's build", len(checks), made, vouched)
+		what := "layers checked against the image config's diff_ids"
+		if forScan {
+			what += " before the scan (the scanner reads only checked bytes)"
+		}
+		msg := fmt.Sprintf("%s: %d decompressed and hashed, %d compressed by hoist, %d vouched for by the workspace image store's build", what, len(checks), made, vouched)
+		if before > 0 {
+			msg += fmt.Sprintf(", %d checked before the scan", before)
+		}
+		i.logf("%s", msg)
 	}
 	return nil
 }
 
-// run decompresses the layer and compares what it hashes to with its
+// layerCheck is one layer to decompress (unless it is uncompressed) and
+// hash.
+type layerCheck struct {
+	layer  partial.CompressedLayer
+	digest v1.Hash
+	mt     types.MediaType
+	diffID v1.Hash
+	file   string
+}
+
+// run reads the layer and compares what it decompresses to with its
 // diff_id.
 func (c layerCheck) run(ctx context.Context) error {
 	rc, err := c.layer.Compressed()
@@ -217,37 +266,76 @@ func (c layerCheck) run(ctx context.Context) error {
 // check decompresses the layer read from r and compares what it hashes
 // to with its diff_id.
 func (c layerCheck) check(ctx context.Context, r io.Reader) error {
-	var dec io.Reader
-	br := bufio.NewReaderSize(r, 1<<20)
+	got, err := c.content(ctx, r)
+	var bad *formatError
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.As(err, &bad):
+		return fmt.Errorf("%w: layer %s is not %s (%v), though its media type says so (the file was altered or damaged)", ErrDigestMismatch, c.file, c.format(), bad.err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: layer %s ends before its compressed stream does (the file was cut short or damaged)", ErrDigestMismatch, c.file)
+	case err != nil:
+		return fmt.Errorf("%w: layer %s does not decompress: %v (the file was altered or damaged)", ErrDigestMismatch, c.file, err)
+	}
+	if got != c.diffID {
+		if isUncompressed(c.mt) {
+			return fmt.Errorf("%w: layer %s hashes to %s, but the image config says its content is %s (the file was altered or damaged; rebuild or re-copy it)", ErrDigestMismatch, c.file, got, c.diffID)
+		}
+		return fmt.Errorf("%w: layer %s decompresses to %s, but the image config says its content is %s (the file was altered or damaged; rebuild or re-copy it)", ErrDigestMismatch, c.file, got, c.diffID)
+	}
+	return nil
+}
+
+// formatError is a layer whose stream does not start as its
+// compression's does.
+type formatError struct{ err error }
+
+func (e *formatError) Error() string { return "not in its compression format: " + e.err.Error() }
+func (e *formatError) Unwrap() error { return e.err }
+
+func (c layerCheck) format() string {
 	if c.mt == types.OCILayerZStd {
+		return "zstd"
+	}
+	return "gzip"
+}
+
+// content reads the layer from r to its end and returns the digest of
+// what it decompresses to (of its bytes, for an uncompressed layer): its
+// diff_id when it is what its config says. A stream that does not start
+// as its compression's is a *formatError; one cut short,
+// io.ErrUnexpectedEOF. Whatever follows the compressed stream is read
+// too, so that a reader that hashes r (the compression cache) hashes all
+// of it.
+func (c layerCheck) content(ctx context.Context, r io.Reader) (v1.Hash, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var dec io.Reader = br
+	switch {
+	case isUncompressed(c.mt):
+	case c.mt == types.OCILayerZStd:
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow))
 		if err != nil {
-			return err
+			return v1.Hash{}, &formatError{err}
 		}
 		defer zr.Close()
 		dec = zr
-	} else {
+	default:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return fmt.Errorf("%w: layer %s is not gzip (%v), though its media type says so (the file was altered or damaged)", ErrDigestMismatch, c.file, err)
+			return v1.Hash{}, &formatError{err}
 		}
 		defer zr.Close()
 		dec = zr
 	}
 	h := sha256.New()
 	if _, err := copyCtx(ctx, h, dec); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%w: layer %s ends before its compressed stream does (the file was cut short or damaged)", ErrDigestMismatch, c.file)
-		}
-		return fmt.Errorf("%w: layer %s does not decompress: %v (the file was altered or damaged)", ErrDigestMismatch, c.file, err)
+		return v1.Hash{}, err
 	}
-	if got := (v1.Hash{Algorithm: "sha256", Hex: hexSum(h)}); got != c.diffID {
-		return fmt.Errorf("%w: layer %s decompresses to %s, but the image config says its content is %s (the file was altered or damaged; rebuild or re-copy it)", ErrDigestMismatch, c.file, got, c.diffID)
+	if _, err := copyCtx(ctx, io.Discard, br); err != nil {
+		return v1.Hash{}, err
 	}
-	return nil
+	return v1.Hash{Algorithm: "sha256", Hex: hexSum(h)}, nil
 }
 
 // maxBuilt bounds how many of the store's newest entries builtLayers reads.
@@ -262,12 +350,9 @@ const maxBuilt = 64
 // check: the registry verifies the bytes sent against the digest, and the
 // build vouches for what that digest holds. An entry another run made, or
 // one the repository or a restored cache brought, vouches for nothing.
-func builtLayers(dir string, run runid.Run) map[v1.Hash]v1.Hash {
+func builtLayers(ctx context.Context, dir string, run runid.Run) map[v1.Hash]v1.Hash {
 	out := map[v1.Hash]v1.Hash{}
 	if dir == "" {
-		return out
-	}
-	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
 		return out
 	}
 	fsys, closeRoot, err := layoutDir(dir)
@@ -281,7 +366,7 @@ func builtLayers(dir string, run runid.Run) map[v1.Hash]v1.Hash {
 		return out
 	}
 	seen := map[v1.Hash]bool{}
-	trust := storeTrust(dir, run)
+	trust := storeTrust(ctx, dir, run)
 	for j := len(im.Manifests) - 1; j >= 0 && len(seen) < maxBuilt; j-- {
 		d := im.Manifests[j]
 		if seen[d.Digest] || trust(d.Annotations[RunAnnotation]) != nil {

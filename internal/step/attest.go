@@ -102,8 +102,9 @@ func (r *runner) ready() error {
 	return nil
 }
 
-// sboms writes the SBOM of every image of targets (one per platform).
-func (r *runner) sboms(ctx context.Context, targets []source.ScanTarget) error {
+// sboms writes the SBOM of every image of targets (one per platform) of
+// img.
+func (r *runner) sboms(ctx context.Context, img *source.Image, targets []source.ScanTarget) error {
 	sc := r.scanner
 	if sc == nil {
 		o := *r.st.Attest.SBOMScan
@@ -120,7 +121,7 @@ func (r *runner) sboms(ctx context.Context, targets []source.ScanTarget) error {
 		if sc == r.scanner {
 			report = sc.Report(r.res.Scan, i)
 		}
-		b, from, err := sc.SBOM(ctx, scanTarget(t), report)
+		b, from, err := sc.SBOM(ctx, scanTarget(img, t), report)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/source"
 )
 
@@ -35,8 +36,11 @@ type Build struct {
 	// directory and given to every registry of Engine.Registries.
 	EngineCA       string
 	BuilderTimeout time.Duration
-	// Kaniko is the Kaniko builder, when Tool is kaniko.
-	Kaniko build.Kaniko
+	// Kaniko is the Kaniko builder, when Tool is kaniko; BaseLogin is the
+	// explicit base-image login (PLUGIN_BASE_IMAGE_*), the only login the
+	// executor gets for a registry the Dockerfile's FROM names.
+	Kaniko    build.Kaniko
+	BaseLogin registry.Login
 	// TarPath and TarFormat (docker or oci) write a tarball; Load loads
 	// the image into the Docker daemon; Store is the workspace image store
 	// a build-only step records its image in.
@@ -273,33 +277,27 @@ func createTar(ws files.Workspace, path string) (*files.Atomic, error) {
 	return tar, nil
 }
 
-// kanikoConfig is the docker config Kaniko runs with: the credentials the
-// step's keychain (static logins, PLUGIN_CONFIG and its credential
-// helpers, the registry kinds' tokens) gives for the registries the
-// executor itself reads or writes: its base images' (build arguments
-// expanded), the mirrors it pulls them through and its layer cache. Not
-// the destinations' (the executor pushes nothing: hoist does, with
-// credentials the build never sees) nor any other registry's: the
-// Dockerfile's RUN steps run beside the executor, as root, and can read
-// this file.
+// kanikoConfig is the docker config Kaniko runs with. The Dockerfile's
+// RUN steps run beside the executor, as root, and can read this file; and
+// the Dockerfile is the repository's (anyone who opens a pull request):
+// so what the Dockerfile names does not choose which of the step's logins
+// go in. It holds the explicit base-image login (PLUGIN_BASE_IMAGE_*) for
+// its registry, and the logins of the registries the settings name for
+// the executor: its mirrors and its layer cache (from the step's
+// keychain). A FROM on any other registry (a destination, one
+// PLUGIN_CONFIG or a cloud login has credentials for) is pulled without
+// credentials, and the log says so. Never the destinations' logins for
+// themselves: the executor pushes nothing, hoist does, with credentials
+// the build never sees.
 func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	req := r.st.Build.Request
-	var hosts []string
+	var named []string // the registries the settings name for the executor
 	add := func(h string) {
-		if h != "" && !slices.Contains(hosts, h) {
-			hosts = append(hosts, h)
-		}
-	}
-	if df := req.Dockerfile; df != "" {
-		base, err := build.BaseHosts(df, req.BuildArgs)
-		if err != nil {
-			r.pr.Printf("warning: the base images of %s: %v; Kaniko pulls them without credentials", df, err)
-		}
-		for _, h := range base {
-			add(h)
+		if h != "" && !slices.Contains(named, h) {
+			named = append(named, h)
 		}
 	}
 	for _, m := range r.st.Build.Kaniko.Mirrors {
@@ -314,7 +312,7 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 		}
 	}
 	auths := map[string]authn.AuthConfig{}
-	for _, h := range hosts {
+	for _, h := range named {
 		reg, err := name.NewRegistry(h)
 		if err != nil {
 			continue
@@ -333,6 +331,36 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 		}
 		if *ac != (authn.AuthConfig{}) {
 			auths[h] = *ac
+		}
+	}
+	baseHost := ""
+	if bl := r.st.Build.BaseLogin; bl.Username != "" {
+		if h, err := registry.NormalizeHost(bl.Registry); err == nil {
+			baseHost = h
+			auths[h] = authn.AuthConfig{Username: bl.Username, Password: bl.Password}
+		}
+	}
+	if df := req.Dockerfile; df != "" {
+		base, err := build.BaseHosts(df, req.BuildArgs)
+		if err != nil {
+			r.pr.Printf("warning: the base images of %s: %v; Kaniko pulls them without credentials", df, err)
+		}
+		var anonymous []string
+		for _, h := range base {
+			if h == baseHost || slices.Contains(named, h) {
+				continue
+			}
+			for _, d := range r.st.Destinations {
+				if d.RegistryStr() == h {
+					h += " (a destination: its login is hoist's, for the push)"
+					break
+				}
+			}
+			anonymous = append(anonymous, h)
+		}
+		if len(anonymous) > 0 {
+			r.pr.Printf("Kaniko pulls the base images on %s without credentials: a Dockerfile's FROM does not choose which of the step's logins the executor gets, where a RUN can read them; "+
+				"for a private base image give its login in PLUGIN_BASE_IMAGE_REGISTRY, PLUGIN_BASE_IMAGE_USERNAME and PLUGIN_BASE_IMAGE_PASSWORD (a read-only one)", strings.Join(anonymous, ", "))
 		}
 	}
 	r.maskLearned()

@@ -89,6 +89,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	for _, n := range unknown {
 		st.Notes = append(st.Notes, "warning: "+n)
 	}
+	if err := kanikoSecretFlags(s); err != nil {
+		return st, err
+	}
 	if err := kanikoTrust(s); err != nil {
 		return st, err
 	}
@@ -164,7 +167,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	st.GzipLevel = s.CompressionLevel
 	st.KeepUncompressed = s.Compression == "uncompressed"
 	st.CompressCache = path(s.CompressCache)
-	st.Run = runid.FromEnv(env.Lookup)
+	st.Run = runid.New(runid.Config{Lookup: env.Lookup, RunID: s.RunID, Commit: commitOf(s, env), Dir: env.WorkDir})
 	st.Insecure = s.Insecure
 	st.TempDir = env.TempDir
 	st.Workspace = files.Workspace(env.WorkDir)
@@ -498,10 +501,64 @@ func buildOf(s *settings.Settings, env Environ, st *Step, path func(string) stri
 	}
 	if tool == "kaniko" {
 		b.Kaniko = kanikoOf(s, env, path)
+		if s.BaseUsername != "" || s.BasePassword != "" {
+			b.BaseLogin = registry.Login{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}
+		}
 		return b, nil
 	}
 	b.Engine, b.EngineCA, err = engineOf(s, env, st.Destinations, path)
 	return b, err
+}
+
+// commitOf is the commit of the build for the run identity: the
+// --commit-sha flag, or its variable in the step's own environment (an
+// env file, which the repository may write, does not name it: a record
+// committed to the repository cannot hold the hash of its own commit,
+// unless the repository says which commit that is).
+func commitOf(s *settings.Settings, env Environ) string {
+	if strings.HasPrefix(s.Origin("commit-sha"), "--") {
+		return s.CommitSHA
+	}
+	for _, f := range settings.Fields() {
+		if f.Flag != "commit-sha" {
+			continue
+		}
+		for _, e := range f.Env {
+			if v, ok := env.Lookup(e); ok {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// kanikoSecretFlags refuses a secret given as a flag to a Kaniko build:
+// the Dockerfile's RUN steps run beside hoist and read its command line
+// (/proc/PID/cmdline is readable by every process of the container, even
+// though hoist makes itself non-dumpable), while its environment is
+// closed to them. Secrets come through the environment, the plugin way.
+func kanikoSecretFlags(s *settings.Settings) error {
+	if s.PushOnly {
+		return nil
+	}
+	if tool, _, err := buildTool(s); err != nil || tool != "kaniko" {
+		return nil
+	}
+	var given, envs []string
+	for _, f := range settings.Fields() {
+		if f.Secret && strings.HasPrefix(s.Origin(f.Flag), "--") {
+			given = append(given, "--"+f.Flag)
+			if len(f.Env) > 0 {
+				envs = append(envs, f.Env[0])
+			}
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: this step builds with Kaniko, whose Dockerfile RUN steps run beside hoist, and a Dockerfile's RUN can read hoist's command line (/proc/PID/cmdline): "+
+		"give the secret in the step's environment instead (%s), as a plugin step does; hoist's environment is closed to them",
+		settings.ErrInvalid, strings.Join(given, ", "), strings.Join(envs, ", "))
 }
 
 // kanikoTrust refuses what a Kaniko build step cannot be trusted with.

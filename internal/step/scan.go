@@ -202,7 +202,7 @@ func (r *runner) gate(ctx context.Context, img *source.Image) (release func(), e
 			r.sbomDone = make(chan struct{})
 			go func() {
 				defer close(r.sbomDone)
-				r.sbomErr = r.sboms(sctx, targets)
+				r.sbomErr = r.sboms(sctx, img, targets)
 			}()
 			release = func() {
 				cancel()
@@ -214,16 +214,16 @@ func (r *runner) gate(ctx context.Context, img *source.Image) (release func(), e
 	if r.st.RequireScan == "" {
 		return release, nil
 	}
-	rec, err := scan.ReadRecord(r.st.RequireScan, img.Digest)
+	rec, err := scan.ReadRecord(r.st.Workspace, r.st.RequireScan, img.Digest)
 	if errors.Is(err, scan.ErrNoRecord) {
 		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %s (%s) has no scan record in %s: nothing was pushed; scan it first (hoist scan, or PLUGIN_SCAN=true on this step) with PLUGIN_SCAN_RECORDS pointing at the same directory", ErrUnscanned, img.Digest, img.From, r.st.RequireScan)
 	}
 	if err != nil {
-		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %w", ErrUnscanned, err)
+		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: %w: nothing was pushed", ErrUnscanned, err)
 	}
 	// The records directory lies in the checkout: a record counts only
 	// when this run made it.
-	if err := r.st.Run.Made(rec.Run, rec.Path); err != nil {
+	if err := r.st.Run.Made(ctx, rec.Run, rec.Path); err != nil {
 		return release, fmt.Errorf("%w: PLUGIN_REQUIRE_SCAN: the scan record %s of %s is not this run's: %s: nothing was pushed; scan the image in this run (a scan step before this one, or PLUGIN_SCAN=true on this step)", ErrUnscanned, rec.Path, img.Digest, runid.Reason(err))
 	}
 	if !rec.Passed {
@@ -241,7 +241,7 @@ func (r *runner) scanImage(ctx context.Context, img *source.Image, targets []sou
 		sub.MediaType = string(mt)
 	}
 	for _, t := range targets {
-		sub.Targets = append(sub.Targets, scanTarget(t))
+		sub.Targets = append(sub.Targets, scanTarget(img, t))
 	}
 	r.pr.Printf("scan: %s (%s) with Trivy %s, scanners %s, severities %s", img.Digest, img.From, scan.TrivyVersion,
 		strings.Join(r.st.Scan.Policy.Scanners, ","), strings.Join(r.st.Scan.Policy.Severities, ","))
@@ -286,7 +286,20 @@ func ScanFromSettings(s *settings.Settings, env Environ) (Step, error) {
 	return st, nil
 }
 
-// scanTarget is a source's image as the scanner takes it.
-func scanTarget(t source.ScanTarget) scan.Target {
-	return scan.Target{Input: t.Input, Layerless: t.Layerless, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform}
+// checkForScan checks what Trivy reads of img before it reads it (see
+// source.Image.CheckForScan): bytes that are not what their digests say
+// are the source's error (exit 3), and nothing is scanned.
+func checkForScan(img *source.Image) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := img.CheckForScan(ctx); err != nil {
+			return fmt.Errorf("check %s before the scan: %w: nothing was scanned", img.From, err)
+		}
+		return nil
+	}
+}
+
+// scanTarget is a source's image as the scanner takes it, its bytes
+// checked before Trivy reads them.
+func scanTarget(img *source.Image, t source.ScanTarget) scan.Target {
+	return scan.Target{Input: t.Input, Layerless: t.Layerless, Config: t.Config, DiffIDs: t.DiffIDs, Platform: t.Platform, Check: checkForScan(img)}
 }
