@@ -313,7 +313,11 @@ func runEngine(ctx context.Context, cmd *cobra.Command, env Env, action string) 
 	}
 	switch action {
 	case "start":
-		e, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: s.Buildkitd, Env: env.Environ, Mirrors: s.RegistryMirrors, Keep: true, Network: s.Network,
+		bin := s.Buildkitd
+		if strings.ContainsRune(bin, filepath.Separator) {
+			bin = abs(env, bin)
+		}
+		e, err := engine.Open(ctx, engine.Options{Dir: dir, Binary: bin, Env: env.Environ, Mirrors: s.RegistryMirrors, Keep: true, Network: s.Network,
 			Logf: func(f string, a ...any) { fmt.Fprintf(env.Stderr, f+"\n", a...) }})
 		if err != nil {
 			return err

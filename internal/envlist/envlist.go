@@ -71,7 +71,11 @@ func LookPath(name, pathList string, dirs ...string) (path string, ok bool) {
 		return name, isExec(name)
 	}
 	for _, dir := range append(filepath.SplitList(pathList), dirs...) {
-		if dir == "" {
+		// A relative entry (bin, node_modules/.bin, an empty one: the
+		// working directory) names the workspace's own files, which the
+		// repository writes: never a program of hoist's (exec.LookPath's
+		// ErrDot rule).
+		if !filepath.IsAbs(dir) {
 			continue
 		}
 		if p := filepath.Join(dir, name); isExec(p) {

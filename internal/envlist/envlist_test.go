@@ -1,6 +1,8 @@
 package envlist
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -31,5 +33,26 @@ func TestIsProxy(t *testing.T) {
 		if IsProxy(n) {
 			t.Errorf("IsProxy(%q) is true", n)
 		}
+	}
+}
+
+// A relative PATH entry names the working directory's files (the
+// checkout's bin, node_modules/.bin): a program is never taken from one.
+func TestLookPathSkipsRelativeEntries(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "prog"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, pathList := range []string{"bin", "./bin", ":" + "bin", ""} {
+		if p, ok := LookPath("prog", pathList); ok {
+			t.Errorf("PATH=%q: found %s", pathList, p)
+		}
+	}
+	if p, ok := LookPath("prog", filepath.Join(dir, "bin")); !ok || p != filepath.Join(dir, "bin", "prog") {
+		t.Errorf("an absolute entry: got %q, %v", p, ok)
 	}
 }

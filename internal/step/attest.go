@@ -209,7 +209,7 @@ func attestOf(s *settings.Settings, env Environ, st *Step, path func(string) str
 			// Trivy writes the SBOM also when the step does not scan:
 			// its package analysers need no database.
 			pathList, _ := env.Lookup("PATH")
-			trivy, err := scan.Find(s.ScanTrivy, pathList)
+			trivy, err := scan.Find(program(s.ScanTrivy, path), pathList)
 			if err != nil {
 				return fmt.Errorf("PLUGIN_SBOM: %w", err)
 			}

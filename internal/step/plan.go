@@ -638,7 +638,7 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 	}
 	o := engine.Options{
 		Addr: s.BuilderAddr, TLSCA: path(s.BuilderTLSCA), TLSCert: path(s.BuilderCert), TLSKey: path(s.BuilderKey),
-		Dir: path(dir), Binary: s.Buildkitd, Env: env.Environ, Mirrors: s.RegistryMirrors, Keep: s.KeepEngine,
+		Dir: path(dir), Binary: program(s.Buildkitd, path), Env: env.Environ, Mirrors: s.RegistryMirrors, Keep: s.KeepEngine,
 		Network: s.Network, Wait: 60 * time.Second,
 	}
 	if s.BuilderAddr != "" {
@@ -672,4 +672,16 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 		o.Registries = append(o.Registries, reg)
 	}
 	return o, pem, nil
+}
+
+// program is a program setting (PLUGIN_SCAN_TRIVY, PLUGIN_BUILDKITD): a
+// name, looked for on the step's PATH, or a path, resolved as every path
+// setting is (against the working directory). A program runs in a
+// directory of its own (Trivy in an empty one), so a relative path would
+// name another file there.
+func program(name string, path func(string) string) string {
+	if strings.ContainsRune(name, filepath.Separator) {
+		return path(name)
+	}
+	return name
 }

@@ -122,7 +122,7 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 		return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
 	}
 	pathList, _ := env.Lookup("PATH")
-	trivy, err := scan.Find(s.ScanTrivy, pathList)
+	trivy, err := scan.Find(program(s.ScanTrivy, path), pathList)
 	if err != nil {
 		return nil, err
 	}
