@@ -193,7 +193,19 @@ func TestScanReadsOnlyCheckedBytes(t *testing.T) {
 		{"push-only with PLUGIN_SCAN", nil, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SCAN": "true", "PLUGIN_SOURCE_TAR_PATH": layout,
 			"PLUGIN_REPO": reg.Host + "/scanned/app", "PLUGIN_TAGS": "2"}},
 	} {
-		r := hoistIn(t, dir, merged(droneRun(12), scanEnv(t, k), c.env), c.args...)
+		senv := scanEnv(t, k)
+		cache := senv["PLUGIN_SCAN_CACHE_DIR"]
+		r := hoistIn(t, dir, merged(droneRun(12), senv, c.env), c.args...)
+		// Trivy kept no analysis of the planted bytes in its layer cache,
+		// where it would answer for the genuine diff_id in a later scan:
+		// the gate's Trivy runs on its in-memory cache. (The cache is the
+		// one Trivy used: its database is there.)
+		if _, err := os.Stat(filepath.Join(cache, "db", "trivy.db")); err != nil {
+			t.Errorf("%s: the scan's cache holds no database: %v", c.name, err)
+		}
+		if _, err := os.Stat(filepath.Join(cache, "fanal")); err == nil {
+			t.Errorf("%s: Trivy's layer cache %s/fanal holds an analysis of unchecked bytes", c.name, cache)
+		}
 		if r.code != ExitSource {
 			t.Errorf("%s of a layout with a planted layer: exit %d, want %d\n%s", c.name, r.code, ExitSource, r)
 		}
@@ -205,6 +217,13 @@ func TestScanReadsOnlyCheckedBytes(t *testing.T) {
 	}
 	if tags := tagsOf(t, reg, "scanned/app"); len(tags) > 0 {
 		t.Errorf("pushed: %v", tags)
+	}
+	// Trivy run by itself on the same layout keeps its analysis in
+	// <cache>/fanal: the place the checks above look is where it would be.
+	cache := scanEnv(t, k)["PLUGIN_SCAN_CACHE_DIR"]
+	harness.Run(t, nil, k.Trivy, "image", "--input", layout, "--cache-dir", cache, "--skip-db-update", "--offline-scan", "--scanners", "secret", "--quiet")
+	if _, err := os.Stat(filepath.Join(cache, "fanal", "fanal.db")); err != nil {
+		t.Errorf("Trivy with its default cache kept no layer analysis in %s/fanal: %v", cache, err)
 	}
 }
 

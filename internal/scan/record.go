@@ -12,6 +12,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/runid"
@@ -242,12 +243,7 @@ func sameDB(a, b *DBInfo) bool {
 func (s *Scanner) scanOne(ctx context.Context, t Target, kept string, run, several bool) (Scanned, []Report, error) {
 	sc := Scanned{Platform: t.Platform, Config: t.Config.String(), Counts: map[string]int{}}
 	if run {
-		if t.Check != nil {
-			if err := t.Check(ctx); err != nil {
-				return sc, nil, err
-			}
-		}
-		if err := s.runTrivy(ctx, t, kept); err != nil {
+		if err := s.checkAndRun(ctx, t, kept); err != nil {
 			return sc, nil, err
 		}
 	}
@@ -289,21 +285,59 @@ func (s *Scanner) scanOne(ctx context.Context, t Target, kept string, run, sever
 	return sc, reports, err
 }
 
-// runTrivy runs Trivy on one image with the policy; its JSON report is
-// written to a temporary file beside kept and renamed to kept when whole.
-func (s *Scanner) runTrivy(ctx context.Context, t Target, kept string) error {
+// checkAndRun runs Trivy on one image while t.Check checks the bytes it
+// reads, and keeps Trivy's JSON report at kept only when both succeeded:
+// a verdict on bytes that are not what their digests say is never kept.
+// Trivy then keeps no layer analysis of its own (its in-memory cache, not
+// the one in --cache-dir): its layer cache is keyed by the diff_ids the
+// image config claims, and an analysis of other bytes under a genuine
+// diff_id would answer for that layer in every later scan. The check
+// runs alongside Trivy, on the other core, rather than before it.
+func (s *Scanner) checkAndRun(ctx context.Context, t Target, kept string) error {
 	tmp, err := s.o.Workspace.CreateTemp(filepath.Dir(kept), ".hoist-tmp-trivy-*.json")
 	if err != nil {
 		return err
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
+	if t.Check == nil {
+		err = s.runTrivy(ctx, t, tmp.Name(), false)
+	} else {
+		var checkErr error
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error {
+			checkErr = t.Check(gctx)
+			return checkErr
+		})
+		g.Go(func() error { return s.runTrivy(gctx, t, tmp.Name(), true) })
+		err = g.Wait()
+		if checkErr != nil && ctx.Err() == nil && !errors.Is(checkErr, context.Canceled) {
+			// The check's verdict wins over Trivy's end (it was
+			// stopped when the check failed).
+			err = checkErr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.o.Workspace.Rename(tmp.Name(), kept); err != nil {
+		return fmt.Errorf("%w: keep Trivy's report: %w", ErrScanner, err)
+	}
+	return nil
+}
+
+// runTrivy runs Trivy on one image with the policy; its JSON report is
+// written to out. With memory, Trivy's layer cache is its in-memory one.
+func (s *Scanner) runTrivy(ctx context.Context, t Target, out string, memory bool) error {
 	p := s.o.Policy
 	args := []string{"image", "--input", absPath(t.Input), "--cache-dir", s.o.CacheDir,
 		"--skip-db-update", "--skip-java-db-update", "--offline-scan", "--skip-version-check", "--disable-telemetry",
 		"--quiet", "--no-progress", "--exit-code", "0", "--timeout", s.o.Timeout.String(),
 		"--scanners", strings.Join(p.Scanners, ","), "--severity", strings.Join(p.Severities, ","),
-		"--format", "json", "--output", tmp.Name()}
+		"--format", "json", "--output", out}
+	if memory {
+		args = append(args, "--cache-backend", "memory")
+	}
 	if p.IgnoreUnfixed {
 		args = append(args, "--ignore-unfixed")
 	}
@@ -319,13 +353,8 @@ func (s *Scanner) runTrivy(ctx context.Context, t Target, kept string) error {
 	for _, d := range p.SkipDirs {
 		args = append(args, "--skip-dirs", d)
 	}
-	if _, err := s.run(ctx, "scan of "+t.Input, args...); err != nil {
-		return err
-	}
-	if err := s.o.Workspace.Rename(tmp.Name(), kept); err != nil {
-		return fmt.Errorf("%w: keep Trivy's report: %w", ErrScanner, err)
-	}
-	return nil
+	_, err := s.run(ctx, "scan of "+t.Input, args...)
+	return err
 }
 
 // reports writes every report from Trivy's JSON report: json as it is,

@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/hoist-build/hoist/internal/envlist"
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // The Trivy version hoist checks for is the one tools/trivy pins (which
@@ -96,5 +99,55 @@ func TestTrivyRunsInAnEmptyDirectory(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(tmp, ".hoist-trivy-*")); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
+	}
+}
+
+// The gate's Trivy runs alongside the check of the bytes it reads, on its
+// in-memory layer cache: an analysis of bytes that fail the check is kept
+// nowhere (not in --cache-dir, where it would answer for the genuine
+// diff_id later), and neither is its report. Here the check fails only
+// after Trivy has finished, the worst order.
+func TestGateKeepsNothingOfUncheckedBytes(t *testing.T) {
+	dir, tmp := t.TempDir(), t.TempDir()
+	args := filepath.Join(dir, "args")
+	script := filepath.Join(dir, "trivy")
+	// The stand-in writes an empty report where --output says, and its
+	// arguments beside it.
+	os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" > "+args+".tmp\nwhile [ $# -gt 0 ]; do if [ \"$1\" = --output ]; then echo '{}' > \"$2\"; fi; shift; done\nmv "+args+".tmp "+args+"\n"), 0o755)
+	records := t.TempDir()
+	s := &Scanner{o: Options{Trivy: script, TempDir: tmp, Timeout: time.Minute, CacheDir: filepath.Join(dir, "cache"), Workspace: files.Workspace(records)}}
+	kept := filepath.Join(records, "report.json")
+	bad := errors.New("layer sha256:abc decompresses to sha256:def")
+	check := func(ctx context.Context) error {
+		for range 500 { // Trivy has finished when its arguments are there.
+			if _, err := os.Stat(args); err == nil {
+				return bad
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return errors.New("the stand-in Trivy never ran")
+	}
+	err := s.checkAndRun(t.Context(), Target{Input: "in.tar", Check: check}, kept)
+	if !errors.Is(err, bad) {
+		t.Fatalf("got %v, want the check's error", err)
+	}
+	b, _ := os.ReadFile(args)
+	if !strings.Contains(string(b), "--cache-backend memory") {
+		t.Errorf("Trivy ran with %q: want its in-memory layer cache", b)
+	}
+	if _, err := os.Stat(kept); err == nil {
+		t.Errorf("the report of unchecked bytes was kept at %s", kept)
+	}
+	// Without a check (bytes hoist vouches for), Trivy keeps its layer
+	// cache where --cache-dir says.
+	os.Remove(args)
+	if err := s.checkAndRun(t.Context(), Target{Input: "in.tar"}, kept); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(args); strings.Contains(string(b), "--cache-backend") {
+		t.Errorf("Trivy ran with %q: want its default layer cache", b)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("the report was not kept: %v", err)
 	}
 }
