@@ -44,10 +44,10 @@ func (b *bench) scanScenarios(in *pushInputs, ctxDir, engineDir string, size int
 		}
 		return nil
 	}
+	// hoist's gate runs Trivy on its in-memory layer cache (the bytes it
+	// reads are checked alongside, and no analysis of unchecked bytes is
+	// kept): its record and Trivy's kept report show that it scanned.
 	recorded := func(m *meas) error {
-		if err := scanned(m); err != nil {
-			return err
-		}
 		all, _ := filepath.Glob(filepath.Join(records, "sha256", "*.json"))
 		kept, _ := filepath.Glob(filepath.Join(records, "sha256", "*.trivy-*.json"))
 		if len(all)-len(kept) != 1 || len(kept) != 1 {
@@ -108,7 +108,7 @@ func (b *bench) scanScenarios(in *pushInputs, ctxDir, engineDir string, size int
 				}
 				return m.exec(hoistScan(in.gz)...)
 			}},
-			{id: "second-policy", title: "hoist scan, again with another --severity (Trivy runs, its layer cache warm)", verify: recorded, run: func(m *meas) error {
+			{id: "second-policy", title: "hoist scan, again with another --severity (Trivy runs again)", verify: recorded, run: func(m *meas) error {
 				if err := freshCache(); err != nil {
 					return err
 				}
