@@ -204,7 +204,11 @@ func renderDoc(t *testing.T, res *Results) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := render("benchmarks.md.tmpl", res, tg)
+	check, err := readCheck("../docs/bench-check.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := render("benchmarks.md.tmpl", res, check, tg)
 	if err != nil {
 		t.Fatal(err)
 	}

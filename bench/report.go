@@ -14,6 +14,7 @@ func cmdReport(args []string) error {
 	resultsFile := fs.String("results", "docs/benchmarks.json", "results of a full run (bench run)")
 	tmplFile := fs.String("template", "bench/benchmarks.md.tmpl", "the document's template")
 	targetsFile := fs.String("targets", "bench/targets.json", "the targets, judged on the results")
+	checkFile := fs.String("check", "docs/bench-check.json", "results of the latest make bench-check, whose targets the document also shows (none when the file is absent)")
 	out := fs.String("out", "", "write here instead of stdout")
 	fs.Parse(args)
 	res, err := readResults(*resultsFile)
@@ -24,7 +25,11 @@ func cmdReport(args []string) error {
 	if err != nil {
 		return err
 	}
-	doc, err := render(*tmplFile, res, tg)
+	check, err := readCheck(*checkFile)
+	if err != nil {
+		return err
+	}
+	doc, err := render(*tmplFile, res, check, tg)
 	if err != nil {
 		return err
 	}
@@ -35,19 +40,37 @@ func cmdReport(args []string) error {
 	return os.WriteFile(*out, doc, 0o644)
 }
 
+// readCheck reads the results of a make bench-check, or nil when there is
+// no such file.
+func readCheck(path string) (*Results, error) {
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		return nil, nil
+	}
+	return readResults(path)
+}
+
 // render fills the document's template from one run's results, with the
-// targets judged on them. Every figure in the document comes from the
-// results: a case the template or a target names that the results lack is
-// an error, never an empty cell.
-func render(tmplFile string, res *Results, tg *Targets) ([]byte, error) {
+// targets judged on them, and on check (the latest make bench-check, when
+// not nil). Every figure in the document comes from the results: a case
+// the template or a target names that the results lack is an error, never
+// an empty cell.
+func render(tmplFile string, res, check *Results, tg *Targets) ([]byte, error) {
 	vs, err := tg.judge(res)
 	if err != nil {
 		return nil, err
 	}
 	r := &reporter{res: res, verdicts: vs}
+	if check != nil {
+		cvs, err := tg.judge(check)
+		if err != nil {
+			return nil, fmt.Errorf("the bench-check results: %w", err)
+		}
+		r.check = &reporter{res: check, verdicts: cvs}
+	}
 	t, err := template.New("doc").Funcs(template.FuncMap{
 		"table":     r.table,
 		"targets":   r.targets,
+		"check":     r.checkSection,
 		"tools":     r.tools,
 		"machine":   r.machine,
 		"wall":      r.wall,
@@ -74,6 +97,8 @@ func tmplFileName(p string) string {
 type reporter struct {
 	res      *Results
 	verdicts []Verdict
+	// check is the latest make bench-check's, when there is one.
+	check *reporter
 }
 
 func (r *reporter) find(id string, size int) (*CaseResult, error) {
@@ -154,8 +179,9 @@ func (r *reporter) measured(id string) (string, error) {
 	return fmt.Sprintf("%.2f", v.Measured), nil
 }
 
-func (r *reporter) machine() string {
-	m := r.res.Machine
+func (r *reporter) machine() string { return machineText(r.res.Machine) }
+
+func machineText(m Machine) string {
 	return fmt.Sprintf("%d cores (%s), %d GiB, %s, Linux %s", m.Cores, m.CPU, m.MemoryGiB, m.OS, m.Kernel)
 }
 
@@ -181,6 +207,22 @@ func (r *reporter) targets() string {
 		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %s | %s |\n", v.Text, v.Issue, v.Expr, v.Measured, v.Bound, res)
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// checkSection is the targets judged on the latest make bench-check: a
+// shorter run, on a later commit than the full run's where the code has
+// changed since (the two may be on different machines of one kind).
+func (r *reporter) checkSection() string {
+	if r.check == nil {
+		return ""
+	}
+	c := r.check.res
+	var b strings.Builder
+	fmt.Fprintf(&b, "## The latest `make bench-check`\n\n")
+	fmt.Fprintf(&b, "`%s` on %s (commit `%s`, %d runs per case at 512 MiB, medians), on %s;\n", c.Command, c.Date.Format("2006-01-02 15:04 UTC"), c.Commit, c.Runs, machineText(c.Machine))
+	b.WriteString("recorded in [bench-check.json](bench-check.json). The same targets, judged on it:\n\n")
+	b.WriteString(r.check.targets())
+	return b.String()
 }
 
 // table renders the cases of one suite at one size (0 for a suite without
