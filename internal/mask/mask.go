@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/url"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -74,6 +76,9 @@ func (s *Set) add(sec string) {
 		base64.StdEncoding.EncodeToString([]byte(sec)), base64.URLEncoding.EncodeToString([]byte(sec)), base64.RawStdEncoding.EncodeToString([]byte(sec))} {
 		s.addForm(form)
 	}
+	for _, form := range quoted(sec) {
+		s.addForm(form)
+	}
 	if t := strings.TrimSpace(sec); t != sec {
 		s.add(t)
 	}
@@ -85,6 +90,33 @@ func (s *Set) add(sec string) {
 	for _, v := range jsonSecrets(sec) {
 		s.add(v)
 	}
+}
+
+// quoted are sec as a message quotes it, without the quotes: Go's %q
+// (strconv.Quote, as the settings' and the pipeline's problems quote a
+// value) and a JSON string, with and without its HTML escapes. A secret
+// with a quote, a backslash or a control character is escaped in them,
+// and its plain form is not found there.
+func quoted(sec string) []string {
+	var out []string
+	add := func(q string) {
+		if len(q) >= 2 {
+			if q = q[1 : len(q)-1]; q != sec {
+				out = append(out, q)
+			}
+		}
+	}
+	add(strconv.Quote(sec))
+	if b, err := json.Marshal(sec); err == nil {
+		add(string(b))
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(sec) == nil {
+		add(strings.TrimSuffix(b.String(), "\n"))
+	}
+	return out
 }
 
 // credentialKeys are the names under which credential files (Google's
@@ -221,6 +253,63 @@ func (s *Set) Apply(b []byte) []byte {
 
 // String masks a string.
 func (s *Set) String(v string) string { return string(s.Apply([]byte(v))) }
+
+// Strings masks, in place, every string v reaches: v is a pointer (to a
+// struct, a slice, a map, a string), and the walk follows pointers,
+// interfaces, exported struct fields, slice and array elements, and map
+// keys and values. A report is masked whole this way, a field added to it
+// later too; a string in an unexported field is not reached.
+func (s *Set) Strings(v any) {
+	if s == nil {
+		return
+	}
+	s.walk(reflect.ValueOf(v), map[uintptr]bool{})
+}
+
+func (s *Set) walk(v reflect.Value, seen map[uintptr]bool) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() || seen[v.Pointer()] {
+			return
+		}
+		seen[v.Pointer()] = true
+		s.walk(v.Elem(), seen)
+	case reflect.Interface:
+		if v.IsNil() || !v.CanSet() {
+			return
+		}
+		e := reflect.New(v.Elem().Type()).Elem()
+		e.Set(v.Elem())
+		s.walk(e, seen)
+		v.Set(e)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Field(i); f.CanSet() {
+				s.walk(f, seen)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			s.walk(v.Index(i), seen)
+		}
+	case reflect.Map:
+		// A map's entries are not addressable: each is copied, masked
+		// and put back (under its masked key).
+		for _, k := range v.MapKeys() {
+			nk, e := reflect.New(k.Type()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			nk.Set(k)
+			e.Set(v.MapIndex(k))
+			s.walk(nk, seen)
+			s.walk(e, seen)
+			v.SetMapIndex(k, reflect.Value{})
+			v.SetMapIndex(nk, e)
+		}
+	case reflect.String:
+		if v.CanSet() {
+			v.SetString(s.String(v.String()))
+		}
+	}
+}
 
 // Error is err with its message masked; errors.Is and errors.As still
 // see err. Nil stays nil.

@@ -162,3 +162,64 @@ func TestJSONKeyMaskedDecoded(t *testing.T) {
 		}
 	}
 }
+
+// A message quotes a value with %q (the settings' "PLUGIN_NO_PUSH=%q:
+// want true or false", the pipeline's problems) or as a JSON string: a
+// secret with a quote, a backslash, a control character or an HTML
+// character is escaped there, and is masked in that form too.
+func TestQuotedSecretMasked(t *testing.T) {
+	t.Parallel()
+	const secret = "Qu0ted\"Secret\\Tok3n\t<v4lue>&"
+	s := NewSet(secret)
+	js, _ := json.Marshal(secret)
+	for _, msg := range []string{
+		fmt.Sprintf("PLUGIN_NO_PUSH=%q: want true or false", secret),
+		fmt.Sprintf("repository %q is invalid", secret),
+		`{"error":` + string(js) + `}`,
+		`{"error":"Qu0ted\"Secret\\Tok3n\t<v4lue>&"}`,
+	} {
+		if !strings.Contains(msg, "Tok3n") {
+			t.Fatalf("the message does not hold the secret: %s", msg)
+		}
+		if got := s.String(msg); strings.Contains(got, "Tok3n") || !strings.Contains(got, "****") {
+			t.Errorf("%s leaks: %s", msg, got)
+		}
+	}
+	if got := s.String(`"plain" and \ text`); got != `"plain" and \ text` {
+		t.Errorf("clean text changed: %q", got)
+	}
+}
+
+// Strings masks every string a value reaches, in place: fields, nested
+// pointers, slices, map keys and values, an interface's string.
+func TestStringsMasksAValueWhole(t *testing.T) {
+	t.Parallel()
+	type inner struct {
+		Ref    string
+		Digest string
+	}
+	type report struct {
+		File    string
+		Steps   []*inner
+		Kept    []inner
+		ByName  map[string]string
+		Any     any
+		N       int
+		private string
+	}
+	const sec = "s3cret-value-77"
+	r := &report{File: "/w/" + sec + "/p.yaml", Steps: []*inner{{Ref: "reg/" + sec + ":1", Digest: "sha256:ab"}, nil},
+		Kept: []inner{{Ref: sec}}, ByName: map[string]string{sec: "x-" + sec}, Any: "any " + sec, N: 7, private: sec}
+	r.Steps = append(r.Steps, r.Steps[0]) // the same step twice: masked once
+	NewSet(sec).Strings(r)
+	b, _ := json.Marshal(r)
+	if strings.Contains(string(b), sec) {
+		t.Errorf("not masked: %s", b)
+	}
+	if r.File != "/w/****/p.yaml" || r.Steps[0].Ref != "reg/****:1" || r.Steps[0].Digest != "sha256:ab" || r.Kept[0].Ref != "****" ||
+		r.ByName["****"] != "x-****" || r.Any != "any ****" || r.N != 7 || r.private != sec {
+		t.Errorf("masked: %+v %+v", r, *r.Steps[0])
+	}
+	var nilSet *Set
+	nilSet.Strings(r)
+}

@@ -155,24 +155,32 @@ type runner struct {
 // nothing (the error is *Problems). The report is returned also when a
 // step failed; the error says which.
 func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
-	start := time.Now()
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	r := &runner{o: o, out: &lockedWriter{w: o.Stderr}, report: &Report{File: p.File, Pipeline: p.Identifier, Ignored: p.Ignored}}
 	// Every secret is known before anything is planned: the secrets
 	// file's values, and whatever a lookup yields from then on. What the
-	// run prints, its report and its errors are masked with them, and
-	// every step starts its own mask with them (its provenance records
-	// none of them).
-	r.mask = mask.NewSet()
+	// run prints (its own lines and the steps' logs), its report and its
+	// errors are masked with them, and every step starts its own mask
+	// with them (its provenance records none of them).
+	set := mask.NewSet()
 	for _, v := range o.Secrets {
-		r.mask.Add(v)
+		set.Add(v)
 	}
 	logf := o.Logf
-	o.Logf = func(format string, a ...any) { logf("%s", r.mask.String(fmt.Sprintf(format, a...))) }
-	r.o.Logf = o.Logf
-	defer r.maskReport()
+	o.Logf = func(format string, a ...any) { logf("%s", set.String(fmt.Sprintf(format, a...))) }
+	out := mask.NewWriter(o.Stderr, set)
+	r := &runner{o: o, out: &lockedWriter{w: out}, mask: set, report: &Report{File: p.File, Pipeline: p.Identifier, Ignored: p.Ignored}}
+	rep, err := r.run(ctx, p)
+	out.Flush()
+	r.maskReport()
+	return rep, r.masked(err)
+}
+
+// run is Run, its output, report and error masked by the caller.
+func (r *runner) run(ctx context.Context, p *Pipeline) (*Report, error) {
+	start := time.Now()
+	o := r.o
 	pathList, _ := o.Lookup("PATH")
 	r.git = gitcmd.Find(pathList)
 	r.codebase = ReadCodebase(ctx, r.git, o.Codebase)
@@ -194,7 +202,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	execID := newExecutionID()
 	first, err := MakePlan(p, PlanOptions{Seq: max(o.SequenceID, 1), ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
 	if err != nil {
-		return r.report, r.masked(err)
+		return r.report, err
 	}
 	r.plan = first
 	if err := r.checkImages(ctx); err != nil {
@@ -208,7 +216,7 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 	}
 	plan, err := MakePlan(p, PlanOptions{Seq: seq, ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
 	if err != nil {
-		return r.report, r.masked(err)
+		return r.report, err
 	}
 	r.plan, r.report.Sequence = plan, seq
 	for h, a := range o.Routes {
@@ -314,28 +322,25 @@ func Run(ctx context.Context, p *Pipeline, o RunOptions) (*Report, error) {
 }
 
 // masked is err with the run's secrets masked: a *Problems keeps its
-// type (the command layer prints its items), its items masked in place.
+// type (the command layer prints its items), every string of it masked
+// in place.
 func (r *runner) masked(err error) error {
 	var probs *Problems
 	if errors.As(err, &probs) {
-		for i := range probs.Items {
-			probs.Items[i].Msg, probs.Items[i].Hint = r.mask.String(probs.Items[i].Msg), r.mask.String(probs.Items[i].Hint)
-		}
+		r.mask.Strings(probs)
 		return err
 	}
 	return mask.Error(r.mask, err)
 }
 
-// maskReport masks what the report quotes: the steps' errors and notes.
+// maskReport masks the whole report: every string it holds (the steps'
+// errors and notes, the references pushed to a repository named by a
+// secret, the local registries' contents), as the summary prints it and
+// --report writes it.
 func (r *runner) maskReport() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, s := range r.report.Steps {
-		s.Error = r.mask.String(s.Error)
-		for i, n := range s.Notes {
-			s.Notes[i] = r.mask.String(n)
-		}
-	}
+	r.mask.Strings(r.report)
 }
 
 // stepMask is a step's mask: the run's secrets and the step's own.
