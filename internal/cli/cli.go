@@ -34,7 +34,7 @@ const (
 	ExitOK         = 0
 	ExitFailure    = 1 // anything not listed below
 	ExitSettings   = 2 // invalid settings or usage
-	ExitSource     = 3 // the image to push cannot be found or read
+	ExitSource     = 3 // the image to push (or verify) cannot be found or read, or its registry is unavailable
 	ExitPush       = 4 // at least one destination failed
 	ExitBuild      = 5 // the build failed (Dockerfile, a step, a base image)
 	ExitEngine     = 6 // the build engine cannot be reached or started
@@ -113,7 +113,7 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitEngine
 	case errors.Is(err, engine.ErrEngine):
 		return ExitEngine
-	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrUnavailable), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch), errors.Is(err, sign.ErrImage):
+	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrBadInput), errors.Is(err, source.ErrUnavailable), errors.Is(err, source.ErrTruncated), errors.Is(err, source.ErrDigestMismatch), errors.Is(err, sign.ErrImage), errors.Is(err, sign.ErrUnavailable):
 		return ExitSource
 	case errors.Is(err, publish.ErrPush), errors.Is(err, kinds.ErrLogin), errors.Is(err, sign.ErrSign):
 		return ExitPush
@@ -230,7 +230,8 @@ transparency log is not consulted: key-based and offline, as cosign verify
 --key --insecure-ignore-tlog. The registry settings (logins, docker config,
 certificates, --insecure) apply as for a push. Exit 0: verified; 9: a
 signature or a required attestation does not verify; 3: the image cannot be
-read; 2: bad usage or key.`,
+read (not found, or its registry unavailable: nothing was verified); 2: bad
+usage or key.`,
 		Example: `  hoist verify --key cosign.pub registry.example.com/app:1.2.3
   hoist verify --key cosign.pub --require sbom,provenance,scan registry.example.com/app@sha256:...`,
 		Args: cobra.ExactArgs(1),

@@ -18,6 +18,8 @@ import (
 	ociremote "github.com/sigstore/cosign/v3/pkg/oci/remote"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // ErrUnverified marks an image whose signature or a required attestation
@@ -73,18 +75,27 @@ func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, requi
 	opt := ociremote.WithRemoteOptions(remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc))
 	d, err := ociremote.ResolveDigest(ref, opt)
 	if err != nil {
+		if registry.Unavailable(err) {
+			return nil, unavailable(ref, err)
+		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrImage, ref, err)
 	}
 	out := &Verification{Digest: d, Attestations: map[string]int{}}
 	co := &cosign.CheckOpts{SigVerifier: v, IgnoreTlog: true, IgnoreSCT: true, Offline: true,
 		ClaimVerifier: cosign.SimpleClaimVerifier, RegistryClientOpts: []ociremote.Option{opt}}
 	sv, _, err := cosign.VerifyImageSignatures(ctx, d, co)
+	if err != nil && registry.Unavailable(err) {
+		return out, unavailable(d, err)
+	}
 	if err != nil {
 		return out, fmt.Errorf("%w: %s: no signature verifies with the key: %w", ErrUnverified, d, err)
 	}
 	out.Signatures = len(sv)
 	co.ClaimVerifier = cosign.IntotoSubjectClaimVerifier
 	atts, _, err := cosign.VerifyImageAttestations(ctx, d, co)
+	if err != nil && len(require) > 0 && registry.Unavailable(err) {
+		return out, unavailable(d, err)
+	}
 	if err != nil && len(require) > 0 {
 		return out, fmt.Errorf("%w: %s: no attestation verifies with the key (required: %s): %w", ErrUnverified, d, strings.Join(require, ", "), err)
 	}
@@ -134,6 +145,16 @@ func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, requi
 
 // ErrImage marks an image that cannot be read from its registry.
 var ErrImage = errors.New("image not found")
+
+// ErrUnavailable marks a registry that gave no answer (registry.Unavailable):
+// it cannot be reached, or it failed after the retries. Nothing was
+// verified, and nothing was found wanting either.
+var ErrUnavailable = errors.New("registry unavailable")
+
+func unavailable(ref name.Reference, err error) error {
+	return fmt.Errorf("%w: %s: registry %s %s: %w (nothing was verified: run hoist verify again when the registry answers)",
+		ErrUnavailable, ref, ref.Context().RegistryStr(), registry.HowUnavailable(err), err)
+}
 
 // CheckRequire checks --require's values.
 func CheckRequire(require []string) error {

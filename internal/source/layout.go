@@ -141,8 +141,8 @@ func (l *ociLayout) indexJSON() (*v1.IndexManifest, []byte, error) {
 		return nil, nil, fmt.Errorf("read index.json of %s: %w", l.where, err)
 	}
 	var im v1.IndexManifest
-	if err := json.Unmarshal(raw, &im); err != nil {
-		return nil, nil, fmt.Errorf("%w: index.json of %s is not valid JSON: %w", ErrBadInput, l.where, err)
+	if err := decodeMeta(raw, &im, "index.json of "+l.where); err != nil {
+		return nil, nil, err
 	}
 	return &im, raw, nil
 }
@@ -203,8 +203,8 @@ func (l *ociLayout) index(d v1.Descriptor) (*layoutIndex, error) {
 		return nil, err
 	}
 	var im v1.IndexManifest
-	if err := json.Unmarshal(raw, &im); err != nil {
-		return nil, fmt.Errorf("%w: image index %s in %s: %w", ErrBadInput, d.Digest, l.where, err)
+	if err := decodeMeta(raw, &im, "image index "+d.Digest.String()+" in "+l.where); err != nil {
+		return nil, err
 	}
 	x := &layoutIndex{l: l, desc: d, raw: raw, manifest: &im, children: map[v1.Hash]v1.Descriptor{}}
 	for _, c := range im.Manifests {
@@ -263,8 +263,8 @@ func (l *ociLayout) image(d v1.Descriptor) (v1.Image, error) {
 		return nil, err
 	}
 	var m v1.Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("%w: image manifest %s in %s: %w", ErrBadInput, d.Digest, l.where, err)
+	if err := decodeMeta(raw, &m, "image manifest "+d.Digest.String()+" in "+l.where); err != nil {
+		return nil, err
 	}
 	core := &layoutImage{l: l, desc: d, raw: raw, manifest: &m}
 	if l.comp != nil {

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
-	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -74,9 +72,9 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 		img.Digest = desc.Digest
 		return img, nil
 	}
-	if unavailable(err) {
-		// Not "not found": the registry could not say, after the retries.
-		notes = append(notes, "registry "+ref.Context().RegistryStr()+" is unavailable (after retries): "+shortRemoteError(err))
+	if registry.Unavailable(err) {
+		// Not "not found": the registry could not say.
+		notes = append(notes, "registry "+ref.Context().RegistryStr()+" "+registry.HowUnavailable(err)+": "+shortRemoteError(err))
 		return nil, fmt.Errorf("%w: source image %s was found nowhere: %s", ErrUnavailable, ref.Name(), strings.Join(notes, "; "))
 	}
 	notes = append(notes, "registry "+ref.Context().RegistryStr()+": "+shortRemoteError(err))
@@ -211,14 +209,4 @@ func shortRemoteError(err error) string {
 		}
 	}
 	return registry.TLSAdvice(err).Error()
-}
-
-// unavailable reports a transient registry failure: 429, a 5xx, a
-// truncated body or a dropped connection, as opposed to an answer.
-func unavailable(err error) bool {
-	var terr *transport.Error
-	if errors.As(err, &terr) {
-		return terr.StatusCode == http.StatusTooManyRequests || terr.StatusCode >= 500
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
