@@ -24,7 +24,7 @@ go test -race -count=1 -timeout 40m "$@" ./...
 # number of inputs each, about ten seconds here. A count rather than a
 # duration: a duration that ends while a worker is busy can fail the run
 # with "context deadline exceeded", which is the fuzzer's, not the code's.
-for target in internal/outputs:FuzzEnvRoundTrip:50000 internal/registry:FuzzDestinations:100000 internal/settings:FuzzLoad:100000 internal/source:FuzzOpenArchive:8000; do
+for target in internal/outputs:FuzzEnvRoundTrip:50000 internal/registry:FuzzDestinations:100000 internal/settings:FuzzLoad:100000 internal/source:FuzzOpenArchive:8000 internal/pipeline:FuzzExpand:20000 internal/pipeline:FuzzParse:10000; do
   pkg=${target%%:*}; rest=${target#*:}; name=${rest%%:*}; n=${rest#*:}
   echo "test: fuzz $name ($n inputs)"
   go test -run='^$' -fuzz="^$name\$" -fuzztime="${n}x" -fuzzminimizetime=1s "./$pkg"

@@ -78,7 +78,7 @@ committed. It is for one machine, not a CI server: see docs/pipelines.md.`,
 			file := abs(env, args[0])
 			p, err := pipeline.Parse(file)
 			if p != nil {
-				_, err = pipeline.MakePlan(p, pipeline.PlanOptions{Seq: 1, Codebase: pipeline.ReadCodebase(ctx, gitOf(env), env.WorkDir),
+				_, err = pipeline.MakePlan(ctx, p, pipeline.PlanOptions{Seq: 1, Codebase: pipeline.ReadCodebase(ctx, gitOf(env), env.WorkDir),
 					Connectors: nil, BuildxOnK8: buildxOnK8(env)})
 			}
 			if err != nil {

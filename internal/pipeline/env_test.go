@@ -94,7 +94,7 @@ func stepEnv(t *testing.T, infra, step string, conns *Connectors) ([]string, *Pl
 	if err != nil {
 		t.Fatalf("%v\n%s", err, y)
 	}
-	pl, err := MakePlan(p, PlanOptions{Seq: 7, Codebase: Codebase{Branch: "main", CommitSha: "abc"}, Connectors: conns,
+	pl, err := MakePlan(context.Background(), p, PlanOptions{Seq: 7, Codebase: Codebase{Branch: "main", CommitSha: "abc"}, Connectors: conns,
 		Secret: func(n string) (string, bool) { return "secret-of-" + n, true }})
 	if err != nil {
 		t.Fatalf("%v", err)
@@ -256,7 +256,7 @@ spec: {connectorRef: aws, region: eu-west-3, account: "123456789012", imageName:
 	p, _ := ParseBytes("x.yaml", []byte("pipeline:\n  identifier: p\n  stages:\n    - stage:\n        identifier: s\n        type: CI\n        spec:\n"+cloud+
 		"          execution:\n            steps:\n              - step: {identifier: g, type: BuildAndPushGAR, spec: {connectorRef: aws, host: h, projectID: p, imageName: i, tags: [\"1\"]}}\n"+
 		"              - step: {identifier: d, type: BuildAndPushDockerRegistry, spec: {connectorRef: nope, repo: app, tags: [\"1\"]}}\n"))
-	_, err = MakePlan(p, PlanOptions{Seq: 1, Connectors: conns, Secret: func(string) (string, bool) { return "x", true }})
+	_, err = MakePlan(context.Background(), p, PlanOptions{Seq: 1, Connectors: conns, Secret: func(string) (string, bool) { return "x", true }})
 	if err == nil || !strings.Contains(err.Error(), "x.yaml:11:") || !strings.Contains(err.Error(), "a BuildAndPushGAR step needs a gcp connector; aws is a aws connector") ||
 		!strings.Contains(err.Error(), `connector "nope" is not in the connectors file`) {
 		t.Errorf("%v", err)
@@ -383,7 +383,7 @@ func TestBuildTool(t *testing.T) {
 	y := "pipeline:\n  identifier: p\n  stages:\n    - stage:\n        identifier: s\n        type: CI\n        spec:\n" + k8s +
 		"          execution:\n            steps:\n              - step:\n" + indent(step, "                  ")
 	p, _ := ParseBytes("x.yaml", []byte(y))
-	pl, err := MakePlan(p, PlanOptions{Seq: 1, BuildxOnK8: true})
+	pl, err := MakePlan(context.Background(), p, PlanOptions{Seq: 1, BuildxOnK8: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +485,7 @@ func TestRunIdentityIsThePlans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := MakePlan(p, PlanOptions{Seq: 1, ExecutionID: "exec-1", Codebase: Codebase{Branch: "main", CommitSha: "abc"},
+	pl, err := MakePlan(context.Background(), p, PlanOptions{Seq: 1, ExecutionID: "exec-1", Codebase: Codebase{Branch: "main", CommitSha: "abc"},
 		Secret: func(n string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)

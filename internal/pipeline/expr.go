@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -29,6 +32,18 @@ type Scope struct {
 	Secret func(name string) (string, bool)
 	// Secrets collects the secret values resolved, for the mask.
 	Secrets *[]string
+
+	// ctx stops an expansion when it is done (SIGTERM, Ctrl-C); nil
+	// never does.
+	ctx context.Context
+	// budget is what the expressions of the scope's plan may still
+	// produce (MaxExpansion): shared by the scopes of one plan, a
+	// scope's own otherwise.
+	budget *budget
+	// memo holds the variables resolved in this scope.
+	memo map[string]memo
+	// index finds a variable of the pipeline or the stage by name.
+	index map[string]map[string]int
 }
 
 // Expressions are the expressions hoist resolves, for docs and errors.
@@ -39,6 +54,30 @@ var Expressions = []string{
 	"codebase.branch", "codebase.commitSha", "codebase.shortCommitSha",
 	`secrets.getValue("NAME")`,
 }
+
+// Limits of an expansion (docs/pipelines.md, "Limits"). A value's
+// expressions may hold expressions of their own (a variable's value), so a
+// few lines can ask for gigabytes ("v1 = <+v0><+v0>, v2 = <+v1><+v1>,
+// ..."); the bounds are checked while expanding, before anything is
+// allocated past them.
+const (
+	// MaxValueSize is the most one value may hold once its expressions
+	// are resolved: far above any setting (Linux passes no environment
+	// variable longer than 128 KiB to a program).
+	MaxValueSize = 1 << 20
+	// MaxExpansion is the most that all the expressions resolved for one
+	// plan (hoist pipeline validate, or the start of a run) may produce
+	// together, each expression counted at least once.
+	MaxExpansion = 16 << 20
+)
+
+// ErrExpansion marks an expansion past a limit, or a variable that
+// refers to itself through others.
+var ErrExpansion = errors.New("expansion refused")
+
+// errSpent is an expansion after the plan's budget ran out: its
+// problem was reported once, where it ran out.
+var errSpent = fmt.Errorf("%w: the pipeline's expressions already produced more than %d MiB", ErrExpansion, MaxExpansion>>20)
 
 // exprError is an expression hoist cannot resolve, at its column.
 type exprError struct {
@@ -58,26 +97,194 @@ func (sc *Scope) check(v string) *exprError {
 		}
 	}
 	if i := strings.Index(v, "<+"); i >= 0 && !exprRe.MatchString(v[i:]) {
-		return &exprError{Col: i, Msg: fmt.Sprintf("unterminated expression %q: want <+...>", v[i:])}
+		return &exprError{Col: i, Msg: fmt.Sprintf("unterminated expression %q: want <+...>", clip(v[i:]))}
 	}
 	return nil
 }
 
-// Expand resolves every expression in v.
+// clip is s, or its start when it is long, for a message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
+}
+
+// Expand resolves every expression in v. A variable's value is resolved
+// once per scope; the result may hold no more than MaxValueSize, and the
+// scope's plan no more than MaxExpansion in all; a variable that refers
+// to itself, directly or through others, is an error that names each
+// variable of the cycle where it is defined. The scope's context stops
+// it.
 func (sc *Scope) Expand(v string) (string, error) {
 	if e := sc.check(v); e != nil {
 		return "", e
 	}
-	var err error
-	out := exprRe.ReplaceAllStringFunc(v, func(m string) string {
-		inner := strings.TrimSpace(m[2 : len(m)-1])
-		val, e := sc.lookup(inner, true)
-		if e != nil && err == nil {
-			err = e
+	return sc.expand(v, nil)
+}
+
+// context is the scope's context: its ctx, or one that never ends.
+func (sc *Scope) context() context.Context {
+	if sc.ctx == nil {
+		return context.Background()
+	}
+	return sc.ctx
+}
+
+// varRef is a variable being resolved.
+type varRef struct {
+	key string // pipeline.variables.x, stage.variables.x
+	pos Pos
+}
+
+func (r varRef) String() string {
+	if r.pos.Line == 0 {
+		return r.key
+	}
+	return r.key + " (" + r.pos.String() + ")"
+}
+
+// varIndex maps the names of vars (the pipeline's or the stage's, by
+// scope) to their first position.
+func (sc *Scope) varIndex(scope string, vars []Var) map[string]int {
+	if m, ok := sc.index[scope]; ok {
+		return m
+	}
+	m := make(map[string]int, len(vars))
+	for i, v := range vars {
+		if _, dup := m[v.Name]; !dup {
+			m[v.Name] = i
 		}
-		return val
-	})
-	return out, err
+	}
+	if sc.index == nil {
+		sc.index = map[string]map[string]int{}
+	}
+	sc.index[scope] = m
+	return m
+}
+
+// memo is a variable's resolved value (or why it has none).
+type memo struct {
+	val string
+	err error
+}
+
+// budget is what the expressions of one plan may still produce.
+type budget struct {
+	left int
+	// spent reports that the budget ran out, once: the values after it
+	// fail for the same reason.
+	spent bool
+}
+
+// expand resolves v's expressions; stack holds the variables being
+// resolved, outermost first.
+func (sc *Scope) expand(v string, stack []varRef) (string, error) {
+	ctx := sc.context()
+	if sc.budget == nil {
+		sc.budget = &budget{left: MaxExpansion}
+	}
+	if sc.budget.spent {
+		return "", errSpent
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range exprRe.FindAllStringSubmatchIndex(v, -1) {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		inner := strings.TrimSpace(v[m[2]:m[3]])
+		val, err := sc.resolve(inner, stack)
+		if err != nil {
+			return "", err
+		}
+		if b.Len()+(m[0]-last)+len(val) > MaxValueSize {
+			return "", tooLarge(stack, "with <+"+inner+"> ")
+		}
+		if sc.budget.left -= len(val) + 1; sc.budget.left < 0 {
+			sc.budget.spent = true
+			return "", fmt.Errorf("%w: the pipeline's expressions would produce more than %s in all, hoist's limit (docs/pipelines.md, Limits)", ErrExpansion, size(MaxExpansion))
+		}
+		b.WriteString(v[last:m[0]])
+		b.WriteString(val)
+		last = m[1]
+	}
+	if last == 0 {
+		return v, nil
+	}
+	if b.Len()+len(v)-last > MaxValueSize {
+		return "", tooLarge(stack, "")
+	}
+	b.WriteString(v[last:])
+	return b.String(), nil
+}
+
+func size(n int) string { return fmt.Sprintf("%d MiB", n>>20) }
+
+// tooLarge says that a value would hold more than MaxValueSize: the
+// variable being resolved, if any.
+func tooLarge(stack []varRef, with string) error {
+	what := "the value"
+	if len(stack) > 0 {
+		what = stack[len(stack)-1].String()
+	}
+	return fmt.Errorf("%w: %s would hold more than %s %s(hoist's limit for one value: docs/pipelines.md, Limits)", ErrExpansion, what, size(MaxValueSize), with)
+}
+
+// resolve is an expression's value; a variable's is its value's
+// expressions resolved, once per scope.
+func (sc *Scope) resolve(e string, stack []varRef) (string, error) {
+	scope, rest, _ := strings.Cut(e, ".")
+	n, isVar := strings.CutPrefix(rest, "variables.")
+	if !isVar || (scope != "pipeline" && scope != "stage") {
+		return sc.lookup(e, true)
+	}
+	var vars []Var
+	switch {
+	case scope == "pipeline":
+		vars = sc.Pipeline.Variables
+	case sc.Stage != nil:
+		vars = sc.Stage.Variables
+	default:
+		return sc.lookup(e, true) // its error
+	}
+	i, ok := sc.varIndex(scope, vars)[n]
+	if !ok {
+		return sc.lookup(e, true) // its error
+	}
+	ref := varRef{key: scope + ".variables." + n, pos: vars[i].Pos}
+	if at := slices.IndexFunc(stack, func(r varRef) bool { return r.key == ref.key }); at >= 0 {
+		cycle := slices.Clone(stack[at:])
+		if len(cycle) == 1 {
+			return "", fmt.Errorf("%w: %s refers to itself", ErrExpansion, ref)
+		}
+		// From the variable defined first, so that every message about
+		// one cycle reads the same.
+		first := 0
+		for i, r := range cycle {
+			if p := cycle[first].pos; r.pos.Line < p.Line || (r.pos.Line == p.Line && r.pos.Col < p.Col) {
+				first = i
+			}
+		}
+		cycle = append(slices.Clone(cycle[first:]), cycle[:first+1]...)
+		var parts []string
+		for _, r := range cycle {
+			parts = append(parts, r.String())
+		}
+		return "", fmt.Errorf("%w: variables refer to each other in a cycle: %s", ErrExpansion, strings.Join(parts, " → "))
+	}
+	if m, ok := sc.memo[ref.key]; ok {
+		return m.val, m.err
+	}
+	val, err := sc.expand(vars[i].Value, append(stack, ref))
+	if err := sc.context().Err(); err != nil {
+		return "", err
+	}
+	if sc.memo == nil {
+		sc.memo = map[string]memo{}
+	}
+	sc.memo[ref.key] = memo{val, err}
+	return val, err
 }
 
 func (sc *Scope) lookup(e string, resolve bool) (string, error) {
@@ -110,7 +317,10 @@ func (sc *Scope) lookup(e string, resolve bool) (string, error) {
 			return sc.Pipeline.Identifier, nil
 		}
 		if n, ok := strings.CutPrefix(rest, "variables."); ok {
-			return sc.variable(sc.Pipeline.Variables, n, "pipeline", resolve)
+			if err := variable(sc.Pipeline.Variables, n, "pipeline"); err != nil || !resolve {
+				return "", err
+			}
+			return sc.resolve(e, nil)
 		}
 	case "stage":
 		if sc.Stage == nil {
@@ -123,7 +333,10 @@ func (sc *Scope) lookup(e string, resolve bool) (string, error) {
 			return sc.Stage.Identifier, nil
 		}
 		if n, ok := strings.CutPrefix(rest, "variables."); ok {
-			return sc.variable(sc.Stage.Variables, n, "stage "+sc.Stage.Identifier, resolve)
+			if err := variable(sc.Stage.Variables, n, "stage "+sc.Stage.Identifier); err != nil || !resolve {
+				return "", err
+			}
+			return sc.resolve(e, nil)
 		}
 	case "step":
 		if sc.Step == nil {
@@ -148,25 +361,16 @@ func (sc *Scope) lookup(e string, resolve bool) (string, error) {
 	return "", fmt.Errorf("unknown expression <+%s>: hoist resolves <+%s>", e, strings.Join(Expressions, ">, <+"))
 }
 
-func (sc *Scope) variable(vars []Var, n, where string, resolve bool) (string, error) {
-	for _, v := range vars {
-		if v.Name == n {
-			if !resolve {
-				return "", nil
-			}
-			// A variable's value may hold expressions of its own (not
-			// itself).
-			if strings.Contains(v.Value, "variables."+n) {
-				return "", fmt.Errorf("variable %s refers to itself", n)
-			}
-			return sc.Expand(v.Value)
-		}
+// variable says whether vars has one named n (resolve finds it).
+func variable(vars []Var, n, where string) error {
+	if slices.ContainsFunc(vars, func(v Var) bool { return v.Name == n }) {
+		return nil
 	}
 	var names []string
 	for _, v := range vars {
 		names = append(names, v.Name)
 	}
-	return "", fmt.Errorf("%s has no variable %q (it has: %s)", where, n, strings.Join(names, ", "))
+	return fmt.Errorf("%s has no variable %q (it has: %s)", where, clip(n), clip(strings.Join(names, ", ")))
 }
 
 // A condition is the documented subset of Harness's JEXL conditions:
@@ -188,7 +392,7 @@ type (
 
 func (c condLit) eval(*Scope) (string, error) { return string(c), nil }
 func (c condExpr) eval(sc *Scope) (string, error) {
-	return sc.lookup(string(c), true)
+	return sc.resolve(string(c), nil)
 }
 func (c condNot) eval(sc *Scope) (string, error) {
 	v, err := c.x.eval(sc)

@@ -11,6 +11,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"slices"
@@ -154,11 +155,37 @@ type parser struct {
 // problems is returned with them, and MakePlan reports them again with
 // the rest (every problem at once).
 func Parse(file string) (*Pipeline, error) {
-	b, err := os.ReadFile(file)
+	b, err := readPipeline(file)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return ParseBytes(file, b)
+}
+
+// MaxFileSize is the largest pipeline file hoist reads (docs/pipelines.md,
+// Limits).
+const MaxFileSize = 4 << 20
+
+// readPipeline reads a regular file of at most MaxFileSize bytes.
+func readPipeline(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", file, fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d MiB, hoist's limit for a pipeline file (docs/pipelines.md, Limits)", file, MaxFileSize>>20)
+	}
+	return b, nil
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -167,6 +194,10 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // problems.
 func ParseBytes(file string, b []byte) (*Pipeline, error) {
 	probs := &Problems{File: file}
+	if len(b) > MaxFileSize {
+		probs.addAt(Pos{1, 1}, "", "the file is larger than %d MiB, hoist's limit for a pipeline file (docs/pipelines.md, Limits)", MaxFileSize>>20)
+		return nil, probs
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
@@ -187,6 +218,11 @@ func ParseBytes(file string, b []byte) (*Pipeline, error) {
 		probs.addAt(Pos{1, 1}, "start the file with pipeline:", "the file is empty")
 		return nil, probs
 	}
+	if anchors(probs, &doc); len(probs.Items) > 0 {
+		// What the rest would say of an alias misleads ("found nothing").
+		probs.sort()
+		return nil, probs
+	}
 	ps := &parser{probs: probs, ignored: map[string]bool{}}
 	p := ps.pipeline(doc.Content[0])
 	if p != nil {
@@ -204,6 +240,26 @@ func ParseBytes(file string, b []byte) (*Pipeline, error) {
 		return p, probs
 	}
 	return p, nil
+}
+
+// anchors reports every YAML anchor (&a), alias (*a) and merge key (<<:)
+// under n: hoist reads a pipeline as written, and an alias can make a
+// small file a large one.
+func anchors(probs *Problems, n *yaml.Node) {
+	const fix = "write the value out where it is used: hoist does not expand YAML anchors"
+	switch {
+	case n.Kind == yaml.AliasNode:
+		probs.add(n, fix, "YAML alias *%s: anchors and aliases are not supported", clip(n.Value))
+		return
+	case n.Anchor != "":
+		probs.add(n, fix, "YAML anchor &%s: anchors and aliases are not supported", clip(n.Anchor))
+	}
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 && c.Kind == yaml.ScalarNode && c.Tag == "!!merge" {
+			probs.add(c, fix, "YAML merge key <<: anchors, aliases and merge keys are not supported")
+		}
+		anchors(probs, c)
+	}
 }
 
 // fields reads a mapping: the known keys are returned by name; keys in
@@ -237,6 +293,21 @@ func (ps *parser) fields(n *yaml.Node, path string, known []string, ignore ...st
 		}
 	}
 	return out
+}
+
+// nonEmptyList says whether n is a list with at least one item, and
+// reports what it is otherwise: a list of items, each "- item: ...".
+func (ps *parser) nonEmptyList(n *yaml.Node, path, item string) bool {
+	fix := fmt.Sprintf("list them: [- %s: ...]", item)
+	switch {
+	case n.Kind != yaml.SequenceNode:
+		ps.probs.add(n, fix, "%s: want a list of %ss, found %s", path, item, kindName(n))
+	case len(n.Content) == 0:
+		ps.probs.add(n, fix, "%s: the list is empty: want at least one %s", path, item)
+	default:
+		return true
+	}
+	return false
 }
 
 func kindName(n *yaml.Node) string {
@@ -351,8 +422,7 @@ func (ps *parser) pipeline(root *yaml.Node) *Pipeline {
 	if sn == nil {
 		return p
 	}
-	if sn.Kind != yaml.SequenceNode || len(sn.Content) == 0 {
-		ps.probs.add(sn, "list the stages: stages: [- stage: ...]", "pipeline.stages: want a list of stages, found %s", kindName(sn))
+	if !ps.nonEmptyList(sn, "pipeline.stages", "stage") {
 		return p
 	}
 	for i, item := range sn.Content {
@@ -366,8 +436,7 @@ func (ps *parser) pipeline(root *yaml.Node) *Pipeline {
 		case m["parallel"] != nil:
 			var group []*Stage
 			par := m["parallel"]
-			if par.Kind != yaml.SequenceNode || len(par.Content) == 0 {
-				ps.probs.add(par, "", "%s.parallel: want a list of stages", path)
+			if !ps.nonEmptyList(par, path+".parallel", "stage") {
 				continue
 			}
 			for j, member := range par.Content {
@@ -456,8 +525,7 @@ func (ps *parser) stage(n *yaml.Node, path string) *Stage {
 		ps.probs.add(ex, "", "%s.spec.execution.steps is required", path)
 		return st
 	}
-	if steps.Kind != yaml.SequenceNode || len(steps.Content) == 0 {
-		ps.probs.add(steps, "", "%s.spec.execution.steps: want a list of steps", path)
+	if !ps.nonEmptyList(steps, path+".spec.execution.steps", "step") {
 		return st
 	}
 	for i, item := range steps.Content {
@@ -470,8 +538,7 @@ func (ps *parser) stage(n *yaml.Node, path string) *Stage {
 			}
 		case m["parallel"] != nil:
 			par := m["parallel"]
-			if par.Kind != yaml.SequenceNode || len(par.Content) == 0 {
-				ps.probs.add(par, "", "%s.parallel: want a list of steps", ip)
+			if !ps.nonEmptyList(par, ip+".parallel", "step") {
 				continue
 			}
 			var group []*Step
@@ -581,10 +648,17 @@ func (ps *parser) timeout(n *yaml.Node, path string) time.Duration {
 	return d
 }
 
+// MaxTimeout is the longest timeout hoist takes (docs/pipelines.md,
+// Limits): Harness's own maxima are lower.
+const MaxTimeout = 35 * 24 * time.Hour
+
 // ParseTimeout reads a Harness timeout: units w, d, h, m, s, ms, in any
-// number, separated by spaces or not ("1h 30m", "1d", "90s").
+// number, separated by spaces or not ("1h 30m", "1d", "90s"). A timeout
+// longer than MaxTimeout is an error, found before any arithmetic could
+// overflow.
 func ParseTimeout(v string) (time.Duration, error) {
-	v = strings.ReplaceAll(strings.TrimSpace(v), " ", "")
+	in := strings.TrimSpace(v)
+	v = strings.ReplaceAll(in, " ", "")
 	if v == "" {
 		return 0, fmt.Errorf("empty timeout")
 	}
@@ -598,13 +672,16 @@ func ParseTimeout(v string) (time.Duration, error) {
 		for j < len(v) && (v[j] < '0' || v[j] > '9') {
 			j++
 		}
-		n, err := strconv.Atoi(v[:i])
-		if err != nil {
-			return 0, fmt.Errorf("timeout %q: want a number and a unit", v)
+		if i == 0 {
+			return 0, fmt.Errorf("timeout %q: want a number and a unit", clip(in))
 		}
 		unit := map[string]time.Duration{"w": 7 * 24 * time.Hour, "d": 24 * time.Hour, "h": time.Hour, "m": time.Minute, "s": time.Second, "ms": time.Millisecond}[v[i:j]]
 		if unit == 0 {
-			return 0, fmt.Errorf("timeout unit %q: want w, d, h, m, s or ms", v[i:j])
+			return 0, fmt.Errorf("timeout unit %q: want w, d, h, m, s or ms", clip(v[i:j]))
+		}
+		n, err := strconv.ParseInt(v[:i], 10, 64)
+		if err != nil || n > int64((MaxTimeout-total)/unit) {
+			return 0, fmt.Errorf("timeout %q is longer than %dd, hoist's maximum (docs/pipelines.md, Limits)", clip(in), MaxTimeout/(24*time.Hour))
 		}
 		total += time.Duration(n) * unit
 		v = v[j:]

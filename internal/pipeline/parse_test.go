@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -17,7 +18,7 @@ func validate(t *testing.T, file string, content []byte) (*Plan, *Problems) {
 	p, err := ParseBytes(file, content)
 	if p != nil {
 		var pl *Plan
-		pl, err = MakePlan(p, PlanOptions{Seq: 1, Codebase: Codebase{Branch: "main", CommitSha: "0123456789abcdef"}})
+		pl, err = MakePlan(context.Background(), p, PlanOptions{Seq: 1, Codebase: Codebase{Branch: "main", CommitSha: "0123456789abcdef"}})
 		if err == nil {
 			return pl, nil
 		}

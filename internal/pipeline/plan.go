@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"path"
@@ -99,8 +100,8 @@ func truthy(v string) bool { b, err := strconv.ParseBool(strings.TrimSpace(v)); 
 // MakePlan plans every step and checks what can be checked before a run:
 // the step types' fields, the expressions, the settings each step would
 // get, and the hand-overs between steps. Every problem is reported at
-// once.
-func MakePlan(p *Pipeline, o PlanOptions) (*Plan, error) {
+// once. Cancelling ctx stops it.
+func MakePlan(ctx context.Context, p *Pipeline, o PlanOptions) (*Plan, error) {
 	ps := &parser{probs: &Problems{File: p.File, Items: append([]Problem(nil), p.probs...)}, ignored: map[string]bool{}}
 	pl := &Plan{Pipeline: p, Steps: map[*Step]*Planned{}, Seq: o.Seq, ExecutionID: o.ExecutionID}
 	validating := o.Secret == nil
@@ -108,7 +109,12 @@ func MakePlan(p *Pipeline, o PlanOptions) (*Plan, error) {
 	if validating {
 		secret = func(string) (string, bool) { return "secret-placeholder", true }
 	}
-	top := &Scope{Pipeline: p, Seq: o.Seq, Codebase: o.Codebase, Secret: secret}
+	// The scopes of one plan share one expansion budget.
+	b := &budget{left: MaxExpansion}
+	scope := func(st *Stage, s *Step, secrets *[]string) *Scope {
+		return &Scope{Pipeline: p, Stage: st, Step: s, Seq: o.Seq, Codebase: o.Codebase, Secret: secret, Secrets: secrets, ctx: ctx, budget: b}
+	}
+	top := scope(nil, nil, nil)
 	for _, v := range p.Variables {
 		if v.node != nil {
 			(&specReader{ps: ps, sc: top}).value(v.node, "pipeline.variables."+v.Name)
@@ -121,7 +127,7 @@ func MakePlan(p *Pipeline, o PlanOptions) (*Plan, error) {
 				ps.probs.addAt(st.Pos, "give each stage its own identifier", "stage identifier %q is used twice (first at %s)", st.Identifier, prev)
 			}
 			stageIDs[st.Identifier] = st.Pos
-			sc := &Scope{Pipeline: p, Stage: st, Seq: o.Seq, Codebase: o.Codebase, Secret: secret}
+			sc := scope(st, nil, nil)
 			if st.When.Condition != "" {
 				checkCondition(ps, sc, st.When)
 			}
@@ -130,8 +136,11 @@ func MakePlan(p *Pipeline, o PlanOptions) (*Plan, error) {
 					(&specReader{ps: ps, sc: sc}).value(v.node, "stage "+st.Identifier+" variables."+v.Name)
 				}
 			}
-			planStage(ps, pl, st, o, secret)
+			planStage(ps, pl, st, o, scope)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return pl, fmt.Errorf("plan %s: %w", p.File, err)
 	}
 	for k := range ps.ignored {
 		if !slices.Contains(p.Ignored, k) {
@@ -152,7 +161,7 @@ func checkCondition(ps *parser, sc *Scope, w When) {
 	}
 }
 
-func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, secret func(string) (string, bool)) {
+func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, scope func(*Stage, *Step, *[]string) *Scope) {
 	stepIDs := map[string]Pos{}
 	// built are the references the stage's earlier steps record their
 	// images under (PLUGIN_SOURCE_IMAGE hands over through them).
@@ -165,7 +174,7 @@ func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, secret func(strin
 			}
 			stepIDs[s.Identifier] = s.Pos
 			var secrets []string
-			sc := &Scope{Pipeline: pl.Pipeline, Stage: st, Step: s, Seq: o.Seq, Codebase: o.Codebase, Secret: secret, Secrets: &secrets}
+			sc := scope(st, s, &secrets)
 			if s.When.Condition != "" {
 				checkCondition(ps, sc, s.When)
 			}

@@ -200,7 +200,7 @@ func (r *runner) run(ctx context.Context, p *Pipeline) (*Report, error) {
 	// Each run is an execution of its own, as in Harness: the state its
 	// steps leave in the workspace vouches for nothing in another run.
 	execID := newExecutionID()
-	first, err := MakePlan(p, PlanOptions{Seq: max(o.SequenceID, 1), ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
+	first, err := MakePlan(ctx, p, PlanOptions{Seq: max(o.SequenceID, 1), ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
 	if err != nil {
 		return r.report, err
 	}
@@ -214,7 +214,7 @@ func (r *runner) run(ctx context.Context, p *Pipeline) (*Report, error) {
 			return r.report, err
 		}
 	}
-	plan, err := MakePlan(p, PlanOptions{Seq: seq, ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
+	plan, err := MakePlan(ctx, p, PlanOptions{Seq: seq, ExecutionID: execID, Codebase: r.codebase, Secret: secret, Connectors: o.Connectors, BuildxOnK8: o.BuildxOnK8})
 	if err != nil {
 		return r.report, err
 	}
@@ -284,7 +284,7 @@ func (r *runner) run(ctx context.Context, p *Pipeline) (*Report, error) {
 		var wg sync.WaitGroup
 		results := make([]bool, len(group))
 		for i, st := range group {
-			run, why := r.shouldRun(st.When, failed, &Scope{Pipeline: p, Stage: st, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret})
+			run, why := r.shouldRun(st.When, failed, &Scope{Pipeline: p, Stage: st, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret, ctx: ctx})
 			if !run {
 				r.skipStage(st, why)
 				continue
@@ -502,7 +502,7 @@ func (r *runner) runStage(ctx context.Context, st *Stage) bool {
 		var wg sync.WaitGroup
 		reps := make([]*StepReport, len(group))
 		for i, s := range group {
-			sc := &Scope{Pipeline: r.plan.Pipeline, Stage: st, Step: s, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret}
+			sc := &Scope{Pipeline: r.plan.Pipeline, Stage: st, Step: s, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret, ctx: ctx}
 			run, why := r.shouldRun(s.When, failed, sc)
 			if ctx.Err() != nil {
 				run, why = false, "the run was cancelled"

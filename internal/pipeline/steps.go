@@ -147,7 +147,7 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	env := map[string]string{}
 	// The stage's variables, their secrets masked too.
 	var secrets []string
-	sc := &Scope{Pipeline: r.plan.Pipeline, Stage: pd.Step.Stage, Step: pd.Step, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret, Secrets: &secrets}
+	sc := &Scope{Pipeline: r.plan.Pipeline, Stage: pd.Step.Stage, Step: pd.Step, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret, Secrets: &secrets, ctx: ctx}
 	for _, v := range pd.Step.Stage.Variables {
 		if _, ok := env[v.Name]; !ok {
 			val, err := sc.Expand(v.Value)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -93,7 +94,11 @@ func (r *specReader) expand(v string, n *yaml.Node, path string) string {
 	}
 	out, err := r.sc.Expand(v)
 	if err != nil {
-		r.ps.probs.add(n, "", "%s: %v", path, err)
+		// A cancelled plan (MakePlan says so) and a budget spent before
+		// (reported where it ran out) are no problem of this value.
+		if !errors.Is(err, errSpent) && r.sc.context().Err() == nil {
+			r.ps.probs.add(n, "", "%s: %v", path, err)
+		}
 		r.exprFailed = true
 	}
 	return out
