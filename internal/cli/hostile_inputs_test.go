@@ -7,7 +7,6 @@
 package cli
 
 import (
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -61,12 +60,7 @@ func TestVerifyUnavailableRegistryIsNotNotFound(t *testing.T) {
 		t.Fatalf("hoist verify of the signed image:\n%s", v)
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := l.Addr().String()
-	l.Close()
+	refused := harness.RefusedAddr(t)
 	unresolved := strings.Repeat("a", 64) + ".example"
 	manifests := &faultProxy{match: func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/manifests/") }, status: http.StatusServiceUnavailable, times: 1000}
 	busy := startFaultProxy(t, reg, manifests)

@@ -102,12 +102,7 @@ func TestOneDestinationFails(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
 	good := harness.StartRegistry(t, harness.RegistryOptions{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	closed := harness.RefusedAddr(t)
 	img := open(t, f.DockerSave)
 	res := Push(context.Background(), img.Artifact, tags(t, good.Host+"/app:1", closed+"/app:1"), options(t))
 	if res[0].Err != nil || skopeoDigest(t, good.Host+"/app:1") != img.Digest.String() {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/hoist-build/hoist/internal/harness"
 )
 
 // A registry that gives no answer (its name unresolved, the connection
@@ -20,13 +22,7 @@ import (
 // by the Go resolver without a query (a label longer than DNS allows).
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, refused := net.Dial("tcp", addr)
+	_, refused := net.Dial("tcp", harness.RefusedAddr(t))
 	_, unresolved := (&net.Resolver{PreferGo: true}).LookupHost(context.Background(), strings.Repeat("a", 64)+".example")
 	if refused == nil || unresolved == nil {
 		t.Fatalf("the dial and the lookup succeeded: %v, %v", refused, unresolved)
