@@ -275,6 +275,41 @@ func tarballConfig(t *testing.T, p, ref string) string {
 	return h.String()
 }
 
+// ociArchiveDigest is the digest of the manifest skopeo (a reader
+// independent of hoist) reads from an OCI archive.
+func ociArchiveDigest(t *testing.T, p string) string {
+	t.Helper()
+	raw := harness.Run(t, nil, harness.Need(t, "skopeo"), "inspect", "--raw", "oci-archive:"+p)
+	return "sha256:" + sha256Hex(t, raw)
+}
+
+// An OCI tarball is written by BuildKit's exporter through the session,
+// and from the engine's content store in the direct export: both are
+// the image of the result's digest, as skopeo reads them.
+func TestBuildKitOCITarball(t *testing.T) {
+	t.Parallel()
+	bk := sharedBuildKit(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	base, _ := pushBase(t, reg, "base/busybox", "base")
+	ctxDir := contextDir(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo " + randomHex(8) + " > /x\n"})
+	for _, direct := range []bool{false, true} {
+		ws := t.TempDir()
+		tarPath := filepath.Join(ws, "image.oci.tar")
+		b := &build.BuildKit{Client: bk}
+		if direct {
+			b.ContentDir = contentStore(t)
+		}
+		res, err := b.Build(context.Background(), build.Request{ContextDir: ctxDir, Workspace: files.Workspace(ws),
+			Out: build.Outputs{LayoutDir: filepath.Join(ws, "layout"), Tar: createFile(t, tarPath), TarFormat: "oci"}})
+		if err != nil {
+			t.Fatalf("direct=%v: %v", direct, err)
+		}
+		if got := ociArchiveDigest(t, tarPath); got != res.Digest {
+			t.Errorf("direct=%v: skopeo reads the OCI tarball as %s, the result says %s", direct, got, res.Digest)
+		}
+	}
+}
+
 // A failing RUN step is ErrBuild with BuildKit's own words (the command
 // and its exit code), not a gRPC status.
 func TestBuildKitFailedStep(t *testing.T) {

@@ -145,6 +145,22 @@ func TestKanikoBuildsWithTheRealExecutor(t *testing.T) {
 		}
 	})
 
+	t.Run("oci tarball", func(t *testing.T) {
+		t.Parallel()
+		ctxDir, _ := os.MkdirTemp(root, "ctx-")
+		os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+base+"\nRUN echo "+randomHex(4)+" > /x\n"), 0o644)
+		ws, _ := os.MkdirTemp(root, "ws-")
+		tarPath := filepath.Join(ws, "image.oci.tar")
+		res, err := newKaniko().Build(context.Background(), build.Request{ContextDir: ctxDir,
+			Out: build.Outputs{LayoutDir: filepath.Join(ws, "layout"), Tar: createFile(t, tarPath), TarFormat: "oci"}})
+		if err != nil {
+			t.Fatalf("kaniko build: %v", err)
+		}
+		if got := ociArchiveDigest(t, tarPath); got != res.Digest {
+			t.Errorf("skopeo reads the OCI tarball as %s, the result says %s", got, res.Digest)
+		}
+	})
+
 	t.Run("failure", func(t *testing.T) {
 		t.Parallel()
 		marker := "kaniko-fails-" + randomHex(4)
@@ -166,8 +182,12 @@ func TestKanikoBuildsWithTheRealExecutor(t *testing.T) {
 		k := newKaniko()
 		k.DockerConfig = nil
 		// The executor's docker config is its own (empty), not one the
-		// environment names.
-		k.Env = []string{"DOCKER_CONFIG=" + filepath.Dir(filepath.Join(root, "x"))}
+		// environment names, even when that one holds the login.
+		elsewhere, _ := os.MkdirTemp(root, "docker-config-")
+		if err := os.WriteFile(filepath.Join(elsewhere, "config.json"), cfg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k.Env = []string{"DOCKER_CONFIG=" + elsewhere, "HOME=" + elsewhere}
 		_, err := k.Build(context.Background(), build.Request{ContextDir: ctxDir})
 		if !errors.Is(err, build.ErrBuild) || !strings.Contains(err.Error(), "401") && !strings.Contains(strings.ToLower(err.Error()), "unauthorized") {
 			t.Errorf("a private base without credentials: %v, want ErrBuild saying the registry refused", err)
