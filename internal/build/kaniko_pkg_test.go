@@ -46,7 +46,7 @@ func kanikoInContainer(t *testing.T, d *harness.Docker, root string) string {
 	d.Build(t, ctx, image)
 	t.Cleanup(func() { harness.RunErr(d.Env(), "docker", "rmi", "-f", image) })
 	wrapper := filepath.Join(t.TempDir(), "executor")
-	script := "#!/bin/sh\nexec env -i HOME=" + t.TempDir() + " DOCKER_HOST=" + d.Host + " " + dockerCLI +
+	script := "#!/bin/sh\nexec /usr/bin/env -i HOME=" + t.TempDir() + " DOCKER_HOST=" + d.Host + " " + dockerCLI +
 		" run --rm --network host -v " + root + ":" + root + " -e DOCKER_CONFIG=\"$DOCKER_CONFIG\" " + image + " \"$@\"\n"
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
