@@ -248,3 +248,19 @@ func TestUnreachableDaemon(t *testing.T) {
 		t.Errorf("client of a socket that does not exist: %v", err)
 	}
 }
+
+// A daemon that accepts the connection and never answers is given a few
+// seconds (the ping's bound), not forever.
+func TestSilentDaemonIsBounded(t *testing.T) {
+	t.Parallel()
+	addr := harness.SilentServer(t)
+	d := daemon.New("tcp://" + addr)
+	start := time.Now()
+	_, err := d.Client(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is not reachable") || !strings.Contains(err.Error(), addr) {
+		t.Errorf("a daemon that never answers: %v", err)
+	}
+	if el := time.Since(start); el > 15*time.Second {
+		t.Errorf("it took %s to give up on a daemon that never answers", el)
+	}
+}
