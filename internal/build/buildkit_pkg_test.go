@@ -474,14 +474,9 @@ func TestBuildKitCompression(t *testing.T) {
 	}
 }
 
-// DEFECT (reported, not fixed here: internal/build is being restructured
-// by another helper): Request.Compression documents gzip as the default,
-// but an empty Compression sets no compression for BuildKit, which then
-// reuses whatever variant of a layer it holds: after a zstd build of the
-// same layers, a build with Compression "" gives zstd layers. (internal/
-// step always sets gzip, so a user of hoist does not see it; a caller of
-// the package does.) Fix: default to gzip (force-compression) in
-// solveOpt, or document that "" is the engine's choice.
+// Request.Compression "" is gzip, as documented, also after a zstd build
+// of the same layers (BuildKit would otherwise reuse the zstd variant it
+// holds: it did before the compression was always forced).
 func TestBuildKitDefaultCompressionIsGzip(t *testing.T) {
 	t.Parallel()
 	bk := sharedBuildKit(t)

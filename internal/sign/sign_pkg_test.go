@@ -340,18 +340,13 @@ func TestVerifyAcceptsWhatCosignSigned(t *testing.T) {
 	}
 }
 
-// DEFECT (reported, not fixed here: internal/sign is being restructured
-// by another helper): the real cosign CLI (v3.1.3, the pinned one) signs
-// by default in the sigstore bundle format, stored as an OCI referrer
-// (on distribution 2.8, an index under the tag sha256-<hex>), and hoist's
-// verification (hoist verify) reads cosign's legacy .sig tag only: "no
-// signatures found" for an image that cosign verify --key accepts.
-// docs/usage.md says hoist verify checks "a signature over the digest
-// that verifies with the key", with cosign's verification code. Fix:
-// also read the bundles (cosign.VerifyImageAttestations' sibling for
-// bundles, CheckOpts.NewBundleFormat), or say in docs/usage.md that
-// only cosign's legacy format (--new-bundle-format=false) and hoist's
-// own signatures are read.
+// The real cosign CLI (v3.1.3, the pinned one) signs and attests by
+// default in the Sigstore bundle format, stored as OCI referrers (on
+// distribution 2.8, an index under the tag sha256-<hex>). hoist's
+// verification reads those bundles as it reads cosign's legacy tags
+// (before, it said "no signatures found" for an image cosign verify
+// --key accepts): the signature counts, with the key only; the CycloneDX
+// attestation counts for --require sbom.
 func TestVerifyAcceptsCosignsDefaultSignature(t *testing.T) {
 	t.Parallel()
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
@@ -372,6 +367,27 @@ func TestVerifyAcceptsCosignsDefaultSignature(t *testing.T) {
 	got, err := sign.Verify(context.Background(), d, v, nil, http.DefaultTransport, authn.DefaultKeychain)
 	if err != nil || got.Signatures != 1 {
 		t.Errorf("hoist's verification of a signature cosign verify accepts: %+v, %v (tags: %q)", got, err, tagsOf(t, reg, "bundle/app"))
+	}
+	// Another key's verification finds none.
+	_, otherPub := keyPair(t, "pw2")
+	other, err := sign.LoadPublic(otherPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sign.Verify(context.Background(), d, other, nil, http.DefaultTransport, authn.DefaultKeychain); !errors.Is(err, sign.ErrUnverified) {
+		t.Errorf("another key verifies cosign's bundle: %+v, %v", got, err)
+	}
+	// cosign attest, in the bundle format too, satisfies --require sbom.
+	pred := filepath.Join(t.TempDir(), "sbom.json")
+	if err := os.WriteFile(pred, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.5","components":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := reg.CosignEnv(t, []string{"COSIGN_PASSWORD=pw"}, "attest", "--key", key, "--type", "cyclonedx", "--predicate", pred, "--use-signing-config=false", "--tlog-upload=false", "-y", ref); err != nil {
+		t.Fatalf("cosign attest: %v\n%s", err, out)
+	}
+	got, err = sign.Verify(context.Background(), d, v, []string{"sbom"}, http.DefaultTransport, authn.DefaultKeychain)
+	if err != nil || got.Signatures != 1 || got.Attestations[sign.KindSBOM] != 1 {
+		t.Errorf("hoist's verification of cosign's bundle attestation: %+v, %v", got, err)
 	}
 }
 
