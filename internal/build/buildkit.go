@@ -208,11 +208,13 @@ func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
 		return client.SolveOpt{}, fmt.Errorf("%w: network %q: want default, host or none", ErrInput, req.Network)
 	}
 
-	comp := map[string]string{}
-	if req.Compression != "" {
-		comp["compression"] = req.Compression
-		comp["force-compression"] = "true"
+	// Always forced: BuildKit otherwise reuses whichever variant of a
+	// layer it already holds (zstd from an earlier build).
+	compression := req.Compression
+	if compression == "" {
+		compression = "gzip"
 	}
+	comp := map[string]string{"compression": compression, "force-compression": "true"}
 	if req.Level > 0 {
 		comp["compression-level"] = strconv.Itoa(req.Level)
 	}

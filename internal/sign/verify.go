@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v3/pkg/cosign"
+	"github.com/sigstore/cosign/v3/pkg/oci"
 	ociremote "github.com/sigstore/cosign/v3/pkg/oci/remote"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -83,23 +84,31 @@ func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, requi
 	out := &Verification{Digest: d, Attestations: map[string]int{}}
 	co := &cosign.CheckOpts{SigVerifier: v, IgnoreTlog: true, IgnoreSCT: true, Offline: true,
 		ClaimVerifier: cosign.SimpleClaimVerifier, RegistryClientOpts: []ociremote.Option{opt}}
+	// cosign 3 signs and attests in the Sigstore bundle format by
+	// default, stored as OCI referrers (or under the sha256-<hex> tag):
+	// those count as hoist's own (cosign's legacy tags) do. A bundle that
+	// does not verify with the key counts for nothing.
+	bundled, signed, err := bundles(ctx, d, co)
+	if err != nil {
+		return out, unavailable(d, err)
+	}
 	sv, _, err := cosign.VerifyImageSignatures(ctx, d, co)
 	if err != nil && registry.Unavailable(err) {
 		return out, unavailable(d, err)
 	}
-	if err != nil {
+	if err != nil && signed == 0 {
 		return out, fmt.Errorf("%w: %s: no signature verifies with the key: %w", ErrUnverified, d, err)
 	}
-	out.Signatures = len(sv)
+	out.Signatures = len(sv) + signed
 	co.ClaimVerifier = cosign.IntotoSubjectClaimVerifier
 	atts, _, err := cosign.VerifyImageAttestations(ctx, d, co)
 	if err != nil && len(require) > 0 && registry.Unavailable(err) {
 		return out, unavailable(d, err)
 	}
-	if err != nil && len(require) > 0 {
+	if err != nil && len(require) > 0 && len(bundled) == 0 {
 		return out, fmt.Errorf("%w: %s: no attestation verifies with the key (required: %s): %w", ErrUnverified, d, strings.Join(require, ", "), err)
 	}
-	for _, a := range atts {
+	for _, a := range append(atts, bundled...) {
 		st, err := statementOf(a.Payload)
 		if err != nil {
 			return out, fmt.Errorf("%w: %s: an attestation: %w", ErrUnverified, d, err)
@@ -141,6 +150,37 @@ func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, requi
 		return out, fmt.Errorf("%w: %s: %s", ErrUnverified, d, strings.Join(missing, "; "))
 	}
 	return out, nil
+}
+
+// cosignSign is the predicate type of the statement cosign 3 signs (in a
+// Sigstore bundle) when it signs an image.
+const cosignSign = "https://sigstore.dev/cosign/sign/v1"
+
+// bundles reads the Sigstore bundles attached to d that verify with the
+// key: the attestations among them, and how many are signatures. An
+// error is a registry that gave no answer; any other failure (no
+// bundle, no referrers, a bundle of another key) is none found.
+func bundles(ctx context.Context, d name.Digest, co *cosign.CheckOpts) ([]oci.Signature, int, error) {
+	bco := *co
+	bco.NewBundleFormat = true
+	bco.ClaimVerifier = cosign.IntotoSubjectClaimVerifier
+	verified, _, err := cosign.VerifyImageAttestations(ctx, d, &bco)
+	if err != nil {
+		if registry.Unavailable(err) {
+			return nil, 0, err
+		}
+		return nil, 0, nil
+	}
+	var atts []oci.Signature
+	signed := 0
+	for _, a := range verified {
+		if st, err := statementOf(a.Payload); err == nil && st.PredicateType == cosignSign {
+			signed++
+			continue
+		}
+		atts = append(atts, a)
+	}
+	return atts, signed, nil
 }
 
 // ErrImage marks an image that cannot be read from its registry.
