@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-
 	"github.com/hoist-build/hoist/internal/engine"
 	"github.com/hoist-build/hoist/internal/envlist"
 	"github.com/hoist-build/hoist/internal/files"
@@ -365,7 +363,7 @@ func (r *runner) needsEngine() bool {
 		return false
 	}
 	for _, pd := range r.plan.Steps {
-		if pd.Kind == "build" && pd.Tool == "buildkit" && !truthy(lookupOr(pd, "PLUGIN_PUSH_ONLY")) {
+		if pd.BuildsInEngine() {
 			return true
 		}
 	}
@@ -378,8 +376,8 @@ func (r *runner) needsEngine() bool {
 func (r *runner) engineNetwork() string {
 	network := ""
 	for _, pd := range r.plan.Steps {
-		if pd.Kind == "build" && pd.Tool == "buildkit" && !truthy(lookupOr(pd, "PLUGIN_PUSH_ONLY")) {
-			switch v := lookupOr(pd, "PLUGIN_NETWORK"); v {
+		if pd.BuildsInEngine() {
+			switch v := pd.Settings.Network; v {
 			case "host", "none":
 				network = v
 			default:
@@ -393,19 +391,7 @@ func (r *runner) engineNetwork() string {
 // startLocal starts the local registries: one per host a step pushes to
 // or a scan step pulls from.
 func (r *runner) startLocal(ctx context.Context) ([]*LocalRegistry, error) {
-	hosts := map[string]bool{}
-	for _, pd := range r.plan.Steps {
-		if pd.Kind == "build" && pd.Pushes {
-			for _, ref := range pd.Refs {
-				hosts[ref.RegistryStr()] = true
-			}
-		}
-		if pd.Kind == "scan" && pd.Scan.ImageType == "docker_v2" {
-			if ref, err := name.ParseReference(pd.Scan.Image); err == nil {
-				hosts[ref.Context().RegistryStr()] = true
-			}
-		}
-	}
+	hosts := r.plan.localHosts()
 	if len(hosts) == 0 {
 		return nil, nil
 	}
@@ -413,7 +399,7 @@ func (r *runner) startLocal(ctx context.Context) ([]*LocalRegistry, error) {
 	if err != nil {
 		return nil, err
 	}
-	regs, err := StartLocalRegistries(ctx, bin, filepath.Join(r.root, ".registries"), slices.Sorted(maps.Keys(hosts)))
+	regs, err := StartLocalRegistries(ctx, bin, filepath.Join(r.root, ".registries"), hosts)
 	if err != nil {
 		return nil, err
 	}
