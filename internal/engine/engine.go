@@ -79,6 +79,10 @@ type Registry struct {
 	HTTP     bool
 	Insecure bool     // skip TLS verification (PLUGIN_SKIP_TLS_VERIFY)
 	CAFiles  []string // extra CAs
+	// Base marks the base images' registry (PLUGIN_BASE_IMAGE_REGISTRY):
+	// only the engine reaches it, so a running engine without its access
+	// cannot serve the step (see Missing).
+	Base bool
 }
 
 // Engine is a connected BuildKit daemon.
@@ -94,7 +98,10 @@ type Engine struct {
 	// it: "cni" (a namespace of their own), "host", or "" when unknown.
 	Network string
 	opts    Options
-	cmd     *exec.Cmd
+	// setup is the registry access and mirrors the embedded engine was
+	// started with.
+	setup setup
+	cmd   *exec.Cmd
 	done    chan struct{}
 	// users is a shared lock on the embedded engine's directory, held while
 	// this run uses it (see Close).
@@ -151,18 +158,28 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	}
 	addr := Socket(o.Dir)
 	// A running engine (hoist engine start, or another run's) is used as
-	// it is.
+	// it was started: what the step asks of it and it lacks is said.
 	if c, network, err := connect(ctx, addr, o, 2*time.Second, nil); err == nil {
 		if !isolated(network) && !hostAllowed(o.Network) {
 			c.Close()
 			unlockFile(users)
 			return nil, fmt.Errorf("%w: the running embedded engine at %s runs RUN steps on the host's network (its worker's network is %q: it was started where no bridge could work, for a run with PLUGIN_NETWORK=host or none, or by an earlier hoist), where a RUN step reaches every service on this machine's loopback; stop it (hoist engine stop) so that this run starts one that gives RUN steps a network of their own, or set PLUGIN_NETWORK=host to accept the host's network", ErrEngine, o.Dir, network)
 		}
+		e := &Engine{Client: c, Addr: addr, Network: network, opts: o, users: users, setup: readSetup(o.Dir)}
+		m := e.Missing(o)
+		if err := m.Err(o.Dir); err != nil {
+			c.Close()
+			unlockFile(users)
+			return nil, err
+		}
 		logf(o, "engine: using the running embedded engine at %s", addr)
+		if n := m.Note(o.Dir); n != "" {
+			logf(o, "%s", n)
+		}
 		if o.Keep {
 			os.Remove(filepath.Join(o.Dir, "ephemeral"))
 		}
-		return &Engine{Client: c, Addr: addr, Network: network, opts: o, users: users}, nil
+		return e, nil
 	}
 	e, err := start(ctx, o)
 	if err != nil {
@@ -332,7 +349,7 @@ func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, err
 	os.WriteFile(filepath.Join(o.Dir, "buildkitd.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
 	done := make(chan struct{})
 	go func() { cmd.Wait(); logFile.Close(); close(done) }()
-	e := &Engine{Addr: addr, Started: true, opts: o, cmd: cmd, done: done}
+	e := &Engine{Addr: addr, Started: true, opts: o, cmd: cmd, done: done, setup: setupOf(regs, o.Mirrors)}
 	start := time.Now()
 	c, network, err := connect(ctx, e.Addr, o, o.Wait, done)
 	if err != nil {

@@ -147,6 +147,9 @@ type runner struct {
 	// mask holds every secret the run knows of: the secrets file's
 	// values and every value a <+secrets.getValue(...)> resolved to.
 	mask *mask.Set
+	// engine is the run's BuildKit engine, given to every step that
+	// builds in this process (nil when none does).
+	engine *engine.Engine
 }
 
 // Run validates and runs a pipeline. A pipeline with problems runs
@@ -265,16 +268,11 @@ func (r *runner) run(ctx context.Context, p *Pipeline) (*Report, error) {
 			}
 		}()
 	}
-	if eng := r.needsEngine(); eng {
-		// One engine for the whole run: every BuildKit step of every
-		// stage shares it (identical builds are built once).
-		e, err := engine.Open(ctx, engine.Options{Dir: lookupDefault(o.Lookup, "PLUGIN_ENGINE_DIR", engine.DefaultDir(o.Lookup)), Binary: lookupDefault(o.Lookup, "PLUGIN_BUILDKITD", "buildkitd"), Env: o.Environ,
-			Network: r.engineNetwork(),
-			Logf:    func(f string, a ...any) { o.Logf(f, a...) }})
-		if err != nil {
-			return r.report, err
-		}
-		defer e.Close()
+	if r.engine, err = r.openEngine(ctx); err != nil {
+		return r.report, err
+	}
+	if r.engine != nil {
+		defer r.engine.Close()
 	}
 
 	failed := false
@@ -356,36 +354,6 @@ func lookupDefault(l func(string) (string, bool), k, def string) string {
 		return v
 	}
 	return def
-}
-
-func (r *runner) needsEngine() bool {
-	if r.o.Isolation == "container" {
-		return false
-	}
-	for _, pd := range r.plan.Steps {
-		if pd.BuildsInEngine() {
-			return true
-		}
-	}
-	return false
-}
-
-// engineNetwork is the RUN network the run's engine serves (see
-// engine.Options.Network): host or none only when every BuildKit step
-// asks for it.
-func (r *runner) engineNetwork() string {
-	network := ""
-	for _, pd := range r.plan.Steps {
-		if pd.BuildsInEngine() {
-			switch v := pd.Settings.Network; v {
-			case "host", "none":
-				network = v
-			default:
-				return ""
-			}
-		}
-	}
-	return network
 }
 
 // startLocal starts the local registries: one per host a step pushes to

@@ -59,6 +59,7 @@ func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, l
 	if r.routes != nil {
 		st.Transport.Routes = r.routes
 	}
+	st.Engine = r.engine
 	st.Mask.Add(pd.Secrets...)
 	w := mask.NewWriter(log, st.Mask)
 	defer w.Flush()
