@@ -102,7 +102,7 @@ type Engine struct {
 	// started with.
 	setup setup
 	cmd   *exec.Cmd
-	done    chan struct{}
+	done  chan struct{}
 	// users is a shared lock on the embedded engine's directory, held while
 	// this run uses it (see Close).
 	users *os.File
