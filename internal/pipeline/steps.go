@@ -190,7 +190,7 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
 	if pd.Run.Image != "" {
-		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, nil, []string{shell, "-c", pd.Run.Command}, w))
+		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, env["PLUGIN_ARTIFACT_FILE"] != "", nil, []string{shell, "-c", pd.Run.Command}, w))
 	}
 	for k, v := range r.hostEnv() {
 		if _, set := env[k]; !set {
@@ -271,7 +271,9 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log 
 	if err := os.Remove(outFile); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	err := r.container(ctx, pd, ws, image, env, runArgs, nil, w)
+	// The artifact file's volume, by the step's typed settings.
+	addon := pd.Settings != nil && pd.Settings.ArtifactFile != ""
+	err := r.container(ctx, pd, ws, image, env, addon, runArgs, nil, w)
 	if out, rerr := settings.ReadDotenv(outFile); rerr == nil {
 		containerReport(rep, pd, out, ws, err == nil)
 	}
@@ -297,7 +299,9 @@ func containerReport(rep *StepReport, pd *Planned, out map[string]string, ws str
 
 // container runs image with the workspace at /harness through the
 // Docker daemon; the container is removed when it ends or ctx does.
-func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, env map[string]string, runArgs, cmdline []string, w io.Writer) error {
+// With addon, the container gets a volume at /addon (where a Kubernetes
+// step writes its artifact file).
+func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, env map[string]string, addon bool, runArgs, cmdline []string, w io.Writer) error {
 	cname := fmt.Sprintf("hoist-%s-%d-%s-%s-%d", r.plan.Pipeline.Identifier, r.plan.Seq, pd.Step.Stage.Identifier, pd.Step.Identifier, time.Now().UnixNano()%1e6)
 	cname = strings.Map(func(c rune) rune {
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
@@ -306,7 +310,7 @@ func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, e
 		return '-'
 	}, cname)
 	args := append([]string{"run", "--rm", "--name", cname, "--network", "host", "-v", ws + ":/harness", "-w", "/harness"}, runArgs...)
-	if env["PLUGIN_ARTIFACT_FILE"] != "" {
+	if addon {
 		// Kubernetes steps write their artifact file under /addon, a
 		// volume of the pod beside the workspace.
 		addon := filepath.Join(r.root, ".addon", pd.Step.Stage.Identifier, pd.Step.Identifier)
