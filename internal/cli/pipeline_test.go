@@ -794,3 +794,101 @@ func TestPipelineScanImagesAndRunImage(t *testing.T) {
 	assertContains(t, r, "[s.in_image] in_image sees the workspace at /harness",
 		"[s.build] warning: setting PLUGIN_HOIST_FUTURE_SETTING is not a hoist setting and is ignored")
 }
+
+// mirroredPipeline builds FROM a Docker Hub name that only a mirror holds
+// (PLUGIN_REGISTRY_MIRRORS: the engine's setting), writing its outputs to
+// relative paths.
+const mirroredPipeline = `pipeline:
+  identifier: mirrored
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: true
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  identifier: build
+                  type: BuildAndPushDockerRegistry
+                  spec:
+                    connectorRef: hub
+                    repo: registry.example.com/team/app
+                    tags: ["1"]
+                    context: mirrored
+                    dockerfile: mirrored/Dockerfile
+                    envVariables:
+                      PLUGIN_REGISTRY_MIRRORS: "@MIRROR@"
+                      PLUGIN_DIGEST_FILE: out/digest.txt
+                      DRONE_OUTPUT: out/output.env
+                      PLUGIN_ARTIFACT_FILE: out/artifact.json
+`
+
+// One engine, given to the steps: the run starts it configured for what
+// its BuildKit steps ask (here a Docker Hub mirror), and the step builds
+// on it, FROM a name only the mirror holds. An engine already running
+// without the mirror is not used silently: the run stops before any step,
+// naming the mirror and the fix (exit 6).
+//
+// And a step's relative output paths (PLUGIN_DIGEST_FILE, DRONE_OUTPUT,
+// PLUGIN_ARTIFACT_FILE) are in its stage's workspace, not in the
+// directory of the process that runs hoist pipeline run.
+func TestPipelineEngineAndOutputPaths(t *testing.T) {
+	f := harness.Inputs(t)
+	mirror := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.Base, "PLUGIN_DAEMON_OFF": "true",
+		"PLUGIN_DESTINATIONS": mirror.Host + "/library/hoist-pipeline-mirrored:1"})
+	dir := checkout(t, map[string]string{
+		"mirrored/Dockerfile": "FROM hoist-pipeline-mirrored:1\nRUN echo via-mirror > /m.txt\n",
+		"mirrored.yaml":       strings.Replace(mirroredPipeline, "@MIRROR@", mirror.Host, 1),
+	})
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cwd == dir {
+		t.Fatal("the process runs in the checkout")
+	}
+	ws := filepath.Join(t.TempDir(), "ws")
+	env := pipelineEnv(t, "PLUGIN_ENGINE_DIR", filepath.Join(t.TempDir(), "engine"), "PLUGIN_BUILDKITD", harness.Buildkitd(t))
+	r, rep := pipelineRun(t, dir, env, "mirrored.yaml", "--local", "--keep", "--workspace", ws)
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	assertContains(t, r, "engine: started buildkitd")
+	assertNotContains(t, r, "using the running embedded engine")
+	s := stepOf(t, rep, "build")
+	reg := localRegistry(t, rep, "registry.example.com")
+	digest := strings.TrimSpace(reg.Crane(t, "digest", reg.Host+"/team/app:1"))
+	if s.Digest != digest {
+		t.Errorf("the step reports %s, the registry holds %s", s.Digest, digest)
+	}
+	if got := f.Docker.RunImage(t, reg.Host+"/team/app:1", "cat", "/m.txt"); got != "via-mirror" {
+		t.Errorf("the image prints %q", got)
+	}
+	stage := filepath.Join(ws, "s")
+	for file, want := range map[string]string{"out/digest.txt": digest, "out/output.env": digest, "out/artifact.json": digest} {
+		b, err := os.ReadFile(filepath.Join(stage, file))
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("%s in the stage workspace: %q %v, want %q", file, b, err, want)
+		}
+		for _, wrong := range []string{cwd, dir} {
+			if _, err := os.Stat(filepath.Join(wrong, file)); err == nil {
+				t.Errorf("%s was written in %s, not in the stage workspace", file, wrong)
+			}
+		}
+	}
+
+	// The shared engine runs, started without the mirror.
+	shared, _ := harness.SharedEngine(t)
+	r, rep = pipelineRun(t, dir, pipelineEnv(t, "PLUGIN_ENGINE_DIR", shared), "mirrored.yaml", "--local")
+	if r.code != ExitEngine {
+		t.Errorf("exit %d, want %d:\n%s", r.code, ExitEngine, r)
+	}
+	assertContains(t, r, "the running embedded engine at "+shared+" was started without what this step needs: Docker Hub mirror "+mirror.Host+" (PLUGIN_REGISTRY_MIRRORS)",
+		"hoist engine stop")
+	if len(rep.Steps) != 0 {
+		t.Errorf("steps ran: %+v", rep.Steps)
+	}
+}

@@ -7,15 +7,12 @@ package engine
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -79,6 +76,10 @@ type Registry struct {
 	HTTP     bool
 	Insecure bool     // skip TLS verification (PLUGIN_SKIP_TLS_VERIFY)
 	CAFiles  []string // extra CAs
+	// Base marks the base images' registry (PLUGIN_BASE_IMAGE_REGISTRY):
+	// only the engine reaches it, so a running engine without its access
+	// cannot serve the step (see Missing).
+	Base bool
 }
 
 // Engine is a connected BuildKit daemon.
@@ -94,8 +95,11 @@ type Engine struct {
 	// it: "cni" (a namespace of their own), "host", or "" when unknown.
 	Network string
 	opts    Options
-	cmd     *exec.Cmd
-	done    chan struct{}
+	// setup is the registry access and mirrors the embedded engine was
+	// started with.
+	setup setup
+	cmd   *exec.Cmd
+	done  chan struct{}
 	// users is a shared lock on the embedded engine's directory, held while
 	// this run uses it (see Close).
 	users *os.File
@@ -151,18 +155,28 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	}
 	addr := Socket(o.Dir)
 	// A running engine (hoist engine start, or another run's) is used as
-	// it is.
+	// it was started: what the step asks of it and it lacks is said.
 	if c, network, err := connect(ctx, addr, o, 2*time.Second, nil); err == nil {
 		if !isolated(network) && !hostAllowed(o.Network) {
 			c.Close()
 			unlockFile(users)
 			return nil, fmt.Errorf("%w: the running embedded engine at %s runs RUN steps on the host's network (its worker's network is %q: it was started where no bridge could work, for a run with PLUGIN_NETWORK=host or none, or by an earlier hoist), where a RUN step reaches every service on this machine's loopback; stop it (hoist engine stop) so that this run starts one that gives RUN steps a network of their own, or set PLUGIN_NETWORK=host to accept the host's network", ErrEngine, o.Dir, network)
 		}
+		e := &Engine{Client: c, Addr: addr, Network: network, opts: o, users: users, setup: readSetup(o.Dir)}
+		m := e.Missing(o)
+		if err := m.Err(o.Dir); err != nil {
+			c.Close()
+			unlockFile(users)
+			return nil, err
+		}
 		logf(o, "engine: using the running embedded engine at %s", addr)
+		if n := m.Note(o.Dir); n != "" {
+			logf(o, "%s", n)
+		}
 		if o.Keep {
 			os.Remove(filepath.Join(o.Dir, "ephemeral"))
 		}
-		return &Engine{Client: c, Addr: addr, Network: network, opts: o, users: users}, nil
+		return e, nil
 	}
 	e, err := start(ctx, o)
 	if err != nil {
@@ -332,7 +346,7 @@ func launch(ctx context.Context, o Options, bin string, n Network) (*Engine, err
 	os.WriteFile(filepath.Join(o.Dir, "buildkitd.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
 	done := make(chan struct{})
 	go func() { cmd.Wait(); logFile.Close(); close(done) }()
-	e := &Engine{Addr: addr, Started: true, opts: o, cmd: cmd, done: done}
+	e := &Engine{Addr: addr, Started: true, opts: o, cmd: cmd, done: done, setup: setupOf(regs, o.Mirrors)}
 	start := time.Now()
 	c, network, err := connect(ctx, e.Addr, o, o.Wait, done)
 	if err != nil {
@@ -401,181 +415,4 @@ func (e *Engine) ContentDir() string {
 		return ""
 	}
 	return matches[0]
-}
-
-// Close disconnects and, when this run started the engine and Keep is not
-// set, stops it.
-func (e *Engine) Close() error {
-	if e.Client != nil {
-		e.Client.Close()
-	}
-	if e.users == nil {
-		return nil // a remote builder
-	}
-	unlockFile(e.users)
-	e.users = nil
-	// The last run using an engine that a run (not hoist engine start)
-	// started stops it: it is the one that gets the lock exclusively.
-	if _, err := os.Stat(filepath.Join(e.opts.Dir, "ephemeral")); err != nil {
-		if e.Started {
-			e.detach()
-		}
-		return nil
-	}
-	last, err := os.OpenFile(filepath.Join(e.opts.Dir, "users.lock"), os.O_RDWR, 0)
-	if err != nil {
-		return nil
-	}
-	defer last.Close()
-	if syscall.Flock(int(last.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-		if e.Started {
-			e.detach()
-		}
-		return nil // another run still uses it; the last one stops it
-	}
-	defer syscall.Flock(int(last.Fd()), syscall.LOCK_UN)
-	os.Remove(filepath.Join(e.opts.Dir, "ephemeral"))
-	if e.Started {
-		return e.stop()
-	}
-	return Stop(e.opts.Dir)
-}
-
-// detach leaves a daemon this run started running for others.
-func (e *Engine) detach() {
-	if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Release()
-	}
-}
-
-func (e *Engine) stop() error {
-	if e.cmd == nil || e.cmd.Process == nil {
-		return nil
-	}
-	e.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.done:
-	case <-time.After(20 * time.Second):
-		e.cmd.Process.Kill()
-		<-e.done
-	}
-	os.Remove(filepath.Join(e.opts.Dir, "buildkitd.pid"))
-	return nil
-}
-
-// plainHTTP reports whether the registry at host (HOST:PORT, or HOST for
-// 443) does not speak TLS: its answer to a TLS handshake is not TLS. A
-// registry that cannot be reached within wait is taken at its word
-// (plain HTTP allowed).
-func plainHTTP(ctx context.Context, host string, wait time.Duration) bool {
-	addr := host
-	if _, _, err := net.SplitHostPort(host); err != nil {
-		addr = net.JoinHostPort(host, "443")
-	}
-	h, _, _ := net.SplitHostPort(addr)
-	ctx, cancel := context.WithTimeout(ctx, min(wait, 10*time.Second))
-	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return true
-	}
-	defer conn.Close()
-	// The handshake tells whether the server speaks TLS; whether its
-	// certificate is trusted is BuildKit's to check, with the CAs it is
-	// given. Nothing is sent after the handshake.
-	err = tls.Client(conn, &tls.Config{ServerName: h, MinVersion: tls.VersionTLS12}).HandshakeContext(ctx)
-	var cert *tls.CertificateVerificationError
-	return err != nil && !errors.As(err, &cert)
-}
-
-// Config renders buildkitd.toml: the network of RUN steps, registry
-// access and Docker Hub mirrors.
-func Config(regs []Registry, mirrors []string, n Network) string {
-	var b strings.Builder
-	b.WriteString("# written by hoist for its embedded engine\n[worker.oci]\n  enabled = true\n  gc = true\n")
-	switch n.Mode {
-	case "bridge":
-		fmt.Fprintf(&b, "  networkMode = \"bridge\"\n  cniBinaryPath = %q\n  bridgeName = %q\n  bridgeSubnet = %q\n", n.CNIDir, n.Bridge, n.Subnet)
-	case "host":
-		b.WriteString("  networkMode = \"host\"\n")
-	}
-	b.WriteString("[worker.containerd]\n  enabled = false\n")
-	sort.Slice(regs, func(i, j int) bool { return regs[i].Host < regs[j].Host })
-	seen := map[string]bool{}
-	for _, r := range regs {
-		if seen[r.Host] {
-			continue
-		}
-		seen[r.Host] = true
-		fmt.Fprintf(&b, "\n[registry.%q]\n  http = %t\n  insecure = %t\n", r.Host, r.HTTP, r.Insecure)
-		if len(r.CAFiles) > 0 {
-			fmt.Fprintf(&b, "  ca = [%s]\n", quoteAll(r.CAFiles))
-		}
-	}
-	if len(mirrors) > 0 {
-		fmt.Fprintf(&b, "\n[registry.\"docker.io\"]\n  mirrors = [%s]\n", quoteAll(mirrors))
-	}
-	return b.String()
-}
-
-// buildkitdEnv are the variables buildkitd gets of the environment it is
-// given.
-var buildkitdEnv = append([]string{"PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR",
-	"ftp_proxy", "all_proxy", "FTP_PROXY", "ALL_PROXY"}, envlist.Proxy...)
-
-// TraceSocket is the buildkitd.toml section that puts the engine's trace
-// socket in its own directory. buildkitd's default is one path for the
-// whole machine (/run/buildkit/otel-grpc.sock), so two engines starting at
-// once (parallel steps, parallel tests) take it from each other and one
-// fails with "address already in use".
-func TraceSocket(dir string) string {
-	return fmt.Sprintf("\n[otel]\n  socketPath = %q\n", filepath.Join(dir, "otel-grpc.sock"))
-}
-
-func quoteAll(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = strconv.Quote(s)
-	}
-	return strings.Join(q, ", ")
-}
-
-// Status reports whether the embedded engine of dir answers, and its pid.
-func Status(ctx context.Context, dir string) (pid int, err error) {
-	b, _ := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
-	pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-	c, _, err := connect(ctx, Socket(dir), Options{}, 2*time.Second, nil)
-	if err != nil {
-		return pid, err
-	}
-	c.Close()
-	return pid, nil
-}
-
-// Stop stops a long-lived embedded engine started by `hoist engine start`.
-func Stop(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
-	if err != nil {
-		return fmt.Errorf("no embedded engine is recorded in %s", dir)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return fmt.Errorf("bad pid file in %s", dir)
-	}
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return err
-	}
-	if err := p.Signal(syscall.SIGTERM); err != nil {
-		os.Remove(filepath.Join(dir, "buildkitd.pid"))
-		return fmt.Errorf("engine pid %d: %w", pid, err)
-	}
-	for i := 0; i < 100; i++ {
-		if p.Signal(syscall.Signal(0)) != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	os.Remove(filepath.Join(dir, "buildkitd.pid"))
-	return nil
 }

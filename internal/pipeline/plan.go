@@ -48,6 +48,15 @@ type Planned struct {
 	Secrets []string
 	Scan    scanSpec
 	Run     runSpec
+	// Settings are a Build and Push step's settings, typed: what its
+	// environment gives (Env, converted once through internal/settings,
+	// paths as the runner names them). The runner decides by them (the
+	// mode, the network), never by Env's strings. Nil for the other
+	// kinds, and when the plan has a problem with them.
+	Settings *settings.Settings
+	// BaseConnector is the connector of a Build and Push step's base
+	// images (its spec's first baseImageConnectorRefs), "" for none.
+	BaseConnector string
 	// Refs are the references a Build and Push step names; Pushes says
 	// whether it pushes them.
 	Refs   []name.Tag
@@ -55,6 +64,18 @@ type Planned struct {
 	// Tool is kaniko or buildkit for a Build and Push step.
 	Tool string
 }
+
+// PushOnly reports a push-only Build and Push step (PLUGIN_PUSH_ONLY):
+// it builds nothing.
+func (p *Planned) PushOnly() bool { return p.Settings != nil && p.Settings.PushOnly }
+
+// Builds reports a Build and Push step that builds (with or without a
+// push: PLUGIN_NO_PUSH and its alias PLUGIN_DRY_RUN keep the build).
+func (p *Planned) Builds() bool { return p.Kind == "build" && !p.PushOnly() }
+
+// BuildsInEngine reports a step that builds with BuildKit (the run's
+// engine, when it runs in this process).
+func (p *Planned) BuildsInEngine() bool { return p.Builds() && p.Tool == "buildkit" }
 
 // Lookup is the step's environment as a lookup.
 func (p *Planned) Lookup(k string) (string, bool) {
@@ -92,8 +113,18 @@ type Plan struct {
 	ExecutionID string
 }
 
-// modeKeys are the settings that choose a step's mode.
-var modeKeys = []string{"PLUGIN_NO_PUSH", "PLUGIN_DRY_RUN", "PLUGIN_PUSH_ONLY"}
+// modeKeys are the environment names of the settings that choose a
+// step's mode (no-push with its alias, push-only), from the settings
+// table.
+var modeKeys = func() []string {
+	var keys []string
+	for _, f := range settings.Fields() {
+		if f.Flag == "no-push" || f.Flag == "push-only" {
+			keys = append(keys, f.Env...)
+		}
+	}
+	return keys
+}()
 
 func truthy(v string) bool { b, err := strconv.ParseBool(strings.TrimSpace(v)); return err == nil && b }
 
@@ -184,21 +215,19 @@ func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, scope func(*Stage
 			}
 			pd.Secrets = secrets
 			pl.Steps[s] = pd
-			if pd.Kind != "build" {
+			if pd.Kind != "build" || pd.Settings == nil {
 				continue
 			}
-			if src, ok := pd.Lookup("PLUGIN_SOURCE_IMAGE"); ok && src != "" && truthy(lookupOr(pd, "PLUGIN_PUSH_ONLY")) {
+			if src := pd.Settings.SourceImage; src != "" && pd.PushOnly() {
 				checkSourceImage(ps, pd, st, src, built)
 			}
-			if !truthy(lookupOr(pd, "PLUGIN_PUSH_ONLY")) {
+			if pd.Builds() {
 				groupBuilt = append(groupBuilt, pd.Refs...)
 			}
 		}
 		built = append(built, groupBuilt...)
 	}
 }
-
-func lookupOr(p *Planned, k string) string { v, _ := p.Lookup(k); return v }
 
 // checkSourceImage reports a PLUGIN_SOURCE_IMAGE that no earlier step of
 // the stage builds (the document's -buildx suffix).
@@ -219,8 +248,9 @@ func checkSourceImage(ps *parser, pd *Planned, st *Stage, src string, built []na
 		}
 	}
 	pos := pd.Step.Pos
+	origin := pd.Settings.Origin("source-image")
 	for _, e := range pd.Env {
-		if e.Name == "PLUGIN_SOURCE_IMAGE" {
+		if e.Name == origin {
 			pos = e.Pos
 		}
 	}
@@ -308,7 +338,8 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 		}
 		stageEnv = append(stageEnv, kv{v.Name, val, v.Pos})
 	}
-	spec, connector, connPos := r.buildEnv(s, st.Infra)
+	spec, bs := r.buildEnv(s, st.Infra)
+	pd.BaseConnector = bs.BaseConnector
 	// A step's own mode wins over the stage's: a stage-level
 	// PLUGIN_NO_PUSH does not make a push-only step a conflict.
 	own := map[string]bool{}
@@ -329,18 +360,10 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 		stageEnv = kept
 	}
 	var creds []kv
-	var baseRef string
-	for i := 0; i < len(spec); i++ {
-		if spec[i].Name == "\x00base" {
-			baseRef = spec[i].Value
-			spec = append(spec[:i], spec[i+1:]...)
-			i--
-		}
-	}
 	if o.Connectors != nil {
 		var err error
-		if creds, err = o.Connectors.stepEnv(connector, s.Type, baseRef, sc); err != nil {
-			ps.probs.addAt(connPos, "add it to the connectors file (docs/pipelines.md)", "step %s: %v", s.Identifier, err)
+		if creds, err = o.Connectors.stepEnv(bs.Connector, s.Type, pd.BaseConnector, sc); err != nil {
+			ps.probs.addAt(bs.ConnPos, "add it to the connectors file (docs/pipelines.md)", "step %s: %v", s.Identifier, err)
 		}
 	}
 	pd.Env = slices.Concat(base, stageEnv, creds, spec, id)
@@ -353,13 +376,16 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 	return pd
 }
 
-// checkSettings loads the step's settings as the step would, and its
-// references: a bad value or a mode conflict is a problem now, not at
-// run time.
+// checkSettings converts the step's environment into its typed settings
+// (pd.Settings), as the step would, and its references: a bad value or a
+// mode conflict is a problem now, not at run time.
 func checkSettings(ps *parser, pd *Planned) {
 	s, err := loadSettings(pd.Lookup, "/harness")
 	if err == nil {
 		pd.Refs, pd.Pushes, err = step.Refs(s)
+	}
+	if err == nil {
+		pd.Settings = s
 	}
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), settings.ErrInvalid.Error()+": ")
@@ -385,4 +411,24 @@ func InWorkspace(v, ws string) string {
 		rest := m[i+len("/harness"):]
 		return m[:i] + path.Clean(ws) + rest
 	})
+}
+
+// localHosts are the registries a run with --local stands in for: every
+// host a step pushes to (by its typed settings: a no-push step, whichever
+// name said so, pushes nothing) or a scan step pulls from; sorted.
+func (pl *Plan) localHosts() []string {
+	hosts := map[string]bool{}
+	for _, pd := range pl.Steps {
+		if pd.Kind == "build" && pd.Pushes {
+			for _, ref := range pd.Refs {
+				hosts[ref.RegistryStr()] = true
+			}
+		}
+		if pd.Kind == "scan" && pd.Scan.ImageType == "docker_v2" {
+			if ref, err := name.ParseReference(pd.Scan.Image); err == nil {
+				hosts[ref.Context().RegistryStr()] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(hosts))
 }

@@ -59,6 +59,7 @@ func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, l
 	if r.routes != nil {
 		st.Transport.Routes = r.routes
 	}
+	st.Engine = r.engine
 	st.Mask.Add(pd.Secrets...)
 	w := mask.NewWriter(log, st.Mask)
 	defer w.Flush()
@@ -89,8 +90,33 @@ func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, l
 // scanStep runs an AquaTrivy step as hoist's scan gate: the archive, the
 // image in the workspace store or the daemon, or the registry image, with
 // the scan settings of hoist's own environment (PLUGIN_SCAN_*: the
-// database, the cache) and the step's fail_on_severity.
+// database, the cache) and the step's spec (what it scans, its
+// fail_on_severity) set on the typed settings.
 func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Writer, rep *StepReport) error {
+	m := r.scanEnv(pd)
+	list := environ(m)
+	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	set := r.stepMask(pd)
+	s, err := loadSettings(lookup, ws)
+	if err != nil {
+		return masked(set, err)
+	}
+	scanSettings(s, pd.Scan, ws)
+	st, err := step.ScanFromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true, Version: r.o.Version, Secrets: set})
+	if err != nil {
+		return masked(set, err)
+	}
+	sp := pd.Scan
+	st.Scan.Labels = map[string]string{"target": sp.Name, "variant": sp.Variant, "pipeline": r.plan.Pipeline.Identifier, "step": pd.Step.Stage.Identifier + "." + pd.Step.Identifier}
+	fmt.Fprintf(log, "scanning %s %s (target %s, variant %s)\n", sp.ImageType, set.String(s.SourceTarPath+s.SourceImage), set.String(sp.Name), set.String(sp.Variant))
+	return r.runStepEngine(ctx, st, pd, log, rep)
+}
+
+// scanEnv is a scan step's environment: what it keeps of hoist's own
+// (passthrough, Trivy's cache, the scan settings PLUGIN_SCAN_*), then the
+// run's identity (the plan's: the record is this run's, for its push
+// steps).
+func (r *runner) scanEnv(pd *Planned) map[string]string {
 	m := r.hostEnv()
 	if v, ok := r.o.Lookup("TRIVY_CACHE_DIR"); ok {
 		m["TRIVY_CACHE_DIR"] = v
@@ -104,40 +130,30 @@ func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Wr
 			}
 		}
 	}
-	sp := pd.Scan
+	for _, e := range pd.Env {
+		m[e.Name] = e.Value
+	}
+	return m
+}
+
+// scanSettings sets what an AquaTrivy step's spec decides on its typed
+// settings: the image it scans (an archive in the workspace ws, or a
+// reference), its fail_on_severity, plain progress lines.
+func scanSettings(s *settings.Settings, sp scanSpec, ws string) {
 	switch sp.ImageType {
 	case "local_archive":
-		m["PLUGIN_SOURCE_TAR_PATH"] = InWorkspace(sp.Archive, ws)
+		s.SourceTarPath, s.SourceImage = InWorkspace(sp.Archive, ws), ""
 	default:
-		m["PLUGIN_SOURCE_IMAGE"] = sp.Image
+		s.SourceTarPath, s.SourceImage = "", sp.Image
 	}
 	switch sp.Severity {
 	case "":
 	case "none":
-		m["PLUGIN_SCAN_EXIT_CODE"] = "0"
+		s.ScanExitCode = 0
 	default:
-		m["PLUGIN_SCAN_SEVERITY"] = sp.Severity
+		s.ScanSeverity = strings.Split(sp.Severity, ",")
 	}
-	m["PLUGIN_PROGRESS"] = "plain"
-	// The run's identity (the plan's): the record is this run's, for its
-	// push steps.
-	for _, e := range pd.Env {
-		m[e.Name] = e.Value
-	}
-	list := environ(m)
-	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-	set := r.stepMask(pd)
-	s, err := loadSettings(lookup, ws)
-	if err != nil {
-		return masked(set, err)
-	}
-	st, err := step.ScanFromSettings(s, step.Environ{Lookup: lookup, WorkDir: ws, TempDir: r.temp, Environ: list, Plugin: true, Version: r.o.Version, Secrets: set})
-	if err != nil {
-		return masked(set, err)
-	}
-	st.Scan.Labels = map[string]string{"target": sp.Name, "variant": sp.Variant, "pipeline": r.plan.Pipeline.Identifier, "step": pd.Step.Stage.Identifier + "." + pd.Step.Identifier}
-	fmt.Fprintf(log, "scanning %s %s (target %s, variant %s)\n", sp.ImageType, set.String(m["PLUGIN_SOURCE_TAR_PATH"]+m["PLUGIN_SOURCE_IMAGE"]), set.String(sp.Name), set.String(sp.Variant))
-	return r.runStepEngine(ctx, st, pd, log, rep)
+	s.Progress = "plain"
 }
 
 // runCommand runs a Run step: its command in a shell in the workspace,
@@ -174,7 +190,7 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
 	if pd.Run.Image != "" {
-		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, nil, []string{shell, "-c", pd.Run.Command}, w))
+		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, env["PLUGIN_ARTIFACT_FILE"] != "", nil, []string{shell, "-c", pd.Run.Command}, w))
 	}
 	for k, v := range r.hostEnv() {
 		if _, set := env[k]; !set {
@@ -249,26 +265,43 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log 
 		// of it that works where --privileged is refused).
 		runArgs = append(runArgs, buildkitContainer...)
 	}
-	err := r.container(ctx, pd, ws, image, env, runArgs, nil, w)
-	if out, rerr := settings.ReadDotenv(filepath.Join(outDir, "output.env")); rerr == nil {
-		rep.Digest = out["digest"]
-		if truthy(env["PLUGIN_PUSH_ONLY"]) || !truthy(env["PLUGIN_NO_PUSH"]) {
-			for _, ref := range strings.Split(out["IMAGE_REFS"], ",") {
-				if ref != "" {
-					rep.Pushed = append(rep.Pushed, Pushed{Ref: ref, Digest: rep.Digest})
-				}
-			}
-		}
-		if t := out["IMAGE_TAR_PATH"]; t != "" && err == nil {
-			rep.Tarballs = append(rep.Tarballs, wsPath(t, ws))
-		}
+	// What an earlier run with the same workspace left says nothing of
+	// this one (the step merges its outputs into the file).
+	outFile := filepath.Join(outDir, "output.env")
+	if err := os.Remove(outFile); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	// The artifact file's volume, by the step's typed settings.
+	addon := pd.Settings != nil && pd.Settings.ArtifactFile != ""
+	err := r.container(ctx, pd, ws, image, env, addon, runArgs, nil, w)
+	if out, rerr := settings.ReadDotenv(outFile); rerr == nil {
+		containerReport(rep, pd, out, ws, err == nil)
 	}
 	return masked(set, err)
 }
 
+// containerReport records what a step run in a container did, from its
+// outputs (DRONE_OUTPUT): the digest, the references when the step
+// pushes (its typed settings say so), the tarball when it succeeded.
+func containerReport(rep *StepReport, pd *Planned, out map[string]string, ws string, ok bool) {
+	rep.Digest = out["digest"]
+	if pd.Pushes {
+		for _, ref := range strings.Split(out["IMAGE_REFS"], ",") {
+			if ref != "" {
+				rep.Pushed = append(rep.Pushed, Pushed{Ref: ref, Digest: rep.Digest})
+			}
+		}
+	}
+	if t := out["IMAGE_TAR_PATH"]; t != "" && ok {
+		rep.Tarballs = append(rep.Tarballs, wsPath(t, ws))
+	}
+}
+
 // container runs image with the workspace at /harness through the
 // Docker daemon; the container is removed when it ends or ctx does.
-func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, env map[string]string, runArgs, cmdline []string, w io.Writer) error {
+// With addon, the container gets a volume at /addon (where a Kubernetes
+// step writes its artifact file).
+func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, env map[string]string, addon bool, runArgs, cmdline []string, w io.Writer) error {
 	cname := fmt.Sprintf("hoist-%s-%d-%s-%s-%d", r.plan.Pipeline.Identifier, r.plan.Seq, pd.Step.Stage.Identifier, pd.Step.Identifier, time.Now().UnixNano()%1e6)
 	cname = strings.Map(func(c rune) rune {
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
@@ -277,7 +310,7 @@ func (r *runner) container(ctx context.Context, pd *Planned, ws, image string, e
 		return '-'
 	}, cname)
 	args := append([]string{"run", "--rm", "--name", cname, "--network", "host", "-v", ws + ":/harness", "-w", "/harness"}, runArgs...)
-	if env["PLUGIN_ARTIFACT_FILE"] != "" {
+	if addon {
 		// Kubernetes steps write their artifact file under /addon, a
 		// volume of the pod beside the workspace.
 		addon := filepath.Join(r.root, ".addon", pd.Step.Stage.Identifier, pd.Step.Identifier)

@@ -152,11 +152,22 @@ func joinPairs(p []kv) string {
 	return strings.Join(s, ",")
 }
 
+// buildSpec is what a Build and Push step's spec gives besides its
+// environment: the connectors whose credentials it gets.
+type buildSpec struct {
+	// Connector is the step's connectorRef, at ConnPos.
+	Connector string
+	ConnPos   Pos
+	// BaseConnector is the first of baseImageConnectorRefs: the connector
+	// whose credentials pull the base images ("" for none).
+	BaseConnector string
+}
+
 // buildEnv is what a runner sends a Build and Push step for its spec
 // (docs/pipelines.md; ../spec §4.1), without the connector's credentials:
-// its fields as PLUGIN_* settings, then its envVariables. The connector
-// reference is returned for the credentials.
-func (r *specReader) buildEnv(s *Step, infra Infra) (env []kv, connector string, connPos Pos) {
+// its fields as PLUGIN_* settings, then its envVariables. The connectors
+// are returned for the credentials.
+func (r *specReader) buildEnv(s *Step, infra Infra) (env []kv, bs buildSpec) {
 	known := append(append(append([]string{}, buildFields...), identity[s.Type]...), optionalIdentity[s.Type]...)
 	f := r.fields(s.Spec, r.path, known, buildIgnored...)
 	r.ps.require(f, s.Spec, r.path, append([]string{"connectorRef", "tags"}, identity[s.Type]...)...)
@@ -166,7 +177,7 @@ func (r *specReader) buildEnv(s *Step, infra Infra) (env []kv, connector string,
 		}
 	}
 	v := func(k string) string { return r.value(f[k], r.path+"."+k) }
-	connector, connPos = v("connectorRef"), posOf(f["connectorRef"])
+	bs.Connector, bs.ConnPos = v("connectorRef"), posOf(f["connectorRef"])
 	switch s.Type {
 	case "BuildAndPushDockerRegistry":
 		add("PLUGIN_REPO", v("repo"), f["repo"])
@@ -229,11 +240,11 @@ func (r *specReader) buildEnv(s *Step, infra Infra) (env []kv, connector string,
 	if b := f["baseImageConnectorRefs"]; b != nil {
 		refs := r.list(b, r.path+".baseImageConnectorRefs")
 		if len(refs) > 0 {
-			env = append(env, kv{"\x00base", refs[0], posOf(b)})
+			bs.BaseConnector = refs[0]
 		}
 	}
 	env = append(env, r.pairs(f["envVariables"], r.path+".envVariables")...)
-	return env, connector, connPos
+	return env, bs
 }
 
 // scanSpec is an AquaTrivy step's spec, read.

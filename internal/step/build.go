@@ -192,26 +192,29 @@ func (r *runner) builder(ctx context.Context) (build.Builder, func(), error) {
 		}
 		return &k, func() {}, nil
 	}
-	eng, err := r.openEngine(ctx)
+	eng, closeEngine, err := r.openEngine(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return r.buildKit(eng), func() { eng.Close() }, nil
+	return r.buildKit(eng), closeEngine, nil
 }
 
-// openEngine connects to the step's BuildKit, or starts the embedded one
-// configured for the step's registries.
-func (r *runner) openEngine(ctx context.Context) (*engine.Engine, error) {
+// openEngine is the step's BuildKit and how to release it: the engine the
+// caller gave (Step.Engine), when the step asks for no other, checked for
+// what the step needs of it; else the step's own connection to its
+// BuildKit, or the embedded engine it starts configured for the step's
+// registries.
+func (r *runner) openEngine(ctx context.Context) (*engine.Engine, func(), error) {
 	b := r.st.Build
 	o := b.Engine
 	o.Logf = r.pr.Printf
 	if b.EngineCA != "" {
 		if err := r.st.Workspace.MkdirAll(o.Dir); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		ca := filepath.Join(o.Dir, "registry-ca.pem")
+		ca := engine.CAFile(o.Dir, b.EngineCA)
 		if err := r.st.Workspace.WriteAtomic(ca, []byte(b.EngineCA)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		regs := make([]engine.Registry, len(o.Registries))
 		for i, reg := range o.Registries {
@@ -220,7 +223,21 @@ func (r *runner) openEngine(ctx context.Context) (*engine.Engine, error) {
 		}
 		o.Registries = regs
 	}
-	return engine.Open(ctx, o)
+	if eng := r.st.Engine; eng != nil && eng.Serves(o) {
+		m := eng.Missing(o)
+		if err := m.Err(o.Dir); err != nil {
+			return nil, nil, err
+		}
+		if n := m.Note(o.Dir); n != "" {
+			r.pr.Printf("%s", n)
+		}
+		return eng, func() {}, nil
+	}
+	eng, err := engine.Open(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, func() { eng.Close() }, nil
 }
 
 // buildInDaemon builds with the Docker daemon's built-in BuildKit: the

@@ -628,6 +628,19 @@ func kanikoOf(s *settings.Settings, env Environ, path func(string) string) build
 	}
 }
 
+// EngineOptions are the BuildKit a build step of the settings s, pushing
+// to dests, builds with, and a registry CA given as PEM content (see
+// engineOf): what a caller that opens one engine for several steps
+// (hoist pipeline run) opens it with. Paths resolve against env.WorkDir.
+func EngineOptions(s *settings.Settings, env Environ, dests []name.Tag) (engine.Options, string, error) {
+	return engineOf(s, env, dests, func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(env.WorkDir, p)
+	})
+}
+
 // engineOf is the BuildKit to build with: a remote one, or the embedded
 // engine configured for the step's registries; and a registry CA given as
 // PEM content, which the step writes into the engine's directory.
@@ -651,9 +664,10 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 	for _, d := range dests {
 		hosts = append(hosts, d.RegistryStr())
 	}
+	base := ""
 	if s.BaseRegistry != "" {
 		if h, err := registry.NormalizeHost(s.BaseRegistry); err == nil {
-			hosts = append(hosts, h)
+			hosts, base = append(hosts, h), h
 		}
 	}
 	pem, caFile := "", ""
@@ -665,7 +679,7 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 	for _, h := range hosts {
 		// PLUGIN_INSECURE allows plain HTTP; only PLUGIN_SKIP_TLS_VERIFY
 		// skips certificate checks.
-		reg := engine.Registry{Host: h, HTTP: s.Insecure, Insecure: s.SkipTLSVerify}
+		reg := engine.Registry{Host: h, HTTP: s.Insecure, Insecure: s.SkipTLSVerify, Base: h == base}
 		if caFile != "" {
 			reg.CAFiles = []string{caFile}
 		}

@@ -111,6 +111,14 @@ type Step struct {
 	Notes []string
 	// Version is hoist's version, for scan records and the provenance.
 	Version string
+	// Engine, when set, is an open BuildKit engine the caller shares with
+	// the step (hoist pipeline run's, for all its steps): a runtime
+	// handle, not configuration. A BuildKit step builds on it instead of
+	// opening the embedded engine by its directory, unless it names
+	// another builder (PLUGIN_BUILDER_REMOTE_CONN, PLUGIN_ENGINE_DIR); it
+	// fails when the engine lacks what only the engine uses (see
+	// engine.Missing). The step does not close it.
+	Engine *engine.Engine
 }
 
 // Login is how the step obtains credentials.
