@@ -892,3 +892,40 @@ func TestPipelineEngineAndOutputPaths(t *testing.T) {
 		t.Errorf("steps ran: %+v", rep.Steps)
 	}
 }
+
+// A stage skipped by its condition is not a failure: the stage after it
+// (when: Success, the default) runs, and the run succeeds. Before, the
+// skipped stage counted as failed and skipped every stage after it.
+func TestSkippedStageIsNoFailure(t *testing.T) {
+	t.Parallel()
+	dir := checkout(t, map[string]string{"skip.yaml": `pipeline:
+  identifier: skip
+  stages:
+    - stage:
+        identifier: first
+        type: CI
+        when: {pipelineStatus: Success, condition: <+codebase.branch> == "never"}
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {identifier: skipped, type: Run, spec: {command: echo skipped-ran}}
+    - stage:
+        identifier: second
+        type: CI
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {identifier: runs, type: Run, spec: {command: echo second-ran}}
+`})
+	r, rep := pipelineRun(t, dir, map[string]string{"HOME": t.TempDir()}, "skip.yaml", "--local")
+	if r.code != 0 {
+		t.Errorf("exit %d, want 0:\n%s", r.code, r)
+	}
+	assertContains(t, r, "stage first skipped", "[second.runs] second-ran")
+	assertNotContains(t, r, "skipped-ran", "an earlier step failed")
+	if s := stepOf(t, rep, "runs"); s.Status != "Success" {
+		t.Errorf("step runs: %s, want Success", s.Status)
+	}
+}

@@ -252,7 +252,9 @@ func (r *runner) runStages(ctx context.Context, p *Pipeline) {
 		for i, st := range group {
 			run, why := r.shouldRun(st.When, failed, &Scope{Pipeline: p, Stage: st, Seq: r.plan.Seq, Codebase: r.codebase, Secret: r.secret, ctx: ctx})
 			if !run {
+				// Skipped is not failed: the stages after it run.
 				r.skipStage(st, why)
+				results[i] = true
 				continue
 			}
 			wg.Add(1)
