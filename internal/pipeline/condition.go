@@ -72,7 +72,17 @@ func (sc *Scope) EvalCondition(s string) (bool, error) {
 	return v == "true", err
 }
 
+// Limits of a condition (docs/pipelines.md, Limits): its parser and
+// evaluator recurse, once per operator and per nesting.
+const (
+	MaxConditionSize  = 16 << 10
+	MaxConditionDepth = 64
+)
+
 func parseCondition(s string) (cond, error) {
+	if len(s) > MaxConditionSize {
+		return nil, fmt.Errorf("the condition has %d bytes, more than %d KiB, hoist's limit (docs/pipelines.md, Limits)", len(s), MaxConditionSize>>10)
+	}
 	toks, err := tokenize(s)
 	if err != nil {
 		return nil, err
@@ -137,8 +147,9 @@ func tokenize(s string) ([]token, error) {
 }
 
 type condParser struct {
-	toks []token
-	i    int
+	toks  []token
+	i     int
+	depth int // of ! and ( being parsed
 }
 
 func (p *condParser) peek(v string) bool {
@@ -185,6 +196,12 @@ func (p *condParser) unary() (cond, error) {
 	}
 	t := p.toks[p.i]
 	p.i++
+	if t.kind == "op" && (t.v == "!" || t.v == "(") {
+		if p.depth++; p.depth > MaxConditionDepth {
+			return nil, fmt.Errorf("the condition nests ! and ( more than %d deep, hoist's limit (docs/pipelines.md, Limits)", MaxConditionDepth)
+		}
+		defer func() { p.depth-- }()
+	}
 	switch {
 	case t.kind == "op" && t.v == "!":
 		x, err := p.unary()

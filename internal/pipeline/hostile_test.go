@@ -246,3 +246,46 @@ func TestPipelineFileTooLarge(t *testing.T) {
 		t.Errorf("Parse(/dev/zero): %v", err)
 	}
 }
+
+// A condition nested past MaxConditionDepth, or longer than
+// MaxConditionSize, is a problem at its line:col; before, two million
+// parentheses (4 MB, within the file limit) overflowed the parser's stack.
+func TestHostileConditions(t *testing.T) {
+	t.Parallel()
+	pipe := func(cond string) []byte {
+		return []byte(`pipeline:
+  identifier: c
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        when: {pipelineStatus: Success, condition: '` + cond + `'}
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {identifier: a, type: Run, spec: {command: echo}}
+`)
+	}
+	nest := func(n int) string { return strings.Repeat("(", n) + "true" + strings.Repeat(")", n) }
+	for cond, msg := range map[string]string{
+		nest(MaxConditionDepth + 1):                       "the condition nests ! and ( more than 64 deep, hoist's limit (docs/pipelines.md, Limits)",
+		strings.Repeat("!", MaxConditionDepth+1) + "true": "the condition nests ! and ( more than 64 deep",
+		nest(2_000_000):                                   "the condition has 4000004 bytes, more than 16 KiB, hoist's limit",
+		strings.Repeat("true && ", 3000) + "true":         "the condition has 24004 bytes, more than 16 KiB",
+	} {
+		var probs *Problems
+		bounded(10*time.Second, "the condition", func() { _, probs = validate(t, "c.yaml", pipe(cond)) })
+		expect(t, probs, want{"7:52", "pipeline.stages[0].stage.when.condition: " + msg, ""})
+	}
+	// At the limits, conditions parse and evaluate.
+	for _, cond := range []string{nest(MaxConditionDepth), strings.Repeat("!", MaxConditionDepth) + "true", strings.Repeat("true && ", 2000) + "true"} {
+		if pl, probs := validate(t, "c.yaml", pipe(cond)); probs != nil || pl == nil {
+			t.Errorf("a condition of %d bytes at the limits: %v", len(cond), probs)
+		}
+		sc := &Scope{Pipeline: &Pipeline{}}
+		if ok, err := sc.EvalCondition(cond); err != nil || !ok {
+			t.Errorf("EvalCondition of %d bytes: %v, %v", len(cond), ok, err)
+		}
+	}
+}
