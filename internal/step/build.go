@@ -61,6 +61,8 @@ func (r *runner) build(ctx context.Context) error {
 		r.pr.Printf("%s", n)
 	}
 	req := b.Request
+	// The provenance names the base images the builder resolved.
+	req.BaseImages = req.BaseImages || r.st.Attest.Provenance != nil
 	if b.Load && r.daemon == nil {
 		return fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs the Docker daemon, and this step may not use one", ErrInvalid)
 	}
@@ -163,7 +165,7 @@ func (r *runner) deliver(ctx context.Context, res *build.Result, extra map[strin
 	if err := r.writeMetadata(res); err != nil {
 		return err
 	}
-	if r.st.NoPush {
+	if r.st.Mode == ModeBuildOnly {
 		r.res.Digest = res.Digest
 		extra["digest"] = res.Digest
 		return r.writeDigestAndEnv(res.Digest, extra)
@@ -372,7 +374,7 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 // container and may replace any program in it, so after the build hoist
 // runs no credential helper (the push takes what was had here).
 func (r *runner) warmDestinations() error {
-	if r.st.NoPush {
+	if r.st.Mode == ModeBuildOnly {
 		return nil
 	}
 	var res []authn.Resource
