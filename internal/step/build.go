@@ -194,6 +194,10 @@ func (r *runner) builder(ctx context.Context) (build.Builder, func(), error) {
 		}
 		return &k, func() {}, nil
 	}
+	if eng := r.rt.Engine; eng != nil {
+		// The caller's engine (the pipeline's): its own to close.
+		return r.buildKit(eng), func() {}, nil
+	}
 	eng, err := r.openEngine(ctx)
 	if err != nil {
 		return nil, nil, err
