@@ -108,7 +108,9 @@ type runner struct {
 	regKC *registry.Keychain
 	// scanner is the scan gate, when the step scans.
 	scanner *scan.Scanner
-	res     Result
+	// pubs are the step's publishers (runner.publishers).
+	pubs *publishers
+	res  Result
 	// started is when the step started; built is the build's result;
 	// atts are the attestations to attach to the signed digest.
 	started time.Time
@@ -199,6 +201,10 @@ func start(ctx context.Context, st *Step, rt Runtime) (*runner, error) {
 	if st.UseDaemon {
 		r.daemon = daemon.New(st.DockerHost)
 	}
+	if r.pubs, err = r.publishers(ctx); err != nil {
+		r.close()
+		return nil, err
+	}
 	if st.Scan != nil {
 		// Trivy and its database are checked before anything is built
 		// or pushed.
@@ -229,7 +235,12 @@ func (r *runner) newScanner(ctx context.Context) (*scan.Scanner, error) {
 	return scan.New(ctx, o)
 }
 
-func (r *runner) close() { r.pr.Close() }
+func (r *runner) close() {
+	if r.pubs != nil {
+		r.pubs.close()
+	}
+	r.pr.Close()
+}
 
 // maskLearned adds to the mask what logins obtained so far: the clouds'
 // tokens and what credential helpers returned.
@@ -350,15 +361,8 @@ func (r *runner) sourceRequest(req source.Request) source.Request {
 // push publishes img to every destination and writes the outputs; extra
 // holds more DRONE_OUTPUT keys.
 func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]string) error {
-	var dests []name.Tag
-	var skipped []publish.Result
-	for _, d := range r.st.Destinations {
-		if err := r.loginFailed[d.RegistryStr()]; err != nil {
-			skipped = append(skipped, publish.Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %w", publish.ErrPush, err)})
-			continue
-		}
-		dests = append(dests, d)
-	}
+	reg := r.pubs.registries
+	dests := reg.pushed()
 	r.from = img.From
 	release, err := r.gate(ctx, img)
 	defer release()
@@ -366,26 +370,16 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 		return err
 	}
 	r.pr.Printf("pushing to %d destination(s)", len(dests))
-	o := publish.Options{
-		Keychain:    r.kc,
-		Transport:   r.tr,
-		Jobs:        r.st.Push.Jobs,
-		MaxParallel: r.st.Push.MaxParallel,
-		Retries:     r.st.Push.Retries,
-		FailFast:    r.st.Push.FailFast,
-		Progress:    r.pr,
-		Verify:      r.alongside(ctx, img.Digest.String(), dests, img.Verify),
+	pushed, err := reg.Publish(ctx, &Image{Digest: img.Digest.String(), Source: img, Check: r.alongside(ctx, img.Digest.String(), dests, img.Verify)})
+	if err != nil {
+		return err
 	}
-	if r.st.Debug {
-		o.Debugf = r.pr.Printf
-	}
-	results := publish.Push(ctx, img.Artifact, dests, o)
+	results := pushed.Results
 	r.pr.Close()
 	if err := r.ready(); err != nil {
 		// The key or the SBOM failed: no manifest was written.
 		return err
 	}
-	results = append(results, skipped...)
 	r.res.Digest, r.res.Pushed, r.res.Destinations = img.Digest.String(), true, results
 	failed := 0
 	for _, res := range results {
