@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/provenance"
+	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
@@ -265,4 +267,82 @@ func provenanceBuild(s *settings.Settings, env Environ, b *Build, secrets *mask.
 		pb.Labels[kv.Key] = v
 	}
 	return pb
+}
+
+// sign signs the digest once per repository that holds it, in parallel,
+// and attaches the attestations. A signature that cannot be stored fails
+// the step: the image is pushed but unsigned, and the error says so.
+func (r *runner) sign(ctx context.Context, digest string, results []publish.Result) error {
+	if r.signer == nil {
+		return nil
+	}
+	if err := r.provenance(); err != nil {
+		return fmt.Errorf("the image is pushed but not signed: %w", err)
+	}
+	repos := map[string]name.Repository{}
+	for _, res := range results {
+		if res.Err != nil {
+			continue
+		}
+		t, err := name.NewTag(res.Ref, name.WeakValidation)
+		if err != nil {
+			continue
+		}
+		repos[t.Context().Name()] = t.Context()
+	}
+	var kinds []string
+	for _, a := range r.atts {
+		if !slices.Contains(kinds, a.Kind) {
+			kinds = append(kinds, a.Kind)
+		}
+	}
+	with := ""
+	if len(kinds) > 0 {
+		with = " with " + strings.Join(kinds, ", ") + " attestations"
+	}
+	if err := r.signer.Unlock(); err != nil {
+		return fmt.Errorf("the image is pushed but not signed: %w", err)
+	}
+	if who, issuer := r.signer.Identity(); who != "" {
+		r.pr.Printf("keyless: Fulcio certified this step's key for %s (issuer %s)", who, issuer)
+	}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	for key, repo := range repos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p sign.Published
+			var err error
+			if prep := r.prepared[key]; prep != nil {
+				p, err = prep.Commit(ctx)
+			} else {
+				// Not prepared alongside the push (it wrote no manifest,
+				// or the preparation failed): all of it now.
+				p, err = r.signer.Publish(ctx, repo, digest, r.atts, r.tr, r.kc)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			r.res.Signed = append(r.res.Signed, key)
+			how := "cosign's tags"
+			if p.Referrers {
+				how = "cosign's tags and OCI referrers"
+			}
+			r.pr.Printf("signed %s@%s%s (%s)", key, digest, with, how)
+		}()
+	}
+	wg.Wait()
+	sort.Strings(r.res.Signed)
+	if len(errs) > 0 {
+		return fmt.Errorf("the image is pushed but not signed everywhere: %w", errors.Join(errs...))
+	}
+	r.res.Attested = kinds
+	return nil
 }

@@ -14,9 +14,9 @@ import (
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/runid"
+	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
-	"github.com/hoist-build/hoist/internal/tags"
 )
 
 // ErrSkip ends a step that auto-tag skips (neither a tag nor the default
@@ -114,26 +114,15 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	if st.Outputs, err = outputsOf(s, st.Workspace, tgt.kindName, path); err != nil {
 		return st, err
 	}
-	pushing := mode.Pushes() || mode == ModeScanOnly
-	if s.Scan {
-		if !pushing {
-			return st, fmt.Errorf("%w: %s gates a push, and this step pushes nothing (%s): scan its tarball or image with hoist scan (or the scan step), or set PLUGIN_SCAN on the push-only step", settings.ErrInvalid, s.Origin("scan"), s.Origin("no-push"))
-		}
-		if st.Scan, err = scanOf(s, env, path); err != nil {
-			return st, err
-		}
-		st.Scan.Run = st.Run
-		logins, secrets := trivyLogins(st.Scan.DBRepositories, env.Lookup)
-		st.Secrets.Add(secrets...)
-		st.Login.Static.Extra = append(logins, st.Login.Static.Extra...)
+	var logins []registry.Login
+	var secrets []string
+	if st.Scan, logins, secrets, err = gateOf(s, env, mode, st.Run, path); err != nil {
+		return st, err
 	}
-	if s.Sign {
-		if !pushing {
-			return st, fmt.Errorf("%w: %s signs what a step pushes, and this step pushes nothing (%s): set PLUGIN_SIGN on the push-only step that pushes this image", settings.ErrInvalid, s.Origin("sign"), s.Origin("no-push"))
-		}
-		if st.Sign, err = signingOf(s, path); err != nil {
-			return st, err
-		}
+	st.Secrets.Add(secrets...)
+	st.Login.Static.Extra = append(logins, st.Login.Static.Extra...)
+	if st.Sign, err = signingOf(s, mode, path); err != nil {
+		return st, err
 	}
 	if st.Attest, err = attestOf(s, env, st.Sign != nil, st.Scan != nil, path); err != nil {
 		return st, err
@@ -328,9 +317,34 @@ func outputsOf(s *settings.Settings, ws files.Workspace, kindName string, path f
 		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry}, nil
 }
 
-// signingOf is how a signing step signs: with a cosign key (checked
-// here, read again when the step runs) or keyless.
-func signingOf(s *settings.Settings, path func(string) string) (*Signing, error) {
+// gateOf is the scan gate of a step that scans (PLUGIN_SCAN), and
+// Trivy's own login for its database repositories (logins behind the
+// settings' own, and the secrets to mask).
+func gateOf(s *settings.Settings, env Environ, mode Mode, run runid.Run, path func(string) string) (*scan.Options, []registry.Login, []string, error) {
+	if !s.Scan {
+		return nil, nil, nil, nil
+	}
+	if !mode.Pushes() && mode != ModeScanOnly {
+		return nil, nil, nil, fmt.Errorf("%w: %s gates a push, and this step pushes nothing (%s): scan its tarball or image with hoist scan (or the scan step), or set PLUGIN_SCAN on the push-only step", settings.ErrInvalid, s.Origin("scan"), s.Origin("no-push"))
+	}
+	o, err := scanOf(s, env, path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o.Run = run
+	logins, secrets := trivyLogins(o.DBRepositories, env.Lookup)
+	return o, logins, secrets, nil
+}
+
+// signingOf is how a signing step signs (PLUGIN_SIGN): with a cosign key
+// (checked here, read again when the step runs) or keyless.
+func signingOf(s *settings.Settings, mode Mode, path func(string) string) (*Signing, error) {
+	if !s.Sign {
+		return nil, nil
+	}
+	if !mode.Pushes() && mode != ModeScanOnly {
+		return nil, fmt.Errorf("%w: %s signs what a step pushes, and this step pushes nothing (%s): set PLUGIN_SIGN on the push-only step that pushes this image", settings.ErrInvalid, s.Origin("sign"), s.Origin("no-push"))
+	}
 	switch {
 	case s.SignKey != "" && s.SignIdentityToken != "":
 		return nil, fmt.Errorf("%w: %s and %s are both set: sign with the key, or keyless with the identity token, not both", settings.ErrInvalid, s.Origin("sign-key"), s.Origin("sign-identity-token"))
@@ -397,87 +411,6 @@ func kindsConfig(s *settings.Settings, kindName string, path func(string) string
 		ACR: kinds.ACRConfig{TenantID: s.TenantID, ClientID: s.ClientID, ClientSecret: s.ClientSecret, ClientCertificate: s.ClientCert,
 			AuthorityHost: s.AzureAuthority, Registry: s.ACRRegistry},
 	}
-}
-
-// Refs are the references a step with these settings names (repo x
-// tags, and PLUGIN_DESTINATIONS), and whether it pushes to them (a
-// build-only step records its image under them), without planning the
-// rest of the step: the pipeline runner plans its local registries and
-// checks its steps' hand-overs with them.
-func Refs(s *settings.Settings) (refs []name.Tag, pushes bool, err error) {
-	if err := checkModes(s); err != nil {
-		return nil, false, err
-	}
-	pushes = s.PushOnly || !s.NoPush
-	tagList := s.Tags
-	if !s.PushOnly {
-		if tagList, err = buildTags(s); err != nil {
-			if errors.Is(err, ErrSkip) {
-				return nil, false, nil
-			}
-			return nil, false, err
-		}
-	}
-	kind, kindName, _, err := kindOf(s)
-	if err != nil {
-		return nil, false, err
-	}
-	kcfg := kindsConfig(s, kindName, func(p string) string { return p })
-	repo, err := kinds.Repository(kind, &kcfg)
-	if err != nil {
-		return nil, false, err
-	}
-	if repo == "" && len(s.Destinations) == 0 {
-		return nil, pushes, nil
-	}
-	refs, err = registry.Destinations(repo, tagList, s.Destinations, s.Insecure)
-	return refs, pushes, err
-}
-
-// checkModes rejects contradicting mode settings.
-func checkModes(s *settings.Settings) error {
-	if s.NoPush && s.PushOnly {
-		return fmt.Errorf("%w: inputs no-push and push-only cannot be used together. please define only one (%s=true and %s=true; a stage-level PLUGIN_NO_PUSH reaches every step of the stage: set PLUGIN_NO_PUSH=false on the push step)", settings.ErrInvalid, s.Origin("no-push"), s.Origin("push-only"))
-	}
-	return nil
-}
-
-// repoName is a repository's full name (index.docker.io/library/app).
-func repoName(repo string, insecure bool) string {
-	var opts []name.Option
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	r, err := name.NewRepository(repo, opts...)
-	if err != nil {
-		return repo
-	}
-	return r.Name()
-}
-
-// buildTags applies --auto-tag and --expand-tag, as the peers do for builds.
-func buildTags(s *settings.Settings) ([]string, error) {
-	if s.AutoTag && s.ExpandTag {
-		return nil, fmt.Errorf("%w: The auto-tag flag conflicts with the expand-tag flag (PLUGIN_AUTO_TAG and PLUGIN_EXPAND_TAG are both true)", settings.ErrInvalid)
-	}
-	out := s.Tags
-	if s.AutoTag {
-		if s.IsSet("tags") && !(len(s.Tags) == 1 && s.Tags[0] == "latest") {
-			return nil, fmt.Errorf("%w: The auto-tag flag does not work with user provided tags %v (%s); remove them or PLUGIN_AUTO_TAG", settings.ErrInvalid, s.Tags, s.Origin("tags"))
-		}
-		t, err := tags.Auto(s.CommitRef, s.RepoBranch, s.AutoTagSuffix)
-		if errors.Is(err, tags.ErrSkip) {
-			return nil, fmt.Errorf("%w: skipping automated docker build for %s: it is neither a tag nor the default branch (DRONE_REPO_BRANCH=%q)", ErrSkip, s.CommitRef, s.RepoBranch)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, err)
-		}
-		out = t
-	}
-	if s.ExpandTag {
-		out = tags.Expand(out)
-	}
-	return out, nil
 }
 
 // commitOf is the commit of the build for the run identity: the
