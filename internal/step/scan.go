@@ -279,7 +279,14 @@ func ScanFromSettings(s *settings.Settings, env Environ) (Step, error) {
 	c.PushOnly, c.NoPush, c.Scan, c.RequireScan = true, false, true, false
 	c.Repo, c.Destinations = "", nil
 	env.ScanOnly = true
-	return FromSettings(&c, env)
+	st, err := FromSettings(&c, env)
+	if err != nil {
+		return st, err
+	}
+	// Checked as a step's, then dropped: hoist scan signs and attests
+	// nothing.
+	st.Sign, st.Attest = nil, Attest{}
+	return st, nil
 }
 
 // checkForScan checks what Trivy reads of img before it reads it (see
