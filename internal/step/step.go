@@ -1,12 +1,15 @@
-// Package step runs one Build and Push step: a typed Step in, a Result
-// out. Run reads no environment variable, changes no working directory and
-// writes to no process-wide logger; everything it prints goes to the
-// step's own sinks. The plugin, the CLI and (next) the pipeline runner
-// call it, and several steps may run in one process at once.
+// Package step runs one Build and Push step: a Step (a plain
+// configuration with an explicit Mode, checked by Validate; FromSettings
+// makes one from the settings) and a Runtime (the output sinks, the mask,
+// an engine) in, a Result out. Run reads no environment variable, changes
+// no working directory and writes to no process-wide logger; everything it
+// prints goes to the Runtime's sinks. The plugin, the CLI and the pipeline
+// runner call it, and several steps may run in one process at once.
 //
 // A step is a build (BuildKit or Kaniko) or a pre-built source, then the
-// publishers: the registries (in parallel), and for a build the tarball,
-// the Docker daemon and the workspace image store; then the outputs.
+// publishers (publishers.go: the registries, in parallel; for a build the
+// Docker daemon, the tarball and the workspace image store, which the one
+// build streams); then the outputs.
 package step
 
 import (
