@@ -21,6 +21,7 @@ import (
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/scan"
+	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
 )
 
@@ -270,5 +271,26 @@ func TestFromSettingsValid(t *testing.T) {
 		if err := st.Validate(); err != nil {
 			t.Errorf("%v: the step FromSettings made (%s) is not valid: %v", env, st.Mode, err)
 		}
+	}
+	env := map[string]string{"PLUGIN_SOURCE_TAR_PATH": "image.tar", "PLUGIN_SCAN_TRIVY": "/bin/true", "PLUGIN_SIGN": "true", "PLUGIN_SBOM": "true", "PLUGIN_SIGN_KEY": "missing.key"}
+	s, err := settings.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, "/work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	if _, err := ScanFromSettings(s, Environ{Lookup: lookup, WorkDir: "/work", TempDir: "/tmp"}); !errors.Is(err, sign.ErrKey) {
+		t.Errorf("hoist scan with a signing key that is missing: %v, want it checked (sign.ErrKey)", err)
+	}
+	delete(env, "PLUGIN_SIGN_KEY")
+	env["PLUGIN_SIGN_KEY"] = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"
+	if s, err = settings.Load(nil, lookup, "/work"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ScanFromSettings(s, Environ{Lookup: lookup, WorkDir: "/work", TempDir: "/tmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Validate(); err != nil || st.Mode != ModeScanOnly || st.Sign != nil {
+		t.Errorf("hoist scan: mode %s, sign %v, valid: %v", st.Mode, st.Sign, err)
 	}
 }
