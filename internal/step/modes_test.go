@@ -111,6 +111,7 @@ func TestHandBuiltSteps(t *testing.T) {
 		defer eng.Close()
 		// The engine is the caller's: a BuildKit build runs on it.
 		res, log := run(t, st, Runtime{Engine: eng})
+		t.Cleanup(func() { harness.RunErr(f.Docker.Env(), "docker", "rmi", "-f", kept) })
 		if res.Pushed || len(res.Destinations) > 0 || res.Digest == "" {
 			t.Errorf("a build-only step pushed: %+v", res)
 		}
