@@ -45,16 +45,17 @@ func runPlanned(ctx context.Context, st step.Step, err error, env Env) error {
 		return nil
 	}
 	if err != nil {
-		return mask.Error(st.Mask, err)
+		return mask.Error(st.Secrets, err)
 	}
-	stdout, stderr := mask.NewWriter(env.Stdout, st.Mask), mask.NewWriter(env.Stderr, st.Mask)
+	set := st.Secrets.Clone()
+	stdout, stderr := mask.NewWriter(env.Stdout, set), mask.NewWriter(env.Stderr, set)
 	defer stdout.Flush()
 	defer stderr.Flush()
-	st.Stdout, st.Stderr = stdout, stderr
+	rt := step.Runtime{Stdout: stdout, Stderr: stderr, Mask: set}
 	if f, ok := env.Stderr.(*os.File); ok && st.Progress == progress.TTY && isTerminal(f) {
-		st.Terminal = maskedTerminal{File: f, w: stderr}
+		rt.Terminal = maskedTerminal{File: f, w: stderr}
 	}
-	res, err := step.Run(ctx, st)
+	res, err := step.Run(ctx, st, rt)
 	if res.Pushed || res.Scan != nil {
 		summary(stderr, res)
 	}
@@ -62,7 +63,7 @@ func runPlanned(ctx context.Context, st step.Step, err error, env Env) error {
 		fmt.Fprintf(stderr, "hoist: %s\n", indentJoined(err))
 		return fmt.Errorf("%w: %w", errReported, err)
 	}
-	if !st.ScanOnly && st.Verify == nil {
+	if st.Mode != step.ModeScanOnly && st.Mode != step.ModeVerify {
 		fmt.Fprintln(stdout, res.Digest)
 	}
 	return nil

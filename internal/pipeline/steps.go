@@ -48,7 +48,7 @@ func (r *runner) buildStep(ctx context.Context, pd *Planned, ws string, log io.W
 	if err != nil {
 		return masked(set, err)
 	}
-	if st.Build != nil && st.NoPush && s.TarPath != "" {
+	if st.Mode == step.ModeBuildOnly && s.TarPath != "" {
 		rep.Tarballs = append(rep.Tarballs, wsPath(s.TarPath, ws))
 	}
 	return r.runStepEngine(ctx, st, pd, log, rep)
@@ -59,12 +59,11 @@ func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, l
 	if r.routes != nil {
 		st.Transport.Routes = r.routes
 	}
-	st.Engine = r.engine
-	st.Mask.Add(pd.Secrets...)
-	w := mask.NewWriter(log, st.Mask)
+	set := st.Secrets.Clone()
+	set.Add(pd.Secrets...)
+	w := mask.NewWriter(log, set)
 	defer w.Flush()
-	st.Stdout, st.Stderr, st.Terminal = w, w, nil
-	res, err := step.Run(ctx, st)
+	res, err := step.Run(ctx, st, step.Runtime{Stdout: w, Stderr: w, Mask: set, Engine: r.engine})
 	rep.Digest = res.Digest
 	for _, d := range res.Destinations {
 		if d.Err == nil {
@@ -84,7 +83,7 @@ func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, l
 	if err != nil && len(rep.Tarballs) > 0 {
 		rep.Tarballs = nil
 	}
-	return masked(st.Mask, err)
+	return masked(set, err)
 }
 
 // scanStep runs an AquaTrivy step as hoist's scan gate: the archive, the

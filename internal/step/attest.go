@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/provenance"
+	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
@@ -40,7 +42,7 @@ type Attest struct {
 // repository of dests but for their manifests, which sign writes after
 // the image's. ctx is the step's: what is prepared outlives the push.
 func (r *runner) alongside(ctx context.Context, digest string, dests []name.Tag, verify func(context.Context) error) func(context.Context) error {
-	if r.st.Sign == nil && r.sbomDone == nil {
+	if r.signer == nil && r.sbomDone == nil {
 		return verify
 	}
 	return func(pctx context.Context) error {
@@ -61,7 +63,7 @@ func (r *runner) alongside(ctx context.Context, digest string, dests []name.Tag,
 // A repository whose preparation fails is signed after the push (and
 // fails there, saying the image is pushed but not signed).
 func (r *runner) prepare(ctx context.Context, digest string, dests []name.Tag) {
-	if r.st.Sign == nil || r.provenance() != nil {
+	if r.signer == nil || r.provenance() != nil {
 		return
 	}
 	repos := map[string]name.Repository{}
@@ -77,7 +79,7 @@ func (r *runner) prepare(ctx context.Context, digest string, dests []name.Tag) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if p, err := r.st.Sign.Prepare(ctx, repo, digest, r.atts, r.tr, r.kc); err == nil {
+			if p, err := r.signer.Prepare(ctx, repo, digest, r.atts, r.tr, r.kc); err == nil {
 				mu.Lock()
 				r.prepared[key] = p
 				mu.Unlock()
@@ -90,8 +92,8 @@ func (r *runner) prepare(ctx context.Context, digest string, dests []name.Tag) {
 // ready waits for the signing key's decryption and the SBOM, and returns
 // the first error.
 func (r *runner) ready() error {
-	if r.st.Sign != nil {
-		if err := r.st.Sign.Unlock(); err != nil {
+	if r.signer != nil {
+		if err := r.signer.Unlock(); err != nil {
 			return err
 		}
 	}
@@ -145,7 +147,10 @@ func (r *runner) provenance() error {
 	f := *p
 	f.Hoist, f.Started, f.Finished = r.st.Version, r.started, time.Now()
 	if b := r.st.Build; b != nil {
-		bf := *f.Build
+		var bf provenance.Build
+		if f.Build != nil {
+			bf = *f.Build
+		}
 		f.Builder = b.Tool
 		if df := b.Request.Dockerfile; df != "" {
 			if data, err := os.ReadFile(df); err == nil {
@@ -182,12 +187,16 @@ func (r *runner) provenance() error {
 }
 
 // attestOf reads PLUGIN_SBOM and PLUGIN_PROVENANCE: attestations are
-// signed with the step's signing key, so each needs PLUGIN_SIGN.
-func attestOf(s *settings.Settings, env Environ, st *Step, path func(string) string) error {
+// signed with the step's signing key, so each needs PLUGIN_SIGN (signing).
+// A step that scans (scanning) writes the SBOM from the gate's report
+// (Run has the gate list every package); one that does not runs Trivy
+// for it (SBOMScan).
+func attestOf(s *settings.Settings, env Environ, signing, scanning bool, path func(string) string) (Attest, error) {
+	var a Attest
 	if !s.SBOM && !s.Provenance {
-		return nil
+		return a, nil
 	}
-	if st.Sign == nil {
+	if !signing {
 		var errs []error
 		for _, f := range []struct {
 			flag string
@@ -197,35 +206,31 @@ func attestOf(s *settings.Settings, env Environ, st *Step, path func(string) str
 				errs = append(errs, fmt.Errorf("%s is a signed attestation of the pushed digest: set PLUGIN_SIGN=true with PLUGIN_SIGN_KEY as well", s.Origin(f.flag)))
 			}
 		}
-		return fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
+		return a, fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
 	}
 	if s.SBOM {
-		st.Attest.SBOM = true
-		if st.Scan != nil {
-			// The gate's report lists every package: the SBOM is
-			// converted from it.
-			st.Scan.Policy.ListPackages = true
-		} else {
+		a.SBOM = true
+		if !scanning {
 			// Trivy writes the SBOM also when the step does not scan:
 			// its package analysers need no database.
 			pathList, _ := env.Lookup("PATH")
 			trivy, err := scan.Find(program(s.ScanTrivy, path), pathList)
 			if err != nil {
-				return fmt.Errorf("PLUGIN_SBOM: %w", err)
+				return a, fmt.Errorf("PLUGIN_SBOM: %w", err)
 			}
 			cache := path(s.ScanCacheDir)
 			if cache == "" {
 				cache = defaultTrivyCache(env.Lookup, env.TempDir)
 			}
-			st.Attest.SBOMScan = &scan.Options{Trivy: trivy, CacheDir: cache, Timeout: s.ScanTimeout, TempDir: env.TempDir, Env: env.Environ}
+			a.SBOMScan = &scan.Options{Trivy: trivy, CacheDir: cache, Timeout: s.ScanTimeout, TempDir: env.TempDir, Env: env.Environ}
 		}
 	}
 	if s.Provenance {
 		f := &provenance.Facts{}
 		f.Source, f.Invocation = provenance.SourceFromCI(env.Lookup)
-		st.Attest.Provenance = f
+		a.Provenance = f
 	}
-	return nil
+	return a, nil
 }
 
 // rel is p relative to dir when it lies inside it, else p.
@@ -239,11 +244,11 @@ func rel(dir, p string) string {
 // provenanceBuild is what the provenance says of a build: the Dockerfile,
 // context, target and platforms, the build arguments (those the mask
 // knows to hold no secret, as provenance.SplitArgs makes them public; no
-// proxy variable), the labels (likewise); and it asks the builder for the
-// base images it resolves.
+// proxy variable), the labels (likewise). The base images the builder
+// resolves are added when the step runs (Run asks the builder for them
+// when the step attests its provenance).
 func provenanceBuild(s *settings.Settings, env Environ, b *Build, secrets *mask.Set) *provenance.Build {
 	req := &b.Request
-	req.BaseImages = true
 	pb := &provenance.Build{Dockerfile: rel(env.WorkDir, req.Dockerfile), Context: rel(env.WorkDir, req.ContextDir), Target: s.Target, Platforms: s.Platforms}
 	args := map[string]string{}
 	for _, kv := range req.BuildArgs {
@@ -262,4 +267,82 @@ func provenanceBuild(s *settings.Settings, env Environ, b *Build, secrets *mask.
 		pb.Labels[kv.Key] = v
 	}
 	return pb
+}
+
+// sign signs the digest once per repository that holds it, in parallel,
+// and attaches the attestations. A signature that cannot be stored fails
+// the step: the image is pushed but unsigned, and the error says so.
+func (r *runner) sign(ctx context.Context, digest string, results []publish.Result) error {
+	if r.signer == nil {
+		return nil
+	}
+	if err := r.provenance(); err != nil {
+		return fmt.Errorf("the image is pushed but not signed: %w", err)
+	}
+	repos := map[string]name.Repository{}
+	for _, res := range results {
+		if res.Err != nil {
+			continue
+		}
+		t, err := name.NewTag(res.Ref, name.WeakValidation)
+		if err != nil {
+			continue
+		}
+		repos[t.Context().Name()] = t.Context()
+	}
+	var kinds []string
+	for _, a := range r.atts {
+		if !slices.Contains(kinds, a.Kind) {
+			kinds = append(kinds, a.Kind)
+		}
+	}
+	with := ""
+	if len(kinds) > 0 {
+		with = " with " + strings.Join(kinds, ", ") + " attestations"
+	}
+	if err := r.signer.Unlock(); err != nil {
+		return fmt.Errorf("the image is pushed but not signed: %w", err)
+	}
+	if who, issuer := r.signer.Identity(); who != "" {
+		r.pr.Printf("keyless: Fulcio certified this step's key for %s (issuer %s)", who, issuer)
+	}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	for key, repo := range repos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p sign.Published
+			var err error
+			if prep := r.prepared[key]; prep != nil {
+				p, err = prep.Commit(ctx)
+			} else {
+				// Not prepared alongside the push (it wrote no manifest,
+				// or the preparation failed): all of it now.
+				p, err = r.signer.Publish(ctx, repo, digest, r.atts, r.tr, r.kc)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			r.res.Signed = append(r.res.Signed, key)
+			how := "cosign's tags"
+			if p.Referrers {
+				how = "cosign's tags and OCI referrers"
+			}
+			r.pr.Printf("signed %s@%s%s (%s)", key, digest, with, how)
+		}()
+	}
+	wg.Wait()
+	sort.Strings(r.res.Signed)
+	if len(errs) > 0 {
+		return fmt.Errorf("the image is pushed but not signed everywhere: %w", errors.Join(errs...))
+	}
+	r.res.Attested = kinds
+	return nil
 }

@@ -3,9 +3,7 @@ package step
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
-	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/source"
 )
@@ -52,32 +49,24 @@ type Build struct {
 	Notes []string
 }
 
-// build builds, then pushes or, with NoPush, writes the tarball, loads the
-// daemon and records the image in the workspace image store: one build
-// serves every output.
+// build builds, then pushes or, in ModeBuildOnly, writes the outputs:
+// the publishers of the build (the daemon, the tarball, the workspace
+// image store) are written by the one build, then the registries.
 func (r *runner) build(ctx context.Context) error {
 	b := r.st.Build
 	for _, n := range b.Notes {
 		r.pr.Printf("%s", n)
 	}
 	req := b.Request
-	if b.Load && r.daemon == nil {
-		return fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs the Docker daemon, and this step may not use one", ErrInvalid)
-	}
-	if b.Load {
-		// Before the build: a daemon that does not answer is known now,
-		// not after the build.
-		if _, err := r.daemon.Client(ctx); err != nil {
-			return fmt.Errorf("%w: PLUGIN_BUILDX_LOAD loads into the Docker daemon at DOCKER_HOST: %w", engine.ErrEngine, err)
-		}
-	}
+	// The provenance names the base images the builder resolved.
+	req.BaseImages = req.BaseImages || r.st.Attest.Provenance != nil
 	if b.InDaemon {
 		return r.buildInDaemon(ctx, req)
 	}
 
 	// Where the image goes: an OCI layout directory, always (hoist pushes
 	// from it, and a build-only step keeps it in the workspace image
-	// store), plus the tarball and the daemon when asked.
+	// store), plus the streaming publishers (the tarball, the daemon).
 	layoutParent := r.st.TempDir
 	ws := r.st.Workspace
 	if b.Store != "" {
@@ -92,78 +81,35 @@ func (r *runner) build(ctx context.Context) error {
 	}
 	defer os.RemoveAll(layoutDir)
 	req.Out.LayoutDir, req.Workspace = layoutDir, ws
-
-	var tar *files.Atomic
-	if b.TarPath != "" {
-		if tar, err = createTar(ws, b.TarPath); err != nil {
-			return err
-		}
-		defer tar.Abort()
-		req.Out.Tar, req.Out.TarFormat = tar, b.TarFormat
+	if err := r.pubs.stream(ctx, &req.Out); err != nil {
+		return err
 	}
-	var loadDone chan error
-	var loadW *io.PipeWriter
-	if b.Load {
-		pr, pw := io.Pipe()
-		loadW, loadDone = pw, make(chan error, 1)
-		req.Out.Load = pw
-		go func() {
-			err := r.daemon.Load(ctx, pr)
-			pr.CloseWithError(err)
-			loadDone <- err
-		}()
-	}
-
 	builder, closeBuilder, err := r.builder(ctx)
 	if err != nil {
-		if loadW != nil {
-			loadW.CloseWithError(err)
-			<-loadDone
-		}
 		return err
 	}
 	defer closeBuilder()
 	start := time.Now()
 	res, err := builder.Build(ctx, req)
-	if loadW != nil {
-		loadW.CloseWithError(err)
-		if lerr := <-loadDone; err == nil && lerr != nil {
-			err = fmt.Errorf("%w: %w", build.ErrBuild, lerr)
-		}
-	}
 	if err != nil {
 		return err
 	}
 	r.pr.Printf("built %s in %.1fs", res.Digest, time.Since(start).Seconds())
-
-	extra := map[string]string{}
-	if tar != nil {
-		if err := tar.Commit(); err != nil {
-			return err
-		}
-		r.pr.Printf("wrote %s tarball %s", req.Out.TarFormat, b.TarPath)
-		extra["IMAGE_TAR_PATH"] = r.st.Outputs.TarPath
-	}
-	if b.Load {
-		r.pr.Printf("loaded into %s as %s", r.daemon, strings.Join(req.Names, ", "))
-	}
-	if b.Store != "" {
-		if _, err := source.StoreImage(ctx, ws, b.Store, layoutDir, req.Names, r.st.Run); err != nil {
-			return err
-		}
-		r.pr.Printf("recorded in the workspace image store %s as %s", b.Store, strings.Join(req.Names, ", "))
+	extra, err := r.pubs.publishSide(ctx, &Image{Digest: res.Digest, Names: req.Names, Layout: layoutDir}, r.pr.Printf)
+	if err != nil {
+		return err
 	}
 	return r.deliver(ctx, res, extra, source.Request{TarPath: layoutDir})
 }
 
 // deliver ends a build: it writes the metadata file, then pushes the
-// image src names or, with NoPush, writes the outputs.
+// image src names or, in ModeBuildOnly, writes the outputs.
 func (r *runner) deliver(ctx context.Context, res *build.Result, extra map[string]string, src source.Request) error {
 	r.built = res
 	if err := r.writeMetadata(res); err != nil {
 		return err
 	}
-	if r.st.NoPush {
+	if r.st.Mode == ModeBuildOnly {
 		r.res.Digest = res.Digest
 		extra["digest"] = res.Digest
 		return r.writeDigestAndEnv(res.Digest, extra)
@@ -200,7 +146,7 @@ func (r *runner) builder(ctx context.Context) (build.Builder, func(), error) {
 }
 
 // openEngine is the step's BuildKit and how to release it: the engine the
-// caller gave (Step.Engine), when the step asks for no other, checked for
+// caller gave (Runtime.Engine), when the step asks for no other, checked for
 // what the step needs of it; else the step's own connection to its
 // BuildKit, or the embedded engine it starts configured for the step's
 // registries.
@@ -223,7 +169,7 @@ func (r *runner) openEngine(ctx context.Context) (*engine.Engine, func(), error)
 		}
 		o.Registries = regs
 	}
-	if eng := r.st.Engine; eng != nil && eng.Serves(o) {
+	if eng := r.rt.Engine; eng != nil && eng.Serves(o) {
 		m := eng.Missing(o)
 		if err := m.Err(o.Dir); err != nil {
 			return nil, nil, err
@@ -261,37 +207,11 @@ func (r *runner) buildInDaemon(ctx context.Context, req build.Request) error {
 		return err
 	}
 	r.pr.Printf("built %s (image id) into %s as %s in %.1fs", res.Digest, r.daemon, strings.Join(req.Names, ", "), time.Since(start).Seconds())
-	extra := map[string]string{}
-	if b.TarPath != "" {
-		tar, err := createTar(r.st.Workspace, b.TarPath)
-		if err != nil {
-			return err
-		}
-		defer tar.Abort()
-		if err := r.daemon.Save(ctx, req.Names, tar); err != nil {
-			return err
-		}
-		if err := tar.Commit(); err != nil {
-			return err
-		}
-		r.pr.Printf("saved docker tarball %s", b.TarPath)
-		extra["IMAGE_TAR_PATH"] = r.st.Outputs.TarPath
+	extra, err := r.pubs.publishSide(ctx, &Image{Digest: res.Digest, Names: req.Names, Daemon: r.daemon}, r.pr.Printf)
+	if err != nil {
+		return err
 	}
 	return r.deliver(ctx, res, extra, source.Request{Image: req.Names[0], Daemon: r.daemon})
-}
-
-// createTar starts the atomic write of the tarball at path; its directory
-// is made first, with the peers' message when that fails. In the
-// workspace no link that leads out of it is followed.
-func createTar(ws files.Workspace, path string) (*files.Atomic, error) {
-	if err := ws.MkdirAll(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("%w: failed to create directory for tar path %s: %w", ErrInvalid, filepath.Dir(path), err)
-	}
-	tar, err := ws.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: tar path: %w", ErrInvalid, err)
-	}
-	return tar, nil
 }
 
 // kanikoConfig is the docker config Kaniko runs with. The Dockerfile's
@@ -389,7 +309,7 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 // container and may replace any program in it, so after the build hoist
 // runs no credential helper (the push takes what was had here).
 func (r *runner) warmDestinations() error {
-	if r.st.NoPush {
+	if r.st.Mode == ModeBuildOnly {
 		return nil
 	}
 	var res []authn.Resource

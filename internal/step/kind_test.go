@@ -77,7 +77,7 @@ func TestKindFromTheStep(t *testing.T) {
 				t.Errorf("destinations %v, want %s", st.Destinations, c.dest)
 			}
 			if c.kind == "ecr" {
-				kc, err := st.Login.Kind.Keychain(st.Login.Kinds, true, nil)
+				kc, err := st.Login.Kind.Keychain(&st.Login.Kinds, true, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -29,7 +29,7 @@ func TestFromSettings(t *testing.T) {
 		NoPush                 bool
 	}
 	look := func(st Step) view {
-		v := view{Mode: "push-only", NoPush: st.NoPush}
+		v := view{Mode: "push-only", NoPush: st.Mode == ModeBuildOnly}
 		for _, d := range st.Destinations {
 			v.Dests = append(v.Dests, d.Name())
 		}
@@ -121,7 +121,7 @@ func TestFromSettingsReadsTheEnvironmentOnce(t *testing.T) {
 	if string(st.Build.Request.Secrets["tok"]) != "s3cret-value" {
 		t.Errorf("secret tok = %q", st.Build.Request.Secrets["tok"])
 	}
-	if got := st.Mask.String("pw hunter2-pw, secret s3cret-value"); got != "pw ****, secret ****" {
+	if got := st.Secrets.String("pw hunter2-pw, secret s3cret-value"); got != "pw ****, secret ****" {
 		t.Errorf("the mask leaves %q", got)
 	}
 	// The registries' transport goes through the step's proxy (the

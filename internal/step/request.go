@@ -18,12 +18,44 @@ import (
 )
 
 // buildRequest turns the settings into a build request, and the notes to
-// print; every malformed value is reported at once.
+// print; every malformed value is reported at once. Each concern is read
+// by a function of its own that returns its value and its problems:
+// composed here.
 //
 // known is the step's mask: every build secret joins it once read, and a
 // build argument or custom label that holds one of its secrets, or a URL
 // with a login, is refused (publishedValue).
 func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func(string) string, known *mask.Set) (build.Request, []string, error) {
+	req, notes, errs := requestBase(s, env, dests, path)
+	var argFrom map[string]string
+	var more []error
+	req.BuildArgs, argFrom, more = buildArgsOf(s, env)
+	errs = append(errs, more...)
+	var custom []build.KV
+	req.Labels, custom, more = labelsOf(s, env)
+	errs = append(errs, more...)
+	req.Secrets, more = buildSecretsOf(s, env, path)
+	errs = append(errs, more...)
+	// Build secrets are secrets from the moment they are read.
+	for _, v := range req.Secrets {
+		known.Add(string(v))
+	}
+	errs = append(errs, publishedErrs(s, req.BuildArgs, argFrom, custom, known)...)
+	var note string
+	req.CacheFrom, req.CacheTo, note, more = cacheOf(s, dests)
+	errs = append(errs, more...)
+	if note != "" {
+		notes = append(notes, note)
+	}
+	if len(errs) > 0 {
+		return req, nil, fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
+	}
+	return req, notes, nil
+}
+
+// requestBase is what to build: the context, the Dockerfile, the target,
+// the platforms, the compression, the names; hoist's own files excluded.
+func requestBase(s *settings.Settings, env Environ, dests []name.Tag, path func(string) string) (build.Request, []string, []error) {
 	var errs []error
 	var notes []string
 	req := build.Request{
@@ -69,7 +101,17 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 	if s.TarFormat != "docker" && s.TarFormat != "oci" {
 		errs = append(errs, fmt.Errorf("%s=%q: want docker or oci", s.Origin("tar-format"), s.TarFormat))
 	}
+	return req, notes, errs
+}
 
+// buildArgsOf is the build arguments, and the setting each came from:
+// the settings' (a bare KEY from the environment), PLUGIN_BUILD_ARGS_FROM_ENV,
+// and the proxy variables, as the peers pass them. BuildKit keeps those
+// out of the image's history, and the provenance never records them
+// (envlist.IsProxy): they often carry the proxy's login.
+func buildArgsOf(s *settings.Settings, env Environ) ([]build.KV, map[string]string, []error) {
+	var errs []error
+	var out []build.KV
 	args := s.BuildArgs
 	origin := s.Origin("build-args")
 	if s.MultiBuildArgs {
@@ -90,46 +132,49 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 				continue // like docker build --build-arg KEY with KEY unset
 			}
 		}
-		req.BuildArgs = append(req.BuildArgs, build.KV{Key: k, Value: v})
+		out = append(out, build.KV{Key: k, Value: v})
 		given[k], argFrom[k] = true, origin
 	}
 	for _, k := range s.BuildArgsFromEnv {
 		if v, ok := env.Lookup(k); ok && !given[k] {
-			req.BuildArgs = append(req.BuildArgs, build.KV{Key: k, Value: v})
+			out = append(out, build.KV{Key: k, Value: v})
 			given[k], argFrom[k] = true, s.Origin("build-args-from-env")
 		}
 	}
-	// The proxy variables, as the peers pass them. BuildKit keeps them out
-	// of the image's history, and the provenance never records them
-	// (envlist.IsProxy): they often carry the proxy's login.
 	for _, k := range envlist.Proxy {
 		if given[k] {
 			continue
 		}
 		for _, e := range []string{k, "HARNESS_" + k} {
 			if v, ok := env.Lookup(e); ok && v != "" {
-				req.BuildArgs = append(req.BuildArgs, build.KV{Key: k, Value: v})
+				out = append(out, build.KV{Key: k, Value: v})
 				given[k] = true
 				break
 			}
 		}
 	}
+	return out, argFrom, errs
+}
 
+// labelsOf is the image's labels: the custom ones (returned alone too,
+// to be checked for secrets), then, with PLUGIN_AUTO_LABEL, the OCI
+// labels of the commit.
+func labelsOf(s *settings.Settings, env Environ) (all, custom []build.KV, errs []error) {
 	for _, l := range s.Labels {
 		k, v, ok := strings.Cut(l, "=")
 		if !ok || strings.TrimSpace(k) == "" {
 			errs = append(errs, fmt.Errorf("%s: malformed label %q: want key=value", s.Origin("labels"), l))
 			continue
 		}
-		req.Labels = append(req.Labels, build.KV{Key: strings.TrimSpace(k), Value: v})
+		custom = append(custom, build.KV{Key: strings.TrimSpace(k), Value: v})
 	}
-	custom := req.Labels
+	all = append(all, custom...)
 	if s.AutoLabel {
 		// No "created" from the clock, so that a rebuild of the same
 		// commit gives the same digest; Drone's build time when it is set.
 		if v, ok := env.Lookup("DRONE_BUILD_CREATED"); ok && v != "" {
 			if n, err := parseUnix(v); err == nil {
-				req.Labels = append(req.Labels, build.KV{Key: "org.opencontainers.image.created", Value: n.UTC().Format(time.RFC3339)})
+				all = append(all, build.KV{Key: "org.opencontainers.image.created", Value: n.UTC().Format(time.RFC3339)})
 			}
 		}
 		// The CI's clone URL may carry a login (https://user:token@...):
@@ -137,12 +182,18 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 		// provenance.Public keeps of them is.
 		for _, kv := range [][2]string{{"org.opencontainers.image.revision", s.CommitSHA}, {"org.opencontainers.image.source", s.RemoteURL}, {"org.opencontainers.image.url", s.RepoLink}} {
 			if v, ok := provenance.Public(kv[1]); ok && v != "" {
-				req.Labels = append(req.Labels, build.KV{Key: kv[0], Value: v})
+				all = append(all, build.KV{Key: kv[0], Value: v})
 			}
 		}
 	}
+	return all, custom, errs
+}
 
-	req.Secrets = map[string][]byte{}
+// buildSecretsOf reads the build secrets: from the environment, from
+// files, and buildx-style specs.
+func buildSecretsOf(s *settings.Settings, env Environ, path func(string) string) (map[string][]byte, []error) {
+	var errs []error
+	secrets := map[string][]byte{}
 	for _, sec := range s.SecretsFromEnv {
 		id, envName, ok := strings.Cut(sec, "=")
 		if !ok || id == "" || envName == "" {
@@ -154,8 +205,7 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 			errs = append(errs, fmt.Errorf("%s: secret %q: the environment variable %s is not set", s.Origin("secrets-from-env"), id, envName))
 			continue
 		}
-		req.Secrets[id] = []byte(v)
-		known.Add(v)
+		secrets[id] = []byte(v)
 	}
 	for _, sec := range s.SecretsFromFile {
 		id, p, ok := strings.Cut(sec, "=")
@@ -168,8 +218,7 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 			errs = append(errs, fmt.Errorf("%s: secret %q: %w", s.Origin("secrets-from-file"), id, err))
 			continue
 		}
-		req.Secrets[id] = b
-		known.Add(string(b))
+		secrets[id] = b
 	}
 	for _, spec := range s.Secret {
 		id, v, err := rawSecret(spec, env, path)
@@ -177,15 +226,19 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 			errs = append(errs, fmt.Errorf("%s: %w", s.Origin("secret"), err))
 			continue
 		}
-		req.Secrets[id] = v
-		known.Add(string(v))
+		secrets[id] = v
 	}
+	return secrets, errs
+}
 
-	// What the image's config publishes: BuildKit records every build
-	// argument a RUN uses in the image's history ("RUN |1 KEY=value
-	// ..."), and the labels as they are. The proxy variables are the
-	// exception BuildKit makes: it keeps them out of the history.
-	for _, kv := range req.BuildArgs {
+// publishedErrs refuses a secret in what the image's config publishes:
+// BuildKit records every build argument a RUN uses in the image's history
+// ("RUN |1 KEY=value ..."), and the labels as they are. The proxy
+// variables are the exception BuildKit makes: it keeps them out of the
+// history.
+func publishedErrs(s *settings.Settings, args []build.KV, argFrom map[string]string, custom []build.KV, known *mask.Set) []error {
+	var errs []error
+	for _, kv := range args {
 		if envlist.IsProxy(kv.Key) {
 			continue
 		}
@@ -198,31 +251,33 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 			errs = append(errs, fmt.Errorf("%s: %w", s.Origin("labels"), err))
 		}
 	}
+	return errs
+}
 
+// cacheOf is the layer cache: --cache-from and --cache-to, or with
+// PLUGIN_ENABLE_CACHE a registry cache beside the first destination (and
+// a note naming it).
+func cacheOf(s *settings.Settings, dests []name.Tag) (from, to []build.CacheEntry, note string, errs []error) {
 	var err error
-	if req.CacheFrom, err = parseCache(s.CacheFrom, "cache-from", s); err != nil {
+	if from, err = parseCache(s.CacheFrom, "cache-from", s); err != nil {
 		errs = append(errs, err)
 	}
-	if req.CacheTo, err = parseCache(s.CacheTo, "cache-to", s); err != nil {
+	if to, err = parseCache(s.CacheTo, "cache-to", s); err != nil {
 		errs = append(errs, err)
 	}
-	if s.EnableCache && len(req.CacheFrom) == 0 && len(req.CacheTo) == 0 {
-		ref := s.CacheRepo
-		if ref == "" && len(dests) > 0 {
-			ref = dests[0].Context().Name() + ":buildcache"
-		}
-		if ref == "" {
-			errs = append(errs, fmt.Errorf("PLUGIN_ENABLE_CACHE needs PLUGIN_CACHE_REPO or a destination to derive the cache reference from"))
-		} else {
-			req.CacheFrom = []build.CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": ref}}}
-			req.CacheTo = []build.CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": ref, "mode": "max"}}}
-			notes = append(notes, "layer cache: "+ref)
-		}
+	if !s.EnableCache || len(from) > 0 || len(to) > 0 {
+		return from, to, "", errs
 	}
-	if len(errs) > 0 {
-		return req, nil, fmt.Errorf("%w: %w", settings.ErrInvalid, errors.Join(errs...))
+	ref := s.CacheRepo
+	if ref == "" && len(dests) > 0 {
+		ref = dests[0].Context().Name() + ":buildcache"
 	}
-	return req, notes, nil
+	if ref == "" {
+		return from, to, "", append(errs, fmt.Errorf("PLUGIN_ENABLE_CACHE needs PLUGIN_CACHE_REPO or a destination to derive the cache reference from"))
+	}
+	from = []build.CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": ref}}}
+	to = []build.CacheEntry{{Type: "registry", Attrs: map[string]string{"ref": ref, "mode": "max"}}}
+	return from, to, "layer cache: " + ref, errs
 }
 
 // publishedValue refuses the value of a build argument or label (what)

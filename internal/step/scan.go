@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/files"
+	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/scan"
@@ -131,12 +132,13 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 }
 
 // trivyLogins adds Trivy's own login for its database repositories to
-// the step's logins for those registries, as hoist fetches the database:
+// the step's logins for those registries (returned, with the secrets to
+// mask), as hoist fetches the database:
 // TRIVY_USERNAME and TRIVY_PASSWORD (the first pair when they list
 // several), or TRIVY_REGISTRY_TOKEN, a registry token sent as a bearer
 // token, which wins over them as it does in Trivy. The settings' own
 // login for a registry wins over both.
-func trivyLogins(st *Step, lookup func(string) (string, bool)) {
+func trivyLogins(dbRepos []string, lookup func(string) (string, bool)) (logins []registry.Login, secrets []string) {
 	user, _ := lookup("TRIVY_USERNAME")
 	pass, _ := lookup("TRIVY_PASSWORD")
 	token, _ := lookup("TRIVY_REGISTRY_TOKEN")
@@ -144,15 +146,14 @@ func trivyLogins(st *Step, lookup func(string) (string, bool)) {
 	pass, _, _ = strings.Cut(pass, ",")
 	token = strings.TrimSpace(token)
 	if user != "" && pass != "" {
-		st.Mask.AddLogin(user, pass)
+		secrets = append(secrets, mask.LoginForms(user, pass)...)
 	} else {
 		user, pass = "", ""
 	}
 	if token != "" {
-		st.Mask.Add(token)
+		secrets = append(secrets, token)
 	}
-	var logins []registry.Login
-	for _, repo := range st.Scan.DBRepositories {
+	for _, repo := range dbRepos {
 		ref, err := name.ParseReference(repo)
 		if err != nil {
 			continue
@@ -164,7 +165,7 @@ func trivyLogins(st *Step, lookup func(string) (string, bool)) {
 			logins = append(logins, registry.Login{Registry: ref.Context().RegistryStr(), Token: token, Setting: "TRIVY_REGISTRY_TOKEN"})
 		}
 	}
-	st.Login.Static.Extra = append(logins, st.Login.Static.Extra...)
+	return logins, secrets
 }
 
 // defaultTrivyCache is Trivy's own default cache directory.
@@ -282,7 +283,9 @@ func ScanFromSettings(s *settings.Settings, env Environ) (Step, error) {
 	if err != nil {
 		return st, err
 	}
-	st.ScanOnly = true
+	// Checked as a step's, then dropped: hoist scan signs and attests
+	// nothing.
+	st.Sign, st.Attest = nil, Attest{}
 	return st, nil
 }
 

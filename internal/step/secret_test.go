@@ -90,7 +90,7 @@ func TestSecretsKnownBeforePlanning(t *testing.T) {
 		}
 	}
 	for _, line := range mask.Lines(string(kp.PrivateBytes)) {
-		if !st.Mask.Contains(line) {
+		if !st.Secrets.Contains(line) {
 			t.Errorf("a line of the key file is not masked: %q", line)
 		}
 	}
@@ -133,8 +133,8 @@ func TestSecretsKnownBeforePlanning(t *testing.T) {
 	vars["PLUGIN_BUILD_ARGS"] = "BAD ARG=x-pipeline-s3cret"
 	s, _ = settings.Load(nil, lookup, dir)
 	st, err = FromSettings(s, env)
-	if err == nil || !strings.Contains(mask.Error(st.Mask, err).Error(), `"BAD ARG=x-****"`) {
-		t.Errorf("planning error %v, masked %v", err, mask.Error(st.Mask, err))
+	if err == nil || !strings.Contains(mask.Error(st.Secrets, err).Error(), `"BAD ARG=x-****"`) {
+		t.Errorf("planning error %v, masked %v", err, mask.Error(st.Secrets, err))
 	}
 }
 
@@ -171,17 +171,17 @@ func TestProxyLoginsAndShortSecretFilesMasked(t *testing.T) {
 			t.Fatal(err)
 		}
 		st, _ := FromSettings(s, Environ{Lookup: lookup, WorkDir: dir, TempDir: dir})
-		if st.Mask == nil {
+		if st.Secrets == nil {
 			t.Fatalf("%s=%s: no mask", c.name, c.value)
 		}
 		printed := "Uses proxy env variable " + strings.ToLower(c.name) + " == '" + c.value + "'"
-		if !st.Mask.Contains(c.secret) || strings.Contains(st.Mask.String(printed), c.secret) {
-			t.Errorf("%s=%s: %q is not masked: %q", c.name, c.value, c.secret, st.Mask.String(printed))
+		if !st.Secrets.Contains(c.secret) || strings.Contains(st.Secrets.String(printed), c.secret) {
+			t.Errorf("%s=%s: %q is not masked: %q", c.name, c.value, c.secret, st.Secrets.String(printed))
 		}
-		if got := st.Mask.String("curl -u ci:hunter2 https://x"); got != "curl -u ci:**** https://x" {
+		if got := st.Secrets.String("curl -u ci:hunter2 https://x"); got != "curl -u ci:**** https://x" {
 			t.Errorf("the secret file's trimmed content is not masked: %q", got)
 		}
-		if got := st.Mask.String("proxy.example:3128 fulcio.example"); got != "proxy.example:3128 fulcio.example" {
+		if got := st.Secrets.String("proxy.example:3128 fulcio.example"); got != "proxy.example:3128 fulcio.example" {
 			t.Errorf("more than the login is masked: %q", got)
 		}
 	}

@@ -1,12 +1,15 @@
-// Package step runs one Build and Push step: a typed Step in, a Result
-// out. Run reads no environment variable, changes no working directory and
-// writes to no process-wide logger; everything it prints goes to the
-// step's own sinks. The plugin, the CLI and (next) the pipeline runner
-// call it, and several steps may run in one process at once.
+// Package step runs one Build and Push step: a Step (a plain
+// configuration with an explicit Mode, checked by Validate; FromSettings
+// makes one from the settings) and a Runtime (the output sinks, the mask,
+// an engine) in, a Result out. Run reads no environment variable, changes
+// no working directory and writes to no process-wide logger; everything it
+// prints goes to the Runtime's sinks. The plugin, the CLI and the pipeline
+// runner call it, and several steps may run in one process at once.
 //
 // A step is a build (BuildKit or Kaniko) or a pre-built source, then the
-// publishers: the registries (in parallel), and for a build the tarball,
-// the Docker daemon and the workspace image store; then the outputs.
+// publishers (publishers.go: the registries, in parallel; for a build the
+// Docker daemon, the tarball and the workspace image store, which the one
+// build streams); then the outputs.
 package step
 
 import (
@@ -15,26 +18,20 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/daemon"
 	"github.com/hoist-build/hoist/internal/engine"
-	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/publish"
 	"github.com/hoist-build/hoist/internal/registry"
-	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
@@ -42,109 +39,8 @@ import (
 )
 
 // ErrInvalid marks a step that is wrong before anything runs: the settings
-// it came from.
+// it came from, or a configuration Validate refuses.
 var ErrInvalid = settings.ErrInvalid
-
-// Step is one step, every path absolute, every value checked.
-type Step struct {
-	// Build builds the image; when nil, Source names the pre-built image
-	// to push (push-only).
-	Build  *Build
-	Source *source.Request
-	// NoPush keeps a build: the outputs of Build, nothing pushed.
-	NoPush bool
-	// Scan, when set, scans the image with Trivy before anything is
-	// pushed, and pushes nothing when the gate fails; ScanOnly scans
-	// Source and pushes nothing (hoist scan).
-	Scan     *scan.Options
-	ScanOnly bool
-	// RequireScan is the scan records directory where the image's digest
-	// must have a passing record before it is pushed ("" for none).
-	RequireScan string
-	// Sign, when set, signs the pushed digest in every destination
-	// repository after the push.
-	Sign *sign.Signer
-	// Attest is what is attached to the signed digest (SBOM, provenance).
-	Attest Attest
-	// Verify, when set, is hoist verify: nothing is built or pushed.
-	Verify *VerifyRequest
-
-	// Destinations are every repo:tag the image goes to.
-	Destinations []name.Tag
-	Login        Login
-	Transport    registry.TransportOptions
-	Push         Push
-	// GzipLevel compresses layers that arrive uncompressed (0: hoist's
-	// default); KeepUncompressed pushes them as they are.
-	GzipLevel        int
-	KeepUncompressed bool
-	// CompressCache is the workspace's compression cache ("" for none).
-	CompressCache string
-	// Run is the pipeline run the step belongs to: the workspace's state
-	// (scan records, the compression cache, the image store) vouches for
-	// something only when this run made it.
-	Run      runid.Run
-	Insecure bool
-	// TempDir holds temporary layers and tarballs.
-	TempDir string
-	// Workspace is the working directory, whose content hoist does not
-	// own: every file the step writes in it (outputs, tarball, image
-	// store, compression cache, scan records and reports) follows no
-	// symbolic link out of it (files.Workspace).
-	Workspace files.Workspace
-	// UseDaemon allows the Docker daemon at DockerHost.
-	UseDaemon  bool
-	DockerHost string
-	Outputs    Outputs
-
-	// Sinks: Stdout and Stderr are masked with Mask by the caller; the
-	// step adds to Mask the credentials it obtains. Terminal, when set, is
-	// the unmasked terminal BuildKit draws its display on.
-	Stdout, Stderr io.Writer
-	Terminal       io.Writer
-	Mask           *mask.Set
-	Progress       progress.Mode
-	// Debug logs every registry request of the push.
-	Debug bool
-	// Notes are printed first (the settings with --debug, what the
-	// settings chose).
-	Notes []string
-	// Version is hoist's version, for scan records and the provenance.
-	Version string
-	// Engine, when set, is an open BuildKit engine the caller shares with
-	// the step (hoist pipeline run's, for all its steps): a runtime
-	// handle, not configuration. A BuildKit step builds on it instead of
-	// opening the embedded engine by its directory, unless it names
-	// another builder (PLUGIN_BUILDER_REMOTE_CONN, PLUGIN_ENGINE_DIR); it
-	// fails when the engine lacks what only the engine uses (see
-	// engine.Missing). The step does not close it.
-	Engine *engine.Engine
-}
-
-// Login is how the step obtains credentials.
-type Login struct {
-	Static registry.Credentials
-	Kind   kinds.Kind
-	Kinds  *kinds.Config
-	// Partial pushes to the registries it has credentials for when
-	// another's cannot be obtained.
-	Partial bool
-}
-
-// Push are the limits of the push.
-type Push struct {
-	Jobs, MaxParallel, Retries int
-	FailFast                   bool
-}
-
-// Outputs are the files a CI system reads after the step.
-type Outputs struct {
-	DigestFile, EnvFile, ArtifactFile, MetadataFile string
-	// TarPath is the IMAGE_TAR_PATH value, as the user gave it.
-	TarPath string
-	// ArtifactType and Registry fill the artifact file.
-	ArtifactType, Registry string
-}
 
 // Result is what a step did.
 type Result struct {
@@ -166,20 +62,24 @@ type Result struct {
 	Verification *sign.Verification
 }
 
-// Run runs the step. The Result is returned also with an error, as far
-// as the step got.
-func Run(ctx context.Context, st Step) (*Result, error) {
-	r, err := start(ctx, &st)
+// Run runs the step st with the handles of rt. st is checked first
+// (Validate): a configuration Run cannot take runs nothing. The Result is
+// returned also with an error, as far as the step got.
+func Run(ctx context.Context, st Step, rt Runtime) (*Result, error) {
+	if err := st.Validate(); err != nil {
+		return &Result{}, err
+	}
+	r, err := start(ctx, &st, rt)
 	if err != nil {
 		return &Result{}, err
 	}
 	defer r.close()
-	switch {
-	case st.Verify != nil:
+	switch st.Mode {
+	case ModeVerify:
 		err = r.verify(ctx)
-	case st.ScanOnly:
+	case ModeScanOnly:
 		err = r.scanOnly(ctx)
-	case st.Build != nil:
+	case ModeBuild, ModeBuildOnly:
 		err = r.build(ctx)
 	default:
 		err = r.pushOnly(ctx)
@@ -189,12 +89,17 @@ func Run(ctx context.Context, st Step) (*Result, error) {
 
 // runner is one running step.
 type runner struct {
-	st     *Step
+	st *Step
+	rt Runtime
+	// mask is the run's mask (Runtime.Mask).
+	mask   *mask.Set
 	pr     *progress.Printer
 	tr     http.RoundTripper
 	kc     authn.Keychain // the cloud keychains, then the static and docker-config ones
 	clouds []kinds.Keychain
 	daemon *daemon.Daemon
+	// signer is the run's signer (Step.Sign), its key decrypted once.
+	signer *sign.Signer
 	// loginFailed holds registries whose credentials could not be had,
 	// when Login.Partial lets the step go on without them.
 	loginFailed map[string]error
@@ -202,7 +107,9 @@ type runner struct {
 	regKC *registry.Keychain
 	// scanner is the scan gate, when the step scans.
 	scanner *scan.Scanner
-	res     Result
+	// pubs are the step's publishers (runner.publishers).
+	pubs *publishers
+	res  Result
 	// started is when the step started; built is the build's result;
 	// atts are the attestations to attach to the signed digest.
 	started time.Time
@@ -218,26 +125,40 @@ type runner struct {
 	prepared map[string]*sign.Prepared
 }
 
-func start(ctx context.Context, st *Step) (*runner, error) {
-	if st.Mask == nil {
-		st.Mask = &mask.Set{}
+func start(ctx context.Context, st *Step, rt Runtime) (*runner, error) {
+	if rt.Mask == nil {
+		rt.Mask = &mask.Set{}
 	}
-	r := &runner{st: st, pr: progress.New(st.Stderr, st.Progress), started: time.Now()}
+	rt.Mask.Merge(st.Secrets)
+	if rt.Stdout == nil {
+		rt.Stdout = io.Discard
+	}
+	if rt.Stderr == nil {
+		rt.Stderr = io.Discard
+	}
+	r := &runner{st: st, rt: rt, mask: rt.Mask, pr: progress.New(rt.Stderr, st.Progress), started: time.Now()}
 	if st.Sign != nil {
+		var err error
+		if r.signer, err = st.Sign.signer(); err != nil {
+			r.close()
+			return nil, err
+		}
 		// The key's decryption runs alongside the rest of the step; the
 		// push writes no manifest until it has succeeded.
-		go st.Sign.Unlock()
+		go r.signer.Unlock()
 	}
 	regKC, err := registry.NewKeychain(st.Login.Static)
 	if err != nil {
+		r.close()
 		return nil, err
 	}
-	st.Mask.Add(regKC.Secrets()...)
+	r.mask.Add(regKC.Secrets()...)
 	r.regKC = regKC
 	topts := st.Transport
 	topts.Logf = r.pr.Printf
 	r.tr, err = registry.NewTransport(topts)
 	if err != nil {
+		r.close()
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	for _, n := range st.Notes {
@@ -251,7 +172,7 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 			hosts = append(hosts, d.RegistryStr())
 		}
 	}
-	kcfg := *st.Login.Kinds
+	kcfg := st.Login.Kinds
 	kcfg.HTTP = &http.Client{Transport: r.tr}
 	kind := st.Login.Kind
 	if kind != nil {
@@ -270,7 +191,7 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 	}
 	// A local stand-in gets no credentials, whoever would have them.
 	r.kc = st.Transport.StandInKeychain(authn.NewMultiKeychain(append(kcs, regKC)...))
-	if st.Build == nil || !st.NoPush {
+	if st.Mode != ModeBuildOnly {
 		if err := r.login(ctx); err != nil {
 			r.close()
 			return nil, err
@@ -279,20 +200,14 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 	if st.UseDaemon {
 		r.daemon = daemon.New(st.DockerHost)
 	}
+	if r.pubs, err = r.publishers(ctx); err != nil {
+		r.close()
+		return nil, err
+	}
 	if st.Scan != nil {
 		// Trivy and its database are checked before anything is built
 		// or pushed.
-		o := *st.Scan
-		o.Logf = r.pr.Printf
-		if o.Remote, err = r.dbRemote(); err != nil {
-			r.close()
-			return nil, err
-		}
-		o.Stdout = st.Stderr
-		if st.ScanOnly {
-			o.Stdout = st.Stdout
-		}
-		if r.scanner, err = scan.New(ctx, o); err != nil {
+		if r.scanner, err = r.newScanner(ctx); err != nil {
 			r.close()
 			return nil, err
 		}
@@ -300,15 +215,39 @@ func start(ctx context.Context, st *Step) (*runner, error) {
 	return r, nil
 }
 
-func (r *runner) close() { r.pr.Close() }
+// newScanner is the scan gate of the step. With an SBOM to attach, the
+// gate's report lists every package: the SBOM is converted from it.
+func (r *runner) newScanner(ctx context.Context) (*scan.Scanner, error) {
+	o := *r.st.Scan
+	o.Logf = r.pr.Printf
+	if r.st.Attest.SBOM {
+		o.Policy.ListPackages = true
+	}
+	var err error
+	if o.Remote, err = r.dbRemote(); err != nil {
+		return nil, err
+	}
+	o.Stdout = r.rt.Stderr
+	if r.st.Mode == ModeScanOnly {
+		o.Stdout = r.rt.Stdout
+	}
+	return scan.New(ctx, o)
+}
+
+func (r *runner) close() {
+	if r.pubs != nil {
+		r.pubs.close()
+	}
+	r.pr.Close()
+}
 
 // maskLearned adds to the mask what logins obtained so far: the clouds'
 // tokens and what credential helpers returned.
 func (r *runner) maskLearned() {
 	for _, kc := range r.clouds {
-		r.st.Mask.Add(kc.Secrets()...)
+		r.mask.Add(kc.Secrets()...)
 	}
-	r.st.Mask.Add(r.regKC.Secrets()...)
+	r.mask.Add(r.regKC.Secrets()...)
 }
 
 // login obtains the credentials of every destination's registry before
@@ -375,7 +314,8 @@ func (r *runner) pushOnly(ctx context.Context) error {
 // openSource opens the step's pre-built image, with the daemon and the
 // registries the step may use.
 func (r *runner) openSource(ctx context.Context) (*source.Image, error) {
-	req := *r.st.Source
+	src := r.st.Source
+	req := source.Request{TarPath: src.TarPath, Image: src.Image, Fallbacks: src.Fallbacks, Store: src.Store}
 	req.Daemon = r.daemon
 	req.Remote = r.remote()
 	return source.Open(ctx, r.sourceRequest(req))
@@ -420,15 +360,8 @@ func (r *runner) sourceRequest(req source.Request) source.Request {
 // push publishes img to every destination and writes the outputs; extra
 // holds more DRONE_OUTPUT keys.
 func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]string) error {
-	var dests []name.Tag
-	var skipped []publish.Result
-	for _, d := range r.st.Destinations {
-		if err := r.loginFailed[d.RegistryStr()]; err != nil {
-			skipped = append(skipped, publish.Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %w", publish.ErrPush, err)})
-			continue
-		}
-		dests = append(dests, d)
-	}
+	reg := r.pubs.registries
+	dests := reg.pushed()
 	r.from = img.From
 	release, err := r.gate(ctx, img)
 	defer release()
@@ -436,26 +369,16 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 		return err
 	}
 	r.pr.Printf("pushing to %d destination(s)", len(dests))
-	o := publish.Options{
-		Keychain:    r.kc,
-		Transport:   r.tr,
-		Jobs:        r.st.Push.Jobs,
-		MaxParallel: r.st.Push.MaxParallel,
-		Retries:     r.st.Push.Retries,
-		FailFast:    r.st.Push.FailFast,
-		Progress:    r.pr,
-		Verify:      r.alongside(ctx, img.Digest.String(), dests, img.Verify),
+	pushed, err := reg.Publish(ctx, &Image{Digest: img.Digest.String(), Source: img, Check: r.alongside(ctx, img.Digest.String(), dests, img.Verify)})
+	if err != nil {
+		return err
 	}
-	if r.st.Debug {
-		o.Debugf = r.pr.Printf
-	}
-	results := publish.Push(ctx, img.Artifact, dests, o)
+	results := pushed.Results
 	r.pr.Close()
 	if err := r.ready(); err != nil {
 		// The key or the SBOM failed: no manifest was written.
 		return err
 	}
-	results = append(results, skipped...)
 	r.res.Digest, r.res.Pushed, r.res.Destinations = img.Digest.String(), true, results
 	failed := 0
 	for _, res := range results {
@@ -484,98 +407,20 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 	return nil
 }
 
-// sign signs the digest once per repository that holds it, in parallel,
-// and attaches the attestations. A signature that cannot be stored fails
-// the step: the image is pushed but unsigned, and the error says so.
-func (r *runner) sign(ctx context.Context, digest string, results []publish.Result) error {
-	if r.st.Sign == nil {
-		return nil
-	}
-	if err := r.provenance(); err != nil {
-		return fmt.Errorf("the image is pushed but not signed: %w", err)
-	}
-	repos := map[string]name.Repository{}
-	for _, res := range results {
-		if res.Err != nil {
-			continue
-		}
-		t, err := name.NewTag(res.Ref, name.WeakValidation)
-		if err != nil {
-			continue
-		}
-		repos[t.Context().Name()] = t.Context()
-	}
-	var kinds []string
-	for _, a := range r.atts {
-		if !slices.Contains(kinds, a.Kind) {
-			kinds = append(kinds, a.Kind)
-		}
-	}
-	with := ""
-	if len(kinds) > 0 {
-		with = " with " + strings.Join(kinds, ", ") + " attestations"
-	}
-	if err := r.st.Sign.Unlock(); err != nil {
-		return fmt.Errorf("the image is pushed but not signed: %w", err)
-	}
-	if who, issuer := r.st.Sign.Identity(); who != "" {
-		r.pr.Printf("keyless: Fulcio certified this step's key for %s (issuer %s)", who, issuer)
-	}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		errs []error
-	)
-	for key, repo := range repos {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var p sign.Published
-			var err error
-			if prep := r.prepared[key]; prep != nil {
-				p, err = prep.Commit(ctx)
-			} else {
-				// Not prepared alongside the push (it wrote no manifest,
-				// or the preparation failed): all of it now.
-				p, err = r.st.Sign.Publish(ctx, repo, digest, r.atts, r.tr, r.kc)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			r.res.Signed = append(r.res.Signed, key)
-			how := "cosign's tags"
-			if p.Referrers {
-				how = "cosign's tags and OCI referrers"
-			}
-			r.pr.Printf("signed %s@%s%s (%s)", key, digest, with, how)
-		}()
-	}
-	wg.Wait()
-	sort.Strings(r.res.Signed)
-	if len(errs) > 0 {
-		return fmt.Errorf("the image is pushed but not signed everywhere: %w", errors.Join(errs...))
-	}
-	r.res.Attested = kinds
-	return nil
-}
-
 // buildProgress is where BuildKit's progress goes, and in which mode: the
 // terminal itself in TTY mode (its display needs one), else the masked
 // stderr; nothing when quiet.
 func (r *runner) buildProgress() (io.Writer, string) {
 	switch r.pr.Mode() {
 	case progress.TTY:
-		if r.st.Terminal != nil {
-			return r.st.Terminal, "tty"
+		if r.rt.Terminal != nil {
+			return r.rt.Terminal, "tty"
 		}
-		return r.st.Stderr, "plain"
+		return r.rt.Stderr, "plain"
 	case progress.Quiet:
 		return nil, "quiet"
 	}
-	return r.st.Stderr, "plain"
+	return r.rt.Stderr, "plain"
 }
 
 // buildKit is a BuildKit builder on an engine, with the step's keychain

@@ -26,7 +26,7 @@ func TestTrivyLoginForTheDatabase(t *testing.T) {
 	if d := cmp.Diff(want, st.Login.Static.Extra[:2]); d != "" {
 		t.Errorf("logins (-want +got):\n%s", d)
 	}
-	if got := st.Mask.String("pw db-pass-1"); got != "pw ****" {
+	if got := st.Secrets.String("pw db-pass-1"); got != "pw ****" {
 		t.Errorf("the mask leaves %q", got)
 	}
 	if _, err := plan(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_REPO": "reg.example.com/app", "PLUGIN_SCAN": "true",

@@ -47,7 +47,7 @@ func VerifyFromSettings(s *settings.Settings, env Environ, image, key string, re
 	if err != nil {
 		return st, err
 	}
-	st.Verify = &VerifyRequest{Image: image, Key: v, Require: require}
+	st.Mode, st.Verify = ModeVerify, &VerifyRequest{Image: image, Key: v, Require: require}
 	return st, nil
 }
 
@@ -72,7 +72,7 @@ func (r *runner) verify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w := r.st.Stdout
+	w := r.rt.Stdout
 	fmt.Fprintf(w, "verified %s\n", v.Digest)
 	fmt.Fprintf(w, "  signatures: %d valid\n", v.Signatures)
 	var kinds []string
