@@ -154,6 +154,10 @@ func (r *runner) openEngine(ctx context.Context) (*engine.Engine, func(), error)
 	b := r.st.Build
 	o := b.Engine
 	o.Logf = r.pr.Printf
+	if eng := r.rt.Engine; eng != nil && o.Dir == "" && o.Addr == "" {
+		// The step names no engine (a hand-built one): the caller's.
+		return eng, func() {}, nil
+	}
 	if b.EngineCA != "" {
 		if err := r.st.Workspace.MkdirAll(o.Dir); err != nil {
 			return nil, nil, err
