@@ -9,10 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/registry"
@@ -49,9 +45,6 @@ func Backoff(retries int) remote.Backoff {
 // cancelGrace is how long a cancelled push waits for its destinations to
 // report before it returns without them.
 const cancelGrace = 500 * time.Millisecond
-
-// ErrPush marks a failed destination.
-var ErrPush = errors.New("push failed")
 
 // Options configure a push.
 type Options struct {
@@ -226,14 +219,14 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 	returned = true
 	for i, d := range dests {
 		if !got[i] {
-			results[i] = Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %s: cancelled (%v)", ErrPush, d.Name(), context.Cause(ctx))}
+			results[i] = Result{Ref: d.Name(), Status: "failed", Err: cancelled(ctx, d.Name())}
 		}
 	}
 	mu.Unlock()
 	if check != nil {
 		if err := check.outcome(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			for i, d := range dests {
-				results[i] = Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %s: nothing was tagged: %w", ErrPush, d.Name(), err)}
+				results[i] = Result{Ref: d.Name(), Status: "failed", Err: failed(d.Name(), err, "nothing was tagged: %w", err)}
 			}
 		}
 	}
@@ -409,7 +402,7 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 		r.Duration = elapsed
 		switch {
 		case r.Err != nil && ctx.Err() != nil && !errors.Is(r.Err, source.ErrDigestMismatch):
-			r.Err = fmt.Errorf("%w: %s: cancelled (%v)", ErrPush, t.Name(), context.Cause(ctx))
+			r.Err = cancelled(ctx, t.Name())
 			r.Status = "failed"
 			status = "cancelled"
 		case r.Err != nil:
@@ -436,7 +429,7 @@ func (p *pusher) verify(ctx context.Context, t name.Tag, opts []remote.Option) e
 		return explain(t, fmt.Errorf("read back: %w", err))
 	}
 	if desc.Digest != p.want {
-		return fmt.Errorf("%w: %s: the registry reports digest %s after the push, the source is %s", ErrPush, t.Name(), desc.Digest, p.want)
+		return failed(t.Name(), nil, "the registry reports digest %s after the push, the source is %s", desc.Digest, p.want)
 	}
 	return nil
 }
@@ -462,61 +455,4 @@ func (p *pusher) logEvent(repo name.Repository, ev registry.Event, size int64, f
 	case registry.ManifestPut:
 		p.o.Progress.Printf("%s: manifest %s written", repo.Name(), ev.Ref)
 	}
-}
-
-// explain turns a push error into a message that says what to do.
-func explain(t name.Tag, err error) error {
-	reg := t.Context().RegistryStr()
-	// A url.Error repeats the request URL (upload URLs carry long state
-	// tokens); the cause is what a user needs.
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	var terr *transport.Error
-	var operr *net.OpError
-	switch {
-	case hasCode(err, "DIGEST_INVALID", "SIZE_INVALID"):
-		blob := "a blob"
-		if errors.As(err, &terr) && terr.Request != nil && terr.Request.URL.Query().Get("digest") != "" {
-			blob = "blob " + terr.Request.URL.Query().Get("digest")
-		}
-		return fmt.Errorf("%w: %s: %w: registry %s rejected %s: the bytes sent do not match that digest, so the file was altered or damaged after the image was written; rebuild or re-copy it", ErrPush, t.Name(), source.ErrDigestMismatch, reg, blob)
-	case errors.Is(err, source.ErrDigestMismatch):
-		return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
-	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
-		return fmt.Errorf("%w: %s: registry %s refused access (%d %s): check the credentials for %s (PLUGIN_USERNAME/PLUGIN_PASSWORD with PLUGIN_REGISTRY, or PLUGIN_CONFIG) and that the account may push to %s", ErrPush, t.Name(), reg, terr.StatusCode, http.StatusText(terr.StatusCode), reg, t.Context().RepositoryStr())
-	case registry.IsCertError(err):
-		return fmt.Errorf("%w: %s: TLS to registry %s failed: %w", ErrPush, t.Name(), reg, registry.TLSAdvice(err))
-	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return fmt.Errorf("%w: %s: registry %s speaks plain HTTP: set PLUGIN_INSECURE=true to allow it", ErrPush, t.Name(), reg)
-	case errors.As(err, &operr) && operr.Op == "dial":
-		return fmt.Errorf("%w: %s: cannot reach registry %s: %w; check the host and port", ErrPush, t.Name(), reg, operr.Err)
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return fmt.Errorf("%w: %s: registry %s did not answer in time (PLUGIN_REGISTRY_TIMEOUT): %w", ErrPush, t.Name(), reg, err)
-	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("%w: %s: cancelled", ErrPush, t.Name())
-	}
-	return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
-}
-
-// hasCode reports whether a registry error carries one of the codes.
-func hasCode(err error, codes ...string) bool {
-	var terr *transport.Error
-	if !errors.As(err, &terr) {
-		return false
-	}
-	for _, d := range terr.Errors {
-		for _, c := range codes {
-			if string(d.Code) == c {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
