@@ -21,9 +21,6 @@ import (
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/status"
-
-	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // BuildKit builds with a BuildKit daemon through its Go client: the
@@ -132,7 +129,7 @@ func (b *BuildKit) solve(ctx context.Context, req Request, direct bool) (*Result
 		return err
 	})
 	if err := g.Wait(); err != nil {
-		return nil, explain(err)
+		return nil, explain(ctx, err)
 	}
 	res := &Result{Metadata: resp.ExporterResponse, Digest: resp.ExporterResponse["containerimage.digest"]}
 	if req.BaseImages {
@@ -316,23 +313,4 @@ func keychainAuth(kc authn.Keychain) authprovider.AuthConfigProvider {
 		}
 		return types.AuthConfig{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}, nil
 	}
-}
-
-// explain keeps BuildKit's own message (it names the failing step, its
-// command and exit code, or the Dockerfile line) without the gRPC wrapping.
-func explain(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return err
-	}
-	msg := err.Error()
-	if st, ok := status.FromError(errors.Unwrap(err)); ok && st.Message() != "" {
-		msg = st.Message()
-	}
-	if st, ok := status.FromError(err); ok && st.Message() != "" {
-		msg = st.Message()
-	}
-	msg = strings.TrimPrefix(msg, "failed to solve: ")
-	// A certificate BuildKit could not verify reaches hoist as gRPC's
-	// text: only its words tell.
-	return fmt.Errorf("%w: %s", ErrBuild, registry.TLSAdviceText(msg))
 }

@@ -191,7 +191,7 @@ func (a *ACR) credential() (azcore.TokenCredential, error) {
 			}
 			certs, key, err := azidentity.ParseCertificates(pemBytes, nil)
 			if err != nil {
-				a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE: %v", ErrConfig, err)
+				a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE: %w", ErrConfig, err)
 				return
 			}
 			a.what = "client certificate of service principal " + a.cfg.ClientID
@@ -202,7 +202,7 @@ func (a *ACR) credential() (azcore.TokenCredential, error) {
 			a.cred, a.credErr = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts, TenantID: a.cfg.TenantID})
 		}
 		if a.credErr != nil && !strings.Contains(a.credErr.Error(), "invalid registry kind settings") {
-			a.credErr = fmt.Errorf("%w: Azure %s: %v", ErrConfig, a.what, a.credErr)
+			a.credErr = fmt.Errorf("%w: Azure %s: %w", ErrConfig, a.what, a.credErr)
 		}
 	})
 	return a.cred, a.credErr
@@ -245,7 +245,7 @@ func (a *ACR) Login(ctx context.Context, registry string) (string, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%w: ACR token exchange at %s: %v", ErrLogin, exchange, err)
+		return "", fmt.Errorf("%w: ACR token exchange at %s: %w", ErrLogin, exchange, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

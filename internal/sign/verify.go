@@ -42,7 +42,7 @@ func LoadPublic(key string) (signature.Verifier, error) {
 		v, err = signature.LoadVerifier(pub, crypto.SHA256)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not a public key cosign verifies with (give cosign.pub from cosign generate-key-pair): %v", ErrKey, from, err)
+		return nil, fmt.Errorf("%w: %s is not a public key cosign verifies with (give cosign.pub from cosign generate-key-pair): %w", ErrKey, from, err)
 	}
 	return v, nil
 }

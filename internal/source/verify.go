@@ -278,11 +278,11 @@ func (c layerCheck) check(ctx context.Context, r io.Reader) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.As(err, &bad):
-		return fmt.Errorf("%w: layer %s is not %s (%v), though its media type says so (the file was altered or damaged)", ErrDigestMismatch, c.file, c.format(), bad.err)
+		return fmt.Errorf("%w: layer %s is not %s (%w), though its media type says so (the file was altered or damaged)", ErrDigestMismatch, c.file, c.format(), bad.err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: layer %s ends before its compressed stream does (the file was cut short or damaged)", ErrDigestMismatch, c.file)
 	case err != nil:
-		return fmt.Errorf("%w: layer %s does not decompress: %v (the file was altered or damaged)", ErrDigestMismatch, c.file, err)
+		return fmt.Errorf("%w: layer %s does not decompress: %w (the file was altered or damaged)", ErrDigestMismatch, c.file, err)
 	}
 	if got != c.diffID {
 		if isUncompressed(c.mt) {
