@@ -81,7 +81,7 @@ func (k acrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, e
 	if err != nil {
 		return nil, err
 	}
-	kc := &ACR{cfg: a, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Hosts: extra}
+	kc := &ACR{cfg: a, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Hosts: extra, Env: c.Env}
 	if selected && c.Repo != "" {
 		reg, err := k.Registry(c)
 		if err != nil {
@@ -101,6 +101,8 @@ type ACR struct {
 	OIDCToken string
 	Hosts     []string
 	HTTP      *http.Client
+	// Env is the step's environment (workload identity's token file).
+	Env Lookup
 
 	credOnce sync.Once
 	cred     azcore.TokenCredential
@@ -149,6 +151,9 @@ func (a *ACR) credential() (azcore.TokenCredential, error) {
 		if a.HTTP != nil {
 			opts.Transport = a.HTTP
 		}
+		// The authority is always explicit: the SDK would read
+		// AZURE_AUTHORITY_HOST from the process's environment.
+		opts.Cloud = cloud.AzurePublic
 		if a.cfg.AuthorityHost != "" {
 			opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: a.cfg.AuthorityHost}
 		}
@@ -197,9 +202,25 @@ func (a *ACR) credential() (azcore.TokenCredential, error) {
 			a.what = "client certificate of service principal " + a.cfg.ClientID
 			a.cred, a.credErr = azidentity.NewClientCertificateCredential(a.cfg.TenantID, a.cfg.ClientID, certs, key,
 				&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+		case a.Env.get("AZURE_FEDERATED_TOKEN_FILE") != "":
+			// Workload identity (AKS): the token file the step's
+			// environment names, nothing taken from the process's.
+			if !needIDs("workload identity (AZURE_FEDERATED_TOKEN_FILE)") {
+				return
+			}
+			a.what = "workload identity (AZURE_FEDERATED_TOKEN_FILE) of client " + a.cfg.ClientID
+			a.cred, a.credErr = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{ClientOptions: opts,
+				ClientID: a.cfg.ClientID, TenantID: a.cfg.TenantID, TokenFilePath: a.Env.get("AZURE_FEDERATED_TOKEN_FILE"), DisableInstanceDiscovery: true})
 		default:
+			// The machine's managed identity, the user-assigned one the
+			// step's CLIENT_ID names if any. (The SDK's default chain
+			// would read credentials from the process's environment.)
 			a.what = "the default Azure credential chain (managed identity)"
-			a.cred, a.credErr = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts, TenantID: a.cfg.TenantID})
+			o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: opts}
+			if a.cfg.ClientID != "" {
+				o.ID = azidentity.ClientID(a.cfg.ClientID)
+			}
+			a.cred, a.credErr = azidentity.NewManagedIdentityCredential(o)
 		}
 		if a.credErr != nil && !strings.Contains(a.credErr.Error(), "invalid registry kind settings") {
 			a.credErr = fmt.Errorf("%w: Azure %s: %w", ErrConfig, a.what, a.credErr)

@@ -20,7 +20,6 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -103,7 +102,7 @@ func (k ecrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, e
 	if !used(selected, nonEmpty(c.ECR.Registry), dests, k.Owns) {
 		return nil, nil
 	}
-	e := &ECR{cfg: c.ECR, OIDCToken: c.OIDCToken, HTTP: c.HTTP}
+	e := &ECR{cfg: c.ECR, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Env: c.Env}
 	if selected {
 		host, err := k.Registry(c)
 		if err != nil {
@@ -143,6 +142,9 @@ type ECR struct {
 	// Hosts are registries this keychain serves besides ECR's own names.
 	Hosts []string
 	HTTP  *http.Client
+	// Env is the step's environment, where the default AWS credential
+	// chain looks (never the process's).
+	Env Lookup
 
 	mu   sync.Mutex // guards Hosts once login adds the token's endpoint
 	once sync.Once
@@ -277,9 +279,8 @@ func (e *ECR) config(ctx context.Context) (aws.Config, error) {
 		cfg = aws.Config{Region: region, Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(e.cfg.AccessKey, e.cfg.SecretKey, ""))}
 	} else {
 		var err error
-		cfg, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
-		if err != nil {
-			return cfg, fmt.Errorf("%w: AWS configuration: %w", ErrConfig, err)
+		if cfg, err = awsDefaultChain(ctx, e.Env, region, e.HTTP, e.cfg.STSEndpoint); err != nil {
+			return cfg, err
 		}
 	}
 	if e.HTTP != nil {

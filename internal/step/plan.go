@@ -115,6 +115,7 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	st.Notes = append(st.Notes, fmt.Sprintf("registry kind: %s (%s)", kindName, why))
 	kcfg := kindsConfig(s, kindName, path)
+	kcfg.Env = kinds.EnvOf(env.Lookup)
 	repo, err := kinds.Repository(kind, kcfg)
 	if err != nil {
 		return st, err
