@@ -7,13 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v3/pkg/cosign"
 	ociremote "github.com/sigstore/cosign/v3/pkg/oci/remote"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -66,13 +63,13 @@ type ScanClaim struct {
 	Record  string `json:"-"`
 }
 
-// Verify checks the signatures of the image ref names, and its
+// VerifySignatures checks the signatures of the image ref names, and its
 // attestations, with the public key v: at least one valid signature over
 // its digest, and for each of require (sbom, provenance, scan) a valid
 // attestation (scan: a provenance naming a passing scan record). The
 // transparency log is not consulted (key-based, offline).
-func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, require []string, tr http.RoundTripper, kc authn.Keychain) (*Verification, error) {
-	opt := ociremote.WithRemoteOptions(remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc))
+func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verifier, require []string, access registry.Access) (*Verification, error) {
+	opt := ociremote.WithRemoteOptions(access.Options(ctx)...)
 	d, err := ociremote.ResolveDigest(ref, opt)
 	if err != nil {
 		if registry.Unavailable(err) {

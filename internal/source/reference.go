@@ -58,7 +58,7 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 	} else {
 		notes = append(notes, "the docker daemon was not consulted")
 	}
-	desc, err := remote.Get(ref, append(r.Remote, remote.WithContext(ctx))...)
+	desc, err := remote.Get(ref, r.Access.Options(ctx)...)
 	if err == nil {
 		img := &Image{From: "registry image " + ref.Name()}
 		if desc.MediaType.IsIndex() {

@@ -23,13 +23,13 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/progress"
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/runid"
 )
 
@@ -93,8 +93,8 @@ type Request struct {
 	Store string
 	// Daemon is nil when the Docker daemon must not be used.
 	Daemon *Daemon
-	// Remote configures registry access for a remote Image.
-	Remote []remote.Option
+	// Access reaches the registry of a remote Image.
+	Access registry.Access
 	// Insecure allows plain HTTP for a remote Image.
 	Insecure bool
 	// TempDir holds compressed layers and decompressed tarballs.

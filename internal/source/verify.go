@@ -131,7 +131,7 @@ func (b *blobSet) has(h v1.Hash) bool {
 	return b.m[h]
 }
 
-// Verify checks what a registry cannot: that every compressed layer of an
+// CheckContent checks what a registry cannot: that every compressed layer of an
 // image read from a file or directory decompresses, whole, to the diff_id
 // its config records, and that an uncompressed layer's digest is its
 // diff_id. (A registry checks a blob against its digest, which a damaged
@@ -142,11 +142,11 @@ func (b *blobSet) has(h v1.Hash) bool {
 // (they are copied as they are), nor layers checked before the scan (see
 // ScanTargets). Errors wrap ErrDigestMismatch (or ErrBadInput) and name
 // the layer and its file.
-func (i *Image) Verify(ctx context.Context) error { return i.verify(ctx, false) }
+func (i *Image) CheckContent(ctx context.Context) error { return i.checkContent(ctx, false) }
 
-// verify is Verify; forScan also hashes uncompressed layers (a registry
+// checkContent is CheckContent; forScan also hashes uncompressed layers (a registry
 // hashes those on upload, a scanner does not) and says so in its log.
-func (i *Image) verify(ctx context.Context, forScan bool) error {
+func (i *Image) checkContent(ctx context.Context, forScan bool) error {
 	if i.local == nil {
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/provenance"
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
@@ -77,7 +78,7 @@ func (r *runner) prepare(ctx context.Context, digest string, dests []name.Tag) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if p, err := r.st.Sign.Prepare(ctx, repo, digest, r.atts, r.tr, r.kc); err == nil {
+			if p, err := r.st.Sign.Prepare(ctx, repo, digest, r.atts, registry.Access{Transport: r.tr, Keychain: r.kc}); err == nil {
 				mu.Lock()
 				r.prepared[key] = p
 				mu.Unlock()

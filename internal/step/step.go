@@ -369,7 +369,7 @@ func (r *runner) pushOnly(ctx context.Context) error {
 func (r *runner) openSource(ctx context.Context) (*source.Image, error) {
 	req := *r.st.Source
 	req.Daemon = r.daemon
-	req.Remote = r.remote()
+	req.Access = registry.Access{Transport: r.tr, Keychain: r.kc}
 	return source.Open(ctx, r.sourceRequest(req))
 }
 
@@ -386,11 +386,6 @@ func (r *runner) dbRemote() ([]remote.Option, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return []remote.Option{remote.WithAuthFromKeychain(r.kc), remote.WithTransport(tr)}, nil
-}
-
-// remote is registry access for source images and base images.
-func (r *runner) remote() []remote.Option {
-	return []remote.Option{remote.WithAuthFromKeychain(r.kc), remote.WithTransport(r.tr)}
 }
 
 // sourceRequest completes a source request with what every source shares:
@@ -429,14 +424,14 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 	}
 	r.pr.Printf("pushing to %d destination(s)", len(dests))
 	o := publish.Options{
-		Keychain:    r.kc,
-		Transport:   r.tr,
-		Jobs:        r.st.Push.Jobs,
-		MaxParallel: r.st.Push.MaxParallel,
-		Retries:     r.st.Push.Retries,
-		FailFast:    r.st.Push.FailFast,
-		Progress:    r.pr,
-		Verify:      r.alongside(ctx, img.Digest.String(), dests, img.Verify),
+		Access:       registry.Access{Transport: r.tr, Keychain: r.kc},
+		Jobs:         r.st.Push.Jobs,
+		MaxParallel:  r.st.Push.MaxParallel,
+		Retries:      r.st.Push.Retries,
+		FailFast:     r.st.Push.FailFast,
+		Progress:     r.pr,
+		Events:       r.pr.Push,
+		ContentCheck: r.alongside(ctx, img.Digest.String(), dests, img.CheckContent),
 	}
 	if r.st.Debug {
 		o.Debugf = r.pr.Printf
@@ -529,7 +524,7 @@ func (r *runner) sign(ctx context.Context, digest string, results []publish.Resu
 			} else {
 				// Not prepared alongside the push (it wrote no manifest,
 				// or the preparation failed): all of it now.
-				p, err = r.st.Sign.Publish(ctx, repo, digest, r.atts, r.tr, r.kc)
+				p, err = r.st.Sign.Publish(ctx, repo, digest, r.atts, registry.Access{Transport: r.tr, Keychain: r.kc})
 			}
 			mu.Lock()
 			defer mu.Unlock()
