@@ -247,7 +247,7 @@ func (a *ACR) Login(ctx context.Context, registry string) (string, error) {
 	}
 	aad, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
 	if err != nil {
-		return "", fmt.Errorf("%w: Azure AD token at %s with the %s: %s", ErrLogin, authority, a.what, firstLine(err))
+		return "", failure(err, ErrLogin, "Azure AD token at %s with the %s: %s", authority, a.what, firstLine(err))
 	}
 	reg, err := name.NewRegistry(registry)
 	if err != nil {

@@ -229,7 +229,7 @@ func (e *ECR) LoginPublic(ctx context.Context) (authn.AuthConfig, error) {
 		}
 		out, err := c.GetAuthorizationToken(ctx, &ecrpublic.GetAuthorizationTokenInput{})
 		if err != nil {
-			e.publicErr = fmt.Errorf("%w: ECR Public GetAuthorizationToken at %s with %s: %s", ErrLogin, where, e.credentialKind(), awsMessage(err))
+			e.publicErr = failure(err, ErrLogin, "ECR Public GetAuthorizationToken at %s with %s: %s", where, e.credentialKind(), awsMessage(err))
 			return
 		}
 		var raw []byte
@@ -347,7 +347,7 @@ func (e *ECR) Login(ctx context.Context) (authn.AuthConfig, error) {
 		}
 		out, err := c.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 		if err != nil {
-			e.err = fmt.Errorf("%w: ECR GetAuthorizationToken at %s with %s: %s", ErrLogin, e.endpoint(), e.credentialKind(), awsMessage(err))
+			e.err = failure(err, ErrLogin, "ECR GetAuthorizationToken at %s with %s: %s", e.endpoint(), e.credentialKind(), awsMessage(err))
 			return
 		}
 		if len(out.AuthorizationData) == 0 || out.AuthorizationData[0].AuthorizationToken == nil {
@@ -406,14 +406,14 @@ func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, li
 	switch {
 	case err == nil:
 	case !errors.As(err, &nf):
-		return fmt.Errorf("%w: ECR DescribeRepositories %s at %s: %s", ErrLogin, repo, e.endpoint(), awsMessage(err))
+		return failure(err, ErrLogin, "ECR DescribeRepositories %s at %s: %s", repo, e.endpoint(), awsMessage(err))
 	case !create:
 		return fmt.Errorf("%w: ECR repository %s does not exist; create it, or set PLUGIN_CREATE_REPOSITORY=true", ErrConfig, repo)
 	default:
 		if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil {
 			var exists *ecrtypes.RepositoryAlreadyExistsException
 			if !errors.As(err, &exists) {
-				return fmt.Errorf("%w: ECR CreateRepository %s: %s", ErrLogin, repo, awsMessage(err))
+				return failure(err, ErrLogin, "ECR CreateRepository %s: %s", repo, awsMessage(err))
 			}
 		}
 	}
@@ -425,7 +425,7 @@ func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, li
 			return fmt.Errorf("%w: PLUGIN_LIFECYCLE_POLICY: %w", ErrConfig, err)
 		}
 		if _, err := c.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String(repo), LifecyclePolicyText: aws.String(string(b))}); err != nil {
-			return fmt.Errorf("%w: ECR PutLifecyclePolicy %s: %s", ErrLogin, repo, awsMessage(err))
+			return failure(err, ErrLogin, "ECR PutLifecyclePolicy %s: %s", repo, awsMessage(err))
 		}
 	}
 	if policyFile != "" {
@@ -434,7 +434,7 @@ func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, li
 			return fmt.Errorf("%w: PLUGIN_REPOSITORY_POLICY: %w", ErrConfig, err)
 		}
 		if _, err := c.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(repo), PolicyText: aws.String(string(b))}); err != nil {
-			return fmt.Errorf("%w: ECR SetRepositoryPolicy %s: %s", ErrLogin, repo, awsMessage(err))
+			return failure(err, ErrLogin, "ECR SetRepositoryPolicy %s: %s", repo, awsMessage(err))
 		}
 	}
 	return nil
