@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/hoist-build/hoist/internal/harness"
 )
@@ -133,5 +136,32 @@ func TestACRWorkloadIdentityReadsTheStepsEnvironment(t *testing.T) {
 	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
 	if err != nil || aad.Audience(tok.Token) == "" {
 		t.Errorf("token: %v; want one Azure AD issued for the step's federated token", err)
+	}
+}
+
+// Temporary keys a step's environment gives (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, which the settings read, and AWS_SESSION_TOKEN)
+// log in with their session token.
+func TestECRTemporaryKeysFromTheStepsEnvironment(t *testing.T) {
+	t.Parallel()
+	a := harness.StartAWS(t, "eu-west-3")
+	a.Registry, a.Password = "123456789012.dkr.ecr.eu-west-3.amazonaws.com", "ecr-pw"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stsc := sts.New(sts.Options{Region: a.Region, BaseEndpoint: aws.String(a.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(a.AccessKey, a.SecretKey, "")})
+	out, err := stsc.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(a.Role), ExternalId: aws.String(a.ExternalID), RoleSessionName: aws.String("test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, secret, token := *out.Credentials.AccessKeyId, *out.Credentials.SecretAccessKey, *out.Credentials.SessionToken
+	env := map[string]string{"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": token}
+	cfg := &Config{Type: "ecr", Registry: a.Registry, ECR: ECRConfig{Endpoint: a.URL, AccessKey: key, SecretKey: secret}, Env: EnvOf(envMap(env))}
+	kc, err := ecrKind{}.Keychain(cfg, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth, err := kc.(*ECR).Login(ctx); err != nil || auth.Password != a.Password {
+		t.Errorf("login with temporary keys: %+v, %v", auth, err)
 	}
 }

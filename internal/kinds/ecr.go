@@ -276,7 +276,13 @@ func (e *ECR) config(ctx context.Context) (aws.Config, error) {
 		if e.cfg.AccessKey == "" || e.cfg.SecretKey == "" {
 			return cfg, fmt.Errorf("%w: ECR needs both PLUGIN_ACCESS_KEY and PLUGIN_SECRET_KEY", ErrConfig)
 		}
-		cfg = aws.Config{Region: region, Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(e.cfg.AccessKey, e.cfg.SecretKey, ""))}
+		// Keys the step's environment gave as AWS_ACCESS_KEY_ID may be
+		// temporary: their session token goes with them.
+		token := ""
+		if e.Env.get("AWS_ACCESS_KEY_ID") == e.cfg.AccessKey {
+			token = e.Env.get("AWS_SESSION_TOKEN")
+		}
+		cfg = aws.Config{Region: region, Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(e.cfg.AccessKey, e.cfg.SecretKey, token))}
 	} else {
 		var err error
 		if cfg, err = awsDefaultChain(ctx, e.Env, region, e.HTTP, e.cfg.STSEndpoint); err != nil {
