@@ -2,7 +2,6 @@ package kinds
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,9 +12,7 @@ import (
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -143,90 +140,6 @@ func (a *ACR) Secrets() []string {
 		out = append(out, mask.LoginForms(ACRUser, t)...)
 	}
 	return out
-}
-
-func (a *ACR) credential() (azcore.TokenCredential, error) {
-	a.credOnce.Do(func() {
-		opts := azcore.ClientOptions{}
-		if a.HTTP != nil {
-			opts.Transport = a.HTTP
-		}
-		// The authority is always explicit: the SDK would read
-		// AZURE_AUTHORITY_HOST from the process's environment.
-		opts.Cloud = cloud.AzurePublic
-		if a.cfg.AuthorityHost != "" {
-			opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: a.cfg.AuthorityHost}
-		}
-		needIDs := func(kind string) bool {
-			if a.cfg.TenantID == "" || a.cfg.ClientID == "" {
-				a.credErr = fmt.Errorf("%w: tenantId and clientId must be provided for %s (TENANT_ID / AZURE_TENANT_ID and CLIENT_ID / AZURE_CLIENT_ID)", ErrConfig, kind)
-				return false
-			}
-			return true
-		}
-		switch {
-		case a.OIDCToken != "":
-			if !needIDs("OIDC authentication") {
-				return
-			}
-			token := a.OIDCToken
-			a.what = "OIDC federated token of client " + a.cfg.ClientID
-			a.cred, a.credErr = azidentity.NewClientAssertionCredential(a.cfg.TenantID, a.cfg.ClientID,
-				func(context.Context) (string, error) { return token, nil },
-				&azidentity.ClientAssertionCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
-		case a.cfg.ClientSecret != "":
-			if !needIDs("a client secret") {
-				return
-			}
-			a.what = "client secret of service principal " + a.cfg.ClientID
-			a.cred, a.credErr = azidentity.NewClientSecretCredential(a.cfg.TenantID, a.cfg.ClientID, a.cfg.ClientSecret,
-				&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
-		case a.cfg.ClientCertificate != "":
-			if !needIDs("a client certificate") {
-				return
-			}
-			pemBytes := []byte(a.cfg.ClientCertificate)
-			if !strings.Contains(a.cfg.ClientCertificate, "-----BEGIN") {
-				b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a.cfg.ClientCertificate))
-				if err != nil {
-					a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE is neither PEM nor base64 PEM", ErrConfig)
-					return
-				}
-				pemBytes = b
-			}
-			certs, key, err := azidentity.ParseCertificates(pemBytes, nil)
-			if err != nil {
-				a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE: %w", ErrConfig, err)
-				return
-			}
-			a.what = "client certificate of service principal " + a.cfg.ClientID
-			a.cred, a.credErr = azidentity.NewClientCertificateCredential(a.cfg.TenantID, a.cfg.ClientID, certs, key,
-				&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
-		case a.Env.get("AZURE_FEDERATED_TOKEN_FILE") != "":
-			// Workload identity (AKS): the token file the step's
-			// environment names, nothing taken from the process's.
-			if !needIDs("workload identity (AZURE_FEDERATED_TOKEN_FILE)") {
-				return
-			}
-			a.what = "workload identity (AZURE_FEDERATED_TOKEN_FILE) of client " + a.cfg.ClientID
-			a.cred, a.credErr = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{ClientOptions: opts,
-				ClientID: a.cfg.ClientID, TenantID: a.cfg.TenantID, TokenFilePath: a.Env.get("AZURE_FEDERATED_TOKEN_FILE"), DisableInstanceDiscovery: true})
-		default:
-			// The machine's managed identity, the user-assigned one the
-			// step's CLIENT_ID names if any. (The SDK's default chain
-			// would read credentials from the process's environment.)
-			a.what = "the default Azure credential chain (managed identity)"
-			o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: opts}
-			if a.cfg.ClientID != "" {
-				o.ID = azidentity.ClientID(a.cfg.ClientID)
-			}
-			a.cred, a.credErr = azidentity.NewManagedIdentityCredential(o)
-		}
-		if a.credErr != nil && !strings.Contains(a.credErr.Error(), "invalid registry kind settings") {
-			a.credErr = fmt.Errorf("%w: Azure %s: %w", ErrConfig, a.what, a.credErr)
-		}
-	})
-	return a.cred, a.credErr
 }
 
 // Login returns the registry's refresh token, fetched once per registry.

@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,5 +165,56 @@ func TestECRTemporaryKeysFromTheStepsEnvironment(t *testing.T) {
 	}
 	if auth, err := kc.(*ECR).Login(ctx); err != nil || auth.Password != a.Password {
 		t.Errorf("login with temporary keys: %+v, %v", auth, err)
+	}
+}
+
+// ACR's login takes the service principal's certificate from the file the
+// step's AZURE_CLIENT_CERTIFICATE_PATH names (as the SDK's environment
+// credential did from the process's), against the local Azure AD
+// stand-in, which checks the assertion's signature with the certificate.
+func TestACRCertificateFileFromTheStepsEnvironment(t *testing.T) {
+	t.Parallel()
+	aad := harness.StartAzure(t)
+	file := filepath.Join(t.TempDir(), "sp.pem")
+	if err := os.WriteFile(file, []byte(aad.CertPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(aad.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{"the file", map[string]string{"AZURE_CLIENT_CERTIFICATE_PATH": file}, true},
+		{"a missing file", map[string]string{"AZURE_CLIENT_CERTIFICATE_PATH": file + ".missing"}, false},
+	} {
+		cfg := &Config{Type: "acr", Repo: "hoisttest.azurecr.io/app", HTTP: client,
+			ACR: ACRConfig{TenantID: aad.TenantID, ClientID: aad.ClientID, AuthorityHost: aad.URL}, Env: EnvOf(envMap(c.env))}
+		kc, err := acrKind{}.Keychain(cfg, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, err := kc.(*ACR).credential()
+		if !c.ok {
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "AZURE_CLIENT_CERTIFICATE_PATH "+file+".missing") {
+				t.Errorf("%s: %v, want a settings error naming the file", c.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
+		cancel()
+		if err != nil || aad.Audience(tok.Token) == "" {
+			t.Errorf("%s: %v; want a token Azure AD issued for the certificate", c.name, err)
+		}
 	}
 }
