@@ -14,10 +14,10 @@ import (
 // already hold the image sends none, and costs no check), and every
 // manifest PUT waits for it to pass.
 type contentCheck struct {
-	ctx    context.Context
-	verify func(context.Context) error
-	fail   context.CancelCauseFunc // stops the push when the check fails
-	stop   context.CancelFunc      // ends a check the push no longer needs
+	ctx   context.Context
+	check func(context.Context) error
+	fail  context.CancelCauseFunc // stops the push when the check fails
+	stop  context.CancelFunc      // ends a check the push no longer needs
 
 	once  sync.Once
 	begun atomic.Bool
@@ -25,8 +25,8 @@ type contentCheck struct {
 	err   error
 }
 
-func newContentCheck(ctx context.Context, verify func(context.Context) error, fail context.CancelCauseFunc) *contentCheck {
-	c := &contentCheck{verify: verify, fail: fail, done: make(chan struct{})}
+func newContentCheck(ctx context.Context, check func(context.Context) error, fail context.CancelCauseFunc) *contentCheck {
+	c := &contentCheck{check: check, fail: fail, done: make(chan struct{})}
 	c.ctx, c.stop = context.WithCancel(ctx)
 	return c
 }
@@ -36,7 +36,7 @@ func (c *contentCheck) begin() {
 		c.begun.Store(true)
 		go func() {
 			defer close(c.done)
-			if c.err = c.verify(c.ctx); c.err != nil {
+			if c.err = c.check(c.ctx); c.err != nil {
 				c.fail(c.err)
 			}
 		}()

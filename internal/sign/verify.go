@@ -44,7 +44,7 @@ func LoadPublic(key string) (signature.Verifier, error) {
 	return v, nil
 }
 
-// Verification is what Verify found valid for an image.
+// Verification is what VerifySignatures found valid for an image.
 type Verification struct {
 	Digest     name.Digest
 	Signatures int
