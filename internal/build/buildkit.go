@@ -7,23 +7,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/identity"
-	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
-	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
-	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/status"
-
-	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // BuildKit builds with a BuildKit daemon through its Go client: the
@@ -132,7 +124,7 @@ func (b *BuildKit) solve(ctx context.Context, req Request, direct bool) (*Result
 		return err
 	})
 	if err := g.Wait(); err != nil {
-		return nil, explain(err)
+		return nil, explain(ctx, err)
 	}
 	res := &Result{Metadata: resp.ExporterResponse, Digest: resp.ExporterResponse["containerimage.digest"]}
 	if req.BaseImages {
@@ -144,145 +136,6 @@ func (b *BuildKit) solve(ctx context.Context, req Request, direct bool) (*Result
 		}
 	}
 	return res, nil
-}
-
-func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
-	ctxDir, df, err := req.paths()
-	if err != nil {
-		return client.SolveOpt{}, err
-	}
-	ctxFS, err := fsutil.NewFS(ctxDir)
-	if err == nil && len(req.Exclude) > 0 {
-		ctxFS, err = fsutil.NewFilterFS(ctxFS, &fsutil.FilterOpt{ExcludePatterns: req.Exclude})
-	}
-	if err != nil {
-		return client.SolveOpt{}, fmt.Errorf("%w: build context %s: %w", ErrInput, ctxDir, err)
-	}
-	dfFS, err := fsutil.NewFS(filepath.Dir(df))
-	if err != nil {
-		return client.SolveOpt{}, fmt.Errorf("%w: %w", ErrInput, err)
-	}
-
-	attrs := map[string]string{"filename": filepath.Base(df)}
-	if req.Target != "" {
-		attrs["target"] = req.Target
-	}
-	for _, kv := range req.BuildArgs {
-		attrs["build-arg:"+kv.Key] = kv.Value
-	}
-	for _, kv := range req.Labels {
-		attrs["label:"+kv.Key] = kv.Value
-	}
-	if len(req.Platforms) > 0 {
-		attrs["platform"] = strings.Join(req.Platforms, ",")
-	}
-	if req.NoCache {
-		attrs["no-cache"] = ""
-	}
-	if req.Pull {
-		attrs["image-resolve-mode"] = "pull"
-	}
-	if len(req.AddHosts) > 0 {
-		// Users write host:ip (docker --add-host); the frontend reads
-		// host=ip. An IPv6 address keeps its colons.
-		hosts := make([]string, len(req.AddHosts))
-		for i, h := range req.AddHosts {
-			if !strings.Contains(h, "=") {
-				if host, ip, ok := strings.Cut(h, ":"); ok {
-					h = host + "=" + ip
-				}
-			}
-			hosts[i] = h
-		}
-		attrs["add-hosts"] = strings.Join(hosts, ",")
-	}
-	var entitlements []string
-	switch req.Network {
-	case "", "default":
-	case "host":
-		attrs["force-network-mode"] = "host"
-		entitlements = append(entitlements, "network.host")
-	case "none":
-		attrs["force-network-mode"] = "none"
-	default:
-		return client.SolveOpt{}, fmt.Errorf("%w: network %q: want default, host or none", ErrInput, req.Network)
-	}
-
-	// Always forced: BuildKit otherwise reuses whichever variant of a
-	// layer it already holds (zstd from an earlier build).
-	compression := req.Compression
-	if compression == "" {
-		compression = "gzip"
-	}
-	comp := map[string]string{"compression": compression, "force-compression": "true"}
-	if req.Level > 0 {
-		comp["compression-level"] = strconv.Itoa(req.Level)
-	}
-	with := func(extra map[string]string) map[string]string {
-		m := map[string]string{}
-		for k, v := range comp {
-			m[k] = v
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
-	}
-	var exports []client.ExportEntry
-	if b.Docker {
-		if len(req.Names) == 0 {
-			return client.SolveOpt{}, fmt.Errorf("%w: the Docker daemon's builder needs PLUGIN_REPO (and tags) to name the image", ErrInput)
-		}
-		if req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil {
-			return client.SolveOpt{}, fmt.Errorf("%w: the Docker daemon's builder writes into the daemon only", ErrInput)
-		}
-		exports = append(exports, client.ExportEntry{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Names, ",")}})
-	} else if direct {
-		if req.Out.LayoutDir == "" {
-			return client.SolveOpt{}, fmt.Errorf("%w: an export into the engine needs a layout directory", ErrInput)
-		}
-		exports = append(exports, client.ExportEntry{Type: client.ExporterImage, Attrs: with(nil)})
-	} else if req.Out.LayoutDir != "" {
-		exports = append(exports, client.ExportEntry{Type: client.ExporterOCI, Attrs: with(map[string]string{"tar": "false"}), OutputDir: req.Out.LayoutDir})
-	}
-	names := strings.Join(req.Names, ",")
-	format := req.Out.TarFormat
-	if format == "" {
-		format = "docker"
-	}
-	if format != "docker" && format != "oci" {
-		return client.SolveOpt{}, fmt.Errorf("%w: tar format %q: want docker or oci", ErrInput, format)
-	}
-	if (req.Out.Load != nil || req.Out.Tar != nil && format == "docker") && len(req.Platforms) > 1 {
-		return client.SolveOpt{}, fmt.Errorf("%w: a docker tarball and the Docker daemon hold one platform, and %d are built; write an OCI tarball (PLUGIN_BUILDX_OUTPUT_FORMAT=oci) or build one platform", ErrInput, len(req.Platforms))
-	}
-	if req.Out.Tar != nil && !direct {
-		w := req.Out.Tar
-		exports = append(exports, client.ExportEntry{Type: format, Attrs: with(map[string]string{"name": names}),
-			Output: func(map[string]string) (io.WriteCloser, error) { return w, nil }})
-	}
-	if req.Out.Load != nil && !direct {
-		w := req.Out.Load
-		exports = append(exports, client.ExportEntry{Type: client.ExporterDocker, Attrs: with(map[string]string{"name": names}),
-			Output: func(map[string]string) (io.WriteCloser, error) { return w, nil }})
-	}
-
-	attachables := []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-		AuthConfigProvider: keychainAuth(b.Keychain),
-	})}
-	if len(req.Secrets) > 0 {
-		attachables = append(attachables, secretsprovider.FromMap(req.Secrets))
-	}
-	return client.SolveOpt{
-		Frontend:            "dockerfile.v0",
-		FrontendAttrs:       attrs,
-		LocalMounts:         map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-		Exports:             exports,
-		CacheImports:        cacheEntries(req.CacheFrom),
-		CacheExports:        cacheEntries(req.CacheTo),
-		Session:             attachables,
-		AllowedEntitlements: entitlements,
-	}, nil
 }
 
 func cacheEntries(in []CacheEntry) []client.CacheOptionsEntry {
@@ -318,23 +171,4 @@ func keychainAuth(kc authn.Keychain) authprovider.AuthConfigProvider {
 		}
 		return types.AuthConfig{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}, nil
 	}
-}
-
-// explain keeps BuildKit's own message (it names the failing step, its
-// command and exit code, or the Dockerfile line) without the gRPC wrapping.
-func explain(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return err
-	}
-	msg := err.Error()
-	if st, ok := status.FromError(errors.Unwrap(err)); ok && st.Message() != "" {
-		msg = st.Message()
-	}
-	if st, ok := status.FromError(err); ok && st.Message() != "" {
-		msg = st.Message()
-	}
-	msg = strings.TrimPrefix(msg, "failed to solve: ")
-	// A certificate BuildKit could not verify reaches hoist as gRPC's
-	// text: only its words tell.
-	return fmt.Errorf("%w: %s", ErrBuild, registry.TLSAdviceText(msg))
 }

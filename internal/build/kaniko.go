@@ -248,11 +248,15 @@ func (k *Kaniko) run(ctx context.Context, exe string, args, env []string) error 
 	pw.Close()
 	<-done
 	if err != nil {
+		cause := err
+		if ctx.Err() != nil {
+			cause = errors.Join(ctx.Err(), err)
+		}
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return fmt.Errorf("%w: the kaniko executor exited with code %d; its last lines:\n%s", ErrBuild, ee.ExitCode(), strings.Join(last, "\n"))
+			return &Error{Err: cause, advice: fmt.Errorf("%w: the kaniko executor exited with code %d; its last lines:\n%s", ErrBuild, ee.ExitCode(), strings.Join(last, "\n"))}
 		}
-		return fmt.Errorf("%w: run %s: %w", ErrBuild, exe, err)
+		return &Error{Err: cause, advice: fmt.Errorf("%w: run %s: %w", ErrBuild, exe, err)}
 	}
 	return nil
 }

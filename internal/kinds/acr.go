@@ -2,7 +2,6 @@ package kinds
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,9 +12,7 @@ import (
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -81,7 +78,7 @@ func (k acrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, e
 	if err != nil {
 		return nil, err
 	}
-	kc := &ACR{cfg: a, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Hosts: extra}
+	kc := &ACR{cfg: a, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Hosts: extra, Env: c.Env}
 	if selected && c.Repo != "" {
 		reg, err := k.Registry(c)
 		if err != nil {
@@ -101,6 +98,8 @@ type ACR struct {
 	OIDCToken string
 	Hosts     []string
 	HTTP      *http.Client
+	// Env is the step's environment (workload identity's token file).
+	Env Lookup
 
 	credOnce sync.Once
 	cred     azcore.TokenCredential
@@ -143,71 +142,6 @@ func (a *ACR) Secrets() []string {
 	return out
 }
 
-func (a *ACR) credential() (azcore.TokenCredential, error) {
-	a.credOnce.Do(func() {
-		opts := azcore.ClientOptions{}
-		if a.HTTP != nil {
-			opts.Transport = a.HTTP
-		}
-		if a.cfg.AuthorityHost != "" {
-			opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: a.cfg.AuthorityHost}
-		}
-		needIDs := func(kind string) bool {
-			if a.cfg.TenantID == "" || a.cfg.ClientID == "" {
-				a.credErr = fmt.Errorf("%w: tenantId and clientId must be provided for %s (TENANT_ID / AZURE_TENANT_ID and CLIENT_ID / AZURE_CLIENT_ID)", ErrConfig, kind)
-				return false
-			}
-			return true
-		}
-		switch {
-		case a.OIDCToken != "":
-			if !needIDs("OIDC authentication") {
-				return
-			}
-			token := a.OIDCToken
-			a.what = "OIDC federated token of client " + a.cfg.ClientID
-			a.cred, a.credErr = azidentity.NewClientAssertionCredential(a.cfg.TenantID, a.cfg.ClientID,
-				func(context.Context) (string, error) { return token, nil },
-				&azidentity.ClientAssertionCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
-		case a.cfg.ClientSecret != "":
-			if !needIDs("a client secret") {
-				return
-			}
-			a.what = "client secret of service principal " + a.cfg.ClientID
-			a.cred, a.credErr = azidentity.NewClientSecretCredential(a.cfg.TenantID, a.cfg.ClientID, a.cfg.ClientSecret,
-				&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
-		case a.cfg.ClientCertificate != "":
-			if !needIDs("a client certificate") {
-				return
-			}
-			pemBytes := []byte(a.cfg.ClientCertificate)
-			if !strings.Contains(a.cfg.ClientCertificate, "-----BEGIN") {
-				b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a.cfg.ClientCertificate))
-				if err != nil {
-					a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE is neither PEM nor base64 PEM", ErrConfig)
-					return
-				}
-				pemBytes = b
-			}
-			certs, key, err := azidentity.ParseCertificates(pemBytes, nil)
-			if err != nil {
-				a.credErr = fmt.Errorf("%w: CLIENT_CERTIFICATE: %v", ErrConfig, err)
-				return
-			}
-			a.what = "client certificate of service principal " + a.cfg.ClientID
-			a.cred, a.credErr = azidentity.NewClientCertificateCredential(a.cfg.TenantID, a.cfg.ClientID, certs, key,
-				&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
-		default:
-			a.what = "the default Azure credential chain (managed identity)"
-			a.cred, a.credErr = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts, TenantID: a.cfg.TenantID})
-		}
-		if a.credErr != nil && !strings.Contains(a.credErr.Error(), "invalid registry kind settings") {
-			a.credErr = fmt.Errorf("%w: Azure %s: %v", ErrConfig, a.what, a.credErr)
-		}
-	})
-	return a.cred, a.credErr
-}
-
 // Login returns the registry's refresh token, fetched once per registry.
 func (a *ACR) Login(ctx context.Context, registry string) (string, error) {
 	a.mu.Lock()
@@ -226,7 +160,7 @@ func (a *ACR) Login(ctx context.Context, registry string) (string, error) {
 	}
 	aad, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
 	if err != nil {
-		return "", fmt.Errorf("%w: Azure AD token at %s with the %s: %s", ErrLogin, authority, a.what, firstLine(err))
+		return "", failure(err, ErrLogin, "Azure AD token at %s with the %s: %s", authority, a.what, firstLine(err))
 	}
 	reg, err := name.NewRegistry(registry)
 	if err != nil {
@@ -245,7 +179,7 @@ func (a *ACR) Login(ctx context.Context, registry string) (string, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%w: ACR token exchange at %s: %v", ErrLogin, exchange, err)
+		return "", fmt.Errorf("%w: ACR token exchange at %s: %w", ErrLogin, exchange, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -20,7 +20,6 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -103,7 +102,7 @@ func (k ecrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, e
 	if !used(selected, nonEmpty(c.ECR.Registry), dests, k.Owns) {
 		return nil, nil
 	}
-	e := &ECR{cfg: c.ECR, OIDCToken: c.OIDCToken, HTTP: c.HTTP}
+	e := &ECR{cfg: c.ECR, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Env: c.Env}
 	if selected {
 		host, err := k.Registry(c)
 		if err != nil {
@@ -143,6 +142,9 @@ type ECR struct {
 	// Hosts are registries this keychain serves besides ECR's own names.
 	Hosts []string
 	HTTP  *http.Client
+	// Env is the step's environment, where the default AWS credential
+	// chain looks (never the process's).
+	Env Lookup
 
 	mu   sync.Mutex // guards Hosts once login adds the token's endpoint
 	once sync.Once
@@ -227,7 +229,7 @@ func (e *ECR) LoginPublic(ctx context.Context) (authn.AuthConfig, error) {
 		}
 		out, err := c.GetAuthorizationToken(ctx, &ecrpublic.GetAuthorizationTokenInput{})
 		if err != nil {
-			e.publicErr = fmt.Errorf("%w: ECR Public GetAuthorizationToken at %s with %s: %s", ErrLogin, where, e.credentialKind(), awsMessage(err))
+			e.publicErr = failure(err, ErrLogin, "ECR Public GetAuthorizationToken at %s with %s: %s", where, e.credentialKind(), awsMessage(err))
 			return
 		}
 		var raw []byte
@@ -274,12 +276,17 @@ func (e *ECR) config(ctx context.Context) (aws.Config, error) {
 		if e.cfg.AccessKey == "" || e.cfg.SecretKey == "" {
 			return cfg, fmt.Errorf("%w: ECR needs both PLUGIN_ACCESS_KEY and PLUGIN_SECRET_KEY", ErrConfig)
 		}
-		cfg = aws.Config{Region: region, Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(e.cfg.AccessKey, e.cfg.SecretKey, ""))}
+		// Keys the step's environment gave as AWS_ACCESS_KEY_ID may be
+		// temporary: their session token goes with them.
+		token := ""
+		if e.Env.get("AWS_ACCESS_KEY_ID") == e.cfg.AccessKey {
+			token = e.Env.get("AWS_SESSION_TOKEN")
+		}
+		cfg = aws.Config{Region: region, Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(e.cfg.AccessKey, e.cfg.SecretKey, token))}
 	} else {
 		var err error
-		cfg, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
-		if err != nil {
-			return cfg, fmt.Errorf("%w: AWS configuration: %w", ErrConfig, err)
+		if cfg, err = awsDefaultChain(ctx, e.Env, region, e.HTTP, e.cfg.STSEndpoint); err != nil {
+			return cfg, err
 		}
 	}
 	if e.HTTP != nil {
@@ -346,7 +353,7 @@ func (e *ECR) Login(ctx context.Context) (authn.AuthConfig, error) {
 		}
 		out, err := c.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 		if err != nil {
-			e.err = fmt.Errorf("%w: ECR GetAuthorizationToken at %s with %s: %s", ErrLogin, e.endpoint(), e.credentialKind(), awsMessage(err))
+			e.err = failure(err, ErrLogin, "ECR GetAuthorizationToken at %s with %s: %s", e.endpoint(), e.credentialKind(), awsMessage(err))
 			return
 		}
 		if len(out.AuthorizationData) == 0 || out.AuthorizationData[0].AuthorizationToken == nil {
@@ -405,14 +412,14 @@ func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, li
 	switch {
 	case err == nil:
 	case !errors.As(err, &nf):
-		return fmt.Errorf("%w: ECR DescribeRepositories %s at %s: %s", ErrLogin, repo, e.endpoint(), awsMessage(err))
+		return failure(err, ErrLogin, "ECR DescribeRepositories %s at %s: %s", repo, e.endpoint(), awsMessage(err))
 	case !create:
 		return fmt.Errorf("%w: ECR repository %s does not exist; create it, or set PLUGIN_CREATE_REPOSITORY=true", ErrConfig, repo)
 	default:
 		if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil {
 			var exists *ecrtypes.RepositoryAlreadyExistsException
 			if !errors.As(err, &exists) {
-				return fmt.Errorf("%w: ECR CreateRepository %s: %s", ErrLogin, repo, awsMessage(err))
+				return failure(err, ErrLogin, "ECR CreateRepository %s: %s", repo, awsMessage(err))
 			}
 		}
 	}
@@ -424,7 +431,7 @@ func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, li
 			return fmt.Errorf("%w: PLUGIN_LIFECYCLE_POLICY: %w", ErrConfig, err)
 		}
 		if _, err := c.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String(repo), LifecyclePolicyText: aws.String(string(b))}); err != nil {
-			return fmt.Errorf("%w: ECR PutLifecyclePolicy %s: %s", ErrLogin, repo, awsMessage(err))
+			return failure(err, ErrLogin, "ECR PutLifecyclePolicy %s: %s", repo, awsMessage(err))
 		}
 	}
 	if policyFile != "" {
@@ -433,7 +440,7 @@ func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, li
 			return fmt.Errorf("%w: PLUGIN_REPOSITORY_POLICY: %w", ErrConfig, err)
 		}
 		if _, err := c.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(repo), PolicyText: aws.String(string(b))}); err != nil {
-			return fmt.Errorf("%w: ECR SetRepositoryPolicy %s: %s", ErrLogin, repo, awsMessage(err))
+			return failure(err, ErrLogin, "ECR SetRepositoryPolicy %s: %s", repo, awsMessage(err))
 		}
 	}
 	return nil

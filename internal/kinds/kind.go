@@ -75,6 +75,9 @@ type Config struct {
 
 	// HTTP is the client of every cloud login.
 	HTTP *http.Client
+	// Env is the step's environment: the clouds' default credential
+	// chains (AWS, Azure) read it, never the process's. Nil is empty.
+	Env Lookup
 }
 
 // Parse returns the kind a PLUGIN_REGISTRY_TYPE value names ("" is docker)

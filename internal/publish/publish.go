@@ -7,21 +7,13 @@ package publish
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
-	"net"
-	"net/http"
-	"net/url"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/registry"
@@ -50,13 +42,10 @@ func Backoff(retries int) remote.Backoff {
 // report before it returns without them.
 const cancelGrace = 500 * time.Millisecond
 
-// ErrPush marks a failed destination.
-var ErrPush = errors.New("push failed")
-
 // Options configure a push.
 type Options struct {
-	Keychain  authn.Keychain
-	Transport http.RoundTripper
+	// Access reaches the registries (transport and keychain).
+	Access registry.Access
 	// Jobs is the number of blobs uploaded at once per repository.
 	Jobs int
 	// MaxParallel bounds the repositories pushed at once; 0 means all.
@@ -65,16 +54,20 @@ type Options struct {
 	// connection), with a backoff from 0.5 s doubling up to RetryCap.
 	Retries  int
 	FailFast bool
+	// Progress draws a bar per destination on a terminal.
 	Progress *progress.Printer
+	// Events, when set, receives what the push does at each registry
+	// (blobs found, mounted, uploaded; manifests written), as data for a
+	// display to render (progress.Printer.Push).
+	Events func(progress.PushEvent)
 	// Debugf, when set, logs every registry request.
 	Debugf func(format string, args ...any)
-	// Verify, when set, checks the source's content (source.Image.Verify).
-	// It runs alongside the uploads, and no manifest or tag is written
-	// anywhere until it has passed; when it fails, every destination fails
-	// with its error.
-	Verify func(ctx context.Context) error
+	// ContentCheck, when set, checks the source's content
+	// (source.Image.CheckContent). It runs alongside the uploads, and no
+	// manifest or tag is written anywhere until it has passed; when it
+	// fails, every destination fails with its error.
+	ContentCheck func(ctx context.Context) error
 
-	onFail  func()          // cancels the other destinations when FailFast is set
 	backoff *remote.Backoff // replaces Backoff(Retries) in tests
 }
 
@@ -95,69 +88,110 @@ type Result struct {
 // unless FailFast is set.
 func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) []Result {
 	want, err := a.Digest()
-	results := make([]Result, len(dests))
 	if err != nil {
+		results := make([]Result, len(dests))
 		for i, d := range dests {
 			results[i] = Result{Ref: d.Name(), Status: "failed", Err: err}
 		}
 		return results
 	}
-	if o.FailFast {
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-		o.onFail = func() { cancel(errors.New("another destination failed and fail-fast is set")) }
+	p := &pusher{o: o, artifact: a, want: want, blobs: source.Blobs(a)}
+	for _, n := range p.blobs {
+		p.total += n
 	}
-	var check *contentCheck
-	if o.Verify != nil {
-		// A failed check stops the uploads too: nothing of the image is
-		// worth sending.
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-		check = newContentCheck(ctx, o.Verify, cancel)
-		defer check.stop()
+	var stop func()
+	ctx, stop = p.start(ctx)
+	defer stop()
+	results := p.pushAll(ctx, dests)
+	if p.check != nil {
+		if err := p.check.outcome(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			for i, d := range dests {
+				results[i] = Result{Ref: d.Name(), Status: "failed", Err: failed(d.Name(), err, "nothing was tagged: %w", err)}
+			}
+		}
 	}
-	blobs := source.Blobs(a)
-	var total int64
-	for _, n := range blobs {
-		total += n
-	}
+	return results
+}
 
-	// Destinations grouped by repository, repositories by registry; the
-	// first repository of a registry is pushed first, the others then mount
-	// its blobs.
-	type group struct {
-		repo  name.Repository
-		index []int
+type pusher struct {
+	o        Options
+	artifact source.Artifact
+	want     v1.Hash
+	blobs    map[v1.Hash]int64
+	total    int64
+	check    *contentCheck
+	onFail   func() // cancels the other destinations when FailFast is set
+}
+
+// start readies the push's context: fail-fast cancels every destination
+// when one fails, and a failed content check stops the uploads too
+// (nothing of the image is worth sending). stop releases both.
+func (p *pusher) start(ctx context.Context) (_ context.Context, stop func()) {
+	var stops []func()
+	if p.o.FailFast {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		stops = append(stops, func() { cancel(nil) })
+		p.onFail = func() { cancel(errors.New("another destination failed and fail-fast is set")) }
 	}
-	var groups []*group
+	if p.o.ContentCheck != nil {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		p.check = newContentCheck(ctx, p.o.ContentCheck, cancel)
+		stops = append(stops, func() { cancel(nil) }, p.check.stop)
+	}
+	return ctx, func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+}
+
+// group is the destinations of one repository.
+type group struct {
+	repo  name.Repository
+	index []int // into the destinations
+}
+
+// byRegistry groups the destinations by repository, and the repositories
+// by registry, in the order given.
+func byRegistry(dests []name.Tag) [][]*group {
+	var out [][]*group
 	byRepo := map[string]*group{}
-	var registries []string
-	byRegistry := map[string][]*group{}
+	registries := map[string]int{}
 	for i, d := range dests {
 		key := d.Context().String()
 		g := byRepo[key]
 		if g == nil {
 			g = &group{repo: d.Context()}
 			byRepo[key] = g
-			groups = append(groups, g)
 			reg := d.Context().RegistryStr()
-			if _, ok := byRegistry[reg]; !ok {
-				registries = append(registries, reg)
+			r, ok := registries[reg]
+			if !ok {
+				r = len(out)
+				registries[reg] = r
+				out = append(out, nil)
 			}
-			byRegistry[reg] = append(byRegistry[reg], g)
+			out[r] = append(out[r], g)
 		}
 		g.index = append(g.index, i)
 	}
+	return out
+}
 
-	limit := o.MaxParallel
+// pushAll pushes every registry's repositories at once, at most
+// MaxParallel repositories at a time; the first repository of a registry
+// is pushed first, the others then mount its blobs. A cancelled push
+// returns within cancelGrace, its unfinished destinations failed.
+func (p *pusher) pushAll(ctx context.Context, dests []name.Tag) []Result {
+	registries := byRegistry(dests)
+	limit := p.o.MaxParallel
 	if limit <= 0 {
-		limit = len(groups)
+		limit = len(dests)
 	}
 	sem := make(chan struct{}, limit)
-	p := &pusher{o: o, artifact: a, want: want, blobs: blobs, total: total, check: check}
-	// Results arrive under mu; once Push has returned (cancelled while
+	results := make([]Result, len(dests))
+	// Results arrive under mu; once pushAll has returned (cancelled while
 	// go-containerregistry sleeps before a retry, which no context ends),
 	// late ones are dropped.
 	var mu sync.Mutex
@@ -187,8 +221,7 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 		return ok
 	}
 	var wg sync.WaitGroup
-	for _, reg := range registries {
-		gs := byRegistry[reg]
+	for _, gs := range registries {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -207,6 +240,22 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 			inner.Wait()
 		}()
 	}
+	waitOrGrace(ctx, &wg)
+	mu.Lock()
+	defer mu.Unlock()
+	returned = true
+	for i, d := range dests {
+		if !got[i] {
+			results[i] = Result{Ref: d.Name(), Status: "failed", Err: cancelled(ctx, d.Name())}
+		}
+	}
+	return results
+}
+
+// waitOrGrace waits for wg, or, once ctx is cancelled, at most
+// cancelGrace: the pushes stop at their next request, but one may be in a
+// retry's sleep.
+func waitOrGrace(ctx context.Context, wg *sync.WaitGroup) {
 	all := make(chan struct{})
 	go func() {
 		wg.Wait()
@@ -215,308 +264,9 @@ func Push(ctx context.Context, a source.Artifact, dests []name.Tag, o Options) [
 	select {
 	case <-all:
 	case <-ctx.Done():
-		// Cancelled: the pushes stop at their next request, but one may
-		// be in a retry's sleep; do not wait for it.
 		select {
 		case <-all:
 		case <-time.After(cancelGrace):
 		}
 	}
-	mu.Lock()
-	returned = true
-	for i, d := range dests {
-		if !got[i] {
-			results[i] = Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %s: cancelled (%v)", ErrPush, d.Name(), context.Cause(ctx))}
-		}
-	}
-	mu.Unlock()
-	if check != nil {
-		if err := check.outcome(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			for i, d := range dests {
-				results[i] = Result{Ref: d.Name(), Status: "failed", Err: fmt.Errorf("%w: %s: nothing was tagged: %w", ErrPush, d.Name(), err)}
-			}
-		}
-	}
-	return results
-}
-
-type pusher struct {
-	o        Options
-	artifact source.Artifact
-	want     v1.Hash
-	blobs    map[v1.Hash]int64
-	total    int64
-	check    *contentCheck
-}
-
-// contentCheck runs the source's check (Options.Verify) alongside the
-// uploads: it starts with the first blob request (a re-push whose tags
-// already hold the image sends none, and costs no check), and every
-// manifest PUT waits for it to pass.
-type contentCheck struct {
-	ctx    context.Context
-	verify func(context.Context) error
-	fail   context.CancelCauseFunc // stops the push when the check fails
-	stop   context.CancelFunc      // ends a check the push no longer needs
-
-	once  sync.Once
-	begun atomic.Bool
-	done  chan struct{}
-	err   error
-}
-
-func newContentCheck(ctx context.Context, verify func(context.Context) error, fail context.CancelCauseFunc) *contentCheck {
-	c := &contentCheck{verify: verify, fail: fail, done: make(chan struct{})}
-	c.ctx, c.stop = context.WithCancel(ctx)
-	return c
-}
-
-func (c *contentCheck) begin() {
-	c.once.Do(func() {
-		c.begun.Store(true)
-		go func() {
-			defer close(c.done)
-			if c.err = c.verify(c.ctx); c.err != nil {
-				c.fail(c.err)
-			}
-		}()
-	})
-}
-
-// gate is the Meter's hook: blob requests start the check, manifest PUTs
-// wait for it.
-func (c *contentCheck) gate(req *http.Request) error {
-	switch {
-	case registry.IsBlobRequest(req):
-		c.begin()
-	case registry.IsManifestPut(req):
-		c.begin()
-		select {
-		case <-c.done:
-			return c.err
-		case <-req.Context().Done():
-			return req.Context().Err()
-		}
-	}
-	return nil
-}
-
-// outcome is the check's result when the push has ended. A push that was
-// cancelled (perhaps by the check's own failure) waits for the check,
-// which then ends promptly; otherwise a check still running, or never
-// started, is not waited for.
-func (c *contentCheck) outcome(push context.Context) error {
-	if !c.begun.Load() {
-		return nil
-	}
-	if push.Err() != nil {
-		<-c.done
-		return c.err
-	}
-	select {
-	case <-c.done:
-		return c.err
-	default:
-		return nil
-	}
-}
-
-func (p *pusher) backoff() remote.Backoff {
-	if p.o.backoff != nil {
-		return *p.o.backoff
-	}
-	return Backoff(p.o.Retries)
-}
-
-// pushRepo pushes every tag of one repository through one go-containerregistry
-// Pusher (which uploads each blob once), then reads every tag back.
-func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name.Tag, from name.Reference) []Result {
-	start := time.Now()
-	label := repo.Name()
-	if len(tags) == 1 {
-		label = tags[0].Name()
-	}
-	var skipped atomic.Int64
-	var mu sync.Mutex
-	putTags := map[string]bool{}
-	meter := &registry.Meter{Inner: p.o.Transport, Live: p.o.Progress.Mode() == progress.TTY, Debugf: p.o.Debugf}
-	if p.check != nil {
-		meter.Before = p.check.gate
-	}
-	meter.OnEvent = func(ev registry.Event) {
-		size := ev.Size
-		if h, err := v1.NewHash(ev.Ref); err == nil {
-			if s, ok := p.blobs[h]; ok {
-				size = s
-			}
-		}
-		switch ev.Kind {
-		case registry.BlobExists, registry.BlobMounted:
-			skipped.Add(size)
-		case registry.ManifestPut:
-			mu.Lock()
-			putTags[ev.Ref] = true
-			mu.Unlock()
-		}
-		if p.o.Progress != nil && p.o.Progress.Mode() == progress.Plain {
-			p.logEvent(repo, ev, size, from)
-		}
-	}
-	opts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(p.o.Keychain),
-		remote.WithTransport(meter),
-		remote.WithJobs(max(p.o.Jobs, 1)),
-		remote.WithRetryBackoff(p.backoff()),
-		remote.WithUserAgent("hoist"),
-	}
-	bar := p.o.Progress.Bar(label, p.total, func() int64 { return skipped.Load() + meter.Sent() })
-
-	results := make([]Result, len(tags))
-	for i, t := range tags {
-		results[i] = Result{Ref: t.Name()}
-	}
-	var artifact any = p.artifact
-	if from != nil {
-		artifact = mountable(p.artifact, from)
-	}
-	pu, err := remote.NewPusher(opts...)
-	if err == nil {
-		var wg sync.WaitGroup
-		for i, t := range tags {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := pu.Push(ctx, t, artifact.(remote.Taggable)); err != nil {
-					results[i].Err = explain(t, err)
-				}
-			}()
-		}
-		wg.Wait()
-	}
-	for i, t := range tags {
-		if err != nil {
-			results[i].Err = explain(t, err)
-		}
-		if results[i].Err == nil {
-			results[i].Err = p.verify(ctx, t, opts)
-		}
-	}
-	elapsed := time.Since(start)
-	status := "done"
-	for i, t := range tags {
-		r := &results[i]
-		r.Duration = elapsed
-		switch {
-		case r.Err != nil && ctx.Err() != nil && !errors.Is(r.Err, source.ErrDigestMismatch):
-			r.Err = fmt.Errorf("%w: %s: cancelled (%v)", ErrPush, t.Name(), context.Cause(ctx))
-			r.Status = "failed"
-			status = "cancelled"
-		case r.Err != nil:
-			r.Status = "failed"
-			status = "failed"
-			if p.o.onFail != nil {
-				p.o.onFail()
-			}
-		case putTags[t.TagStr()]:
-			r.Status, r.Digest = "pushed", p.want.String()
-		default:
-			r.Status, r.Digest = "up to date", p.want.String()
-		}
-	}
-	results[0].Bytes = meter.Sent()
-	p.o.Progress.Finish(bar, status)
-	return results
-}
-
-// verify reads the tag back and compares its digest with the source's.
-func (p *pusher) verify(ctx context.Context, t name.Tag, opts []remote.Option) error {
-	desc, err := remote.Head(t, opts...)
-	if err != nil {
-		return explain(t, fmt.Errorf("read back: %w", err))
-	}
-	if desc.Digest != p.want {
-		return fmt.Errorf("%w: %s: the registry reports digest %s after the push, the source is %s", ErrPush, t.Name(), desc.Digest, p.want)
-	}
-	return nil
-}
-
-func (p *pusher) logEvent(repo name.Repository, ev registry.Event, size int64, from name.Reference) {
-	short := ev.Ref
-	if len(short) > 19 {
-		short = short[:19]
-	}
-	switch ev.Kind {
-	case registry.BlobExists:
-		p.o.Progress.Printf("%s: blob %s already there (%s)", repo.Name(), short, progress.Bytes(size))
-	case registry.BlobMounted:
-		// A blob of a registry source is mounted from the source's
-		// repository, which no destination names (from is nil).
-		src := ev.From
-		if src == "" && from != nil {
-			src = from.Context().RepositoryStr()
-		}
-		p.o.Progress.Printf("%s: blob %s mounted from %s (%s)", repo.Name(), short, src, progress.Bytes(size))
-	case registry.BlobUploaded:
-		p.o.Progress.Printf("%s: blob %s uploaded (%s)", repo.Name(), short, progress.Bytes(size))
-	case registry.ManifestPut:
-		p.o.Progress.Printf("%s: manifest %s written", repo.Name(), ev.Ref)
-	}
-}
-
-// explain turns a push error into a message that says what to do.
-func explain(t name.Tag, err error) error {
-	reg := t.Context().RegistryStr()
-	// A url.Error repeats the request URL (upload URLs carry long state
-	// tokens); the cause is what a user needs.
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	var terr *transport.Error
-	var operr *net.OpError
-	switch {
-	case hasCode(err, "DIGEST_INVALID", "SIZE_INVALID"):
-		blob := "a blob"
-		if errors.As(err, &terr) && terr.Request != nil && terr.Request.URL.Query().Get("digest") != "" {
-			blob = "blob " + terr.Request.URL.Query().Get("digest")
-		}
-		return fmt.Errorf("%w: %s: %w: registry %s rejected %s: the bytes sent do not match that digest, so the file was altered or damaged after the image was written; rebuild or re-copy it", ErrPush, t.Name(), source.ErrDigestMismatch, reg, blob)
-	case errors.Is(err, source.ErrDigestMismatch):
-		return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
-	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
-		return fmt.Errorf("%w: %s: registry %s refused access (%d %s): check the credentials for %s (PLUGIN_USERNAME/PLUGIN_PASSWORD with PLUGIN_REGISTRY, or PLUGIN_CONFIG) and that the account may push to %s", ErrPush, t.Name(), reg, terr.StatusCode, http.StatusText(terr.StatusCode), reg, t.Context().RepositoryStr())
-	case registry.IsCertError(err):
-		return fmt.Errorf("%w: %s: TLS to registry %s failed: %w", ErrPush, t.Name(), reg, registry.TLSAdvice(err))
-	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return fmt.Errorf("%w: %s: registry %s speaks plain HTTP: set PLUGIN_INSECURE=true to allow it", ErrPush, t.Name(), reg)
-	case errors.As(err, &operr) && operr.Op == "dial":
-		return fmt.Errorf("%w: %s: cannot reach registry %s: %w; check the host and port", ErrPush, t.Name(), reg, operr.Err)
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return fmt.Errorf("%w: %s: registry %s did not answer in time (PLUGIN_REGISTRY_TIMEOUT): %w", ErrPush, t.Name(), reg, err)
-	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("%w: %s: cancelled", ErrPush, t.Name())
-	}
-	return fmt.Errorf("%w: %s: %w", ErrPush, t.Name(), err)
-}
-
-// hasCode reports whether a registry error carries one of the codes.
-func hasCode(err error, codes ...string) bool {
-	var terr *transport.Error
-	if !errors.As(err, &terr) {
-		return false
-	}
-	for _, d := range terr.Errors {
-		for _, c := range codes {
-			if string(d.Code) == c {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

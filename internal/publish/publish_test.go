@@ -51,7 +51,7 @@ func options(t *testing.T) Options {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Options{Transport: tr, Jobs: 4, Retries: 1, Progress: progress.New(&strings.Builder{}, progress.Quiet)}
+	return Options{Access: registry.Access{Transport: tr}, Jobs: 4, Retries: 1, Progress: progress.New(&strings.Builder{}, progress.Quiet)}
 }
 
 // skopeoDigest reads a reference's manifest digest with skopeo, a client

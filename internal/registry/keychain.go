@@ -234,9 +234,9 @@ func (k *Keychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 					helper = k.config.CredentialsStore
 				}
 				if helper != "" {
-					return nil, fmt.Errorf("%w: credential helper docker-credential-%s (named in %s) failed for %s: %v", ErrCredentials, helper, k.ConfigSource, host, err)
+					return nil, fmt.Errorf("%w: credential helper docker-credential-%s (named in %s) failed for %s: %w", ErrCredentials, helper, k.ConfigSource, host, err)
 				}
-				return nil, fmt.Errorf("%w: credentials for %s from %s: %v", ErrCredentials, host, k.ConfigSource, err)
+				return nil, fmt.Errorf("%w: credentials for %s from %s: %w", ErrCredentials, host, k.ConfigSource, err)
 			}
 			if ac.Username != "" || ac.Password != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "" {
 				k.learn(ac.Username, ac.Password, ac.IdentityToken, ac.RegistryToken)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/hoist-build/hoist/internal/harness"
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/sign"
 )
 
@@ -40,8 +41,7 @@ func TestKeylessPublishVerifiesWithCosign(t *testing.T) {
 	var refs []string
 	for _, r := range []string{"keyless/a", "keyless/b"} {
 		repo, digest := pushImage(t, reg, r)
-		if _, err := s.Publish(context.Background(), repo, digest, []sign.Attestation{{Kind: sign.KindProvenance, Predicate: provenance(builder)}},
-			http.DefaultTransport, authn.DefaultKeychain); err != nil {
+		if _, err := s.Publish(context.Background(), repo, digest, []sign.Attestation{{Kind: sign.KindProvenance, Predicate: provenance(builder)}}, registry.Access{Transport: http.DefaultTransport, Keychain: authn.DefaultKeychain}); err != nil {
 			t.Fatalf("keyless publish to %s: %v", r, err)
 		}
 		refs = append(refs, repo.String()+"@"+digest)

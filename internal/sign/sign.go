@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -43,6 +42,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/hoist-build/hoist/internal/registry"
 )
 
 // ErrKey marks a signing key that cannot be used: unreadable, not a
@@ -168,8 +169,8 @@ type Published struct {
 // of the same predicate type. A registry with the OCI referrers API gets
 // the signature and the attestations as referrers of the digest as
 // well. tr and kc reach the registry. It is Prepare, then Commit.
-func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest string, atts []Attestation, tr http.RoundTripper, kc authn.Keychain) (Published, error) {
-	p, err := s.Prepare(ctx, repo, digest, atts, tr, kc)
+func (s *Signer) Publish(ctx context.Context, repo name.Repository, digest string, atts []Attestation, access registry.Access) (Published, error) {
+	p, err := s.Prepare(ctx, repo, digest, atts, access)
 	if err != nil {
 		return Published{}, err
 	}
@@ -190,17 +191,16 @@ type Prepared struct {
 	kinds          []string
 	ropts          []remote.Option
 	opt            ociremote.Option
-	// tr and kc ask for the referrers API, once the image is there (a
+	// access asks for the referrers API, once the image is there (a
 	// registry may answer 404 for a digest it does not hold).
-	tr http.RoundTripper
-	kc authn.Keychain
+	access registry.Access
 }
 
 // Prepare signs digest as the image of repo and makes its attestations,
 // reads the signatures and attestations repo already holds for it, and
 // stores the blobs of what Commit will write. The image itself need not
 // be in repo yet.
-func (s *Signer) Prepare(ctx context.Context, repo name.Repository, digest string, atts []Attestation, tr http.RoundTripper, kc authn.Keychain) (*Prepared, error) {
+func (s *Signer) Prepare(ctx context.Context, repo name.Repository, digest string, atts []Attestation, access registry.Access) (*Prepared, error) {
 	if err := s.Unlock(); err != nil {
 		return nil, err
 	}
@@ -220,13 +220,13 @@ func (s *Signer) Prepare(ctx context.Context, repo name.Repository, digest strin
 	if err != nil {
 		return fail("sign", err)
 	}
-	p := &Prepared{ref: ref, tr: tr, kc: kc}
+	p := &Prepared{ref: ref, access: access}
 	if p.ociSig, err = static.NewSignature(body, base64.StdEncoding.EncodeToString(sig), sigOpts...); err != nil {
 		return fail("sign", err)
 	}
 	// One puller and one pusher for the repository: the registry is
 	// pinged, and its token fetched, once for every request below.
-	p.ropts = []remote.Option{remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc)}
+	p.ropts = access.Options(ctx)
 	pusher, err := remote.NewPusher(p.ropts...)
 	if err != nil {
 		return fail("reach the registry", err)
@@ -295,7 +295,7 @@ func (p *Prepared) Commit(ctx context.Context) (Published, error) {
 	var out Published
 	var g errgroup.Group
 	g.Go(func() (err error) {
-		if out.Referrers, err = HasReferrers(ctx, p.ref, p.tr, p.kc); err != nil {
+		if out.Referrers, err = HasReferrers(ctx, p.ref, p.access); err != nil {
 			return fmt.Errorf("ask for the referrers API: %w", err)
 		}
 		return nil
@@ -467,13 +467,13 @@ func (s *Signer) signEnvelope(ctx context.Context, statement []byte) ([]byte, []
 // registry that has it answers GET /v2/<name>/referrers/<digest> with an
 // image index; one without it answers 404 (distribution 2.8), or with
 // something else.
-func HasReferrers(ctx context.Context, ref name.Digest, tr http.RoundTripper, kc authn.Keychain) (bool, error) {
+func HasReferrers(ctx context.Context, ref name.Digest, access registry.Access) (bool, error) {
 	repo := ref.Context()
-	auth, err := authn.Resolve(ctx, kc, repo)
+	auth, err := access.Authenticator(ctx, repo)
 	if err != nil {
 		return false, err
 	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, tr, []string{repo.Scope(transport.PullScope)})
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, access.RoundTripper(), []string{repo.Scope(transport.PullScope)})
 	if err != nil {
 		return false, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hoist-build/hoist/internal/harness"
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/sign"
 )
 
@@ -150,7 +151,7 @@ func TestPublishVerifiesWithCosign(t *testing.T) {
 	pubd, err := s.Publish(context.Background(), repo, digest, []sign.Attestation{
 		{Kind: sign.KindSBOM, Predicate: sbom(serial)},
 		{Kind: sign.KindProvenance, Predicate: provenance(builder)},
-	}, reg.Client().Transport, basicKeychain{reg})
+	}, registry.Access{Transport: reg.Client().Transport, Keychain: basicKeychain{reg}})
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}
@@ -185,7 +186,7 @@ func TestPublishVerifiesWithCosign(t *testing.T) {
 	if want := []string{"1", "sha256-" + hex + ".att", "sha256-" + hex + ".sig"}; !slices.Equal(tags, want) {
 		t.Errorf("tags %q, want %q", tags, want)
 	}
-	if has, err := sign.HasReferrers(context.Background(), repo.Digest(digest), reg.Client().Transport, basicKeychain{reg}); err != nil || has {
+	if has, err := sign.HasReferrers(context.Background(), repo.Digest(digest), registry.Access{Transport: reg.Client().Transport, Keychain: basicKeychain{reg}}); err != nil || has {
 		t.Errorf("HasReferrers on distribution 2.8 = %v, %v", has, err)
 	}
 }
@@ -221,13 +222,13 @@ func TestPublishKeepsSignaturesAndReplacesAttestations(t *testing.T) {
 	ctx := context.Background()
 	tr, kc := http.DefaultTransport, authn.DefaultKeychain
 	first, second, builder := randomHex(8), randomHex(8), "https://builder.example/"+randomHex(4)
-	if _, err := a.Publish(ctx, repo, digest, []sign.Attestation{{Kind: sign.KindSBOM, Predicate: sbom(first)}, {Kind: sign.KindProvenance, Predicate: provenance(builder)}}, tr, kc); err != nil {
+	if _, err := a.Publish(ctx, repo, digest, []sign.Attestation{{Kind: sign.KindSBOM, Predicate: sbom(first)}, {Kind: sign.KindProvenance, Predicate: provenance(builder)}}, registry.Access{Transport: tr, Keychain: kc}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Publish(ctx, repo, digest, []sign.Attestation{{Kind: sign.KindSBOM, Predicate: sbom(second)}}, tr, kc); err != nil {
+	if _, err := b.Publish(ctx, repo, digest, []sign.Attestation{{Kind: sign.KindSBOM, Predicate: sbom(second)}}, registry.Access{Transport: tr, Keychain: kc}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Publish(ctx, repo, digest, nil, tr, kc); err != nil {
+	if _, err := a.Publish(ctx, repo, digest, nil, registry.Access{Transport: tr, Keychain: kc}); err != nil {
 		t.Fatal(err)
 	}
 	ref := repo.String() + "@" + digest
@@ -267,7 +268,7 @@ func TestPrepareThenCommit(t *testing.T) {
 	img, _ := random.Image(256, 1)
 	d, _ := img.Digest()
 	repo, _ := name.NewRepository(reg.Host + "/later/app")
-	p, err := s.Prepare(context.Background(), repo, d.String(), []sign.Attestation{{Kind: sign.KindSBOM, Predicate: sbom("x")}}, http.DefaultTransport, authn.DefaultKeychain)
+	p, err := s.Prepare(context.Background(), repo, d.String(), []sign.Attestation{{Kind: sign.KindSBOM, Predicate: sbom("x")}}, registry.Access{Transport: http.DefaultTransport, Keychain: authn.DefaultKeychain})
 	if err != nil {
 		t.Fatalf("prepare before the image is there: %v", err)
 	}
@@ -313,29 +314,29 @@ func TestVerifyAcceptsWhatCosignSigned(t *testing.T) {
 	}
 	ctx, kc := context.Background(), basicKeychain{reg}
 	tagRef, _ := name.ParseReference(repo.String() + ":1")
-	got, err := sign.Verify(ctx, tagRef, v, []string{"sbom"}, http.DefaultTransport, kc)
+	got, err := sign.VerifySignatures(ctx, tagRef, v, []string{"sbom"}, registry.Access{Transport: http.DefaultTransport, Keychain: kc})
 	if err != nil {
 		t.Fatalf("verify what cosign signed: %v (tags: %q)", err, tagsOf(t, reg, "signed/app"))
 	}
 	if got.Digest.DigestStr() != digest || got.Signatures != 1 || got.Attestations[sign.KindSBOM] != 1 {
 		t.Errorf("verification %+v, want %s, one signature and one SBOM", got, digest)
 	}
-	if _, err := sign.Verify(ctx, tagRef, v, []string{"provenance"}, http.DefaultTransport, kc); !errors.Is(err, sign.ErrUnverified) || !strings.Contains(err.Error(), "SLSA provenance") {
+	if _, err := sign.VerifySignatures(ctx, tagRef, v, []string{"provenance"}, registry.Access{Transport: http.DefaultTransport, Keychain: kc}); !errors.Is(err, sign.ErrUnverified) || !strings.Contains(err.Error(), "SLSA provenance") {
 		t.Errorf("require provenance of an image without: %v, want ErrUnverified naming it", err)
 	}
 	other, err := sign.LoadPublic(otherPub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sign.Verify(ctx, tagRef, other, nil, http.DefaultTransport, kc); !errors.Is(err, sign.ErrUnverified) {
+	if _, err := sign.VerifySignatures(ctx, tagRef, other, nil, registry.Access{Transport: http.DefaultTransport, Keychain: kc}); !errors.Is(err, sign.ErrUnverified) {
 		t.Errorf("another key: %v, want ErrUnverified", err)
 	}
 	absent, _ := name.ParseReference(repo.String() + ":absent")
-	if _, err := sign.Verify(ctx, absent, v, nil, http.DefaultTransport, kc); !errors.Is(err, sign.ErrImage) {
+	if _, err := sign.VerifySignatures(ctx, absent, v, nil, registry.Access{Transport: http.DefaultTransport, Keychain: kc}); !errors.Is(err, sign.ErrImage) {
 		t.Errorf("an image that is not there: %v, want ErrImage", err)
 	}
 	closed, _ := name.ParseReference(fmt.Sprintf("127.0.0.1:%d/x/y:1", harness.FreePort(t)))
-	if _, err := sign.Verify(ctx, closed, v, nil, http.DefaultTransport, kc); !errors.Is(err, sign.ErrUnavailable) {
+	if _, err := sign.VerifySignatures(ctx, closed, v, nil, registry.Access{Transport: http.DefaultTransport, Keychain: kc}); !errors.Is(err, sign.ErrUnavailable) {
 		t.Errorf("a registry that does not answer: %v, want ErrUnavailable", err)
 	}
 }
@@ -364,7 +365,7 @@ func TestVerifyAcceptsCosignsDefaultSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := name.NewDigest(ref)
-	got, err := sign.Verify(context.Background(), d, v, nil, http.DefaultTransport, authn.DefaultKeychain)
+	got, err := sign.VerifySignatures(context.Background(), d, v, nil, registry.Access{Transport: http.DefaultTransport, Keychain: authn.DefaultKeychain})
 	if err != nil || got.Signatures != 1 {
 		t.Errorf("hoist's verification of a signature cosign verify accepts: %+v, %v (tags: %q)", got, err, tagsOf(t, reg, "bundle/app"))
 	}
@@ -374,7 +375,7 @@ func TestVerifyAcceptsCosignsDefaultSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := sign.Verify(context.Background(), d, other, nil, http.DefaultTransport, authn.DefaultKeychain); !errors.Is(err, sign.ErrUnverified) {
+	if got, err := sign.VerifySignatures(context.Background(), d, other, nil, registry.Access{Transport: http.DefaultTransport, Keychain: authn.DefaultKeychain}); !errors.Is(err, sign.ErrUnverified) {
 		t.Errorf("another key verifies cosign's bundle: %+v, %v", got, err)
 	}
 	// cosign attest, in the bundle format too, satisfies --require sbom.
@@ -385,7 +386,7 @@ func TestVerifyAcceptsCosignsDefaultSignature(t *testing.T) {
 	if out, err := reg.CosignEnv(t, []string{"COSIGN_PASSWORD=pw"}, "attest", "--key", key, "--type", "cyclonedx", "--predicate", pred, "--use-signing-config=false", "--tlog-upload=false", "-y", ref); err != nil {
 		t.Fatalf("cosign attest: %v\n%s", err, out)
 	}
-	got, err = sign.Verify(context.Background(), d, v, []string{"sbom"}, http.DefaultTransport, authn.DefaultKeychain)
+	got, err = sign.VerifySignatures(context.Background(), d, v, []string{"sbom"}, registry.Access{Transport: http.DefaultTransport, Keychain: authn.DefaultKeychain})
 	if err != nil || got.Signatures != 1 || got.Attestations[sign.KindSBOM] != 1 {
 		t.Errorf("hoist's verification of cosign's bundle attestation: %+v, %v", got, err)
 	}
@@ -426,7 +427,7 @@ func TestKeyErrors(t *testing.T) {
 	if err != nil && (strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), "BEGIN")) {
 		t.Errorf("the error holds the password or the key: %v", err)
 	}
-	if _, err := s.Publish(context.Background(), repo, digest, nil, http.DefaultTransport, authn.DefaultKeychain); !errors.Is(err, sign.ErrKey) {
+	if _, err := s.Publish(context.Background(), repo, digest, nil, registry.Access{Transport: http.DefaultTransport, Keychain: authn.DefaultKeychain}); !errors.Is(err, sign.ErrKey) {
 		t.Errorf("publish with a wrong password: %v, want ErrKey", err)
 	}
 	if tags := tagsOf(t, reg, "keys/app"); !slices.Equal(tags, []string{"1"}) {
@@ -436,7 +437,7 @@ func TestKeyErrors(t *testing.T) {
 	if err != nil || good.Unlock() != nil {
 		t.Fatalf("the right password: %v", err)
 	}
-	if _, err := good.Publish(context.Background(), repo, digest, nil, http.DefaultTransport, authn.DefaultKeychain); err != nil {
+	if _, err := good.Publish(context.Background(), repo, digest, nil, registry.Access{Transport: http.DefaultTransport, Keychain: authn.DefaultKeychain}); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := cosignVerify(t, reg, pub, repo.String()+"@"+digest); err != nil {
@@ -454,7 +455,7 @@ func TestPublishToAnUnreachableRegistry(t *testing.T) {
 	}
 	repo, _ := name.NewRepository(fmt.Sprintf("127.0.0.1:%d/gone/app", harness.FreePort(t)))
 	digest := "sha256:" + strings.Repeat("ab", 32)
-	_, err = s.Publish(context.Background(), repo, digest, nil, http.DefaultTransport, authn.DefaultKeychain)
+	_, err = s.Publish(context.Background(), repo, digest, nil, registry.Access{Transport: http.DefaultTransport, Keychain: authn.DefaultKeychain})
 	if !errors.Is(err, sign.ErrSign) || !strings.Contains(err.Error(), repo.String()+"@"+digest) {
 		t.Errorf("publish to a closed port: %v, want ErrSign naming the image", err)
 	}

@@ -7,13 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v3/pkg/cosign"
 	"github.com/sigstore/cosign/v3/pkg/oci"
 	ociremote "github.com/sigstore/cosign/v3/pkg/oci/remote"
@@ -43,12 +40,12 @@ func LoadPublic(key string) (signature.Verifier, error) {
 		v, err = signature.LoadVerifier(pub, crypto.SHA256)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not a public key cosign verifies with (give cosign.pub from cosign generate-key-pair): %v", ErrKey, from, err)
+		return nil, fmt.Errorf("%w: %s is not a public key cosign verifies with (give cosign.pub from cosign generate-key-pair): %w", ErrKey, from, err)
 	}
 	return v, nil
 }
 
-// Verification is what Verify found valid for an image.
+// Verification is what VerifySignatures found valid for an image.
 type Verification struct {
 	Digest     name.Digest
 	Signatures int
@@ -67,13 +64,13 @@ type ScanClaim struct {
 	Record  string `json:"-"`
 }
 
-// Verify checks the signatures of the image ref names, and its
+// VerifySignatures checks the signatures of the image ref names, and its
 // attestations, with the public key v: at least one valid signature over
 // its digest, and for each of require (sbom, provenance, scan) a valid
 // attestation (scan: a provenance naming a passing scan record). The
 // transparency log is not consulted (key-based, offline).
-func Verify(ctx context.Context, ref name.Reference, v signature.Verifier, require []string, tr http.RoundTripper, kc authn.Keychain) (*Verification, error) {
-	opt := ociremote.WithRemoteOptions(remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(kc))
+func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verifier, require []string, access registry.Access) (*Verification, error) {
+	opt := ociremote.WithRemoteOptions(access.Options(ctx)...)
 	d, err := ociremote.ResolveDigest(ref, opt)
 	if err != nil {
 		if registry.Unavailable(err) {

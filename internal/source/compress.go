@@ -181,9 +181,9 @@ func checkBlob(ctx context.Context, lb layerBlob, diffID v1.Hash) error {
 	var bad *formatError
 	switch {
 	case errors.As(err, &bad):
-		return fmt.Errorf("it is not gzip (%v)", bad.err)
+		return fmt.Errorf("it is not gzip (%w)", bad.err)
 	case err != nil && ctx.Err() == nil:
-		return fmt.Errorf("it does not decompress (%v)", err)
+		return fmt.Errorf("it does not decompress (%w)", err)
 	case err != nil:
 		return err
 	}

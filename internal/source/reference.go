@@ -58,7 +58,7 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 	} else {
 		notes = append(notes, "the docker daemon was not consulted")
 	}
-	desc, err := remote.Get(ref, append(r.Remote, remote.WithContext(ctx))...)
+	desc, err := remote.Get(ref, r.Access.Options(ctx)...)
 	if err == nil {
 		img := &Image{From: "registry image " + ref.Name()}
 		if desc.MediaType.IsIndex() {
@@ -75,10 +75,10 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 	if registry.Unavailable(err) {
 		// Not "not found": the registry could not say.
 		notes = append(notes, "registry "+ref.Context().RegistryStr()+" "+registry.HowUnavailable(err)+": "+shortRemoteError(err))
-		return nil, fmt.Errorf("%w: source image %s was found nowhere: %s", ErrUnavailable, ref.Name(), strings.Join(notes, "; "))
+		return nil, failure(err, ErrUnavailable, "source image %s was found nowhere: %s", ref.Name(), strings.Join(notes, "; "))
 	}
 	notes = append(notes, "registry "+ref.Context().RegistryStr()+": "+shortRemoteError(err))
-	return nil, fmt.Errorf("%w: source image %s was found nowhere: %s", ErrNotFound, ref.Name(), strings.Join(notes, "; "))
+	return nil, failure(err, ErrNotFound, "source image %s was found nowhere: %s", ref.Name(), strings.Join(notes, "; "))
 }
 
 // fromStore looks in the workspace image store.

@@ -132,7 +132,7 @@ func (i *Image) ScanTargets(tempDir string) (targets []ScanTarget, release func(
 
 // CheckForScan checks what a scanner reads of i's ScanTargets: every
 // layer of an image read from a file or directory, against its diff_id
-// (as Verify does, an uncompressed one hashed too; the push then does not
+// (as CheckContent does, an uncompressed one hashed too; the push then does not
 // check it again), unless hoist compressed it or this run's build wrote
 // it into the workspace image store it is read from. A verdict is
 // recorded under the manifest digest, which names the diff_ids, not the
@@ -147,7 +147,7 @@ func (i *Image) CheckForScan(ctx context.Context) error {
 	if i.scanChecked {
 		return nil
 	}
-	if err := i.verify(ctx, true); err != nil {
+	if err := i.checkContent(ctx, true); err != nil {
 		return err
 	}
 	i.scanChecked = true

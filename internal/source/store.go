@@ -45,7 +45,7 @@ const RunAnnotation = "io.github.hoist-build.run"
 //
 // Every blob of the image is the build's: one already in the store under
 // its name (committed with the repository, brought by a restored cache)
-// is replaced, never kept. The entry vouches for its layers (Verify skips
+// is replaced, never kept. The entry vouches for its layers (CheckContent skips
 // them) and is scanned in place, so a blob of the right name holding
 // other bytes would be pushed, and scanned, unchecked.
 func StoreImage(ctx context.Context, ws files.Workspace, dir, layoutDir string, refs []string, run runid.Run) (v1.Descriptor, error) {

@@ -131,7 +131,7 @@ func (b *blobSet) has(h v1.Hash) bool {
 	return b.m[h]
 }
 
-// Verify checks what a registry cannot: that every compressed layer of an
+// CheckContent checks what a registry cannot: that every compressed layer of an
 // image read from a file or directory decompresses, whole, to the diff_id
 // its config records, and that an uncompressed layer's digest is its
 // diff_id. (A registry checks a blob against its digest, which a damaged
@@ -142,11 +142,11 @@ func (b *blobSet) has(h v1.Hash) bool {
 // (they are copied as they are), nor layers checked before the scan (see
 // ScanTargets). Errors wrap ErrDigestMismatch (or ErrBadInput) and name
 // the layer and its file.
-func (i *Image) Verify(ctx context.Context) error { return i.verify(ctx, false) }
+func (i *Image) CheckContent(ctx context.Context) error { return i.checkContent(ctx, false) }
 
-// verify is Verify; forScan also hashes uncompressed layers (a registry
+// checkContent is CheckContent; forScan also hashes uncompressed layers (a registry
 // hashes those on upload, a scanner does not) and says so in its log.
-func (i *Image) verify(ctx context.Context, forScan bool) error {
+func (i *Image) checkContent(ctx context.Context, forScan bool) error {
 	if i.local == nil {
 		return nil
 	}
@@ -278,11 +278,11 @@ func (c layerCheck) check(ctx context.Context, r io.Reader) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.As(err, &bad):
-		return fmt.Errorf("%w: layer %s is not %s (%v), though its media type says so (the file was altered or damaged)", ErrDigestMismatch, c.file, c.format(), bad.err)
+		return fmt.Errorf("%w: layer %s is not %s (%w), though its media type says so (the file was altered or damaged)", ErrDigestMismatch, c.file, c.format(), bad.err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: layer %s ends before its compressed stream does (the file was cut short or damaged)", ErrDigestMismatch, c.file)
 	case err != nil:
-		return fmt.Errorf("%w: layer %s does not decompress: %v (the file was altered or damaged)", ErrDigestMismatch, c.file, err)
+		return fmt.Errorf("%w: layer %s does not decompress: %w (the file was altered or damaged)", ErrDigestMismatch, c.file, err)
 	}
 	if got != c.diffID {
 		if isUncompressed(c.mt) {

@@ -18,6 +18,7 @@ import (
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/provenance"
 	"github.com/hoist-build/hoist/internal/publish"
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/scan"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
@@ -79,7 +80,7 @@ func (r *runner) prepare(ctx context.Context, digest string, dests []name.Tag) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if p, err := r.signer.Prepare(ctx, repo, digest, r.atts, r.tr, r.kc); err == nil {
+			if p, err := r.signer.Prepare(ctx, repo, digest, r.atts, registry.Access{Transport: r.tr, Keychain: r.kc}); err == nil {
 				mu.Lock()
 				r.prepared[key] = p
 				mu.Unlock()
@@ -322,7 +323,7 @@ func (r *runner) sign(ctx context.Context, digest string, results []publish.Resu
 			} else {
 				// Not prepared alongside the push (it wrote no manifest,
 				// or the preparation failed): all of it now.
-				p, err = r.signer.Publish(ctx, repo, digest, r.atts, r.tr, r.kc)
+				p, err = r.signer.Publish(ctx, repo, digest, r.atts, registry.Access{Transport: r.tr, Keychain: r.kc})
 			}
 			mu.Lock()
 			defer mu.Unlock()

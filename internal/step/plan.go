@@ -220,6 +220,7 @@ func targetOf(s *settings.Settings, env Environ, mode Mode, path func(string) st
 	}
 	t.kind, t.kindName, t.note = kind, kindName, fmt.Sprintf("registry kind: %s (%s)", kindName, why)
 	t.kcfg = kindsConfig(s, kindName, path)
+	t.kcfg.Env = kinds.EnvOf(env.Lookup)
 	if t.repo, err = kinds.Repository(kind, &t.kcfg); err != nil {
 		return t, err
 	}

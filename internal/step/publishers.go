@@ -14,6 +14,7 @@ import (
 	"github.com/hoist-build/hoist/internal/engine"
 	"github.com/hoist-build/hoist/internal/files"
 	"github.com/hoist-build/hoist/internal/publish"
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/runid"
 	"github.com/hoist-build/hoist/internal/source"
 	"github.com/hoist-build/hoist/internal/tarball"
@@ -87,8 +88,8 @@ func (r *runner) publishers(ctx context.Context) (*publishers, error) {
 	p := &publishers{}
 	if r.st.Mode.Pushes() {
 		p.registries = &registries{dests: r.st.Destinations, skip: r.loginFailed, opts: publish.Options{
-			Keychain:    r.kc,
-			Transport:   r.tr,
+			Access:      registry.Access{Transport: r.tr, Keychain: r.kc},
+			Events:      r.pr.Push,
 			Jobs:        r.st.Push.Jobs,
 			MaxParallel: r.st.Push.MaxParallel,
 			Retries:     r.st.Push.Retries,
@@ -194,7 +195,7 @@ func (p *registries) Publish(ctx context.Context, img *Image) (Published, error)
 		return Published{}, fmt.Errorf("publish to the registries: no image opened")
 	}
 	o := p.opts
-	o.Verify = img.Check
+	o.ContentCheck = img.Check
 	results := publish.Push(ctx, img.Source.Artifact, p.pushed(), o)
 	for _, d := range p.dests {
 		if err := p.skip[d.RegistryStr()]; err != nil {

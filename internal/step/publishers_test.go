@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/daemon"
@@ -201,7 +200,7 @@ func TestRegistriesPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := source.Open(ctx, source.Request{TarPath: layout, TempDir: t.TempDir(), Remote: []remote.Option{remote.WithTransport(tr)}})
+	img, err := source.Open(ctx, source.Request{TarPath: layout, TempDir: t.TempDir(), Access: registry.Access{Transport: tr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +213,7 @@ func TestRegistriesPublisher(t *testing.T) {
 	skipped, _ := name.NewTag("127.0.0.1:1/pub/app:1")
 	checked := false
 	p := &registries{dests: append(dests, skipped), skip: map[string]error{"127.0.0.1:1": os.ErrPermission},
-		opts: publish.Options{Transport: tr, Jobs: 2, Progress: progress.New(io.Discard, progress.Quiet)}}
+		opts: publish.Options{Access: registry.Access{Transport: tr}, Jobs: 2, Progress: progress.New(io.Discard, progress.Quiet)}}
 	if got := p.pushed(); len(got) != 3 {
 		t.Errorf("pushed to %v", got)
 	}

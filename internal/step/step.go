@@ -317,7 +317,7 @@ func (r *runner) openSource(ctx context.Context) (*source.Image, error) {
 	src := r.st.Source
 	req := source.Request{TarPath: src.TarPath, Image: src.Image, Fallbacks: src.Fallbacks, Store: src.Store}
 	req.Daemon = r.daemon
-	req.Remote = r.remote()
+	req.Access = registry.Access{Transport: r.tr, Keychain: r.kc}
 	return source.Open(ctx, r.sourceRequest(req))
 }
 
@@ -334,11 +334,6 @@ func (r *runner) dbRemote() ([]remote.Option, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return []remote.Option{remote.WithAuthFromKeychain(r.kc), remote.WithTransport(tr)}, nil
-}
-
-// remote is registry access for source images and base images.
-func (r *runner) remote() []remote.Option {
-	return []remote.Option{remote.WithAuthFromKeychain(r.kc), remote.WithTransport(r.tr)}
 }
 
 // sourceRequest completes a source request with what every source shares:
@@ -369,7 +364,7 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 		return err
 	}
 	r.pr.Printf("pushing to %d destination(s)", len(dests))
-	pushed, err := reg.Publish(ctx, &Image{Digest: img.Digest.String(), Source: img, Check: r.alongside(ctx, img.Digest.String(), dests, img.Verify)})
+	pushed, err := reg.Publish(ctx, &Image{Digest: img.Digest.String(), Source: img, Check: r.alongside(ctx, img.Digest.String(), dests, img.CheckContent)})
 	if err != nil {
 		return err
 	}

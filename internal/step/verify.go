@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
 )
@@ -63,7 +64,7 @@ func (r *runner) verify(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q is not an image reference: %w", settings.ErrInvalid, vr.Image, err)
 	}
-	v, err := sign.Verify(ctx, ref, vr.Key, vr.Require, r.tr, r.kc)
+	v, err := sign.VerifySignatures(ctx, ref, vr.Key, vr.Require, registry.Access{Transport: r.tr, Keychain: r.kc})
 	r.maskLearned()
 	if v != nil {
 		r.res.Digest = v.Digest.DigestStr()

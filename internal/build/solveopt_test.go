@@ -1,0 +1,100 @@
+package build
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/moby/buildkit/client"
+)
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// The frontend's attributes say what the request asks for; add-hosts
+// become host=ip (IPv6 keeps its colons); a host network needs its
+// entitlement; an unknown network is bad input.
+func TestFrontendAttrs(t *testing.T) {
+	t.Parallel()
+	req := Request{Target: "prod", BuildArgs: []KV{{"A", "1"}}, Labels: []KV{{"l", "v"}}, Platforms: []string{"linux/amd64", "linux/arm64"},
+		NoCache: true, Pull: true, AddHosts: []string{"db:10.0.0.1", "v6:fd00::1", "x=1.2.3.4"}, Network: "host"}
+	attrs, ents, err := frontendAttrs(req, "Dockerfile.prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"filename": "Dockerfile.prod", "target": "prod", "build-arg:A": "1", "label:l": "v", "platform": "linux/amd64,linux/arm64",
+		"no-cache": "", "image-resolve-mode": "pull", "add-hosts": "db=10.0.0.1,v6=fd00::1,x=1.2.3.4", "force-network-mode": "host"}
+	if d := cmp.Diff(want, attrs); d != "" {
+		t.Errorf("attrs (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"network.host"}, ents); d != "" {
+		t.Errorf("entitlements (-want +got):\n%s", d)
+	}
+	if _, _, err := frontendAttrs(Request{Network: "bridge"}, "Dockerfile"); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), `network "bridge"`) {
+		t.Errorf("network bridge: %v", err)
+	}
+}
+
+// The exporters are those of the outputs asked for, with the layer
+// compression; contradictory outputs are bad input before anything runs.
+func TestExports(t *testing.T) {
+	t.Parallel()
+	w := nopWriteCloser{io.Discard}
+	b := &BuildKit{}
+	ex, err := b.exports(Request{Compression: "zstd", Level: 3, Names: []string{"r/app:1"}, Out: Outputs{LayoutDir: "/l", Tar: w, TarFormat: "oci", Load: w}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range ex {
+		types = append(types, e.Type)
+		if e.Attrs["compression"] != "zstd" || e.Attrs["compression-level"] != "3" || e.Attrs["force-compression"] != "true" {
+			t.Errorf("%s: attrs %v, want the compression", e.Type, e.Attrs)
+		}
+	}
+	if d := cmp.Diff([]string{client.ExporterOCI, "oci", client.ExporterDocker}, types); d != "" {
+		t.Errorf("exporters (-want +got):\n%s", d)
+	}
+	if ex, err := b.exports(Request{Out: Outputs{LayoutDir: "/l", Tar: w}}, true); err != nil || len(ex) != 1 || ex[0].Type != client.ExporterImage {
+		t.Errorf("direct: %+v, %v; want the image exporter alone", ex, err)
+	}
+	for _, c := range []struct {
+		b    *BuildKit
+		req  Request
+		want string
+	}{
+		{&BuildKit{Docker: true}, Request{}, "needs PLUGIN_REPO"},
+		{&BuildKit{Docker: true}, Request{Names: []string{"a"}, Out: Outputs{Tar: w}}, "writes into the daemon only"},
+		{b, Request{Out: Outputs{TarFormat: "zip"}}, `tar format "zip"`},
+		{b, Request{Platforms: []string{"a", "b"}, Out: Outputs{Load: w}}, "hold one platform, and 2 are built"},
+	} {
+		if _, err := c.b.exports(c.req, false); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.req, err, c.want)
+		}
+	}
+}
+
+// The solve options mount the context and the Dockerfile's directory; a
+// missing Dockerfile is bad input naming it.
+func TestSolveOptMounts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := (&BuildKit{}).solveOpt(Request{ContextDir: dir, Out: Outputs{LayoutDir: t.TempDir()}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opt.LocalMounts["context"] == nil || opt.LocalMounts["dockerfile"] == nil || opt.FrontendAttrs["filename"] != "Dockerfile" || len(opt.Session) != 1 {
+		t.Errorf("solve options: %+v", opt)
+	}
+	if _, err := (&BuildKit{}).solveOpt(Request{ContextDir: dir, Dockerfile: filepath.Join(dir, "nope")}, false); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("missing Dockerfile: %v", err)
+	}
+}
