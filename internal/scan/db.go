@@ -136,7 +136,7 @@ func CheckDigest(d string) error {
 
 // fetchDB fetches the database from the first repository that serves
 // it (and, when the scan pins one, serves the pinned digest) into the
-// cache. The repositories are reached with Options.Remote: hoist's own
+// cache. The repositories are reached with Options.Access: hoist's own
 // transport, so the database comes over TLS verified like every registry
 // hoist talks to, and over plain HTTP from loopback only.
 func (s *Scanner) fetchDB(ctx context.Context) error {
@@ -167,7 +167,7 @@ func (s *Scanner) fetchFrom(ctx context.Context, repo string) error {
 	if err != nil {
 		return fmt.Errorf("database repository %q is not a reference: %w", repo, err)
 	}
-	opts := append([]remote.Option{remote.WithContext(ctx)}, s.o.Remote...)
+	opts := s.o.Access.Options(ctx)
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
 		return fmt.Errorf("database repository %s: %w", repo, registry.TLSAdvice(err))

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/hoist-build/hoist/internal/registry"
 	"golang.org/x/mod/semver"
 
 	"github.com/hoist-build/hoist/internal/envlist"
@@ -117,10 +117,10 @@ type Options struct {
 	// DBDigest, when set, pins the database: the manifest digest of the
 	// artifact it must come from (PLUGIN_SCAN_DB_DIGEST).
 	DBDigest string
-	// Remote is how the database repositories are reached: the step's
+	// Access is how the database repositories are reached: the step's
 	// transport (TLS verified, plain HTTP to loopback only) and keychain.
 	// hoist fetches the database itself; Trivy never goes to the network.
-	Remote  []remote.Option
+	Access  registry.Access
 	Policy  Policy
 	Reports []Report
 	// Stdout receives the report without a path (hoist scan's standard

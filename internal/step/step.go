@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/daemon"
@@ -224,7 +223,7 @@ func (r *runner) newScanner(ctx context.Context) (*scan.Scanner, error) {
 		o.Policy.ListPackages = true
 	}
 	var err error
-	if o.Remote, err = r.dbRemote(); err != nil {
+	if o.Access, err = r.dbAccess(); err != nil {
 		return nil, err
 	}
 	o.Stdout = r.rt.Stderr
@@ -321,19 +320,19 @@ func (r *runner) openSource(ctx context.Context) (*source.Image, error) {
 	return source.Open(ctx, r.sourceRequest(req))
 }
 
-// dbRemote is registry access for the vulnerability database: the
+// dbAccess is registry access for the vulnerability database: the
 // step's TLS settings and logins, but plain HTTP from loopback only,
 // whatever PLUGIN_INSECURE says: the database decides verdicts.
-func (r *runner) dbRemote() ([]remote.Option, error) {
+func (r *runner) dbAccess() (registry.Access, error) {
 	o := r.st.Transport
 	o.Insecure = false
 	o.HTTPRefused = "The vulnerability database is fetched over HTTPS, or over plain HTTP from loopback only; no setting allows plain HTTP for it (PLUGIN_INSECURE does not apply): serve the mirror over HTTPS (PLUGIN_REGISTRY_CERTIFICATE for a private CA)"
 	o.Logf = r.pr.Printf
 	tr, err := registry.NewTransport(o)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return registry.Access{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	return []remote.Option{remote.WithAuthFromKeychain(r.kc), remote.WithTransport(tr)}, nil
+	return registry.Access{Transport: tr, Keychain: r.kc}, nil
 }
 
 // sourceRequest completes a source request with what every source shares:
