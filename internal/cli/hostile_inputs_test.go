@@ -102,3 +102,32 @@ func TestVerifyUnavailableRegistryIsNotNotFound(t *testing.T) {
 	assertContains(t, v, "hoist: image not found: "+reg.Host+"/signed/none:1")
 	assertNotContains(t, v, "unavailable")
 }
+
+// A registry whose referrers API fails (500) still verifies a signature
+// in cosign's tags: the Sigstore bundles hoist verify also reads are
+// looked for there first, and their failure alone is not "unavailable".
+// A requirement nothing satisfies is then "unavailable" (the bundles
+// might hold it), not "not verified".
+func TestVerifyWithAFailingReferrersAPI(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	key, pub := keyPair(t, "pw")
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": reg.Host + "/signed/app", "PLUGIN_TAGS": "1",
+		"PLUGIN_SIGN": "true", "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": "pw"})
+	digest := digestOf(t, reg, reg.Host+"/signed/app:1")
+	referrers := &faultProxy{match: func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/referrers/") }, status: http.StatusInternalServerError, times: 1000}
+	host := startFaultProxy(t, reg, referrers)
+	v := hoist(t, map[string]string{"PLUGIN_REGISTRY_TIMEOUT": "5s"}, "verify", "--key", pub, host+"/signed/app@"+digest)
+	if v.code != 0 || !strings.Contains(v.stdout, "verified") {
+		t.Errorf("verify with the referrers API failing: exit %d:\n%s", v.code, v)
+	}
+	if referrers.faults.Load() == 0 {
+		t.Errorf("the referrers API was never asked: the test proves nothing")
+	}
+	v = hoist(t, map[string]string{"PLUGIN_REGISTRY_TIMEOUT": "5s"}, "verify", "--key", pub, "--require", "sbom", host+"/signed/app@"+digest)
+	if v.code != ExitSource {
+		t.Errorf("a missing SBOM with the referrers API failing: exit %d, want %d:\n%s", v.code, ExitSource, v)
+	}
+	assertContains(t, v, "hoist: registry unavailable: ")
+}

@@ -85,15 +85,17 @@ func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verif
 	// default, stored as OCI referrers (or under the sha256-<hex> tag):
 	// those count as hoist's own (cosign's legacy tags) do. A bundle that
 	// does not verify with the key counts for nothing.
-	bundled, signed, err := bundles(ctx, d, co)
-	if err != nil {
-		return out, unavailable(d, err)
-	}
+	// A registry that gives no answer for the bundles (its referrers API
+	// fails) counts only if the legacy tags hold no signature either.
+	bundled, signed, bundleErr := bundles(ctx, d, co)
 	sv, _, err := cosign.VerifyImageSignatures(ctx, d, co)
 	if err != nil && registry.Unavailable(err) {
 		return out, unavailable(d, err)
 	}
 	if err != nil && signed == 0 {
+		if bundleErr != nil {
+			return out, unavailable(d, bundleErr)
+		}
 		return out, fmt.Errorf("%w: %s: no signature verifies with the key: %w", ErrUnverified, d, err)
 	}
 	out.Signatures = len(sv) + signed
@@ -103,6 +105,9 @@ func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verif
 		return out, unavailable(d, err)
 	}
 	if err != nil && len(require) > 0 && len(bundled) == 0 {
+		if bundleErr != nil {
+			return out, unavailable(d, bundleErr)
+		}
 		return out, fmt.Errorf("%w: %s: no attestation verifies with the key (required: %s): %w", ErrUnverified, d, strings.Join(require, ", "), err)
 	}
 	for _, a := range append(atts, bundled...) {
@@ -142,6 +147,10 @@ func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verif
 				missing = append(missing, "the scan record the provenance names did not pass: "+out.Scan.Verdict)
 			}
 		}
+	}
+	if len(missing) > 0 && bundleErr != nil {
+		// What is missing may be in the bundles the registry did not show.
+		return out, unavailable(d, bundleErr)
 	}
 	if len(missing) > 0 {
 		return out, fmt.Errorf("%w: %s: %s", ErrUnverified, d, strings.Join(missing, "; "))

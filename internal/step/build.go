@@ -155,7 +155,19 @@ func (r *runner) openEngine(ctx context.Context) (*engine.Engine, func(), error)
 	o := b.Engine
 	o.Logf = r.pr.Printf
 	if eng := r.rt.Engine; eng != nil && o.Dir == "" && o.Addr == "" {
-		// The step names no engine (a hand-built one): the caller's.
+		// The step names no engine (a hand-built one): the caller's,
+		// checked for what the step asks of it (its mirrors, its base
+		// registry), as an engine the step names is below.
+		if b.EngineCA != "" {
+			return nil, nil, fmt.Errorf("%w: a registry CA given as content is written into the engine's directory: name the engine (Build.Engine.Dir) or give the CA as a file in Build.Engine.Registries", ErrInvalid)
+		}
+		m := eng.Missing(o)
+		if err := m.Err(eng.Dir()); err != nil {
+			return nil, nil, err
+		}
+		if n := m.Note(eng.Dir()); n != "" {
+			r.pr.Printf("%s", n)
+		}
 		return eng, func() {}, nil
 	}
 	if b.EngineCA != "" {

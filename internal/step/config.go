@@ -289,6 +289,18 @@ func (st *Step) Validate() error {
 		if b.InDaemon && b.Tool != "buildkit" {
 			bad("Build.InDaemon is a BuildKit build, and Build.Tool is %s", b.Tool)
 		}
+		// The daemon is an InDaemon build's only output: no layout for
+		// the store, a docker tarball saved from it, one platform.
+		if b.InDaemon && b.Store != "" {
+			bad("Build.InDaemon writes the image into the daemon, and Build.Store needs an image layout")
+		}
+		if b.InDaemon && b.TarPath != "" && b.TarFormat != "docker" {
+			bad("Build.InDaemon saves a docker tarball from the daemon, and Build.TarFormat is %q", b.TarFormat)
+		}
+		if b.InDaemon && len(b.Request.Platforms) > 1 {
+			bad("Build.InDaemon builds one platform, and Build.Request.Platforms has %d", len(b.Request.Platforms))
+		}
+		abs("Build.Engine.Dir", b.Engine.Dir)
 	}
 	if st.TempDir == "" {
 		bad("TempDir is empty")

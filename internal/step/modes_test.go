@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,6 +229,10 @@ func TestHandBuiltStepValidated(t *testing.T) {
 		{"sign on a build-only step, both keys", Step{Mode: ModeBuildOnly, TempDir: "/tmp", Build: &Build{Tool: "buildkit", Request: build.Request{ContextDir: "/ctx"}},
 			Sign: &Signing{Key: "k", Keyless: &sign.Keyless{}}, Attest: Attest{SBOM: true}},
 			[]string{"Sign signs what a step pushes", "a Key or Keyless, exactly one", "Attest.SBOM needs Scan"}},
+		{"a build in the daemon with a store, an OCI tarball, two platforms, a relative engine",
+			Step{Mode: ModeBuildOnly, TempDir: "/tmp", UseDaemon: true, Destinations: []name.Tag{tag}, Build: &Build{Tool: "buildkit", InDaemon: true, Store: "/s", TarPath: "/x.tar", TarFormat: "oci",
+				Request: build.Request{ContextDir: "/ctx", Platforms: []string{"linux/amd64", "linux/arm64"}}, Engine: engine.Options{Dir: "engine"}}},
+			[]string{"Build.Store needs an image layout", `Build.TarFormat is "oci"`, "Build.Request.Platforms has 2", `Build.Engine.Dir "engine" is not an absolute path`}},
 		{"require-scan on a build", Step{Mode: ModeBuild, TempDir: "/tmp", Destinations: []name.Tag{tag}, Build: &Build{Tool: "buildkit", Request: build.Request{ContextDir: "/ctx"}}, RequireScan: "/r"},
 			[]string{"RequireScan checks the record of a pre-built image"}},
 	} {
@@ -293,5 +298,33 @@ func TestFromSettingsValid(t *testing.T) {
 	}
 	if err := st.Validate(); err != nil || st.Mode != ModeScanOnly || st.Sign != nil {
 		t.Errorf("hoist scan: mode %s, sign %v, valid: %v", st.Mode, st.Sign, err)
+	}
+}
+
+// A hand-built step that names no engine builds on the caller's, but
+// what it asks of the engine is checked as for an engine it names: a
+// Docker Hub mirror the running engine was started without is an error
+// that says so, before anything is built (not a build without it).
+func TestCallersEngineIsCheckedForTheStep(t *testing.T) {
+	f := harness.Inputs(t)
+	engineDir, _ := harness.SharedEngine(t)
+	ws := t.TempDir()
+	ctxDir := filepath.Join(ws, "ctx")
+	os.MkdirAll(ctxDir, 0o755)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+f.Base+"\n"), 0o644)
+	eng, err := engine.Open(context.Background(), engine.Options{Dir: engineDir, Wait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	st := handStep(t, ModeBuildOnly, ws, "index.docker.io/hand/mirror:1")
+	st.Build = &Build{Tool: "buildkit", Request: build.Request{ContextDir: ctxDir, Dockerfile: filepath.Join(ctxDir, "Dockerfile")},
+		TarPath: filepath.Join(ws, "out.tar"), TarFormat: "docker", Engine: engine.Options{Mirrors: []string{"mirror.example.com"}}}
+	_, err = Run(context.Background(), st, Runtime{Stdout: io.Discard, Stderr: io.Discard, Engine: eng})
+	if !errors.Is(err, engine.ErrEngine) || !strings.Contains(err.Error(), "Docker Hub mirror mirror.example.com") || !strings.Contains(err.Error(), engineDir) {
+		t.Fatalf("a mirror the caller's engine lacks: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "out.tar")); !os.IsNotExist(err) {
+		t.Errorf("the step wrote its tarball: %v", err)
 	}
 }
