@@ -21,6 +21,7 @@ import (
 type Set struct {
 	mu      sync.RWMutex
 	secrets [][]byte // longest first, so a secret that holds another is masked whole
+	known   map[string]bool
 }
 
 // NewSet returns a set holding secrets.
@@ -89,6 +90,15 @@ func (s *Set) add(sec string) {
 	}
 	for _, v := range jsonSecrets(sec) {
 		s.add(v)
+	}
+	// A value the settings split into a list (PLUGIN_TAGS, build
+	// arguments, ...) is quoted part by part in their messages.
+	if strings.Contains(sec, ",") {
+		for _, part := range strings.Split(sec, ",") {
+			if part = strings.TrimSpace(part); !strings.Contains(part, ",") {
+				s.add(part)
+			}
+		}
 	}
 }
 
@@ -174,6 +184,10 @@ func Lines(secret string) []string {
 func (s *Set) addForm(form string) {
 	if !s.has(form) {
 		s.secrets = append(s.secrets, []byte(form))
+		if s.known == nil {
+			s.known = map[string]bool{}
+		}
+		s.known[form] = true
 	}
 }
 
@@ -232,14 +246,7 @@ func LoginForms(user, password string) []string {
 // AddLogin masks a login in its forms (LoginForms).
 func (s *Set) AddLogin(user, password string) { s.Add(LoginForms(user, password)...) }
 
-func (s *Set) has(sec string) bool {
-	for _, b := range s.secrets {
-		if string(b) == sec {
-			return true
-		}
-	}
-	return false
-}
+func (s *Set) has(sec string) bool { return s.known[sec] }
 
 // Apply returns b with every secret replaced by ****.
 func (s *Set) Apply(b []byte) []byte {

@@ -223,3 +223,18 @@ func TestStringsMasksAValueWhole(t *testing.T) {
 	var nilSet *Set
 	nilSet.Strings(r)
 }
+
+// A secret the settings split into a list (a comma-separated PLUGIN_TAGS
+// given as one secret) is masked part by part: a message quotes a part.
+func TestListSecretMaskedByPart(t *testing.T) {
+	s := NewSet("v1,Sup3r$ecret!Part, other-part ")
+	for in, want := range map[string]string{
+		`invalid destination: tag "Sup3r$ecret!Part" (PLUGIN_TAGS)`: `invalid destination: tag "****" (PLUGIN_TAGS)`,
+		"tag other-part":                   "tag ****",
+		"v1,Sup3r$ecret!Part, other-part ": "****",
+	} {
+		if got := string(s.Apply([]byte(in))); got != want {
+			t.Errorf("Apply(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

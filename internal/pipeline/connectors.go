@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -54,7 +53,7 @@ var secretFields = map[string]bool{"password": true, "secretKey": true, "oidcTok
 // ReadConnectors reads and checks a connectors file; every problem is
 // reported at once, with its line and column.
 func ReadConnectors(path string) (*Connectors, error) {
-	b, err := os.ReadFile(path)
+	b, err := readPipeline(path)
 	if err != nil {
 		return nil, fmt.Errorf("connectors file: %w", err)
 	}
@@ -62,6 +61,9 @@ func ReadConnectors(path string) (*Connectors, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		probs.addAt(Pos{1, 1}, "", "YAML: %v", err)
+		return nil, probs
+	}
+	if anchors(probs, &doc); len(probs.Items) > 0 {
 		return nil, probs
 	}
 	c := &Connectors{File: path, byName: map[string]*Connector{}}

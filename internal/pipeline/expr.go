@@ -90,16 +90,26 @@ func (e *exprError) Error() string { return e.Msg }
 // check reports whether every expression in v is one hoist knows, without
 // resolving it (validate).
 func (sc *Scope) check(v string) *exprError {
+	starts := map[int]bool{}
 	for _, m := range exprRe.FindAllStringSubmatchIndex(v, -1) {
 		inner := strings.TrimSpace(v[m[2]:m[3]])
 		if _, err := sc.lookup(inner, false); err != nil {
 			return &exprError{Col: m[0], Msg: err.Error()}
 		}
+		starts[m[0]] = true
 	}
-	if i := strings.Index(v, "<+"); i >= 0 && !exprRe.MatchString(v[i:]) {
-		return &exprError{Col: i, Msg: fmt.Sprintf("unterminated expression %q: want <+...>", clip(v[i:]))}
+	// Every <+ starts an expression: one that does not is unterminated
+	// (the second of "<+a> <+b" too).
+	for i := 0; ; {
+		j := strings.Index(v[i:], "<+")
+		if j < 0 {
+			return nil
+		}
+		if i += j; !starts[i] {
+			return &exprError{Col: i, Msg: fmt.Sprintf("unterminated expression %q: want <+...>", clip(v[i:]))}
+		}
+		i += 2
 	}
-	return nil
 }
 
 // clip is s, or its start when it is long, for a message.
@@ -358,7 +368,7 @@ func (sc *Scope) lookup(e string, resolve bool) (string, error) {
 			return sc.Codebase.CommitSha[:min(7, len(sc.Codebase.CommitSha))], nil
 		}
 	}
-	return "", fmt.Errorf("unknown expression <+%s>: hoist resolves <+%s>", e, strings.Join(Expressions, ">, <+"))
+	return "", fmt.Errorf("unknown expression <+%s>: hoist resolves <+%s>", clip(e), strings.Join(Expressions, ">, <+"))
 }
 
 // variable says whether vars has one named n (resolve finds it).

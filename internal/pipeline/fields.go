@@ -109,9 +109,11 @@ func (ps *parser) identifier(n *yaml.Node, path string) string {
 	if v != "" && !identifierPattern.MatchString(v) {
 		hint := "use only letters, digits and _, starting with a letter or _"
 		if s := suggestIdentifier(v); s != "" {
-			hint = "write " + s
+			hint = "write " + clip(s)
 		}
-		ps.probs.add(n, hint, "%s %q is not an identifier: Harness takes a letter or _, then letters, digits or _, at most 128 characters", path, v)
+		ps.probs.add(n, hint, "%s %q is not an identifier: Harness takes a letter or _, then letters, digits or _, at most 128 characters", path, clip(v))
+		// It names the step in every later message: kept short.
+		return clip(v)
 	}
 	return v
 }

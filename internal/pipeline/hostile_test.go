@@ -289,3 +289,77 @@ func TestHostileConditions(t *testing.T) {
 		}
 	}
 }
+
+// Found by an attacker's read after the fixes above: each is refused at
+// once, in bounded time and memory, with a message of bounded size.
+func TestHostileSizes(t *testing.T) {
+	t.Parallel()
+	stage := func(vars, steps int, id string) string {
+		var b strings.Builder
+		b.WriteString("    - stage:\n        identifier: s\n        type: CI\n")
+		if vars > 0 {
+			b.WriteString("        variables:\n")
+			for i := range vars {
+				fmt.Fprintf(&b, "          - {name: v%d, type: String, value: x}\n", i)
+			}
+		}
+		b.WriteString("        spec:\n          runtime: {type: Cloud, spec: {}}\n          execution:\n            steps:\n")
+		for i := range steps {
+			fmt.Fprintf(&b, "              - step: {identifier: %s%d, type: BuildAndPushDockerRegistry, spec: {connectorRef: d, repo: org/app, tags: [\"1\"]}}\n", id, i)
+		}
+		return b.String()
+	}
+	head := "pipeline:\n  identifier: p\n  stages:\n"
+	var probs *Problems
+	bounded(20*time.Second, "40,000 variables and 1,001 steps", func() {
+		_, probs = validate(t, "many.yaml", []byte(head+stage(40000, 1001, "a")))
+	})
+	expect(t, probs,
+		want{"1:1", "the pipeline has 1001 steps, more than 1000, hoist's limit (docs/pipelines.md, Limits)", "split the pipeline"},
+		want{"1008:48", "stage s has 40000 variables, more than 1000, hoist's limit", ""})
+
+	// A 1 MB identifier on a step with 20,000 tags: the problems are at
+	// most MaxProblems, each clipped, the identifier too.
+	tags := strings.Repeat("<+nope>, ", 20000)
+	big := head + "    - stage:\n        identifier: s\n        type: CI\n        spec:\n          runtime: {type: Cloud, spec: {}}\n          execution:\n            steps:\n" +
+		"              - step: {identifier: " + strings.Repeat("x-", 500000) + ", type: BuildAndPushDockerRegistry, spec: {connectorRef: d, repo: org/app, tags: [" + tags + "]}}\n"
+	bounded(20*time.Second, "a 1 MB identifier", func() { _, probs = validate(t, "big.yaml", []byte(big)) })
+	if len(probs.Items) != MaxProblems || probs.Omitted < 19000 {
+		t.Errorf("%d problems listed, %d omitted", len(probs.Items), probs.Omitted)
+	}
+	if text := probs.Error(); len(text) > MaxProblems*3000 || !strings.Contains(text, "more (repeated, or past the first 200)") {
+		t.Errorf("the problems' text has %d bytes:\n%.2000s", len(text), text)
+	}
+
+	// A second YAML document is not ignored.
+	_, probs = validate(t, "two.yaml", []byte(head+stage(0, 1, "a")+"---\npipeline: {identifier: q}\n"))
+	expect(t, probs, want{"12:1", "a second YAML document: hoist reads one pipeline per file", "one pipeline per file"})
+
+	// Every <+ must open an expression, the second one too.
+	_, probs = validate(t, "unterm.yaml", []byte(head+`    - stage:
+        identifier: s
+        type: CI
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {identifier: a, type: Run, spec: {command: 'echo <+pipeline.name> <+secrets.getValue("TOK")'}}
+`))
+	expect(t, probs, want{"11:66", `unterminated expression "<+secrets.getValue(\"TOK\")": want <+...>`, ""})
+}
+
+// A connectors file is read as a pipeline file is: bounded, a regular
+// file, no anchors.
+func TestHostileConnectors(t *testing.T) {
+	t.Parallel()
+	if _, err := ReadConnectors("/dev/zero"); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+		t.Errorf("/dev/zero: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(f, []byte("connectors:\n  a: &a {type: docker, username: u, password: p}\n  b: *a\n"), 0o644)
+	_, err := ReadConnectors(f)
+	var probs *Problems
+	if !errors.As(err, &probs) || !strings.Contains(err.Error(), "YAML alias *a: anchors and aliases are not supported") {
+		t.Errorf("anchors in a connectors file: %v", err)
+	}
+}

@@ -9,6 +9,8 @@
 package pipeline
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -100,6 +102,38 @@ func Parse(file string) (*Pipeline, error) {
 	return ParseBytes(file, b)
 }
 
+// MaxSteps is the most steps a pipeline may have, and MaxVariables the
+// most variables of the pipeline or of one stage (docs/pipelines.md,
+// Limits): far above any pipeline written by hand, they bound what
+// planning does (every step gets every variable of its scope).
+const (
+	MaxSteps     = 1000
+	MaxVariables = 1000
+)
+
+// tooMany reports a pipeline past MaxSteps or MaxVariables.
+func tooMany(probs *Problems, p *Pipeline) bool {
+	n := len(probs.Items)
+	if len(p.Variables) > MaxVariables {
+		probs.addAt(p.Variables[MaxVariables].Pos, "", "the pipeline has %d variables, more than %d, hoist's limit (docs/pipelines.md, Limits)", len(p.Variables), MaxVariables)
+	}
+	steps := 0
+	for _, group := range p.Stages {
+		for _, st := range group {
+			if len(st.Variables) > MaxVariables {
+				probs.addAt(st.Variables[MaxVariables].Pos, "", "stage %s has %d variables, more than %d, hoist's limit (docs/pipelines.md, Limits)", clip(st.Identifier), len(st.Variables), MaxVariables)
+			}
+			for _, g := range st.Steps {
+				steps += len(g)
+			}
+		}
+	}
+	if steps > MaxSteps {
+		probs.addAt(Pos{1, 1}, "split the pipeline", "the pipeline has %d steps, more than %d, hoist's limit (docs/pipelines.md, Limits)", steps, MaxSteps)
+	}
+	return len(probs.Items) > n
+}
+
 // MaxFileSize is the largest pipeline file hoist reads (docs/pipelines.md,
 // Limits).
 const MaxFileSize = 4 << 20
@@ -121,7 +155,7 @@ func readPipeline(file string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", file, err)
 	}
 	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d MiB, hoist's limit for a pipeline file (docs/pipelines.md, Limits)", file, MaxFileSize>>20)
+		return nil, fmt.Errorf("%s is larger than %d MiB, hoist's limit for a pipeline file or a connectors file (docs/pipelines.md, Limits)", file, MaxFileSize>>20)
 	}
 	return b, nil
 }
@@ -137,7 +171,23 @@ func ParseBytes(file string, b []byte) (*Pipeline, error) {
 		return nil, probs
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	err := dec.Decode(&doc)
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	if err == nil {
+		var next yaml.Node
+		if derr := dec.Decode(&next); !errors.Is(derr, io.EOF) {
+			line := 1
+			if derr == nil {
+				line = next.Line
+			}
+			probs.addAt(Pos{line, 1}, "one pipeline per file: remove the --- and what follows, or put it in a file of its own", "a second YAML document: hoist reads one pipeline per file")
+			return nil, probs
+		}
+	}
+	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			line = strings.TrimSpace(strings.TrimPrefix(line, "yaml: unmarshal errors:"))
 			if line == "" {
@@ -163,6 +213,10 @@ func ParseBytes(file string, b []byte) (*Pipeline, error) {
 	}
 	ps := &parser{probs: probs, ignored: map[string]bool{}}
 	p := ps.pipeline(doc.Content[0])
+	if p != nil && tooMany(probs, p) {
+		// Planning is per step, with every variable of its scope.
+		return nil, probs
+	}
 	if p != nil {
 		p.File = file
 		for k := range ps.ignored {

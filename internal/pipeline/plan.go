@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -186,9 +187,20 @@ func MakePlan(ctx context.Context, p *Pipeline, o PlanOptions) (*Plan, error) {
 	return pl, nil
 }
 
+// checkCondition reports a condition hoist cannot evaluate: one of
+// unknown expressions, or one whose values cannot be had (a secret that
+// is nowhere): everything a condition reads is known before the run, and
+// a condition that cannot be evaluated is an error, never a skipped step.
 func checkCondition(ps *parser, sc *Scope, w When) {
 	if e := sc.check(w.Condition); e != nil {
 		ps.probs.addAt(w.CondPos, "", "when.condition: %s", e.Msg)
+		return
+	}
+	if _, err := parseCondition(w.Condition); err != nil {
+		return // the parser reported it
+	}
+	if _, err := sc.EvalCondition(w.Condition); err != nil && sc.context().Err() == nil && !errors.Is(err, errSpent) {
+		ps.probs.addAt(w.CondPos, "", "when.condition: %v", err)
 	}
 }
 

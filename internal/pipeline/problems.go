@@ -33,19 +33,34 @@ type Problem struct {
 type Problems struct {
 	File  string
 	Items []Problem
+	// Omitted counts the problems past MaxProblems, and those that
+	// repeat one listed at the same place.
+	Omitted int
+	seen    map[Problem]bool
 }
+
+// MaxProblems is the most problems listed; the rest are counted. Each
+// message is clipped to maxMessage bytes: a hostile file cannot make its
+// report larger than itself many times over.
+const (
+	MaxProblems = 200
+	maxMessage  = 2 << 10
+)
 
 // ErrInvalid marks a pipeline that cannot run as written.
 var ErrInvalid = errors.New("invalid pipeline")
 
 func (p *Problems) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d problem(s)", p.File, len(p.Items))
+	fmt.Fprintf(&b, "%s: %d problem(s)", p.File, len(p.Items)+p.Omitted)
 	for _, it := range p.Items {
 		fmt.Fprintf(&b, "\n%s:%s: %s", p.File, it.Pos, it.Msg)
 		if it.Hint != "" {
 			fmt.Fprintf(&b, "\n    fix: %s", it.Hint)
 		}
+	}
+	if p.Omitted > 0 {
+		fmt.Fprintf(&b, "\n... and %d more (repeated, or past the first %d)", p.Omitted, MaxProblems)
 	}
 	return b.String()
 }
@@ -53,11 +68,28 @@ func (p *Problems) Error() string {
 func (p *Problems) Unwrap() error { return ErrInvalid }
 
 func (p *Problems) add(n *yaml.Node, hint, format string, a ...any) {
-	p.Items = append(p.Items, Problem{Pos: posOf(n), Msg: fmt.Sprintf(format, a...), Hint: hint})
+	p.addAt(posOf(n), hint, format, a...)
 }
 
 func (p *Problems) addAt(pos Pos, hint, format string, a ...any) {
-	p.Items = append(p.Items, Problem{Pos: pos, Msg: fmt.Sprintf(format, a...), Hint: hint})
+	if len(p.Items) >= MaxProblems {
+		p.Omitted++
+		return
+	}
+	msg := fmt.Sprintf(format, a...)
+	if len(msg) > maxMessage {
+		msg = msg[:maxMessage-3] + "..."
+	}
+	it := Problem{Pos: pos, Msg: msg, Hint: hint}
+	if p.seen[it] {
+		p.Omitted++
+		return
+	}
+	if p.seen == nil {
+		p.seen = map[Problem]bool{}
+	}
+	p.seen[it] = true
+	p.Items = append(p.Items, it)
 }
 
 func (p *Problems) sort() {
