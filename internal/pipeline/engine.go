@@ -51,11 +51,11 @@ func (r *runner) engineNetwork() string {
 	network := ""
 	for _, pd := range r.plan.Steps {
 		if pd.BuildsInEngine() {
-			switch v := pd.Settings.Network; v {
-			case "host", "none":
+			switch v := pd.Settings.Network; {
+			case (v == "host" || v == "none") && (network == "" || network == v):
 				network = v
 			default:
-				return ""
+				return "" // not asked by every step, or asked differently
 			}
 		}
 	}
@@ -113,10 +113,14 @@ func (r *runner) engineNeeds(dir string) ([]engine.Registry, []string, error) {
 			}
 		}
 	}
+	// The plan's steps are a map: sorted, the engine's configuration is
+	// the same from run to run.
 	slices.Sort(hosts)
+	slices.Sort(mirrors)
 	regs := make([]engine.Registry, len(hosts))
 	for i, h := range hosts {
 		regs[i] = *byHost[h]
+		slices.Sort(regs[i].CAFiles)
 	}
 	return regs, mirrors, nil
 }
