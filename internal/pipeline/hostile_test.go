@@ -190,7 +190,7 @@ func TestHostileTimeouts(t *testing.T) {
 			t.Errorf("ParseTimeout(%q) = %v, %v; want %v", in, got, err, d)
 		}
 	}
-	for _, in := range []string{"35d1ms", "5w 1s", "9223372036854775807ns", "9223372036854775808s", "2562047h", "1x", "m", "-1s", ""} {
+	for _, in := range []string{"0s", "0m 0ms", "35d1ms", "5w 1s", "9223372036854775807ns", "9223372036854775808s", "2562047h", "1x", "m", "-1s", ""} {
 		if got, err := ParseTimeout(in); err == nil {
 			t.Errorf("ParseTimeout(%q) = %v, want an error", in, got)
 		}
@@ -362,4 +362,31 @@ func TestHostileConnectors(t *testing.T) {
 	if !errors.As(err, &probs) || !strings.Contains(err.Error(), "YAML alias *a: anchors and aliases are not supported") {
 		t.Errorf("anchors in a connectors file: %v", err)
 	}
+}
+
+// A variable defined twice is a problem at the second, naming the first
+// (expressions took the first, a Build step's settings the last).
+func TestDuplicateVariables(t *testing.T) {
+	t.Parallel()
+	_, probs := validate(t, "dup.yaml", []byte(`pipeline:
+  identifier: dup
+  variables:
+    - {name: x, type: String, value: a}
+    - {name: x, type: String, value: b}
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        variables:
+          - {name: y, type: String, value: a}
+          - {name: y, type: String, value: b}
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {identifier: a, type: Run, spec: {command: echo}}
+`))
+	expect(t, probs,
+		want{"5:7", `pipeline.variables[1]: variable "x" is defined twice (first at 4:7)`, "give each variable its own name"},
+		want{"12:13", `variables[1]: variable "y" is defined twice (first at 11:13)`, ""})
 }

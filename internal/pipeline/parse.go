@@ -320,6 +320,7 @@ func (ps *parser) variables(n *yaml.Node, path string) []Var {
 		return nil
 	}
 	var out []Var
+	first := map[string]Pos{}
 	for i, item := range n.Content {
 		vp := fmt.Sprintf("%s[%d]", path, i)
 		f := ps.fields(item, vp, []string{"name", "type", "value"}, "description", "required", "default")
@@ -328,6 +329,11 @@ func (ps *parser) variables(n *yaml.Node, path string) []Var {
 		if f["value"] != nil {
 			v.Value = ps.str(f["value"], vp+".value")
 			v.Pos = posOf(f["value"])
+		}
+		if at, dup := first[v.Name]; dup && v.Name != "" {
+			ps.probs.add(item, "give each variable its own name", "%s: variable %q is defined twice (first at %s)", vp, clip(v.Name), at)
+		} else {
+			first[v.Name] = posOf(item)
 		}
 		if t := ps.str(f["type"], vp+".type"); t == "Secret" {
 			ps.probs.add(f["type"], "use <+secrets.getValue(\"name\")> in the value of a String variable", "%s: Secret variables name a secret manager hoist does not have", vp)

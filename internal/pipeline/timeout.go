@@ -58,5 +58,8 @@ func ParseTimeout(v string) (time.Duration, error) {
 		total += time.Duration(n) * unit
 		v = v[j:]
 	}
+	if total == 0 {
+		return 0, fmt.Errorf("timeout %q is zero: give a positive one, or leave the field out for none", clip(in))
+	}
 	return total, nil
 }
