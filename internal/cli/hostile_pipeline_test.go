@@ -54,34 +54,38 @@ func TestHostilePipelinesAreInvalid(t *testing.T) {
 // error before anything runs, not a skipped step in a run that succeeds.
 func TestConditionThatCannotBeEvaluated(t *testing.T) {
 	t.Parallel()
-	dir := checkout(t, map[string]string{"cond.yaml": `pipeline:
-  identifier: cond
-  stages:
-    - stage:
-        identifier: s
-        type: CI
-        spec:
-          runtime: {type: Cloud, spec: {}}
-          execution:
-            steps:
-              - step:
-                  identifier: gated
-                  type: Run
-                  when: {stageStatus: Success, condition: '<+secrets.getValue("MISSING_TOKEN_X")> != ""'}
-                  spec: {command: echo gated-ran}
-`})
-	secrets := filepath.Join(t.TempDir(), "s.env")
-	if err := os.WriteFile(secrets, []byte("OTHER=x\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := checkout(t, map[string]string{"cond.yaml": oneStage("cond",
+		`{identifier: gated, type: Run, when: {stageStatus: Success, condition: '<+secrets.getValue("MISSING_TOKEN_X")> != ""'}, spec: {command: echo gated-ran}}`)})
+	secrets := secretsFile(t, "OTHER=x\n")
 	r := hoistIn(t, dir, map[string]string{"HOME": t.TempDir()}, "pipeline", "run", "cond.yaml", "--local", "--secrets", secrets)
 	if r.code != ExitSettings {
 		t.Errorf("exit %d, want %d:\n%s", r.code, ExitSettings, r)
 	}
-	assertContains(t, r, `cond.yaml:14:59: when.condition: secret "MISSING_TOKEN_X" is neither in the secrets file (--secrets) nor in the environment`)
+	assertContains(t, r, `cond.yaml:11:94: when.condition: secret "MISSING_TOKEN_X" is neither in the secrets file (--secrets) nor in the environment`)
 	assertNotContains(t, r, "gated-ran", ", sequence ")
 	// validate reads no secret: the condition is checked, not evaluated.
 	if v := hoistIn(t, dir, map[string]string{"HOME": t.TempDir()}, "pipeline", "validate", "cond.yaml"); v.code != 0 {
 		t.Errorf("validate: exit %d:\n%s", v.code, v)
 	}
+}
+
+// oneStage is a pipeline of one Cloud stage, s, whose steps are the given
+// flow mappings, in order.
+func oneStage(id string, steps ...string) string {
+	y := "pipeline:\n  identifier: " + id + "\n  stages:\n    - stage:\n        identifier: s\n        type: CI\n        spec:\n" +
+		"          runtime: {type: Cloud, spec: {}}\n          execution:\n            steps:\n"
+	for _, s := range steps {
+		y += "              - step: " + s + "\n"
+	}
+	return y
+}
+
+// secretsFile is a --secrets file (NAME=value lines) outside any checkout.
+func secretsFile(t *testing.T, content string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "secrets.env")
+	if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -157,25 +157,9 @@ func TestPipelineRunErrorIsMasked(t *testing.T) {
 // step's settings on its second part; the message quotes the part, masked.
 func TestPipelineListSecretIsMaskedByPart(t *testing.T) {
 	t.Parallel()
-	dir := checkout(t, map[string]string{"leak.yaml": `pipeline:
-  identifier: leak
-  stages:
-    - stage:
-        identifier: s
-        type: CI
-        spec:
-          runtime: {type: Cloud, spec: {}}
-          execution:
-            steps:
-              - step:
-                  identifier: b
-                  type: BuildAndPushDockerRegistry
-                  spec: {connectorRef: d, repo: org/app, tags: <+secrets.getValue("TOK")>}
-`})
-	secrets := filepath.Join(t.TempDir(), "s.env")
-	if err := os.WriteFile(secrets, []byte("TOK=v1,Sup3r$ecret!Part\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := checkout(t, map[string]string{"leak.yaml": oneStage("leak",
+		`{identifier: b, type: BuildAndPushDockerRegistry, spec: {connectorRef: d, repo: org/app, tags: <+secrets.getValue("TOK")>}}`)})
+	secrets := secretsFile(t, "TOK=v1,Sup3r$ecret!Part\n")
 	r := hoistIn(t, dir, map[string]string{"HOME": t.TempDir()}, "pipeline", "run", "leak.yaml", "--local", "--secrets", secrets)
 	if r.code != ExitSettings {
 		t.Errorf("exit %d, want %d:\n%s", r.code, ExitSettings, r)
