@@ -49,7 +49,7 @@ if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/q
 fi
 
 # Pinned Go tools, built from the versions in go.mod (tool directives) and
-# tools/kaniko/go.mod, each stamped with its version; rebuilt when a pin
+# tools/kaniko/go.mod (and the others under tools/), each stamped with its version; rebuilt when a pin
 # changes.
 mkdir -p bin
 pinned() { (cd "${2:-.}" && go list -m -f '{{.Version}}' "$1"); }
@@ -87,6 +87,24 @@ if [ ! -x bin/cosign ] || [ "$(cat bin/cosign.version 2>/dev/null)" != "$cosign_
     -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$cosign_version" \
     -o ../../bin/cosign github.com/sigstore/cosign/v3/cmd/cosign)
   echo "$cosign_version" > bin/cosign.version
+fi
+# Drone's docker runner, the real CI runner the drone tests run the plugin
+# images with (pinned in tools/drone-runner/VERSION). Its go.mod replaces
+# github.com/docker/docker, which holds only inside its own module: build in
+# a writable copy of the downloaded module, not with go install.
+runner_version=$(tr -d '[:space:]' < tools/drone-runner/VERSION)
+if [ ! -x bin/drone-runner-docker ] || [ "$(cat bin/drone-runner-docker.version 2>/dev/null)" != "$runner_version" ]; then
+  echo "setup: building Drone's docker runner $runner_version (pinned in tools/drone-runner/VERSION) into bin/"
+  runner_mod=github.com/drone-runners/drone-runner-docker@$runner_version
+  runner_dir=$(go mod download -json "$runner_mod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$runner_dir" ] || { echo "setup: go mod download $runner_mod printed no directory" >&2; exit 1; }
+  runner_tmp=$(mktemp -d)
+  cp -r "$runner_dir" "$runner_tmp/src"
+  chmod -R u+w "$runner_tmp/src"
+  bin_dir=$(cd bin && pwd -P)
+  (cd "$runner_tmp/src" && GOFLAGS=-mod=mod go build -o "$bin_dir/drone-runner-docker" .)
+  rm -rf "$runner_tmp"
+  echo "$runner_version" > bin/drone-runner-docker.version
 fi
 hoist_version=$(git describe --always --dirty 2>/dev/null || echo dev)
 go build -ldflags "-X github.com/hoist-build/hoist/internal/cli.Version=$hoist_version" -o bin/hoist ./cmd/hoist
