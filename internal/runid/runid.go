@@ -74,7 +74,10 @@ var Variables = []struct {
 	Commit string
 }{
 	{"Harness", []string{"HARNESS_EXECUTION_ID"}, "DRONE_COMMIT_SHA"},
-	{"Drone", []string{"DRONE_BUILD_NUMBER", "DRONE_REPO", "DRONE_BUILD_STARTED"}, "DRONE_COMMIT_SHA"},
+	// Drone: DRONE_BUILD_CREATED, not DRONE_BUILD_STARTED, which Drone's
+	// runner sets to the time each step starts while the build's start
+	// is unset (the first stage of a build, drone-runner-docker exec).
+	{"Drone", []string{"DRONE_BUILD_NUMBER", "DRONE_REPO", "DRONE_BUILD_CREATED"}, "DRONE_COMMIT_SHA"},
 	{"Woodpecker", []string{"CI_PIPELINE_NUMBER", "CI_REPO"}, "CI_COMMIT_SHA"},
 	{"GitHub Actions", []string{"GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_REPOSITORY"}, "GITHUB_SHA"},
 	{"GitLab CI", []string{"CI_PIPELINE_ID", "CI_PROJECT_PATH"}, "CI_COMMIT_SHA"},

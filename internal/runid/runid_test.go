@@ -39,7 +39,7 @@ func TestFromEnv(t *testing.T) {
 		}
 	}
 	base := FromEnv(lookup(drone)).ID
-	for k, v := range map[string]string{"DRONE_BUILD_NUMBER": "13", "DRONE_REPO": "acme/other", "DRONE_COMMIT_SHA": "ffff", "DRONE_BUILD_STARTED": "1700000000"} {
+	for k, v := range map[string]string{"DRONE_BUILD_NUMBER": "13", "DRONE_REPO": "acme/other", "DRONE_COMMIT_SHA": "ffff", "DRONE_BUILD_CREATED": "1700000000"} {
 		m := map[string]string{}
 		for a, b := range drone {
 			m[a] = b
@@ -51,6 +51,18 @@ func TestFromEnv(t *testing.T) {
 	}
 	if again := FromEnv(lookup(drone)).ID; again != base {
 		t.Errorf("the same variables give %s and %s", base, again)
+	}
+	// Drone's runner sets DRONE_BUILD_STARTED to the time each step
+	// starts while the build's own start is unset (the first stage of a
+	// build; every drone-runner-docker exec): the steps of one build see
+	// different values, and are one run. DRONE_BUILD_CREATED is the
+	// build's and the same in every step (TestDroneRunner).
+	step := func(started string) map[string]string {
+		return map[string]string{"DRONE_REPO": "acme/app", "DRONE_BUILD_NUMBER": "12", "DRONE_COMMIT_SHA": "1a2b3c4d5e6f7a8b9c0d",
+			"DRONE_BUILD_CREATED": "1796441795", "DRONE_BUILD_STARTED": started}
+	}
+	if first, second := FromEnv(lookup(step("1796441795"))).ID, FromEnv(lookup(step("1796441798"))).ID; first != second {
+		t.Errorf("two steps of one Drone build are two runs (DRONE_BUILD_STARTED differs): %s, %s", first, second)
 	}
 }
 
