@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"archive/tar"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,6 +306,13 @@ func TestDroneRunner(t *testing.T) {
 		if got := runs(t, reg, reg.Host+"/drone/handoff:1"); got != "handed over" {
 			t.Errorf("the pushed image prints %q", got)
 		}
+		// Kaniko snapshots the step's whole filesystem: the runner's
+		// workspace mount (/drone/src, where the tarball was written)
+		// stays out of the image.
+		files := imageFiles(t, reg, reg.Host+"/drone/handoff:1")
+		if !slices.Contains(files, "greeting.txt") || slices.ContainsFunc(files, func(f string) bool { return strings.HasPrefix(f, "drone") }) {
+			t.Errorf("the image holds %v: want greeting.txt and nothing under /drone", files)
+		}
 	})
 
 	t.Run("multi-registry", func(t *testing.T) {
@@ -379,4 +388,24 @@ func TestDroneRunner(t *testing.T) {
 			t.Errorf("pushed: %v", tags)
 		}
 	})
+}
+
+// imageFiles lists the paths of ref's flattened filesystem (crane export),
+// without a leading "/" or "./".
+func imageFiles(t *testing.T, reg *harness.Registry, ref string) []string {
+	t.Helper()
+	tr := tar.NewReader(strings.NewReader(reg.Crane(t, "export", ref, "-")))
+	var out []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("crane export %s: %v", ref, err)
+		}
+		if name := strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/"); name != "" && name != "." {
+			out = append(out, name)
+		}
+	}
 }
