@@ -178,6 +178,7 @@ func startBuildKitContainer(t *testing.T, d *harness.Docker, image string) strin
 // privileged containers ("unable to apply caps"), and a real runner would
 // run them privileged instead (docs/ci.md).
 func TestDroneRunner(t *testing.T) {
+	t.Parallel()
 	f := harness.Inputs(t)
 	bin := harness.DroneRunner(t)
 	buildkit := pluginImage(t, "buildkit")
