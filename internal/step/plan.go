@@ -95,6 +95,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	st.Mode, st.Destinations = mode, tgt.dests
 	st.Notes = append(st.Notes, tgt.note)
+	if tgt.tagNote != "" {
+		st.Notes = append(st.Notes, tgt.tagNote)
+	}
 	st.Login = loginOf(s, env, tgt)
 	st.Debug, st.Version = s.Debug, versionOf(env)
 	st.Notes = append(st.Notes, debugNotes(s)...)
@@ -201,6 +204,8 @@ type target struct {
 	kcfg     kinds.Config
 	repo     string
 	dests    []name.Tag
+	// tagNote says how auto-tag met the user's tags ("" for nothing).
+	tagNote string
 }
 
 // targetOf reads the tags (a build's auto-tag and expand-tag), the
@@ -210,7 +215,7 @@ func targetOf(s *settings.Settings, env Environ, mode Mode, path func(string) st
 	tagList := s.Tags
 	if mode.Builds() {
 		var err error
-		if tagList, err = buildTags(s); err != nil {
+		if tagList, t.tagNote, err = buildTags(s); err != nil {
 			return t, err
 		}
 	}
