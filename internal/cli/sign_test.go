@@ -175,3 +175,24 @@ func TestSignBadInput(t *testing.T) {
 		t.Errorf("build-only with PLUGIN_SIGN: %s", r)
 	}
 }
+
+// PLUGIN_COSIGN_PRIVATE_KEY and PLUGIN_COSIGN_PASSWORD alone, as a
+// plugins/docker step sends them (it has no PLUGIN_SIGN): the pushed
+// digest is signed, and the real cosign CLI verifies it with the public
+// key.
+func TestCosignKeyAloneSigns(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	const password = "cosign-alone-pw-5523"
+	key, pub := keyPair(t, password)
+	keyPEM, _ := os.ReadFile(key)
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": reg.Host + "/alone/app",
+		"PLUGIN_TAGS": "1", "PLUGIN_COSIGN_PRIVATE_KEY": string(keyPEM), "PLUGIN_COSIGN_PASSWORD": password})
+	digest := digestOf(t, reg, reg.Host+"/alone/app:1")
+	if out, err := verify(t, reg, pub, reg.Host+"/alone/app@"+digest); err != nil || !strings.Contains(out, digest) {
+		t.Errorf("cosign verify: %v\n%s", err, out)
+	}
+	assertContains(t, r, "signed "+reg.Host+"/alone/app@"+digest)
+	assertNotContains(t, r, password, strings.Split(string(keyPEM), "\n")[1])
+}

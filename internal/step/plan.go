@@ -124,9 +124,11 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	st.Secrets.Add(secrets...)
 	st.Login.Static.Extra = append(logins, st.Login.Static.Extra...)
-	if st.Sign, err = signingOf(s, mode, path); err != nil {
+	var signNotes []string
+	if st.Sign, signNotes, err = signingOf(s, mode, path); err != nil {
 		return st, err
 	}
+	st.Notes = append(st.Notes, signNotes...)
 	if st.Attest, err = attestOf(s, env, st.Sign != nil, st.Scan != nil, path); err != nil {
 		return st, err
 	}
@@ -342,14 +344,40 @@ func gateOf(s *settings.Settings, env Environ, mode Mode, run runid.Run, path fu
 	return o, logins, secrets, nil
 }
 
-// signingOf is how a signing step signs (PLUGIN_SIGN): with a cosign key
-// (checked here, read again when the step runs) or keyless.
-func signingOf(s *settings.Settings, mode Mode, path func(string) string) (*Signing, error) {
-	if !s.Sign {
-		return nil, nil
+// signAsked says whether the settings ask for signing, and where: PLUGIN_SIGN,
+// or, with PLUGIN_SIGN unset, a cosign key (plugins/docker signs whenever
+// PLUGIN_COSIGN_PRIVATE_KEY is set; it has no PLUGIN_SIGN).
+func signAsked(s *settings.Settings) (bool, string) {
+	if !s.IsSet("sign") && s.SignKey != "" {
+		return true, s.Origin("sign-key") + " (without PLUGIN_SIGN)"
 	}
+	return s.Sign, s.Origin("sign")
+}
+
+// signingOf is how a signing step signs (PLUGIN_SIGN, or a key alone):
+// with a cosign key (checked here, read again when the step runs) or
+// keyless. notes say why a key given signs nothing.
+func signingOf(s *settings.Settings, mode Mode, path func(string) string) (*Signing, []string, error) {
+	asked, origin := signAsked(s)
+	implied := asked && !s.IsSet("sign")
+	switch {
+	case !asked && s.SignKey != "":
+		return nil, []string{fmt.Sprintf("%s is set and %s=false: nothing is signed", s.Origin("sign-key"), s.Origin("sign"))}, nil
+	case !asked:
+		return nil, nil, nil
+	case implied && !mode.Pushes() && mode != ModeScanOnly:
+		// plugins/docker signs after a push; with dry_run it pushes,
+		// and signs, nothing.
+		return nil, []string{fmt.Sprintf("%s: this step pushes nothing (%s), so nothing is signed", origin, s.Origin("no-push"))}, nil
+	}
+	sg, err := signingWith(s, mode, origin, path)
+	return sg, nil, err
+}
+
+// signingWith is the signing of a step that asks for it (origin says where).
+func signingWith(s *settings.Settings, mode Mode, origin string, path func(string) string) (*Signing, error) {
 	if !mode.Pushes() && mode != ModeScanOnly {
-		return nil, fmt.Errorf("%w: %s signs what a step pushes, and this step pushes nothing (%s): set PLUGIN_SIGN on the push-only step that pushes this image", settings.ErrInvalid, s.Origin("sign"), s.Origin("no-push"))
+		return nil, fmt.Errorf("%w: %s signs what a step pushes, and this step pushes nothing (%s): set PLUGIN_SIGN on the push-only step that pushes this image", settings.ErrInvalid, origin, s.Origin("no-push"))
 	}
 	switch {
 	case s.SignKey != "" && s.SignIdentityToken != "":
@@ -375,7 +403,7 @@ func signingOf(s *settings.Settings, mode Mode, path func(string) string) (*Sign
 		}
 		return sg, nil
 	}
-	return nil, fmt.Errorf("%w: %s needs PLUGIN_SIGN_KEY (or PLUGIN_COSIGN_PRIVATE_KEY): a cosign private key; or, keyless, PLUGIN_SIGN_IDENTITY_TOKEN: the CI's OIDC identity token for Fulcio", settings.ErrInvalid, s.Origin("sign"))
+	return nil, fmt.Errorf("%w: %s needs PLUGIN_SIGN_KEY (or PLUGIN_COSIGN_PRIVATE_KEY): a cosign private key; or, keyless, PLUGIN_SIGN_IDENTITY_TOKEN: the CI's OIDC identity token for Fulcio", settings.ErrInvalid, origin)
 }
 
 // requireScanOf is the records directory PLUGIN_REQUIRE_SCAN checks.
