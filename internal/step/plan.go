@@ -360,18 +360,22 @@ func signAsked(s *settings.Settings) (bool, string) {
 func signingOf(s *settings.Settings, mode Mode, path func(string) string) (*Signing, []string, error) {
 	asked, origin := signAsked(s)
 	implied := asked && !s.IsSet("sign")
+	var notes []string
 	switch {
 	case !asked && s.SignKey != "":
-		return nil, []string{fmt.Sprintf("%s is set and %s=false: nothing is signed", s.Origin("sign-key"), s.Origin("sign"))}, nil
-	case !asked:
-		return nil, nil, nil
+		notes = append(notes, fmt.Sprintf("%s is set and %s=false: nothing is signed", s.Origin("sign-key"), s.Origin("sign")))
 	case implied && !mode.Pushes() && mode != ModeScanOnly:
 		// plugins/docker signs after a push; with dry_run it pushes,
 		// and signs, nothing.
-		return nil, []string{fmt.Sprintf("%s: this step pushes nothing (%s), so nothing is signed", origin, s.Origin("no-push"))}, nil
+		notes = append(notes, fmt.Sprintf("%s: this step pushes nothing (%s), so nothing is signed", origin, s.Origin("no-push")))
+	case asked:
+		sg, err := signingWith(s, mode, origin, path)
+		return sg, nil, err
 	}
-	sg, err := signingWith(s, mode, origin, path)
-	return sg, nil, err
+	if s.CosignParams != "" {
+		notes = append(notes, fmt.Sprintf("%s has no effect: nothing is signed", s.Origin("cosign-params")))
+	}
+	return nil, notes, nil
 }
 
 // signingWith is the signing of a step that asks for it (origin says where).
@@ -379,31 +383,82 @@ func signingWith(s *settings.Settings, mode Mode, origin string, path func(strin
 	if !mode.Pushes() && mode != ModeScanOnly {
 		return nil, fmt.Errorf("%w: %s signs what a step pushes, and this step pushes nothing (%s): set PLUGIN_SIGN on the push-only step that pushes this image", settings.ErrInvalid, origin, s.Origin("no-push"))
 	}
+	params, err := sign.ParseParams(s.CosignParams)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin("cosign-params"), err)
+	}
 	switch {
 	case s.SignKey != "" && s.SignIdentityToken != "":
 		return nil, fmt.Errorf("%w: %s and %s are both set: sign with the key, or keyless with the identity token, not both", settings.ErrInvalid, s.Origin("sign-key"), s.Origin("sign-identity-token"))
 	case s.SignKey != "":
+		if err := keyParams(s, params); err != nil {
+			return nil, err
+		}
 		key := s.SignKey
 		if !strings.Contains(key, "-----BEGIN") {
 			key = path(key)
 		}
-		sg := &Signing{Key: key, Password: s.SignPassword}
+		sg := &Signing{Key: key, Password: s.SignPassword, Annotations: params.Annotations}
 		if _, err := sg.signer(); err != nil {
 			return nil, err
 		}
 		return sg, nil
 	case s.SignIdentityToken != "":
-		k := sign.Keyless{IDToken: s.SignIdentityToken, FulcioURL: s.SignFulcioURL}
-		if s.SignTlogUpload {
-			k.RekorURL = s.SignRekorURL
+		upload, rekor, err := keylessLog(s, params)
+		if err != nil {
+			return nil, err
 		}
-		sg := &Signing{Keyless: &k}
+		k := sign.Keyless{IDToken: s.SignIdentityToken, FulcioURL: s.SignFulcioURL}
+		if upload {
+			k.RekorURL = rekor
+		}
+		sg := &Signing{Keyless: &k, Annotations: params.Annotations}
 		if _, err := sg.signer(); err != nil {
 			return nil, err
 		}
 		return sg, nil
 	}
 	return nil, fmt.Errorf("%w: %s needs PLUGIN_SIGN_KEY (or PLUGIN_COSIGN_PRIVATE_KEY): a cosign private key; or, keyless, PLUGIN_SIGN_IDENTITY_TOKEN: the CI's OIDC identity token for Fulcio", settings.ErrInvalid, origin)
+}
+
+// keyParams refuses the transparency log flags of PLUGIN_COSIGN_PARAMS a
+// key's signature cannot honour: hoist records a key's signature in no
+// log (cosign v2, which plugins/docker runs, records it in Rekor unless
+// told --tlog-upload=false, which is thus honoured).
+func keyParams(s *settings.Settings, p sign.Params) error {
+	flag := ""
+	switch {
+	case p.TlogUpload != nil && !*p.TlogUpload:
+		return nil
+	case p.RekorURL != "":
+		flag = "--rekor-url"
+	case p.TlogUpload != nil && *p.TlogUpload:
+		flag = "--tlog-upload"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %s: a signature made with a key is stored in the registry only, and recorded in no transparency log (cosign verify --key then needs --insecure-ignore-tlog=true): remove it (or say --tlog-upload=false), or sign keyless (PLUGIN_SIGN_IDENTITY_TOKEN), whose signatures go to Rekor", settings.ErrInvalid, s.Origin("cosign-params"), flag)
+}
+
+// keylessLog is whether keyless signatures are recorded in Rekor, and
+// where: PLUGIN_SIGN_TLOG_UPLOAD and PLUGIN_SIGN_REKOR_URL, or cosign's
+// flags in PLUGIN_COSIGN_PARAMS; the two set to different values are
+// refused.
+func keylessLog(s *settings.Settings, p sign.Params) (upload bool, rekor string, err error) {
+	upload, rekor = s.SignTlogUpload, s.SignRekorURL
+	if p.TlogUpload != nil {
+		if s.IsSet("sign-tlog-upload") && s.SignTlogUpload != *p.TlogUpload {
+			return false, "", fmt.Errorf("%w: %s says --tlog-upload=%v and %s says %v: give one", settings.ErrInvalid, s.Origin("cosign-params"), *p.TlogUpload, s.Origin("sign-tlog-upload"), s.SignTlogUpload)
+		}
+		upload = *p.TlogUpload
+	}
+	if p.RekorURL != "" {
+		if s.IsSet("sign-rekor-url") && s.SignRekorURL != p.RekorURL {
+			return false, "", fmt.Errorf("%w: %s says --rekor-url=%s and %s says %s: give one", settings.ErrInvalid, s.Origin("cosign-params"), p.RekorURL, s.Origin("sign-rekor-url"), s.SignRekorURL)
+		}
+		rekor = p.RekorURL
+	}
+	return upload, rekor, nil
 }
 
 // requireScanOf is the records directory PLUGIN_REQUIRE_SCAN checks.
