@@ -108,6 +108,9 @@ type Settings struct {
 	CommitRef     string   `flag:"commit-ref" env:"DRONE_COMMIT_REF" group:"Destination" doc:"The git ref of the build (refs/heads/main, refs/tags/v1.2.3), for --auto-tag."`
 	RepoBranch    string   `flag:"repo-branch" env:"DRONE_REPO_BRANCH" group:"Destination" doc:"The repository's default branch, for --auto-tag."`
 
+	// plugins/ecr's, for every registry kind.
+	SkipPushIfTagExists bool `flag:"skip-push-if-tag-exists" env:"PLUGIN_SKIP_PUSH_IF_TAG_EXISTS" group:"Destination" doc:"Before anything is built or pushed, ask each destination's registry (any kind, as plugins/ecr asks ECR) whether it holds the tag already: a repository holding one of its tags gets none of them (plugins/ecr skips the push when any tag exists), the others are pushed; when every one holds one, nothing is built or pushed and the step succeeds, saying so. The tags asked are those pushed (after auto-tag and expand-tag; plugins/ecr asks PLUGIN_TAGS as given). A registry that cannot tell (unreachable, refusing access, failing after the retries) fails the step (exit 4) before anything is pushed; the check is bounded (each request by PLUGIN_REGISTRY_TIMEOUT, the whole by 2 minutes)."`
+
 	// Registry access.
 	Registry            string        `flag:"registry" env:"PLUGIN_REGISTRY,DOCKER_REGISTRY" group:"Registry access" doc:"Registry that --username and --password log in to (default: the registry of --repo)."`
 	Username            string        `flag:"username" env:"PLUGIN_USERNAME,DOCKER_USERNAME" group:"Registry access" doc:"User name for --registry."`

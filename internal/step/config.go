@@ -189,6 +189,10 @@ type Login struct {
 type Push struct {
 	Jobs, MaxParallel, Retries int
 	FailFast                   bool
+	// SkipExisting leaves out every repository that holds one of its
+	// tags already, asked before anything is built (plugins/ecr's
+	// skip_push_if_tag_exists); a step with nothing left is skipped.
+	SkipExisting bool
 }
 
 // Outputs are the files a CI system reads after the step.

@@ -19,8 +19,10 @@ import (
 	"github.com/hoist-build/hoist/internal/sign"
 )
 
-// ErrSkip ends a step that auto-tag skips (neither a tag nor the default
-// branch), successfully, as the peers do.
+// ErrSkip ends a step successfully, as the peers do: one that auto-tag
+// skips (neither a tag nor the default branch), from FromSettings; one
+// whose every destination holds its tag already (Push.SkipExisting), from
+// Run.
 var ErrSkip = errors.New("skipped")
 
 // Environ is what the command layer knows of the process: FromSettings
@@ -194,7 +196,7 @@ func pushOf(s *settings.Settings) (Push, error) {
 	if s.Jobs < 1 || s.PushRetry < 0 || s.MaxParallel < 0 {
 		return Push{}, fmt.Errorf("%w: --jobs must be at least 1, --push-retry and --max-parallel at least 0", settings.ErrInvalid)
 	}
-	return Push{Jobs: s.Jobs, MaxParallel: s.MaxParallel, Retries: s.PushRetry, FailFast: s.FailFast}, nil
+	return Push{Jobs: s.Jobs, MaxParallel: s.MaxParallel, Retries: s.PushRetry, FailFast: s.FailFast, SkipExisting: s.SkipPushIfTagExists}, nil
 }
 
 // target is where a step's image goes: the registry kind (and why), the
