@@ -366,7 +366,10 @@ func signingOf(s *settings.Settings, mode Mode, path func(string) string) (*Sign
 	switch {
 	case !asked && s.SignKey != "":
 		notes = append(notes, fmt.Sprintf("%s is set and %s=false: nothing is signed", s.Origin("sign-key"), s.Origin("sign")))
-	case implied && !mode.Pushes() && mode != ModeScanOnly:
+	case implied && mode == ModeScanOnly:
+		// hoist scan signs nothing; a key in its environment is not its.
+		return nil, nil, nil
+	case implied && !mode.Pushes():
 		// plugins/docker signs after a push; with dry_run it pushes,
 		// and signs, nothing.
 		notes = append(notes, fmt.Sprintf("%s: this step pushes nothing (%s), so nothing is signed", origin, s.Origin("no-push")))

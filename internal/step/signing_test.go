@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hoist-build/hoist/internal/harness"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
 )
@@ -53,7 +54,17 @@ func TestKeyAloneSigns(t *testing.T) {
 			t.Errorf("%s: a note on signing:\n%s", c.name, notes)
 		}
 	}
-	_, err := plan(t, map[string]string{"PLUGIN_REPO": "registry.example/app", "PLUGIN_BUILD_TOOL": "kaniko", "PLUGIN_COSIGN_PRIVATE_KEY": planKey})
+	// hoist scan signs nothing, and does not read a key it is not given
+	// to sign with.
+	env := map[string]string{"PLUGIN_SOURCE_TAR_PATH": "image.tar", "PLUGIN_COSIGN_PRIVATE_KEY": "/nonexistent/cosign.key", "PLUGIN_SCAN_TRIVY": harness.Tool(t, "trivy")}
+	s, err := settings.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, "/work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := ScanFromSettings(s, Environ{Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, WorkDir: "/work", TempDir: "/tmp"}); err != nil || st.Sign != nil || strings.Contains(strings.Join(st.Notes, "\n"), "signed") {
+		t.Errorf("hoist scan with a key alone: %v, %v", err, st.Notes)
+	}
+	_, err = plan(t, map[string]string{"PLUGIN_REPO": "registry.example/app", "PLUGIN_BUILD_TOOL": "kaniko", "PLUGIN_COSIGN_PRIVATE_KEY": planKey})
 	if !errors.Is(err, settings.ErrInvalid) || !strings.Contains(err.Error(), "PLUGIN_COSIGN_PRIVATE_KEY (without PLUGIN_SIGN): this step builds with Kaniko") {
 		t.Errorf("a Kaniko build with a key alone: %v", err)
 	}
