@@ -323,6 +323,25 @@ func TestAutoAndExpandedTags(t *testing.T) {
 	if got := sorted("skipped/app"); got != "" {
 		t.Errorf("a skipped build pushed %s", got)
 	}
+	// auto-tag with the user's tags: both pushed, the automatic ones
+	// first (Woodpecker's merge); on a feature branch the user's alone.
+	craneLs := func(repo string) string {
+		tags := strings.Fields(reg.Crane(t, "ls", reg.Host+"/"+repo))
+		slices.Sort(tags)
+		return strings.Join(tags, ",")
+	}
+	r = mustPush(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/merged/app", "PLUGIN_AUTO_TAG", "true", "PLUGIN_TAGS", "sha-1f2e,stable",
+		"DRONE_COMMIT_REF", "refs/tags/v1.2.3", "DRONE_REPO_BRANCH", "main"))
+	if got := craneLs("merged/app"); got != "1,1.2,1.2.3,sha-1f2e,stable" {
+		t.Errorf("auto tags with the user's: %s", got)
+	}
+	assertContains(t, r, "auto-tag: the automatic tags 1, 1.2, 1.2.3, then those of PLUGIN_TAGS: 1, 1.2, 1.2.3, sha-1f2e, stable")
+	r = mustPush(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/merged/feature", "PLUGIN_AUTO_TAG", "true", "PLUGIN_TAGS", "sha-1f2e",
+		"DRONE_COMMIT_REF", "refs/heads/feature", "DRONE_REPO_BRANCH", "main"))
+	if got := craneLs("merged/feature"); got != "sha-1f2e" {
+		t.Errorf("auto tags on a feature branch with the user's: %s", got)
+	}
+	assertContains(t, r, "no automatic tags; the tags of PLUGIN_TAGS: sha-1f2e")
 	r = hoist(t, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/bad/app", "PLUGIN_AUTO_TAG", "true", "PLUGIN_EXPAND_TAG", "true"))
 	if r.code != ExitSettings {
 		t.Errorf("auto-tag with expand-tag: exit %d", r.code)

@@ -3,8 +3,10 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -375,5 +377,81 @@ func TestParallelPushOnlyCompressOnce(t *testing.T) {
 	}
 	if got := f.Docker.RunImage(t, regs[3].Host+"/parallel/app:1", "cat", "/built.txt"); got != f.Built {
 		t.Errorf("the pushed image prints %q, want %q", got, f.Built)
+	}
+}
+
+// PLUGIN_SKIP_PUSH_IF_TAG_EXISTS (plugins/ecr's), for any registry: a
+// repository holding one of the step's tags gets none of them (its
+// manifest digest, read with crane, unchanged; its other tag absent), a
+// repository holding none is pushed; when every repository holds one,
+// nothing is built or pushed and the step exits 0, saying so; a registry
+// that cannot be reached fails the step before anything is pushed.
+func TestSkipPushIfTagExists(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	login := map[string]string{"PLUGIN_REGISTRY": reg.Host, "PLUGIN_USERNAME": reg.User, "PLUGIN_PASSWORD": reg.Password}
+	// What is there already: another image (an index) under 1.0.
+	mustPush(t, merged(login, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.MultiLayout, "PLUGIN_REPO": reg.Host + "/skip/app", "PLUGIN_TAGS": "1.0"}))
+	before := digestOf(t, reg, reg.Host+"/skip/app:1.0")
+	craneLs := func(repo string) string {
+		tags := strings.Fields(reg.Crane(t, "ls", reg.Host+"/"+repo))
+		slices.Sort(tags)
+		return strings.Join(tags, ",")
+	}
+
+	// skip/app holds 1.0 (the second of its tags): none of its tags is
+	// pushed; skip/fresh holds none: pushed.
+	push := merged(login, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": reg.Host + "/skip/app",
+		"PLUGIN_TAGS": "latest,1.0", "PLUGIN_DESTINATIONS": reg.Host + "/skip/fresh:1.0", "PLUGIN_SKIP_PUSH_IF_TAG_EXISTS": "true"})
+	r := mustPush(t, push)
+	if got := digestOf(t, reg, reg.Host+"/skip/app:1.0"); got != before {
+		t.Errorf("skip/app:1.0 holds %s, was %s: pushed over", got, before)
+	}
+	if got := craneLs("skip/app"); got != "1.0" {
+		t.Errorf("skip/app's tags: %s, want 1.0 alone (latest skipped with it)", got)
+	}
+	assertPushed(t, r, reg, reg.Host+"/skip/fresh:1.0")
+	if digestOf(t, reg, reg.Host+"/skip/fresh:1.0") == before {
+		t.Errorf("skip/fresh holds the index")
+	}
+	assertContains(t, r, "image tag exists, skipping push: "+reg.Host+"/skip/app:1.0 is there already (PLUGIN_SKIP_PUSH_IF_TAG_EXISTS); "+reg.Host+"/skip/app gets none of latest, 1.0")
+	assertNotContains(t, r, reg.Host+"/skip/app:latest  ", reg.Password)
+
+	// Every repository holds one of its tags: the step exits 0, nothing
+	// pushed, no digest on stdout.
+	r = mustPush(t, push)
+	if strings.TrimSpace(r.stdout) != "" || !strings.Contains(r.stderr, "every destination repository holds one of its tags already") || strings.Contains(r.stderr, "pushing to") {
+		t.Errorf("all there: %s", r)
+	}
+	if got := digestOf(t, reg, reg.Host+"/skip/app:1.0"); got != before {
+		t.Errorf("skip/app:1.0 holds %s, was %s", got, before)
+	}
+	// A build whose tags are all there is not built.
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo skipped > /s.txt\n", nil)
+	r = mustPush(t, merged(login, buildEnv(t, ctxDir, "PLUGIN_REPO", reg.Host+"/skip/app", "PLUGIN_TAGS", "1.0", "PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", "true")))
+	if strings.Contains(r.stderr, "built sha256:") || !strings.Contains(r.stderr, "nothing was built or pushed") || digestOf(t, reg, reg.Host+"/skip/app:1.0") != before {
+		t.Errorf("a build whose tag exists: %s", r)
+	}
+	// Without the setting, the tag is pushed over (the test sees a push).
+	mustPush(t, merged(push, map[string]string{"PLUGIN_SKIP_PUSH_IF_TAG_EXISTS": "false", "PLUGIN_DESTINATIONS": ""}))
+	if digestOf(t, reg, reg.Host+"/skip/app:1.0") == before {
+		t.Errorf("without the setting, skip/app:1.0 was not pushed")
+	}
+
+	// A registry that cannot be reached: a failure, nothing pushed.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	r = hoist(t, merged(push, map[string]string{"PLUGIN_REPO": reg.Host + "/skip/other", "PLUGIN_DESTINATIONS": closed + "/skip/app:1.0"}))
+	if r.code != ExitPush || !strings.Contains(r.stderr, "PLUGIN_SKIP_PUSH_IF_TAG_EXISTS: hoist could not tell whether the tag exists, so nothing was built or pushed") ||
+		!strings.Contains(r.stderr, "cannot reach registry "+closed) {
+		t.Errorf("unreachable: exit %d, want %d:\n%s", r.code, ExitPush, r)
+	}
+	if tags := tagsOf(t, reg, "skip/other"); len(tags) != 0 {
+		t.Errorf("pushed despite a registry that could not tell: %v", tags)
 	}
 }

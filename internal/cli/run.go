@@ -56,6 +56,11 @@ func runPlanned(ctx context.Context, st step.Step, err error, env Env) error {
 		rt.Terminal = maskedTerminal{File: f, w: stderr}
 	}
 	res, err := step.Run(ctx, st, rt)
+	if errors.Is(err, step.ErrSkip) {
+		// Every destination holds its tag already (PLUGIN_SKIP_PUSH_IF_TAG_EXISTS).
+		fmt.Fprintln(stderr, strings.TrimPrefix(err.Error(), step.ErrSkip.Error()+": "))
+		return nil
+	}
 	if res.Pushed || res.Scan != nil {
 		summary(stderr, res)
 	}

@@ -175,3 +175,60 @@ func TestSignBadInput(t *testing.T) {
 		t.Errorf("build-only with PLUGIN_SIGN: %s", r)
 	}
 }
+
+// PLUGIN_COSIGN_PRIVATE_KEY and PLUGIN_COSIGN_PASSWORD alone, as a
+// plugins/docker step sends them (it has no PLUGIN_SIGN): the pushed
+// digest is signed, and the real cosign CLI verifies it with the public
+// key.
+func TestCosignKeyAloneSigns(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	const password = "cosign-alone-pw-5523"
+	key, pub := keyPair(t, password)
+	keyPEM, _ := os.ReadFile(key)
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": reg.Host + "/alone/app",
+		"PLUGIN_TAGS": "1", "PLUGIN_COSIGN_PRIVATE_KEY": string(keyPEM), "PLUGIN_COSIGN_PASSWORD": password})
+	digest := digestOf(t, reg, reg.Host+"/alone/app:1")
+	if out, err := verify(t, reg, pub, reg.Host+"/alone/app@"+digest); err != nil || !strings.Contains(out, digest) {
+		t.Errorf("cosign verify: %v\n%s", err, out)
+	}
+	assertContains(t, r, "signed "+reg.Host+"/alone/app@"+digest)
+	assertNotContains(t, r, password, strings.Split(string(keyPEM), "\n")[1])
+}
+
+// PLUGIN_COSIGN_PARAMS, as plugins/docker's users write it: the
+// annotations are signed in the payload, so cosign verify -a key=value
+// passes with them and fails with another value; a flag hoist does not
+// honour is exit 2 before anything is pushed, naming the flag.
+func TestCosignParams(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	key, pub := keyPair(t, "params-pw")
+	env := map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": reg.Host + "/params/app",
+		"PLUGIN_TAGS": "1", "PLUGIN_COSIGN_PRIVATE_KEY": key, "PLUGIN_COSIGN_PASSWORD": "params-pw",
+		"PLUGIN_COSIGN_PARAMS": "-a build_id=123 -a commit_sha=abc --annotations branch=main --tlog-upload=false --yes"}
+	mustPush(t, env)
+	ref := reg.Host + "/params/app@" + digestOf(t, reg, reg.Host+"/params/app:1")
+	out, err := reg.Cosign(t, "verify", "--key", pub, "--insecure-ignore-tlog=true", "-a", "build_id=123", "-a", "branch=main", ref)
+	if err != nil || !strings.Contains(out, `"build_id":"123"`) || !strings.Contains(out, `"commit_sha":"abc"`) {
+		t.Errorf("cosign verify -a build_id=123 -a branch=main: %v\n%s", err, out)
+	}
+	if out, err := reg.Cosign(t, "verify", "--key", pub, "--insecure-ignore-tlog=true", "-a", "build_id=999", ref); err == nil {
+		t.Errorf("cosign verify -a build_id=999 passes:\n%s", out)
+	}
+
+	for params, want := range map[string]string{
+		"-a build_id=1 --output-signature sig.txt": "PLUGIN_COSIGN_PARAMS: unknown flag: --output-signature",
+		"--rekor-url=https://rekor.example":        "PLUGIN_COSIGN_PARAMS: --rekor-url: a signature made with a key is stored in the registry only",
+	} {
+		r := hoist(t, merged(env, map[string]string{"PLUGIN_REPO": reg.Host + "/params/refused", "PLUGIN_COSIGN_PARAMS": params}))
+		if r.code != ExitSettings || !strings.Contains(r.stderr, want) {
+			t.Errorf("%q: exit %d, want %d and %q:\n%s", params, r.code, ExitSettings, want, r)
+		}
+	}
+	if tags := tagsOf(t, reg, "params/refused"); len(tags) != 0 {
+		t.Errorf("refused params, and pushed: %v", tags)
+	}
+}

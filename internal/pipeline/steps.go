@@ -64,6 +64,11 @@ func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, l
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
 	res, err := step.Run(ctx, st, step.Runtime{Stdout: w, Stderr: w, Mask: set, Engine: r.engine})
+	if errors.Is(err, step.ErrSkip) {
+		// Every destination holds its tag already (PLUGIN_SKIP_PUSH_IF_TAG_EXISTS).
+		fmt.Fprintln(w, strings.TrimPrefix(err.Error(), step.ErrSkip.Error()+": "))
+		return nil
+	}
 	rep.Digest = res.Digest
 	for _, d := range res.Destinations {
 		if d.Err == nil {

@@ -65,6 +65,11 @@ type Signer struct {
 	// certified by Fulcio, in place of a cosign key.
 	keyless *keyless
 
+	// Annotations are signed in every signature's payload, as cosign
+	// sign -a key=value signs them (cosign verify -a checks them). Set
+	// before the first signature.
+	Annotations map[string]string
+
 	once sync.Once
 	sv   signature.SignerVerifier
 	err  error
@@ -212,7 +217,14 @@ func (s *Signer) Prepare(ctx context.Context, repo name.Repository, digest strin
 	if err != nil {
 		return fail("digest", err)
 	}
-	body, err := (&payload.Cosign{Image: ref}).MarshalJSON()
+	pl := payload.Cosign{Image: ref}
+	for k, v := range s.Annotations {
+		if pl.Annotations == nil {
+			pl.Annotations = map[string]any{}
+		}
+		pl.Annotations[k] = v
+	}
+	body, err := pl.MarshalJSON()
 	if err != nil {
 		return fail("payload", err)
 	}

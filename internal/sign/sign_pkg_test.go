@@ -460,3 +460,28 @@ func TestPublishToAnUnreachableRegistry(t *testing.T) {
 		t.Errorf("publish to a closed port: %v, want ErrSign naming the image", err)
 	}
 }
+
+// Signer.Annotations are signed in the payload, as cosign sign -a signs
+// them: cosign verify -a key=value passes with them, fails with another
+// value.
+func TestPublishSignsAnnotations(t *testing.T) {
+	t.Parallel()
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	repo, digest := pushImage(t, reg, "annotated/app")
+	key, pub := keyPair(t, "ann-pw")
+	s, err := sign.Load(key, "ann-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Annotations = map[string]string{"build_id": "123", "branch": "main"}
+	if _, err := s.Publish(context.Background(), repo, digest, nil, registry.Access{Transport: reg.Client().Transport, Keychain: basicKeychain{reg}}); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	ref := repo.String() + "@" + digest
+	if out, err := reg.Cosign(t, "verify", "--key", pub, "--insecure-ignore-tlog=true", "-a", "build_id=123", "-a", "branch=main", ref); err != nil {
+		t.Errorf("cosign verify -a: %v\n%s", err, out)
+	}
+	if out, err := reg.Cosign(t, "verify", "--key", pub, "--insecure-ignore-tlog=true", "-a", "build_id=124", ref); err == nil {
+		t.Errorf("cosign verify -a build_id=124 passes:\n%s", out)
+	}
+}

@@ -152,14 +152,25 @@ type Source struct {
 type Signing struct {
 	Key, Password string
 	Keyless       *sign.Keyless
+	// Annotations are signed in each signature's payload (cosign sign
+	// -a; PLUGIN_COSIGN_PARAMS).
+	Annotations map[string]string
 }
 
 // signer is the stateful signer of a run (its key decrypted once).
 func (s *Signing) signer() (*sign.Signer, error) {
+	var sg *sign.Signer
+	var err error
 	if s.Keyless != nil {
-		return sign.NewKeyless(*s.Keyless)
+		sg, err = sign.NewKeyless(*s.Keyless)
+	} else {
+		sg, err = sign.Load(s.Key, s.Password)
 	}
-	return sign.Load(s.Key, s.Password)
+	if err != nil {
+		return nil, err
+	}
+	sg.Annotations = s.Annotations
+	return sg, nil
 }
 
 // Login is how the step obtains credentials.
@@ -178,6 +189,10 @@ type Login struct {
 type Push struct {
 	Jobs, MaxParallel, Retries int
 	FailFast                   bool
+	// SkipExisting leaves out every repository that holds one of its
+	// tags already, asked before anything is built (plugins/ecr's
+	// skip_push_if_tag_exists); a step with nothing left is skipped.
+	SkipExisting bool
 }
 
 // Outputs are the files a CI system reads after the step.

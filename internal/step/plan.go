@@ -19,8 +19,10 @@ import (
 	"github.com/hoist-build/hoist/internal/sign"
 )
 
-// ErrSkip ends a step that auto-tag skips (neither a tag nor the default
-// branch), successfully, as the peers do.
+// ErrSkip ends a step successfully, as the peers do: one that auto-tag
+// skips (neither a tag nor the default branch), from FromSettings; one
+// whose every destination holds its tag already (Push.SkipExisting), from
+// Run.
 var ErrSkip = errors.New("skipped")
 
 // Environ is what the command layer knows of the process: FromSettings
@@ -95,6 +97,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	st.Mode, st.Destinations = mode, tgt.dests
 	st.Notes = append(st.Notes, tgt.note)
+	if tgt.tagNote != "" {
+		st.Notes = append(st.Notes, tgt.tagNote)
+	}
 	st.Login = loginOf(s, env, tgt)
 	st.Debug, st.Version = s.Debug, versionOf(env)
 	st.Notes = append(st.Notes, debugNotes(s)...)
@@ -121,9 +126,11 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	st.Secrets.Add(secrets...)
 	st.Login.Static.Extra = append(logins, st.Login.Static.Extra...)
-	if st.Sign, err = signingOf(s, mode, path); err != nil {
+	var signNotes []string
+	if st.Sign, signNotes, err = signingOf(s, mode, path); err != nil {
 		return st, err
 	}
+	st.Notes = append(st.Notes, signNotes...)
 	if st.Attest, err = attestOf(s, env, st.Sign != nil, st.Scan != nil, path); err != nil {
 		return st, err
 	}
@@ -189,7 +196,7 @@ func pushOf(s *settings.Settings) (Push, error) {
 	if s.Jobs < 1 || s.PushRetry < 0 || s.MaxParallel < 0 {
 		return Push{}, fmt.Errorf("%w: --jobs must be at least 1, --push-retry and --max-parallel at least 0", settings.ErrInvalid)
 	}
-	return Push{Jobs: s.Jobs, MaxParallel: s.MaxParallel, Retries: s.PushRetry, FailFast: s.FailFast}, nil
+	return Push{Jobs: s.Jobs, MaxParallel: s.MaxParallel, Retries: s.PushRetry, FailFast: s.FailFast, SkipExisting: s.SkipPushIfTagExists}, nil
 }
 
 // target is where a step's image goes: the registry kind (and why), the
@@ -201,6 +208,8 @@ type target struct {
 	kcfg     kinds.Config
 	repo     string
 	dests    []name.Tag
+	// tagNote says how auto-tag met the user's tags ("" for nothing).
+	tagNote string
 }
 
 // targetOf reads the tags (a build's auto-tag and expand-tag), the
@@ -210,7 +219,7 @@ func targetOf(s *settings.Settings, env Environ, mode Mode, path func(string) st
 	tagList := s.Tags
 	if mode.Builds() {
 		var err error
-		if tagList, err = buildTags(s); err != nil {
+		if tagList, t.tagNote, err = buildTags(s); err != nil {
 			return t, err
 		}
 	}
@@ -337,40 +346,124 @@ func gateOf(s *settings.Settings, env Environ, mode Mode, run runid.Run, path fu
 	return o, logins, secrets, nil
 }
 
-// signingOf is how a signing step signs (PLUGIN_SIGN): with a cosign key
-// (checked here, read again when the step runs) or keyless.
-func signingOf(s *settings.Settings, mode Mode, path func(string) string) (*Signing, error) {
-	if !s.Sign {
-		return nil, nil
+// signAsked says whether the settings ask for signing, and where: PLUGIN_SIGN,
+// or, with PLUGIN_SIGN unset, a cosign key (plugins/docker signs whenever
+// PLUGIN_COSIGN_PRIVATE_KEY is set; it has no PLUGIN_SIGN).
+func signAsked(s *settings.Settings) (bool, string) {
+	if !s.IsSet("sign") && s.SignKey != "" {
+		return true, s.Origin("sign-key") + " (without PLUGIN_SIGN)"
 	}
+	return s.Sign, s.Origin("sign")
+}
+
+// signingOf is how a signing step signs (PLUGIN_SIGN, or a key alone):
+// with a cosign key (checked here, read again when the step runs) or
+// keyless. notes say why a key given signs nothing.
+func signingOf(s *settings.Settings, mode Mode, path func(string) string) (*Signing, []string, error) {
+	asked, origin := signAsked(s)
+	implied := asked && !s.IsSet("sign")
+	var notes []string
+	switch {
+	case !asked && s.SignKey != "":
+		notes = append(notes, fmt.Sprintf("%s is set and %s=false: nothing is signed", s.Origin("sign-key"), s.Origin("sign")))
+	case implied && mode == ModeScanOnly:
+		// hoist scan signs nothing; a key in its environment is not its.
+		return nil, nil, nil
+	case implied && !mode.Pushes():
+		// plugins/docker signs after a push; with dry_run it pushes,
+		// and signs, nothing.
+		notes = append(notes, fmt.Sprintf("%s: this step pushes nothing (%s), so nothing is signed", origin, s.Origin("no-push")))
+	case asked:
+		sg, err := signingWith(s, mode, origin, path)
+		return sg, nil, err
+	}
+	if s.CosignParams != "" {
+		notes = append(notes, fmt.Sprintf("%s has no effect: nothing is signed", s.Origin("cosign-params")))
+	}
+	return nil, notes, nil
+}
+
+// signingWith is the signing of a step that asks for it (origin says where).
+func signingWith(s *settings.Settings, mode Mode, origin string, path func(string) string) (*Signing, error) {
 	if !mode.Pushes() && mode != ModeScanOnly {
-		return nil, fmt.Errorf("%w: %s signs what a step pushes, and this step pushes nothing (%s): set PLUGIN_SIGN on the push-only step that pushes this image", settings.ErrInvalid, s.Origin("sign"), s.Origin("no-push"))
+		return nil, fmt.Errorf("%w: %s signs what a step pushes, and this step pushes nothing (%s): set PLUGIN_SIGN on the push-only step that pushes this image", settings.ErrInvalid, origin, s.Origin("no-push"))
+	}
+	params, err := sign.ParseParams(s.CosignParams)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", settings.ErrInvalid, s.Origin("cosign-params"), err)
 	}
 	switch {
 	case s.SignKey != "" && s.SignIdentityToken != "":
 		return nil, fmt.Errorf("%w: %s and %s are both set: sign with the key, or keyless with the identity token, not both", settings.ErrInvalid, s.Origin("sign-key"), s.Origin("sign-identity-token"))
 	case s.SignKey != "":
+		if err := keyParams(s, params); err != nil {
+			return nil, err
+		}
 		key := s.SignKey
 		if !strings.Contains(key, "-----BEGIN") {
 			key = path(key)
 		}
-		sg := &Signing{Key: key, Password: s.SignPassword}
+		sg := &Signing{Key: key, Password: s.SignPassword, Annotations: params.Annotations}
 		if _, err := sg.signer(); err != nil {
 			return nil, err
 		}
 		return sg, nil
 	case s.SignIdentityToken != "":
-		k := sign.Keyless{IDToken: s.SignIdentityToken, FulcioURL: s.SignFulcioURL}
-		if s.SignTlogUpload {
-			k.RekorURL = s.SignRekorURL
+		upload, rekor, err := keylessLog(s, params)
+		if err != nil {
+			return nil, err
 		}
-		sg := &Signing{Keyless: &k}
+		k := sign.Keyless{IDToken: s.SignIdentityToken, FulcioURL: s.SignFulcioURL}
+		if upload {
+			k.RekorURL = rekor
+		}
+		sg := &Signing{Keyless: &k, Annotations: params.Annotations}
 		if _, err := sg.signer(); err != nil {
 			return nil, err
 		}
 		return sg, nil
 	}
-	return nil, fmt.Errorf("%w: %s needs PLUGIN_SIGN_KEY (or PLUGIN_COSIGN_PRIVATE_KEY): a cosign private key; or, keyless, PLUGIN_SIGN_IDENTITY_TOKEN: the CI's OIDC identity token for Fulcio", settings.ErrInvalid, s.Origin("sign"))
+	return nil, fmt.Errorf("%w: %s needs PLUGIN_SIGN_KEY (or PLUGIN_COSIGN_PRIVATE_KEY): a cosign private key; or, keyless, PLUGIN_SIGN_IDENTITY_TOKEN: the CI's OIDC identity token for Fulcio", settings.ErrInvalid, origin)
+}
+
+// keyParams refuses the transparency log flags of PLUGIN_COSIGN_PARAMS a
+// key's signature cannot honour: hoist records a key's signature in no
+// log (cosign v2, which plugins/docker runs, records it in Rekor unless
+// told --tlog-upload=false, which is thus honoured).
+func keyParams(s *settings.Settings, p sign.Params) error {
+	flag := ""
+	switch {
+	case p.TlogUpload != nil && !*p.TlogUpload:
+		return nil
+	case p.RekorURL != "":
+		flag = "--rekor-url"
+	case p.TlogUpload != nil && *p.TlogUpload:
+		flag = "--tlog-upload"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %s: a signature made with a key is stored in the registry only, and recorded in no transparency log (cosign verify --key then needs --insecure-ignore-tlog=true): remove it (or say --tlog-upload=false), or sign keyless (PLUGIN_SIGN_IDENTITY_TOKEN), whose signatures go to Rekor", settings.ErrInvalid, s.Origin("cosign-params"), flag)
+}
+
+// keylessLog is whether keyless signatures are recorded in Rekor, and
+// where: PLUGIN_SIGN_TLOG_UPLOAD and PLUGIN_SIGN_REKOR_URL, or cosign's
+// flags in PLUGIN_COSIGN_PARAMS; the two set to different values are
+// refused.
+func keylessLog(s *settings.Settings, p sign.Params) (upload bool, rekor string, err error) {
+	upload, rekor = s.SignTlogUpload, s.SignRekorURL
+	if p.TlogUpload != nil {
+		if s.IsSet("sign-tlog-upload") && s.SignTlogUpload != *p.TlogUpload {
+			return false, "", fmt.Errorf("%w: %s says --tlog-upload=%v and %s says %v: give one", settings.ErrInvalid, s.Origin("cosign-params"), *p.TlogUpload, s.Origin("sign-tlog-upload"), s.SignTlogUpload)
+		}
+		upload = *p.TlogUpload
+	}
+	if p.RekorURL != "" {
+		if s.IsSet("sign-rekor-url") && s.SignRekorURL != p.RekorURL {
+			return false, "", fmt.Errorf("%w: %s says --rekor-url=%s and %s says %s: give one", settings.ErrInvalid, s.Origin("cosign-params"), p.RekorURL, s.Origin("sign-rekor-url"), s.SignRekorURL)
+		}
+		rekor = p.RekorURL
+	}
+	return upload, rekor, nil
 }
 
 // requireScanOf is the records directory PLUGIN_REQUIRE_SCAN checks.

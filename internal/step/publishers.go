@@ -87,7 +87,7 @@ type publishers struct {
 func (r *runner) publishers(ctx context.Context) (*publishers, error) {
 	p := &publishers{}
 	if r.st.Mode.Pushes() {
-		p.registries = &registries{dests: r.st.Destinations, skip: r.loginFailed, opts: publish.Options{
+		p.registries = &registries{dests: r.unskipped(), skip: r.loginFailed, opts: publish.Options{
 			Access:      registry.Access{Transport: r.tr, Keychain: r.kc},
 			Events:      r.pr.Push,
 			Jobs:        r.st.Push.Jobs,

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/daemon"
@@ -122,6 +123,9 @@ type runner struct {
 	// prepared holds, by repository, the signatures and attestations
 	// signed and stored (all but their manifests) alongside the push.
 	prepared map[string]*sign.Prepared
+	// existing are the repositories not pushed to because they hold one
+	// of their tags already (Push.SkipExisting), by full name: the tag.
+	existing map[string]name.Tag
 }
 
 func start(ctx context.Context, st *Step, rt Runtime) (*runner, error) {
@@ -192,6 +196,12 @@ func start(ctx context.Context, st *Step, rt Runtime) (*runner, error) {
 	r.kc = st.Transport.StandInKeychain(authn.NewMultiKeychain(append(kcs, regKC)...))
 	if st.Mode != ModeBuildOnly {
 		if err := r.login(ctx); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	if st.Push.SkipExisting && st.Mode.Pushes() {
+		if err := r.skipExisting(ctx); err != nil {
 			r.close()
 			return nil, err
 		}

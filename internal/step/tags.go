@@ -3,6 +3,7 @@ package step
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -24,7 +25,7 @@ func Refs(s *settings.Settings) (refs []name.Tag, pushes bool, err error) {
 	pushes = s.PushOnly || !s.NoPush
 	tagList := s.Tags
 	if !s.PushOnly {
-		if tagList, err = buildTags(s); err != nil {
+		if tagList, _, err = buildTags(s); err != nil {
 			if errors.Is(err, ErrSkip) {
 				return nil, false, nil
 			}
@@ -68,27 +69,46 @@ func repoName(repo string, insecure bool) string {
 	return r.Name()
 }
 
-// buildTags applies --auto-tag and --expand-tag, as the peers do for builds.
-func buildTags(s *settings.Settings) ([]string, error) {
+// buildTags applies --auto-tag and --expand-tag, as the peers do for
+// builds; note, when set, says how auto-tag met the tags the user gave.
+//
+// auto-tag alone, or with the peers' default tag (latest, given or not),
+// gives the automatic tags only, as drone-docker and drone-kaniko do (and
+// skips the step on a ref that gets none). With other tags it merges, as
+// Woodpecker's buildx plugin does (drone-docker#475 asks for it; drone-
+// kaniko refuses the pair, drone-docker drops the user's tags): the
+// automatic tags, then the user's; on a ref that gets no automatic tag,
+// the user's alone. Woodpecker adds latest to the automatic tags when no
+// tags are given (its default); hoist does not (drone-docker reverted that
+// merge for it, drone-docker#252).
+func buildTags(s *settings.Settings) (out []string, note string, err error) {
 	if s.AutoTag && s.ExpandTag {
-		return nil, fmt.Errorf("%w: The auto-tag flag conflicts with the expand-tag flag (PLUGIN_AUTO_TAG and PLUGIN_EXPAND_TAG are both true)", settings.ErrInvalid)
+		return nil, "", fmt.Errorf("%w: The auto-tag flag conflicts with the expand-tag flag (PLUGIN_AUTO_TAG and PLUGIN_EXPAND_TAG are both true)", settings.ErrInvalid)
 	}
-	out := s.Tags
+	out = s.Tags
 	if s.AutoTag {
+		var user []string
 		if s.IsSet("tags") && !(len(s.Tags) == 1 && s.Tags[0] == "latest") {
-			return nil, fmt.Errorf("%w: The auto-tag flag does not work with user provided tags %v (%s); remove them or PLUGIN_AUTO_TAG", settings.ErrInvalid, s.Tags, s.Origin("tags"))
+			user = s.Tags
 		}
-		t, err := tags.Auto(s.CommitRef, s.RepoBranch, s.AutoTagSuffix)
-		if errors.Is(err, tags.ErrSkip) {
-			return nil, fmt.Errorf("%w: skipping automated docker build for %s: it is neither a tag nor the default branch (DRONE_REPO_BRANCH=%q)", ErrSkip, s.CommitRef, s.RepoBranch)
+		auto, err := tags.Auto(s.CommitRef, s.RepoBranch, s.AutoTagSuffix)
+		switch {
+		case errors.Is(err, tags.ErrSkip) && len(user) == 0:
+			return nil, "", fmt.Errorf("%w: skipping automated docker build for %s: it is neither a tag nor the default branch (DRONE_REPO_BRANCH=%q)", ErrSkip, s.CommitRef, s.RepoBranch)
+		case errors.Is(err, tags.ErrSkip):
+			out = tags.Merge(nil, user)
+			note = fmt.Sprintf("auto-tag: %s is neither a tag nor the default branch (DRONE_REPO_BRANCH=%q): no automatic tags; the tags of %s: %s", s.CommitRef, s.RepoBranch, s.Origin("tags"), strings.Join(out, ", "))
+		case err != nil:
+			return nil, "", fmt.Errorf("%w: %w", settings.ErrInvalid, err)
+		default:
+			out = tags.Merge(auto, user)
+			if len(user) > 0 {
+				note = fmt.Sprintf("auto-tag: the automatic tags %s, then those of %s: %s", strings.Join(auto, ", "), s.Origin("tags"), strings.Join(out, ", "))
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, err)
-		}
-		out = t
 	}
 	if s.ExpandTag {
 		out = tags.Expand(out)
 	}
-	return out, nil
+	return out, note, nil
 }

@@ -113,10 +113,14 @@ func kanikoTrust(s *settings.Settings) error {
 		return nil // a bad tool is reported with the build
 	}
 	var asked []string
+	// A key alone signs what a build pushes (signAsked), and nothing else.
+	if on, origin := signAsked(s); on && (s.IsSet("sign") || !s.NoPush) {
+		asked = append(asked, origin)
+	}
 	for _, f := range []struct {
 		flag string
 		on   bool
-	}{{"sign", s.Sign}, {"sbom", s.SBOM}, {"provenance", s.Provenance}, {"scan", s.Scan}} {
+	}{{"sbom", s.SBOM}, {"provenance", s.Provenance}, {"scan", s.Scan}} {
 		if f.on {
 			asked = append(asked, s.Origin(f.flag))
 		}

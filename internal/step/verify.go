@@ -43,6 +43,7 @@ func VerifyFromSettings(s *settings.Settings, env Environ, image, key string, re
 	c := *s
 	c.PushOnly, c.NoPush, c.Scan, c.RequireScan, c.Sign, c.SBOM, c.Provenance = true, false, false, false, false, false, false
 	c.Repo, c.Destinations, c.SourceTarPath, c.SourceImage = "", nil, "", image
+	c.SignKey = "" // a signing key in the environment signs nothing here
 	env.ScanOnly = true
 	st, err := FromSettings(&c, env)
 	if err != nil {

@@ -90,3 +90,21 @@ func Auto(ref, defaultBranch, suffix string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Merge is auto_tag's tags followed by the tags the user gave, as
+// Woodpecker's buildx plugin merges them (plugin/impl.go, Validate): the
+// automatic ones first, in their order, then the user's, trimmed, without
+// the suffix; empty tags are dropped and a tag given twice is kept once,
+// where it first appears.
+func Merge(auto, user []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range append(append([]string(nil), auto...), user...) {
+		t = strings.TrimSpace(t)
+		if t != "" && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -65,3 +65,21 @@ func TestAuto(t *testing.T) {
 		}
 	}
 }
+
+// auto_tag with the user's tags: the automatic tags first, then the
+// user's (Woodpecker's order), each once, empty ones dropped.
+func TestMerge(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		auto, user, want []string
+	}{
+		{[]string{"1", "1.2", "1.2.3"}, []string{"sha-abc", "stable"}, []string{"1", "1.2", "1.2.3", "sha-abc", "stable"}},
+		{[]string{"1-linux", "1.2-linux"}, []string{" stable ", "", "1-linux", "stable"}, []string{"1-linux", "1.2-linux", "stable"}},
+		{[]string{"latest"}, []string{"latest", "edge"}, []string{"latest", "edge"}},
+		{nil, []string{"edge"}, []string{"edge"}},
+	} {
+		if d := cmp.Diff(c.want, Merge(c.auto, c.user)); d != "" {
+			t.Errorf("Merge(%q, %q) (-want +got):\n%s", c.auto, c.user, d)
+		}
+	}
+}
