@@ -85,10 +85,24 @@ func buildTags(s *settings.Settings) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, err)
 		}
-		out = t
+		out = defaultTag(t, s)
 	}
 	if s.ExpandTag {
 		out = tags.Expand(out)
 	}
 	return out, nil
+}
+
+// defaultTag puts PLUGIN_DEFAULT_TAG (Woodpecker's default_tag) in place
+// of latest among the automatic tags; a suffix stands alone there anyway.
+func defaultTag(t []string, s *settings.Settings) []string {
+	if s.AutoTagSuffix != "" || s.DefaultTag == "" {
+		return t
+	}
+	for i := range t {
+		if t[i] == "latest" {
+			t[i] = s.DefaultTag
+		}
+	}
+	return t
 }

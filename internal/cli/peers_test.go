@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+// A step copied from the Woodpecker or thegeeklab buildx plugin: its tags
+// come from PLUGIN_TAGS_FILE (one a line, in place of PLUGIN_TAGS), its
+// build secrets from PLUGIN_SECRETS (comma separated, a comma inside one
+// escaped: a file, a variable, a bare id), its platform and labels from
+// PLUGIN_PLATFORMS and PLUGIN_LABELS. Every tag of the file is pushed
+// (read back with crane, one digest), PLUGIN_TAGS is not, and the image's
+// RUN saw every secret.
+func TestWoodpeckerStepTagsFileAndSecrets(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ws := buildContext(t, "FROM "+f.Base+"\n"+
+		"RUN --mount=type=secret,id=filetok --mount=type=secret,id=envtok --mount=type=secret,id=BARE_TOKEN "+
+		"test \"$(cat /run/secrets/filetok)\" = file-s3cret && test \"$(cat /run/secrets/envtok)\" = env-s3cret && test \"$(cat /run/secrets/BARE_TOKEN)\" = bare-s3cret && echo peer-ok > /ok.txt\n",
+		map[string]string{"ci/tags.txt": "1.4.2\n\n  1.4  \nstable\n", "secret.txt": "file-s3cret"})
+	repo := "peer/app"
+	env := buildEnv(t, ws,
+		"PLUGIN_REPO", reg.Host+"/"+repo,
+		"PLUGIN_TAGS", "from-tags-setting",
+		"PLUGIN_TAGS_FILE", "ci/tags.txt",
+		"PLUGIN_SECRETS", `id=filetok\,src=`+filepath.Join(ws, "secret.txt")+`,id=envtok\,env=MY_TOKEN,id=BARE_TOKEN`,
+		"MY_TOKEN", "env-s3cret", "BARE_TOKEN", "bare-s3cret",
+		"PLUGIN_PLATFORMS", "linux/amd64",
+		"PLUGIN_LABELS", "org.example.peer=woodpecker")
+	r := hoistIn(t, ws, env)
+	if r.code != 0 {
+		t.Fatalf("hoist failed:\n%s", r)
+	}
+	got := tagsOf(t, reg, repo)
+	slices.Sort(got)
+	if want := []string{"1.4", "1.4.2", "stable"}; !slices.Equal(got, want) {
+		t.Fatalf("tags %v, want %v (the file's, not PLUGIN_TAGS)", got, want)
+	}
+	digest := digestOf(t, reg, reg.Host+"/"+repo+":1.4.2")
+	for _, tag := range []string{"1.4", "stable"} {
+		if d := digestOf(t, reg, reg.Host+"/"+repo+":"+tag); d != digest {
+			t.Errorf("%s holds %s, 1.4.2 holds %s", tag, d, digest)
+		}
+	}
+	assertSummary(t, r, reg.Host+"/"+repo+":stable", digest)
+	if out := f.Docker.RunImage(t, reg.Host+"/"+repo+":stable", "cat", "/ok.txt"); out != "peer-ok" {
+		t.Errorf("image prints %q", out)
+	}
+	if cfg := reg.Crane(t, "config", reg.Host+"/"+repo+":stable"); !strings.Contains(cfg, `"org.example.peer":"woodpecker"`) {
+		t.Errorf("the label of PLUGIN_LABELS is not in the config: %s", cfg)
+	}
+	assertNotContains(t, r, "file-s3cret", "env-s3cret", "bare-s3cret")
+}
+
+// A tags file is the repository's: a link out of the workspace is not
+// followed, and nothing is built or pushed (exit 2, naming the setting).
+// PLUGIN_SECRET and PLUGIN_SECRETS saying different things, and two
+// peers' platform names with different values, are refused the same way.
+func TestPeerSettingsRefusedBeforeBuild(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ws := buildContext(t, "FROM "+f.Base+"\n", nil)
+	outside := filepath.Join(t.TempDir(), "tags")
+	os.WriteFile(outside, []byte("leaked\n"), 0o644)
+	if err := os.Symlink(outside, filepath.Join(ws, "tags.txt")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		kv    []string
+		wants []string
+	}{
+		{"tags file linked out", []string{"PLUGIN_TAGS_FILE", "tags.txt"}, []string{"PLUGIN_TAGS_FILE", "tags.txt", "out of the workspace"}},
+		{"two secret lists", []string{"PLUGIN_SECRET", "id=a", "PLUGIN_SECRETS", "id=b"}, []string{"PLUGIN_SECRET and PLUGIN_SECRETS"}},
+		{"two platform names", []string{"PLUGIN_PLATFORM", "linux/amd64", "PLUGIN_PLATFORMS", "linux/arm64"}, []string{"PLUGIN_PLATFORM and PLUGIN_PLATFORMS", "keep one"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := "refused/" + strings.ReplaceAll(tc.name, " ", "-")
+			r := hoistIn(t, ws, buildEnv(t, ws, append([]string{"PLUGIN_REPO", reg.Host + "/" + repo}, tc.kv...)...))
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2:\n%s", r.code, r)
+			}
+			assertContains(t, r, tc.wants...)
+			if tags := tagsOf(t, reg, repo); len(tags) != 0 {
+				t.Errorf("pushed %v", tags)
+			}
+		})
+	}
+}
