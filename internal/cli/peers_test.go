@@ -95,3 +95,32 @@ func TestPeerSettingsRefusedBeforeBuild(t *testing.T) {
 		})
 	}
 }
+
+// plugins/ecr's scan_on_push (PLUGIN_SCAN_ON_PUSH, Woodpecker's
+// PLUGIN_ECR_SCAN_ON_PUSH): a repository hoist creates gets it, an
+// existing one is set to the value given, and a step that does not set
+// it leaves the repository's alone.
+func TestECRScanOnPush(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	aws, reg := ecrSetup(t)
+	push := func(tag string, kv ...string) {
+		t.Helper()
+		r := mustPush(t, ecrEnv(aws, reg, append([]string{"PLUGIN_SOURCE_TAR_PATH", f.SkopeoLayout, "PLUGIN_REPO", "team/scan", "PLUGIN_TAGS", tag,
+			"PLUGIN_ACCESS_KEY", aws.AccessKey, "PLUGIN_SECRET_KEY", aws.SecretKey}, kv...)...))
+		assertPushed(t, r, reg, reg.Host+"/team/scan:"+tag)
+	}
+	push("1", "PLUGIN_CREATE_REPOSITORY", "true", "PLUGIN_SCAN_ON_PUSH", "true")
+	if !aws.HasRepository("team/scan") || aws.Policy("ScanOnPush team/scan") != "true" {
+		t.Fatalf("repository %v, scan-on-push %q", aws.HasRepository("team/scan"), aws.Policy("ScanOnPush team/scan"))
+	}
+	push("2", "PLUGIN_ECR_SCAN_ON_PUSH", "false")
+	if got := aws.Policy("ScanOnPush team/scan"); got != "false" {
+		t.Errorf("scan-on-push %q after PLUGIN_ECR_SCAN_ON_PUSH=false", got)
+	}
+	calls := aws.CallCount("PutImageScanningConfiguration")
+	push("3")
+	if aws.CallCount("PutImageScanningConfiguration") != calls || aws.CallCount("CreateRepository") != 1 {
+		t.Errorf("a step without the setting changed the repository: %v", aws.Calls)
+	}
+}

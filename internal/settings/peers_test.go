@@ -431,8 +431,8 @@ func TestUnrecognized(t *testing.T) {
 	if d := cmp.Diff(want, notes); d != "" {
 		t.Errorf("notes (-want +got):\n%s", d)
 	}
-	_, err = Unrecognized([]string{"PLUGIN_BAKE_FILE=docker-bake.hcl", "PLUGIN_SQUASH=true", "PLUGIN_QUIET=true", "PLUGIN_SCAN_ON_PUSH=true"})
-	for _, w := range []string{"PLUGIN_BAKE_FILE: bake builds are not supported", "PLUGIN_SQUASH: squashing", "PLUGIN_SCAN_ON_PUSH: hoist does not change ECR's scan-on-push"} {
+	_, err = Unrecognized([]string{"PLUGIN_BAKE_FILE=docker-bake.hcl", "PLUGIN_SQUASH=true", "PLUGIN_QUIET=true", "PLUGIN_CACHE_IMAGES=reg.example/cache"})
+	for _, w := range []string{"PLUGIN_BAKE_FILE: bake builds are not supported", "PLUGIN_SQUASH: squashing", "PLUGIN_CACHE_IMAGES: Woodpecker's cache images are not read"} {
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), w) {
 			t.Errorf("error %v does not say %q", err, w)
 		}
