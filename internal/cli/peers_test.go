@@ -124,3 +124,23 @@ func TestECRScanOnPush(t *testing.T) {
 		t.Errorf("a step without the setting changed the repository: %v", aws.Calls)
 	}
 }
+
+// Woodpecker's cache_images (PLUGIN_CACHE_IMAGES): the build exports its
+// cache to each image (mode=max, an OCI image manifest) and reads it from
+// there, so the cache is in the registry after the build.
+func TestWoodpeckerCacheImages(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ws := buildContext(t, "FROM "+f.Base+"\nRUN echo cached > /c.txt\n", nil)
+	r := hoistIn(t, ws, buildEnv(t, ws, "PLUGIN_REPO", reg.Host+"/cached/app", "PLUGIN_TAGS", "1", "PLUGIN_CACHE_IMAGES", reg.Host+"/cached/cache:buildcache"))
+	if r.code != 0 {
+		t.Fatalf("hoist failed:\n%s", r)
+	}
+	if got := tagsOf(t, reg, "cached/cache"); !slices.Equal(got, []string{"buildcache"}) {
+		t.Errorf("cache tags %v", got)
+	}
+	if m := reg.Crane(t, "manifest", reg.Host+"/cached/cache:buildcache"); !strings.Contains(m, "application/vnd.oci.image.manifest.v1+json") {
+		t.Errorf("the cache is not an OCI image manifest: %s", m)
+	}
+}

@@ -149,7 +149,8 @@ var singleTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 // peerForms applies what the peers' own forms of a setting say once every
 // setting is read: the tags file (Woodpecker's, in place of the tags),
 // PLUGIN_SECRETS (the Woodpecker and thegeeklab list, one with
-// PLUGIN_SECRET), the default tag, and Woodpecker's list of repositories.
+// PLUGIN_SECRET), Woodpecker's cache images (both ways, as there), the
+// default tag, and Woodpecker's list of repositories.
 func peerForms(s *Settings, workDir string) []error {
 	var errs []error
 	if s.TagsFile != "" {
@@ -163,6 +164,19 @@ func peerForms(s *Settings, workDir string) []error {
 		} else {
 			s.Secret = s.SecretsList
 			s.origin["secret"] = s.Origin("secrets")
+		}
+	}
+	for _, ref := range s.CacheImages {
+		if strings.ContainsAny(ref, ",=") {
+			errs = append(errs, fmt.Errorf("%s: %q is not an image reference", s.Origin("cache-images"), ref))
+			continue
+		}
+		s.CacheFrom = append(s.CacheFrom, "type=registry,ref="+ref)
+		s.CacheTo = append(s.CacheTo, "type=registry,ref="+ref+",mode=max,image-manifest=true,oci-mediatypes=true")
+		for _, f := range []string{"cache-from", "cache-to"} {
+			if !s.IsSet(f) {
+				s.origin[f] = s.Origin("cache-images")
+			}
 		}
 	}
 	if !singleTag.MatchString(s.DefaultTag) {

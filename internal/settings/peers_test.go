@@ -315,6 +315,10 @@ func TestPeerAliases(t *testing.T) {
 		{"PLUGIN_SECRET", map[string]string{"PLUGIN_SECRET": "id=a,src=f;id=b,env=B"}, func(s *Settings) any { return s.Secret }, []string{"id=a,src=f", "id=b,env=B"}},
 		{"PLUGIN_TAGS_FILE wins over PLUGIN_TAGS", map[string]string{"PLUGIN_TAGS_FILE": "ci/tags", "PLUGIN_TAGS": "x"}, func(s *Settings) any { return []any{s.Tags, s.Origin("tags")} }, []any{[]string{"1.2.3", "1.2", "stable"}, "PLUGIN_TAGS_FILE (ci/tags)"}},
 		{"PLUGIN_TAG_FILE", map[string]string{"PLUGIN_TAG_FILE": "ci/tags"}, func(s *Settings) any { return s.Tags }, []string{"1.2.3", "1.2", "stable"}},
+		{"PLUGIN_CACHE_IMAGES: both ways, after PLUGIN_CACHE_FROM", map[string]string{"PLUGIN_CACHE_IMAGES": "r.example/c:1,r.example/d", "PLUGIN_CACHE_FROM": "type=local,src=/c"},
+			func(s *Settings) any { return []any{s.CacheFrom, s.CacheTo, s.Origin("cache-to")} },
+			[]any{[]string{"type=local,src=/c", "type=registry,ref=r.example/c:1", "type=registry,ref=r.example/d"},
+				[]string{"type=registry,ref=r.example/c:1,mode=max,image-manifest=true,oci-mediatypes=true", "type=registry,ref=r.example/d,mode=max,image-manifest=true,oci-mediatypes=true"}, "PLUGIN_CACHE_IMAGES"}},
 		{"CI_REMOTE_URL", map[string]string{"CI_REMOTE_URL": "https://git.example/r.git"}, func(s *Settings) any { return s.RemoteURL }, "https://git.example/r.git"},
 		{"DOCKER_PLUGIN_MIRROR", map[string]string{"DOCKER_PLUGIN_MIRROR": "https://mirror.example"}, func(s *Settings) any { return s.RegistryMirrors }, []string{"https://mirror.example"}},
 		{"ACCESS_TOKEN", map[string]string{"ACCESS_TOKEN": "tok"}, func(s *Settings) any { return s.AccessToken }, "tok"},
@@ -375,6 +379,7 @@ func TestPeerFormsRefused(t *testing.T) {
 		{"two secret lists", map[string]string{"PLUGIN_SECRET": "id=a", "PLUGIN_SECRETS": "id=b"}, nil, []string{"PLUGIN_SECRET and PLUGIN_SECRETS both give build secrets"}},
 		{"default tag", map[string]string{"PLUGIN_DEFAULT_TAG": "a:b"}, nil, []string{`PLUGIN_DEFAULT_TAG="a:b": want one tag`}},
 		{"repositories", map[string]string{"PLUGIN_REPO": "r.example/a,r.example/b"}, nil, []string{"names several repositories", "PLUGIN_DESTINATIONS"}},
+		{"cache image", map[string]string{"PLUGIN_CACHE_IMAGES": "type=registry"}, nil, []string{`PLUGIN_CACHE_IMAGES: "type=registry" is not an image reference`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -431,8 +436,8 @@ func TestUnrecognized(t *testing.T) {
 	if d := cmp.Diff(want, notes); d != "" {
 		t.Errorf("notes (-want +got):\n%s", d)
 	}
-	_, err = Unrecognized([]string{"PLUGIN_BAKE_FILE=docker-bake.hcl", "PLUGIN_SQUASH=true", "PLUGIN_QUIET=true", "PLUGIN_CACHE_IMAGES=reg.example/cache"})
-	for _, w := range []string{"PLUGIN_BAKE_FILE: bake builds are not supported", "PLUGIN_SQUASH: squashing", "PLUGIN_CACHE_IMAGES: Woodpecker's cache images are not read"} {
+	_, err = Unrecognized([]string{"PLUGIN_BAKE_FILE=docker-bake.hcl", "PLUGIN_SQUASH=true", "PLUGIN_QUIET=true", "PLUGIN_INSECURE_PULL=true"})
+	for _, w := range []string{"PLUGIN_BAKE_FILE: bake builds are not supported", "PLUGIN_SQUASH: squashing", "PLUGIN_INSECURE_PULL: use PLUGIN_INSECURE"} {
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), w) {
 			t.Errorf("error %v does not say %q", err, w)
 		}

@@ -72,6 +72,7 @@ type Settings struct {
 	CacheTo     []string `flag:"cache-to" env:"PLUGIN_CACHE_TO" sep:";" group:"Cache" doc:"Cache destinations, semicolon separated: type=registry,ref=REF,mode=max or type=local,dest=DIR."`
 	EnableCache bool     `flag:"enable-cache" env:"PLUGIN_ENABLE_CACHE" group:"Cache" doc:"Use a registry layer cache at --cache-repo (default: the first destination's repository, tag buildcache) when no --cache-from/--cache-to is given."`
 	CacheRepo   string   `flag:"cache-repo" env:"PLUGIN_CACHE_REPO" group:"Cache" doc:"Registry reference of the layer cache for --enable-cache."`
+	CacheImages []string `flag:"cache-images" env:"PLUGIN_CACHE_IMAGES" group:"Cache" doc:"Registry caches, comma separated image references, each added to --cache-from and to --cache-to with mode=max (Woodpecker's cache_images)."`
 
 	// Build outputs.
 	TarPath       string `flag:"tar-path" env:"PLUGIN_TAR_PATH,PLUGIN_DESTINATION_TAR_PATH" group:"Build outputs" doc:"Also write the built image as a tarball here (parent directories are created)."`
