@@ -144,3 +144,39 @@ func TestWoodpeckerCacheImages(t *testing.T) {
 		t.Errorf("the cache is not an OCI image manifest: %s", m)
 	}
 }
+
+// The bare names the peers' Google and Azure variants read: ACCESS_TOKEN
+// (plugins/docker, plugins/gar), TOKEN (the GCR and GAR wrappers' last name
+// for the JSON key), SERVICE_PRINCIPAL_CLIENT_ID/_SECRET (the ACR
+// wrappers' direct login) and PLUGIN_AZURE_AUTHORITY_HOST push as their
+// PLUGIN_ names do; no secret is printed.
+func TestGoogleAndAzureVariantNames(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	g, greg := googleSetup(t)
+	keyJSON, _ := os.ReadFile(g.KeyFile)
+	aad := harness.StartAzure(t)
+	areg, refresh := harness.StartACR(t, aad)
+	for _, c := range []struct {
+		name string
+		reg  *harness.Registry
+		ref  string
+		env  map[string]string
+	}{
+		{"ACCESS_TOKEN", greg, greg.Host + "/hoist-test/images/app:access-token",
+			map[string]string{"PLUGIN_REGISTRY": greg.Host + "/hoist-test/", "PLUGIN_REGISTRY_TYPE": "gar", "PLUGIN_REPO": "images/app", "PLUGIN_TAGS": "access-token", "ACCESS_TOKEN": g.AccessToken}},
+		{"TOKEN", greg, greg.Host + "/hoist-test/images/app:json-key",
+			map[string]string{"PLUGIN_REGISTRY": greg.Host + "/hoist-test/", "PLUGIN_REGISTRY_TYPE": "gcr", "PLUGIN_REPO": "images/app", "PLUGIN_TAGS": "json-key", "TOKEN": string(keyJSON)}},
+		{"SERVICE_PRINCIPAL_CLIENT_ID", areg, areg.Host + "/team/app:sp",
+			map[string]string{"PLUGIN_REGISTRY_TYPE": "acr", "PLUGIN_REPO": areg.Host + "/team/app", "PLUGIN_TAGS": "sp", "SERVICE_PRINCIPAL_CLIENT_ID": areg.User, "SERVICE_PRINCIPAL_CLIENT_SECRET": areg.Password}},
+		{"PLUGIN_AZURE_AUTHORITY_HOST", areg, areg.Host + "/team/app:authority",
+			map[string]string{"PLUGIN_REGISTRY_TYPE": "acr", "PLUGIN_REPO": areg.Host + "/team/app", "PLUGIN_TAGS": "authority", "PLUGIN_AZURE_AUTHORITY_HOST": aad.URL,
+				"PLUGIN_REGISTRY_CERTIFICATE": aad.CAFile, "PLUGIN_TENANT_ID": aad.TenantID, "PLUGIN_CLIENT_ID": aad.ClientID, "PLUGIN_CLIENT_SECRET": aad.Secret}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := mustPush(t, merged(map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.SkopeoLayout}, c.env))
+			assertPushed(t, r, c.reg, c.ref)
+			assertNotContains(t, r, g.AccessToken, refresh, aad.Secret, areg.Password)
+		})
+	}
+}
