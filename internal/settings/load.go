@@ -224,7 +224,7 @@ func rawValue(f Field, fs *pflag.FlagSet, lookup LookupFunc) (raw, origin string
 			continue
 		}
 		if !sameValue(f, raw, val) {
-			return "", "", false, fmt.Errorf("%s and %s are both set, to different values (%q and %q), for --%s: they are two peers' names for one setting and no peer reads both in one order; keep one", origin, e, shown(f, raw), shown(f, val), f.Flag)
+			return "", "", false, fmt.Errorf("%s and %s are both set, to different values (%q and %q), for --%s: they are two peers' names for one setting, and %s; keep one", origin, e, shown(f, raw), shown(f, val), f.Flag, peersOnPair(origin, e))
 		}
 	}
 	return raw, origin, ok, nil

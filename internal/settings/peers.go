@@ -122,6 +122,15 @@ func peersOrder(a, b string) bool {
 	return peerBefore[[2]string{a, b}] && !peerBefore[[2]string{b, a}]
 }
 
+// peersOnPair says why two names of one setting are not in an order the
+// peers agree on.
+func peersOnPair(a, b string) string {
+	if peerBefore[[2]string{a, b}] || peerBefore[[2]string{b, a}] {
+		return "the peers read them in opposite orders"
+	}
+	return "no peer reads both"
+}
+
 // verdictOf is the verdict of an environment name: its own row, else the
 // longest prefix row (AWS_*) that matches.
 func verdictOf(name string) (verdict, bool) {

@@ -251,10 +251,10 @@ func TestPeerPrecedence(t *testing.T) {
 		{"PLUGIN_DEFAULT_TAGS before PLUGIN_AUTO_TAG", map[string]string{"PLUGIN_DEFAULT_TAGS": "false", "PLUGIN_AUTO_TAG": "true"}, func(s *Settings) any { return s.AutoTag }, false, nil},
 		{"TENANT_ID before PLUGIN_TENANT_ID (the ACR plugins)", map[string]string{"TENANT_ID": "t1", "PLUGIN_TENANT_ID": "t2"}, func(s *Settings) any { return s.TenantID }, "t1", nil},
 		{"PLUGIN_TAGS_FILE before PLUGIN_TAG_FILE", map[string]string{"PLUGIN_TAGS_FILE": "a", "PLUGIN_TAG_FILE": "b"}, func(s *Settings) any { return s.Tags }, []string{"from-a"}, nil},
-		{"two peers' names, different values", map[string]string{"PLUGIN_PLATFORM": "linux/amd64", "PLUGIN_PLATFORMS": "linux/arm64"}, nil, nil, []string{"PLUGIN_PLATFORM and PLUGIN_PLATFORMS are both set", `"linux/amd64" and "linux/arm64"`, "--platform", "keep one"}},
+		{"two peers' names, different values", map[string]string{"PLUGIN_PLATFORM": "linux/amd64", "PLUGIN_PLATFORMS": "linux/arm64"}, nil, nil, []string{"PLUGIN_PLATFORM and PLUGIN_PLATFORMS are both set", `"linux/amd64" and "linux/arm64"`, "--platform", "no peer reads both; keep one"}},
 		{"two peers' names, one value", map[string]string{"PLUGIN_CUSTOM_LABELS": "a=1, b=2", "PLUGIN_LABELS": "a=1,b=2"}, func(s *Settings) any { return s.Labels }, []string{"a=1", "b=2"}, nil},
 		{"two peers' names, the first empty", map[string]string{"PLUGIN_PLATFORM": "", "PLUGIN_PLATFORMS": "linux/arm64"}, func(s *Settings) any { return s.Platforms }, []string{"linux/arm64"}, nil},
-		{"the peers disagree", map[string]string{"PLUGIN_CLIENT_ID": "a", "AZURE_APP_ID": "b"}, nil, nil, []string{"PLUGIN_CLIENT_ID and AZURE_APP_ID are both set"}},
+		{"the peers disagree", map[string]string{"PLUGIN_CLIENT_ID": "a", "AZURE_APP_ID": "b"}, nil, nil, []string{"PLUGIN_CLIENT_ID and AZURE_APP_ID are both set", "the peers read them in opposite orders"}},
 		{"a secret's values are not shown", map[string]string{"PLUGIN_PASSWORD": "pw-one", "SERVICE_PRINCIPAL_CLIENT_SECRET": "pw-two"}, nil, nil, []string{"PLUGIN_PASSWORD and SERVICE_PRINCIPAL_CLIENT_SECRET are both set", `"****"`}},
 		{"hoist's own name keeps hoist's order", map[string]string{"PLUGIN_BUILDER_REMOTE_CONN": "tcp://a:1", "BUILDKIT_HOST": "tcp://b:1"}, func(s *Settings) any { return s.BuilderAddr }, "tcp://a:1", nil},
 	}
