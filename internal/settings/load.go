@@ -258,7 +258,7 @@ func tagsFile(workDir string) (string, string, bool, error) {
 	}
 	b, err := files.Workspace(workDir).ReadRegular(p, maxTagsFile)
 	if err != nil {
-		return "", "", false, fmt.Errorf("%s: %w", p, err)
+		return "", "", false, fmt.Errorf("the tags file .tags: %w", err)
 	}
 	return strings.TrimSpace(string(b)), p, true, nil
 }

@@ -464,3 +464,29 @@ func TestSplitEscaped(t *testing.T) {
 		}
 	}
 }
+
+// .tags is a repository file too: read when regular and small, through no
+// link out of the workspace; a missing one means latest.
+func TestDotTagsIsARepositoryFile(t *testing.T) {
+	t.Parallel()
+	ws := t.TempDir()
+	if s, err := Load(nil, env(nil), ws); err != nil || !slices.Equal(s.Tags, []string{"latest"}) {
+		t.Fatalf("no .tags: %v, %v", s, err)
+	}
+	os.WriteFile(filepath.Join(ws, ".tags"), []byte("a,b\n"), 0o644)
+	if s, err := Load(nil, env(nil), ws); err != nil || !slices.Equal(s.Tags, []string{"a", "b"}) || s.Origin("tags") != filepath.Join(ws, ".tags") {
+		t.Fatalf(".tags: %v, %v", s, err)
+	}
+	out := t.TempDir()
+	os.WriteFile(filepath.Join(out, "tags"), []byte("leaked"), 0o644)
+	os.Remove(filepath.Join(ws, ".tags"))
+	os.Symlink(filepath.Join(out, "tags"), filepath.Join(ws, ".tags"))
+	if _, err := Load(nil, env(nil), ws); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "out of the workspace") {
+		t.Errorf(".tags linked out: %v", err)
+	}
+	os.Remove(filepath.Join(ws, ".tags"))
+	os.Mkdir(filepath.Join(ws, ".tags"), 0o755)
+	if _, err := Load(nil, env(nil), ws); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf(".tags a directory: %v", err)
+	}
+}
