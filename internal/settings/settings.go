@@ -51,7 +51,7 @@ type Settings struct {
 	SecretsFromEnv   []string `flag:"secrets-from-env" env:"PLUGIN_SECRETS_FROM_ENV" group:"Build" doc:"Build secrets id=ENV_NAME, comma separated, for RUN --mount=type=secret."`
 	SecretsFromFile  []string `flag:"secrets-from-file" env:"PLUGIN_SECRETS_FROM_FILE" group:"Build" doc:"Build secrets id=path, comma separated."`
 	Secret           []string `flag:"secret" env:"PLUGIN_SECRET" sep:";" group:"Build" doc:"Build secrets as buildx --secret takes them, semicolon separated: id=ID,src=PATH (a file), id=ID,env=NAME (a variable), type=env or type=file; with neither src nor env, the variable ID if set, else the file ID."`
-	SecretsList      []string `flag:"secrets" env:"PLUGIN_SECRETS" sep:"," escape:"\\" group:"Build" doc:"Build secrets as --secret takes them, comma separated, a comma inside one written \\, (id=a\\,src=f,id=B), as the Woodpecker and thegeeklab plugins read them; given with --secret, both must say the same."`
+	SecretsList      []string `flag:"secrets" env:"PLUGIN_SECRETS" sep:"," escape:"\\" group:"Build" doc:"Build secrets as --secret takes them, comma separated, a comma inside one preceded by a backslash (thegeeklab's escape), as the Woodpecker and thegeeklab plugins read them; given with --secret, both must say the same."`
 	AddHosts         []string `flag:"add-host" env:"PLUGIN_ADD_HOST" group:"Build" doc:"Extra /etc/hosts entries host:ip for RUN steps, comma separated."`
 	NoCache          bool     `flag:"no-cache" env:"PLUGIN_NO_CACHE" envfile:"yes" group:"Build" doc:"Do not use the build cache."`
 	Pull             bool     `flag:"pull" env:"PLUGIN_PULL_IMAGE" envfile:"yes" default:"true" group:"Build" doc:"Check the registry for newer base images."`
