@@ -24,7 +24,7 @@ import (
 
 // AWS is a local stand-in for the two AWS endpoints ECR logins use: the
 // ECR API (GetAuthorizationToken, DescribeRepositories, CreateRepository,
-// PutLifecyclePolicy, SetRepositoryPolicy) and STS (AssumeRole,
+// PutLifecyclePolicy, SetRepositoryPolicy, PutImageScanningConfiguration) and STS (AssumeRole,
 // AssumeRoleWithWebIdentity). It checks what AWS checks: every signed
 // request's SigV4 signature is recomputed with the caller's secret and
 // compared, its credential scope must name the region, a session token
@@ -125,6 +125,9 @@ func (a *AWS) ecr(w http.ResponseWriter, r *http.Request, body []byte, action st
 		RepositoryNames     []string
 		LifecyclePolicyText string
 		PolicyText          string
+		// ImageScanningConfiguration is recorded as the policy
+		// "ScanOnPush REPO": true or false.
+		ImageScanningConfiguration *struct{ ScanOnPush bool }
 	}
 	json.Unmarshal(body, &in)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
@@ -148,7 +151,15 @@ func (a *AWS) ecr(w http.ResponseWriter, r *http.Request, body []byte, action st
 			return
 		}
 		a.AddRepository(in.RepositoryName)
+		a.scanOnPush(in.RepositoryName, in.ImageScanningConfiguration)
 		json.NewEncoder(w).Encode(map[string]any{"repository": map[string]string{"repositoryName": in.RepositoryName}})
+	case "PutImageScanningConfiguration":
+		if !a.HasRepository(in.RepositoryName) || in.ImageScanningConfiguration == nil {
+			jsonError(w, http.StatusBadRequest, "RepositoryNotFoundException", "no such repository, or no configuration")
+			return
+		}
+		a.scanOnPush(in.RepositoryName, in.ImageScanningConfiguration)
+		json.NewEncoder(w).Encode(map[string]any{"repositoryName": in.RepositoryName, "imageScanningConfiguration": in.ImageScanningConfiguration})
 	case "PutLifecyclePolicy", "SetRepositoryPolicy":
 		a.mu.Lock()
 		a.Policies[action+" "+in.RepositoryName] = in.LifecyclePolicyText + in.PolicyText
@@ -157,6 +168,17 @@ func (a *AWS) ecr(w http.ResponseWriter, r *http.Request, body []byte, action st
 	default:
 		jsonError(w, http.StatusBadRequest, "UnknownOperationException", action)
 	}
+}
+
+// scanOnPush records a repository's scan-on-push as the policy
+// "ScanOnPush REPO" (nothing when c is nil).
+func (a *AWS) scanOnPush(repo string, c *struct{ ScanOnPush bool }) {
+	if c == nil {
+		return
+	}
+	a.mu.Lock()
+	a.Policies["ScanOnPush "+repo] = fmt.Sprint(c.ScanOnPush)
+	a.mu.Unlock()
 }
 
 // ecrPublic answers ECR Public's GetAuthorizationToken (its API is in

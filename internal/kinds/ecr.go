@@ -69,6 +69,9 @@ type ECRConfig struct {
 	// and repository policies of these files.
 	CreateRepository                  bool
 	LifecyclePolicy, RepositoryPolicy string
+	// ScanOnPush, when set, is the repository's scan-on-push: given to a
+	// repository hoist creates, and put before every push.
+	ScanOnPush *bool
 }
 
 // ecrKind is Amazon ECR: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO.
@@ -392,7 +395,7 @@ func (e *ECR) Prepare(ctx context.Context, repos []string) error {
 			// a missing one fails the push, naming it.
 			continue
 		}
-		if err := e.EnsureRepository(ctx, r, e.cfg.CreateRepository, e.cfg.LifecyclePolicy, e.cfg.RepositoryPolicy); err != nil {
+		if err := e.EnsureRepository(ctx, r, e.cfg.CreateRepository, e.cfg.LifecyclePolicy, e.cfg.RepositoryPolicy, e.cfg.ScanOnPush); err != nil {
 			return err
 		}
 	}
@@ -401,8 +404,8 @@ func (e *ECR) Prepare(ctx context.Context, repos []string) error {
 
 // EnsureRepository checks that an ECR repository exists, creating it when
 // create is set, and applies the lifecycle and repository policies read
-// from files.
-func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, lifecycleFile, policyFile string) error {
+// from files and, when scanOnPush is set, the scan-on-push setting.
+func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, lifecycleFile, policyFile string, scanOnPush *bool) error {
 	c, err := e.client(ctx)
 	if err != nil {
 		return err
@@ -416,7 +419,11 @@ func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, li
 	case !create:
 		return fmt.Errorf("%w: ECR repository %s does not exist; create it, or set PLUGIN_CREATE_REPOSITORY=true", ErrConfig, repo)
 	default:
-		if _, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil {
+		in := &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}
+		if scanOnPush != nil {
+			in.ImageScanningConfiguration = &ecrtypes.ImageScanningConfiguration{ScanOnPush: *scanOnPush}
+		}
+		if _, err := c.CreateRepository(ctx, in); err != nil {
 			var exists *ecrtypes.RepositoryAlreadyExistsException
 			if !errors.As(err, &exists) {
 				return failure(err, ErrLogin, "ECR CreateRepository %s: %s", repo, awsMessage(err))
@@ -432,6 +439,12 @@ func (e *ECR) EnsureRepository(ctx context.Context, repo string, create bool, li
 		}
 		if _, err := c.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String(repo), LifecyclePolicyText: aws.String(string(b))}); err != nil {
 			return failure(err, ErrLogin, "ECR PutLifecyclePolicy %s: %s", repo, awsMessage(err))
+		}
+	}
+	if scanOnPush != nil {
+		if _, err := c.PutImageScanningConfiguration(ctx, &ecr.PutImageScanningConfigurationInput{RepositoryName: aws.String(repo),
+			ImageScanningConfiguration: &ecrtypes.ImageScanningConfiguration{ScanOnPush: *scanOnPush}}); err != nil {
+			return failure(err, ErrLogin, "ECR PutImageScanningConfiguration %s: %s", repo, awsMessage(err))
 		}
 	}
 	if policyFile != "" {

@@ -33,7 +33,10 @@ func withEnvFile(fs *pflag.FlagSet, lookup LookupFunc, workDir string) (LookupFu
 			f = x
 		}
 	}
-	path, origin, ok := rawValue(f, fs, lookup)
+	path, origin, ok, err := rawValue(f, fs, lookup)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	if !ok || strings.TrimSpace(path) == "" {
 		return lookup, nil
 	}

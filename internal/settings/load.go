@@ -3,14 +3,18 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/hoist-build/hoist/internal/files"
 )
 
 // ErrInvalid marks every error that comes from a setting's value.
@@ -27,10 +31,13 @@ type Field struct {
 	Env     []string
 	Default string
 	Sep     string
-	Secret  bool
-	Group   string
-	Doc     string
-	Kind    string // bool, string, int, duration, list
+	// Escape, for a list, makes a separator it precedes part of the
+	// item (thegeeklab's a\,b): the escape is dropped.
+	Escape string
+	Secret bool
+	Group  string
+	Doc    string
+	Kind   string // bool, string, int, duration, list
 	// Kaniko is the Kaniko executor flag the setting is passed as.
 	Kaniko string
 	// EnvFile is what an env file may do with the setting: "" nothing,
@@ -58,6 +65,7 @@ func mustFields() []Field {
 			Flag:    fl,
 			Default: sf.Tag.Get("default"),
 			Sep:     sf.Tag.Get("sep"),
+			Escape:  sf.Tag.Get("escape"),
 			Secret:  sf.Tag.Get("secret") == "true",
 			Group:   sf.Tag.Get("group"),
 			Doc:     sf.Tag.Get("doc"),
@@ -148,9 +156,17 @@ func Load(fs *pflag.FlagSet, lookup LookupFunc, workDir string) (*Settings, erro
 	s := &Settings{origin: map[string]string{}}
 	v := reflect.ValueOf(s).Elem()
 	for _, f := range fields {
-		raw, origin, ok := rawValue(f, fs, lookup)
+		raw, origin, ok, err := rawValue(f, fs, lookup)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		if !ok && f.Flag == "tags" {
-			raw, origin, ok = tagsFile(workDir)
+			raw, origin, ok, err = tagsFile(workDir)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
 		if !ok {
 			raw, origin = f.Default, "default"
@@ -160,6 +176,9 @@ func Load(fs *pflag.FlagSet, lookup LookupFunc, workDir string) (*Settings, erro
 		if err := setField(v.Field(f.index), f, raw); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", origin, shown(f, raw), err))
 		}
+	}
+	if len(errs) == 0 {
+		errs = peerForms(s, workDir)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
@@ -175,28 +194,73 @@ func shown(f Field, raw string) string {
 }
 
 // rawValue returns the flag's value if it was given, else the first
-// environment name present.
-func rawValue(f Field, fs *pflag.FlagSet, lookup LookupFunc) (raw, origin string, ok bool) {
+// environment name present, in the order of the field's env tag: the
+// peers' order where they read two of its names for one value (the test
+// of the peers' data holds the tag to it). Two names that no peer reads
+// together, or that the peers read in opposite orders, are both peers'
+// names a migrating step may carry: when both are given, not empty, with
+// different values, the setting is ambiguous and refused, naming both;
+// when one is empty the other is taken.
+func rawValue(f Field, fs *pflag.FlagSet, lookup LookupFunc) (raw, origin string, ok bool, err error) {
 	if fs != nil {
 		if pf := fs.Lookup(f.Flag); pf != nil && pf.Changed {
-			return pf.Value.String(), "--" + f.Flag, true
+			return pf.Value.String(), "--" + f.Flag, true, nil
 		}
 	}
 	for _, e := range f.Env {
-		if val, present := lookup(e); present {
-			return val, e, true
+		val, present := lookup(e)
+		if !present {
+			continue
+		}
+		if !ok {
+			raw, origin, ok = val, e, true
+			continue
+		}
+		if peersOrder(origin, e) || strings.TrimSpace(val) == "" {
+			continue
+		}
+		if strings.TrimSpace(raw) == "" {
+			raw, origin = val, e
+			continue
+		}
+		if !sameValue(f, raw, val) {
+			return "", "", false, fmt.Errorf("%s and %s are both set, to different values (%q and %q), for --%s: they are two peers' names for one setting, and %s; keep one", origin, e, shown(f, raw), shown(f, val), f.Flag, peersOnPair(origin, e))
 		}
 	}
-	return "", "", false
+	return raw, origin, ok, nil
 }
 
-func tagsFile(workDir string) (string, string, bool) {
-	p := filepath.Join(workDir, ".tags")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", "", false
+// sameValue reports whether two raw values of f mean the same.
+func sameValue(f Field, a, b string) bool {
+	if f.Kind == "list" {
+		return slices.Equal(splitField(f, a), splitField(f, b))
 	}
-	return strings.TrimSpace(string(b)), p, true
+	if f.Kind == "bool" {
+		x, errA := parseBool(a)
+		y, errB := parseBool(b)
+		return errA == nil && errB == nil && x == y
+	}
+	return strings.TrimSpace(a) == strings.TrimSpace(b)
+}
+
+// maxTagsFile bounds a file of tags (.tags, --tags-file): the repository
+// writes it.
+const maxTagsFile = 64 << 10
+
+// tagsFile reads .tags in the working directory, when there is one: tags
+// separated by commas, as the peers read it. It is a repository file: read only when
+// regular, at most maxTagsFile bytes, reached by no link out of the
+// working directory.
+func tagsFile(workDir string) (string, string, bool, error) {
+	p := filepath.Join(workDir, ".tags")
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return "", "", false, nil
+	}
+	b, err := files.Workspace(workDir).ReadRegular(p, maxTagsFile)
+	if err != nil {
+		return "", "", false, fmt.Errorf("the tags file .tags: %w", err)
+	}
+	return strings.TrimSpace(string(b)), p, true, nil
 }
 
 func setField(v reflect.Value, f Field, raw string) error {
@@ -229,7 +293,7 @@ func setField(v reflect.Value, f Field, raw string) error {
 		}
 		v.SetInt(int64(d))
 	case "list":
-		v.Set(reflect.ValueOf(SplitList(raw, f.Sep)))
+		v.Set(reflect.ValueOf(splitField(f, raw)))
 	}
 	return nil
 }
@@ -254,6 +318,34 @@ func parseDuration(raw string) (time.Duration, error) {
 		return 0, errors.New("want a duration such as 30s or 2m")
 	}
 	return d, nil
+}
+
+// splitField splits a list value of f.
+func splitField(f Field, raw string) []string {
+	if f.Escape != "" {
+		return splitEscaped(raw, f.Sep, f.Escape)
+	}
+	return SplitList(raw, f.Sep)
+}
+
+// splitEscaped splits raw on sep except where sep follows esc, which is
+// dropped (thegeeklab's drone-plugin-lib: "id=a\\,src=f,id=b" is two items),
+// trims each item and drops empty ones.
+func splitEscaped(raw, sep, esc string) []string {
+	parts := strings.Split(raw, sep)
+	for i := len(parts) - 2; i >= 0; i-- {
+		if strings.HasSuffix(parts[i], esc) {
+			parts[i] = strings.TrimSuffix(parts[i], esc) + sep + parts[i+1]
+			parts = append(parts[:i+1], parts[i+2:]...)
+		}
+	}
+	var out []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // SplitList splits a list value on sep, trims each item and drops empty

@@ -1,86 +1,244 @@
 package settings
 
 import (
+	"embed"
 	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/hoist-build/hoist/internal/files"
 )
 
-// peerSetting is a variable the peers read that hoist does not act on:
-// harmless here (a notice says why), or one that would change what is
-// built or pushed, which hoist refuses rather than ignores.
-type peerSetting struct {
-	refuse bool
-	why    string
+// The peers' settings are data (docs/usage.md, "Peers' settings"):
+// peers/names.tsv lists every environment name each peer reads, with the
+// peer, its version and the source file, as peers/gen.sh extracts them
+// from the peers' sources; peers/verdicts.tsv gives each name its
+// verdict. A new peer version is a new names.tsv, and a verdict for each
+// new name (TestPeerVerdicts names the missing ones).
+//
+//go:embed peers/names.tsv peers/verdicts.tsv
+var peerFiles embed.FS
+
+// peerRead is a row of peers/names.tsv: a name one peer reads, and every
+// name it reads with it for one value (a flag's names), in its order.
+type peerRead struct {
+	Name, Peer, Version, File string
+	With                      []string
 }
 
+// The verdicts a peer's name gets.
 const (
-	noDaemon  = "it configures the Docker daemon the peers start; hoist starts none"
-	noBuilder = "it configures the buildx builder the peers create; hoist builds with its embedded engine or PLUGIN_BUILDER_REMOTE_CONN"
+	// honoured: a hoist setting reads it (Setting is its flag), or
+	// another package reads it from the step's environment (Setting is
+	// "environ:internal/PKG"). Reason says how it differs, if it does.
+	honoured = "honoured"
+	// refused: a value other than empty or false is an error (exit 2)
+	// with Reason: ignoring it would build or push something else.
+	refused = "refused"
+	// harmless: ignored with a notice saying Reason (daemon tuning, ...);
+	// none for the runner's own variables (DRONE_*, CI_*), which every
+	// step carries.
+	harmless = "harmless"
 )
 
-// peerSettings are the peers' variables (docs: ../shared/spec/settings.md
-// §2) that are not hoist settings.
-var peerSettings = map[string]peerSetting{
-	"PLUGIN_BAKE_FILE":                {true, "bake builds are not supported; build each target in its own step with PLUGIN_DOCKERFILE and PLUGIN_TARGET"},
-	"PLUGIN_BAKE_OPTIONS":             {true, "bake builds are not supported; build each target in its own step with PLUGIN_DOCKERFILE and PLUGIN_TARGET"},
-	"PLUGIN_BUILDX_OPTIONS":           {true, "raw buildx arguments cannot be honoured; each has a setting (hoist settings lists them)"},
-	"PLUGIN_BUILDX_OPTIONS_SEMICOLON": {true, "raw buildx arguments cannot be honoured; each has a setting (hoist settings lists them)"},
-	"PLUGIN_SQUASH":                   {true, "squashing layers is not supported by BuildKit or Kaniko"},
-	"PLUGIN_LABEL_SCHEMA":             {true, "the label-schema.org labels are not written; use PLUGIN_CUSTOM_LABELS"},
-	"PLUGIN_OCI_LAYOUT_PATH":          {true, "no OCI layout directory is written; use PLUGIN_TAR_PATH with PLUGIN_BUILDX_OUTPUT_FORMAT=oci"},
-	"PLUGIN_IGNORE_VAR_RUN":           {true, "Kaniko's /var/run handling cannot be changed here"},
-	"PLUGIN_INSECURE_PULL":            {true, "use PLUGIN_INSECURE, which covers pulls and pushes"},
-	"PLUGIN_INSECURE_REGISTRY":        {true, "use PLUGIN_INSECURE, which covers pulls and pushes"},
-	"PLUGIN_SKIP_TLS_VERIFY_PULL":     {true, "use PLUGIN_SKIP_TLS_VERIFY, which covers pulls and pushes"},
-	"PLUGIN_SKIP_TLS_VERIFY_REGISTRY": {true, "use PLUGIN_SKIP_TLS_VERIFY, which covers pulls and pushes"},
-	"PLUGIN_REGISTRY_CLIENT_CERT":     {true, "client certificates for registries are not supported"},
-
-	"PLUGIN_DAEMON_RETRY_COUNT":               {false, noDaemon},
-	"PLUGIN_STORAGE_DRIVER":                   {false, noDaemon},
-	"PLUGIN_STORAGE_PATH":                     {false, noDaemon},
-	"PLUGIN_BIP":                              {false, noDaemon},
-	"PLUGIN_MTU":                              {false, noDaemon},
-	"PLUGIN_CUSTOM_DNS":                       {false, noDaemon},
-	"PLUGIN_CUSTOM_DNS_SEARCH":                {false, noDaemon},
-	"PLUGIN_IPV6":                             {false, noDaemon},
-	"PLUGIN_BUILDER_NAME":                     {false, noBuilder},
-	"PLUGIN_BUILDER_CONFIG":                   {false, noBuilder},
-	"PLUGIN_BUILDER_DRIVER_OPTS":              {false, noBuilder},
-	"PLUGIN_BUILDER_DRIVER_OPTS_NEW":          {false, noBuilder},
-	"PLUGIN_BUILDKIT_VERSION":                 {false, noBuilder},
-	"PLUGIN_USE_LOADED_BUILDKIT":              {false, noBuilder},
-	"PLUGIN_BUILDKIT_ASSETS_DIR":              {false, noBuilder},
-	"PLUGIN_BUILDKIT_TLS_HANDSHAKE_TIMEOUT":   {false, noBuilder},
-	"PLUGIN_BUILDKIT_RESPONSE_HEADER_TIMEOUT": {false, noBuilder},
-	"PLUGIN_BUILDKIT_INHERIT_AUTH":            {false, noBuilder},
-	"PLUGIN_QUIET":                            {false, "hoist's output is chosen with PLUGIN_PROGRESS"},
-	"PLUGIN_COMPRESS":                         {false, "it compresses the context sent to a Docker daemon; hoist streams it to BuildKit"},
-	"PLUGIN_EMAIL":                            {false, "registries no longer take an e-mail at login"},
-	"PLUGIN_SSH_AGENT_KEY":                    {false, "the peers read it and do not use it either"},
-	"PLUGIN_CACHE_DIR":                        {false, "the Kaniko plugin reads it and never passes it on"},
-	"PLUGIN_CACHE_METRICS_FILE":               {false, "no cache metrics file is written"},
-	"PLUGIN_COMPRESSED_CACHING":               {false, "it tunes Kaniko's memory use; Kaniko's default applies"},
-	"PLUGIN_FORCE":                            {false, "hoist runs Kaniko in its own image"},
-	"PLUGIN_CLEANUP":                          {false, "hoist's Kaniko image is one step's"},
-	"PLUGIN_LOG_FORMAT":                       {false, "hoist formats the log"},
-	"PLUGIN_LOG_TIMESTAMP":                    {false, "hoist formats the log"},
-	"PLUGIN_IMAGE_DOWNLOAD_RETRY_COUNT":       {false, "use PLUGIN_IMAGE_DOWNLOAD_RETRY"},
-	"PLUGIN_IMAGE_NAME_WITH_DIGEST_FILE":      {false, "use PLUGIN_DIGEST_FILE or DRONE_OUTPUT's IMAGE_DIGEST_REF"},
-	"PLUGIN_IMAGE_NAME_TAG_WITH_DIGEST_FILE":  {false, "use PLUGIN_DIGEST_FILE or DRONE_OUTPUT's IMAGE_DIGEST_REF"},
-	"PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK":   {false, "mirrors are tried first; Docker Hub is the fallback"},
-	"PLUGIN_SKIP_PUSH_PERMISSION_CHECK":       {false, "hoist checks nothing before a push; a refused push fails the step"},
-	"PLUGIN_SCAN_ON_PUSH":                     {false, "ECR's scan-on-push is a repository setting hoist does not change"},
-	"PLUGIN_SUBSCRIPTION_ID":                  {false, "the artifact file names the registry, not the Azure portal"},
-	"PLUGIN_WORKLOAD_IDENTITY":                {false, "a service-account key is always exchanged for an access token"},
-	"PLUGIN_PATH_STYLE":                       {false, "only registry and local caches are supported"},
-	"PLUGIN_CACHE_TLS_INSECURE":               {false, "only registry and local caches are supported"},
+// verdict is a row of peers/verdicts.tsv. A name ending in * stands for
+// every name with that prefix that has no row of its own.
+type verdict struct {
+	Name, Verdict, Setting, Reason string
 }
 
-// Unrecognized checks the PLUGIN_* variables of environ (KEY=value) that
-// are not hoist settings: a peer's variable that would change what is
-// built or pushed is an error; any other gets a notice, with the closest
-// setting when one is near (a typo).
+var peerReads, peerVerdicts = mustPeerData()
+
+// peerBefore holds a pair [a, b] when some peer reads a before b for one
+// value; peerNames every name a peer reads.
+var peerBefore, peerNames = peerOrders(peerReads)
+
+func mustPeerData() ([]peerRead, map[string]verdict) {
+	var reads []peerRead
+	for _, r := range mustTSV("peers/names.tsv", 5) {
+		reads = append(reads, peerRead{Name: r[0], Peer: r[1], Version: r[2], File: r[3], With: strings.Split(r[4], ",")})
+	}
+	verdicts := map[string]verdict{}
+	for _, r := range mustTSV("peers/verdicts.tsv", 4) {
+		v := verdict{Name: r[0], Verdict: r[1], Setting: r[2], Reason: r[3]}
+		if _, dup := verdicts[v.Name]; dup {
+			panic("settings: peers/verdicts.tsv: two rows for " + v.Name)
+		}
+		switch {
+		case v.Verdict != honoured && v.Verdict != refused && v.Verdict != harmless:
+			panic("settings: peers/verdicts.tsv: " + v.Name + ": verdict " + v.Verdict + ", want honoured, refused or harmless")
+		case v.Verdict != honoured && (v.Reason == "" || v.Setting != ""):
+			panic("settings: peers/verdicts.tsv: " + v.Name + ": a " + v.Verdict + " name has a reason and no setting")
+		}
+		verdicts[v.Name] = v
+	}
+	return reads, verdicts
+}
+
+// mustTSV reads an embedded table: a header line, then rows of cols
+// tab-separated cells; lines starting with # are comments.
+func mustTSV(name string, cols int) [][]string {
+	b, err := peerFiles.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	var rows [][]string
+	for i, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if i == 0 || line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		r := strings.Split(line, "\t")
+		if len(r) != cols {
+			panic(fmt.Sprintf("settings: %s line %d: %d cells, want %d", name, i+1, len(r), cols))
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func peerOrders(reads []peerRead) (map[[2]string]bool, map[string]bool) {
+	before, names := map[[2]string]bool{}, map[string]bool{}
+	for _, r := range reads {
+		names[r.Name] = true
+		for i, a := range r.With {
+			for _, b := range r.With[i+1:] {
+				before[[2]string{a, b}] = true
+			}
+		}
+	}
+	return before, names
+}
+
+// peersOrder reports whether a setting may take name a over name b, both
+// present: always, unless both are peers' names and no peer reads a
+// before b, or some peer reads b before a (the peers disagree).
+func peersOrder(a, b string) bool {
+	if !peerNames[a] || !peerNames[b] {
+		return true
+	}
+	return peerBefore[[2]string{a, b}] && !peerBefore[[2]string{b, a}]
+}
+
+// peersOnPair says why two names of one setting are not in an order the
+// peers agree on.
+func peersOnPair(a, b string) string {
+	if peerBefore[[2]string{a, b}] || peerBefore[[2]string{b, a}] {
+		return "the peers read them in opposite orders"
+	}
+	return "no peer reads both"
+}
+
+// verdictOf is the verdict of an environment name: its own row, else the
+// longest prefix row (AWS_*) that matches.
+func verdictOf(name string) (verdict, bool) {
+	if v, ok := peerVerdicts[name]; ok {
+		return v, true
+	}
+	var best verdict
+	for n, v := range peerVerdicts {
+		if p, ok := strings.CutSuffix(n, "*"); ok && strings.HasPrefix(name, p) && len(n) > len(best.Name) {
+			best = v
+		}
+	}
+	return best, best.Name != ""
+}
+
+// runnerSet reports whether a name is one the CI runner sets on every
+// step (the pipeline's metadata), not a user's setting.
+func runnerSet(name string) bool {
+	return strings.HasPrefix(name, "DRONE_") || strings.HasPrefix(name, "CI_")
+}
+
+// singleTag is a tag as a registry takes one.
+var singleTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// peerForms applies what the peers' own forms of a setting say once every
+// setting is read: the tags file (Woodpecker's, in place of the tags),
+// PLUGIN_SECRETS (the Woodpecker and thegeeklab list, one with
+// PLUGIN_SECRET), Woodpecker's cache images (both ways, as there), the
+// default tag, and Woodpecker's list of repositories.
+func peerForms(s *Settings, workDir string) []error {
+	var errs []error
+	if s.TagsFile != "" {
+		if err := readTagsFile(s, workDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(s.SecretsList) > 0 {
+		if len(s.Secret) > 0 && !slices.Equal(s.Secret, s.SecretsList) {
+			errs = append(errs, fmt.Errorf("%s and %s both give build secrets, different ones: they are two peers' names for one setting; keep one", s.Origin("secret"), s.Origin("secrets")))
+		} else {
+			s.Secret = s.SecretsList
+			s.origin["secret"] = s.Origin("secrets")
+		}
+	}
+	for _, ref := range s.CacheImages {
+		if strings.ContainsAny(ref, ",=") {
+			errs = append(errs, fmt.Errorf("%s: %q is not an image reference", s.Origin("cache-images"), ref))
+			continue
+		}
+		s.CacheFrom = append(s.CacheFrom, "type=registry,ref="+ref)
+		s.CacheTo = append(s.CacheTo, "type=registry,ref="+ref+",mode=max,image-manifest=true,oci-mediatypes=true")
+		for _, f := range []string{"cache-from", "cache-to"} {
+			if !s.IsSet(f) {
+				s.origin[f] = s.Origin("cache-images")
+			}
+		}
+	}
+	if !singleTag.MatchString(s.DefaultTag) {
+		errs = append(errs, fmt.Errorf("%s=%q: want one tag (letters, digits, _ . -, at most 128, not starting with . or -)", s.Origin("auto-tag-default"), s.DefaultTag))
+	}
+	if strings.Contains(s.Repo, ",") {
+		errs = append(errs, fmt.Errorf("%s=%q names several repositories (Woodpecker's plugin takes a list): give one, and the others as full references (registry/repo:tag) in PLUGIN_DESTINATIONS", s.Origin("repo"), s.Repo))
+	}
+	return errs
+}
+
+// readTagsFile reads --tags-file, one tag a line, into the tags, as
+// Woodpecker's plugin does (the file wins over PLUGIN_TAGS; a --tags flag
+// wins over a file named in the environment). The repository writes the
+// file: it is read only when regular, at most maxTagsFile bytes, reached
+// by no link out of the workspace.
+func readTagsFile(s *Settings, workDir string) error {
+	fileOrigin, tagsOrigin := s.Origin("tags-file"), s.Origin("tags")
+	switch {
+	case strings.HasPrefix(tagsOrigin, "--") && strings.HasPrefix(fileOrigin, "--"):
+		return fmt.Errorf("--tags and --tags-file are both given: give one")
+	case strings.HasPrefix(tagsOrigin, "--"):
+		return nil
+	}
+	p := s.TagsFile
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(workDir, p)
+	}
+	b, err := files.Workspace(workDir).ReadRegular(p, maxTagsFile)
+	if err != nil {
+		return fmt.Errorf("%s=%q: tags file: %w", fileOrigin, s.TagsFile, err)
+	}
+	var tags []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if t := strings.TrimSpace(line); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	if len(tags) == 0 {
+		return fmt.Errorf("%s=%q: the tags file holds no tag (one a line)", fileOrigin, s.TagsFile)
+	}
+	s.Tags = tags
+	s.origin["tags"] = fmt.Sprintf("%s (%s)", fileOrigin, s.TagsFile)
+	return nil
+}
+
+// Unrecognized checks the variables of environ (KEY=value) that are not
+// hoist settings against the peers' verdicts (peers/verdicts.tsv): a
+// refused one with a value is an error naming every such variable and
+// why; a harmless one gets a notice saying why it has no effect (none for
+// the runner's own DRONE_* and CI_* variables); any other PLUGIN_*
+// variable gets a notice, with the closest setting when one is near (a
+// typo).
 func Unrecognized(environ []string) (notes []string, err error) {
 	known := map[string]bool{}
 	for _, f := range fields {
@@ -88,35 +246,36 @@ func Unrecognized(environ []string) (notes []string, err error) {
 			known[e] = true
 		}
 	}
-	var refused []string
+	var refusedNotes []string
 	seen := map[string]bool{}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "PLUGIN_") || known[k] || seen[k] {
+		if known[k] || seen[k] {
 			continue
 		}
 		seen[k] = true
-		if strings.HasPrefix(k, "PLUGIN_HARNESS_SELF_HOSTED_") {
-			k = "PLUGIN_PATH_STYLE"
-		}
-		p, ok := peerSettings[k]
+		p, ok := verdictOf(k)
 		switch {
-		case ok && p.refuse && v != "" && v != "false":
-			refused = append(refused, fmt.Sprintf("%s: %s", k, p.why))
-		case ok:
-			notes = append(notes, fmt.Sprintf("setting %s has no effect: %s", k, p.why))
-		default:
+		case !ok && strings.HasPrefix(k, "PLUGIN_"):
 			n := fmt.Sprintf("setting %s is not a hoist setting and is ignored", k)
 			if near := closest(k, known); near != "" {
 				n += "; did you mean " + near + "?"
 			}
 			notes = append(notes, n)
+		case !ok:
+		case p.Verdict == refused && v != "" && v != "false":
+			refusedNotes = append(refusedNotes, fmt.Sprintf("%s: %s", k, p.Reason))
+		case p.Verdict == refused, p.Verdict == harmless && !runnerSet(k):
+			notes = append(notes, fmt.Sprintf("setting %s has no effect: %s", k, p.Reason))
+		case p.Verdict == honoured && !strings.HasPrefix(p.Setting, "environ:") && !runnerSet(k):
+			// A setting another change adds (pendingElsewhere).
+			notes = append(notes, fmt.Sprintf("setting %s is not read by this hoist and is ignored", k))
 		}
 	}
 	sort.Strings(notes)
-	if len(refused) > 0 {
-		sort.Strings(refused)
-		return notes, fmt.Errorf("%w: not supported, and ignoring it would build or push something else:\n  %s", ErrInvalid, strings.Join(refused, "\n  "))
+	if len(refusedNotes) > 0 {
+		sort.Strings(refusedNotes)
+		return notes, fmt.Errorf("%w: not supported, and ignoring it would build or push something else:\n  %s", ErrInvalid, strings.Join(refusedNotes, "\n  "))
 	}
 	return notes, nil
 }

@@ -31,7 +31,7 @@ import (
 type Settings struct {
 	// Mode.
 	PushOnly bool `flag:"push-only" env:"PLUGIN_PUSH_ONLY" group:"Mode" doc:"Push a pre-built image (from --source-tar-path, --source-image or the local daemon); do not build."`
-	NoPush   bool `flag:"no-push" env:"PLUGIN_NO_PUSH,PLUGIN_DRY_RUN" group:"Mode" doc:"Build only; push nothing. PLUGIN_NO_PUSH is read before PLUGIN_DRY_RUN."`
+	NoPush   bool `flag:"no-push" env:"PLUGIN_DRY_RUN,PLUGIN_NO_PUSH" group:"Mode" doc:"Build only; push nothing. PLUGIN_DRY_RUN is read before PLUGIN_NO_PUSH, as plugins/docker and plugins/buildx read them: when both are present the first wins, even empty (a stage's PLUGIN_DRY_RUN=false overrides a step's PLUGIN_NO_PUSH=true)."`
 
 	// Source of a pre-built image.
 	SourceTarPath string `flag:"source-tar-path" env:"PLUGIN_SOURCE_TAR_PATH" group:"Source" doc:"Image to push: a docker-archive or OCI archive tarball (plain or gzip) or an OCI image layout directory."`
@@ -45,12 +45,13 @@ type Settings struct {
 	BuildArgsNew     []string `flag:"build-args-new" env:"PLUGIN_BUILD_ARGS_NEW" envfile:"values" sep:";" group:"Build" doc:"Build arguments KEY=value separated by semicolons, for values holding commas; used instead of --build-args when --multiple-build-args is set."`
 	MultiBuildArgs   bool     `flag:"multiple-build-args" env:"PLUGIN_MULTIPLE_BUILD_ARGS" envfile:"yes" group:"Build" doc:"Read build arguments from --build-args-new."`
 	BuildArgsFromEnv []string `flag:"build-args-from-env" env:"PLUGIN_BUILD_ARGS_FROM_ENV" group:"Build" doc:"Names of environment variables passed as build arguments of the same name."`
-	Labels           []string `flag:"labels" env:"PLUGIN_CUSTOM_LABELS" envfile:"yes" group:"Build" doc:"Image labels KEY=value, comma separated."`
-	AutoLabel        bool     `flag:"auto-label" env:"PLUGIN_AUTO_LABEL" default:"true" group:"Build" doc:"Add the org.opencontainers.image.{created,revision,source,url} labels from the CI's commit variables."`
-	Platforms        []string `flag:"platform" env:"PLUGIN_PLATFORM,PLUGIN_CUSTOM_PLATFORM" envfile:"yes" group:"Build" doc:"Target platforms, comma separated (linux/amd64,linux/arm64); several make an image index."`
+	Labels           []string `flag:"labels" env:"PLUGIN_CUSTOM_LABELS,PLUGIN_LABEL,PLUGIN_LABELS" envfile:"yes" group:"Build" doc:"Image labels KEY=value, comma separated (PLUGIN_LABEL and PLUGIN_LABELS are the Woodpecker and thegeeklab names)."`
+	AutoLabel        bool     `flag:"auto-label" env:"PLUGIN_DEFAULT_LABELS,PLUGIN_AUTO_LABEL" default:"true" group:"Build" doc:"Add the org.opencontainers.image.{created,revision,source,url} labels from the CI's commit variables."`
+	Platforms        []string `flag:"platform" env:"PLUGIN_PLATFORM,PLUGIN_CUSTOM_PLATFORM,PLUGIN_PLATFORMS" envfile:"yes" group:"Build" doc:"Target platforms, comma separated (linux/amd64,linux/arm64); several make an image index. PLUGIN_PLATFORMS is the Woodpecker and thegeeklab name."`
 	SecretsFromEnv   []string `flag:"secrets-from-env" env:"PLUGIN_SECRETS_FROM_ENV" group:"Build" doc:"Build secrets id=ENV_NAME, comma separated, for RUN --mount=type=secret."`
 	SecretsFromFile  []string `flag:"secrets-from-file" env:"PLUGIN_SECRETS_FROM_FILE" group:"Build" doc:"Build secrets id=path, comma separated."`
 	Secret           []string `flag:"secret" env:"PLUGIN_SECRET" sep:";" group:"Build" doc:"Build secrets as buildx --secret takes them, semicolon separated: id=ID,src=PATH (a file), id=ID,env=NAME (a variable), type=env or type=file; with neither src nor env, the variable ID if set, else the file ID."`
+	SecretsList      []string `flag:"secrets" env:"PLUGIN_SECRETS" sep:"," escape:"\\" group:"Build" doc:"Build secrets as --secret takes them, comma separated, a comma inside one preceded by a backslash (thegeeklab's escape), as the Woodpecker and thegeeklab plugins read them; given with --secret, both must say the same."`
 	AddHosts         []string `flag:"add-host" env:"PLUGIN_ADD_HOST" group:"Build" doc:"Extra /etc/hosts entries host:ip for RUN steps, comma separated."`
 	NoCache          bool     `flag:"no-cache" env:"PLUGIN_NO_CACHE" envfile:"yes" group:"Build" doc:"Do not use the build cache."`
 	Pull             bool     `flag:"pull" env:"PLUGIN_PULL_IMAGE" envfile:"yes" default:"true" group:"Build" doc:"Check the registry for newer base images."`
@@ -58,19 +59,20 @@ type Settings struct {
 	Compression      string   `flag:"compression" env:"PLUGIN_COMPRESSION" group:"Build" doc:"Layer compression: gzip, zstd or uncompressed. Unset: gzip at level 1 for every build, so the digest a build-only step reports is the one its push-only steps push. Layers that arrive uncompressed (docker save) are gzipped at --compression-level when pushed, unless this says uncompressed."`
 	CompressionLevel int      `flag:"compression-level" env:"PLUGIN_COMPRESSION_LEVEL" default:"0" group:"Build" doc:"Compression level; 0: level 1 for gzip, the compressor's default for zstd."`
 	CommitSHA        string   `flag:"commit-sha" env:"DRONE_COMMIT_SHA" group:"Build" doc:"Commit of the build, for the revision label."`
-	RemoteURL        string   `flag:"remote-url" env:"DRONE_REMOTE_URL" group:"Build" doc:"Repository URL, for the source label."`
+	RemoteURL        string   `flag:"remote-url" env:"CI_REMOTE_URL,DRONE_REMOTE_URL" group:"Build" doc:"Repository URL, for the source label."`
 	RepoLink         string   `flag:"repo-link" env:"PLUGIN_REPO_LINK,DRONE_REPO_LINK" group:"Build" doc:"Repository web page, for the url label."`
 
 	// Base images.
-	BaseRegistry string `flag:"base-image-registry" env:"PLUGIN_BASE_IMAGE_REGISTRY,PLUGIN_DOCKER_REGISTRY" group:"Build" doc:"Registry that base images are pulled from with --base-image-username and --base-image-password."`
-	BaseUsername string `flag:"base-image-username" env:"PLUGIN_BASE_IMAGE_USERNAME,PLUGIN_DOCKER_USERNAME" group:"Build" doc:"User name for --base-image-registry."`
-	BasePassword string `flag:"base-image-password" env:"PLUGIN_BASE_IMAGE_PASSWORD,PLUGIN_DOCKER_PASSWORD" secret:"true" group:"Build" doc:"Password for --base-image-registry."`
+	BaseRegistry string `flag:"base-image-registry" env:"PLUGIN_DOCKER_REGISTRY,PLUGIN_BASE_IMAGE_REGISTRY,DOCKER_BASE_IMAGE_REGISTRY" group:"Build" doc:"Registry that base images are pulled from with --base-image-username and --base-image-password. The names are read in the peers' order: PLUGIN_DOCKER_* first, then PLUGIN_BASE_IMAGE_*, then DOCKER_BASE_IMAGE_* (plugins/docker); the first present wins, even empty. The Kaniko plugins' fourth name, DOCKER_REGISTRY/USERNAME/PASSWORD, is --registry's here, as in plugins/docker."`
+	BaseUsername string `flag:"base-image-username" env:"PLUGIN_DOCKER_USERNAME,PLUGIN_BASE_IMAGE_USERNAME,DOCKER_BASE_IMAGE_USERNAME" group:"Build" doc:"User name for --base-image-registry (names read in the order of --base-image-registry's)."`
+	BasePassword string `flag:"base-image-password" env:"PLUGIN_DOCKER_PASSWORD,PLUGIN_BASE_IMAGE_PASSWORD,DOCKER_BASE_IMAGE_PASSWORD" secret:"true" group:"Build" doc:"Password for --base-image-registry (names read in the order of --base-image-registry's)."`
 
 	// Layer cache.
 	CacheFrom   []string `flag:"cache-from" env:"PLUGIN_CACHE_FROM" sep:";" group:"Cache" doc:"Cache sources, semicolon separated: type=registry,ref=REF or type=local,src=DIR."`
 	CacheTo     []string `flag:"cache-to" env:"PLUGIN_CACHE_TO" sep:";" group:"Cache" doc:"Cache destinations, semicolon separated: type=registry,ref=REF,mode=max or type=local,dest=DIR."`
 	EnableCache bool     `flag:"enable-cache" env:"PLUGIN_ENABLE_CACHE" group:"Cache" doc:"Use a registry layer cache at --cache-repo (default: the first destination's repository, tag buildcache) when no --cache-from/--cache-to is given."`
 	CacheRepo   string   `flag:"cache-repo" env:"PLUGIN_CACHE_REPO" group:"Cache" doc:"Registry reference of the layer cache for --enable-cache."`
+	CacheImages []string `flag:"cache-images" env:"PLUGIN_CACHE_IMAGES" group:"Cache" doc:"Registry caches, comma separated image references, each added to --cache-from and to --cache-to with mode=max (Woodpecker's cache_images)."`
 
 	// Build outputs.
 	TarPath       string `flag:"tar-path" env:"PLUGIN_TAR_PATH,PLUGIN_DESTINATION_TAR_PATH" group:"Build outputs" doc:"Also write the built image as a tarball here (parent directories are created)."`
@@ -95,16 +97,18 @@ type Settings struct {
 	EngineDir       string        `flag:"engine-dir" env:"PLUGIN_ENGINE_DIR" group:"Engine" doc:"State directory of the embedded engine (default: $XDG_CACHE_HOME/hoist/buildkit or ~/.cache/hoist/buildkit)."`
 	KeepEngine      bool          `flag:"keep-engine" env:"PLUGIN_KEEP_ENGINE" group:"Engine" doc:"Leave the embedded engine running after the build (hoist engine stop ends it)."`
 	Buildkitd       string        `flag:"buildkitd" env:"PLUGIN_BUILDKITD" default:"buildkitd" group:"Engine" doc:"The buildkitd executable of the embedded engine (looked up on PATH, then beside hoist)."`
-	RegistryMirrors []string      `flag:"registry-mirrors" env:"PLUGIN_REGISTRY_MIRRORS,PLUGIN_MIRROR" group:"Engine" doc:"Docker Hub mirrors for base image pulls of the embedded engine, comma separated."`
+	RegistryMirrors []string      `flag:"registry-mirrors" env:"PLUGIN_REGISTRY_MIRRORS,PLUGIN_MIRROR,DOCKER_PLUGIN_MIRROR" group:"Engine" doc:"Docker Hub mirrors for base image pulls of the embedded engine, comma separated."`
 
 	// Destinations.
 	Repo          string   `flag:"repo" env:"PLUGIN_REPO" group:"Destination" doc:"Repository to push to, e.g. registry.example.com/team/app; combined with every tag. For ecr, gar, gcr and acr it is under PLUGIN_REGISTRY unless it already starts with it."`
 	ExpandRepo    bool     `flag:"expand-repo" env:"PLUGIN_EXPAND_REPO" group:"Destination" doc:"docker kind: put --repo under --registry (REGISTRY/REPO) unless it already starts with it or the registry is Docker Hub, as the Kaniko plugin does."`
-	Tags          []string `flag:"tags" env:"PLUGIN_TAG,PLUGIN_TAGS" envfile:"yes" default:"latest" group:"Destination" doc:"Tags, comma separated. Without a flag or variable the file .tags in the working directory is read; else latest."`
-	Destinations  []string `flag:"destination" env:"PLUGIN_DESTINATIONS" group:"Destination" doc:"Extra full references (registry/repo:tag), comma separated or a repeated flag; each may be on another registry."`
+	Tags          []string `flag:"tags" env:"PLUGIN_TAG,PLUGIN_TAGS" envfile:"yes" default:"latest" group:"Destination" doc:"Tags, comma separated. Without a flag or variable the file .tags in the working directory is read (a regular file of at most 64 KiB, reached by no link out of the workspace); else latest."`
+	TagsFile      string   `flag:"tags-file" env:"PLUGIN_TAGS_FILE,PLUGIN_TAG_FILE" group:"Destination" doc:"A file of tags, one a line, read in place of --tags (Woodpecker's tags_file): relative to the working directory, a regular file of at most 64 KiB, reached by no link out of the workspace."`
+	Destinations  []string `flag:"destination" env:"PLUGIN_DESTINATIONS,PLUGIN_EXTRA_TAGS" group:"Destination" doc:"Extra full references (registry/repo:tag), comma separated or a repeated flag; each may be on another registry. PLUGIN_EXTRA_TAGS is thegeeklab's name; its .extratags file is not read (a repository file does not choose where the image and the credentials go)."`
 	ExpandTag     bool     `flag:"expand-tag" env:"PLUGIN_EXPAND_TAG" envfile:"yes" group:"Destination" doc:"Expand each semantic-version tag into major, major.minor and major.minor.patch (v1.2.3 gives 1, 1.2, 1.2.3) when building."`
-	AutoTag       bool     `flag:"auto-tag" env:"PLUGIN_AUTO_TAG,PLUGIN_DEFAULT_TAGS" envfile:"yes" group:"Destination" doc:"Tags from the commit when building: latest on the default branch, X, X.Y, X.Y.Z for a tag vX.Y.Z; other refs skip the build. With --tags other than latest, those are pushed too, after the automatic ones (Woodpecker's merge; drone-kaniko refuses the pair, drone-docker drops the tags), and alone on other refs; latest alone, given or not, is not added (Woodpecker adds it)."`
-	AutoTagSuffix string   `flag:"auto-tag-suffix" env:"PLUGIN_AUTO_TAG_SUFFIX,PLUGIN_DEFAULT_SUFFIX" envfile:"yes" group:"Destination" doc:"Suffix for automatic tags (1.2-SUFFIX; SUFFIX alone instead of latest)."`
+	AutoTag       bool     `flag:"auto-tag" env:"PLUGIN_DEFAULT_TAGS,PLUGIN_AUTO_TAG" envfile:"yes" group:"Destination" doc:"Tags from the commit when building: latest on the default branch, X, X.Y, X.Y.Z for a tag vX.Y.Z; other refs skip the build. With --tags other than latest, those are pushed too, after the automatic ones (Woodpecker's merge; drone-kaniko refuses the pair, drone-docker drops the tags), and alone on other refs; latest alone, given or not, is not added (Woodpecker adds it)."`
+	AutoTagSuffix string   `flag:"auto-tag-suffix" env:"PLUGIN_DEFAULT_SUFFIX,PLUGIN_AUTO_TAG_SUFFIX" envfile:"yes" group:"Destination" doc:"Suffix for automatic tags (1.2-SUFFIX; SUFFIX alone instead of latest)."`
+	DefaultTag    string   `flag:"auto-tag-default" env:"PLUGIN_DEFAULT_TAG" envfile:"yes" default:"latest" group:"Destination" doc:"The automatic tag of the default branch, in place of latest (Woodpecker's default_tag); with --auto-tag-suffix the suffix alone is used, as there."`
 	CommitRef     string   `flag:"commit-ref" env:"DRONE_COMMIT_REF" group:"Destination" doc:"The git ref of the build (refs/heads/main, refs/tags/v1.2.3), for --auto-tag."`
 	RepoBranch    string   `flag:"repo-branch" env:"DRONE_REPO_BRANCH" group:"Destination" doc:"The repository's default branch, for --auto-tag."`
 
@@ -112,9 +116,9 @@ type Settings struct {
 	SkipPushIfTagExists bool `flag:"skip-push-if-tag-exists" env:"PLUGIN_SKIP_PUSH_IF_TAG_EXISTS" group:"Destination" doc:"Before anything is built or pushed, ask each destination's registry (any kind, as plugins/ecr asks ECR) whether it holds the tag already: a repository holding one of its tags gets none of them (plugins/ecr skips the push when any tag exists), the others are pushed; when every one holds one, nothing is built or pushed and the step succeeds, saying so. The tags asked are those pushed (after auto-tag and expand-tag; plugins/ecr asks PLUGIN_TAGS as given). A registry that cannot tell (unreachable, refusing access, failing after the retries) fails the step (exit 4) before anything is pushed; the check is bounded (each request by PLUGIN_REGISTRY_TIMEOUT, the whole by 2 minutes)."`
 
 	// Registry access.
-	Registry            string        `flag:"registry" env:"PLUGIN_REGISTRY,DOCKER_REGISTRY" group:"Registry access" doc:"Registry that --username and --password log in to (default: the registry of --repo)."`
-	Username            string        `flag:"username" env:"PLUGIN_USERNAME,DOCKER_USERNAME" group:"Registry access" doc:"User name for --registry."`
-	Password            string        `flag:"password" env:"PLUGIN_PASSWORD,DOCKER_PASSWORD" secret:"true" group:"Registry access" doc:"Password or token for --registry."`
+	Registry            string        `flag:"registry" env:"PLUGIN_REGISTRY,DOCKER_REGISTRY,BASE_REGISTRY" group:"Registry access" doc:"Registry that --username and --password log in to (default: the registry of --repo)."`
+	Username            string        `flag:"username" env:"PLUGIN_USERNAME,DOCKER_USERNAME,SERVICE_PRINCIPAL_CLIENT_ID" group:"Registry access" doc:"User name for --registry (SERVICE_PRINCIPAL_CLIENT_ID: the ACR plugins' service principal login)."`
+	Password            string        `flag:"password" env:"PLUGIN_PASSWORD,DOCKER_PASSWORD,SERVICE_PRINCIPAL_CLIENT_SECRET" secret:"true" group:"Registry access" doc:"Password or token for --registry (SERVICE_PRINCIPAL_CLIENT_SECRET: the ACR plugins' service principal login)."`
 	Config              string        `flag:"config" env:"PLUGIN_CONFIG,DOCKER_PLUGIN_CONFIG" secret:"true" group:"Registry access" doc:"Docker config.json as JSON content or as a file path; its auths and credential helpers are used for every registry. Without it, $DOCKER_CONFIG/config.json or ~/.docker/config.json is used."`
 	RegistryCertificate string        `flag:"registry-certificate" env:"PLUGIN_REGISTRY_CERTIFICATE" group:"Registry access" doc:"Extra CA certificate(s) to trust, as a PEM file path or PEM content."`
 	Insecure            bool          `flag:"insecure" env:"PLUGIN_INSECURE" group:"Registry access" doc:"Allow plain HTTP to the registries (loopback registries are always allowed): a registry that answers TLS is still reached over TLS, its certificate verified. It does not skip certificate checks (docker's insecure-registries does; here that is PLUGIN_SKIP_TLS_VERIFY), and does not apply to the vulnerability database."`
@@ -133,15 +137,16 @@ type Settings struct {
 	AssumeRole       string `flag:"assume-role" env:"PLUGIN_ASSUME_ROLE" group:"Registry kinds" doc:"ECR: a role ARN to assume (with PLUGIN_OIDC_TOKEN_ID: web identity federation)."`
 	ExternalID       string `flag:"external-id" env:"PLUGIN_EXTERNAL_ID" secret:"true" group:"Registry kinds" doc:"ECR: the external id for the assumed role."`
 	OIDCToken        string `flag:"oidc-token" env:"PLUGIN_OIDC_TOKEN_ID" secret:"true" group:"Registry kinds" doc:"An OIDC token from the CI, exchanged for cloud credentials (ECR: AssumeRoleWithWebIdentity)."`
-	CreateRepository bool   `flag:"create-repository" env:"PLUGIN_CREATE_REPOSITORY,ECR_CREATE_REPOSITORY" group:"Registry kinds" doc:"ECR: create the repository when it does not exist."`
-	LifecyclePolicy  string `flag:"lifecycle-policy" env:"PLUGIN_LIFECYCLE_POLICY" group:"Registry kinds" doc:"ECR: a lifecycle policy file, applied to the repository before every push."`
-	RepositoryPolicy string `flag:"repository-policy" env:"PLUGIN_REPOSITORY_POLICY" group:"Registry kinds" doc:"ECR: a repository policy file, applied to the repository before every push."`
+	CreateRepository bool   `flag:"create-repository" env:"PLUGIN_CREATE_REPOSITORY,ECR_CREATE_REPOSITORY,PLUGIN_ECR_CREATE_REPOSITORY" group:"Registry kinds" doc:"ECR: create the repository when it does not exist."`
+	LifecyclePolicy  string `flag:"lifecycle-policy" env:"PLUGIN_LIFECYCLE_POLICY,PLUGIN_ECR_LIFECYCLE_POLICY" group:"Registry kinds" doc:"ECR: a lifecycle policy file, applied to the repository before every push."`
+	ScanOnPush       bool   `flag:"scan-on-push" env:"PLUGIN_SCAN_ON_PUSH,PLUGIN_ECR_SCAN_ON_PUSH" group:"Registry kinds" doc:"ECR: the repository's scan-on-push, true or false, set when hoist creates the repository and before every push; unset, it is left as it is (the peers set it only with PLUGIN_CREATE_REPOSITORY, and then false when unset)."`
+	RepositoryPolicy string `flag:"repository-policy" env:"PLUGIN_REPOSITORY_POLICY,PLUGIN_ECR_REPOSITORY_POLICY" group:"Registry kinds" doc:"ECR: a repository policy file, applied to the repository before every push."`
 	ECRRegistry      string `flag:"ecr-registry" env:"PLUGIN_ECR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is ECR, for a run mixing kinds (ECR's own amazonaws.com hosts are recognised anyway)."`
 	ECREndpoint      string `flag:"ecr-endpoint" env:"PLUGIN_ECR_ENDPOINT" group:"Registry kinds" doc:"ECR API endpoint override (private clouds, tests)."`
 	STSEndpoint      string `flag:"sts-endpoint" env:"PLUGIN_STS_ENDPOINT" group:"Registry kinds" doc:"AWS STS endpoint override."`
 
-	JSONKey        string `flag:"json-key" env:"PLUGIN_JSON_KEY,GCR_JSON_KEY,GOOGLE_CREDENTIALS" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a service-account JSON key: JSON, base64 JSON, or a file path."`
-	AccessToken    string `flag:"access-token" env:"PLUGIN_ACCESS_TOKEN" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a ready OAuth access token."`
+	JSONKey        string `flag:"json-key" env:"PLUGIN_JSON_KEY,GCR_JSON_KEY,GOOGLE_CREDENTIALS,TOKEN" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a service-account JSON key: JSON, base64 JSON, or a file path."`
+	AccessToken    string `flag:"access-token" env:"PLUGIN_ACCESS_TOKEN,ACCESS_TOKEN" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a ready OAuth access token (ACCESS_TOKEN: the name plugins/docker and plugins/gar read)."`
 	Location       string `flag:"location" env:"PLUGIN_LOCATION" group:"Registry kinds" doc:"GAR: the location (us, europe-west1, ...); with PLUGIN_PROJECT_ID it names LOCATION-docker.pkg.dev/PROJECT when PLUGIN_REGISTRY is empty."`
 	ProjectID      string `flag:"project-id" env:"PLUGIN_PROJECT_ID" group:"Registry kinds" doc:"GAR/GCR: the project id, when PLUGIN_REGISTRY does not carry it."`
 	ProjectNumber  string `flag:"project-number" env:"PLUGIN_PROJECT_NUMBER" group:"Registry kinds" doc:"GAR/GCR workload identity: the project of the pool."`
@@ -152,11 +157,11 @@ type Settings struct {
 	GoogleSTSURL   string `flag:"google-sts-endpoint" env:"PLUGIN_GOOGLE_STS_ENDPOINT" group:"Registry kinds" doc:"Google STS endpoint override."`
 	GoogleIAMURL   string `flag:"google-iam-endpoint" env:"PLUGIN_GOOGLE_IAM_ENDPOINT" group:"Registry kinds" doc:"Google IAM credentials endpoint override."`
 
-	TenantID       string `flag:"tenant-id" env:"PLUGIN_TENANT_ID,TENANT_ID,AZURE_TENANT_ID" group:"Registry kinds" doc:"ACR: the Azure AD tenant."`
-	ClientID       string `flag:"client-id" env:"PLUGIN_CLIENT_ID,CLIENT_ID,AZURE_CLIENT_ID,AZURE_APP_ID" group:"Registry kinds" doc:"ACR: the service principal (application) id."`
-	ClientSecret   string `flag:"client-secret" env:"PLUGIN_CLIENT_SECRET,CLIENT_SECRET,AZURE_CLIENT_SECRET" secret:"true" group:"Registry kinds" doc:"ACR: the service principal's client secret."`
-	ClientCert     string `flag:"client-certificate" env:"PLUGIN_CLIENT_CERTIFICATE,CLIENT_CERTIFICATE" secret:"true" group:"Registry kinds" doc:"ACR: the service principal's certificate and key, PEM or base64 PEM."`
-	AzureAuthority string `flag:"azure-authority-host" env:"AZURE_AUTHORITY_HOST" group:"Registry kinds" doc:"ACR: Azure AD authority override (sovereign clouds, tests)."`
+	TenantID       string `flag:"tenant-id" env:"TENANT_ID,AZURE_TENANT_ID,PLUGIN_TENANT_ID" group:"Registry kinds" doc:"ACR: the Azure AD tenant. The ACR names are read in the ACR plugins' order: the bare names first, PLUGIN_* last."`
+	ClientID       string `flag:"client-id" env:"CLIENT_ID,AZURE_CLIENT_ID,PLUGIN_CLIENT_ID,AZURE_APP_ID" group:"Registry kinds" doc:"ACR: the service principal (application) id. The plugins disagree on PLUGIN_CLIENT_ID and AZURE_APP_ID: given both, they must say the same."`
+	ClientSecret   string `flag:"client-secret" env:"CLIENT_SECRET,PLUGIN_CLIENT_SECRET,AZURE_CLIENT_SECRET" secret:"true" group:"Registry kinds" doc:"ACR: the service principal's client secret."`
+	ClientCert     string `flag:"client-certificate" env:"CLIENT_CERTIFICATE,PLUGIN_CLIENT_CERTIFICATE" secret:"true" group:"Registry kinds" doc:"ACR: the service principal's certificate and key, PEM or base64 PEM."`
+	AzureAuthority string `flag:"azure-authority-host" env:"AZURE_AUTHORITY_HOST,PLUGIN_AZURE_AUTHORITY_HOST" group:"Registry kinds" doc:"ACR: Azure AD authority override (sovereign clouds, tests)."`
 	ACRRegistry    string `flag:"acr-registry" env:"PLUGIN_ACR_REGISTRY" group:"Registry kinds" doc:"A further registry host that is ACR, for a run mixing kinds (azurecr.io hosts are recognised anyway)."`
 
 	PartialLogin bool `flag:"partial-login" env:"PLUGIN_PARTIAL_LOGIN" group:"Registry kinds" doc:"When the credentials of some registries cannot be had, push to the others instead of pushing nothing (the run still fails)."`

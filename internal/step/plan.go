@@ -498,7 +498,7 @@ func kindsConfig(s *settings.Settings, kindName string, path func(string) string
 		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, OIDCToken: s.OIDCToken, ExpandRepo: s.ExpandRepo,
 		ECR: kinds.ECRConfig{Region: s.Region, Account: s.Account, FIPS: s.FIPS, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
 			AssumeRole: s.AssumeRole, ExternalID: s.ExternalID, Endpoint: s.ECREndpoint, STSEndpoint: s.STSEndpoint, Registry: s.ECRRegistry,
-			CreateRepository: s.CreateRepository, LifecyclePolicy: path(s.LifecyclePolicy), RepositoryPolicy: path(s.RepositoryPolicy)},
+			CreateRepository: s.CreateRepository, LifecyclePolicy: path(s.LifecyclePolicy), RepositoryPolicy: path(s.RepositoryPolicy), ScanOnPush: scanOnPush(s)},
 		Google: kinds.GoogleConfig{JSONKey: s.JSONKey, AccessToken: s.AccessToken, ProjectID: s.ProjectID, Location: s.Location,
 			ProjectNumber: s.ProjectNumber, PoolID: s.PoolID, ProviderID: s.ProviderID, ServiceAccount: s.ServiceAccount,
 			STSURL: s.GoogleSTSURL, IAMURL: s.GoogleIAMURL, Registry: s.GARRegistry},
@@ -527,4 +527,14 @@ func commitOf(s *settings.Settings, env Environ) string {
 		}
 	}
 	return ""
+}
+
+// scanOnPush is PLUGIN_SCAN_ON_PUSH when it is set: ECR's scan-on-push is
+// changed only when a step says so.
+func scanOnPush(s *settings.Settings) *bool {
+	if !s.IsSet("scan-on-push") {
+		return nil
+	}
+	v := s.ScanOnPush
+	return &v
 }

@@ -101,6 +101,7 @@ func buildTags(s *settings.Settings) (out []string, note string, err error) {
 		case err != nil:
 			return nil, "", fmt.Errorf("%w: %w", settings.ErrInvalid, err)
 		default:
+			auto = defaultTag(auto, s)
 			out = tags.Merge(auto, user)
 			if len(user) > 0 {
 				note = fmt.Sprintf("auto-tag: the automatic tags %s, then those of %s: %s", strings.Join(auto, ", "), s.Origin("tags"), strings.Join(out, ", "))
@@ -111,4 +112,18 @@ func buildTags(s *settings.Settings) (out []string, note string, err error) {
 		out = tags.Expand(out)
 	}
 	return out, note, nil
+}
+
+// defaultTag puts PLUGIN_DEFAULT_TAG (Woodpecker's default_tag) in place
+// of latest among the automatic tags; a suffix stands alone there anyway.
+func defaultTag(t []string, s *settings.Settings) []string {
+	if s.AutoTagSuffix != "" || s.DefaultTag == "" {
+		return t
+	}
+	for i := range t {
+		if t[i] == "latest" {
+			t[i] = s.DefaultTag
+		}
+	}
+	return t
 }
