@@ -91,19 +91,6 @@ func TestDryRunIsNoPush(t *testing.T) {
 	}
 }
 
-// The mode keys the plan weighs between a stage and a step are the
-// settings table's names of no-push (with its alias) and push-only.
-func TestModeKeysAreTheSettings(t *testing.T) {
-	for _, k := range []string{"PLUGIN_NO_PUSH", "PLUGIN_DRY_RUN", "PLUGIN_PUSH_ONLY"} {
-		if !slices.Contains(modeKeys, k) {
-			t.Errorf("%s is not a mode key: %q", k, modeKeys)
-		}
-	}
-	if len(modeKeys) != 3 {
-		t.Errorf("mode keys %q", modeKeys)
-	}
-}
-
 // The base-image connector is a typed field of the planned step; no
 // entry of the environment a runner sends is anything but a variable.
 func TestBaseConnectorIsTyped(t *testing.T) {

@@ -114,21 +114,6 @@ type Plan struct {
 	ExecutionID string
 }
 
-// modeKeys are the environment names of the settings that choose a
-// step's mode (no-push with its alias, push-only), from the settings
-// table.
-var modeKeys = func() []string {
-	var keys []string
-	for _, f := range settings.Fields() {
-		if f.Flag == "no-push" || f.Flag == "push-only" {
-			keys = append(keys, f.Env...)
-		}
-	}
-	return keys
-}()
-
-func truthy(v string) bool { b, err := strconv.ParseBool(strings.TrimSpace(v)); return err == nil && b }
-
 // MakePlan plans every step and checks what can be checked before a run:
 // the step types' fields, the expressions, the settings each step would
 // get, and the hand-overs between steps. Every problem is reported at
@@ -352,25 +337,6 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 	}
 	spec, bs := r.buildEnv(s, st.Infra)
 	pd.BaseConnector = bs.BaseConnector
-	// A step's own mode wins over the stage's: a stage-level
-	// PLUGIN_NO_PUSH does not make a push-only step a conflict.
-	own := map[string]bool{}
-	for _, e := range spec {
-		if slices.Contains(modeKeys, e.Name) && truthy(e.Value) {
-			own[e.Name] = true
-		}
-	}
-	if len(own) > 0 {
-		kept := stageEnv[:0]
-		for _, e := range stageEnv {
-			if slices.Contains(modeKeys, e.Name) && truthy(e.Value) && !own[e.Name] {
-				pd.Notes = append(pd.Notes, fmt.Sprintf("notice: the stage's %s=%s does not apply to step %s, whose own %s wins", e.Name, e.Value, s.Identifier, strings.Join(slices.Sorted(maps.Keys(own)), ", ")))
-				continue
-			}
-			kept = append(kept, e)
-		}
-		stageEnv = kept
-	}
 	var creds []kv
 	if o.Connectors != nil {
 		var err error
@@ -378,6 +344,12 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 			ps.probs.addAt(bs.ConnPos, "add it to the connectors file (docs/pipelines.md)", "step %s: %v", s.Identifier, err)
 		}
 	}
+	// As a Harness runner merges them (../spec/settings.md §4.2): the
+	// stage's variables, then what the step's spec gives, its
+	// envVariables last, so the step wins a name both set, and nothing
+	// else is dropped: a stage-level PLUGIN_NO_PUSH reaches a push-only
+	// step as it does under Harness, and the step's settings decide
+	// what the pair means exactly as the plugin decides it.
 	pd.Env = slices.Concat(base, stageEnv, creds, spec, id)
 	for i := range pd.Env {
 		pd.Env[i].Value = strings.TrimSpace(pd.Env[i].Value)
