@@ -87,3 +87,35 @@ func TestPipelineStageNoPushAsHarnessSendsIt(t *testing.T) {
 	}
 	assertContains(t, plug, msg, "set PLUGIN_NO_PUSH=false on the push step")
 }
+
+// A build in a stage that does not clone the codebase finds no
+// Dockerfile: hoist pipeline validate says so at the step, with the fix
+// (it said ok, and only run failed). A build whose context an earlier Run
+// step of the stage writes is valid: validate prints a warning, and run
+// builds it.
+func TestPipelineValidateBuildWithoutCodebase(t *testing.T) {
+	const build = `{identifier: b, type: BuildAndPushDockerRegistry, spec: {connectorRef: c, repo: myorg/gen, tags: ["1"], context: gen, envVariables: {PLUGIN_NO_PUSH: "true", PLUGIN_TAR_PATH: gen.tar}}}`
+	dir := checkout(t, map[string]string{
+		"empty.yaml": oneStage("empty", build),
+		"gen.yaml": oneStage("gen",
+			`{identifier: write, type: Run, spec: {command: "mkdir -p gen && echo hi > gen/hello.txt && printf 'FROM scratch\nCOPY hello.txt /\n' > gen/Dockerfile"}}`,
+			build),
+	})
+	v := hoistIn(t, dir, map[string]string{"HOME": t.TempDir()}, "pipeline", "validate", "empty.yaml")
+	if v.code != ExitSettings {
+		t.Errorf("validate: exit %d, want %d:\n%s", v.code, ExitSettings, v)
+	}
+	assertContains(t, v, "empty.yaml:11:23: step b: stage s does not clone the codebase (cloneCodebase is false or left out), so its workspace starts empty: the build's context gen and Dockerfile gen/Dockerfile are not there",
+		"fix: set spec.cloneCodebase: true on stage s, or write the context in a Run step before this one")
+
+	v = hoistIn(t, dir, map[string]string{"HOME": t.TempDir()}, "pipeline", "validate", "gen.yaml")
+	if v.code != 0 {
+		t.Errorf("validate: exit %d:\n%s", v.code, v)
+	}
+	assertContains(t, v, "gen.yaml: ok (1 stages, 2 steps)", "gen.yaml:12:23: warning: step b: stage s does not clone the codebase", "are there only if an earlier Run step of the stage writes them")
+	r, rep := pipelineRun(t, dir, pipelineEnv(t), "gen.yaml", "--local")
+	if r.code != 0 || stepOf(t, rep, "b").Status != "Success" || len(stepOf(t, rep, "b").Tarballs) != 1 {
+		t.Fatalf("run: exit %d, report %+v:\n%s", r.code, stepOf(t, rep, "b"), r)
+	}
+	assertContains(t, r, "warning: step b: stage s does not clone the codebase", "[s.b] warning: step b")
+}

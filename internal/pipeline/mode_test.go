@@ -24,6 +24,7 @@ const modePipeline = `pipeline:
         identifier: s
         type: CI
         spec:
+          cloneCodebase: true
           runtime: {type: Cloud, spec: {}}
           execution:
             steps:

@@ -194,6 +194,8 @@ func TestValidateProblems(t *testing.T) {
 		want{"15:21", "step b.spec.connectorRef is required", ""},
 		want{"16:30", "step b.spec.tags[0]: unknown expression <+pipeline.sequenceID>: hoist resolves <+pipeline.sequenceId>", ""},
 		want{"18:19", `step identifier "b" is used twice in stage s1 (first at 12:19)`, "its own identifier"},
+		want{"12:19", "step b: stage s1 does not clone the codebase", "set spec.cloneCodebase: true on stage s1"},
+		want{"18:19", "step b: stage s1 does not clone the codebase (cloneCodebase is false or left out), so its workspace starts empty: the build's context . and Dockerfile Dockerfile are not there", "set spec.cloneCodebase: true on stage s1"},
 		want{"21:21", "step b.spec.region is required", ""},
 		want{"25:21", "envVariable is not a field hoist knows; did you mean envVariables?", "write envVariables"},
 		want{"29:25", "BuildAndPushGCS is not a step type hoist runs", "use one of BuildAndPushDockerRegistry, BuildAndPushECR"},
@@ -238,6 +240,7 @@ func TestStageVariablesAsHarnessSendsThem(t *testing.T) {
         variables:
 ` + stageVars + `
         spec:
+          cloneCodebase: true
           runtime: {type: Cloud, spec: {}}
           execution:
             steps:

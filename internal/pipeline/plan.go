@@ -112,6 +112,23 @@ type Plan struct {
 	Seq      int
 	// ExecutionID is the run's HARNESS_EXECUTION_ID (see PlanOptions).
 	ExecutionID string
+	// Warnings are what may fail at run time without being certain to:
+	// validate prints them, run logs them; they stop nothing.
+	Warnings []Problem
+}
+
+// WarningLines are the plan's warnings as FILE:LINE:COL: warning: ...
+// lines, with their fix.
+func (pl *Plan) WarningLines() []string {
+	var out []string
+	for _, w := range pl.Warnings {
+		l := fmt.Sprintf("%s:%s: warning: %s", pl.Pipeline.File, w.Pos, w.Msg)
+		if w.Hint != "" {
+			l += "\n    fix: " + w.Hint
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // MakePlan plans every step and checks what can be checked before a run:
@@ -165,6 +182,10 @@ func MakePlan(ctx context.Context, p *Pipeline, o PlanOptions) (*Plan, error) {
 		}
 	}
 	sort.Strings(p.Ignored)
+	sort.SliceStable(pl.Warnings, func(i, j int) bool {
+		a, b := pl.Warnings[i].Pos, pl.Warnings[j].Pos
+		return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
+	})
 	if len(ps.probs.Items) > 0 {
 		ps.probs.sort()
 		return pl, ps.probs
@@ -194,8 +215,12 @@ func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, scope func(*Stage
 	// built are the references the stage's earlier steps record their
 	// images under (PLUGIN_SOURCE_IMAGE hands over through them).
 	var built []name.Tag
+	// runBefore: a Run step of an earlier group, which may make what a
+	// later build needs in the workspace.
+	runBefore := false
 	for _, group := range st.Steps {
 		var groupBuilt []name.Tag
+		groupRuns := false
 		for _, s := range group {
 			if prev, dup := stepIDs[s.Identifier]; dup && s.Identifier != "" {
 				ps.probs.addAt(s.Pos, "give each step of a stage its own identifier", "step identifier %q is used twice in stage %s (first at %s)", s.Identifier, st.Identifier, prev)
@@ -212,6 +237,10 @@ func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, scope func(*Stage
 			}
 			pd.Secrets = secrets
 			pl.Steps[s] = pd
+			groupRuns = groupRuns || pd.Kind == "run"
+			if pd.Kind == "build" && !st.CloneCodebase {
+				checkNoCodebase(ps, pl, pd, st, runBefore)
+			}
 			if pd.Kind != "build" || pd.Settings == nil {
 				continue
 			}
@@ -223,7 +252,64 @@ func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, scope func(*Stage
 			}
 		}
 		built = append(built, groupBuilt...)
+		runBefore = runBefore || groupRuns
 	}
+}
+
+// checkNoCodebase reports a build whose context (and Dockerfile) is in
+// the workspace of a stage that does not clone the codebase
+// (cloneCodebase false, or left out: Harness's default): the workspace
+// starts empty, so the build finds no Dockerfile. With a Run step in an
+// earlier group of the stage, which may make the files, it is a
+// warning (validate prints it, the step's log says it); without one, a
+// problem. A context elsewhere (a URL, a path outside the workspace)
+// is none of this.
+func checkNoCodebase(ps *parser, pl *Plan, pd *Planned, st *Stage, runBefore bool) {
+	// By the typed settings, or, when they have a problem of their own
+	// (reported), by the variables that name the mode and the paths.
+	pushOnly, ctxDir, dockerfile := false, ".", ""
+	if s := pd.Settings; s != nil {
+		pushOnly, ctxDir, dockerfile = s.PushOnly, s.Context, s.Dockerfile
+	} else {
+		v, _ := pd.Lookup("PLUGIN_PUSH_ONLY")
+		b, err := strconv.ParseBool(v)
+		pushOnly = err == nil && b
+		if v, ok := pd.Lookup("PLUGIN_CONTEXT"); ok {
+			ctxDir = v
+		}
+		dockerfile, _ = pd.Lookup("PLUGIN_DOCKERFILE")
+	}
+	if pushOnly {
+		return
+	}
+	if ctxDir == "" {
+		ctxDir = "."
+	}
+	if strings.Contains(ctxDir, "://") || strings.HasPrefix(ctxDir, "git@") || !inRunnerWorkspace(ctxDir) {
+		return
+	}
+	if dockerfile == "" {
+		dockerfile = path.Join(ctxDir, "Dockerfile")
+	}
+	if !inRunnerWorkspace(dockerfile) && !inRunnerWorkspace(ctxDir) {
+		return
+	}
+	pos := pd.Step.Pos
+	msg := fmt.Sprintf("step %s: stage %s does not clone the codebase (cloneCodebase is false or left out), so its workspace starts empty: the build's context %s and Dockerfile %s", pd.Step.Identifier, st.Identifier, ctxDir, dockerfile)
+	if runBefore {
+		w := Problem{Pos: pos, Msg: msg + " are there only if an earlier Run step of the stage writes them", Hint: "set spec.cloneCodebase: true on stage " + st.Identifier + " unless an earlier Run step writes the context"}
+		pl.Warnings = append(pl.Warnings, w)
+		pd.Notes = append(pd.Notes, "warning: "+w.Msg)
+		return
+	}
+	ps.probs.addAt(pos, "set spec.cloneCodebase: true on stage "+st.Identifier+", or write the context in a Run step before this one",
+		"%s are not there (no earlier Run step of the stage writes them)", msg)
+}
+
+// inRunnerWorkspace reports a path a runner resolves in the workspace:
+// relative, or under /harness.
+func inRunnerWorkspace(p string) bool {
+	return !path.IsAbs(p) || p == "/harness" || strings.HasPrefix(p, "/harness/")
 }
 
 // checkSourceImage reports a PLUGIN_SOURCE_IMAGE that no earlier step of

@@ -200,6 +200,9 @@ func (r *runner) makePlan(ctx context.Context, p *Pipeline) error {
 	if len(p.Ignored) > 0 {
 		o.Logf("accepted, not acted on: %s", strings.Join(p.Ignored, ", "))
 	}
+	for _, w := range plan.WarningLines() {
+		o.Logf("%s", w)
+	}
 	return nil
 }
 
