@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,4 +119,83 @@ func TestPipelineValidateBuildWithoutCodebase(t *testing.T) {
 		t.Fatalf("run: exit %d, report %+v:\n%s", r.code, stepOf(t, rep, "b"), r)
 	}
 	assertContains(t, r, "warning: step b: stage s does not clone the codebase", "[s.b] warning: step b")
+}
+
+// A Build and Push step's outputs (its DRONE_OUTPUT: digest, IMAGE, ...)
+// reach the later steps through <+steps.ID.output.outputVariables.NAME>
+// and the other forms Harness documents, resolved when the consuming step
+// is about to run: a Run step echoes the digest, which is the one crane
+// reads from the registry. A Run step's own DRONE_OUTPUT and
+// HARNESS_OUTPUT_SECRET_FILE reach the next stage; a secret output, and
+// an output holding a secret, are masked where a later step prints them.
+// A reference to a name the step did not write fails the step that
+// names it, with the expression and its line:col. Before, every such
+// expression was an unknown expression, and the pipeline did not run.
+func TestPipelineStepOutputs(t *testing.T) {
+	const fresh = "fresh-4711" // made at run time: the file does not hold it
+	dir := checkout(t, map[string]string{"outputs.yaml": `pipeline:
+  identifier: outputs
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: true
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  identifier: base
+                  type: Run
+                  spec: {command: 'mkdir -p examples/pipelines/app/rootfs/bin && cp "$(command -v busybox)" examples/pipelines/app/rootfs/bin/busybox'}
+              - step:
+                  identifier: build
+                  type: BuildAndPushDockerRegistry
+                  spec: {connectorRef: c, repo: myorg/app, tags: ["1"], context: examples/pipelines/app, dockerfile: examples/pipelines/app/Dockerfile}
+              - step:
+                  identifier: show
+                  type: Run
+                  spec:
+                    command: |
+                      echo "digest=<+steps.build.output.outputVariables.digest> image=<+execution.steps.build.output.outputVariables.IMAGE>"
+                      echo "TAG=v2" >> "$DRONE_OUTPUT"
+                      echo 'TOKEN=<+secrets.getValue("tok")>' >> "$DRONE_OUTPUT"
+                      echo "FRESH=fresh-$((4000+711))" >> "$HARNESS_OUTPUT_SECRET_FILE"
+    - stage:
+        identifier: t
+        type: CI
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - parallel:
+                  - step:
+                      identifier: use
+                      type: Run
+                      spec:
+                        envVariables: {TAG: "<+stages.s.spec.execution.steps.show.output.outputVariables.TAG>"}
+                        command: echo "got <+pipeline.stages.s.spec.execution.steps.build.output.outputVariables.digest> tag=$TAG fresh=<+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.FRESH> token=<+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.TOKEN>"
+                  - step:
+                      identifier: miss
+                      type: Run
+                      spec: {command: 'echo <+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.MISSING>'}
+`})
+	const token = "tok-secret-value-5521"
+	r, rep := pipelineRun(t, dir, pipelineEnv(t), "outputs.yaml", "--local", "--keep", "--secrets", secretsFile(t, "tok="+token+"\n"))
+	if r.code != ExitSettings || stepOf(t, rep, "miss").ExitCode != ExitSettings || stepOf(t, rep, "use").Status != "Success" {
+		t.Fatalf("exit %d (miss %+v, use %+v), want %d from the step that names a missing output:\n%s", r.code, stepOf(t, rep, "miss"), stepOf(t, rep, "use"), ExitSettings, r)
+	}
+	reg := localRegistry(t, rep, "index.docker.io")
+	want := reg.Digest(t, reg.Host+"/myorg/app:1")
+	if !strings.HasPrefix(want, "sha256:") {
+		t.Fatalf("the registry's digest %q", want)
+	}
+	assertContains(t, r, "[s.show] digest="+want+" image=index.docker.io/myorg/app:1\n",
+		"[t.use] got "+want+" tag=v2 fresh=**** token=****\n",
+		"outputs.yaml:46:39: step miss.spec.command: <+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.MISSING>: step show of stage s wrote no MISSING to its DRONE_OUTPUT (it wrote: FRESH, TAG, TOKEN)")
+	assertNotContains(t, r, fresh, token)
+	b, _ := json.Marshal(rep)
+	if strings.Contains(string(b), fresh) || strings.Contains(string(b), token) {
+		t.Errorf("the report holds a secret output")
+	}
 }

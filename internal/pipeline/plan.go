@@ -64,6 +64,10 @@ type Planned struct {
 	Pushes bool
 	// Tool is kaniko or buildkit for a Build and Push step.
 	Tool string
+	// Outputs are the other steps' outputs the step's spec names: the
+	// runner plans the step again with their values just before it runs
+	// (until then they are OutputPlaceholder).
+	Outputs []OutputRef
 }
 
 // PushOnly reports a push-only Build and Push step (PLUGIN_PUSH_ONLY):
@@ -112,6 +116,9 @@ type Plan struct {
 	Seq      int
 	// ExecutionID is the run's HARNESS_EXECUTION_ID (see PlanOptions).
 	ExecutionID string
+	// opts are the options the plan was made with: the runner plans a
+	// step again with them once the outputs it names are known.
+	opts PlanOptions
 	// Warnings are what may fail at run time without being certain to:
 	// validate prints them, run logs them; they stop nothing.
 	Warnings []Problem
@@ -137,7 +144,7 @@ func (pl *Plan) WarningLines() []string {
 // once. Cancelling ctx stops it.
 func MakePlan(ctx context.Context, p *Pipeline, o PlanOptions) (*Plan, error) {
 	ps := &parser{probs: &Problems{File: p.File, Items: append([]Problem(nil), p.probs...)}, ignored: map[string]bool{}}
-	pl := &Plan{Pipeline: p, Steps: map[*Step]*Planned{}, Seq: o.Seq, ExecutionID: o.ExecutionID}
+	pl := &Plan{Pipeline: p, Steps: map[*Step]*Planned{}, Seq: o.Seq, ExecutionID: o.ExecutionID, opts: o}
 	validating := o.Secret == nil
 	secret := o.Secret
 	if validating {
@@ -231,11 +238,15 @@ func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, scope func(*Stage
 			if s.When.Condition != "" {
 				checkCondition(ps, sc, s.When)
 			}
+			// A step's spec may name the outputs of the steps before it,
+			// known when it is about to run: placeholders until then.
+			var used []OutputRef
+			sc.outputs, sc.used = placeholderOutputs, &used
 			pd := planStep(ps, sc, s, o)
 			if pd == nil {
 				continue
 			}
-			pd.Secrets = secrets
+			pd.Secrets, pd.Outputs = secrets, used
 			pl.Steps[s] = pd
 			groupRuns = groupRuns || pd.Kind == "run"
 			if pd.Kind == "build" && !st.CloneCodebase {
@@ -279,7 +290,7 @@ func checkNoCodebase(ps *parser, pl *Plan, pd *Planned, st *Stage, runBefore boo
 		}
 		dockerfile, _ = pd.Lookup("PLUGIN_DOCKERFILE")
 	}
-	if pushOnly {
+	if pushOnly || strings.Contains(ctxDir+dockerfile, OutputPlaceholder) {
 		return
 	}
 	if ctxDir == "" {
@@ -315,6 +326,9 @@ func inRunnerWorkspace(p string) bool {
 // checkSourceImage reports a PLUGIN_SOURCE_IMAGE that no earlier step of
 // the stage builds (the document's -buildx suffix).
 func checkSourceImage(ps *parser, pd *Planned, st *Stage, src string, built []name.Tag) {
+	if strings.Contains(src, OutputPlaceholder) {
+		return // an earlier step's output: known when the step runs
+	}
 	ref, err := name.ParseReference(src, name.WithDefaultTag("latest"))
 	if err != nil {
 		return // the settings check reports it
@@ -467,8 +481,16 @@ func checkSettings(ps *parser, pd *Planned) {
 				if placeholder.MatchString(e.Value) {
 					hint = "replace the placeholder " + e.Value + " with a real value"
 				}
+				if strings.Contains(e.Value, OutputPlaceholder) {
+					// A setting from an earlier step's output: checked
+					// with its value when the step is about to run.
+					return
+				}
 				break
 			}
+		}
+		if strings.Contains(msg, OutputPlaceholder) {
+			return
 		}
 		ps.probs.addAt(pos, hint, "step %s: %s", pd.Step.Identifier, msg)
 	}

@@ -16,12 +16,15 @@ var passthrough = append([]string{"HOME", "PATH", "USER", "TMPDIR", "XDG_CACHE_H
 // processEnv is a step's environment as it runs in this process: the
 // runner's, its paths under /harness mapped into the workspace, and
 // hoist's own home, caches and daemon.
-func (r *runner) processEnv(pd *Planned, ws string) (map[string]string, []string) {
+func (r *runner) processEnv(pd *Planned, ws string, of outputFiles) (map[string]string, []string) {
 	m := r.hostEnv()
 	for _, e := range pd.Env {
 		m[e.Name] = InWorkspace(e.Value, ws)
 	}
 	m["DRONE_WORKSPACE"] = ws
+	// The step's output files, as the runner sets them over whatever
+	// the step's variables say.
+	m["DRONE_OUTPUT"], m["HARNESS_OUTPUT_SECRET_FILE"] = of.Env, of.Secret
 	return m, environ(m)
 }
 

@@ -90,6 +90,8 @@ type runner struct {
 	// engine is the run's BuildKit engine, given to every step that
 	// builds in this process (nil when none does).
 	engine *engine.Engine
+	// outputs are what the steps that ran left for the later ones.
+	outputs outputStore
 }
 
 // Run validates and runs a pipeline. A pipeline with problems runs
