@@ -238,9 +238,15 @@ func (o *outputStore) resolver(st *Stage) func(OutputRef) (string, error) {
 // outputFiles are a step's output files on this machine: its DRONE_OUTPUT
 // and HARNESS_OUTPUT_SECRET_FILE, in a directory of its own under the
 // run's root (outside the workspace), emptied before the step runs: what
-// an earlier run left there says nothing of this one.
+// an earlier run left there says nothing of this one. A Build and Push
+// step whose own variables name a DRONE_OUTPUT keeps it (a path in the
+// workspace): its outputs are read from there.
 type outputFiles struct {
 	Dir, Env, Secret string
+	// Own is the step's own DRONE_OUTPUT as its variables give it, ""
+	// for none; Root is the directory Env is read in, through no link
+	// out of it (Dir, or the workspace for the step's own).
+	Own, Root string
 }
 
 const (
@@ -251,7 +257,7 @@ const (
 	outputMount = "/hoist-output"
 )
 
-func (r *runner) outputFiles(pd *Planned) (outputFiles, error) {
+func (r *runner) outputFiles(pd *Planned, ws string) (outputFiles, error) {
 	dir := filepath.Join(r.root, ".outputs", pd.Step.Stage.Identifier, pd.Step.Identifier)
 	if err := os.RemoveAll(dir); err != nil {
 		return outputFiles{}, err
@@ -259,7 +265,11 @@ func (r *runner) outputFiles(pd *Planned) (outputFiles, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return outputFiles{}, err
 	}
-	return outputFiles{Dir: dir, Env: filepath.Join(dir, outputFileName), Secret: filepath.Join(dir, secretFileName)}, nil
+	of := outputFiles{Dir: dir, Env: filepath.Join(dir, outputFileName), Secret: filepath.Join(dir, secretFileName), Root: dir}
+	if v, ok := pd.Lookup("DRONE_OUTPUT"); ok && v != "" {
+		of.Own, of.Env, of.Root = v, wsPath(v, ws), ws
+	}
+	return of, nil
 }
 
 // readOutputs reads a step's output files: regular files of at most
@@ -268,10 +278,13 @@ func (r *runner) outputFiles(pd *Planned) (outputFiles, error) {
 // outputs join the run's mask, so they are masked wherever a later step
 // prints them.
 func (r *runner) readOutputs(of outputFiles) stepOutputs {
-	ws := files.Workspace(of.Dir)
 	vars := map[string]string{}
 	for _, f := range []string{of.Env, of.Secret} {
-		b, err := ws.ReadRegular(f, MaxOutputFile)
+		root := of.Dir
+		if f == of.Env {
+			root = of.Root
+		}
+		b, err := files.Workspace(root).ReadRegular(f, MaxOutputFile)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

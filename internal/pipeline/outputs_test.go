@@ -194,7 +194,7 @@ func TestOutputResolver(t *testing.T) {
 func TestReadOutputs(t *testing.T) {
 	r := &runner{mask: mask.NewSet(), root: t.TempDir()}
 	pd := &Planned{Step: &Step{Identifier: "a", Stage: &Stage{Identifier: "s"}}}
-	of, err := r.outputFiles(pd)
+	of, err := r.outputFiles(pd, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestReadOutputs(t *testing.T) {
 	}
 
 	// An earlier run's files are gone when the step starts again.
-	if of, _ = r.outputFiles(pd); r.readOutputs(of).vars["digest"] != "" {
+	if of, _ = r.outputFiles(pd, t.TempDir()); r.readOutputs(of).vars["digest"] != "" {
 		t.Errorf("an earlier run's outputs are read")
 	}
 	// Too large.

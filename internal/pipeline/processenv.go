@@ -22,9 +22,12 @@ func (r *runner) processEnv(pd *Planned, ws string, of outputFiles) (map[string]
 		m[e.Name] = InWorkspace(e.Value, ws)
 	}
 	m["DRONE_WORKSPACE"] = ws
-	// The step's output files, as the runner sets them over whatever
-	// the step's variables say.
-	m["DRONE_OUTPUT"], m["HARNESS_OUTPUT_SECRET_FILE"] = of.Env, of.Secret
+	// The step's output files: its own DRONE_OUTPUT when its variables
+	// name one, else the runner's.
+	if of.Own == "" {
+		m["DRONE_OUTPUT"] = of.Env
+	}
+	m["HARNESS_OUTPUT_SECRET_FILE"] = of.Secret
 	return m, environ(m)
 }
 

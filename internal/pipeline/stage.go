@@ -140,7 +140,7 @@ func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepRepor
 	np, err := r.withOutputs(ctx, pd)
 	if err == nil {
 		pd = np
-		of, err = r.outputFiles(pd)
+		of, err = r.outputFiles(pd, ws)
 	}
 	if err == nil {
 		switch pd.Kind {

@@ -93,7 +93,7 @@ func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, l
 // fail_on_severity) set on the typed settings.
 func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, of outputFiles, log io.Writer, rep *StepReport) error {
 	m := r.scanEnv(pd)
-	m["DRONE_OUTPUT"], m["HARNESS_OUTPUT_SECRET_FILE"] = of.Env, of.Secret
+	m["DRONE_OUTPUT"], m["HARNESS_OUTPUT_SECRET_FILE"] = of.Env, of.Secret // a scan step's variables name none
 	list := environ(m)
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	set := r.stepMask(pd)
@@ -251,7 +251,10 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, of o
 	}
 	// The step's outputs (DRONE_OUTPUT, as Harness gives plugin steps):
 	// the report's digest and references, and the later steps' outputs.
-	env["DRONE_OUTPUT"], env["HARNESS_OUTPUT_SECRET_FILE"] = outputMount+"/"+outputFileName, outputMount+"/"+secretFileName
+	if of.Own == "" {
+		env["DRONE_OUTPUT"] = outputMount + "/" + outputFileName
+	}
+	env["HARNESS_OUTPUT_SECRET_FILE"] = outputMount + "/" + secretFileName
 	set := r.stepMask(pd)
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
