@@ -128,6 +128,8 @@ func TestPipelineValidateBuildWithoutCodebase(t *testing.T) {
 // reads from the registry. A Run step's own DRONE_OUTPUT and
 // HARNESS_OUTPUT_SECRET_FILE reach the next stage; a secret output, and
 // an output holding a secret, are masked where a later step prints them.
+// A Run step's declared outputVariables are read from its shell, as
+// Harness reads them (a Secret one masked).
 // A reference to a name the step did not write fails the step that
 // names it, with the expression and its line:col. Before, every such
 // expression was an unknown expression, and the pipeline did not run.
@@ -161,6 +163,9 @@ func TestPipelineStepOutputs(t *testing.T) {
                       echo "TAG=v2" >> "$DRONE_OUTPUT"
                       echo 'TOKEN=<+secrets.getValue("tok")>' >> "$DRONE_OUTPUT"
                       echo "FRESH=fresh-$((4000+711))" >> "$HARNESS_OUTPUT_SECRET_FILE"
+                      export DECL="declared value"
+                      HIDDEN="hidden-$((1000+234))"
+                    outputVariables: [{name: DECL}, {name: HIDDEN, type: Secret}]
     - stage:
         identifier: t
         type: CI
@@ -174,7 +179,7 @@ func TestPipelineStepOutputs(t *testing.T) {
                       type: Run
                       spec:
                         envVariables: {TAG: "<+stages.s.spec.execution.steps.show.output.outputVariables.TAG>"}
-                        command: echo "got <+pipeline.stages.s.spec.execution.steps.build.output.outputVariables.digest> tag=$TAG fresh=<+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.FRESH> token=<+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.TOKEN>"
+                        command: echo "got <+pipeline.stages.s.spec.execution.steps.build.output.outputVariables.digest> tag=$TAG fresh=<+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.FRESH> token=<+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.TOKEN> decl=<+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.DECL> hidden=<+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.HIDDEN>"
                   - step:
                       identifier: miss
                       type: Run
@@ -191,9 +196,9 @@ func TestPipelineStepOutputs(t *testing.T) {
 		t.Fatalf("the registry's digest %q", want)
 	}
 	assertContains(t, r, "[s.show] digest="+want+" image=index.docker.io/myorg/app:1\n",
-		"[t.use] got "+want+" tag=v2 fresh=**** token=****\n",
-		"outputs.yaml:46:39: step miss.spec.command: <+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.MISSING>: step show of stage s wrote no MISSING to its DRONE_OUTPUT (it wrote: FRESH, TAG, TOKEN)")
-	assertNotContains(t, r, fresh, token)
+		"[t.use] got "+want+" tag=v2 fresh=**** token=**** decl=declared value hidden=****\n",
+		"outputs.yaml:49:39: step miss.spec.command: <+pipeline.stages.s.spec.execution.steps.show.output.outputVariables.MISSING>: step show of stage s wrote no MISSING to its DRONE_OUTPUT (it wrote: DECL, FRESH, HIDDEN, TAG, TOKEN)")
+	assertNotContains(t, r, fresh, token, "hidden-1234")
 	b, _ := json.Marshal(rep)
 	if strings.Contains(string(b), fresh) || strings.Contains(string(b), token) {
 		t.Errorf("the report holds a secret output")

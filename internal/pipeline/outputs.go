@@ -243,6 +243,10 @@ func (o *outputStore) resolver(st *Stage) func(OutputRef) (string, error) {
 // workspace): its outputs are read from there.
 type outputFiles struct {
 	Dir, Env, Secret string
+	// Vars holds a Run step's declared output variables, NUL-separated
+	// name and value pairs, written by the lines hoist appends to its
+	// command (runCommand).
+	Vars string
 	// Own is the step's own DRONE_OUTPUT as its variables give it, ""
 	// for none; Root is the directory Env is read in, through no link
 	// out of it (Dir, or the workspace for the step's own).
@@ -252,6 +256,7 @@ type outputFiles struct {
 const (
 	outputFileName = "output.env"
 	secretFileName = "secret-output.env"
+	varsFileName   = "output-variables"
 	// outputMount is where a step run in a container finds its output
 	// directory.
 	outputMount = "/hoist-output"
@@ -265,7 +270,7 @@ func (r *runner) outputFiles(pd *Planned, ws string) (outputFiles, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return outputFiles{}, err
 	}
-	of := outputFiles{Dir: dir, Env: filepath.Join(dir, outputFileName), Secret: filepath.Join(dir, secretFileName), Root: dir}
+	of := outputFiles{Dir: dir, Env: filepath.Join(dir, outputFileName), Secret: filepath.Join(dir, secretFileName), Vars: filepath.Join(dir, varsFileName), Root: dir}
 	if v, ok := pd.Lookup("DRONE_OUTPUT"); ok && v != "" {
 		of.Own, of.Env, of.Root = v, wsPath(v, ws), ws
 	}
@@ -277,8 +282,28 @@ func (r *runner) outputFiles(pd *Planned, ws string) (outputFiles, error) {
 // directory, parsed as the runners parse them (godotenv). The secret
 // outputs join the run's mask, so they are masked wherever a later step
 // prints them.
-func (r *runner) readOutputs(of outputFiles) stepOutputs {
+func (r *runner) readOutputs(of outputFiles, declared []outputVar) stepOutputs {
 	vars := map[string]string{}
+	if len(declared) > 0 {
+		b, err := files.Workspace(of.Dir).ReadRegular(of.Vars, MaxOutputFile)
+		switch {
+		case errors.Is(err, files.ErrTooLarge):
+			return stepOutputs{err: fmt.Errorf("its output variables hold more than %d MiB, hoist's limit for a step's outputs (docs/pipelines.md, Limits)", MaxOutputFile>>20)}
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return stepOutputs{err: fmt.Errorf("read its output variables: %w", err)}
+		}
+		parts := strings.Split(string(b), "\x00")
+		for i := 0; i+1 < len(parts); i += 2 {
+			for _, d := range declared {
+				if d.Name == parts[i] {
+					if d.Secret {
+						r.mask.Add(parts[i+1])
+					}
+					vars[d.Name] = parts[i+1]
+				}
+			}
+		}
+	}
 	for _, f := range []string{of.Env, of.Secret} {
 		root := of.Dir
 		if f == of.Env {
@@ -302,7 +327,9 @@ func (r *runner) readOutputs(of outputFiles) stepOutputs {
 			if f == of.Secret {
 				r.mask.Add(v)
 			}
-			vars[k] = v
+			if _, declared := vars[k]; !declared {
+				vars[k] = v
+			}
 		}
 	}
 	return stepOutputs{status: "Success", vars: vars}
@@ -330,4 +357,20 @@ func (r *runner) withOutputs(ctx context.Context, pd *Planned) (*Planned, error)
 	}
 	np.Secrets, np.Notes, np.Outputs = secrets, pd.Notes, pd.Outputs
 	return np, nil
+}
+
+// outputVarsScript is what hoist appends to a Run step's command that
+// declares outputVariables: when the command's last status is 0, each
+// declared shell variable that is set is written, name and value
+// NUL-separated (no value can hold a NUL), to the file
+// $HOIST_OUTPUT_VARIABLES; the step's status stays the command's.
+func outputVarsScript(vars []outputVar) string {
+	var b strings.Builder
+	b.WriteString("\n__hoist_status=$?\nif [ \"$__hoist_status\" -eq 0 ]; then\n")
+	for _, v := range vars {
+		// Names are shell variable names (runSpec checks them).
+		fmt.Fprintf(&b, "  if [ -n \"${%s+x}\" ]; then printf '%%s\\0%%s\\0' '%s' \"$%s\" >> \"$HOIST_OUTPUT_VARIABLES\" || exit 1; fi\n", v.Var, v.Name, v.Var)
+	}
+	b.WriteString("fi\nexit \"$__hoist_status\"\n")
+	return b.String()
 }

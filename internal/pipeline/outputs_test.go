@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -200,7 +201,7 @@ func TestReadOutputs(t *testing.T) {
 	}
 	os.WriteFile(of.Env, []byte("digest=sha256:abc\nQUOTED=\"two words\\nline\"\nexport EXP='x y'\n"), 0o644)
 	os.WriteFile(of.Secret, []byte("TOKEN=fresh-secret-4711\n"), 0o644)
-	so := r.readOutputs(of)
+	so := r.readOutputs(of, nil)
 	if so.err != nil || so.vars["digest"] != "sha256:abc" || so.vars["QUOTED"] != "two words\nline" || so.vars["EXP"] != "x y" || so.vars["TOKEN"] != "fresh-secret-4711" {
 		t.Errorf("%+v", so)
 	}
@@ -209,12 +210,12 @@ func TestReadOutputs(t *testing.T) {
 	}
 
 	// An earlier run's files are gone when the step starts again.
-	if of, _ = r.outputFiles(pd, t.TempDir()); r.readOutputs(of).vars["digest"] != "" {
+	if of, _ = r.outputFiles(pd, t.TempDir()); r.readOutputs(of, nil).vars["digest"] != "" {
 		t.Errorf("an earlier run's outputs are read")
 	}
 	// Too large.
 	os.WriteFile(of.Env, []byte("X="+strings.Repeat("a", MaxOutputFile)+"\n"), 0o644)
-	if so := r.readOutputs(of); so.err == nil || !strings.Contains(so.err.Error(), "output.env holds more than 1 MiB, hoist's limit for a step's outputs") {
+	if so := r.readOutputs(of, nil); so.err == nil || !strings.Contains(so.err.Error(), "output.env holds more than 1 MiB, hoist's limit for a step's outputs") {
 		t.Errorf("too large: %+v", so.err)
 	}
 	// A link out of the output directory (a step in a container made it)
@@ -225,7 +226,73 @@ func TestReadOutputs(t *testing.T) {
 	if err := os.Symlink(outside, of.Env); err != nil {
 		t.Fatal(err)
 	}
-	if so := r.readOutputs(of); so.err == nil || so.vars["HOST"] != "" {
+	if so := r.readOutputs(of, nil); so.err == nil || so.vars["HOST"] != "" {
 		t.Errorf("a link out was followed: %+v", so)
 	}
+}
+
+// A Run step's declared outputVariables are read from its shell when the
+// command is done (Harness's "export myVar=varValue" with outputVariables:
+// [- name: myVar]): the lines hoist appends write each set variable,
+// any value, and keep the command's status; a command that fails writes
+// none. A declared name that is no shell variable's is a problem.
+func TestRunStepOutputVariables(t *testing.T) {
+	r := &runner{mask: mask.NewSet(), root: t.TempDir()}
+	pd := &Planned{Step: &Step{Identifier: "a", Stage: &Stage{Identifier: "s"}}}
+	decl := []outputVar{{Name: "myVar", Var: "myVar"}, {Name: "ALIAS", Var: "src"}, {Name: "KEY", Var: "KEY", Secret: true}, {Name: "UNSET", Var: "UNSET"}}
+	for _, sh := range []string{"sh", "bash"} {
+		for _, c := range []struct {
+			cmd  string
+			code int
+			want map[string]string
+		}{
+			{"export myVar=varValue; src=\"two\nlines 'and' \\\"quotes\\\" \\$HOME\"; KEY=secret-out-2231; true", 0,
+				map[string]string{"myVar": "varValue", "ALIAS": "two\nlines 'and' \"quotes\" $HOME", "KEY": "secret-out-2231"}},
+			{"export myVar=varValue; false", 1, map[string]string{}},
+		} {
+			of, err := r.outputFiles(pd, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(sh, "-c", c.cmd+outputVarsScript(decl))
+			cmd.Env = []string{"HOIST_OUTPUT_VARIABLES=" + of.Vars, "PATH=" + os.Getenv("PATH")}
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != c.code {
+				t.Errorf("%s: exit %d, want %d: %s", sh, code, c.code, out)
+			}
+			so := r.readOutputs(of, decl)
+			if so.err != nil || len(so.vars) != len(c.want) {
+				t.Errorf("%s %q: outputs %q %v, want %q", sh, c.cmd, so.vars, so.err, c.want)
+			}
+			for k, v := range c.want {
+				if so.vars[k] != v {
+					t.Errorf("%s: %s=%q, want %q", sh, k, so.vars[k], v)
+				}
+			}
+		}
+	}
+	if got := r.mask.String("secret-out-2231"); got != "****" {
+		t.Errorf("a Secret output variable is not masked: %q", got)
+	}
+
+	_, probs := validate(t, "x.yaml", []byte(`pipeline:
+  identifier: p
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {identifier: a, type: Run, spec: {command: echo, outputVariables: [{name: "x; rm -rf /"}, {name: ok, type: Number}]}}
+`))
+	expect(t, probs, want{"11:90", `"x; rm -rf /" is not a shell variable's name`, "letters, digits and _"}, want{"11:130", `type "Number": want String or Secret`, ""})
 }

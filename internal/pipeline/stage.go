@@ -158,7 +158,7 @@ func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepRepor
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	if err == nil {
-		so := r.readOutputs(of)
+		so := r.readOutputs(of, pd.Run.OutputVars)
 		r.outputs.set(s.Stage.Identifier, s.Identifier, so)
 		if so.err != nil {
 			fmt.Fprintf(log, "warning: %v: the steps that name its outputs fail\n", r.mask.String(so.err.Error()))

@@ -189,18 +189,24 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, of outp
 	set.Add(secrets...)
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
-	if pd.Run.Image != "" {
-		env["DRONE_OUTPUT"], env["HARNESS_OUTPUT_SECRET_FILE"] = outputMount+"/"+outputFileName, outputMount+"/"+secretFileName
-		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, env["PLUGIN_ARTIFACT_FILE"] != "", []string{"-v", of.Dir + ":" + outputMount}, []string{shell, "-c", pd.Run.Command}, w))
+	script := pd.Run.Command
+	if len(pd.Run.OutputVars) > 0 {
+		// The declared outputVariables, read from the shell when the
+		// command is done, as Harness reads them.
+		script += outputVarsScript(pd.Run.OutputVars)
 	}
-	env["DRONE_OUTPUT"], env["HARNESS_OUTPUT_SECRET_FILE"] = of.Env, of.Secret
+	if pd.Run.Image != "" {
+		env["DRONE_OUTPUT"], env["HARNESS_OUTPUT_SECRET_FILE"], env["HOIST_OUTPUT_VARIABLES"] = outputMount+"/"+outputFileName, outputMount+"/"+secretFileName, outputMount+"/"+varsFileName
+		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, env["PLUGIN_ARTIFACT_FILE"] != "", []string{"-v", of.Dir + ":" + outputMount}, []string{shell, "-c", script}, w))
+	}
+	env["DRONE_OUTPUT"], env["HARNESS_OUTPUT_SECRET_FILE"], env["HOIST_OUTPUT_VARIABLES"] = of.Env, of.Secret, of.Vars
 	for k, v := range r.hostEnv() {
 		if _, set := env[k]; !set {
 			env[k] = v
 		}
 	}
 	env["HARNESS_WORKSPACE"] = ws
-	cmd := command(context.Background(), environ(env), shell, "-c", pd.Run.Command)
+	cmd := command(context.Background(), environ(env), shell, "-c", script)
 	cmd.Dir = ws
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
