@@ -77,8 +77,9 @@ committed. It is for one machine, not a CI server: see docs/pipelines.md.`,
 			}
 			file := abs(env, args[0])
 			p, err := pipeline.Parse(file)
+			var pl *pipeline.Plan
 			if p != nil {
-				_, err = pipeline.MakePlan(ctx, p, pipeline.PlanOptions{Seq: 1, Codebase: pipeline.ReadCodebase(ctx, gitOf(env), env.WorkDir),
+				pl, err = pipeline.MakePlan(ctx, p, pipeline.PlanOptions{Seq: 1, Codebase: pipeline.ReadCodebase(ctx, gitOf(env), env.WorkDir),
 					Connectors: nil, BuildxOnK8: buildxOnK8(env)})
 			}
 			if err != nil {
@@ -98,6 +99,9 @@ committed. It is for one machine, not a CI server: see docs/pipelines.md.`,
 				for _, f := range p.Ignored {
 					fmt.Fprintln(env.Stdout, "  "+f)
 				}
+			}
+			for _, w := range pl.WarningLines() {
+				fmt.Fprintln(env.Stdout, w)
 			}
 			return nil
 		},

@@ -823,6 +823,7 @@ const mirroredPipeline = `pipeline:
                       PLUGIN_DIGEST_FILE: out/digest.txt
                       DRONE_OUTPUT: out/output.env
                       PLUGIN_ARTIFACT_FILE: out/artifact.json
+              - step: {identifier: show, type: Run, spec: {command: 'echo "built <+steps.build.output.outputVariables.digest>"'}}
 `
 
 // One engine, given to the steps: the run starts it configured for what
@@ -867,6 +868,8 @@ func TestPipelineEngineAndOutputPaths(t *testing.T) {
 	if got := f.Docker.RunImage(t, reg.Host+"/team/app:1", "cat", "/m.txt"); got != "via-mirror" {
 		t.Errorf("the image prints %q", got)
 	}
+	// The step's own DRONE_OUTPUT is where its outputs are read from.
+	assertContains(t, r, "[s.show] built "+digest+"\n")
 	stage := filepath.Join(ws, "s")
 	for file, want := range map[string]string{"out/digest.txt": digest, "out/output.env": digest, "out/artifact.json": digest} {
 		b, err := os.ReadFile(filepath.Join(stage, file))

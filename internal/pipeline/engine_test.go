@@ -29,6 +29,7 @@ func TestEngineNeedsOfTheSteps(t *testing.T) {
         identifier: s
         type: CI
         spec:
+          cloneCodebase: true
           runtime: {type: Cloud, spec: {}}
           execution:
             steps:

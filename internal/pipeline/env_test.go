@@ -121,8 +121,8 @@ func indent(s, by string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-const cloud = "          runtime: {type: Cloud, spec: {}}\n"
-const k8s = "          infrastructure: {type: KubernetesDirect, spec: {namespace: default}}\n"
+const cloud = "          cloneCodebase: true\n          runtime: {type: Cloud, spec: {}}\n"
+const k8s = "          cloneCodebase: true\n          infrastructure: {type: KubernetesDirect, spec: {namespace: default}}\n"
 
 // Each step type's fields become the variables a runner sends
 // (docs/ci.md's table; ../spec §4.1), plus what the infrastructure adds.
@@ -255,7 +255,7 @@ spec: {connectorRef: aws, region: eu-west-3, account: "123456789012", imageName:
 		"          execution:\n            steps:\n              - step: {identifier: g, type: BuildAndPushGAR, spec: {connectorRef: aws, host: h, projectID: p, imageName: i, tags: [\"1\"]}}\n"+
 		"              - step: {identifier: d, type: BuildAndPushDockerRegistry, spec: {connectorRef: nope, repo: app, tags: [\"1\"]}}\n"))
 	_, err = MakePlan(context.Background(), p, PlanOptions{Seq: 1, Connectors: conns, Secret: func(string) (string, bool) { return "x", true }})
-	if err == nil || !strings.Contains(err.Error(), "x.yaml:11:") || !strings.Contains(err.Error(), "a BuildAndPushGAR step needs a gcp connector; aws is a aws connector") ||
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:12:") || !strings.Contains(err.Error(), "a BuildAndPushGAR step needs a gcp connector; aws is a aws connector") ||
 		!strings.Contains(err.Error(), `connector "nope" is not in the connectors file`) {
 		t.Errorf("%v", err)
 	}
@@ -283,7 +283,7 @@ func TestBuildTool(t *testing.T) {
 		infra  string
 		buildx bool
 		tool   string
-	}{{k8s, false, "kaniko"}, {cloud, false, "buildkit"}, {"          infrastructure: {type: VM, spec: {}}\n", false, "buildkit"}} {
+	}{{k8s, false, "kaniko"}, {cloud, false, "buildkit"}, {"          cloneCodebase: true\n          infrastructure: {type: VM, spec: {}}\n", false, "buildkit"}} {
 		_, pd := stepEnv(t, c.infra, step, nil)
 		if pd.Tool != c.tool {
 			t.Errorf("%q: tool %s, want %s", c.infra, pd.Tool, c.tool)

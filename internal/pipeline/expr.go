@@ -44,6 +44,12 @@ type Scope struct {
 	memo map[string]memo
 	// index finds a variable of the pipeline or the stage by name.
 	index map[string]map[string]int
+	// outputs resolves another step's output variable (OutputRef); nil
+	// where none can be had (variables, conditions): before the run it
+	// gives OutputPlaceholder, during the run the step's value.
+	outputs func(OutputRef) (string, error)
+	// used collects the outputs the scope's expressions name.
+	used *[]OutputRef
 }
 
 // Expressions are the expressions hoist resolves, for docs and errors.
@@ -315,6 +321,11 @@ func (sc *Scope) lookup(e string, resolve bool) (string, error) {
 		}
 		return v, nil
 	}
+	if ref, ok, err := parseOutputRef(e); err != nil {
+		return "", err
+	} else if ok {
+		return sc.output(ref, resolve)
+	}
 	scope, rest, _ := strings.Cut(e, ".")
 	switch scope {
 	case "pipeline":
@@ -368,7 +379,7 @@ func (sc *Scope) lookup(e string, resolve bool) (string, error) {
 			return sc.Codebase.CommitSha[:min(7, len(sc.Codebase.CommitSha))], nil
 		}
 	}
-	return "", fmt.Errorf("unknown expression <+%s>: hoist resolves <+%s>", clip(e), strings.Join(Expressions, ">, <+"))
+	return "", fmt.Errorf("unknown expression <+%s>: hoist resolves <+%s>", clip(e), strings.Join(append(slices.Clone(Expressions), OutputForms...), ">, <+"))
 }
 
 // variable says whether vars has one named n (resolve finds it).

@@ -24,6 +24,7 @@ const modePipeline = `pipeline:
         identifier: s
         type: CI
         spec:
+          cloneCodebase: true
           runtime: {type: Cloud, spec: {}}
           execution:
             steps:
@@ -88,19 +89,6 @@ func TestDryRunIsNoPush(t *testing.T) {
 	containerReport(rep, both, out, t.TempDir(), true)
 	if len(rep.Pushed) != 1 {
 		t.Errorf("both: reported %+v", rep)
-	}
-}
-
-// The mode keys the plan weighs between a stage and a step are the
-// settings table's names of no-push (with its alias) and push-only.
-func TestModeKeysAreTheSettings(t *testing.T) {
-	for _, k := range []string{"PLUGIN_NO_PUSH", "PLUGIN_DRY_RUN", "PLUGIN_PUSH_ONLY"} {
-		if !slices.Contains(modeKeys, k) {
-			t.Errorf("%s is not a mode key: %q", k, modeKeys)
-		}
-	}
-	if len(modeKeys) != 3 {
-		t.Errorf("mode keys %q", modeKeys)
 	}
 }
 

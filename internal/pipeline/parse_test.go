@@ -194,6 +194,8 @@ func TestValidateProblems(t *testing.T) {
 		want{"15:21", "step b.spec.connectorRef is required", ""},
 		want{"16:30", "step b.spec.tags[0]: unknown expression <+pipeline.sequenceID>: hoist resolves <+pipeline.sequenceId>", ""},
 		want{"18:19", `step identifier "b" is used twice in stage s1 (first at 12:19)`, "its own identifier"},
+		want{"12:19", "step b: stage s1 does not clone the codebase", "set spec.cloneCodebase: true on stage s1"},
+		want{"18:19", "step b: stage s1 does not clone the codebase (cloneCodebase is false or left out), so its workspace starts empty: the build's context . and Dockerfile Dockerfile are not there", "set spec.cloneCodebase: true on stage s1"},
 		want{"21:21", "step b.spec.region is required", ""},
 		want{"25:21", "envVariable is not a field hoist knows; did you mean envVariables?", "write envVariables"},
 		want{"29:25", "BuildAndPushGCS is not a step type hoist runs", "use one of BuildAndPushDockerRegistry, BuildAndPushECR"},
@@ -219,45 +221,118 @@ func TestYAMLErrors(t *testing.T) {
 	expect(t, probs, want{"1:1", "the file is empty", ""})
 }
 
-// A stage-level PLUGIN_NO_PUSH reaches every step; a push-only step's own
-// mode wins, with a notice, instead of the peers' conflict.
-func TestStageModeYieldsToStep(t *testing.T) {
-	pl, probs := validate(t, "x.yaml", []byte(`pipeline:
+// A stage's variables reach every step of the stage as a Harness runner
+// sends them (../spec/settings.md §4.2): the stage's first, then what
+// the step's spec gives, the step's envVariables last; the step wins a
+// name both set and nothing is dropped. A stage-level PLUGIN_NO_PUSH thus
+// reaches a push-only step, and the plan says what the plugin says of
+// the pair (the plugin refuses it, exit 2): before the fix the runner
+// dropped the stage's PLUGIN_NO_PUSH on that step and ran a push the
+// plugin, given what Harness sends, refuses.
+func TestStageVariablesAsHarnessSendsThem(t *testing.T) {
+	pipe := func(stageVars, stepSpec string) []byte {
+		return []byte(`pipeline:
   identifier: x
   stages:
     - stage:
         identifier: s
         type: CI
         variables:
-          - {name: PLUGIN_NO_PUSH, type: String, value: "true"}
+` + stageVars + `
         spec:
+          cloneCodebase: true
           runtime: {type: Cloud, spec: {}}
           execution:
             steps:
               - step:
                   identifier: build
                   type: BuildAndPushDockerRegistry
-                  spec: {connectorRef: c, repo: app, tags: [a]}
+                  spec: {connectorRef: c, repo: app, tags: [a], envVariables: {PLUGIN_TAR_PATH: app.tar}}
               - step:
                   identifier: push
                   type: BuildAndPushDockerRegistry
-                  spec: {connectorRef: c, repo: app, tags: [a], envVariables: {PLUGIN_PUSH_ONLY: "true"}}
-`))
-	if probs != nil {
-		t.Fatal(probs)
+                  spec: ` + stepSpec + `
+`)
 	}
-	for _, pd := range pl.Steps {
-		v, _ := pd.Lookup("PLUGIN_NO_PUSH")
-		switch pd.Step.Identifier {
-		case "build":
-			if v != "true" || pd.Pushes {
-				t.Errorf("build: PLUGIN_NO_PUSH=%q pushes=%v", v, pd.Pushes)
+	type env map[string]string
+	for _, c := range []struct {
+		name, stageVars, stepSpec string
+		// want is what the push step's environment holds ("" absent).
+		want env
+		// problem is the plan's problem (the plugin's refusal), if any.
+		problem string
+	}{{
+		name:      "stage no-push and a push-only step: both sent, refused as the plugin refuses them",
+		stageVars: `          - {name: PLUGIN_NO_PUSH, type: String, value: "true"}`,
+		stepSpec:  `{connectorRef: c, repo: app, tags: [a], envVariables: {PLUGIN_PUSH_ONLY: "true", PLUGIN_SOURCE_TAR_PATH: app.tar}}`,
+		want:      env{"PLUGIN_NO_PUSH": "true", "PLUGIN_PUSH_ONLY": "true"},
+		problem:   "step push: inputs no-push and push-only cannot be used together",
+	}, {
+		name:      "the push step resets the stage's no-push: the step wins",
+		stageVars: `          - {name: PLUGIN_NO_PUSH, type: String, value: "true"}`,
+		stepSpec:  `{connectorRef: c, repo: app, tags: [a], envVariables: {PLUGIN_NO_PUSH: "false", PLUGIN_PUSH_ONLY: "true", PLUGIN_SOURCE_TAR_PATH: app.tar}}`,
+		want:      env{"PLUGIN_NO_PUSH": "false", "PLUGIN_PUSH_ONLY": "true"},
+	}, {
+		name:      "a stage variable and a step envVariable of one name: the step's",
+		stageVars: `          - {name: PLUGIN_BUILD_ARGS, type: String, value: "A=stage"}`,
+		stepSpec:  `{connectorRef: c, repo: app, tags: [a], envVariables: {PLUGIN_BUILD_ARGS: "A=step"}}`,
+		want:      env{"PLUGIN_BUILD_ARGS": "A=step"},
+	}, {
+		name:      "a stage variable and a spec field of one name: the spec's",
+		stageVars: `          - {name: PLUGIN_TAGS, type: String, value: "from-stage"}`,
+		stepSpec:  `{connectorRef: c, repo: app, tags: [from-spec]}`,
+		want:      env{"PLUGIN_TAGS": "from-spec"},
+	}, {
+		name:      "stage dry-run and step no-push: both names sent as they are",
+		stageVars: `          - {name: PLUGIN_DRY_RUN, type: String, value: "false"}`,
+		stepSpec:  `{connectorRef: c, repo: app, tags: [a], envVariables: {PLUGIN_NO_PUSH: "true"}}`,
+		want:      env{"PLUGIN_DRY_RUN": "false", "PLUGIN_NO_PUSH": "true"},
+	}, {
+		name:      "a stage variable the step does not set reaches it",
+		stageVars: `          - {name: PLUGIN_LABELS_EXTRA, type: String, value: "kept"}`,
+		stepSpec:  `{connectorRef: c, repo: app, tags: [a]}`,
+		want:      env{"PLUGIN_LABELS_EXTRA": "kept", "PLUGIN_NO_PUSH": ""},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := ParseBytes("x.yaml", pipe(c.stageVars, c.stepSpec))
+			if err != nil {
+				t.Fatal(err)
 			}
-		case "push":
-			if v != "" || !pd.Pushes || len(pd.Notes) != 1 || !strings.Contains(pd.Notes[0], "the stage's PLUGIN_NO_PUSH=true does not apply to step push, whose own PLUGIN_PUSH_ONLY wins") {
-				t.Errorf("push: PLUGIN_NO_PUSH=%q pushes=%v notes %q", v, pd.Pushes, pd.Notes)
+			pl, err := MakePlan(context.Background(), p, PlanOptions{Seq: 1})
+			var probs *Problems
+			switch {
+			case c.problem == "" && err != nil:
+				t.Fatalf("problems: %v", err)
+			case c.problem != "" && (!errors.As(err, &probs) || len(probs.Items) != 1 || !strings.Contains(probs.Items[0].Msg, c.problem)):
+				t.Fatalf("problems %v, want one: %q", err, c.problem)
 			}
-		}
+			var push *Planned
+			for _, pd := range pl.Steps {
+				if pd.Step.Identifier == "push" {
+					push = pd
+				}
+			}
+			if push == nil {
+				t.Fatal("no push step planned")
+			}
+			for k, want := range c.want {
+				got, ok := push.Lookup(k)
+				if got != want || ok != (want != "") {
+					t.Errorf("%s=%q (set %v), want %q", k, got, ok, want)
+				}
+			}
+			if len(push.Notes) > 0 {
+				t.Errorf("notes %q: the runner sends what Harness sends, without overriding", push.Notes)
+			}
+			if c.problem != "" {
+				return
+			}
+			// What the step gets is what the plugin reads from it.
+			s, err := loadSettings(push.Lookup, "/harness")
+			if err != nil || push.Settings == nil || s.NoPush != push.Settings.NoPush || s.PushOnly != push.Settings.PushOnly {
+				t.Errorf("settings %+v %v, plan's %+v", s, err, push.Settings)
+			}
+		})
 	}
 }
 

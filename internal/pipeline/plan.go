@@ -64,6 +64,10 @@ type Planned struct {
 	Pushes bool
 	// Tool is kaniko or buildkit for a Build and Push step.
 	Tool string
+	// Outputs are the other steps' outputs the step's spec names: the
+	// runner plans the step again with their values just before it runs
+	// (until then they are OutputPlaceholder).
+	Outputs []OutputRef
 }
 
 // PushOnly reports a push-only Build and Push step (PLUGIN_PUSH_ONLY):
@@ -112,22 +116,27 @@ type Plan struct {
 	Seq      int
 	// ExecutionID is the run's HARNESS_EXECUTION_ID (see PlanOptions).
 	ExecutionID string
+	// opts are the options the plan was made with: the runner plans a
+	// step again with them once the outputs it names are known.
+	opts PlanOptions
+	// Warnings are what may fail at run time without being certain to:
+	// validate prints them, run logs them; they stop nothing.
+	Warnings []Problem
 }
 
-// modeKeys are the environment names of the settings that choose a
-// step's mode (no-push with its alias, push-only), from the settings
-// table.
-var modeKeys = func() []string {
-	var keys []string
-	for _, f := range settings.Fields() {
-		if f.Flag == "no-push" || f.Flag == "push-only" {
-			keys = append(keys, f.Env...)
+// WarningLines are the plan's warnings as FILE:LINE:COL: warning: ...
+// lines, with their fix.
+func (pl *Plan) WarningLines() []string {
+	var out []string
+	for _, w := range pl.Warnings {
+		l := fmt.Sprintf("%s:%s: warning: %s", pl.Pipeline.File, w.Pos, w.Msg)
+		if w.Hint != "" {
+			l += "\n    fix: " + w.Hint
 		}
+		out = append(out, l)
 	}
-	return keys
-}()
-
-func truthy(v string) bool { b, err := strconv.ParseBool(strings.TrimSpace(v)); return err == nil && b }
+	return out
+}
 
 // MakePlan plans every step and checks what can be checked before a run:
 // the step types' fields, the expressions, the settings each step would
@@ -135,7 +144,7 @@ func truthy(v string) bool { b, err := strconv.ParseBool(strings.TrimSpace(v)); 
 // once. Cancelling ctx stops it.
 func MakePlan(ctx context.Context, p *Pipeline, o PlanOptions) (*Plan, error) {
 	ps := &parser{probs: &Problems{File: p.File, Items: append([]Problem(nil), p.probs...)}, ignored: map[string]bool{}}
-	pl := &Plan{Pipeline: p, Steps: map[*Step]*Planned{}, Seq: o.Seq, ExecutionID: o.ExecutionID}
+	pl := &Plan{Pipeline: p, Steps: map[*Step]*Planned{}, Seq: o.Seq, ExecutionID: o.ExecutionID, opts: o}
 	validating := o.Secret == nil
 	secret := o.Secret
 	if validating {
@@ -180,6 +189,10 @@ func MakePlan(ctx context.Context, p *Pipeline, o PlanOptions) (*Plan, error) {
 		}
 	}
 	sort.Strings(p.Ignored)
+	sort.SliceStable(pl.Warnings, func(i, j int) bool {
+		a, b := pl.Warnings[i].Pos, pl.Warnings[j].Pos
+		return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
+	})
 	if len(ps.probs.Items) > 0 {
 		ps.probs.sort()
 		return pl, ps.probs
@@ -209,8 +222,12 @@ func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, scope func(*Stage
 	// built are the references the stage's earlier steps record their
 	// images under (PLUGIN_SOURCE_IMAGE hands over through them).
 	var built []name.Tag
+	// runBefore: a Run step of an earlier group, which may make what a
+	// later build needs in the workspace.
+	runBefore := false
 	for _, group := range st.Steps {
 		var groupBuilt []name.Tag
+		groupRuns := false
 		for _, s := range group {
 			if prev, dup := stepIDs[s.Identifier]; dup && s.Identifier != "" {
 				ps.probs.addAt(s.Pos, "give each step of a stage its own identifier", "step identifier %q is used twice in stage %s (first at %s)", s.Identifier, st.Identifier, prev)
@@ -221,12 +238,20 @@ func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, scope func(*Stage
 			if s.When.Condition != "" {
 				checkCondition(ps, sc, s.When)
 			}
+			// A step's spec may name the outputs of the steps before it,
+			// known when it is about to run: placeholders until then.
+			var used []OutputRef
+			sc.outputs, sc.used = placeholderOutputs, &used
 			pd := planStep(ps, sc, s, o)
 			if pd == nil {
 				continue
 			}
-			pd.Secrets = secrets
+			pd.Secrets, pd.Outputs = secrets, used
 			pl.Steps[s] = pd
+			groupRuns = groupRuns || pd.Kind == "run"
+			if pd.Kind == "build" && !st.CloneCodebase {
+				checkNoCodebase(ps, pl, pd, st, runBefore)
+			}
 			if pd.Kind != "build" || pd.Settings == nil {
 				continue
 			}
@@ -238,12 +263,72 @@ func planStage(ps *parser, pl *Plan, st *Stage, o PlanOptions, scope func(*Stage
 			}
 		}
 		built = append(built, groupBuilt...)
+		runBefore = runBefore || groupRuns
 	}
+}
+
+// checkNoCodebase reports a build whose context (and Dockerfile) is in
+// the workspace of a stage that does not clone the codebase
+// (cloneCodebase false, or left out: Harness's default): the workspace
+// starts empty, so the build finds no Dockerfile. With a Run step in an
+// earlier group of the stage, which may make the files, it is a
+// warning (validate prints it, the step's log says it); without one, a
+// problem. A context elsewhere (a URL, a path outside the workspace)
+// is none of this.
+func checkNoCodebase(ps *parser, pl *Plan, pd *Planned, st *Stage, runBefore bool) {
+	// By the typed settings, or, when they have a problem of their own
+	// (reported), by the variables that name the mode and the paths.
+	pushOnly, ctxDir, dockerfile := false, ".", ""
+	if s := pd.Settings; s != nil {
+		pushOnly, ctxDir, dockerfile = s.PushOnly, s.Context, s.Dockerfile
+	} else {
+		v, _ := pd.Lookup("PLUGIN_PUSH_ONLY")
+		b, err := strconv.ParseBool(v)
+		pushOnly = err == nil && b
+		if v, ok := pd.Lookup("PLUGIN_CONTEXT"); ok {
+			ctxDir = v
+		}
+		dockerfile, _ = pd.Lookup("PLUGIN_DOCKERFILE")
+	}
+	if pushOnly || strings.Contains(ctxDir+dockerfile, OutputPlaceholder) {
+		return
+	}
+	if ctxDir == "" {
+		ctxDir = "."
+	}
+	if strings.Contains(ctxDir, "://") || strings.HasPrefix(ctxDir, "git@") || !inRunnerWorkspace(ctxDir) {
+		return
+	}
+	if dockerfile == "" {
+		dockerfile = path.Join(ctxDir, "Dockerfile")
+	}
+	if !inRunnerWorkspace(dockerfile) && !inRunnerWorkspace(ctxDir) {
+		return
+	}
+	pos := pd.Step.Pos
+	msg := fmt.Sprintf("step %s: stage %s does not clone the codebase (cloneCodebase is false or left out), so its workspace starts empty: the build's context %s and Dockerfile %s", pd.Step.Identifier, st.Identifier, ctxDir, dockerfile)
+	if runBefore {
+		w := Problem{Pos: pos, Msg: msg + " are there only if an earlier Run step of the stage writes them", Hint: "set spec.cloneCodebase: true on stage " + st.Identifier + " unless an earlier Run step writes the context"}
+		pl.Warnings = append(pl.Warnings, w)
+		pd.Notes = append(pd.Notes, "warning: "+w.Msg)
+		return
+	}
+	ps.probs.addAt(pos, "set spec.cloneCodebase: true on stage "+st.Identifier+", or write the context in a Run step before this one",
+		"%s are not there (no earlier Run step of the stage writes them)", msg)
+}
+
+// inRunnerWorkspace reports a path a runner resolves in the workspace:
+// relative, or under /harness.
+func inRunnerWorkspace(p string) bool {
+	return !path.IsAbs(p) || p == "/harness" || strings.HasPrefix(p, "/harness/")
 }
 
 // checkSourceImage reports a PLUGIN_SOURCE_IMAGE that no earlier step of
 // the stage builds (the document's -buildx suffix).
 func checkSourceImage(ps *parser, pd *Planned, st *Stage, src string, built []name.Tag) {
+	if strings.Contains(src, OutputPlaceholder) {
+		return // an earlier step's output: known when the step runs
+	}
 	ref, err := name.ParseReference(src, name.WithDefaultTag("latest"))
 	if err != nil {
 		return // the settings check reports it
@@ -352,25 +437,6 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 	}
 	spec, bs := r.buildEnv(s, st.Infra)
 	pd.BaseConnector = bs.BaseConnector
-	// A step's own mode wins over the stage's: a stage-level
-	// PLUGIN_NO_PUSH does not make a push-only step a conflict.
-	own := map[string]bool{}
-	for _, e := range spec {
-		if slices.Contains(modeKeys, e.Name) && truthy(e.Value) {
-			own[e.Name] = true
-		}
-	}
-	if len(own) > 0 {
-		kept := stageEnv[:0]
-		for _, e := range stageEnv {
-			if slices.Contains(modeKeys, e.Name) && truthy(e.Value) && !own[e.Name] {
-				pd.Notes = append(pd.Notes, fmt.Sprintf("notice: the stage's %s=%s does not apply to step %s, whose own %s wins", e.Name, e.Value, s.Identifier, strings.Join(slices.Sorted(maps.Keys(own)), ", ")))
-				continue
-			}
-			kept = append(kept, e)
-		}
-		stageEnv = kept
-	}
 	var creds []kv
 	if o.Connectors != nil {
 		var err error
@@ -378,6 +444,12 @@ func planStep(ps *parser, sc *Scope, s *Step, o PlanOptions) *Planned {
 			ps.probs.addAt(bs.ConnPos, "add it to the connectors file (docs/pipelines.md)", "step %s: %v", s.Identifier, err)
 		}
 	}
+	// As a Harness runner merges them (../spec/settings.md §4.2): the
+	// stage's variables, then what the step's spec gives, its
+	// envVariables last, so the step wins a name both set, and nothing
+	// else is dropped: a stage-level PLUGIN_NO_PUSH reaches a push-only
+	// step as it does under Harness, and the step's settings decide
+	// what the pair means exactly as the plugin decides it.
 	pd.Env = slices.Concat(base, stageEnv, creds, spec, id)
 	for i := range pd.Env {
 		pd.Env[i].Value = strings.TrimSpace(pd.Env[i].Value)
@@ -409,8 +481,16 @@ func checkSettings(ps *parser, pd *Planned) {
 				if placeholder.MatchString(e.Value) {
 					hint = "replace the placeholder " + e.Value + " with a real value"
 				}
+				if strings.Contains(e.Value, OutputPlaceholder) {
+					// A setting from an earlier step's output: checked
+					// with its value when the step is about to run.
+					return
+				}
 				break
 			}
+		}
+		if strings.Contains(msg, OutputPlaceholder) {
+			return
 		}
 		ps.probs.addAt(pos, hint, "step %s: %s", pd.Step.Identifier, msg)
 	}

@@ -16,12 +16,18 @@ var passthrough = append([]string{"HOME", "PATH", "USER", "TMPDIR", "XDG_CACHE_H
 // processEnv is a step's environment as it runs in this process: the
 // runner's, its paths under /harness mapped into the workspace, and
 // hoist's own home, caches and daemon.
-func (r *runner) processEnv(pd *Planned, ws string) (map[string]string, []string) {
+func (r *runner) processEnv(pd *Planned, ws string, of outputFiles) (map[string]string, []string) {
 	m := r.hostEnv()
 	for _, e := range pd.Env {
 		m[e.Name] = InWorkspace(e.Value, ws)
 	}
 	m["DRONE_WORKSPACE"] = ws
+	// The step's output files: its own DRONE_OUTPUT when its variables
+	// name one, else the runner's.
+	if of.Own == "" {
+		m["DRONE_OUTPUT"] = of.Env
+	}
+	m["HARNESS_OUTPUT_SECRET_FILE"] = of.Secret
 	return m, environ(m)
 }
 

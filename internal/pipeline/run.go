@@ -90,6 +90,8 @@ type runner struct {
 	// engine is the run's BuildKit engine, given to every step that
 	// builds in this process (nil when none does).
 	engine *engine.Engine
+	// outputs are what the steps that ran left for the later ones.
+	outputs outputStore
 }
 
 // Run validates and runs a pipeline. A pipeline with problems runs
@@ -199,6 +201,9 @@ func (r *runner) makePlan(ctx context.Context, p *Pipeline) error {
 	o.Logf("pipeline %s (%s), sequence %d", p.Identifier, p.File, seq)
 	if len(p.Ignored) > 0 {
 		o.Logf("accepted, not acted on: %s", strings.Join(p.Ignored, ", "))
+	}
+	for _, w := range plan.WarningLines() {
+		o.Logf("%s", w)
 	}
 	return nil
 }

@@ -105,6 +105,10 @@ func (r *runner) runStage(ctx context.Context, st *Stage) bool {
 		}
 		wg.Wait()
 		for _, rep := range reps {
+			if rep.Status != "Success" {
+				// A step's outputs are read only when it succeeds.
+				r.outputs.set(rep.Stage, rep.Identifier, stepOutputs{status: rep.Status})
+			}
 			r.add(rep)
 			if rep.Status == "Failed" || rep.Status == "Cancelled" {
 				failed = true
@@ -129,20 +133,37 @@ func (r *runner) runStep(ctx context.Context, pd *Planned, ws string) *StepRepor
 		fmt.Fprintln(log, r.mask.String(n))
 	}
 	start := time.Now()
-	var err error
-	switch pd.Kind {
-	case "build":
-		if pd.Tool == "kaniko" || r.o.Isolation == "container" {
-			err = r.containerStep(ctx, pd, ws, log, rep)
-		} else {
-			err = r.buildStep(ctx, pd, ws, log, rep)
+	// The outputs of the steps before it that its spec names, now that
+	// they have run; then its output files (DRONE_OUTPUT and
+	// HARNESS_OUTPUT_SECRET_FILE, as Harness gives every step).
+	var of outputFiles
+	np, err := r.withOutputs(ctx, pd)
+	if err == nil {
+		pd = np
+		of, err = r.outputFiles(pd, ws)
+	}
+	if err == nil {
+		switch pd.Kind {
+		case "build":
+			if pd.Tool == "kaniko" || r.o.Isolation == "container" {
+				err = r.containerStep(ctx, pd, ws, of, log, rep)
+			} else {
+				err = r.buildStep(ctx, pd, ws, of, log, rep)
+			}
+		case "scan":
+			err = r.scanStep(ctx, pd, ws, of, log, rep)
+		case "run":
+			err = r.runCommand(ctx, pd, ws, of, log)
 		}
-	case "scan":
-		err = r.scanStep(ctx, pd, ws, log, rep)
-	case "run":
-		err = r.runCommand(ctx, pd, ws, log)
 	}
 	rep.Seconds = time.Since(start).Seconds()
+	if err == nil {
+		so := r.readOutputs(of, pd.Run.OutputVars)
+		r.outputs.set(s.Stage.Identifier, s.Identifier, so)
+		if so.err != nil {
+			fmt.Fprintf(log, "warning: %v: the steps that name its outputs fail\n", r.mask.String(so.err.Error()))
+		}
+	}
 	// Whatever the step's own mask missed, the run's catches.
 	err = mask.Error(r.stepMask(pd), err)
 	switch {

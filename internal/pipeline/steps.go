@@ -32,8 +32,8 @@ func loadSettings(lookup func(string) (string, bool), ws string) (*settings.Sett
 
 // buildStep runs a Build and Push step in this process, on the step
 // engine, with the settings its environment gives.
-func (r *runner) buildStep(ctx context.Context, pd *Planned, ws string, log io.Writer, rep *StepReport) error {
-	m, list := r.processEnv(pd, ws)
+func (r *runner) buildStep(ctx context.Context, pd *Planned, ws string, of outputFiles, log io.Writer, rep *StepReport) error {
+	m, list := r.processEnv(pd, ws, of)
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	set := r.stepMask(pd)
 	s, err := loadSettings(lookup, ws)
@@ -96,8 +96,9 @@ func (r *runner) runStepEngine(ctx context.Context, st step.Step, pd *Planned, l
 // the scan settings of hoist's own environment (PLUGIN_SCAN_*: the
 // database, the cache) and the step's spec (what it scans, its
 // fail_on_severity) set on the typed settings.
-func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, log io.Writer, rep *StepReport) error {
+func (r *runner) scanStep(ctx context.Context, pd *Planned, ws string, of outputFiles, log io.Writer, rep *StepReport) error {
 	m := r.scanEnv(pd)
+	m["DRONE_OUTPUT"], m["HARNESS_OUTPUT_SECRET_FILE"] = of.Env, of.Secret // a scan step's variables name none
 	list := environ(m)
 	lookup := func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	set := r.stepMask(pd)
@@ -163,7 +164,7 @@ func scanSettings(s *settings.Settings, sp scanSpec, ws string) {
 // runCommand runs a Run step: its command in a shell in the workspace,
 // or in spec.image (through the Docker daemon) with the workspace at
 // /harness, with the stage's variables and the step's envVariables.
-func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.Writer) error {
+func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, of outputFiles, log io.Writer) error {
 	env := map[string]string{}
 	// The stage's variables, their secrets masked too.
 	var secrets []string
@@ -193,16 +194,24 @@ func (r *runner) runCommand(ctx context.Context, pd *Planned, ws string, log io.
 	set.Add(secrets...)
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
-	if pd.Run.Image != "" {
-		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, env["PLUGIN_ARTIFACT_FILE"] != "", nil, []string{shell, "-c", pd.Run.Command}, w))
+	script := pd.Run.Command
+	if len(pd.Run.OutputVars) > 0 {
+		// The declared outputVariables, read from the shell when the
+		// command is done, as Harness reads them.
+		script += outputVarsScript(pd.Run.OutputVars)
 	}
+	if pd.Run.Image != "" {
+		env["DRONE_OUTPUT"], env["HARNESS_OUTPUT_SECRET_FILE"], env["HOIST_OUTPUT_VARIABLES"] = outputMount+"/"+outputFileName, outputMount+"/"+secretFileName, outputMount+"/"+varsFileName
+		return masked(set, r.container(ctx, pd, ws, pd.Run.Image, env, env["PLUGIN_ARTIFACT_FILE"] != "", []string{"-v", of.Dir + ":" + outputMount}, []string{shell, "-c", script}, w))
+	}
+	env["DRONE_OUTPUT"], env["HARNESS_OUTPUT_SECRET_FILE"], env["HOIST_OUTPUT_VARIABLES"] = of.Env, of.Secret, of.Vars
 	for k, v := range r.hostEnv() {
 		if _, set := env[k]; !set {
 			env[k] = v
 		}
 	}
 	env["HARNESS_WORKSPACE"] = ws
-	cmd := command(context.Background(), environ(env), shell, "-c", pd.Run.Command)
+	cmd := command(context.Background(), environ(env), shell, "-c", script)
 	cmd.Dir = ws
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -235,7 +244,7 @@ func runBounded(ctx context.Context, cmd *exec.Cmd) error {
 // containerStep runs a Build and Push step in hoist's plugin image, as a
 // CI runner runs it: the workspace at /harness, exactly the step's
 // environment (and, with --local, the routes to the local registries).
-func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log io.Writer, rep *StepReport) error {
+func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, of outputFiles, log io.Writer, rep *StepReport) error {
 	image := r.o.Images[pd.Tool]
 	if image == "" {
 		return fmt.Errorf("no plugin image for %s steps (--%s-image)", pd.Tool, pd.Tool)
@@ -252,16 +261,15 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log 
 		env["PLUGIN_REGISTRY_ROUTES"] = strings.Join(routes, ",")
 	}
 	// The step's outputs (DRONE_OUTPUT, as Harness gives plugin steps):
-	// the report's digest and references.
-	outDir := filepath.Join(r.root, ".outputs", pd.Step.Stage.Identifier, pd.Step.Identifier)
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return err
+	// the report's digest and references, and the later steps' outputs.
+	if of.Own == "" {
+		env["DRONE_OUTPUT"] = outputMount + "/" + outputFileName
 	}
-	env["DRONE_OUTPUT"] = "/hoist-output/output.env"
+	env["HARNESS_OUTPUT_SECRET_FILE"] = outputMount + "/" + secretFileName
 	set := r.stepMask(pd)
 	w := mask.NewWriter(log, set)
 	defer w.Flush()
-	runArgs := []string{"-v", outDir + ":/hoist-output"}
+	runArgs := []string{"-v", of.Dir + ":" + outputMount}
 	if pd.Tool == "buildkit" {
 		// BuildKit runs its engine in the step's container, which needs
 		// what a CI runner's privileged BuildKit step has: mounts and
@@ -269,12 +277,7 @@ func (r *runner) containerStep(ctx context.Context, pd *Planned, ws string, log 
 		// of it that works where --privileged is refused).
 		runArgs = append(runArgs, buildkitContainer...)
 	}
-	// What an earlier run with the same workspace left says nothing of
-	// this one (the step merges its outputs into the file).
-	outFile := filepath.Join(outDir, "output.env")
-	if err := os.Remove(outFile); err != nil && !os.IsNotExist(err) {
-		return err
-	}
+	outFile := of.Env
 	// The artifact file's volume, by the step's typed settings.
 	addon := pd.Settings != nil && pd.Settings.ArtifactFile != ""
 	err := r.container(ctx, pd, ws, image, env, addon, runArgs, nil, w)

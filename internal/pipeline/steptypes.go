@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -346,11 +347,68 @@ func (r *specReader) scanSpec(s *Step) scanSpec {
 type runSpec struct {
 	Command, Shell, Image string
 	Env                   []kv
+	// OutputVars are its declared outputVariables: the shell variables
+	// its outputs are read from when its command succeeded.
+	OutputVars []outputVar
+}
+
+// outputVar is a Run step's declared output variable: the output Name,
+// read from the shell variable Var (the name itself unless value names
+// another), masked when Secret.
+type outputVar struct {
+	Name, Var string
+	Secret    bool
+}
+
+// shellName is a shell variable's name: what a declared output variable
+// may be, so it can stand in the command hoist appends.
+var shellName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// outputVars reads a Run step's outputVariables: [- name: X] (with type
+// String or Secret, and value naming the shell variable when it is not
+// X), as Harness declares them.
+func (r *specReader) outputVars(n *yaml.Node, path string) []outputVar {
+	if n == nil {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		r.ps.probs.add(n, "outputVariables: [- name: MY_VAR]", "%s: want a list", path)
+		return nil
+	}
+	var out []outputVar
+	for i, it := range n.Content {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		f := r.fields(it, ip, []string{"name", "type", "value"})
+		r.ps.require(f, it, ip, "name")
+		v := outputVar{Name: r.ps.str(f["name"], ip+".name")}
+		v.Var = v.Name
+		if f["value"] != nil {
+			v.Var = r.ps.str(f["value"], ip+".value")
+		}
+		switch t := r.ps.str(f["type"], ip+".type"); t {
+		case "", "String":
+		case "Secret":
+			v.Secret = true
+		default:
+			r.ps.probs.add(f["type"], "use String or Secret", "%s.type %q: want String or Secret", ip, t)
+		}
+		ok := v.Name != ""
+		for i, x := range []string{v.Name, v.Var} {
+			if x != "" && !shellName.MatchString(x) && (i == 0 || x != v.Name) {
+				r.ps.probs.add(it, "name a shell variable: letters, digits and _", "%s: %q is not a shell variable's name", ip, clip(x))
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (r *specReader) runSpec(s *Step) runSpec {
-	f := r.fields(s.Spec, r.path, []string{"command", "shell", "image", "envVariables", "connectorRef"},
-		"outputVariables", "privileged", "imagePullPolicy", "resources", "reports", "runAsUser")
+	f := r.fields(s.Spec, r.path, []string{"command", "shell", "image", "envVariables", "connectorRef", "outputVariables"},
+		"privileged", "imagePullPolicy", "resources", "reports", "runAsUser")
 	r.ps.require(f, s.Spec, r.path, "command")
 	out := runSpec{Command: r.value(f["command"], r.path+".command"), Shell: r.value(f["shell"], r.path+".shell"), Image: r.value(f["image"], r.path+".image")}
 	switch out.Shell {
@@ -366,5 +424,6 @@ func (r *specReader) runSpec(s *Step) runSpec {
 		}
 	}
 	out.Env = r.pairs(f["envVariables"], r.path+".envVariables")
+	out.OutputVars = r.outputVars(f["outputVariables"], r.path+".outputVariables")
 	return out
 }
