@@ -171,6 +171,7 @@ type Settings struct {
 	DigestFile   string `flag:"digest-file" env:"PLUGIN_DIGEST_FILE" group:"Outputs" doc:"Write the pushed image's digest (sha256:...) to this file."`
 	OutputFile   string `flag:"output-file" env:"DRONE_OUTPUT" group:"Outputs" doc:"Write step outputs as KEY=value lines (digest, IMAGE, IMAGE_REFS, IMAGE_DIGEST_REF) to this file, as Drone and Harness read it."`
 	ArtifactFile string `flag:"artifact-file" env:"PLUGIN_ARTIFACT_FILE" group:"Outputs" doc:"Write the Harness/Drone artifact JSON (kind docker/v1) listing every pushed image to this file."`
+	CardPath     string `flag:"card-path" env:"DRONE_CARD_PATH" group:"Outputs" doc:"Write the step's card (the image, its tags, digest and size; the scan verdict and the signed repositories when there are any) here, as the peers write it for the Drone and Harness UI: /dev/stdout or /dev/stderr get it as the runner's escape sequence (Drone's runner sets /dev/stdout), any other path a JSON file. It holds nothing but those fields. Unset: no card."`
 
 	// Scan gate (Trivy). The flags keep Trivy's names and meanings.
 	Scan              bool          `flag:"scan" env:"PLUGIN_SCAN" group:"Scan gate" doc:"Scan the image with Trivy before anything is pushed (the same image, so the digest scanned is the digest pushed) and push nothing when the gate fails; the verdict is recorded in --scan-records."`

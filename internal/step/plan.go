@@ -301,8 +301,8 @@ func transportOf(s *settings.Settings, env Environ) (registry.TransportOptions, 
 // layer is compressed: both before anything is pushed).
 func outputsOf(s *settings.Settings, ws files.Workspace, kindName string, path func(string) string) (Outputs, error) {
 	for _, o := range [][2]string{{"digest-file", s.DigestFile}, {"output-file", s.OutputFile}, {"artifact-file", s.ArtifactFile},
-		{"metadata-file", s.MetadataFile}, {"tar-path", s.TarPath}} {
-		if o[1] == "" {
+		{"metadata-file", s.MetadataFile}, {"tar-path", s.TarPath}, {"card-path", s.CardPath}} {
+		if o[1] == "" || o[0] == "card-path" && (o[1] == "/dev/stdout" || o[1] == "/dev/stderr") {
 			continue
 		}
 		if _, _, err := ws.Target(path(o[1])); err != nil {
@@ -315,7 +315,7 @@ func outputsOf(s *settings.Settings, ws files.Workspace, kindName string, path f
 		}
 	}
 	return Outputs{DigestFile: path(s.DigestFile), EnvFile: path(s.OutputFile), ArtifactFile: path(s.ArtifactFile), MetadataFile: path(s.MetadataFile),
-		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry}, nil
+		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry, CardPath: path(s.CardPath)}, nil
 }
 
 // gateOf is the scan gate of a step that scans (PLUGIN_SCAN), and
