@@ -73,8 +73,6 @@ var peerSettings = map[string]peerSetting{
 	"PLUGIN_SCAN_ON_PUSH":                     {false, "ECR's scan-on-push is a repository setting hoist does not change"},
 	"PLUGIN_SUBSCRIPTION_ID":                  {false, "the artifact file names the registry, not the Azure portal"},
 	"PLUGIN_WORKLOAD_IDENTITY":                {false, "a service-account key is always exchanged for an access token"},
-	"PLUGIN_PATH_STYLE":                       {false, "only registry and local caches are supported"},
-	"PLUGIN_CACHE_TLS_INSECURE":               {false, "only registry and local caches are supported"},
 }
 
 // Unrecognized checks the PLUGIN_* variables of environ (KEY=value) that
@@ -96,9 +94,6 @@ func Unrecognized(environ []string) (notes []string, err error) {
 			continue
 		}
 		seen[k] = true
-		if strings.HasPrefix(k, "PLUGIN_HARNESS_SELF_HOSTED_") {
-			k = "PLUGIN_PATH_STYLE"
-		}
 		p, ok := peerSettings[k]
 		switch {
 		case ok && p.refuse && v != "" && v != "false":
