@@ -135,6 +135,18 @@ func TestCardOnPush(t *testing.T) {
 		t.Errorf("stdout does not end with the digest:\n%s", r)
 	}
 
+	// hoist push, the CLI: stdout is the digest alone (d=$(hoist push)
+	// in a runner's step), the card framed on stderr, in the same log.
+	cli := merged(env)
+	delete(cli, "PLUGIN_PUSH_ONLY")
+	r = hoist(t, cli, "push")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != digest {
+		t.Errorf("hoist push: stdout %q, want the digest alone\n%s", r.stdout, r)
+	}
+	if c := cardInLog(t, r.stderr); c.Data.Digest != digest {
+		t.Errorf("card on stderr %+v", c.Data)
+	}
+
 	// No DRONE_CARD_PATH: no card, in a file or the log.
 	delete(env, "DRONE_CARD_PATH")
 	r = mustPush(t, env)

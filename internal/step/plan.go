@@ -114,6 +114,13 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	if st.Outputs, err = outputsOf(s, st.Workspace, tgt.kindName, path); err != nil {
 		return st, err
 	}
+	if !env.Plugin && st.Outputs.CardPath == "/dev/stdout" {
+		// A CLI's stdout carries its result (the digest) only, for
+		// d=$(hoist push ...) in a step of a runner that sets
+		// DRONE_CARD_PATH=/dev/stdout for every step: the card goes to
+		// the log by stderr, which the runner reads as well.
+		st.Outputs.CardPath = "/dev/stderr"
+	}
 	var logins []registry.Login
 	var secrets []string
 	if st.Scan, logins, secrets, err = gateOf(s, env, mode, st.Run, path); err != nil {
