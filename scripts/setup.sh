@@ -106,6 +106,12 @@ if [ ! -x bin/drone-runner-docker ] || [ "$(cat bin/drone-runner-docker.version 
   rm -rf "$runner_tmp"
   echo "$runner_version" > bin/drone-runner-docker.version
 fi
+vgw_version=$(pinned github.com/versity/versitygw tools/versitygw)
+if [ ! -x bin/versitygw ] || [ "$(cat bin/versitygw.version 2>/dev/null)" != "$vgw_version" ]; then
+  echo "setup: building versitygw $vgw_version (pinned in tools/versitygw) into bin/, the S3 server of the s3 layer-cache tests (about 4.5 minutes)"
+  (cd tools/versitygw && CGO_ENABLED=0 go build -trimpath -o ../../bin/versitygw github.com/versity/versitygw/cmd/versitygw)
+  echo "$vgw_version" > bin/versitygw.version
+fi
 hoist_version=$(git describe --always --dirty 2>/dev/null || echo dev)
 go build -ldflags "-X github.com/hoist-build/hoist/internal/cli.Version=$hoist_version" -o bin/hoist ./cmd/hoist
 echo "setup: ok"

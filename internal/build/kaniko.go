@@ -175,6 +175,9 @@ func (k *Kaniko) args(req Request, tarPath, digestFile string) ([]string, error)
 	if req.NoCache {
 		args = append(args, "--cache=false")
 	}
+	if err := KanikoCache(req.CacheFrom, req.CacheTo); err != nil {
+		return nil, err
+	}
 	for _, c := range append(append([]CacheEntry(nil), req.CacheFrom...), req.CacheTo...) {
 		if c.Type == "registry" && c.Attrs["ref"] != "" && !req.NoCache {
 			// Kaniko's layer cache is one repository, read and written.
@@ -401,4 +404,15 @@ func BaseHosts(dockerfile string, args []KV) ([]string, error) {
 		}
 	}
 	return hosts, nil
+}
+
+// KanikoCache refuses the cache entries Kaniko cannot honour: its layer
+// cache is one registry repository, read and written.
+func KanikoCache(from, to []CacheEntry) error {
+	for _, c := range append(append([]CacheEntry(nil), from...), to...) {
+		if c.Type != "registry" {
+			return fmt.Errorf("%w: Kaniko's layer cache is a registry repository (type=registry,ref=REPO or PLUGIN_ENABLE_CACHE); a type=%s cache needs BuildKit (PLUGIN_BUILD_TOOL=buildkit)", ErrInput, c.Type)
+		}
+	}
+	return nil
 }

@@ -144,6 +144,14 @@ func (r *runner) scanEnv(pd *Planned) map[string]string {
 // scanSettings sets what an AquaTrivy step's spec decides on its typed
 // settings: the image it scans (an archive in the workspace ws, or a
 // reference), its fail_on_severity, plain progress lines.
+//
+// Without fail_on_severity the step is the vendor's: Harness's scan steps
+// fail on findings only when Fail on Severity is set (developer.harness.io,
+// "Fail on Severity threshold to fail STO pipelines"), so it reports and
+// records the findings and passes, unless hoist's own environment sets
+// PLUGIN_SCAN_EXIT_CODE. The other defaults are the vendor's already:
+// every severity, unfixed vulnerabilities included, Trivy's image
+// scanners (vuln, secret); docs/pipelines.md names the sources.
 func scanSettings(s *settings.Settings, sp scanSpec, ws string) {
 	switch sp.ImageType {
 	case "local_archive":
@@ -153,6 +161,9 @@ func scanSettings(s *settings.Settings, sp scanSpec, ws string) {
 	}
 	switch sp.Severity {
 	case "":
+		if !s.IsSet("exit-code") {
+			s.ScanExitCode = 0
+		}
 	case "none":
 		s.ScanExitCode = 0
 	default:

@@ -262,8 +262,13 @@ type scanSpec struct {
 
 var imageTypes = []string{"local_archive", "local_image", "docker_v2"}
 
-// severityAtLeast lists the severities from one up.
+// severityAtLeast lists the severities from one up. Harness's INFO is
+// Trivy's UNKNOWN: a finding without a score (STO's severity levels:
+// INFO is a score of -1.0 or 0.0).
 func severityAtLeast(s string) (string, bool) {
+	if strings.EqualFold(s, "info") {
+		s = "UNKNOWN"
+	}
 	order := []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
 	for i, o := range order {
 		if strings.EqualFold(o, s) {
@@ -337,7 +342,7 @@ func (r *specReader) scanSpec(s *Step) scanSpec {
 		} else if sev, ok := severityAtLeast(v); ok {
 			out.Severity = sev
 		} else {
-			r.ps.probs.add(adv["fail_on_severity"], "", "%s.fail_on_severity %q: want critical, high, medium, low, unknown or none", ap, v)
+			r.ps.probs.add(adv["fail_on_severity"], "", "%s.fail_on_severity %q: want critical, high, medium, low, info, unknown or none", ap, v)
 		}
 	}
 	return out

@@ -68,11 +68,22 @@ type Settings struct {
 	BasePassword string `flag:"base-image-password" env:"PLUGIN_DOCKER_PASSWORD,PLUGIN_BASE_IMAGE_PASSWORD,DOCKER_BASE_IMAGE_PASSWORD" secret:"true" group:"Build" doc:"Password for --base-image-registry (names read in the order of --base-image-registry's)."`
 
 	// Layer cache.
-	CacheFrom   []string `flag:"cache-from" env:"PLUGIN_CACHE_FROM" sep:";" group:"Cache" doc:"Cache sources, semicolon separated: type=registry,ref=REF or type=local,src=DIR."`
-	CacheTo     []string `flag:"cache-to" env:"PLUGIN_CACHE_TO" sep:";" group:"Cache" doc:"Cache destinations, semicolon separated: type=registry,ref=REF,mode=max or type=local,dest=DIR."`
+	CacheFrom   []string `flag:"cache-from" env:"PLUGIN_CACHE_FROM" sep:";" group:"Cache" doc:"Cache sources, semicolon separated: type=registry,ref=REF, type=local,src=DIR, type=s3,bucket=B,region=R[,endpoint_url=URL,use_path_style=true,access_key_id=K,secret_access_key=S], type=azblob or type=gha (BuildKit's backends; Harness's type=gcs and type=azure are refused)."`
+	CacheTo     []string `flag:"cache-to" env:"PLUGIN_CACHE_TO" sep:";" group:"Cache" doc:"Cache destinations, semicolon separated: type=registry,ref=REF,mode=max, type=local,dest=DIR, type=s3,bucket=B,region=R,... (as --cache-from), type=inline."`
 	EnableCache bool     `flag:"enable-cache" env:"PLUGIN_ENABLE_CACHE" group:"Cache" doc:"Use a registry layer cache at --cache-repo (default: the first destination's repository, tag buildcache) when no --cache-from/--cache-to is given."`
 	CacheRepo   string   `flag:"cache-repo" env:"PLUGIN_CACHE_REPO" group:"Cache" doc:"Registry reference of the layer cache for --enable-cache."`
 	CacheImages []string `flag:"cache-images" env:"PLUGIN_CACHE_IMAGES" group:"Cache" doc:"Registry caches, comma separated image references, each added to --cache-from and to --cache-to with mode=max (Woodpecker's cache_images)."`
+
+	CachePathStyle         bool   `flag:"cache-path-style" env:"PLUGIN_PATH_STYLE,AWS_PLUGIN_PATH_STYLE" group:"Cache" doc:"Add use_path_style=true to every type=s3 cache entry that does not set use_path_style (an S3-compatible server addressed as ENDPOINT/BUCKET), as the buildx plugin does."`
+	CacheTLSInsecure       bool   `flag:"cache-tls-insecure" env:"PLUGIN_CACHE_TLS_INSECURE" group:"Cache" doc:"Refused with a cache entry: BuildKit's layer caches cannot skip certificate checks (the buildx plugin adds tls_insecure_skip_verify, an attribute of Harness's own BuildKit)."`
+	HarnessS3AccessKey     string `flag:"harness-s3-access-key" env:"PLUGIN_HARNESS_SELF_HOSTED_S3_ACCESS_KEY" secret:"true" group:"Cache" doc:"Harness's Docker Layer Caching on self-hosted S3: the access key that replaces access_key_id=harness_placeholder_aws_creds in the type=s3 cache entries Harness sends."`
+	HarnessS3SecretKey     string `flag:"harness-s3-secret-key" env:"PLUGIN_HARNESS_SELF_HOSTED_S3_SECRET_KEY" secret:"true" group:"Cache" doc:"Harness's Docker Layer Caching on self-hosted S3: the secret key that replaces secret_access_key=harness_placeholder_aws_creds."`
+	HarnessGCPJSONKey      string `flag:"harness-gcp-json-key" env:"PLUGIN_HARNESS_SELF_HOSTED_GCP_JSON_KEY" secret:"true" group:"Cache" doc:"Harness's Docker Layer Caching on GCS: masked; its type=gcs cache entries are refused (a backend of Harness's own BuildKit; docs/usage.md, Layer cache)."`
+	HarnessAzureAccountKey string `flag:"harness-azure-account-key" env:"PLUGIN_HARNESS_SELF_HOSTED_AZURE_ACCOUNT_KEY" secret:"true" group:"Cache" doc:"Harness's Docker Layer Caching on Azure: masked; its type=azure cache entries are refused (a backend of Harness's own BuildKit; upstream's is type=azblob)."`
+	HarnessAzureTenantID   string `flag:"harness-azure-tenant-id" env:"PLUGIN_HARNESS_SELF_HOSTED_AZURE_TENANT_ID" group:"Cache" doc:"Harness's Docker Layer Caching on Azure: its type=azure cache entries are refused."`
+	HarnessAzureClientID   string `flag:"harness-azure-client-id" env:"PLUGIN_HARNESS_SELF_HOSTED_AZURE_CLIENT_ID" group:"Cache" doc:"Harness's Docker Layer Caching on Azure: its type=azure cache entries are refused."`
+	HarnessAzureSecret     string `flag:"harness-azure-client-secret" env:"PLUGIN_HARNESS_SELF_HOSTED_AZURE_CLIENT_SECRET" secret:"true" group:"Cache" doc:"Harness's Docker Layer Caching on Azure: masked; its type=azure cache entries are refused."`
+	HarnessAzureOIDCToken  string `flag:"harness-azure-oidc-token" env:"PLUGIN_HARNESS_SELF_HOSTED_AZURE_OIDC_TOKEN" secret:"true" group:"Cache" doc:"Harness's Docker Layer Caching on Azure: masked; its type=azure cache entries are refused."`
 
 	// Build outputs.
 	TarPath       string `flag:"tar-path" env:"PLUGIN_TAR_PATH,PLUGIN_DESTINATION_TAR_PATH" group:"Build outputs" doc:"Also write the built image as a tarball here (parent directories are created)."`
@@ -179,6 +190,7 @@ type Settings struct {
 	DigestFile   string `flag:"digest-file" env:"PLUGIN_DIGEST_FILE" group:"Outputs" doc:"Write the pushed image's digest (sha256:...) to this file."`
 	OutputFile   string `flag:"output-file" env:"DRONE_OUTPUT" group:"Outputs" doc:"Write step outputs as KEY=value lines (digest, IMAGE, IMAGE_REFS, IMAGE_DIGEST_REF) to this file, as Drone and Harness read it."`
 	ArtifactFile string `flag:"artifact-file" env:"PLUGIN_ARTIFACT_FILE" group:"Outputs" doc:"Write the Harness/Drone artifact JSON (kind docker/v1) listing every pushed image to this file."`
+	CardPath     string `flag:"card-path" env:"DRONE_CARD_PATH" group:"Outputs" doc:"Write the step's card (the image, its tags, digest and size; the scan verdict and the signed repositories when there are any) here, as the peers write it for the Drone and Harness UI: /dev/stdout or /dev/stderr get it as the runner's escape sequence (Drone's runner sets /dev/stdout; the CLI writes a /dev/stdout card to stderr, its stdout being its result), any other path a JSON file. It holds nothing but those fields. Unset: no card."`
 
 	// Scan gate (Trivy). The flags keep Trivy's names and meanings.
 	Scan              bool          `flag:"scan" env:"PLUGIN_SCAN" group:"Scan gate" doc:"Scan the image with Trivy before anything is pushed (the same image, so the digest scanned is the digest pushed) and push nothing when the gate fails; the verdict is recorded in --scan-records."`

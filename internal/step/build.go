@@ -112,7 +112,19 @@ func (r *runner) deliver(ctx context.Context, res *build.Result, extra map[strin
 	if r.st.Mode == ModeBuildOnly {
 		r.res.Digest = res.Digest
 		extra["digest"] = res.Digest
-		return r.writeDigestAndEnv(res.Digest, extra)
+		if err := r.writeDigestAndEnv(res.Digest, extra); err != nil {
+			return err
+		}
+		// The card of a build: the names it was built under, its
+		// digest, its size when the build wrote a layout.
+		var size int64
+		if src.TarPath != "" {
+			size = layoutSize(src.TarPath)
+		}
+		if err := r.writeCard(res.Digest, r.st.Build.Request.Names, false, size); err != nil {
+			return fmt.Errorf("card %s: %w", r.st.Outputs.CardPath, err)
+		}
+		return nil
 	}
 	img, err := source.Open(ctx, r.sourceRequest(src))
 	if err != nil {

@@ -202,6 +202,9 @@ type Outputs struct {
 	TarPath string
 	// ArtifactType and Registry fill the artifact file.
 	ArtifactType, Registry string
+	// CardPath is where the card goes (DRONE_CARD_PATH): /dev/stdout or
+	// /dev/stderr (the Runtime's writers), else a file.
+	CardPath string
 }
 
 // Runtime are the handles of one run of a step, apart from its
@@ -327,7 +330,7 @@ func (st *Step) Validate() error {
 	abs("Source.TarPath", st.Source.TarPath)
 	abs("Source.Store", st.Source.Store)
 	for _, o := range [][2]string{{"DigestFile", st.Outputs.DigestFile}, {"EnvFile", st.Outputs.EnvFile},
-		{"ArtifactFile", st.Outputs.ArtifactFile}, {"MetadataFile", st.Outputs.MetadataFile}} {
+		{"ArtifactFile", st.Outputs.ArtifactFile}, {"MetadataFile", st.Outputs.MetadataFile}, {"CardPath", st.Outputs.CardPath}} {
 		abs("Outputs."+o[0], o[1])
 	}
 	if st.Push.Jobs < 0 || st.Push.MaxParallel < 0 || st.Push.Retries < 0 {

@@ -3,12 +3,15 @@ package step
 import (
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/outputs"
 	"github.com/hoist-build/hoist/internal/publish"
+	"github.com/hoist-build/hoist/internal/source"
 )
 
 // writeOutputs writes the digest, DRONE_OUTPUT and artifact files when at
@@ -89,4 +92,57 @@ func registryURL(setting, ref string) string {
 		return "https://index.docker.io/v1/"
 	}
 	return t.RegistryStr()
+}
+
+// writeCard writes the step's card (DRONE_CARD_PATH), when the runner
+// gives a path: refs are the references that hold the image (pushed) or
+// the names it was built under, size its bytes (0: unknown). Only values
+// hoist made go in (outputs.Card): references, the digest, sizes, the
+// scan's counts, the signed repositories.
+func (r *runner) writeCard(digest string, refs []string, pushed bool, size int64) error {
+	path := r.st.Outputs.CardPath
+	if path == "" {
+		return nil
+	}
+	c := outputs.Card{Digest: digest, Tags: refs, Pushed: pushed, Size: size, Time: time.Now(),
+		Signed: r.res.Signed, Attested: r.res.Attested}
+	if len(refs) > 0 {
+		c.Image = refs[0]
+	}
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		t, err := name.NewTag(ref, name.WeakValidation)
+		if err != nil || seen[t.Context().Name()] {
+			continue
+		}
+		seen[t.Context().Name()] = true
+		c.Repositories = append(c.Repositories, t.Context().Name())
+		if c.URL == "" && pushed && t.RegistryStr() == name.DefaultRegistry {
+			c.URL = "https://hub.docker.com/r/" + t.RepositoryStr()
+		}
+	}
+	if rec := r.res.Scan; rec != nil {
+		c.Scan = &outputs.CardScan{Passed: rec.Passed, Verdict: rec.Verdict(), Counts: rec.Counts, Findings: rec.Findings,
+			Scanner: strings.TrimSpace(rec.Scanner.Name + " " + rec.Scanner.Version)}
+	}
+	return outputs.WriteCard(r.st.Workspace, path, r.rt.Stdout, r.rt.Stderr, c)
+}
+
+// artifactSize is the bytes of an image's configs and layers.
+func artifactSize(a source.Artifact) int64 {
+	var n int64
+	for _, s := range source.Blobs(a) {
+		n += s
+	}
+	return n
+}
+
+// layoutSize is the bytes of the images of an OCI layout (0 when it
+// cannot be read).
+func layoutSize(dir string) int64 {
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return 0
+	}
+	return artifactSize(idx)
 }

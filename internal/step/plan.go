@@ -119,6 +119,13 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	if st.Outputs, err = outputsOf(s, st.Workspace, tgt.kindName, path); err != nil {
 		return st, err
 	}
+	if !env.Plugin && st.Outputs.CardPath == "/dev/stdout" {
+		// A CLI's stdout carries its result (the digest) only, for
+		// d=$(hoist push ...) in a step of a runner that sets
+		// DRONE_CARD_PATH=/dev/stdout for every step: the card goes to
+		// the log by stderr, which the runner reads as well.
+		st.Outputs.CardPath = "/dev/stderr"
+	}
 	var logins []registry.Login
 	var secrets []string
 	if st.Scan, logins, secrets, err = gateOf(s, env, mode, st.Run, path); err != nil {
@@ -310,8 +317,8 @@ func transportOf(s *settings.Settings, env Environ) (registry.TransportOptions, 
 // layer is compressed: both before anything is pushed).
 func outputsOf(s *settings.Settings, ws files.Workspace, kindName string, path func(string) string) (Outputs, error) {
 	for _, o := range [][2]string{{"digest-file", s.DigestFile}, {"output-file", s.OutputFile}, {"artifact-file", s.ArtifactFile},
-		{"metadata-file", s.MetadataFile}, {"tar-path", s.TarPath}} {
-		if o[1] == "" {
+		{"metadata-file", s.MetadataFile}, {"tar-path", s.TarPath}, {"card-path", s.CardPath}} {
+		if o[1] == "" || o[0] == "card-path" && (o[1] == "/dev/stdout" || o[1] == "/dev/stderr") {
 			continue
 		}
 		if _, _, err := ws.Target(path(o[1])); err != nil {
@@ -324,7 +331,7 @@ func outputsOf(s *settings.Settings, ws files.Workspace, kindName string, path f
 		}
 	}
 	return Outputs{DigestFile: path(s.DigestFile), EnvFile: path(s.OutputFile), ArtifactFile: path(s.ArtifactFile), MetadataFile: path(s.MetadataFile),
-		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry}, nil
+		TarPath: s.TarPath, ArtifactType: kinds.ArtifactType(kindName), Registry: s.Registry, CardPath: path(s.CardPath)}, nil
 }
 
 // gateOf is the scan gate of a step that scans (PLUGIN_SCAN), and

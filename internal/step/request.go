@@ -42,7 +42,7 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 	}
 	errs = append(errs, publishedErrs(s, req.BuildArgs, argFrom, custom, known)...)
 	var note string
-	req.CacheFrom, req.CacheTo, note, more = cacheOf(s, dests)
+	req.CacheFrom, req.CacheTo, note, more = cacheOf(s, dests, known)
 	errs = append(errs, more...)
 	if note != "" {
 		notes = append(notes, note)
@@ -257,13 +257,32 @@ func publishedErrs(s *settings.Settings, args []build.KV, argFrom map[string]str
 // cacheOf is the layer cache: --cache-from and --cache-to, or with
 // PLUGIN_ENABLE_CACHE a registry cache beside the first destination (and
 // a note naming it).
-func cacheOf(s *settings.Settings, dests []name.Tag) (from, to []build.CacheEntry, note string, errs []error) {
+//
+// The entries are completed as the buildx plugin completes them
+// (build.ResolveCache: Harness's credential placeholders, path-style s3),
+// their credentials joining the step's secrets (known); what BuildKit
+// cannot honour is an error.
+func cacheOf(s *settings.Settings, dests []name.Tag, known *mask.Set) (from, to []build.CacheEntry, note string, errs []error) {
 	var err error
-	if from, err = parseCache(s.CacheFrom, "cache-from", s); err != nil {
-		errs = append(errs, err)
+	o := build.CacheOptions{S3AccessKey: s.HarnessS3AccessKey, S3SecretKey: s.HarnessS3SecretKey, PathStyle: s.CachePathStyle}
+	for _, c := range []struct {
+		dst  *[]build.CacheEntry
+		raw  []string
+		flag string
+	}{{&from, s.CacheFrom, "cache-from"}, {&to, s.CacheTo, "cache-to"}} {
+		if *c.dst, err = parseCache(c.raw, c.flag, s); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var secrets []string
+		*c.dst, secrets, err = build.ResolveCache(*c.dst, s.Origin(c.flag), o)
+		known.Add(secrets...)
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if to, err = parseCache(s.CacheTo, "cache-to", s); err != nil {
-		errs = append(errs, err)
+	if s.CacheTLSInsecure && (len(s.CacheFrom)+len(s.CacheTo) > 0 || s.EnableCache) {
+		errs = append(errs, fmt.Errorf("%s: BuildKit's layer caches cannot skip certificate checks (the buildx plugin adds tls_insecure_skip_verify, an attribute of Harness's own BuildKit): give the cache an endpoint whose certificate the engine trusts (PLUGIN_REGISTRY_CERTIFICATE for a registry cache), and unset it", s.Origin("cache-tls-insecure")))
 	}
 	if !s.EnableCache || len(from) > 0 || len(to) > 0 {
 		return from, to, "", errs
@@ -317,10 +336,11 @@ func parseCache(entries []string, flag string, s *settings.Settings) ([]build.Ca
 			out = append(out, c)
 			continue
 		}
-		for _, f := range strings.Split(e, ",") {
+		for i, f := range strings.Split(e, ",") {
 			k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
 			if !ok || k == "" {
-				return nil, fmt.Errorf("%s: malformed cache entry %q: want type=registry,ref=REF[,mode=max] or type=local,src|dest=DIR", s.Origin(flag), e)
+				// The entry is not quoted: it may hold a credential.
+				return nil, fmt.Errorf("%s: malformed cache entry (its part %d is not KEY=VALUE): want type=registry,ref=REF[,mode=max], type=local,src|dest=DIR or type=s3,bucket=B,region=R,...", s.Origin(flag), i+1)
 			}
 			if k == "type" {
 				c.Type = v

@@ -396,6 +396,17 @@ func (r *runner) push(ctx context.Context, img *source.Image, extra map[string]s
 	if err := r.sign(ctx, img.Digest.String(), results); err != nil {
 		return err
 	}
+	var refs []string
+	for _, res := range results {
+		if res.Err == nil {
+			refs = append(refs, res.Ref)
+		}
+	}
+	if len(refs) > 0 {
+		if err := r.writeCard(img.Digest.String(), refs, true, artifactSize(img.Artifact)); err != nil {
+			return fmt.Errorf("card %s: %w", r.st.Outputs.CardPath, err)
+		}
+	}
 	if failed > 0 {
 		err := fmt.Errorf("%w: %d of %d destination(s) failed (see above)", publish.ErrPush, failed, len(results))
 		for _, res := range results {

@@ -56,6 +56,9 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 		b.Store = path(s.ImageStore)
 	}
 	if tool == "kaniko" {
+		if err := build.KanikoCache(b.Request.CacheFrom, b.Request.CacheTo); err != nil {
+			return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, err)
+		}
 		b.Kaniko = kanikoOf(s, env, path)
 		if s.BaseUsername != "" || s.BasePassword != "" {
 			b.BaseLogin = registry.Login{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}
