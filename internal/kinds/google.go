@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"golang.org/x/oauth2"
@@ -91,7 +92,7 @@ func (k googleKind) Keychain(c *Config, selected bool, dests []string) (Keychain
 	if !used(selected, nonEmpty(c.Google.Registry), dests, k.Owns) {
 		return nil, nil
 	}
-	g := &Google{cfg: c.Google, OIDCToken: c.OIDCToken, HTTP: c.HTTP}
+	g := &Google{cfg: c.Google, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Env: c.Env}
 	if selected {
 		reg, err := k.Registry(c)
 		if err != nil {
@@ -107,12 +108,20 @@ func (k googleKind) Keychain(c *Config, selected bool, dests []string) (Keychain
 // Google logs in to Artifact Registry and Container Registry as user
 // oauth2accesstoken with an OAuth access token: from a service-account JSON
 // key, given ready, or from an OIDC token through workload identity
-// federation (Google STS, then the service account's generateAccessToken).
+// federation (Google STS, then the service account's generateAccessToken);
+// with none of them, from Application Default Credentials read from the
+// step's environment (see ambient).
 type Google struct {
 	cfg       GoogleConfig
 	OIDCToken string
 	Hosts     []string
 	HTTP      *http.Client
+	// Env is the step's environment, where Application Default
+	// Credentials are looked for (never the process's).
+	Env Lookup
+	// MetadataProbe bounds the first request to the metadata server
+	// (default 3s): off Google's cloud nothing answers there.
+	MetadataProbe time.Duration
 
 	once  sync.Once
 	token string
@@ -200,8 +209,15 @@ func (g *Google) Login(ctx context.Context) (string, error) {
 			}
 			what = "OIDC token through workload identity pool " + g.cfg.PoolID + " at " + sts + " for " + g.cfg.ServiceAccount
 		default:
-			g.err = fmt.Errorf("%w: a Google registry needs PLUGIN_JSON_KEY, PLUGIN_ACCESS_TOKEN or PLUGIN_OIDC_TOKEN_ID with the workload identity settings", ErrConfig)
-			return
+			var err error
+			if ts, what, err = g.ambient(ctx); err != nil {
+				g.err = err
+				return
+			}
+			if ts == nil {
+				g.token, g.err = g.fromMetadata(ctx)
+				return
+			}
 		}
 		tok, err := ts.Token()
 		if err != nil {
