@@ -265,3 +265,35 @@ func (m *Metadata) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	}
 }
+
+// GARLogin reports whether Artifact Registry's token endpoint would
+// accept these basic credentials for g's service account, in the forms it
+// takes: oauth2accesstoken with an access token Google issued, _json_key
+// with the service-account key's JSON (any formatting), _json_key_base64
+// with its base64. A key is the account's if its client_email and
+// private_key are.
+func (g *Google) GARLogin(user, password string) bool {
+	switch user {
+	case "oauth2accesstoken":
+		return password == g.AccessToken
+	case "_json_key_base64":
+		b, err := base64.StdEncoding.DecodeString(password)
+		if err != nil {
+			return false
+		}
+		password = string(b)
+	case "_json_key":
+	default:
+		return false
+	}
+	var got, want struct {
+		Type        string `json:"type"`
+		ClientEmail string `json:"client_email"`
+		PrivateKey  string `json:"private_key"`
+	}
+	b, err := os.ReadFile(g.KeyFile)
+	if err != nil || json.Unmarshal(b, &want) != nil || json.Unmarshal([]byte(password), &got) != nil {
+		return false
+	}
+	return got == want
+}

@@ -94,6 +94,9 @@ func (k googleKind) Keychain(c *Config, selected bool, dests []string) (Keychain
 	}
 	g := &Google{cfg: c.Google, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Env: c.Env}
 	if selected {
+		// The step's own login (PLUGIN_USERNAME/PLUGIN_PASSWORD) is for
+		// the step's registry: a Docker registry connector's to GAR.
+		g.user, g.password = c.Username, c.Password
 		reg, err := k.Registry(c)
 		if err != nil {
 			return nil, err
@@ -119,6 +122,9 @@ type Google struct {
 	// Env is the step's environment, where Application Default
 	// Credentials are looked for (never the process's).
 	Env Lookup
+	// user and password are the step's login, in a form Google's
+	// registries accept (see loginForm).
+	user, password string
 	// MetadataProbe bounds the first request to the metadata server
 	// (default 3s): off Google's cloud nothing answers there.
 	MetadataProbe time.Duration
@@ -165,8 +171,16 @@ func (g *Google) Login(ctx context.Context) (string, error) {
 		case g.cfg.AccessToken != "":
 			g.token = g.cfg.AccessToken
 			return
-		case g.cfg.JSONKey != "":
-			key, err := readKey(g.cfg.JSONKey)
+		case g.cfg.JSONKey != "" || g.password != "" && (g.user == jsonKeyUser || g.user == jsonKeyBase64User):
+			setting := "PLUGIN_JSON_KEY"
+			var key []byte
+			var err error
+			if g.cfg.JSONKey != "" {
+				key, err = readKey(g.cfg.JSONKey)
+			} else {
+				setting = "PLUGIN_PASSWORD (of user " + g.user + ")"
+				key, err = loginKey(g.user, g.password)
+			}
 			if err != nil {
 				g.err = err
 				return
@@ -177,12 +191,12 @@ func (g *Google) Login(ctx context.Context) (string, error) {
 				TokenURI    string `json:"token_uri"`
 			}
 			if err := json.Unmarshal(key, &meta); err != nil || meta.Type != "service_account" || meta.ClientEmail == "" {
-				g.err = fmt.Errorf("%w: PLUGIN_JSON_KEY is not a Google service-account JSON key (it needs \"type\": \"service_account\", client_email and private_key)", ErrConfig)
+				g.err = fmt.Errorf("%w: %s is not a Google service-account JSON key (it needs \"type\": \"service_account\", client_email and private_key)", ErrConfig, setting)
 				return
 			}
 			creds, err := google.CredentialsFromJSONWithType(ctx, key, google.ServiceAccount, cloudPlatform)
 			if err != nil {
-				g.err = fmt.Errorf("%w: PLUGIN_JSON_KEY: %s", ErrConfig, safe(err))
+				g.err = fmt.Errorf("%w: %s: %s", ErrConfig, setting, safe(err))
 				return
 			}
 			ts, what = creds.TokenSource, "service-account key of "+meta.ClientEmail+" at "+orDefault(meta.TokenURI, "Google's token endpoint")
@@ -208,6 +222,12 @@ func (g *Google) Login(ctx context.Context) (string, error) {
 				return
 			}
 			what = "OIDC token through workload identity pool " + g.cfg.PoolID + " at " + sts + " for " + g.cfg.ServiceAccount
+		case g.password != "" && g.user == googleUser:
+			g.token = g.password
+			return
+		case g.password != "":
+			g.err = fmt.Errorf("%w: PLUGIN_USERNAME %q is no login Google's registries take: use _json_key (PLUGIN_PASSWORD: a service-account key's JSON), _json_key_base64 (its base64) or oauth2accesstoken (an access token)", ErrConfig, clip(g.user))
+			return
 		default:
 			var err error
 			if ts, what, err = g.ambient(ctx); err != nil {
@@ -233,6 +253,26 @@ type oidcSupplier string
 
 func (s oidcSupplier) SubjectToken(context.Context, externalaccount.SupplierOptions) (string, error) {
 	return string(s), nil
+}
+
+// The user names of the logins Google's registries take besides
+// oauth2accesstoken: a service-account key's JSON, or its base64.
+const (
+	jsonKeyUser       = "_json_key"
+	jsonKeyBase64User = "_json_key_base64"
+)
+
+// loginKey is the service-account key of a _json_key or _json_key_base64
+// login's password.
+func loginKey(user, password string) ([]byte, error) {
+	if user == jsonKeyUser {
+		return []byte(strings.TrimSpace(password)), nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(password))
+	if err != nil {
+		return nil, fmt.Errorf("%w: PLUGIN_PASSWORD of user _json_key_base64 is not base64 (of a service-account key's JSON)", ErrConfig)
+	}
+	return b, nil
 }
 
 // readKey accepts the key's JSON, its base64 (as Harness passes it), or a

@@ -99,7 +99,7 @@ func (g *Google) fromMetadata(ctx context.Context) (string, error) {
 	email, err := c.EmailWithContext(pctx, "default")
 	cancel()
 	if err != nil {
-		return "", failure(err, ErrLogin, "a Google registry needs credentials: PLUGIN_JSON_KEY, PLUGIN_ACCESS_TOKEN, PLUGIN_OIDC_TOKEN_ID with the workload identity settings, or GOOGLE_APPLICATION_CREDENTIALS; none is set, and no GCE/GKE metadata server answered at %s within %s (%s)", host, probe, metadataProblem(err))
+		return "", failure(err, ErrLogin, "a Google registry needs credentials: PLUGIN_JSON_KEY, PLUGIN_ACCESS_TOKEN, PLUGIN_OIDC_TOKEN_ID with the workload identity settings, PLUGIN_USERNAME _json_key or oauth2accesstoken with PLUGIN_PASSWORD, or GOOGLE_APPLICATION_CREDENTIALS; none is set, and no GCE/GKE metadata server answered at %s within %s (%s)", host, probe, metadataProblem(err))
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

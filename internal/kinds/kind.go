@@ -63,6 +63,9 @@ type Config struct {
 	Registry string // PLUGIN_REGISTRY
 	Repo     string // PLUGIN_REPO
 	Username string // PLUGIN_USERNAME: ACR's admin user logs in as a Docker registry
+	// Password is PLUGIN_PASSWORD: with user _json_key, _json_key_base64
+	// or oauth2accesstoken, Google's registries log in with it.
+	Password string
 	// ExpandRepo puts a docker kind's repository under its registry.
 	ExpandRepo bool
 	// OIDCToken serves ECR's web identity, Google's workload identity and

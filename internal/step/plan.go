@@ -402,7 +402,7 @@ func sourceOf(s *settings.Settings, t target, path func(string) string) Source {
 // kindsConfig is the settings of every registry kind.
 func kindsConfig(s *settings.Settings, kindName string, path func(string) string) kinds.Config {
 	return kinds.Config{
-		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, OIDCToken: s.OIDCToken, ExpandRepo: s.ExpandRepo,
+		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, Password: s.Password, OIDCToken: s.OIDCToken, ExpandRepo: s.ExpandRepo,
 		ECR: kinds.ECRConfig{Region: s.Region, Account: s.Account, FIPS: s.FIPS, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
 			AssumeRole: s.AssumeRole, ExternalID: s.ExternalID, Endpoint: s.ECREndpoint, STSEndpoint: s.STSEndpoint, Registry: s.ECRRegistry,
 			CreateRepository: s.CreateRepository, LifecyclePolicy: path(s.LifecyclePolicy), RepositoryPolicy: path(s.RepositoryPolicy)},
