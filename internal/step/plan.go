@@ -95,7 +95,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	st.Mode, st.Destinations = mode, tgt.dests
 	st.Notes = append(st.Notes, tgt.note)
-	st.Login = loginOf(s, env, tgt)
+	if st.Login, err = loginOf(s, env, tgt); err != nil {
+		return st, err
+	}
 	st.Debug, st.Version = s.Debug, versionOf(env)
 	st.Notes = append(st.Notes, debugNotes(s)...)
 	if st.Transport, err = transportOf(s, env); err != nil {
@@ -233,21 +235,27 @@ func targetOf(s *settings.Settings, env Environ, mode Mode, path func(string) st
 }
 
 // loginOf is how the step obtains credentials: the settings' logins (the
-// default one for the first destination's registry), the docker config,
-// the kind's.
-func loginOf(s *settings.Settings, env Environ, t target) Login {
+// default one for the first destination's registry), PLUGIN_LOGINS's, the
+// docker config, the kind's.
+func loginOf(s *settings.Settings, env Environ, t target) (Login, error) {
 	defaultFor := name.DefaultRegistry
 	if len(t.dests) > 0 {
 		defaultFor = t.dests[0].Context().RegistryStr()
 	}
+	logins, err := kinds.ParseLogins(s.Logins)
+	if err != nil {
+		return Login{}, err
+	}
+	kcfg := t.kcfg
+	kcfg.ECRLogins = logins.ECR
 	return Login{
 		Static: registry.Credentials{
 			Registry: s.Registry, Username: s.Username, Password: s.Password, DefaultFor: defaultFor,
-			Extra:  []registry.Login{{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}},
+			Extra:  append(logins.Static, registry.Login{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}),
 			Config: s.Config, Lookup: env.Lookup,
 		},
-		Kind: t.kind, Kinds: t.kcfg, Partial: s.PartialLogin,
-	}
+		Kind: t.kind, Kinds: kcfg, Partial: s.PartialLogin,
+	}, nil
 }
 
 // versionOf is hoist's version ("dev" when the caller gives none).
