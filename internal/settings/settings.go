@@ -110,8 +110,8 @@ type Settings struct {
 
 	// Registry access.
 	Registry            string        `flag:"registry" env:"PLUGIN_REGISTRY,DOCKER_REGISTRY" group:"Registry access" doc:"Registry that --username and --password log in to (default: the registry of --repo)."`
-	Username            string        `flag:"username" env:"PLUGIN_USERNAME,DOCKER_USERNAME" group:"Registry access" doc:"User name for --registry."`
-	Password            string        `flag:"password" env:"PLUGIN_PASSWORD,DOCKER_PASSWORD" secret:"true" group:"Registry access" doc:"Password or token for --registry."`
+	Username            string        `flag:"username" env:"PLUGIN_USERNAME,DOCKER_USERNAME,SERVICE_PRINCIPAL_CLIENT_ID" group:"Registry access" doc:"User name for --registry."`
+	Password            string        `flag:"password" env:"PLUGIN_PASSWORD,DOCKER_PASSWORD,SERVICE_PRINCIPAL_CLIENT_SECRET" secret:"true" group:"Registry access" doc:"Password or token for --registry."`
 	Config              string        `flag:"config" env:"PLUGIN_CONFIG,DOCKER_PLUGIN_CONFIG" secret:"true" group:"Registry access" doc:"Docker config.json as JSON content or as a file path; its auths and credential helpers are used for every registry. Without it, $DOCKER_CONFIG/config.json or ~/.docker/config.json is used."`
 	RegistryCertificate string        `flag:"registry-certificate" env:"PLUGIN_REGISTRY_CERTIFICATE" group:"Registry access" doc:"Extra CA certificate(s) to trust, as a PEM file path or PEM content."`
 	Insecure            bool          `flag:"insecure" env:"PLUGIN_INSECURE" group:"Registry access" doc:"Allow plain HTTP to the registries (loopback registries are always allowed): a registry that answers TLS is still reached over TLS, its certificate verified. It does not skip certificate checks (docker's insecure-registries does; here that is PLUGIN_SKIP_TLS_VERIFY), and does not apply to the vulnerability database."`
@@ -139,7 +139,7 @@ type Settings struct {
 	STSEndpoint      string `flag:"sts-endpoint" env:"PLUGIN_STS_ENDPOINT" group:"Registry kinds" doc:"AWS STS endpoint override."`
 
 	JSONKey        string `flag:"json-key" env:"PLUGIN_JSON_KEY,GCR_JSON_KEY,GOOGLE_CREDENTIALS" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a service-account JSON key: JSON, base64 JSON, or a file path."`
-	AccessToken    string `flag:"access-token" env:"PLUGIN_ACCESS_TOKEN" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a ready OAuth access token."`
+	AccessToken    string `flag:"access-token" env:"PLUGIN_ACCESS_TOKEN,ACCESS_TOKEN" secret:"true" group:"Registry kinds" doc:"GAR/GCR: a ready OAuth access token. For any other registry, as plugins/docker takes ACCESS_TOKEN: the login oauth2accesstoken with this token for --registry, unless --username and --password are set."`
 	Location       string `flag:"location" env:"PLUGIN_LOCATION" group:"Registry kinds" doc:"GAR: the location (us, europe-west1, ...); with PLUGIN_PROJECT_ID it names LOCATION-docker.pkg.dev/PROJECT when PLUGIN_REGISTRY is empty."`
 	ProjectID      string `flag:"project-id" env:"PLUGIN_PROJECT_ID" group:"Registry kinds" doc:"GAR/GCR: the project id, when PLUGIN_REGISTRY does not carry it."`
 	ProjectNumber  string `flag:"project-number" env:"PLUGIN_PROJECT_NUMBER" group:"Registry kinds" doc:"GAR/GCR workload identity: the project of the pool."`

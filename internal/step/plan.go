@@ -248,9 +248,14 @@ func loginOf(s *settings.Settings, env Environ, t target) (Login, error) {
 	}
 	kcfg := t.kcfg
 	kcfg.ECRLogins = logins.ECR
+	user, password := s.Username, s.Password
+	if _, docker := t.kind.(kinds.Docker); docker && user == "" && password == "" && s.AccessToken != "" {
+		// plugins/docker's ACCESS_TOKEN: docker login -u oauth2accesstoken.
+		user, password = "oauth2accesstoken", s.AccessToken
+	}
 	return Login{
 		Static: registry.Credentials{
-			Registry: s.Registry, Username: s.Username, Password: s.Password, DefaultFor: defaultFor,
+			Registry: s.Registry, Username: user, Password: password, DefaultFor: defaultFor,
 			Extra:  append(logins.Static, registry.Login{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}),
 			Config: s.Config, Lookup: env.Lookup,
 		},
