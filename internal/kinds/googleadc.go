@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -68,6 +69,11 @@ func (g *Google) ambient(ctx context.Context) (oauth2.TokenSource, string, error
 	}
 	if !known {
 		return nil, "", fmt.Errorf("%w: %s (%s) is a credentials file of type %q; hoist reads service_account, authorized_user, external_account, external_account_authorized_user and impersonated_service_account", ErrConfig, setting, path, clip(meta.Type))
+	}
+	if meta.Type == string(google.ExternalAccount) {
+		if err := g.checkExternal(b, setting, path); err != nil {
+			return nil, "", err
+		}
 	}
 	creds, err := google.CredentialsFromJSONWithType(ctx, b, google.CredentialsType(meta.Type), cloudPlatform)
 	if err != nil {
@@ -178,4 +184,50 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("JSON syntax error at byte %d", se.Offset)
 	}
 	return "not a JSON object"
+}
+
+// checkExternal refuses an external_account file whose token exchange
+// or impersonation goes anywhere but Google's STS and IAM credentials
+// APIs (or the endpoints PLUGIN_GOOGLE_STS_ENDPOINT and
+// PLUGIN_GOOGLE_IAM_ENDPOINT name): such a file sends the content of its
+// credential source (any file, any URL it names) to token_url, and a
+// file a repository or an earlier step can write would carry the
+// runner's secrets away.
+func (g *Google) checkExternal(b []byte, setting, path string) error {
+	var ext struct {
+		TokenURL         string `json:"token_url"`
+		ImpersonationURL string `json:"service_account_impersonation_url"`
+	}
+	if err := json.Unmarshal(b, &ext); err != nil {
+		return fmt.Errorf("%w: %s (%s) is no Google credentials JSON file (%s)", ErrConfig, setting, path, jsonProblem(err))
+	}
+	for _, u := range []struct{ field, url, override, name string }{
+		{"token_url", ext.TokenURL, g.cfg.STSURL, "PLUGIN_GOOGLE_STS_ENDPOINT"},
+		{"service_account_impersonation_url", ext.ImpersonationURL, g.cfg.IAMURL, "PLUGIN_GOOGLE_IAM_ENDPOINT"},
+	} {
+		if u.url == "" && u.field != "token_url" {
+			continue
+		}
+		if !googleEndpoint(u.url, u.override) {
+			return fmt.Errorf("%w: %s (%s): its %s %q is not Google's (https://*.googleapis.com); an external account's token goes there, so hoist sends it nowhere else unless %s names that endpoint", ErrConfig, setting, path, u.field, clip(u.url), u.name)
+		}
+	}
+	return nil
+}
+
+// googleEndpoint reports whether raw is an HTTPS endpoint of Google's
+// APIs, or under the override endpoint the settings name.
+func googleEndpoint(raw, override string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return false
+	}
+	if override != "" {
+		o, err := url.Parse(override)
+		if err == nil && o.Host != "" && strings.EqualFold(o.Scheme, u.Scheme) && strings.EqualFold(o.Host, u.Host) {
+			return true
+		}
+	}
+	host := strings.ToLower(u.Hostname())
+	return u.Scheme == "https" && (host == "googleapis.com" || strings.HasSuffix(host, ".googleapis.com"))
 }

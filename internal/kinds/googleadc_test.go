@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +18,12 @@ import (
 
 // adcLogin logs in to a Google registry with no explicit credentials, in
 // a step whose environment is env.
-func adcLogin(t *testing.T, env map[string]string, probe time.Duration) (string, error) {
+func adcLogin(t *testing.T, env map[string]string, probe time.Duration, cfg ...GoogleConfig) (string, error) {
 	t.Helper()
 	g := &Google{Env: EnvOf(envMap(env)), HTTP: http.DefaultClient, MetadataProbe: probe}
+	if len(cfg) > 0 {
+		g.cfg = cfg[0]
+	}
 	return g.Login(context.Background())
 }
 
@@ -72,7 +76,9 @@ func TestGoogleApplicationDefaultCredentials(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before, mdBefore := g.CallCount(c.calls), md.CallCount("token")
-			tok, err := adcLogin(t, c.env, 0)
+			// The stand-in's STS and IAM endpoints, named as the settings
+			// name them (an external account's are checked).
+			tok, err := adcLogin(t, c.env, 0, GoogleConfig{STSURL: g.URL, IAMURL: g.URL})
 			if err != nil || tok != g.AccessToken {
 				t.Fatalf("token %q, %v", tok, err)
 			}
@@ -150,5 +156,44 @@ func TestGoogleApplicationDefaultCredentialsFailures(t *testing.T) {
 				t.Errorf("the file's content is shown: %v", err)
 			}
 		})
+	}
+}
+
+// An external_account file sends the content of its credential source
+// (any file or URL it names) to its token_url: one whose token_url or
+// impersonation URL is not Google's, nor the endpoint the settings name,
+// is refused before anything is read or sent.
+func TestGoogleExternalAccountEndpointsAreGoogles(t *testing.T) {
+	t.Parallel()
+	var asked bool
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked = true }))
+	defer thief.Close()
+	secret := writeFile(t, "runner-secret", "a-runner-secret")
+	file := func(tokenURL, impersonation string) string {
+		b, _ := json.Marshal(map[string]any{"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
+			"subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": tokenURL, "service_account_impersonation_url": impersonation,
+			"credential_source": map[string]string{"file": secret}})
+		return writeFile(t, "ext.json", string(b))
+	}
+	for _, c := range []struct{ name, tokenURL, impersonation, want string }{
+		{"token_url elsewhere", thief.URL + "/v1/token", "", "its token_url \"" + thief.URL + "/v1/token\" is not Google's"},
+		{"plain HTTP to a Google name", "http://sts.googleapis.com/v1/token", "", "its token_url"},
+		{"a look-alike host", "https://sts.googleapis.com.evil.example/v1/token", "", "its token_url"},
+		{"impersonation elsewhere", "https://sts.googleapis.com/v1/token", thief.URL + "/v1/projects/-/serviceAccounts/x:generateAccessToken", "its service_account_impersonation_url"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := adcLogin(t, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": file(c.tokenURL, c.impersonation)}, time.Second)
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "PLUGIN_GOOGLE_") {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+	if asked {
+		t.Error("the foreign endpoint was called")
+	}
+	for _, ok := range []string{"https://sts.googleapis.com/v1/token", "https://sts.europe-west1.rep.googleapis.com/v1/token"} {
+		if !googleEndpoint(ok, "") {
+			t.Errorf("%s refused", ok)
+		}
 	}
 }
