@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ func (g *Google) ambient(ctx context.Context) (oauth2.TokenSource, string, error
 			return nil, "", nil
 		}
 		path, setting = filepath.Join(dir, "application_default_credentials.json"), "gcloud's application default credentials"
-		if _, err := files.Workspace("").OpenRegular(path); err != nil {
+		if _, err := os.Stat(path); err != nil {
 			return nil, "", nil
 		}
 	}
