@@ -115,3 +115,30 @@ func TestGARLoginFormsAsADockerRegistry(t *testing.T) {
 	assertContains(t, r, reg.Host)
 	assertNotContains(t, r, "PRIVATE KEY", string(otherKey))
 }
+
+// The document's "GAR Push Only" step as a runner sends it: a
+// BuildAndPushDockerRegistry step whose Docker connector points at
+// https://us-docker.pkg.dev with user _json_key and the key as password,
+// no registry type. The host names GAR, so the key is exchanged for an
+// access token (at the Google stand-in) and the push goes, over HTTPS
+// with the host's certificate checked, to a registry standing in for
+// us-docker.pkg.dev (PLUGIN_REGISTRY_ROUTES) that takes only that token.
+func TestGARPushOnlyAsARunnerSendsIt(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	g := harness.StartGoogle(t)
+	const garHost = "us-docker.pkg.dev"
+	reg := harness.StartRegistry(t, harness.RegistryOptions{Auth: true, User: "oauth2accesstoken", Password: g.AccessToken, TLS: true, Names: []string{garHost}})
+	key, _ := os.ReadFile(g.KeyFile)
+	r := mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave,
+		"PLUGIN_REGISTRY": "https://" + garHost, "PLUGIN_REPO": garHost + "/hoist-test/images/app", "PLUGIN_TAGS": "7-buildx",
+		"PLUGIN_USERNAME": "_json_key", "PLUGIN_PASSWORD": string(key),
+		"PLUGIN_REGISTRY_ROUTES": garHost + "=https://" + reg.Host, "PLUGIN_REGISTRY_CERTIFICATE": reg.CAFile})
+	got := reg.Digest(t, reg.Host+"/hoist-test/images/app:7-buildx")
+	assertSummary(t, r, garHost+"/hoist-test/images/app:7-buildx", got)
+	assertContains(t, r, "registry kind: gar (PLUGIN_REGISTRY names "+garHost+")")
+	assertNotContains(t, r, g.AccessToken, "PRIVATE KEY", string(key))
+	if g.CallCount("token") != 1 {
+		t.Errorf("google calls %v", g.Calls)
+	}
+}
