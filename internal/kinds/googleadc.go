@@ -106,7 +106,11 @@ func (g *Google) fromMetadata(ctx context.Context) (string, error) {
 	email, err := c.EmailWithContext(pctx, "default")
 	cancel()
 	if err != nil {
-		return "", failure(err, ErrLogin, "a Google registry needs credentials: PLUGIN_JSON_KEY, PLUGIN_ACCESS_TOKEN, PLUGIN_OIDC_TOKEN_ID with the workload identity settings, PLUGIN_USERNAME _json_key or oauth2accesstoken with PLUGIN_PASSWORD, or GOOGLE_APPLICATION_CREDENTIALS; none is set, and no GCE/GKE metadata server answered at %s within %s (%s)", host, probe, metadataProblem(err))
+		none := "none is set"
+		if g.OIDCToken != "" {
+			none = "PLUGIN_OIDC_TOKEN_ID is set without them, no other is"
+		}
+		return "", failure(err, ErrLogin, "a Google registry needs credentials: PLUGIN_JSON_KEY, PLUGIN_ACCESS_TOKEN, PLUGIN_OIDC_TOKEN_ID with the workload identity settings (PLUGIN_PROJECT_NUMBER, PLUGIN_POOL_ID, PLUGIN_PROVIDER_ID, PLUGIN_SERVICE_ACCOUNT_EMAIL), PLUGIN_USERNAME _json_key or oauth2accesstoken with PLUGIN_PASSWORD, or GOOGLE_APPLICATION_CREDENTIALS; %s, and no GCE/GKE metadata server answered at %s within %s (%s)", none, host, probe, metadataProblem(err))
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -197,3 +197,37 @@ func TestGoogleExternalAccountEndpointsAreGoogles(t *testing.T) {
 		}
 	}
 }
+
+// Where several Google credentials meet, the peers' order holds
+// (plugins/docker prefers the step's username and password to anything
+// plugins/gar derives, and a key to ACCESS_TOKEN): the step's login, then
+// workload identity federation, then the key, then a ready token.
+func TestGoogleCredentialsPrecedence(t *testing.T) {
+	t.Parallel()
+	g := harness.StartGoogle(t)
+	key, _ := os.ReadFile(g.KeyFile)
+	workload := GoogleConfig{ProjectNumber: g.ProjectNumber, PoolID: g.PoolID, ProviderID: g.ProviderID, ServiceAccount: g.ServiceAccount, STSURL: g.URL, IAMURL: g.URL}
+	for _, c := range []struct {
+		name           string
+		g              *Google
+		token          string
+		tokens, stsOps int
+	}{
+		{"login before key and token", &Google{user: "oauth2accesstoken", password: "login-token", cfg: GoogleConfig{JSONKey: string(key), AccessToken: "ready-token"}}, "login-token", 0, 0},
+		{"federation before key", &Google{OIDCToken: g.OIDCToken, cfg: func() GoogleConfig { c := workload; c.JSONKey = string(key); c.AccessToken = "ready-token"; return c }()}, g.AccessToken, 0, 1},
+		{"key before ready token", &Google{cfg: GoogleConfig{JSONKey: string(key), AccessToken: "ready-token"}}, g.AccessToken, 1, 0},
+		{"ready token", &Google{cfg: GoogleConfig{AccessToken: "ready-token"}}, "ready-token", 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tokens, sts := g.CallCount("token"), g.CallCount("sts")
+			c.g.HTTP = http.DefaultClient
+			tok, err := c.g.Login(context.Background())
+			if err != nil || tok != c.token {
+				t.Fatalf("token %q, %v; want %q", tok, err, c.token)
+			}
+			if g.CallCount("token")-tokens != c.tokens || g.CallCount("sts")-sts != c.stsOps {
+				t.Errorf("calls %v", g.Calls)
+			}
+		})
+	}
+}
