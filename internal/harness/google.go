@@ -188,3 +188,112 @@ func (g *Google) checkAssertion(jwt string) error {
 	}
 	return nil
 }
+
+// Metadata is a local stand-in for the GCE/GKE metadata server, reached
+// through GCE_METADATA_HOST (its Host). It checks what the real one
+// checks: a request without "Metadata-Flavor: Google" is refused (403), so
+// is one with X-Forwarded-For (a request relayed by a proxy, 403); only GET
+// is served; it answers the default service account's email, scopes and
+// access token (token JSON: access_token, expires_in, token_type), each
+// with the "Metadata-Flavor: Google" header, and 404 for anything else.
+type Metadata struct {
+	Host  string
+	Email string
+	// Token is the access token it hands out (the Google stand-in's, which
+	// the registry accepts).
+	Token string
+
+	mu    sync.Mutex
+	Calls map[string]int
+}
+
+// StartMetadata starts the metadata server of g's service account.
+func (g *Google) StartMetadata(t testing.TB) *Metadata {
+	t.Helper()
+	m := &Metadata{Email: g.ClientEmail, Token: g.AccessToken, Calls: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(m.serve))
+	t.Cleanup(srv.Close)
+	m.Host = strings.TrimPrefix(srv.URL, "http://")
+	return m
+}
+
+// CallCount is how many times a path's last element (token, email,
+// scopes, refused) was asked for.
+func (m *Metadata) CallCount(k string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Calls[k]
+}
+
+func (m *Metadata) count(k string) {
+	m.mu.Lock()
+	m.Calls[k]++
+	m.mu.Unlock()
+}
+
+func (m *Metadata) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Metadata-Flavor", "Google")
+	w.Header().Set("Server", "Metadata Server for VM")
+	switch {
+	case r.Header.Get("X-Forwarded-For") != "":
+		m.count("refused")
+		http.Error(w, "Request had a X-Forwarded-For header and was rejected.", http.StatusForbidden)
+		return
+	case r.Header.Get("Metadata-Flavor") != "Google":
+		m.count("refused")
+		http.Error(w, "Missing Metadata-Flavor:Google header.", http.StatusForbidden)
+		return
+	case r.Method != http.MethodGet:
+		http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
+		return
+	}
+	const sa = "/computeMetadata/v1/instance/service-accounts/default/"
+	switch r.URL.Path {
+	case sa + "email":
+		m.count("email")
+		w.Header().Set("Content-Type", "application/text")
+		io.WriteString(w, m.Email)
+	case sa + "scopes":
+		m.count("scopes")
+		w.Header().Set("Content-Type", "application/text")
+		io.WriteString(w, "https://www.googleapis.com/auth/cloud-platform\n")
+	case sa + "token":
+		m.count("token")
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"access_token": m.Token, "expires_in": 3599, "token_type": "Bearer"})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// GARLogin reports whether Artifact Registry's token endpoint would
+// accept these basic credentials for g's service account, in the forms it
+// takes: oauth2accesstoken with an access token Google issued, _json_key
+// with the service-account key's JSON (any formatting), _json_key_base64
+// with its base64. A key is the account's if its client_email and
+// private_key are.
+func (g *Google) GARLogin(user, password string) bool {
+	switch user {
+	case "oauth2accesstoken":
+		return password == g.AccessToken
+	case "_json_key_base64":
+		b, err := base64.StdEncoding.DecodeString(password)
+		if err != nil {
+			return false
+		}
+		password = string(b)
+	case "_json_key":
+	default:
+		return false
+	}
+	var got, want struct {
+		Type        string `json:"type"`
+		ClientEmail string `json:"client_email"`
+		PrivateKey  string `json:"private_key"`
+	}
+	b, err := os.ReadFile(g.KeyFile)
+	if err != nil || json.Unmarshal(b, &want) != nil || json.Unmarshal([]byte(password), &got) != nil {
+		return false
+	}
+	return got == want
+}

@@ -257,3 +257,53 @@ func (a *Azure) signedAssertion(t *testing.T, exp time.Time) string {
 	}
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
+
+// The metadata server stand-in refuses what the real one refuses (no
+// Metadata-Flavor header, a relayed request) and answers the default
+// service account's email, scopes and token.
+func TestMetadataStandInChecksFlavorAndForwarding(t *testing.T) {
+	t.Parallel()
+	m := StartGoogle(t).StartMetadata(t)
+	get := func(path string, header map[string]string) (int, string, http.Header) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+m.Host+path, nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	const sa = "/computeMetadata/v1/instance/service-accounts/default/"
+	flavor := map[string]string{"Metadata-Flavor": "Google"}
+	code, body, h := get(sa+"token", flavor)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := json.Unmarshal([]byte(body), &tok); code != http.StatusOK || err != nil || tok.AccessToken != m.Token || tok.ExpiresIn <= 0 || tok.TokenType != "Bearer" || h.Get("Metadata-Flavor") != "Google" {
+		t.Errorf("token: %d %q %v", code, body, h)
+	}
+	if code, body, _ := get(sa+"email", flavor); code != http.StatusOK || body != m.Email {
+		t.Errorf("email: %d %q", code, body)
+	}
+	if code, body, _ := get(sa+"scopes", flavor); code != http.StatusOK || !strings.Contains(body, "cloud-platform") {
+		t.Errorf("scopes: %d %q", code, body)
+	}
+	if code, body, _ := get(sa+"token", nil); code != http.StatusForbidden || !strings.Contains(body, "Missing Metadata-Flavor:Google header") || strings.Contains(body, m.Token) {
+		t.Errorf("without the header: %d %q", code, body)
+	}
+	if code, body, _ := get(sa+"token", map[string]string{"Metadata-Flavor": "Google", "X-Forwarded-For": "10.0.0.1"}); code != http.StatusForbidden || strings.Contains(body, m.Token) {
+		t.Errorf("relayed: %d %q", code, body)
+	}
+	if code, _, _ := get("/computeMetadata/v1/instance/service-accounts/other/token", flavor); code != http.StatusNotFound {
+		t.Errorf("another account: %d", code)
+	}
+	if m.CallCount("token") != 1 || m.CallCount("refused") != 2 {
+		t.Errorf("calls %v", m.Calls)
+	}
+}

@@ -67,10 +67,13 @@ func (acrKind) Registry(c *Config) (string, error) {
 }
 
 // Keychain is nil for ACR's admin user, who logs in with PLUGIN_USERNAME
-// and PLUGIN_PASSWORD as to any Docker registry.
+// and PLUGIN_PASSWORD as to any Docker registry, and for a service
+// principal's id and secret given as the step's username and password
+// (drone-acr's SERVICE_PRINCIPAL_CLIENT_ID and _SECRET): as the peers do,
+// such a pair logs in directly, whatever Azure AD settings are set too.
 func (k acrKind) Keychain(c *Config, selected bool, dests []string) (Keychain, error) {
 	a := c.ACR
-	admin := c.Username != "" && a.ClientID == "" && a.ClientSecret == "" && a.ClientCertificate == "" && c.OIDCToken == ""
+	admin := c.Username != "" && (selected && c.Password != "" || a.ClientID == "" && a.ClientSecret == "" && a.ClientCertificate == "" && c.OIDCToken == "")
 	if admin || !used(selected, nonEmpty(a.Registry), dests, k.Owns) {
 		return nil, nil
 	}

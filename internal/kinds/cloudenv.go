@@ -22,7 +22,8 @@ import (
 type Lookup func(key string) (string, bool)
 
 // cloudVars are the variables of a step's environment the clouds' default
-// credential chains read (awsDefaultChain, ACR's newCredential).
+// credential chains read (awsDefaultChain, ACR's newCredential, Google's
+// Application Default Credentials).
 var cloudVars = []string{
 	"AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_SESSION_TOKEN",
 	"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
@@ -31,6 +32,7 @@ var cloudVars = []string{
 	"AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 	"AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
 	"AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+	"GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST",
 }
 
 // EnvOf reads, once, the variables of a step's environment the clouds'

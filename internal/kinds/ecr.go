@@ -149,6 +149,12 @@ type ECR struct {
 	// chain looks (never the process's).
 	Env Lookup
 
+	// only restricts the keychain to Hosts (a PLUGIN_LOGINS entry's);
+	// except are hosts another ECR keychain serves instead.
+	only    bool
+	except  []string
+	setting string
+
 	mu   sync.Mutex // guards Hosts once login adds the token's endpoint
 	once sync.Once
 
@@ -195,7 +201,10 @@ func (e *ECR) Serves(host string) bool { return e.serves(host) }
 func (e *ECR) serves(host string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return slices.Contains(e.Hosts, host) || IsECRHost(host)
+	if slices.Contains(e.except, host) {
+		return false
+	}
+	return slices.Contains(e.Hosts, host) || !e.only && IsECRHost(host)
 }
 
 // Resolve implements authn.Keychain.
@@ -251,6 +260,13 @@ func (e *ECR) LoginPublic(ctx context.Context) (authn.AuthConfig, error) {
 
 // credentialKind names how the run authenticates, for messages.
 func (e *ECR) credentialKind() string {
+	if e.setting != "" {
+		k := "the default AWS credential chain"
+		if e.cfg.AccessKey != "" {
+			k = "access key " + maskKey(e.cfg.AccessKey)
+		}
+		return k + " of " + e.setting
+	}
 	switch {
 	case e.cfg.AssumeRole != "" && e.OIDCToken != "":
 		return "web identity (OIDC) token for role " + e.cfg.AssumeRole

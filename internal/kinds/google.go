@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"golang.org/x/oauth2"
@@ -91,8 +92,11 @@ func (k googleKind) Keychain(c *Config, selected bool, dests []string) (Keychain
 	if !used(selected, nonEmpty(c.Google.Registry), dests, k.Owns) {
 		return nil, nil
 	}
-	g := &Google{cfg: c.Google, OIDCToken: c.OIDCToken, HTTP: c.HTTP}
+	g := &Google{cfg: c.Google, OIDCToken: c.OIDCToken, HTTP: c.HTTP, Env: c.Env}
 	if selected {
+		// The step's own login (PLUGIN_USERNAME/PLUGIN_PASSWORD) is for
+		// the step's registry: a Docker registry connector's to GAR.
+		g.user, g.password = c.Username, c.Password
 		reg, err := k.Registry(c)
 		if err != nil {
 			return nil, err
@@ -107,12 +111,23 @@ func (k googleKind) Keychain(c *Config, selected bool, dests []string) (Keychain
 // Google logs in to Artifact Registry and Container Registry as user
 // oauth2accesstoken with an OAuth access token: from a service-account JSON
 // key, given ready, or from an OIDC token through workload identity
-// federation (Google STS, then the service account's generateAccessToken).
+// federation (Google STS, then the service account's generateAccessToken);
+// with none of them, from Application Default Credentials read from the
+// step's environment (see ambient).
 type Google struct {
 	cfg       GoogleConfig
 	OIDCToken string
 	Hosts     []string
 	HTTP      *http.Client
+	// Env is the step's environment, where Application Default
+	// Credentials are looked for (never the process's).
+	Env Lookup
+	// user and password are the step's login, in a form Google's
+	// registries accept (see loginForm).
+	user, password string
+	// MetadataProbe bounds the first request to the metadata server
+	// (default 3s): off Google's cloud nothing answers there.
+	MetadataProbe time.Duration
 
 	once  sync.Once
 	token string
@@ -144,7 +159,15 @@ func (g *Google) Secrets() []string { return mask.LoginForms(googleUser, g.token
 // the first push.
 func (g *Google) Prepare(context.Context, []string) error { return nil }
 
-// Login fetches the access token once per run.
+// Login fetches the access token once per run, from the first of these
+// that is set, in the peers' order (plugins/gar hands its OIDC token and
+// its key to plugins/docker, which prefers a username and password to
+// both, and both to ACCESS_TOKEN): the step's own login
+// (PLUGIN_USERNAME _json_key, _json_key_base64 or oauth2accesstoken with
+// PLUGIN_PASSWORD); workload identity federation (PLUGIN_OIDC_TOKEN_ID
+// with all four of its settings); a service-account key
+// (PLUGIN_JSON_KEY); a ready token (PLUGIN_ACCESS_TOKEN, ACCESS_TOKEN);
+// else Application Default Credentials from the step's environment.
 func (g *Google) Login(ctx context.Context) (string, error) {
 	g.once.Do(func() {
 		if g.HTTP != nil {
@@ -152,56 +175,56 @@ func (g *Google) Login(ctx context.Context) (string, error) {
 		}
 		var ts oauth2.TokenSource
 		var what string
+		var err error
+		workload := g.cfg.ProjectNumber != "" && g.cfg.PoolID != "" && g.cfg.ProviderID != "" && g.cfg.ServiceAccount != ""
 		switch {
-		case g.cfg.AccessToken != "":
-			g.token = g.cfg.AccessToken
+		case g.password != "" && g.user == googleUser:
+			g.token = g.password
 			return
+		case g.password != "" && (g.user == jsonKeyUser || g.user == jsonKeyBase64User):
+			setting := "PLUGIN_PASSWORD (of user " + g.user + ")"
+			key, err := loginKey(g.user, g.password)
+			if err != nil {
+				g.err = err
+				return
+			}
+			if ts, what, err = keySource(ctx, key, setting); err != nil {
+				g.err = err
+				return
+			}
+		case g.password != "":
+			g.err = fmt.Errorf("%w: PLUGIN_USERNAME %q is no login Google's registries take: use _json_key (PLUGIN_PASSWORD: a service-account key's JSON), _json_key_base64 (its base64) or oauth2accesstoken (an access token)", ErrConfig, clip(g.user))
+			return
+		case g.OIDCToken != "" && workload:
+			if ts, what, err = g.federation(ctx); err != nil {
+				g.err = err
+				return
+			}
 		case g.cfg.JSONKey != "":
 			key, err := readKey(g.cfg.JSONKey)
 			if err != nil {
 				g.err = err
 				return
 			}
-			var meta struct {
-				Type        string `json:"type"`
-				ClientEmail string `json:"client_email"`
-				TokenURI    string `json:"token_uri"`
-			}
-			if err := json.Unmarshal(key, &meta); err != nil || meta.Type != "service_account" || meta.ClientEmail == "" {
-				g.err = fmt.Errorf("%w: PLUGIN_JSON_KEY is not a Google service-account JSON key (it needs \"type\": \"service_account\", client_email and private_key)", ErrConfig)
+			if ts, what, err = keySource(ctx, key, "PLUGIN_JSON_KEY"); err != nil {
+				g.err = err
 				return
 			}
-			creds, err := google.CredentialsFromJSONWithType(ctx, key, google.ServiceAccount, cloudPlatform)
-			if err != nil {
-				g.err = fmt.Errorf("%w: PLUGIN_JSON_KEY: %s", ErrConfig, safe(err))
-				return
-			}
-			ts, what = creds.TokenSource, "service-account key of "+meta.ClientEmail+" at "+orDefault(meta.TokenURI, "Google's token endpoint")
-		case g.OIDCToken != "":
-			if g.cfg.ProjectNumber == "" || g.cfg.PoolID == "" || g.cfg.ProviderID == "" || g.cfg.ServiceAccount == "" {
-				g.err = fmt.Errorf("%w: Google workload identity needs PLUGIN_PROJECT_NUMBER, PLUGIN_POOL_ID, PLUGIN_PROVIDER_ID and PLUGIN_SERVICE_ACCOUNT_EMAIL with PLUGIN_OIDC_TOKEN_ID", ErrConfig)
-				return
-			}
-			sts := orDefault(g.cfg.STSURL, "https://sts.googleapis.com")
-			iam := orDefault(g.cfg.IAMURL, "https://iamcredentials.googleapis.com")
-			cfg := externalaccount.Config{
-				Audience:                       fmt.Sprintf("//iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", g.cfg.ProjectNumber, g.cfg.PoolID, g.cfg.ProviderID),
-				SubjectTokenType:               "urn:ietf:params:oauth:token-type:jwt",
-				TokenURL:                       strings.TrimSuffix(sts, "/") + "/v1/token",
-				ServiceAccountImpersonationURL: strings.TrimSuffix(iam, "/") + "/v1/projects/-/serviceAccounts/" + g.cfg.ServiceAccount + ":generateAccessToken",
-				Scopes:                         []string{cloudPlatform},
-				SubjectTokenSupplier:           oidcSupplier(g.OIDCToken),
-			}
-			var err error
-			ts, err = externalaccount.NewTokenSource(ctx, cfg)
-			if err != nil {
-				g.err = fmt.Errorf("%w: Google workload identity: %s", ErrConfig, safe(err))
-				return
-			}
-			what = "OIDC token through workload identity pool " + g.cfg.PoolID + " at " + sts + " for " + g.cfg.ServiceAccount
-		default:
-			g.err = fmt.Errorf("%w: a Google registry needs PLUGIN_JSON_KEY, PLUGIN_ACCESS_TOKEN or PLUGIN_OIDC_TOKEN_ID with the workload identity settings", ErrConfig)
+		case g.cfg.AccessToken != "":
+			g.token = g.cfg.AccessToken
 			return
+		case g.OIDCToken != "" && (g.cfg.ProjectNumber != "" || g.cfg.PoolID != "" || g.cfg.ProviderID != "" || g.cfg.ServiceAccount != ""):
+			g.err = fmt.Errorf("%w: Google workload identity needs PLUGIN_PROJECT_NUMBER, PLUGIN_POOL_ID, PLUGIN_PROVIDER_ID and PLUGIN_SERVICE_ACCOUNT_EMAIL with PLUGIN_OIDC_TOKEN_ID", ErrConfig)
+			return
+		default:
+			if ts, what, err = g.ambient(ctx); err != nil {
+				g.err = err
+				return
+			}
+			if ts == nil {
+				g.token, g.err = g.fromMetadata(ctx)
+				return
+			}
 		}
 		tok, err := ts.Token()
 		if err != nil {
@@ -213,10 +236,68 @@ func (g *Google) Login(ctx context.Context) (string, error) {
 	return g.token, g.err
 }
 
+// keySource is the token source of a service-account key given as
+// setting.
+func keySource(ctx context.Context, key []byte, setting string) (oauth2.TokenSource, string, error) {
+	var meta struct {
+		Type        string `json:"type"`
+		ClientEmail string `json:"client_email"`
+		TokenURI    string `json:"token_uri"`
+	}
+	if err := json.Unmarshal(key, &meta); err != nil || meta.Type != "service_account" || meta.ClientEmail == "" {
+		return nil, "", fmt.Errorf("%w: %s is not a Google service-account JSON key (it needs \"type\": \"service_account\", client_email and private_key)", ErrConfig, setting)
+	}
+	creds, err := google.CredentialsFromJSONWithType(ctx, key, google.ServiceAccount, cloudPlatform)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %s: %s", ErrConfig, setting, safe(err))
+	}
+	return creds.TokenSource, "service-account key of " + meta.ClientEmail + " at " + orDefault(meta.TokenURI, "Google's token endpoint"), nil
+}
+
+// federation is workload identity federation: the OIDC token exchanged at
+// Google STS, then the service account's generateAccessToken.
+func (g *Google) federation(ctx context.Context) (oauth2.TokenSource, string, error) {
+	sts := orDefault(g.cfg.STSURL, "https://sts.googleapis.com")
+	iam := orDefault(g.cfg.IAMURL, "https://iamcredentials.googleapis.com")
+	cfg := externalaccount.Config{
+		Audience:                       fmt.Sprintf("//iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", g.cfg.ProjectNumber, g.cfg.PoolID, g.cfg.ProviderID),
+		SubjectTokenType:               "urn:ietf:params:oauth:token-type:jwt",
+		TokenURL:                       strings.TrimSuffix(sts, "/") + "/v1/token",
+		ServiceAccountImpersonationURL: strings.TrimSuffix(iam, "/") + "/v1/projects/-/serviceAccounts/" + g.cfg.ServiceAccount + ":generateAccessToken",
+		Scopes:                         []string{cloudPlatform},
+		SubjectTokenSupplier:           oidcSupplier(g.OIDCToken),
+	}
+	ts, err := externalaccount.NewTokenSource(ctx, cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: Google workload identity: %s", ErrConfig, safe(err))
+	}
+	return ts, "OIDC token through workload identity pool " + g.cfg.PoolID + " at " + sts + " for " + g.cfg.ServiceAccount, nil
+}
+
 type oidcSupplier string
 
 func (s oidcSupplier) SubjectToken(context.Context, externalaccount.SupplierOptions) (string, error) {
 	return string(s), nil
+}
+
+// The user names of the logins Google's registries take besides
+// oauth2accesstoken: a service-account key's JSON, or its base64.
+const (
+	jsonKeyUser       = "_json_key"
+	jsonKeyBase64User = "_json_key_base64"
+)
+
+// loginKey is the service-account key of a _json_key or _json_key_base64
+// login's password.
+func loginKey(user, password string) ([]byte, error) {
+	if user == jsonKeyUser {
+		return []byte(strings.TrimSpace(password)), nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(password))
+	if err != nil {
+		return nil, fmt.Errorf("%w: PLUGIN_PASSWORD of user _json_key_base64 is not base64 (of a service-account key's JSON)", ErrConfig)
+	}
+	return b, nil
 }
 
 // readKey accepts the key's JSON, its base64 (as Harness passes it), or a

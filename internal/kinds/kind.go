@@ -63,6 +63,9 @@ type Config struct {
 	Registry string // PLUGIN_REGISTRY
 	Repo     string // PLUGIN_REPO
 	Username string // PLUGIN_USERNAME: ACR's admin user logs in as a Docker registry
+	// Password is PLUGIN_PASSWORD: with user _json_key, _json_key_base64
+	// or oauth2accesstoken, Google's registries log in with it.
+	Password string
 	// ExpandRepo puts a docker kind's repository under its registry.
 	ExpandRepo bool
 	// OIDCToken serves ECR's web identity, Google's workload identity and
@@ -72,6 +75,9 @@ type Config struct {
 	ECR    ECRConfig
 	Google GoogleConfig
 	ACR    ACRConfig
+	// ECRLogins are ECR registries with AWS credentials of their own
+	// (PLUGIN_LOGINS); the rest of ECR's settings apply to them too.
+	ECRLogins []ECRLogin
 
 	// HTTP is the client of every cloud login.
 	HTTP *http.Client
@@ -150,15 +156,27 @@ func Repository(k Kind, c *Config) (string, error) {
 	return prefix + "/" + strings.Trim(c.Repo, "/"), nil
 }
 
-// Keychains returns the logins a step needs: its own kind's, and every
-// other kind's whose registries a destination names or whose extra
-// registries are set.
+// Keychains returns the logins a step needs: the ECR logins of
+// registries with credentials of their own (first, each serving its
+// registry only), its own kind's, and every other kind's whose registries
+// a destination names or whose extra registries are set.
 func Keychains(c *Config, step Kind, dests []string) ([]Keychain, error) {
 	var out []Keychain
+	var own []string
+	for _, l := range c.ECRLogins {
+		cfg := c.ECR
+		cfg.Region, cfg.AccessKey, cfg.SecretKey = l.Region, l.AccessKey, l.SecretKey
+		cfg.AssumeRole, cfg.ExternalID, cfg.Registry = "", "", ""
+		out = append(out, &ECR{cfg: cfg, Hosts: []string{l.Host}, only: true, setting: l.Setting, HTTP: c.HTTP, Env: c.Env})
+		own = append(own, l.Host)
+	}
 	for _, k := range All {
 		kc, err := k.Keychain(c, k == step, dests)
 		if err != nil {
 			return nil, err
+		}
+		if e, ok := kc.(*ECR); ok {
+			e.except = own
 		}
 		if kc != nil {
 			out = append(out, kc)

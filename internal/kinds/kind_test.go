@@ -89,6 +89,12 @@ func TestKeychains(t *testing.T) {
 		{"docker", Config{Google: GoogleConfig{Registry: "127.0.0.1:5000"}}, nil, "Google"},
 		{"acr", Config{Repo: "r.azurecr.io/app", Username: "admin"}, []string{"r.azurecr.io"}, ""},
 		{"acr", Config{Repo: "r.azurecr.io/app", ACR: ACRConfig{ClientID: "c"}}, []string{"r.azurecr.io"}, "ACR"},
+		// A service principal's id and secret as the step's login log in
+		// directly (drone-acr's SERVICE_PRINCIPAL_*), Azure AD settings
+		// beside them or not; another registry's login does not stop an
+		// ACR destination's Azure AD login.
+		{"acr", Config{Repo: "r.azurecr.io/app", Username: "sp", Password: "pw", ACR: ACRConfig{ClientID: "c", ClientSecret: "s"}}, []string{"r.azurecr.io"}, ""},
+		{"docker", Config{Repo: "reg.example.com/app", Username: "u", Password: "p", ACR: ACRConfig{ClientID: "c", ClientSecret: "s"}}, []string{"reg.example.com", "r.azurecr.io"}, "ACR"},
 	} {
 		k, typ, _ := Parse(c.typ)
 		c.cfg.Type = typ

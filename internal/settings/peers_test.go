@@ -20,8 +20,6 @@ import (
 var pendingElsewhere = []string{
 	// buildset
 	"PLUGIN_SSH_AGENT_KEY", "PLUGIN_OUTPUT", "PLUGIN_BUILDKIT_CONFIG", "PLUGIN_NAMED_CONTEXT",
-	// creds
-	"PLUGIN_LOGINS", "PLUGIN_AWS_ACCESS_KEY_ID", "PLUGIN_AWS_SECRET_ACCESS_KEY", "PLUGIN_AWS_REGION",
 }
 
 // fieldOf is the setting that reads an environment name.

@@ -100,7 +100,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	if tgt.tagNote != "" {
 		st.Notes = append(st.Notes, tgt.tagNote)
 	}
-	st.Login = loginOf(s, env, tgt)
+	if st.Login, err = loginOf(s, env, tgt); err != nil {
+		return st, err
+	}
 	st.Debug, st.Version = s.Debug, versionOf(env)
 	st.Notes = append(st.Notes, debugNotes(s)...)
 	if st.Transport, err = transportOf(s, env); err != nil {
@@ -249,21 +251,32 @@ func targetOf(s *settings.Settings, env Environ, mode Mode, path func(string) st
 }
 
 // loginOf is how the step obtains credentials: the settings' logins (the
-// default one for the first destination's registry), the docker config,
-// the kind's.
-func loginOf(s *settings.Settings, env Environ, t target) Login {
+// default one for the first destination's registry), PLUGIN_LOGINS's, the
+// docker config, the kind's.
+func loginOf(s *settings.Settings, env Environ, t target) (Login, error) {
 	defaultFor := name.DefaultRegistry
 	if len(t.dests) > 0 {
 		defaultFor = t.dests[0].Context().RegistryStr()
 	}
+	logins, err := kinds.ParseLogins(s.Logins)
+	if err != nil {
+		return Login{}, err
+	}
+	kcfg := t.kcfg
+	kcfg.ECRLogins = logins.ECR
+	user, password := s.Username, s.Password
+	if _, docker := t.kind.(kinds.Docker); docker && user == "" && password == "" && s.AccessToken != "" {
+		// plugins/docker's ACCESS_TOKEN: docker login -u oauth2accesstoken.
+		user, password = "oauth2accesstoken", s.AccessToken
+	}
 	return Login{
 		Static: registry.Credentials{
-			Registry: s.Registry, Username: s.Username, Password: s.Password, DefaultFor: defaultFor,
-			Extra:  []registry.Login{{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}},
+			Registry: s.Registry, Username: user, Password: password, DefaultFor: defaultFor,
+			Extra:  append(logins.Static, registry.Login{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}),
 			Config: s.Config, Lookup: env.Lookup,
 		},
-		Kind: t.kind, Kinds: t.kcfg, Partial: s.PartialLogin,
-	}
+		Kind: t.kind, Kinds: kcfg, Partial: s.PartialLogin,
+	}, nil
 }
 
 // versionOf is hoist's version ("dev" when the caller gives none).
@@ -502,7 +515,7 @@ func sourceOf(s *settings.Settings, t target, path func(string) string) Source {
 // kindsConfig is the settings of every registry kind.
 func kindsConfig(s *settings.Settings, kindName string, path func(string) string) kinds.Config {
 	return kinds.Config{
-		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, OIDCToken: s.OIDCToken, ExpandRepo: s.ExpandRepo,
+		Type: kindName, Registry: s.Registry, Repo: s.Repo, Username: s.Username, Password: s.Password, OIDCToken: s.OIDCToken, ExpandRepo: s.ExpandRepo,
 		ECR: kinds.ECRConfig{Region: s.Region, Account: s.Account, FIPS: s.FIPS, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
 			AssumeRole: s.AssumeRole, ExternalID: s.ExternalID, Endpoint: s.ECREndpoint, STSEndpoint: s.STSEndpoint, Registry: s.ECRRegistry,
 			CreateRepository: s.CreateRepository, LifecyclePolicy: path(s.LifecyclePolicy), RepositoryPolicy: path(s.RepositoryPolicy), ScanOnPush: scanOnPush(s)},

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hoist-build/hoist/internal/envlist"
+	"github.com/hoist-build/hoist/internal/kinds"
 	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/settings"
 )
@@ -29,6 +30,12 @@ func secretsOf(s *settings.Settings, env Environ, path func(string) string) *mas
 	}
 	m.AddLogin(s.Username, s.Password)
 	m.AddLogin(s.BaseUsername, s.BasePassword)
+	if l, err := kinds.ParseLogins(s.Logins); err == nil {
+		for _, sl := range l.Static {
+			m.AddLogin(sl.Username, sl.Password)
+		}
+		m.Add(l.Secrets()...)
+	}
 	for _, p := range []string{s.Config, s.JSONKey, s.SignKey, s.ClientCert, s.BuilderKey} {
 		if b, ok := secretFile(p, path); ok {
 			m.Add(string(b))
