@@ -161,6 +161,11 @@ func Load(fs *pflag.FlagSet, lookup LookupFunc, workDir string) (*Settings, erro
 			errs = append(errs, fmt.Errorf("%s=%q: %w", origin, shown(f, raw), err))
 		}
 	}
+	if len(errs) == 0 {
+		if err := applyOutput(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}

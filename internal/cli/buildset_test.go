@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hoist-build/hoist/internal/harness"
+)
+
+// PLUGIN_OUTPUT (buildx --output, as thegeeklab's and Woodpecker's buildx
+// plugins pass it): each type hoist honours, its result read back by
+// another tool (docker load, skopeo, crane), and nothing pushed where the
+// output does not push, though PLUGIN_REPO names a repository.
+func TestBuildOutput(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo via-output > /o.txt\n", nil)
+	work := t.TempDir()
+	build := func(repo, output string, kv ...string) result {
+		t.Helper()
+		return mustPush(t, buildEnv(t, ctxDir, append([]string{"PLUGIN_REPO", reg.Host + "/" + repo, "PLUGIN_TAGS", "1", "PLUGIN_OUTPUT", output}, kv...)...))
+	}
+	notPushed := func(repo string) {
+		t.Helper()
+		if tags := tagsOf(t, reg, repo); len(tags) != 0 {
+			t.Errorf("%s: pushed %v", repo, tags)
+		}
+	}
+
+	// type=docker,dest=: a docker-archive that docker load reads.
+	dockerTar := filepath.Join(work, "d", "image.tar")
+	build("out/docker", "type=docker,dest="+dockerTar)
+	notPushed("out/docker")
+	if out := f.Docker.Run(t, "load", "-i", dockerTar); !strings.Contains(out, reg.Host+"/out/docker:1") {
+		t.Errorf("docker load: %s", out)
+	}
+	if got := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", reg.Host+"/out/docker:1", "cat", "/o.txt")); got != "via-output" {
+		t.Errorf("the loaded image prints %q", got)
+	}
+
+	// type=oci,dest=: an OCI archive that skopeo copies to a registry.
+	ociTar := filepath.Join(work, "image.oci.tar")
+	build("out/oci", "type=oci,dest="+ociTar)
+	notPushed("out/oci")
+	harness.Run(t, nil, "skopeo", "copy", "-q", "--dest-tls-verify=false", "oci-archive:"+ociTar, "docker://"+reg.Host+"/copied/oci:1")
+	if got := f.Docker.RunImage(t, reg.Host+"/copied/oci:1", "cat", "/o.txt"); got != "via-output" {
+		t.Errorf("the OCI archive's image prints %q", got)
+	}
+
+	// type=docker without dest: loaded into the daemon, not pushed.
+	build("out/load", "type=docker", "DOCKER_HOST", f.Docker.Host)
+	notPushed("out/load")
+	if got := strings.TrimSpace(f.Docker.Run(t, "run", "--rm", "--network", "host", reg.Host+"/out/load:1", "cat", "/o.txt")); got != "via-output" {
+		t.Errorf("the loaded image prints %q", got)
+	}
+
+	// type=registry and type=image,push=true push; type=image alone does not.
+	for _, c := range []struct{ repo, output string }{{"out/registry", "type=registry"}, {"out/image-push", "type=image,push=true"}} {
+		r := build(c.repo, c.output)
+		assertPushed(t, r, reg, reg.Host+"/"+c.repo+":1")
+		if got := fileOf(t, reg, reg.Host+"/"+c.repo+":1", "o.txt"); got != "via-output\n" {
+			t.Errorf("%s: the pushed image holds %q", c.output, got)
+		}
+	}
+	build("out/image", "type=image")
+	notPushed("out/image")
+}
+
+// PLUGIN_OUTPUT values hoist cannot honour are refused before anything is
+// built (exit 2), with the reason.
+func TestBuildOutputRefused(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ctxDir := buildContext(t, "FROM "+f.Base+"\n", nil)
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"PLUGIN_OUTPUT", "type=local,dest=out"}, "type=local exports the image's filesystem, not an image"},
+		{[]string{"PLUGIN_OUTPUT", "type=tar,dest=out.tar"}, "type=tar exports the image's filesystem, not an image"},
+		{[]string{"PLUGIN_OUTPUT", "./out"}, "type=local exports"},
+		{[]string{"PLUGIN_OUTPUT", "type=oci"}, "type=oci needs dest=FILE"},
+		{[]string{"PLUGIN_OUTPUT", "type=docker,dest=a.tar,name=x/y"}, "type=docker: hoist does not honour name here"},
+		{[]string{"PLUGIN_OUTPUT", "type=cacheonly"}, "type=cacheonly builds for the cache only"},
+		{[]string{"PLUGIN_OUTPUT", "type=s3"}, `unknown output type "s3"`},
+		{[]string{"PLUGIN_OUTPUT", "dest=a.tar"}, "no type="},
+		{[]string{"PLUGIN_OUTPUT", "type=registry", "PLUGIN_DRY_RUN", "true"}, "the output pushes, and PLUGIN_DRY_RUN=true says push nothing"},
+		{[]string{"PLUGIN_OUTPUT", "type=docker,dest=a.tar", "PLUGIN_TAR_PATH", "b.tar"}, "PLUGIN_TAR_PATH=\"b.tar\" names another"},
+		{[]string{"PLUGIN_OUTPUT", "type=docker,dest=a.tar", "PLUGIN_BUILDX_OUTPUT_FORMAT", "oci"}, "says oci"},
+		{[]string{"PLUGIN_OUTPUT", "type=registry", "PLUGIN_PUSH_ONLY", "true"}, "PLUGIN_PUSH_ONLY=true pushes a pre-built image"},
+	} {
+		r := hoist(t, buildEnv(t, ctxDir, append([]string{"PLUGIN_REPO", reg.Host + "/refused/app"}, c.env...)...))
+		if r.code != ExitSettings {
+			t.Errorf("%v: exit %d, want %d\n%s", c.env, r.code, ExitSettings, r)
+		}
+		assertContains(t, r, "PLUGIN_OUTPUT=", c.want)
+	}
+	if tags := tagsOf(t, reg, "refused/app"); len(tags) != 0 {
+		t.Errorf("pushed: %v", tags)
+	}
+}
