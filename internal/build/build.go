@@ -58,6 +58,14 @@ type Request struct {
 	// out of the context whatever its .dockerignore says: hoist's own
 	// files (see Excludes).
 	Exclude []string
+	// NamedContexts are the extra build contexts (buildx --build-context):
+	// by name, an image (docker-image://REF) or a local directory (an
+	// absolute path). FROM NAME and COPY --from=NAME use them. BuildKit
+	// only.
+	NamedContexts map[string]string
+	// NamedExcludes are, by name, the patterns kept out of a named
+	// context that is a directory (as Exclude for the context).
+	NamedExcludes map[string][]string
 
 	Out Outputs
 	// Workspace confines what hoist writes of the outputs (the blobs it

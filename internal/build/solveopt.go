@@ -60,8 +60,26 @@ func localMounts(req Request, ctxDir, df string) (map[string]fsutil.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	return map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}, nil
+	mounts := map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}
+	for name, v := range req.NamedContexts {
+		if !filepath.IsAbs(v) {
+			continue // an image: the frontend resolves it
+		}
+		fs, err := fsutil.NewFS(v)
+		if err == nil && len(req.NamedExcludes[name]) > 0 {
+			fs, err = fsutil.NewFilterFS(fs, &fsutil.FilterOpt{ExcludePatterns: req.NamedExcludes[name]})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: named context %s (%s): %w", ErrInput, name, v, err)
+		}
+		mounts[namedLocal(name)] = fs
+	}
+	return mounts, nil
 }
+
+// namedLocal is the session's name of the local directory of the named
+// context name: apart from the context's and the Dockerfile's.
+func namedLocal(name string) string { return "named-context:" + name }
 
 // frontendAttrs are the Dockerfile frontend's attributes (filename is the
 // Dockerfile's name in its directory), and the entitlements the network
@@ -88,6 +106,12 @@ func frontendAttrs(req Request, filename string) (attrs map[string]string, entit
 	}
 	if len(req.AddHosts) > 0 {
 		attrs["add-hosts"] = addHosts(req.AddHosts)
+	}
+	for name, v := range req.NamedContexts {
+		if filepath.IsAbs(v) {
+			v = "local:" + namedLocal(name)
+		}
+		attrs["context:"+name] = v
 	}
 	switch req.Network {
 	case "", "default":

@@ -1,8 +1,10 @@
 package build
 
 import (
+	"context"
 	"errors"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,5 +98,36 @@ func TestSolveOptMounts(t *testing.T) {
 	}
 	if _, err := (&BuildKit{}).solveOpt(Request{ContextDir: dir, Dockerfile: filepath.Join(dir, "nope")}, false); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("missing Dockerfile: %v", err)
+	}
+}
+
+// Named contexts: an image is the frontend's context:NAME as given; a
+// directory is a local mount of its own, with its excludes.
+func TestSolveOptNamedContexts(t *testing.T) {
+	t.Parallel()
+	dir, extra := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	os.WriteFile(filepath.Join(extra, "keep.txt"), []byte("k"), 0o644)
+	os.WriteFile(filepath.Join(extra, "drop.txt"), []byte("d"), 0o644)
+	opt, err := (&BuildKit{}).solveOpt(Request{ContextDir: dir, Out: Outputs{LayoutDir: t.TempDir()},
+		NamedContexts: map[string]string{"img": "docker-image://reg.example.com/a:1", "dir": extra},
+		NamedExcludes: map[string][]string{"dir": {"drop.txt"}}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opt.FrontendAttrs["context:img"] != "docker-image://reg.example.com/a:1" || opt.FrontendAttrs["context:dir"] != "local:named-context:dir" {
+		t.Errorf("attrs: %v", opt.FrontendAttrs)
+	}
+	fs := opt.LocalMounts["named-context:dir"]
+	if fs == nil || len(opt.LocalMounts) != 3 {
+		t.Fatalf("mounts: %v", opt.LocalMounts)
+	}
+	var seen []string
+	fs.Walk(context.Background(), "", func(p string, _ iofs.DirEntry, err error) error {
+		seen = append(seen, p)
+		return err
+	})
+	if d := cmp.Diff([]string{"keep.txt"}, seen); d != "" {
+		t.Errorf("the named directory (-want +got):\n%s", d)
 	}
 }

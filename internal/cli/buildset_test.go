@@ -1,12 +1,76 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hoist-build/hoist/internal/harness"
 )
+
+// PLUGIN_NAMED_CONTEXT (buildx --build-context, as thegeeklab's plugin
+// passes it): a directory of the workspace for COPY --from, an image for
+// FROM; both in one comma-separated value.
+func TestNamedContexts(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	// An image that only the named context names.
+	other := reg.Host + "/named/base:1"
+	mustPush(t, buildEnv(t, buildContext(t, "FROM "+f.Base+"\nRUN echo from-named-image > /base.txt\n", nil), "PLUGIN_DESTINATIONS", other))
+	work := t.TempDir()
+	ctxDir := filepath.Join(work, "app")
+	os.MkdirAll(filepath.Join(work, "extra", "sub"), 0o755)
+	os.WriteFile(filepath.Join(work, "extra", "sub", "f.txt"), []byte("from-named-dir\n"), 0o644)
+	os.MkdirAll(ctxDir, 0o755)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM base\nCOPY --from=extra /sub/f.txt /f.txt\n"), 0o644)
+	ref := reg.Host + "/named/app:1"
+	env := buildEnv(t, ctxDir, "PLUGIN_DESTINATIONS", ref, "PLUGIN_NAMED_CONTEXT", "extra=./extra, base=docker-image://"+other)
+	r := hoistIn(t, work, env)
+	if r.code != 0 {
+		t.Fatalf("hoist failed:\n%s", r)
+	}
+	assertPushed(t, r, reg, ref)
+	if got := f.Docker.RunImage(t, ref, "cat", "/f.txt", "/base.txt"); got != "from-named-dir\nfrom-named-image" {
+		t.Errorf("the image prints %q", got)
+	}
+}
+
+// Named contexts hoist cannot honour are refused (exit 2), naming the
+// item: a directory outside the working directory (through a link the
+// checkout holds), a scheme other than docker-image, a malformed item,
+// Kaniko.
+func TestNamedContextsRefused(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	work := t.TempDir()
+	ctxDir := filepath.Join(work, "app")
+	os.MkdirAll(ctxDir, 0o755)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+f.Base+"\n"), 0o644)
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(work, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ value, want string }{
+		{"x=./link", "named context x: " + filepath.Join(work, "link") + " is outside the working directory"},
+		{"x=oci-layout://./layout", "named context x: oci-layout:// is not supported"},
+		{"x=./missing", "is not a directory"},
+		{"novalue", `malformed named context "novalue"`},
+	} {
+		r := hoistIn(t, work, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_NAMED_CONTEXT", c.value))
+		if r.code != ExitSettings {
+			t.Errorf("%s: exit %d, want %d\n%s", c.value, r.code, ExitSettings, r)
+		}
+		assertContains(t, r, "PLUGIN_NAMED_CONTEXT", c.want)
+	}
+	r := hoistIn(t, work, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_NAMED_CONTEXT", "x=docker-image://"+f.Base,
+		"PLUGIN_BUILD_TOOL", "kaniko", "PLUGIN_KANIKO_EXECUTOR", "/nonexistent/executor"))
+	if r.code != ExitSettings {
+		t.Errorf("Kaniko: exit %d, want %d\n%s", r.code, ExitSettings, r)
+	}
+	assertContains(t, r, "PLUGIN_NAMED_CONTEXT (Kaniko has no named build contexts)")
+}
 
 // PLUGIN_OUTPUT (buildx --output, as thegeeklab's and Woodpecker's buildx
 // plugins pass it): each type hoist honours, its result read back by

@@ -60,6 +60,7 @@ type Settings struct {
 	CommitSHA        string   `flag:"commit-sha" env:"DRONE_COMMIT_SHA" group:"Build" doc:"Commit of the build, for the revision label."`
 	RemoteURL        string   `flag:"remote-url" env:"DRONE_REMOTE_URL" group:"Build" doc:"Repository URL, for the source label."`
 	RepoLink         string   `flag:"repo-link" env:"PLUGIN_REPO_LINK,DRONE_REPO_LINK" group:"Build" doc:"Repository web page, for the url label."`
+	NamedContexts    []string `flag:"named-context" env:"PLUGIN_NAMED_CONTEXT" group:"Build" doc:"Extra named build contexts as buildx --build-context takes them, comma separated: NAME=docker-image://REF (an image; FROM NAME and COPY --from=NAME use it), NAME=DIR (a directory inside the working directory, relative to it). Other schemes are refused. BuildKit only."`
 
 	// Base images.
 	BaseRegistry string `flag:"base-image-registry" env:"PLUGIN_BASE_IMAGE_REGISTRY,PLUGIN_DOCKER_REGISTRY" group:"Build" doc:"Registry that base images are pulled from with --base-image-username and --base-image-password."`

@@ -41,6 +41,10 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 		known.Add(string(v))
 	}
 	errs = append(errs, publishedErrs(s, req.BuildArgs, argFrom, custom, known)...)
+	req.NamedContexts, req.NamedExcludes, more = namedContextsOf(s, env, path, func(dir string) []string {
+		return build.Excludes(dir, path(".hoist"), path(s.ImageStore), path(s.CompressCache), path(s.TarPath))
+	})
+	errs = append(errs, more...)
 	var note string
 	req.CacheFrom, req.CacheTo, note, more = cacheOf(s, dests)
 	errs = append(errs, more...)

@@ -56,6 +56,9 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 		b.Store = path(s.ImageStore)
 	}
 	if tool == "kaniko" {
+		if err := buildKitOnly(s, why); err != nil {
+			return nil, err
+		}
 		b.Kaniko = kanikoOf(s, env, path)
 		if s.BaseUsername != "" || s.BasePassword != "" {
 			b.BaseLogin = registry.Login{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}

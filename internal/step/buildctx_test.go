@@ -1,0 +1,63 @@
+package step
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hoist-build/hoist/internal/settings"
+)
+
+func loadEnv(t *testing.T, env map[string]string, work string) *settings.Settings {
+	t.Helper()
+	s, err := settings.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Named contexts: an image by reference, a directory of the working
+// directory (links resolved, hoist's files excluded); anything else is an
+// error naming the item.
+func TestNamedContextsOf(t *testing.T) {
+	t.Parallel()
+	work := t.TempDir()
+	os.MkdirAll(filepath.Join(work, "extra"), 0o755)
+	os.Symlink(t.TempDir(), filepath.Join(work, "out"))
+	os.Symlink("extra", filepath.Join(work, "in"))
+	real, _ := filepath.EvalSymlinks(filepath.Join(work, "extra"))
+	path := func(p string) string { return filepath.Join(work, p) }
+	excl := func(dir string) []string { return []string{"x-" + filepath.Base(dir)} }
+	s := loadEnv(t, map[string]string{"PLUGIN_NAMED_CONTEXT": "a=docker-image://reg.example.com/base:1, b=extra,c=./in"}, work)
+	got, ex, errs := namedContextsOf(s, Environ{WorkDir: work}, path, excl)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if d := cmp.Diff(map[string]string{"a": "docker-image://reg.example.com/base:1", "b": real, "c": real}, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(map[string][]string{"b": {"x-extra"}, "c": {"x-extra"}}, ex); d != "" {
+		t.Errorf("excludes (-want +got):\n%s", d)
+	}
+	s = loadEnv(t, map[string]string{"PLUGIN_NAMED_CONTEXT": "a=out,b=git://example.com/r,c=docker-image://UPPER/Case:1,d,a=extra,a=extra"}, work)
+	_, _, errs = namedContextsOf(s, Environ{WorkDir: work}, path, excl)
+	var all []string
+	for _, e := range errs {
+		all = append(all, e.Error())
+	}
+	joined := strings.Join(all, "\n")
+	for _, want := range []string{
+		"PLUGIN_NAMED_CONTEXT: named context a: " + filepath.Join(work, "out") + " is outside the working directory",
+		"named context b: git:// is not supported",
+		`named context c: "UPPER/Case:1" is not an image reference`,
+		`malformed named context "d"`,
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("errors lack %q:\n%s", want, joined)
+		}
+	}
+}
