@@ -66,6 +66,13 @@ type Request struct {
 	// NamedExcludes are, by name, the patterns kept out of a named
 	// context that is a directory (as Exclude for the context).
 	NamedExcludes map[string][]string
+	// SSHKey is a private key offered to RUN --mount=type=ssh as the
+	// default SSH agent (docker build --ssh default=KEYFILE). BuildKit
+	// only. BuildKit's agent provider reads keys from files only: the
+	// key is written to a file of its own (0600) in TempDir, read, and
+	// removed before the build starts.
+	SSHKey  []byte
+	TempDir string
 
 	Out Outputs
 	// Workspace confines what hoist writes of the outputs (the blobs it

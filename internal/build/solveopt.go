@@ -3,6 +3,7 @@ package build
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/tonistiigi/fsutil"
 )
 
@@ -34,6 +37,10 @@ func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
 	if err != nil {
 		return client.SolveOpt{}, err
 	}
+	attachables, err := b.session(req)
+	if err != nil {
+		return client.SolveOpt{}, err
+	}
 	return client.SolveOpt{
 		Frontend:            "dockerfile.v0",
 		FrontendAttrs:       attrs,
@@ -41,7 +48,7 @@ func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
 		Exports:             exports,
 		CacheImports:        cacheEntries(req.CacheFrom),
 		CacheExports:        cacheEntries(req.CacheTo),
-		Session:             b.session(req),
+		Session:             attachables,
 		AllowedEntitlements: entitlements,
 	}, nil
 }
@@ -215,13 +222,47 @@ func compressionAttrs(req Request) func(extra map[string]string) map[string]stri
 }
 
 // session is what the build's session offers the daemon: registry
-// credentials from the keychain, and the request's secrets.
-func (b *BuildKit) session(req Request) []session.Attachable {
+// credentials from the keychain, the request's secrets and its SSH key.
+func (b *BuildKit) session(req Request) ([]session.Attachable, error) {
 	attachables := []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: keychainAuth(b.Keychain),
 	})}
 	if len(req.Secrets) > 0 {
 		attachables = append(attachables, secretsprovider.FromMap(req.Secrets))
 	}
-	return attachables
+	if len(req.SSHKey) > 0 {
+		agent, err := sshAgent(req.SSHKey, req.TempDir)
+		if err != nil {
+			return nil, err
+		}
+		attachables = append(attachables, agent)
+	}
+	return attachables, nil
+}
+
+// sshAgent is the build's default SSH agent, holding key. BuildKit's
+// provider loads keys from files only; the file lives while it reads it,
+// in dir (never the workspace), readable by its owner only. Errors never
+// quote the key.
+func sshAgent(key []byte, dir string) (session.Attachable, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: the SSH key needs a temporary directory", ErrInput)
+	}
+	f, err := os.CreateTemp(dir, "ssh-agent-key-*") // 0600
+	if err != nil {
+		return nil, fmt.Errorf("ssh agent key: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(key)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ssh agent key: %w", err)
+	}
+	agent, err := sshprovider.NewSSHAgentProvider([]sshprovider.AgentConfig{{ID: sshforward.DefaultID, Paths: []string{f.Name()}}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: PLUGIN_SSH_AGENT_KEY is not a private key BuildKit can load (PEM or OpenSSH, without a passphrase): %w", ErrInput, err)
+	}
+	return agent, nil
 }

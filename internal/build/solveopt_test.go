@@ -2,6 +2,9 @@ package build
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"io"
 	iofs "io/fs"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/moby/buildkit/client"
+	"golang.org/x/crypto/ssh"
 )
 
 type nopWriteCloser struct{ io.Writer }
@@ -130,4 +134,36 @@ func TestSolveOptNamedContexts(t *testing.T) {
 	if d := cmp.Diff([]string{"keep.txt"}, seen); d != "" {
 		t.Errorf("the named directory (-want +got):\n%s", d)
 	}
+}
+
+// The SSH key becomes the session's default agent; its file is gone once
+// the agent holds it; a value that is no key is bad input.
+func TestSSHAgent(t *testing.T) {
+	t.Parallel()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, _ := ssh.MarshalPrivateKey(priv, "")
+	tmp := t.TempDir()
+	a, err := sshAgent(pem.EncodeToMemory(block), tmp)
+	if err != nil || a == nil {
+		t.Fatalf("agent: %v", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left in the temporary directory: %v", left)
+	}
+	if _, err := sshAgent([]byte("no key"), tmp); !errors.Is(err, ErrInput) || strings.Contains(err.Error(), "no key\"") {
+		t.Errorf("not a key: %v", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left in the temporary directory: %v", left)
+	}
+	opt, err := (&BuildKit{}).solveOpt(Request{ContextDir: tmp, Dockerfile: writeDockerfile(t), SSHKey: pem.EncodeToMemory(block), TempDir: tmp, Out: Outputs{LayoutDir: t.TempDir()}}, false)
+	if err != nil || len(opt.Session) != 2 {
+		t.Errorf("session: %+v, %v", opt.Session, err)
+	}
+}
+
+func writeDockerfile(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "Dockerfile")
+	os.WriteFile(p, []byte("FROM scratch\n"), 0o644)
+	return p
 }

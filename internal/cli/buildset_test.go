@@ -1,13 +1,184 @@
 package cli
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/hoist-build/hoist/internal/harness"
 )
+
+// agentList is a static program that speaks the ssh-agent protocol to
+// $SSH_AUTH_SOCK: it asks for the identities (SSH2_AGENTC_REQUEST_IDENTITIES)
+// and prints each as an authorized_keys line. The fixture images hold
+// busybox, which has no ssh-add.
+const agentList = `package main
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+)
+
+func readString(b []byte) ([]byte, []byte) {
+	n := binary.BigEndian.Uint32(b)
+	return b[4 : 4+n], b[4+n:]
+}
+
+func main() {
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		fmt.Println("no SSH_AUTH_SOCK")
+		os.Exit(1)
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		fmt.Println("dial:", err)
+		os.Exit(1)
+	}
+	c.Write([]byte{0, 0, 0, 1, 11})
+	var hdr [4]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		fmt.Println("read:", err)
+		os.Exit(1)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	if _, err := io.ReadFull(c, body); err != nil || body[0] != 12 {
+		fmt.Println("bad answer", err)
+		os.Exit(1)
+	}
+	n := binary.BigEndian.Uint32(body[1:])
+	rest := body[5:]
+	fmt.Printf("keys: %d\n", n)
+	for i := uint32(0); i < n; i++ {
+		var blob, comment []byte
+		blob, rest = readString(rest)
+		comment, rest = readString(rest)
+		_ = comment
+		typ, _ := readString(blob)
+		fmt.Printf("%s %s\n", typ, base64.StdEncoding.EncodeToString(blob))
+	}
+}
+`
+
+// buildAgentList builds agentList, static, into dir.
+func buildAgentList(t *testing.T, dir string) {
+	t.Helper()
+	src := t.TempDir()
+	for n, c := range map[string]string{"go.mod": "module example.com/agentlist\n\ngo 1.22\n", "main.go": agentList} {
+		if err := os.WriteFile(filepath.Join(src, n), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(harness.Need(t, "go"), "build", "-o", filepath.Join(dir, "agentlist"), ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build agentlist: %v\n%s", err, b)
+	}
+}
+
+// sshKey is a fresh ed25519 key: the private key as OpenSSH PEM, and the
+// public key as an authorized_keys line.
+func sshKey(t *testing.T) (private, public string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(block)), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+}
+
+// PLUGIN_SSH_AGENT_KEY (plugins/docker: docker build --ssh default=KEY):
+// a RUN --mount=type=ssh reaches an agent that holds the key, and the
+// key is in nothing published: not the image (its every file), not the
+// output, not the working directory; a RUN without the mount has no
+// agent.
+func TestSSHAgentKey(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	private, public := sshKey(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nCOPY agentlist /agentlist\n"+
+		"RUN --mount=type=ssh /agentlist > /keys.txt\n"+
+		"RUN /agentlist > /nokeys.txt || true\n", nil)
+	buildAgentList(t, ctxDir)
+	ref := reg.Host + "/ssh/app:1"
+	work := t.TempDir()
+	env := buildEnv(t, ctxDir, "PLUGIN_DESTINATIONS", ref, "PLUGIN_SSH_AGENT_KEY", private)
+	r := hoistIn(t, work, env)
+	if r.code != 0 {
+		t.Fatalf("hoist failed:\n%s", r)
+	}
+	assertPushed(t, r, reg, ref)
+	keys := fileOf(t, reg, ref, "keys.txt")
+	if want := "keys: 1\n" + public + "\n"; keys != want {
+		t.Errorf("RUN --mount=type=ssh saw %q, want %q", keys, want)
+	}
+	if got := fileOf(t, reg, ref, "nokeys.txt"); got != "no SSH_AUTH_SOCK\n" {
+		t.Errorf("a RUN without the mount saw %q", got)
+	}
+	// The key is in no byte of the image, the output or the workspace.
+	line := strings.Split(private, "\n")[1] // the first line of the key's base64
+	if image := reg.Crane(t, "export", ref, "-"); strings.Contains(image, line) || strings.Contains(image, "PRIVATE KEY") {
+		t.Errorf("the image holds the private key")
+	}
+	assertNotContains(t, r, line, "PRIVATE KEY")
+	filepath.WalkDir(work, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), line) {
+				t.Errorf("%s holds the private key", p)
+			}
+		}
+		return nil
+	})
+	// The key file hoist wrote for BuildKit's agent is gone.
+	for _, pattern := range []string{"ssh-agent-key-*", "*/ssh-agent-key-*"} {
+		if left, _ := filepath.Glob(filepath.Join(os.TempDir(), pattern)); len(left) > 0 {
+			t.Errorf("key files left: %v", left)
+		}
+	}
+}
+
+// A value that is not a usable key, and the key with Kaniko, are refused
+// before anything is built (exit 2), without quoting the value.
+func TestSSHAgentKeyRefused(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\n", nil)
+	r := hoist(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_SSH_AGENT_KEY", "not-a-key-Zq81"))
+	if r.code != ExitSettings {
+		t.Errorf("a bad key: exit %d, want %d\n%s", r.code, ExitSettings, r)
+	}
+	assertContains(t, r, "PLUGIN_SSH_AGENT_KEY: not an SSH private key")
+	assertNotContains(t, r, "not-a-key-Zq81")
+	private, _ := sshKey(t)
+	r = hoist(t, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_SSH_AGENT_KEY", private, "PLUGIN_BUILD_TOOL", "kaniko",
+		"PLUGIN_KANIKO_EXECUTOR", "/nonexistent/executor"))
+	if r.code != ExitSettings {
+		t.Errorf("the key with Kaniko: exit %d, want %d\n%s", r.code, ExitSettings, r)
+	}
+	assertContains(t, r, "PLUGIN_SSH_AGENT_KEY (Kaniko has no RUN --mount=type=ssh)")
+	assertNotContains(t, r, "/nonexistent/executor")
+}
 
 // PLUGIN_NAMED_CONTEXT (buildx --build-context, as thegeeklab's plugin
 // passes it): a directory of the workspace for COPY --from, an image for

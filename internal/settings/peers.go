@@ -57,7 +57,6 @@ var peerSettings = map[string]peerSetting{
 	"PLUGIN_QUIET":                            {false, "hoist's output is chosen with PLUGIN_PROGRESS"},
 	"PLUGIN_COMPRESS":                         {false, "it compresses the context sent to a Docker daemon; hoist streams it to BuildKit"},
 	"PLUGIN_EMAIL":                            {false, "registries no longer take an e-mail at login"},
-	"PLUGIN_SSH_AGENT_KEY":                    {false, "the peers read it and do not use it either"},
 	"PLUGIN_CACHE_DIR":                        {false, "the Kaniko plugin reads it and never passes it on"},
 	"PLUGIN_CACHE_METRICS_FILE":               {false, "no cache metrics file is written"},
 	"PLUGIN_COMPRESSED_CACHING":               {false, "it tunes Kaniko's memory use; Kaniko's default applies"},

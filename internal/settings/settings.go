@@ -61,6 +61,7 @@ type Settings struct {
 	RemoteURL        string   `flag:"remote-url" env:"DRONE_REMOTE_URL" group:"Build" doc:"Repository URL, for the source label."`
 	RepoLink         string   `flag:"repo-link" env:"PLUGIN_REPO_LINK,DRONE_REPO_LINK" group:"Build" doc:"Repository web page, for the url label."`
 	NamedContexts    []string `flag:"named-context" env:"PLUGIN_NAMED_CONTEXT" group:"Build" doc:"Extra named build contexts as buildx --build-context takes them, comma separated: NAME=docker-image://REF (an image; FROM NAME and COPY --from=NAME use it), NAME=DIR (a directory inside the working directory, relative to it). Other schemes are refused. BuildKit only."`
+	SSHAgentKey      string   `flag:"ssh-agent-key" env:"PLUGIN_SSH_AGENT_KEY" secret:"true" group:"Build" doc:"An SSH private key (PEM or OpenSSH, without a passphrase), offered to the build as its default SSH agent: RUN --mount=type=ssh sees an agent holding it at $SSH_AUTH_SOCK, as docker build --ssh default=KEYFILE gives. The key never reaches the image, the context, the workspace or any output: BuildKit's agent reads it from a file only its owner can read, in hoist's temporary directory, removed before the build starts. BuildKit only."`
 
 	// Base images.
 	BaseRegistry string `flag:"base-image-registry" env:"PLUGIN_BASE_IMAGE_REGISTRY,PLUGIN_DOCKER_REGISTRY" group:"Build" doc:"Registry that base images are pulled from with --base-image-username and --base-image-password."`

@@ -58,6 +58,7 @@ func (r *runner) build(ctx context.Context) error {
 		r.pr.Printf("%s", n)
 	}
 	req := b.Request
+	req.TempDir = r.st.TempDir
 	// The provenance names the base images the builder resolved.
 	req.BaseImages = req.BaseImages || r.st.Attest.Provenance != nil
 	if b.InDaemon {

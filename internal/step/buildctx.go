@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/hoist-build/hoist/internal/settings"
 )
@@ -79,12 +80,33 @@ func workspaceDir(dir, workDir string) (string, error) {
 	return real, nil
 }
 
+// sshKeyOf checks PLUGIN_SSH_AGENT_KEY, the key plugins/docker writes to
+// a file and passes as docker build --ssh default=FILE: a private key
+// without a passphrase. The error never quotes the key.
+func sshKeyOf(s *settings.Settings) ([]byte, error) {
+	if s.SSHAgentKey == "" {
+		return nil, nil
+	}
+	key := []byte(s.SSHAgentKey)
+	if _, err := ssh.ParseRawPrivateKey(key); err != nil {
+		var pass *ssh.PassphraseMissingError
+		if errors.As(err, &pass) {
+			return nil, fmt.Errorf("%s: the SSH key is protected by a passphrase, which a build cannot type: give a key without one (a deploy key made for the build)", s.Origin("ssh-agent-key"))
+		}
+		return nil, fmt.Errorf("%s: not an SSH private key (PEM or OpenSSH, as ssh-keygen writes it): %s", s.Origin("ssh-agent-key"), strings.TrimPrefix(err.Error(), "ssh: "))
+	}
+	return key, nil
+}
+
 // buildKitOnly refuses, for a Kaniko build, what Kaniko has no means
-// for: named contexts.
+// for: named contexts, an SSH agent for RUN.
 func buildKitOnly(s *settings.Settings, why string) error {
 	var asked []string
 	if len(s.NamedContexts) > 0 {
 		asked = append(asked, s.Origin("named-context")+" (Kaniko has no named build contexts)")
+	}
+	if s.SSHAgentKey != "" {
+		asked = append(asked, s.Origin("ssh-agent-key")+" (Kaniko has no RUN --mount=type=ssh)")
 	}
 	if len(asked) == 0 {
 		return nil

@@ -1,12 +1,16 @@
 package step
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/hoist-build/hoist/internal/settings"
 )
@@ -59,5 +63,24 @@ func TestNamedContextsOf(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("errors lack %q:\n%s", want, joined)
 		}
+	}
+}
+
+// The SSH key must be a private key without a passphrase; errors never
+// quote it.
+func TestSSHKeyOf(t *testing.T) {
+	t.Parallel()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	plain, _ := ssh.MarshalPrivateKey(priv, "")
+	locked, _ := ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte("pw"))
+	key := string(pem.EncodeToMemory(plain))
+	if got, err := sshKeyOf(loadEnv(t, map[string]string{"PLUGIN_SSH_AGENT_KEY": key}, "/work")); err != nil || string(got) != key {
+		t.Errorf("a key: %v", err)
+	}
+	if _, err := sshKeyOf(loadEnv(t, map[string]string{"PLUGIN_SSH_AGENT_KEY": string(pem.EncodeToMemory(locked))}, "/work")); err == nil || !strings.Contains(err.Error(), "protected by a passphrase") {
+		t.Errorf("a locked key: %v", err)
+	}
+	if _, err := sshKeyOf(loadEnv(t, map[string]string{"PLUGIN_SSH_AGENT_KEY": "secret-Zq81"}, "/work")); err == nil || strings.Contains(err.Error(), "secret-Zq81") || !strings.Contains(err.Error(), "not an SSH private key") {
+		t.Errorf("not a key: %v", err)
 	}
 }

@@ -45,6 +45,10 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 		return build.Excludes(dir, path(".hoist"), path(s.ImageStore), path(s.CompressCache), path(s.TarPath))
 	})
 	errs = append(errs, more...)
+	var err error
+	if req.SSHKey, err = sshKeyOf(s); err != nil {
+		errs = append(errs, err)
+	}
 	var note string
 	req.CacheFrom, req.CacheTo, note, more = cacheOf(s, dests)
 	errs = append(errs, more...)
