@@ -337,3 +337,56 @@ func TestBuildOutputRefused(t *testing.T) {
 		t.Errorf("pushed: %v", tags)
 	}
 }
+
+// PLUGIN_BUILDKIT_CONFIG (a buildkitd.toml, as the buildx plugins take
+// it): a registry's mirror from it serves a real build's base image (the
+// registry itself does not exist), given as content and as a file; every
+// key besides the registries' mirrors, http, insecure and ca is refused,
+// named.
+func TestBuildkitConfig(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	mirror := harness.StartRegistry(t, harness.RegistryOptions{})
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.Base, "PLUGIN_DAEMON_OFF": "true",
+		"PLUGIN_DESTINATIONS": mirror.Host + "/team/mirrored-base:1"})
+	ctxDir := buildContext(t, "FROM registry.hoist-test.invalid/team/mirrored-base:1\nRUN echo via-config-mirror > /m.txt\n", nil)
+	config := "[registry.\"registry.hoist-test.invalid\"]\n  mirrors = [\"" + mirror.Host + "\"]\n\n[registry.\"" + mirror.Host + "\"]\n  http = true\n"
+	work := t.TempDir()
+	os.WriteFile(filepath.Join(work, "buildkitd.toml"), []byte(config), 0o644)
+	engineDir := filepath.Join(t.TempDir(), "engine")
+	for i, value := range []string{config, "buildkitd.toml"} {
+		ref := reg.Host + "/config-mirror/app:" + itoa(i)
+		r := hoistIn(t, work, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_DESTINATIONS": ref, "PLUGIN_BUILDKIT_CONFIG": value,
+			"PLUGIN_ENGINE_DIR": engineDir, "PLUGIN_BUILDKITD": harness.Buildkitd(t)})
+		if r.code != 0 {
+			t.Fatalf("hoist failed:\n%s", r)
+		}
+		assertPushed(t, r, reg, ref)
+		if got := f.Docker.RunImage(t, ref, "cat", "/m.txt"); got != "via-config-mirror" {
+			t.Errorf("image prints %q", got)
+		}
+	}
+
+	for _, c := range []struct{ config, want string }{
+		{"debug = true\n[worker.oci]\n  gc = false\n", "this one sets debug, worker"},
+		{"[registry.\"r.example\"]\n  mirrors = [\"m.example\"]\n  keypair = [{key = \"k\", cert = \"c\"}]\n", `this one sets registry."r.example".keypair`},
+		{"[registry.\"r.example\"]\n  http = \"yes\"\n", `registry."r.example".http: want true or false`},
+		{"[registry.\"r.example\"]\n  ca = [\"/nonexistent/ca.pem\"]\n", "CA file"},
+		{"not toml = = =", "not a buildkitd.toml"},
+		{"missing.toml", "neither a buildkitd.toml's content nor a file that can be read"},
+	} {
+		r := hoistIn(t, work, buildEnv(t, ctxDir, "PLUGIN_NO_PUSH", "true", "PLUGIN_BUILDKIT_CONFIG", c.config))
+		if r.code != ExitSettings {
+			t.Errorf("%q: exit %d, want %d\n%s", c.config, r.code, ExitSettings, r)
+		}
+		assertContains(t, r, "PLUGIN_BUILDKIT_CONFIG", c.want)
+	}
+	for _, kv := range [][]string{{"PLUGIN_BUILD_TOOL", "kaniko", "PLUGIN_KANIKO_EXECUTOR", "/nonexistent/executor"}, {"PLUGIN_BUILDER_REMOTE_CONN", "unix:///nonexistent/buildkitd.sock"}} {
+		r := hoistIn(t, work, buildEnv(t, ctxDir, append([]string{"PLUGIN_NO_PUSH", "true", "PLUGIN_BUILDKIT_CONFIG", config}, kv...)...))
+		if r.code != ExitSettings {
+			t.Errorf("%v: exit %d, want %d\n%s", kv, r.code, ExitSettings, r)
+		}
+		assertContains(t, r, "PLUGIN_BUILDKIT_CONFIG")
+	}
+}

@@ -99,6 +99,7 @@ type Settings struct {
 	KeepEngine      bool          `flag:"keep-engine" env:"PLUGIN_KEEP_ENGINE" group:"Engine" doc:"Leave the embedded engine running after the build (hoist engine stop ends it)."`
 	Buildkitd       string        `flag:"buildkitd" env:"PLUGIN_BUILDKITD" default:"buildkitd" group:"Engine" doc:"The buildkitd executable of the embedded engine (looked up on PATH, then beside hoist)."`
 	RegistryMirrors []string      `flag:"registry-mirrors" env:"PLUGIN_REGISTRY_MIRRORS,PLUGIN_MIRROR" group:"Engine" doc:"Docker Hub mirrors for base image pulls of the embedded engine, comma separated."`
+	BuildkitConfig  string        `flag:"buildkit-config" env:"PLUGIN_BUILDKIT_CONFIG" group:"Engine" doc:"A buildkitd.toml, as its content (what the buildx plugins take) or a file path: its [registry.\"HOST\"] entries (mirrors, http, insecure, ca) configure the embedded engine's access to HOST, beside what hoist's own settings give; every other key is refused, named (hoist's engine is configured by its settings). BuildKit's embedded engine only."`
 
 	// Destinations.
 	Repo          string   `flag:"repo" env:"PLUGIN_REPO" group:"Destination" doc:"Repository to push to, e.g. registry.example.com/team/app; combined with every tag. For ecr, gar, gcr and acr it is under PLUGIN_REGISTRY unless it already starts with it."`

@@ -99,7 +99,7 @@ func sshKeyOf(s *settings.Settings) ([]byte, error) {
 }
 
 // buildKitOnly refuses, for a Kaniko build, what Kaniko has no means
-// for: named contexts, an SSH agent for RUN.
+// for: named contexts, an SSH agent for RUN, a buildkitd.toml.
 func buildKitOnly(s *settings.Settings, why string) error {
 	var asked []string
 	if len(s.NamedContexts) > 0 {
@@ -107,6 +107,9 @@ func buildKitOnly(s *settings.Settings, why string) error {
 	}
 	if s.SSHAgentKey != "" {
 		asked = append(asked, s.Origin("ssh-agent-key")+" (Kaniko has no RUN --mount=type=ssh)")
+	}
+	if s.BuildkitConfig != "" {
+		asked = append(asked, s.Origin("buildkit-config")+" (a BuildKit daemon's configuration)")
 	}
 	if len(asked) == 0 {
 		return nil

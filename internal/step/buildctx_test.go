@@ -84,3 +84,22 @@ func TestSSHKeyOf(t *testing.T) {
 		t.Errorf("not a key: %v", err)
 	}
 }
+
+// Kaniko has no named contexts, SSH mounts or buildkitd.toml: each is
+// refused by name.
+func TestBuildKitOnly(t *testing.T) {
+	t.Parallel()
+	s := loadEnv(t, map[string]string{"PLUGIN_NAMED_CONTEXT": "a=b", "PLUGIN_SSH_AGENT_KEY": "k", "PLUGIN_BUILDKIT_CONFIG": "x = 1"}, "/work")
+	err := buildKitOnly(s, "PLUGIN_BUILD_TOOL says so")
+	for _, want := range []string{"PLUGIN_NAMED_CONTEXT (Kaniko has no named build contexts)", "PLUGIN_SSH_AGENT_KEY (Kaniko has no RUN --mount=type=ssh)", "PLUGIN_BUILDKIT_CONFIG", "PLUGIN_BUILD_TOOL=buildkit"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), ": k") {
+		t.Errorf("the key is quoted: %v", err)
+	}
+	if err := buildKitOnly(loadEnv(t, nil, "/work"), ""); err != nil {
+		t.Errorf("nothing asked: %v", err)
+	}
+}

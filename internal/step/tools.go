@@ -38,6 +38,9 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 	switch s.BuilderDriver {
 	case "", "embedded", "remote":
 	case "docker":
+		if s.BuildkitConfig != "" {
+			return nil, fmt.Errorf("%w: %s: a buildkitd.toml configures the embedded engine, and PLUGIN_BUILDER_DRIVER=docker builds with the Docker daemon's BuildKit, which the daemon's owner configures; drop one", settings.ErrInvalid, s.Origin("buildkit-config"))
+		}
 		if tool == "kaniko" {
 			return nil, fmt.Errorf("%w: PLUGIN_BUILDER_DRIVER=docker is a BuildKit builder, and the build tool is kaniko", settings.ErrInvalid)
 		}
@@ -194,7 +197,12 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 	if s.BuilderAddr != "" {
 		o.Wait = s.BuilderTimeout
 	}
+	cfg, err := buildkitConfigOf(s, path)
+	if err != nil {
+		return o, "", fmt.Errorf("%w: %w", settings.ErrInvalid, err)
+	}
 	if !s.Insecure && !s.SkipTLSVerify && s.RegistryCertificate == "" {
+		o.Registries = withConfigRegistries(o.Registries, cfg)
 		return o, "", nil
 	}
 	var hosts []string
@@ -222,6 +230,7 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 		}
 		o.Registries = append(o.Registries, reg)
 	}
+	o.Registries = withConfigRegistries(o.Registries, cfg)
 	return o, pem, nil
 }
 
