@@ -390,3 +390,52 @@ func TestBuildkitConfig(t *testing.T) {
 		assertContains(t, r, "PLUGIN_BUILDKIT_CONFIG")
 	}
 }
+
+// configMirroredPipeline builds FROM a registry that only a mirror named
+// by the step's buildkitd.toml (PLUGIN_BUILDKIT_CONFIG) serves.
+const configMirroredPipeline = `pipeline:
+  identifier: configmirrored
+  stages:
+    - stage:
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: true
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  identifier: build
+                  type: BuildAndPushDockerRegistry
+                  spec:
+                    connectorRef: hub
+                    repo: registry.example.com/team/app
+                    tags: ["1"]
+                    context: app
+                    dockerfile: app/Dockerfile
+                    envVariables:
+                      PLUGIN_BUILDKIT_CONFIG: buildkitd.toml
+`
+
+// hoist pipeline run starts its one engine with the mirrors of its steps'
+// buildkitd.toml, and the step builds through them.
+func TestPipelineBuildkitConfig(t *testing.T) {
+	f := harness.Inputs(t)
+	mirror := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.Base, "PLUGIN_DAEMON_OFF": "true",
+		"PLUGIN_DESTINATIONS": mirror.Host + "/team/pipeline-config-base:1"})
+	dir := checkout(t, map[string]string{
+		"app/Dockerfile": "FROM registry.hoist-test.invalid/team/pipeline-config-base:1\nRUN echo via-pipeline-config > /m.txt\n",
+		"buildkitd.toml": "[registry.\"registry.hoist-test.invalid\"]\n  mirrors = [\"" + mirror.Host + "\"]\n",
+		"pipeline.yaml":  configMirroredPipeline,
+	})
+	env := pipelineEnv(t, "PLUGIN_ENGINE_DIR", filepath.Join(t.TempDir(), "engine"), "PLUGIN_BUILDKITD", harness.Buildkitd(t))
+	r, rep := pipelineRun(t, dir, env, "pipeline.yaml", "--local", "--keep", "--workspace", filepath.Join(t.TempDir(), "ws"))
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	reg := localRegistry(t, rep, "registry.example.com")
+	if got := f.Docker.RunImage(t, reg.Host+"/team/app:1", "cat", "/m.txt"); got != "via-pipeline-config" {
+		t.Errorf("the image prints %q", got)
+	}
+}

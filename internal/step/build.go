@@ -181,7 +181,7 @@ func (r *runner) openEngine(ctx context.Context) (*engine.Engine, func(), error)
 		}
 		regs := make([]engine.Registry, len(o.Registries))
 		for i, reg := range o.Registries {
-			reg.CAFiles = []string{ca}
+			reg.CAFiles = append(slices.Clone(reg.CAFiles), ca)
 			regs[i] = reg
 		}
 		o.Registries = regs
