@@ -27,7 +27,11 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 		return nil, err
 	}
 	if s.Load && len(dests) == 0 {
-		return nil, fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs PLUGIN_REPO (and tags) to name the image in the daemon", settings.ErrInvalid)
+		load := s.Origin("load")
+		if load == "PLUGIN_OUTPUT" {
+			load += "=" + s.Output + " (a load into the daemon)"
+		}
+		return nil, fmt.Errorf("%w: %s needs PLUGIN_REPO (and tags) to name the image in the daemon", settings.ErrInvalid, load)
 	}
 	tool, why, err := buildTool(s)
 	if err != nil {
