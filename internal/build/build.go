@@ -90,6 +90,11 @@ type Outputs struct {
 	TarFormat string
 	// Load receives a docker-format tarball to stream into the daemon.
 	Load io.WriteCloser
+	// FSTar receives the image's filesystem as a tarball, FSDir the
+	// image's filesystem (buildx --output type=tar, type=local): not an
+	// image. BuildKit only.
+	FSTar io.WriteCloser
+	FSDir string
 }
 
 // KV is an ordered key=value pair.

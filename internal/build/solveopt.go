@@ -159,7 +159,7 @@ func (b *BuildKit) exports(req Request, direct bool) ([]client.ExportEntry, erro
 		if len(req.Names) == 0 {
 			return nil, fmt.Errorf("%w: the Docker daemon's builder needs PLUGIN_REPO (and tags) to name the image", ErrInput)
 		}
-		if req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil {
+		if req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil || req.Out.FSTar != nil || req.Out.FSDir != "" {
 			return nil, fmt.Errorf("%w: the Docker daemon's builder writes into the daemon only", ErrInput)
 		}
 		exports = append(exports, client.ExportEntry{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Names, ",")}})
@@ -187,6 +187,14 @@ func (b *BuildKit) exports(req Request, direct bool) ([]client.ExportEntry, erro
 	}
 	if req.Out.Load != nil && !direct {
 		exports = append(exports, streamed(client.ExporterDocker, with(map[string]string{"name": names}), req.Out.Load))
+	}
+	// The filesystem exports are written by BuildKit in either case: the
+	// engine's content store holds no filesystem.
+	if req.Out.FSTar != nil {
+		exports = append(exports, streamed(client.ExporterTar, nil, req.Out.FSTar))
+	}
+	if req.Out.FSDir != "" {
+		exports = append(exports, client.ExportEntry{Type: client.ExporterLocal, OutputDir: req.Out.FSDir})
 	}
 	return exports, nil
 }

@@ -69,6 +69,13 @@ func TestExports(t *testing.T) {
 	if ex, err := b.exports(Request{Out: Outputs{LayoutDir: "/l", Tar: w}}, true); err != nil || len(ex) != 1 || ex[0].Type != client.ExporterImage {
 		t.Errorf("direct: %+v, %v; want the image exporter alone", ex, err)
 	}
+	// The image's filesystem is BuildKit's to write, direct or not.
+	for _, direct := range []bool{false, true} {
+		ex, err := b.exports(Request{Out: Outputs{LayoutDir: "/l", FSTar: w, FSDir: "/fs"}}, direct)
+		if err != nil || len(ex) != 3 || ex[1].Type != client.ExporterTar || ex[1].Output == nil || ex[2].Type != client.ExporterLocal || ex[2].OutputDir != "/fs" {
+			t.Errorf("direct %t, the filesystem: %+v, %v", direct, ex, err)
+		}
+	}
 	for _, c := range []struct {
 		b    *BuildKit
 		req  Request
@@ -76,6 +83,7 @@ func TestExports(t *testing.T) {
 	}{
 		{&BuildKit{Docker: true}, Request{}, "needs PLUGIN_REPO"},
 		{&BuildKit{Docker: true}, Request{Names: []string{"a"}, Out: Outputs{Tar: w}}, "writes into the daemon only"},
+		{&BuildKit{Docker: true}, Request{Names: []string{"a"}, Out: Outputs{FSDir: "/fs"}}, "writes into the daemon only"},
 		{b, Request{Out: Outputs{TarFormat: "zip"}}, `tar format "zip"`},
 		{b, Request{Platforms: []string{"a", "b"}, Out: Outputs{Load: w}}, "hold one platform, and 2 are built"},
 	} {

@@ -301,6 +301,35 @@ func TestBuildOutput(t *testing.T) {
 	}
 	build("out/image", "type=image")
 	notPushed("out/image")
+
+	// type=tar and type=local (a bare path is type=local): the image's
+	// filesystem, read back with tar and from the directory; nothing
+	// pushed, nothing of hoist's left beside them.
+	fsTar := filepath.Join(work, "fs", "root.tar")
+	build("out/tar", "type=tar,dest="+fsTar)
+	notPushed("out/tar")
+	if got := harness.Run(t, nil, "tar", "-xOf", fsTar, "o.txt"); got != "via-output\n" {
+		t.Errorf("the filesystem tarball's o.txt: %q", got)
+	}
+	for i, output := range []string{"type=local,dest=" + filepath.Join(work, "rootfs", "a"), filepath.Join(work, "rootfs", "b")} {
+		build("out/local"+itoa(i), output)
+		notPushed("out/local" + itoa(i))
+		dir := filepath.Join(work, "rootfs", string(rune('a'+i)))
+		if b, err := os.ReadFile(filepath.Join(dir, "o.txt")); err != nil || string(b) != "via-output\n" {
+			t.Errorf("%s: o.txt %q %v", output, b, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "bin", "busybox")); err != nil {
+			t.Errorf("%s: the base image's files: %v", output, err)
+		}
+	}
+	for _, d := range []string{filepath.Join(work, "fs"), filepath.Join(work, "rootfs")} {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".hoist") {
+				t.Errorf("left in %s: %s", d, e.Name())
+			}
+		}
+	}
 }
 
 // PLUGIN_OUTPUT values hoist cannot honour are refused before anything is
@@ -310,13 +339,16 @@ func TestBuildOutputRefused(t *testing.T) {
 	f := harness.Inputs(t)
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	ctxDir := buildContext(t, "FROM "+f.Base+"\n", nil)
+	full := t.TempDir()
+	os.WriteFile(filepath.Join(full, "mine.txt"), []byte("the user's"), 0o644)
 	for _, c := range []struct {
 		env  []string
 		want string
 	}{
-		{[]string{"PLUGIN_OUTPUT", "type=local,dest=out"}, "type=local exports the image's filesystem, not an image"},
-		{[]string{"PLUGIN_OUTPUT", "type=tar,dest=out.tar"}, "type=tar exports the image's filesystem, not an image"},
-		{[]string{"PLUGIN_OUTPUT", "./out"}, "type=local exports"},
+		{[]string{"PLUGIN_OUTPUT", "type=local"}, "type=local needs dest="},
+		{[]string{"PLUGIN_OUTPUT", "type=local,dest=" + full}, "is a directory that holds files"},
+		{[]string{"PLUGIN_OUTPUT", "type=tar,dest=fs.tar", "PLUGIN_BUILD_TOOL", "kaniko"}, "PLUGIN_OUTPUT=type=tar (Kaniko exports no filesystem)"},
+		{[]string{"PLUGIN_OUTPUT", "type=tar,dest=fs.tar", "PLUGIN_BUILDER_DRIVER", "docker"}, "PLUGIN_BUILDER_DRIVER=docker builds into the daemon only"},
 		{[]string{"PLUGIN_OUTPUT", "type=oci"}, "type=oci needs dest=FILE"},
 		{[]string{"PLUGIN_OUTPUT", "type=docker,dest=a.tar,name=x/y"}, "type=docker: hoist does not honour name here"},
 		{[]string{"PLUGIN_OUTPUT", "type=cacheonly"}, "type=cacheonly builds for the cache only"},

@@ -14,8 +14,10 @@ import (
 // (hoist's default); type=docker,dest= and type=oci,dest= are
 // --tar-path and --tar-format; type=docker without dest is --load; and,
 // as with buildx, an output that does not push means nothing is pushed
-// (--no-push). What hoist cannot write is refused with the reason, never
-// ignored: it would build or push something else.
+// (--no-push); type=local and type=tar, the image's filesystem, are
+// written by the build step (FSExport). What hoist cannot write is
+// refused with the reason, never ignored: it would build or push
+// something else.
 func applyOutput(s *Settings) error {
 	if strings.TrimSpace(s.Output) == "" {
 		return nil
@@ -73,12 +75,37 @@ func applyOutput(s *Settings) error {
 		s.origin["tar-path"], s.origin["tar-format"], s.origin["no-push"] = origin, origin, origin
 		return nil
 	case "local", "tar":
-		return bad("type=%s exports the image's filesystem, not an image: hoist builds an image to scan, hand on and push; write an image tarball with type=docker,dest=FILE or type=oci,dest=FILE (or PLUGIN_TAR_PATH), and unpack it with another tool if a filesystem is wanted", o.Type)
+		// The image's filesystem, not an image (the build step writes
+		// it; see FSExport): nothing to push, as with buildx.
+		dest := o.Attrs["dest"]
+		switch {
+		case dest == "":
+			return bad("type=%s needs dest= (the %s to write the image's filesystem to)", o.Type, map[string]string{"local": "directory", "tar": "file"}[o.Type])
+		case dest == "-":
+			return bad("dest=- is standard output, which carries the digest here; give a path")
+		}
+		s.NoPush = true
+		s.origin["no-push"] = origin
+		return nil
 	case "cacheonly":
 		return bad("type=cacheonly builds for the cache only: hoist always makes an image; for a build that pushes nothing use PLUGIN_NO_PUSH (or PLUGIN_DRY_RUN)")
 	default:
 		return bad("unknown output type %q: want registry, image, docker or oci", o.Type)
 	}
+}
+
+// FSExport is the export of the image's filesystem PLUGIN_OUTPUT asks
+// for (type=local: a directory, type=tar: a tarball; buildx's), or
+// ok false.
+func (s *Settings) FSExport() (typ, dest string, ok bool) {
+	if strings.TrimSpace(s.Output) == "" {
+		return "", "", false
+	}
+	o, err := ParseOutput(s.Output)
+	if err != nil || o.Type != "local" && o.Type != "tar" {
+		return "", "", false
+	}
+	return o.Type, o.Attrs["dest"], true
 }
 
 // Output is one buildx --output value.

@@ -29,6 +29,9 @@ func TestOutputMapsOntoSettings(t *testing.T) {
 		{map[string]string{"PLUGIN_OUTPUT": "type=docker"}, got{TarFormat: "docker", Load: true, NoPush: true}},
 		{map[string]string{"PLUGIN_OUTPUT": "type=oci,dest=x.tar", "PLUGIN_TAR_PATH": "x.tar", "PLUGIN_BUILDX_OUTPUT_FORMAT": "oci"}, got{TarPath: "x.tar", TarFormat: "oci", NoPush: true}},
 		{map[string]string{"PLUGIN_OUTPUT": ""}, got{TarFormat: "docker"}},
+		{map[string]string{"PLUGIN_OUTPUT": "type=local,dest=out"}, got{TarFormat: "docker", NoPush: true}},
+		{map[string]string{"PLUGIN_OUTPUT": "type=tar,dest=fs.tar"}, got{TarFormat: "docker", NoPush: true}},
+		{map[string]string{"PLUGIN_OUTPUT": "out"}, got{TarFormat: "docker", NoPush: true}},
 	} {
 		s, err := Load(nil, env(c.env), t.TempDir())
 		if err != nil {
@@ -50,9 +53,9 @@ func TestOutputRefused(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"PLUGIN_OUTPUT": "type=local,dest=d"}, "type=local exports the image's filesystem"},
-		{map[string]string{"PLUGIN_OUTPUT": "type=tar,dest=f.tar"}, "type=tar exports the image's filesystem"},
-		{map[string]string{"PLUGIN_OUTPUT": "dir"}, "type=local exports"},
+		{map[string]string{"PLUGIN_OUTPUT": "type=local"}, "type=local needs dest= (the directory"},
+		{map[string]string{"PLUGIN_OUTPUT": "type=tar,dest=-"}, "dest=- is standard output"},
+		{map[string]string{"PLUGIN_OUTPUT": "type=local,dest=d,platform-split=false"}, "hoist does not honour platform-split here"},
 		{map[string]string{"PLUGIN_OUTPUT": "type=oci"}, "type=oci needs dest=FILE"},
 		{map[string]string{"PLUGIN_OUTPUT": "type=docker,dest=-"}, "dest=- is standard output"},
 		{map[string]string{"PLUGIN_OUTPUT": "type=oci,dest=a.tar,compression=zstd,name=x"}, "hoist does not honour compression, name here"},
@@ -68,6 +71,23 @@ func TestOutputRefused(t *testing.T) {
 		_, err := Load(nil, env(c.env), t.TempDir())
 		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "PLUGIN_OUTPUT=") {
 			t.Errorf("%v: %v, want %q", c.env, err, c.want)
+		}
+	}
+}
+
+// FSExport names the filesystem export of type=local and type=tar only.
+func TestFSExport(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string][3]any{
+		"type=local,dest=out": {"local", "out", true},
+		"type=tar,dest=a.tar": {"tar", "a.tar", true},
+		"bin":                 {"local", "bin", true},
+		"type=oci,dest=a.tar": {"", "", false},
+		"":                    {"", "", false},
+	} {
+		typ, dest, ok := (&Settings{Output: v}).FSExport()
+		if got := [3]any{typ, dest, ok}; got != want {
+			t.Errorf("%q: %v, want %v", v, got, want)
 		}
 	}
 }

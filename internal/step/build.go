@@ -44,6 +44,9 @@ type Build struct {
 	TarPath, TarFormat string
 	Load               bool
 	Store              string
+	// FSType (local or tar) and FSDest export the image's filesystem
+	// (PLUGIN_OUTPUT=type=local|tar).
+	FSType, FSDest string
 	// Notes are printed when the build starts (the layer cache, the tool
 	// and why).
 	Notes []string

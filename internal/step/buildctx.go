@@ -99,7 +99,8 @@ func sshKeyOf(s *settings.Settings) ([]byte, error) {
 }
 
 // buildKitOnly refuses, for a Kaniko build, what Kaniko has no means
-// for: named contexts, an SSH agent for RUN, a buildkitd.toml.
+// for: named contexts, an SSH agent for RUN, a buildkitd.toml, an
+// export of the image's filesystem.
 func buildKitOnly(s *settings.Settings, why string) error {
 	var asked []string
 	if len(s.NamedContexts) > 0 {
@@ -110,6 +111,9 @@ func buildKitOnly(s *settings.Settings, why string) error {
 	}
 	if s.BuildkitConfig != "" {
 		asked = append(asked, s.Origin("buildkit-config")+" (a BuildKit daemon's configuration)")
+	}
+	if typ, _, ok := s.FSExport(); ok {
+		asked = append(asked, s.Origin("build-output")+"=type="+typ+" (Kaniko exports no filesystem)")
 	}
 	if len(asked) == 0 {
 		return nil

@@ -37,11 +37,17 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 	if err != nil {
 		return nil, err
 	}
+	if b.FSType, b.FSDest, err = fsExportOf(s, path); err != nil {
+		return nil, err
+	}
 	b.Tool = tool
 	b.Notes = append(b.Notes, fmt.Sprintf("build tool: %s (%s)", tool, why))
 	switch s.BuilderDriver {
 	case "", "embedded", "remote":
 	case "docker":
+		if b.FSType != "" {
+			return nil, fmt.Errorf("%w: %s=%q: the image's filesystem is written by the embedded engine or a BuildKit at PLUGIN_BUILDER_REMOTE_CONN, and PLUGIN_BUILDER_DRIVER=docker builds into the daemon only", settings.ErrInvalid, s.Origin("build-output"), s.Output)
+		}
 		if s.BuildkitConfig != "" {
 			return nil, fmt.Errorf("%w: %s: a buildkitd.toml configures the embedded engine, and PLUGIN_BUILDER_DRIVER=docker builds with the Docker daemon's BuildKit, which the daemon's owner configures; drop one", settings.ErrInvalid, s.Origin("buildkit-config"))
 		}
