@@ -175,3 +175,17 @@ func writeDockerfile(t *testing.T) string {
 	os.WriteFile(p, []byte("FROM scratch\n"), 0o644)
 	return p
 }
+
+// A registry's access is the executor's per-registry flags.
+func TestKanikoRegistryArgs(t *testing.T) {
+	t.Parallel()
+	got := KanikoRegistry{Host: "reg.example.com", Mirrors: []string{"m1", "m2:5000"}, PlainHTTP: true, SkipVerify: true, CAFile: "/ca.pem"}.args()
+	want := []string{"--registry-map=reg.example.com=m1", "--registry-map=reg.example.com=m2:5000", "--insecure-registry=reg.example.com",
+		"--skip-tls-verify-registry=reg.example.com", "--registry-certificate=reg.example.com=/ca.pem"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	if got := (KanikoRegistry{Host: "r"}).args(); len(got) != 0 {
+		t.Errorf("no access asked: %v", got)
+	}
+}

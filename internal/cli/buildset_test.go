@@ -414,7 +414,7 @@ func TestBuildkitConfig(t *testing.T) {
 		}
 		assertContains(t, r, "PLUGIN_BUILDKIT_CONFIG", c.want)
 	}
-	for _, kv := range [][]string{{"PLUGIN_BUILD_TOOL", "kaniko", "PLUGIN_KANIKO_EXECUTOR", "/nonexistent/executor"}, {"PLUGIN_BUILDER_REMOTE_CONN", "unix:///nonexistent/buildkitd.sock"}} {
+	for _, kv := range [][]string{{"PLUGIN_BUILDER_REMOTE_CONN", "unix:///nonexistent/buildkitd.sock"}, {"PLUGIN_BUILDER_DRIVER", "docker", "PLUGIN_REPO", "127.0.0.1:1/x"}} {
 		r := hoistIn(t, work, buildEnv(t, ctxDir, append([]string{"PLUGIN_NO_PUSH", "true", "PLUGIN_BUILDKIT_CONFIG", config}, kv...)...))
 		if r.code != ExitSettings {
 			t.Errorf("%v: exit %d, want %d\n%s", kv, r.code, ExitSettings, r)
@@ -468,6 +468,33 @@ func TestPipelineBuildkitConfig(t *testing.T) {
 	}
 	reg := localRegistry(t, rep, "registry.example.com")
 	if got := f.Docker.RunImage(t, reg.Host+"/team/app:1", "cat", "/m.txt"); got != "via-pipeline-config" {
+		t.Errorf("the image prints %q", got)
+	}
+}
+
+// Kaniko has a buildkitd.toml's registry settings as flags of its own:
+// the Kaniko plugin image, as a runner runs it, pulls a base image
+// through the mirror the file names for its registry.
+func TestBuildkitConfigWithKaniko(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	image := pluginImage(t, "kaniko")
+	mirror := harness.StartRegistry(t, harness.RegistryOptions{})
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": f.Base, "PLUGIN_DAEMON_OFF": "true",
+		"PLUGIN_DESTINATIONS": mirror.Host + "/team/kaniko-mirrored-base:1"})
+	ws := buildContext(t, "FROM registry.hoist-test.invalid/team/kaniko-mirrored-base:1\nRUN echo via-kaniko-mirror > /m.txt\n", map[string]string{
+		"buildkitd.toml": "[registry.\"registry.hoist-test.invalid\"]\n  mirrors = [\"" + mirror.Host + "\"]\n[registry.\"" + mirror.Host + "\"]\n  http = true\n",
+	})
+	out, err := plugin(t, f.Docker, image, ws, map[string]string{"PLUGIN_REPO": reg.Host + "/kaniko/mirrored", "PLUGIN_TAGS": "1",
+		"PLUGIN_BUILDKIT_CONFIG": "buildkitd.toml", "PLUGIN_PROGRESS": "plain"})
+	if err != nil {
+		t.Fatalf("build and push: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "build tool: kaniko") {
+		t.Errorf("not built by Kaniko:\n%s", out)
+	}
+	if got := f.Docker.RunImage(t, reg.Host+"/kaniko/mirrored:1", "cat", "/m.txt"); got != "via-kaniko-mirror" {
 		t.Errorf("the image prints %q", got)
 	}
 }

@@ -257,7 +257,11 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 			named = append(named, h)
 		}
 	}
-	for _, m := range r.st.Build.Kaniko.Mirrors {
+	mirrors := slices.Clone(r.st.Build.Kaniko.Mirrors)
+	for _, reg := range r.st.Build.Kaniko.Registries {
+		mirrors = append(mirrors, reg.Mirrors...)
+	}
+	for _, m := range mirrors {
 		m = strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://")
 		if reg, err := name.NewRegistry(strings.SplitN(m, "/", 2)[0]); err == nil {
 			add(reg.RegistryStr())

@@ -99,8 +99,8 @@ func sshKeyOf(s *settings.Settings) ([]byte, error) {
 }
 
 // buildKitOnly refuses, for a Kaniko build, what Kaniko has no means
-// for: named contexts, an SSH agent for RUN, a buildkitd.toml, an
-// export of the image's filesystem.
+// for: named contexts, an SSH agent for RUN, an export of the image's
+// filesystem. (A buildkitd.toml's registries it has: kanikoRegistries.)
 func buildKitOnly(s *settings.Settings, why string) error {
 	var asked []string
 	if len(s.NamedContexts) > 0 {
@@ -108,9 +108,6 @@ func buildKitOnly(s *settings.Settings, why string) error {
 	}
 	if s.SSHAgentKey != "" {
 		asked = append(asked, s.Origin("ssh-agent-key")+" (Kaniko has no RUN --mount=type=ssh)")
-	}
-	if s.BuildkitConfig != "" {
-		asked = append(asked, s.Origin("buildkit-config")+" (a BuildKit daemon's configuration)")
 	}
 	if typ, _, ok := s.FSExport(); ok {
 		asked = append(asked, s.Origin("build-output")+"=type="+typ+" (Kaniko exports no filesystem)")

@@ -85,16 +85,19 @@ func TestSSHKeyOf(t *testing.T) {
 	}
 }
 
-// Kaniko has no named contexts, SSH mounts or buildkitd.toml: each is
-// refused by name.
+// Kaniko has no named contexts, SSH mounts or filesystem export: each is
+// refused by name (a buildkitd.toml's registries it has).
 func TestBuildKitOnly(t *testing.T) {
 	t.Parallel()
 	s := loadEnv(t, map[string]string{"PLUGIN_NAMED_CONTEXT": "a=b", "PLUGIN_SSH_AGENT_KEY": "k", "PLUGIN_BUILDKIT_CONFIG": "x = 1", "PLUGIN_OUTPUT": "type=local,dest=d"}, "/work")
 	err := buildKitOnly(s, "PLUGIN_BUILD_TOOL says so")
-	for _, want := range []string{"PLUGIN_NAMED_CONTEXT (Kaniko has no named build contexts)", "PLUGIN_SSH_AGENT_KEY (Kaniko has no RUN --mount=type=ssh)", "PLUGIN_BUILDKIT_CONFIG", "PLUGIN_OUTPUT=type=local (Kaniko exports no filesystem)", "PLUGIN_BUILD_TOOL=buildkit"} {
+	for _, want := range []string{"PLUGIN_NAMED_CONTEXT (Kaniko has no named build contexts)", "PLUGIN_SSH_AGENT_KEY (Kaniko has no RUN --mount=type=ssh)", "PLUGIN_OUTPUT=type=local (Kaniko exports no filesystem)", "PLUGIN_BUILD_TOOL=buildkit"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v lacks %q", err, want)
 		}
+	}
+	if strings.Contains(err.Error(), "BUILDKIT_CONFIG") {
+		t.Errorf("the buildkitd.toml is refused for Kaniko: %v", err)
 	}
 	if strings.Contains(err.Error(), ": k") {
 		t.Errorf("the key is quoted: %v", err)

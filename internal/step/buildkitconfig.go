@@ -8,6 +8,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/settings"
@@ -146,4 +147,33 @@ func boolOf(v any) (bool, error) {
 		return false, fmt.Errorf("want true or false")
 	}
 	return b, nil
+}
+
+// kanikoRegistries is a buildkitd.toml's registry entries as the Kaniko
+// executor's flags, which have the same four: Docker Hub's mirrors join
+// mirrors (--registry-mirror), another registry's are --registry-map;
+// http is --insecure-registry, insecure --skip-tls-verify-registry, ca
+// --registry-certificate (one file a registry).
+func kanikoRegistries(s *settings.Settings, path func(string) string, mirrors []string) ([]build.KanikoRegistry, []string, error) {
+	cfg, err := buildkitConfigOf(s, path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", settings.ErrInvalid, err)
+	}
+	var out []build.KanikoRegistry
+	for _, r := range cfg {
+		k := build.KanikoRegistry{Host: r.Host, Mirrors: r.Mirrors, PlainHTTP: r.HTTP, SkipVerify: r.Insecure}
+		if r.Host == "docker.io" {
+			k.Host, k.Mirrors = "index.docker.io", nil
+			mirrors = append(append([]string(nil), mirrors...), r.Mirrors...)
+		}
+		switch len(r.CAFiles) {
+		case 0:
+		case 1:
+			k.CAFile = r.CAFiles[0]
+		default:
+			return nil, nil, fmt.Errorf("%w: %s: registry.%q.ca: Kaniko takes one CA file a registry (--registry-certificate), and %d are given; join them into one PEM file", settings.ErrInvalid, s.Origin("buildkit-config"), r.Host, len(r.CAFiles))
+		}
+		out = append(out, k)
+	}
+	return out, mirrors, nil
 }

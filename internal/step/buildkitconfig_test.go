@@ -1,6 +1,7 @@
 package step
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hoist-build/hoist/internal/build"
 	"github.com/hoist-build/hoist/internal/engine"
 	"github.com/hoist-build/hoist/internal/settings"
 )
@@ -81,5 +83,29 @@ func TestBuildkitConfigRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "PLUGIN_BUILDKIT_CONFIG") {
 			t.Errorf("%v: %v, want %q", c.env, err, c.want)
 		}
+	}
+}
+
+// For Kaniko, a buildkitd.toml's registries are the executor's
+// per-registry flags: Docker Hub's mirrors join PLUGIN_REGISTRY_MIRRORS'.
+func TestKanikoRegistries(t *testing.T) {
+	t.Parallel()
+	config := "[registry.\"docker.io\"]\n  mirrors = [\"hub-mirror.example.com\"]\n[registry.\"reg.example.com\"]\n  mirrors = [\"m.example.com\"]\n  http = true\n  insecure = true\n  ca = [\"ca.pem\"]\n"
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("CA"), 0o644)
+	path := func(p string) string { return filepath.Join(dir, p) }
+	regs, mirrors, err := kanikoRegistries(loadEnv(t, map[string]string{"PLUGIN_BUILDKIT_CONFIG": config}, dir), path, []string{"own-mirror.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]build.KanikoRegistry{{Host: "index.docker.io"}, {Host: "reg.example.com", Mirrors: []string{"m.example.com"}, PlainHTTP: true, SkipVerify: true, CAFile: path("ca.pem")}}, regs); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"own-mirror.example.com", "hub-mirror.example.com"}, mirrors); d != "" {
+		t.Errorf("mirrors (-want +got):\n%s", d)
+	}
+	two := loadEnv(t, map[string]string{"PLUGIN_BUILDKIT_CONFIG": "[registry.\"r\"]\n  ca = [\"ca.pem\", \"ca.pem\"]\n"}, dir)
+	if _, _, err := kanikoRegistries(two, path, nil); !errors.Is(err, settings.ErrInvalid) || !strings.Contains(err.Error(), "one CA file a registry") {
+		t.Errorf("two CAs: %v", err)
 	}
 }

@@ -73,6 +73,9 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 			return nil, err
 		}
 		b.Kaniko = kanikoOf(s, env, path)
+		if b.Kaniko.Registries, b.Kaniko.Mirrors, err = kanikoRegistries(s, path, b.Kaniko.Mirrors); err != nil {
+			return nil, err
+		}
 		if s.BaseUsername != "" || s.BasePassword != "" {
 			b.BaseLogin = registry.Login{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}
 		}
