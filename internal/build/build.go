@@ -58,6 +58,21 @@ type Request struct {
 	// out of the context whatever its .dockerignore says: hoist's own
 	// files (see Excludes).
 	Exclude []string
+	// NamedContexts are the extra build contexts (buildx --build-context):
+	// by name, an image (docker-image://REF) or a local directory (an
+	// absolute path). FROM NAME and COPY --from=NAME use them. BuildKit
+	// only.
+	NamedContexts map[string]string
+	// NamedExcludes are, by name, the patterns kept out of a named
+	// context that is a directory (as Exclude for the context).
+	NamedExcludes map[string][]string
+	// SSHKey is a private key offered to RUN --mount=type=ssh as the
+	// default SSH agent (docker build --ssh default=KEYFILE). BuildKit
+	// only. BuildKit's agent provider reads keys from files only: the
+	// key is written to a file of its own (0600) in TempDir, read, and
+	// removed before the build starts.
+	SSHKey  []byte
+	TempDir string
 
 	Out Outputs
 	// Workspace confines what hoist writes of the outputs (the blobs it
@@ -75,6 +90,11 @@ type Outputs struct {
 	TarFormat string
 	// Load receives a docker-format tarball to stream into the daemon.
 	Load io.WriteCloser
+	// FSTar receives the image's filesystem as a tarball, FSDir the
+	// image's filesystem (buildx --output type=tar, type=local): not an
+	// image. BuildKit only.
+	FSTar io.WriteCloser
+	FSDir string
 }
 
 // KV is an ordered key=value pair.

@@ -69,6 +69,8 @@ func (b *BuildKit) Build(ctx context.Context, req Request) (*Result, error) {
 		if b.Logf != nil {
 			b.Logf("the engine holds some layers only remotely (%v); exporting through the session", err)
 		}
+		// The first solve wrote the filesystem exports.
+		req.Out.FSTar, req.Out.FSDir = nil, ""
 		return b.solve(ctx, req, false)
 	}
 	if err := writeTarballs(ctx, req); err != nil {

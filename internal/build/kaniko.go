@@ -52,6 +52,9 @@ type Kaniko struct {
 	// Insecure and SkipTLSVerify apply to every registry.
 	Insecure, SkipTLSVerify bool
 	Mirrors                 []string
+	// Registries is per-registry access (a buildkitd.toml's entries,
+	// PLUGIN_BUILDKIT_CONFIG), as the executor's per-registry flags.
+	Registries []KanikoRegistry
 	// Extra are executor flags from the settings (snapshot mode, ...).
 	Extra []string
 	// Env is the environment the executor's is taken from: only the
@@ -206,7 +209,36 @@ func (k *Kaniko) args(req Request, tarPath, digestFile string) ([]string, error)
 	for _, m := range k.Mirrors {
 		args = append(args, "--registry-mirror="+m)
 	}
+	for _, r := range k.Registries {
+		args = append(args, r.args()...)
+	}
 	return append(args, k.Extra...), nil
+}
+
+// KanikoRegistry is one registry's access for the executor: its mirrors
+// (pull-through, tried first), plain HTTP, no TLS verification, a CA.
+type KanikoRegistry struct {
+	Host                  string
+	Mirrors               []string
+	PlainHTTP, SkipVerify bool
+	CAFile                string
+}
+
+func (r KanikoRegistry) args() []string {
+	var args []string
+	for _, m := range r.Mirrors {
+		args = append(args, "--registry-map="+r.Host+"="+m)
+	}
+	if r.PlainHTTP {
+		args = append(args, "--insecure-registry="+r.Host)
+	}
+	if r.SkipVerify {
+		args = append(args, "--skip-tls-verify-registry="+r.Host)
+	}
+	if r.CAFile != "" {
+		args = append(args, "--registry-certificate="+r.Host+"="+r.CAFile)
+	}
+	return args
 }
 
 // executorEnv are the variables the executor gets from the step's

@@ -3,6 +3,7 @@ package build
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/tonistiigi/fsutil"
 )
 
@@ -34,6 +37,10 @@ func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
 	if err != nil {
 		return client.SolveOpt{}, err
 	}
+	attachables, err := b.session(req)
+	if err != nil {
+		return client.SolveOpt{}, err
+	}
 	return client.SolveOpt{
 		Frontend:            "dockerfile.v0",
 		FrontendAttrs:       attrs,
@@ -41,7 +48,7 @@ func (b *BuildKit) solveOpt(req Request, direct bool) (client.SolveOpt, error) {
 		Exports:             exports,
 		CacheImports:        cacheEntries(req.CacheFrom),
 		CacheExports:        cacheEntries(req.CacheTo),
-		Session:             b.session(req),
+		Session:             attachables,
 		AllowedEntitlements: entitlements,
 	}, nil
 }
@@ -60,8 +67,26 @@ func localMounts(req Request, ctxDir, df string) (map[string]fsutil.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	return map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}, nil
+	mounts := map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}
+	for name, v := range req.NamedContexts {
+		if !filepath.IsAbs(v) {
+			continue // an image: the frontend resolves it
+		}
+		fs, err := fsutil.NewFS(v)
+		if err == nil && len(req.NamedExcludes[name]) > 0 {
+			fs, err = fsutil.NewFilterFS(fs, &fsutil.FilterOpt{ExcludePatterns: req.NamedExcludes[name]})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: named context %s (%s): %w", ErrInput, name, v, err)
+		}
+		mounts[namedLocal(name)] = fs
+	}
+	return mounts, nil
 }
+
+// namedLocal is the session's name of the local directory of the named
+// context name: apart from the context's and the Dockerfile's.
+func namedLocal(name string) string { return "named-context:" + name }
 
 // frontendAttrs are the Dockerfile frontend's attributes (filename is the
 // Dockerfile's name in its directory), and the entitlements the network
@@ -88,6 +113,12 @@ func frontendAttrs(req Request, filename string) (attrs map[string]string, entit
 	}
 	if len(req.AddHosts) > 0 {
 		attrs["add-hosts"] = addHosts(req.AddHosts)
+	}
+	for name, v := range req.NamedContexts {
+		if filepath.IsAbs(v) {
+			v = "local:" + namedLocal(name)
+		}
+		attrs["context:"+name] = v
 	}
 	switch req.Network {
 	case "", "default":
@@ -128,7 +159,7 @@ func (b *BuildKit) exports(req Request, direct bool) ([]client.ExportEntry, erro
 		if len(req.Names) == 0 {
 			return nil, fmt.Errorf("%w: the Docker daemon's builder needs PLUGIN_REPO (and tags) to name the image", ErrInput)
 		}
-		if req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil {
+		if req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil || req.Out.FSTar != nil || req.Out.FSDir != "" {
 			return nil, fmt.Errorf("%w: the Docker daemon's builder writes into the daemon only", ErrInput)
 		}
 		exports = append(exports, client.ExportEntry{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Names, ",")}})
@@ -156,6 +187,14 @@ func (b *BuildKit) exports(req Request, direct bool) ([]client.ExportEntry, erro
 	}
 	if req.Out.Load != nil && !direct {
 		exports = append(exports, streamed(client.ExporterDocker, with(map[string]string{"name": names}), req.Out.Load))
+	}
+	// The filesystem exports are written by BuildKit in either case: the
+	// engine's content store holds no filesystem.
+	if req.Out.FSTar != nil {
+		exports = append(exports, streamed(client.ExporterTar, nil, req.Out.FSTar))
+	}
+	if req.Out.FSDir != "" {
+		exports = append(exports, client.ExportEntry{Type: client.ExporterLocal, OutputDir: req.Out.FSDir})
 	}
 	return exports, nil
 }
@@ -191,13 +230,47 @@ func compressionAttrs(req Request) func(extra map[string]string) map[string]stri
 }
 
 // session is what the build's session offers the daemon: registry
-// credentials from the keychain, and the request's secrets.
-func (b *BuildKit) session(req Request) []session.Attachable {
+// credentials from the keychain, the request's secrets and its SSH key.
+func (b *BuildKit) session(req Request) ([]session.Attachable, error) {
 	attachables := []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: keychainAuth(b.Keychain),
 	})}
 	if len(req.Secrets) > 0 {
 		attachables = append(attachables, secretsprovider.FromMap(req.Secrets))
 	}
-	return attachables
+	if len(req.SSHKey) > 0 {
+		agent, err := sshAgent(req.SSHKey, req.TempDir)
+		if err != nil {
+			return nil, err
+		}
+		attachables = append(attachables, agent)
+	}
+	return attachables, nil
+}
+
+// sshAgent is the build's default SSH agent, holding key. BuildKit's
+// provider loads keys from files only; the file lives while it reads it,
+// in dir (never the workspace), readable by its owner only. Errors never
+// quote the key.
+func sshAgent(key []byte, dir string) (session.Attachable, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: the SSH key needs a temporary directory", ErrInput)
+	}
+	f, err := os.CreateTemp(dir, "ssh-agent-key-*") // 0600
+	if err != nil {
+		return nil, fmt.Errorf("ssh agent key: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(key)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ssh agent key: %w", err)
+	}
+	agent, err := sshprovider.NewSSHAgentProvider([]sshprovider.AgentConfig{{ID: sshforward.DefaultID, Paths: []string{f.Name()}}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: PLUGIN_SSH_AGENT_KEY is not a private key BuildKit can load (PEM or OpenSSH, without a passphrase): %w", ErrInput, err)
+	}
+	return agent, nil
 }

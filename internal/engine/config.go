@@ -63,8 +63,15 @@ func Config(regs []Registry, mirrors []string, n Network) string {
 		if len(r.CAFiles) > 0 {
 			fmt.Fprintf(&b, "  ca = [%s]\n", quoteAll(r.CAFiles))
 		}
+		m := r.Mirrors
+		if r.Host == "docker.io" {
+			m = append(append([]string(nil), mirrors...), m...)
+		}
+		if len(m) > 0 {
+			fmt.Fprintf(&b, "  mirrors = [%s]\n", quoteAll(m))
+		}
 	}
-	if len(mirrors) > 0 {
+	if len(mirrors) > 0 && !seen["docker.io"] {
 		fmt.Fprintf(&b, "\n[registry.\"docker.io\"]\n  mirrors = [%s]\n", quoteAll(mirrors))
 	}
 	return b.String()

@@ -76,6 +76,9 @@ type Registry struct {
 	HTTP     bool
 	Insecure bool     // skip TLS verification (PLUGIN_SKIP_TLS_VERIFY)
 	CAFiles  []string // extra CAs
+	// Mirrors are the registry's mirrors, tried before it for pulls
+	// (a buildkitd.toml's mirrors of the host, PLUGIN_BUILDKIT_CONFIG).
+	Mirrors []string
 	// Base marks the base images' registry (PLUGIN_BASE_IMAGE_REGISTRY):
 	// only the engine reaches it, so a running engine without its access
 	// cannot serve the step (see Missing).

@@ -30,6 +30,31 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// A registry's mirrors (a buildkitd.toml's, PLUGIN_BUILDKIT_CONFIG) are
+// written in its entry; Docker Hub's join PLUGIN_REGISTRY_MIRRORS in one
+// docker.io entry (TOML allows a table once).
+func TestConfigRegistryMirrors(t *testing.T) {
+	t.Parallel()
+	got := Config([]Registry{
+		{Host: "reg.example.com", Mirrors: []string{"m1.example.com", "m2.example.com:5000"}},
+		{Host: "docker.io", Mirrors: []string{"hub-mirror.example.com"}, CAFiles: []string{"/etc/hub-ca.pem"}},
+	}, []string{"mirror.example.com"}, Network{Mode: "host"})
+	for _, want := range []string{
+		"[registry.\"reg.example.com\"]\n  http = false\n  insecure = false\n  mirrors = [\"m1.example.com\", \"m2.example.com:5000\"]\n",
+		"[registry.\"docker.io\"]\n  http = false\n  insecure = false\n  ca = [\"/etc/hub-ca.pem\"]\n  mirrors = [\"mirror.example.com\", \"hub-mirror.example.com\"]\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("config lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "[registry.\"docker.io\"]") != 1 {
+		t.Errorf("docker.io is listed twice:\n%s", got)
+	}
+	if m := setupOf([]Registry{{Host: "reg.example.com", Mirrors: []string{"m1.example.com"}}}, nil).missing(Options{Registries: []Registry{{Host: "reg.example.com", Mirrors: []string{"m1.example.com", "m3.example.com"}}}}); len(m.Required) != 1 || !strings.Contains(m.Required[0], "registry reg.example.com: mirror m3.example.com (PLUGIN_BUILDKIT_CONFIG)") {
+		t.Errorf("a running engine without the mirror: %+v", m)
+	}
+}
+
 func TestOpenFailsClearly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

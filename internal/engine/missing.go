@@ -57,7 +57,7 @@ func readSetup(dir string) setup {
 func setupOf(regs []Registry, mirrors []string) setup {
 	s := setup{known: true, registries: map[string]registrySetup{}, mirrors: mirrors}
 	for _, r := range regs {
-		s.registries[r.Host] = registrySetup{HTTP: r.HTTP, Insecure: r.Insecure, CA: r.CAFiles}
+		s.registries[r.Host] = registrySetup{HTTP: r.HTTP, Insecure: r.Insecure, CA: r.CAFiles, Mirrors: r.Mirrors}
 	}
 	return s
 }
@@ -111,11 +111,18 @@ func (s setup) missing(o Options) Missing {
 		if len(want.CAFiles) > 0 && !holdsCAs(have.CA, want.CAFiles) {
 			lacks = append(lacks, "the CA of PLUGIN_REGISTRY_CERTIFICATE")
 		}
+		var mirrorsLacked bool
+		for _, m := range want.Mirrors {
+			if !slices.Contains(have.Mirrors, m) {
+				lacks = append(lacks, "mirror "+m+" (PLUGIN_BUILDKIT_CONFIG)")
+				mirrorsLacked = true
+			}
+		}
 		if len(lacks) == 0 {
 			continue
 		}
 		what := fmt.Sprintf("registry %s: %s", want.Host, strings.Join(lacks, ", "))
-		if want.Base {
+		if want.Base || mirrorsLacked {
 			m.Required = append(m.Required, what)
 		} else {
 			m.Other = append(m.Other, what)

@@ -90,7 +90,7 @@ func (r *runner) engineNeeds(dir string) ([]engine.Registry, []string, error) {
 				return nil, nil, err
 			}
 			for i := range so.Registries {
-				so.Registries[i].CAFiles = []string{ca}
+				so.Registries[i].CAFiles = append(so.Registries[i].CAFiles, ca)
 			}
 		}
 		for _, m := range so.Mirrors {
@@ -109,6 +109,11 @@ func (r *runner) engineNeeds(dir string) ([]engine.Registry, []string, error) {
 			for _, ca := range reg.CAFiles {
 				if _, err := os.Stat(ca); err == nil && !slices.Contains(have.CAFiles, filepath.Clean(ca)) {
 					have.CAFiles = append(have.CAFiles, filepath.Clean(ca))
+				}
+			}
+			for _, m := range reg.Mirrors {
+				if !slices.Contains(have.Mirrors, m) {
+					have.Mirrors = append(have.Mirrors, m)
 				}
 			}
 		}

@@ -180,6 +180,11 @@ func Load(fs *pflag.FlagSet, lookup LookupFunc, workDir string) (*Settings, erro
 	if len(errs) == 0 {
 		errs = peerForms(s, workDir)
 	}
+	if len(errs) == 0 {
+		if err := applyOutput(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}

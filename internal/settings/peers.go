@@ -268,7 +268,8 @@ func Unrecognized(environ []string) (notes []string, err error) {
 		case p.Verdict == refused, p.Verdict == harmless && !runnerSet(k):
 			notes = append(notes, fmt.Sprintf("setting %s has no effect: %s", k, p.Reason))
 		case p.Verdict == honoured && !strings.HasPrefix(p.Setting, "environ:") && !runnerSet(k):
-			// A setting another change adds (pendingElsewhere).
+			// A verdict no setting stands behind (TestPeerVerdictsHonoured
+			// keeps the data from saying so): said, not hidden.
 			notes = append(notes, fmt.Sprintf("setting %s is not read by this hoist and is ignored", k))
 		}
 	}

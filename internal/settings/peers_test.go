@@ -13,15 +13,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// pendingElsewhere are the names whose verdict is honoured by a setting
-// another change of issue 26 adds (its helper named in verdicts.tsv's
-// reason); until it lands no setting here reads them. The lead deletes
-// this list when the branches are merged.
-var pendingElsewhere = []string{
-	// buildset
-	"PLUGIN_SSH_AGENT_KEY", "PLUGIN_OUTPUT", "PLUGIN_BUILDKIT_CONFIG", "PLUGIN_NAMED_CONTEXT",
-}
-
 // fieldOf is the setting that reads an environment name.
 func fieldOf(name string) (Field, bool) {
 	for _, f := range fields {
@@ -92,7 +83,7 @@ func TestPeerVerdictsCoverThePeers(t *testing.T) {
 func TestPeerVerdictsHonoured(t *testing.T) {
 	t.Parallel()
 	for n, v := range peerVerdicts {
-		if v.Verdict != honoured || slices.Contains(pendingElsewhere, n) {
+		if v.Verdict != honoured {
 			continue
 		}
 		if pkg, ok := strings.CutPrefix(v.Setting, "environ:"); ok {
@@ -107,7 +98,7 @@ func TestPeerVerdictsHonoured(t *testing.T) {
 		}
 		f, ok := fieldOf(n)
 		if !ok {
-			t.Errorf("%s: honoured, but no setting reads it (and it is not pendingElsewhere)", n)
+			t.Errorf("%s: honoured, but no setting reads it", n)
 			continue
 		}
 		if v.Setting != "" && v.Setting != "--"+f.Flag {

@@ -44,6 +44,9 @@ type Build struct {
 	TarPath, TarFormat string
 	Load               bool
 	Store              string
+	// FSType (local or tar) and FSDest export the image's filesystem
+	// (PLUGIN_OUTPUT=type=local|tar).
+	FSType, FSDest string
 	// Notes are printed when the build starts (the layer cache, the tool
 	// and why).
 	Notes []string
@@ -58,6 +61,7 @@ func (r *runner) build(ctx context.Context) error {
 		r.pr.Printf("%s", n)
 	}
 	req := b.Request
+	req.TempDir = r.st.TempDir
 	// The provenance names the base images the builder resolved.
 	req.BaseImages = req.BaseImages || r.st.Attest.Provenance != nil
 	if b.InDaemon {
@@ -192,7 +196,7 @@ func (r *runner) openEngine(ctx context.Context) (*engine.Engine, func(), error)
 		}
 		regs := make([]engine.Registry, len(o.Registries))
 		for i, reg := range o.Registries {
-			reg.CAFiles = []string{ca}
+			reg.CAFiles = append(slices.Clone(reg.CAFiles), ca)
 			regs[i] = reg
 		}
 		o.Registries = regs
@@ -265,7 +269,11 @@ func (r *runner) kanikoConfig(ctx context.Context) ([]byte, error) {
 			named = append(named, h)
 		}
 	}
-	for _, m := range r.st.Build.Kaniko.Mirrors {
+	mirrors := slices.Clone(r.st.Build.Kaniko.Mirrors)
+	for _, reg := range r.st.Build.Kaniko.Registries {
+		mirrors = append(mirrors, reg.Mirrors...)
+	}
+	for _, m := range mirrors {
 		m = strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://")
 		if reg, err := name.NewRegistry(strings.SplitN(m, "/", 2)[0]); err == nil {
 			add(reg.RegistryStr())

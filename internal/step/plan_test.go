@@ -85,6 +85,7 @@ func TestFromSettingsRefuses(t *testing.T) {
 		{map[string]string{"PLUGIN_REPO": "app", "PLUGIN_BUILDER_DRIVER": "docker", "PLUGIN_BUILD_TOOL": "kaniko"}, "PLUGIN_BUILDER_DRIVER=docker is a BuildKit builder"},
 		{map[string]string{"PLUGIN_REPO": "app", "PLUGIN_BUILDER_DRIVER": "docker", "PLUGIN_NO_PUSH": "true", "PLUGIN_TAR_PATH": "x.tar", "PLUGIN_BUILDX_OUTPUT_FORMAT": "oci"}, "saves docker tarballs only"},
 		{map[string]string{"PLUGIN_NO_PUSH": "true", "PLUGIN_BUILDX_LOAD": "true"}, "PLUGIN_BUILDX_LOAD needs PLUGIN_REPO"},
+		{map[string]string{"PLUGIN_OUTPUT": "type=docker"}, "PLUGIN_OUTPUT=type=docker (a load into the daemon) needs PLUGIN_REPO"},
 		{map[string]string{"PLUGIN_REPO": "app", "PLUGIN_BUILD_TOOL": "docker"}, "want buildkit or kaniko"},
 		{map[string]string{"PLUGIN_REPO": "app", "PLUGIN_REGISTRY_TYPE": "quay"}, "want docker, ecr, gar, gcr or acr"},
 		{map[string]string{"PLUGIN_REPO": "app", "PLUGIN_BUILD_ARGS": "=x", "PLUGIN_CUSTOM_LABELS": "nolabel"}, "malformed build argument"},

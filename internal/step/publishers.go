@@ -122,6 +122,9 @@ func (r *runner) publishers(ctx context.Context) (*publishers, error) {
 	if b.Store != "" {
 		p.side = append(p.side, &imageStore{ws: r.st.Workspace, dir: b.Store, run: r.st.Run})
 	}
+	if b.FSType != "" {
+		p.side = append(p.side, &fsExport{ws: r.st.Workspace, typ: b.FSType, dest: b.FSDest})
+	}
 	return p, nil
 }
 

@@ -41,6 +41,14 @@ func buildRequest(s *settings.Settings, env Environ, dests []name.Tag, path func
 		known.Add(string(v))
 	}
 	errs = append(errs, publishedErrs(s, req.BuildArgs, argFrom, custom, known)...)
+	req.NamedContexts, req.NamedExcludes, more = namedContextsOf(s, env, path, func(dir string) []string {
+		return build.Excludes(dir, path(".hoist"), path(s.ImageStore), path(s.CompressCache), path(s.TarPath), fsDestOf(s, path))
+	})
+	errs = append(errs, more...)
+	var err error
+	if req.SSHKey, err = sshKeyOf(s); err != nil {
+		errs = append(errs, err)
+	}
 	var note string
 	req.CacheFrom, req.CacheTo, note, more = cacheOf(s, dests, known)
 	errs = append(errs, more...)
@@ -89,7 +97,7 @@ func requestBase(s *settings.Settings, env Environ, dests []name.Tag, path func(
 	// hoist's own files never reach the image, whatever .dockerignore
 	// says: the workspace's .hoist, the image store, this step's tarball,
 	// every step's temporary files.
-	req.Exclude = build.Excludes(req.ContextDir, path(".hoist"), path(s.ImageStore), path(s.CompressCache), path(s.TarPath))
+	req.Exclude = build.Excludes(req.ContextDir, path(".hoist"), path(s.ImageStore), path(s.CompressCache), path(s.TarPath), fsDestOf(s, path))
 	for _, d := range dests {
 		req.Names = append(req.Names, d.Name())
 	}

@@ -27,10 +27,17 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 		return nil, err
 	}
 	if s.Load && len(dests) == 0 {
-		return nil, fmt.Errorf("%w: PLUGIN_BUILDX_LOAD needs PLUGIN_REPO (and tags) to name the image in the daemon", settings.ErrInvalid)
+		load := s.Origin("load")
+		if load == "PLUGIN_OUTPUT" {
+			load += "=" + s.Output + " (a load into the daemon)"
+		}
+		return nil, fmt.Errorf("%w: %s needs PLUGIN_REPO (and tags) to name the image in the daemon", settings.ErrInvalid, load)
 	}
 	tool, why, err := buildTool(s)
 	if err != nil {
+		return nil, err
+	}
+	if b.FSType, b.FSDest, err = fsExportOf(s, path); err != nil {
 		return nil, err
 	}
 	b.Tool = tool
@@ -38,6 +45,12 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 	switch s.BuilderDriver {
 	case "", "embedded", "remote":
 	case "docker":
+		if b.FSType != "" {
+			return nil, fmt.Errorf("%w: %s=%q: the image's filesystem is written by the embedded engine or a BuildKit at PLUGIN_BUILDER_REMOTE_CONN, and PLUGIN_BUILDER_DRIVER=docker builds into the daemon only", settings.ErrInvalid, s.Origin("build-output"), s.Output)
+		}
+		if s.BuildkitConfig != "" {
+			return nil, fmt.Errorf("%w: %s: a buildkitd.toml configures the embedded engine, and PLUGIN_BUILDER_DRIVER=docker builds with the Docker daemon's BuildKit, which the daemon's owner configures; drop one", settings.ErrInvalid, s.Origin("buildkit-config"))
+		}
 		if tool == "kaniko" {
 			return nil, fmt.Errorf("%w: PLUGIN_BUILDER_DRIVER=docker is a BuildKit builder, and the build tool is kaniko", settings.ErrInvalid)
 		}
@@ -59,7 +72,13 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 		if err := build.KanikoCache(b.Request.CacheFrom, b.Request.CacheTo); err != nil {
 			return nil, fmt.Errorf("%w: %w", settings.ErrInvalid, err)
 		}
+		if err := buildKitOnly(s, why); err != nil {
+			return nil, err
+		}
 		b.Kaniko = kanikoOf(s, env, path)
+		if b.Kaniko.Registries, b.Kaniko.Mirrors, err = kanikoRegistries(s, path, b.Kaniko.Mirrors); err != nil {
+			return nil, err
+		}
 		if s.BaseUsername != "" || s.BasePassword != "" {
 			b.BaseLogin = registry.Login{Registry: s.BaseRegistry, Username: s.BaseUsername, Password: s.BasePassword, Setting: "PLUGIN_BASE_IMAGE_REGISTRY/USERNAME/PASSWORD"}
 		}
@@ -198,7 +217,12 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 	if s.BuilderAddr != "" {
 		o.Wait = s.BuilderTimeout
 	}
+	cfg, err := buildkitConfigOf(s, path)
+	if err != nil {
+		return o, "", fmt.Errorf("%w: %w", settings.ErrInvalid, err)
+	}
 	if !s.Insecure && !s.SkipTLSVerify && s.RegistryCertificate == "" {
+		o.Registries = withConfigRegistries(o.Registries, cfg)
 		return o, "", nil
 	}
 	var hosts []string
@@ -226,6 +250,7 @@ func engineOf(s *settings.Settings, env Environ, dests []name.Tag, path func(str
 		}
 		o.Registries = append(o.Registries, reg)
 	}
+	o.Registries = withConfigRegistries(o.Registries, cfg)
 	return o, pem, nil
 }
 
