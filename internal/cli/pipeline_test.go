@@ -383,6 +383,7 @@ const gatePipeline = `pipeline:
                     config: default
                     target: {type: container, name: dirty, variant: "1", workspace: /harness/dirty.tar}
                     image: {type: local_archive}
+                    advanced: {fail_on_severity: high}
               - step:
                   identifier: push
                   type: BuildAndPushECR
