@@ -2,6 +2,7 @@ package cli
 
 import (
 	"archive/tar"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"os"
@@ -51,6 +52,7 @@ type droneRunner struct {
 	bin     string
 	docker  *harness.Docker
 	environ map[string]string
+	procEnv []string // the runner process's own extra variables
 }
 
 // runnerExec is what one exec of the runner left: its log (every step's
@@ -83,7 +85,7 @@ func (d *droneRunner) exec(t *testing.T, workspace, file string, environ map[str
 	args = append(append(args, more...), file)
 	cmd := exec.Command(d.bin, args...)
 	cmd.Dir = workspace
-	cmd.Env = append(os.Environ(), d.docker.Env()...)
+	cmd.Env = append(append(os.Environ(), d.docker.Env()...), d.procEnv...)
 	var out, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	done := make(chan error, 1)
@@ -286,6 +288,26 @@ func TestDroneRunner(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(ws, "out")); err == nil {
 			t.Errorf("push-only from the store wrote a tarball")
 		}
+		// The runner sets DRONE_CARD_PATH=/dev/stdout and takes the card
+		// out of the step's log (exec then drops it: its uploader is a
+		// no-op), so the log holds no card frame; with the runner's cards
+		// off (DRONE_FLAG_ENABLE_CARDS=false) the frame stays in the log,
+		// where the test reads it: the push step's card names the digest
+		// the registry holds, and carries no password.
+		if strings.Contains(r.log, "\x1b]1338;") {
+			t.Errorf("the runner left the card frame in the log: it did not take it as a card:\n%s", r)
+		}
+		off := *runner
+		off.procEnv = []string{"DRONE_FLAG_ENABLE_CARDS=false"}
+		r = off.exec(t, droneWorkspace(t, f.Base, nil), droneFile("push-only"), login)
+		ok(t, r, "build", "push")
+		c, raw := droneCard(t, r, "push")
+		if c.Digest != digestOf(t, private, ref) || !slices.Contains(c.RepoTags, ref) {
+			t.Errorf("the push step's card: digest %s, tags %v; want %s and %s", c.Digest, c.RepoTags, digestOf(t, private, ref), ref)
+		}
+		if strings.Contains(raw, private.Password) {
+			t.Errorf("the card holds the password:\n%s", raw)
+		}
 		// The runner masks secrets, not its global environment: the
 		// log holds the push step's own lines, and no password.
 		if !strings.Contains(r.log, "[push:") || strings.Contains(r.log, private.Password) {
@@ -409,4 +431,40 @@ func imageFiles(t *testing.T, reg *harness.Registry, ref string) []string {
 			out = append(out, name)
 		}
 	}
+}
+
+// droneCard is the card step wrote where Drone's runner reads it: a log
+// line holding ESC ]1338; base64(JSON) ESC ]0m.
+func droneCard(t *testing.T, r runnerExec, step string) (card struct {
+	Digest   string   `json:"Digest"`
+	RepoTags []string `json:"RepoTags"`
+}, raw string) {
+	t.Helper()
+	for line := range strings.Lines(r.log) {
+		rest, ok := strings.CutPrefix(line, "["+step+":")
+		if !ok {
+			continue
+		}
+		_, frame, ok := strings.Cut(rest, "\x1b]1338;")
+		if !ok {
+			continue
+		}
+		b64, _, _ := strings.Cut(frame, "\x1b]0m")
+		b, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			t.Fatalf("step %s's card is not base64: %v", step, err)
+		}
+		var doc struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("step %s's card: %v\n%s", step, err, b)
+		}
+		if err := json.Unmarshal(doc.Data, &card); err != nil {
+			t.Fatalf("step %s's card data: %v\n%s", step, err, b)
+		}
+		return card, string(b)
+	}
+	t.Fatalf("step %s wrote no card to the runner's log:\n%s", step, r)
+	return card, ""
 }
