@@ -179,6 +179,9 @@ func Load(fs *pflag.FlagSet, lookup LookupFunc, workDir string) (*Settings, erro
 	}
 	if len(errs) == 0 {
 		errs = peerForms(s, workDir)
+		if err := dockerLogin(s, lookup); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) == 0 {
 		if err := applyOutput(s); err != nil {

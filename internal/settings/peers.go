@@ -155,6 +155,44 @@ func runnerSet(name string) bool {
 // singleTag is a tag as a registry takes one.
 var singleTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
+// dockerLogin refuses DOCKER_USERNAME or DOCKER_PASSWORD given for a
+// DOCKER_REGISTRY other than the push registry. plugins/docker and the
+// buildx plugins log in to the push registry with them (PLUGIN_REGISTRY
+// first), the Kaniko plugins take all three as the base image's login:
+// when DOCKER_REGISTRY names another registry than PLUGIN_REGISTRY, the
+// step was written for one or the other, and hoist cannot tell which.
+func dockerLogin(s *Settings, lookup LookupFunc) error {
+	reg, _ := lookup("DOCKER_REGISTRY")
+	reg = hostOf(reg)
+	if reg == "" || s.Origin("registry") == "DOCKER_REGISTRY" || reg == hostOf(s.Registry) {
+		return nil
+	}
+	var names []string
+	for _, f := range []string{"username", "password"} {
+		if o := s.Origin(f); o == "DOCKER_USERNAME" || o == "DOCKER_PASSWORD" {
+			names = append(names, o)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s given for DOCKER_REGISTRY=%s while %s names %s: plugins/docker and the buildx plugins log in to %s with them, the Kaniko plugins pull base images from %s with them; hoist cannot tell which is meant: for the base image's login set PLUGIN_BASE_IMAGE_REGISTRY, PLUGIN_BASE_IMAGE_USERNAME and PLUGIN_BASE_IMAGE_PASSWORD, for the push PLUGIN_USERNAME and PLUGIN_PASSWORD",
+		strings.Join(names, " and "), reg, s.Origin("registry"), hostOf(s.Registry), hostOf(s.Registry), reg)
+}
+
+// hostOf is the registry host of a registry setting as the peers write
+// it (https://index.docker.io/v1/ is docker.io).
+func hostOf(r string) string {
+	r = strings.TrimSpace(r)
+	r = strings.TrimPrefix(strings.TrimPrefix(r, "https://"), "http://")
+	r, _, _ = strings.Cut(r, "/")
+	switch r {
+	case "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
+		return "docker.io"
+	}
+	return r
+}
+
 // peerForms applies what the peers' own forms of a setting say once every
 // setting is read: the tags file (Woodpecker's, in place of the tags),
 // PLUGIN_SECRETS (the Woodpecker and thegeeklab list, one with

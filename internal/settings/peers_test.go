@@ -472,3 +472,40 @@ func TestDotTagsIsARepositoryFile(t *testing.T) {
 		t.Errorf(".tags a directory: %v", err)
 	}
 }
+
+// DOCKER_USERNAME and DOCKER_PASSWORD are the push login in plugins/docker
+// and the base image's login in the Kaniko plugins: given for another
+// registry than the push registry, the step is refused rather than
+// sending the credentials to the wrong host.
+func TestDockerLoginForAnotherRegistry(t *testing.T) {
+	t.Parallel()
+	ecr := "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+	_, err := Load(nil, env(map[string]string{"PLUGIN_REGISTRY": ecr, "PLUGIN_REPO": ecr + "/app",
+		"DOCKER_REGISTRY": "https://index.docker.io/v1/", "DOCKER_USERNAME": "hubuser", "DOCKER_PASSWORD": "hubpass"}), t.TempDir())
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("error %v, want an invalid setting", err)
+	}
+	for _, w := range []string{"DOCKER_USERNAME and DOCKER_PASSWORD given for DOCKER_REGISTRY=docker.io", "PLUGIN_REGISTRY names " + ecr, "PLUGIN_BASE_IMAGE_USERNAME"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "hubpass") {
+		t.Errorf("error %q holds the password", err)
+	}
+	// The same registry written another way, or DOCKER_* alone: the push login.
+	for name, e := range map[string]map[string]string{
+		"same host": {"PLUGIN_REGISTRY": "index.docker.io", "PLUGIN_REPO": "team/app", "DOCKER_REGISTRY": "https://index.docker.io/v1/", "DOCKER_USERNAME": "u", "DOCKER_PASSWORD": "p"},
+		"alone":     {"PLUGIN_REPO": "r.example/app", "DOCKER_REGISTRY": "r.example", "DOCKER_USERNAME": "u", "DOCKER_PASSWORD": "p"},
+		"no login":  {"PLUGIN_REGISTRY": ecr, "PLUGIN_REPO": ecr + "/app", "DOCKER_REGISTRY": "docker.io"},
+	} {
+		s, err := Load(nil, env(e), t.TempDir())
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if e["DOCKER_USERNAME"] != "" && (s.Username != "u" || s.Password != "p") {
+			t.Errorf("%s: login %q/%q, want the DOCKER_* pair", name, s.Username, s.Password)
+		}
+	}
+}

@@ -31,7 +31,7 @@ func buildkitConfigOf(s *settings.Settings, path func(string) string) ([]engine.
 	}
 	content := v
 	if !strings.ContainsAny(v, "=[\n") {
-		b, err := os.ReadFile(path(v))
+		b, err := readInput(path, v, maxConfigFile)
 		if err != nil {
 			return nil, fmt.Errorf("%s: neither a buildkitd.toml's content nor a file that can be read: %w", origin, err)
 		}

@@ -169,6 +169,23 @@ func resolver(workDir string) func(string) string {
 	}
 }
 
+// Limits of the files settings name, which the repository can plant.
+const (
+	// maxSecretFile is BuildKit's own limit of a build secret
+	// (secretsprovider.MaxSecretSize).
+	maxSecretFile = 500 << 10
+	// maxConfigFile bounds a buildkitd.toml or a scan ignore file.
+	maxConfigFile = 1 << 20
+)
+
+// readInput reads the file p a setting names (relative to the working
+// directory): a regular file of at most max bytes, reached through no
+// symbolic link that leads out of the working directory, as every file
+// the repository can plant is read.
+func readInput(path func(string) string, p string, max int64) ([]byte, error) {
+	return files.Workspace(path(".")).ReadRegular(path(p), max)
+}
+
 // modeOf is the step's mode: hoist scan (env.ScanOnly), push-only, a
 // build that pushes, or one that does not (PLUGIN_NO_PUSH).
 func modeOf(s *settings.Settings, env Environ) (Mode, error) {

@@ -221,7 +221,7 @@ func buildSecretsOf(s *settings.Settings, env Environ, path func(string) string)
 			errs = append(errs, fmt.Errorf("%s: malformed secret %q: want id=path", s.Origin("secrets-from-file"), sec))
 			continue
 		}
-		b, err := os.ReadFile(path(p))
+		b, err := readInput(path, p, maxSecretFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: secret %q: %w", s.Origin("secrets-from-file"), id, err))
 			continue
@@ -444,7 +444,7 @@ func rawSecret(spec string, env Environ, path func(string) string) (string, []by
 		}
 		return id, []byte(v), nil
 	}
-	b, err := os.ReadFile(path(src))
+	b, err := readInput(path, src, maxSecretFile)
 	if err != nil {
 		return "", nil, fmt.Errorf("secret %q: %w", id, err)
 	}

@@ -62,7 +62,7 @@ func scanOf(s *settings.Settings, env Environ, path func(string) string) (*scan.
 	p.IgnoreUnfixed = s.ScanIgnoreUnfixed
 	if f := s.ScanIgnoreFile; f != "" {
 		abs := path(f)
-		b, err := os.ReadFile(abs)
+		b, err := readInput(path, f, maxConfigFile)
 		switch {
 		case err == nil:
 			p.IgnoreFile, p.IgnoreDigest = abs, fmt.Sprintf("sha256:%x", sha256.Sum256(b))
