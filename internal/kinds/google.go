@@ -324,7 +324,9 @@ func orDefault(v, def string) string {
 }
 
 // safe keeps an OAuth error's status and error code, never the request
-// (which carries the assertion or the token).
+// (which carries the assertion or the token), one line of at most 200
+// bytes of each (the token endpoint's answer is not hoist's to print
+// whole).
 func safe(err error) string {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
@@ -343,13 +345,13 @@ func safe(err error) string {
 			msg += ": " + desc
 		}
 		if re.Response != nil {
-			return fmt.Sprintf("%s (%s)", msg, re.Response.Status)
+			return fmt.Sprintf("%s (%s)", clip(msg), clip(re.Response.Status))
 		}
-		return msg
+		return clip(msg)
 	}
 	s := err.Error()
 	if i := strings.Index(s, "Response:"); i >= 0 {
 		s = strings.TrimSpace(s[:i])
 	}
-	return s
+	return clip(s)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"cloud.google.com/go/compute/metadata"
 	"golang.org/x/oauth2"
@@ -71,10 +73,8 @@ func (g *Google) ambient(ctx context.Context) (oauth2.TokenSource, string, error
 	if !known {
 		return nil, "", fmt.Errorf("%w: %s (%s) is a credentials file of type %q; hoist reads service_account, authorized_user, external_account, external_account_authorized_user and impersonated_service_account", ErrConfig, setting, path, clip(meta.Type))
 	}
-	if meta.Type == string(google.ExternalAccount) {
-		if err := g.checkExternal(b, setting, path); err != nil {
-			return nil, "", err
-		}
+	if err := g.checkEndpoints(b, setting, path); err != nil {
+		return nil, "", err
 	}
 	creds, err := google.CredentialsFromJSONWithType(ctx, b, google.CredentialsType(meta.Type), cloudPlatform)
 	if err != nil {
@@ -122,8 +122,8 @@ func (g *Google) fromMetadata(ctx context.Context) (string, error) {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
 	}
-	if err := json.Unmarshal([]byte(body), &tok); err != nil || tok.AccessToken == "" {
-		return "", fmt.Errorf("%w: the metadata server at %s returned no access token for service account %s", ErrLogin, host, email)
+	if err := json.Unmarshal([]byte(body), &tok); err != nil || tok.AccessToken == "" || strings.ContainsFunc(tok.AccessToken, unicode.IsControl) {
+		return "", fmt.Errorf("%w: the metadata server at %s returned no usable access token for service account %s", ErrLogin, host, email)
 	}
 	return tok.AccessToken, nil
 }
@@ -149,7 +149,41 @@ type hostRewrite struct {
 func (h hostRewrite) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.URL.Scheme, r.URL.Host, r.Host = "http", h.host, h.host
-	return h.next.RoundTrip(r)
+	resp, err := h.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: maxMetadataBody}
+	return resp, nil
+}
+
+// maxMetadataBody bounds what hoist reads of one metadata answer: a token
+// or an e-mail address is a few kilobytes, and a server on the step's
+// network that answers without end must not fill memory.
+const maxMetadataBody = 64 << 10
+
+// boundedBody fails a read past its limit, rather than cutting the body
+// short (a cut token would be sent on as if whole).
+type boundedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		n, err := b.ReadCloser.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("the metadata server's answer is larger than %d KiB", maxMetadataBody>>10)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // metadataProblem is a metadata error without its body beyond a line.
@@ -191,30 +225,50 @@ func jsonProblem(err error) string {
 	return "not a JSON object"
 }
 
-// checkExternal refuses an external_account file whose token exchange
-// or impersonation goes anywhere but Google's STS and IAM credentials
-// APIs (or the endpoints PLUGIN_GOOGLE_STS_ENDPOINT and
-// PLUGIN_GOOGLE_IAM_ENDPOINT name): such a file sends the content of its
-// credential source (any file, any URL it names) to token_url, and a
-// file a repository or an earlier step can write would carry the
-// runner's secrets away.
-func (g *Google) checkExternal(b []byte, setting, path string) error {
-	var ext struct {
-		TokenURL         string `json:"token_url"`
-		ImpersonationURL string `json:"service_account_impersonation_url"`
-	}
-	if err := json.Unmarshal(b, &ext); err != nil {
+// adcNode is a credentials object as Google's library follows it: an
+// impersonated_service_account's source_credentials is another, which
+// may be impersonated in turn, to any depth.
+type adcNode struct {
+	Type             string   `json:"type"`
+	TokenURL         string   `json:"token_url"`
+	ImpersonationURL string   `json:"service_account_impersonation_url"`
+	Source           *adcNode `json:"source_credentials"`
+}
+
+// checkEndpoints refuses a credentials file that sends what it obtains
+// anywhere but Google's STS and IAM credentials APIs (or the endpoints
+// PLUGIN_GOOGLE_STS_ENDPOINT and PLUGIN_GOOGLE_IAM_ENDPOINT name), at
+// every level Google's library follows: an external_account sends the
+// content of its credential source (any file, any URL it names) to its
+// token_url, then the token to its service_account_impersonation_url; an
+// impersonated_service_account sends its source credentials' token to
+// its service_account_impersonation_url. A file a repository or an
+// earlier step can write would otherwise carry the runner's secrets away.
+// The other types send only what the file holds itself.
+func (g *Google) checkEndpoints(b []byte, setting, path string) error {
+	var top adcNode
+	if err := json.Unmarshal(b, &top); err != nil {
 		return fmt.Errorf("%w: %s (%s) is no Google credentials JSON file (%s)", ErrConfig, setting, path, jsonProblem(err))
 	}
-	for _, u := range []struct{ field, url, override, name string }{
-		{"token_url", ext.TokenURL, g.cfg.STSURL, "PLUGIN_GOOGLE_STS_ENDPOINT"},
-		{"service_account_impersonation_url", ext.ImpersonationURL, g.cfg.IAMURL, "PLUGIN_GOOGLE_IAM_ENDPOINT"},
-	} {
-		if u.url == "" && u.field != "token_url" {
-			continue
+	prefix := ""
+	for n := &top; n != nil; n, prefix = n.Source, prefix+"source_credentials." {
+		type endpoint struct{ field, url, override, name string }
+		sts := endpoint{"token_url", n.TokenURL, g.cfg.STSURL, "PLUGIN_GOOGLE_STS_ENDPOINT"}
+		iam := endpoint{"service_account_impersonation_url", n.ImpersonationURL, g.cfg.IAMURL, "PLUGIN_GOOGLE_IAM_ENDPOINT"}
+		var check []endpoint
+		switch n.Type {
+		case string(google.ExternalAccount):
+			check = []endpoint{sts, iam}
+		case string(google.ImpersonatedServiceAccount):
+			check = []endpoint{iam}
 		}
-		if !googleEndpoint(u.url, u.override) {
-			return fmt.Errorf("%w: %s (%s): its %s %q is not Google's (https://*.googleapis.com); an external account's token goes there, so hoist sends it nowhere else unless %s names that endpoint", ErrConfig, setting, path, u.field, clip(u.url), u.name)
+		for _, u := range check {
+			if u.url == "" && u.field != "token_url" {
+				continue
+			}
+			if !googleEndpoint(u.url, u.override) {
+				return fmt.Errorf("%w: %s (%s): its %s%s %q is not Google's (https://*.googleapis.com); a token, or what a credential source holds, goes there, so hoist sends it nowhere else unless %s names that endpoint", ErrConfig, setting, path, prefix, u.field, clip(u.url), u.name)
+			}
 		}
 	}
 	return nil

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,6 +118,32 @@ func TestGoogleApplicationDefaultCredentialsFailures(t *testing.T) {
 			t.Cleanup(func() { c.Close() })
 		}
 	}()
+	// A server that answers the token request without end, and one whose
+	// token is no token.
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Metadata-Flavor", "Google")
+		if strings.HasSuffix(r.URL.Path, "/email") {
+			w.Write([]byte("sa@p.iam.gserviceaccount.com"))
+			return
+		}
+		w.Write([]byte(`{"access_token":"`))
+		chunk := []byte(strings.Repeat("a", 1<<20))
+		for i := 0; i < 256; i++ { // bounded: 256 MiB at most
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(endless.Close)
+	crooked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Metadata-Flavor", "Google")
+		if strings.HasSuffix(r.URL.Path, "/email") {
+			w.Write([]byte("sa@p.iam.gserviceaccount.com"))
+			return
+		}
+		w.Write([]byte(`{"access_token":"ya29.a\r\nX-Injected: 1","token_type":"Bearer"}`))
+	}))
+	t.Cleanup(crooked.Close)
 	secretish := `{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----\n","client_email":"x@y"`
 	for _, c := range []struct {
 		name     string
@@ -128,6 +156,10 @@ func TestGoogleApplicationDefaultCredentialsFailures(t *testing.T) {
 			[]string{"none is set, and no GCE/GKE metadata server answered at " + closedHost, "GOOGLE_APPLICATION_CREDENTIALS", "PLUGIN_JSON_KEY"}, 5 * time.Second},
 		{"a metadata server that never answers", map[string]string{"GCE_METADATA_HOST": silent.Addr().String()}, ErrLogin,
 			[]string{"no GCE/GKE metadata server answered at " + silent.Addr().String() + " within 500ms (no answer)"}, 3 * time.Second},
+		{"a metadata answer without end", map[string]string{"GCE_METADATA_HOST": strings.TrimPrefix(endless.URL, "http://")}, ErrLogin,
+			[]string{"the metadata server's answer is larger than 64 KiB"}, 10 * time.Second},
+		{"a token with control characters", map[string]string{"GCE_METADATA_HOST": strings.TrimPrefix(crooked.URL, "http://")}, ErrLogin,
+			[]string{"returned no usable access token for service account sa@p.iam.gserviceaccount.com"}, 5 * time.Second},
 		{"truncated key", map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": writeFile(t, "cut.json", secretish)}, ErrConfig,
 			[]string{"GOOGLE_APPLICATION_CREDENTIALS (", "is no Google credentials JSON file (JSON syntax error"}, time.Second},
 		{"unknown type", map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": writeFile(t, "gdch.json", `{"type":"gdch_service_account"}`)}, ErrConfig,
@@ -160,36 +192,67 @@ func TestGoogleApplicationDefaultCredentialsFailures(t *testing.T) {
 }
 
 // An external_account file sends the content of its credential source
-// (any file or URL it names) to its token_url: one whose token_url or
+// (any file or URL it names) to its token_url, and an
+// impersonated_service_account sends its source credentials' token to
+// its service_account_impersonation_url: a file whose token_url or
 // impersonation URL is not Google's, nor the endpoint the settings name,
-// is refused before anything is read or sent.
+// at any depth of source_credentials, is refused before anything is read
+// or sent (the thief's server receives nothing).
 func TestGoogleExternalAccountEndpointsAreGoogles(t *testing.T) {
 	t.Parallel()
-	var asked bool
-	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked = true }))
+	var mu sync.Mutex
+	var received []string
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		received = append(received, r.URL.Path+"?"+string(b))
+		mu.Unlock()
+		http.Error(w, "no", http.StatusBadRequest)
+	}))
 	defer thief.Close()
 	secret := writeFile(t, "runner-secret", "a-runner-secret")
-	file := func(tokenURL, impersonation string) string {
-		b, _ := json.Marshal(map[string]any{"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
+	external := func(tokenURL, impersonation string) map[string]any {
+		return map[string]any{"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
 			"subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": tokenURL, "service_account_impersonation_url": impersonation,
-			"credential_source": map[string]string{"file": secret}})
-		return writeFile(t, "ext.json", string(b))
+			"credential_source": map[string]string{"file": secret}}
 	}
-	for _, c := range []struct{ name, tokenURL, impersonation, want string }{
-		{"token_url elsewhere", thief.URL + "/v1/token", "", "its token_url \"" + thief.URL + "/v1/token\" is not Google's"},
-		{"plain HTTP to a Google name", "http://sts.googleapis.com/v1/token", "", "its token_url"},
-		{"a look-alike host", "https://sts.googleapis.com.evil.example/v1/token", "", "its token_url"},
-		{"impersonation elsewhere", "https://sts.googleapis.com/v1/token", thief.URL + "/v1/projects/-/serviceAccounts/x:generateAccessToken", "its service_account_impersonation_url"},
+	impersonated := func(impersonation string, source map[string]any) map[string]any {
+		return map[string]any{"type": "impersonated_service_account", "service_account_impersonation_url": impersonation, "source_credentials": source}
+	}
+	const googleIAM = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/x@y.iam.gserviceaccount.com:generateAccessToken"
+	const googleSTS = "https://sts.googleapis.com/v1/token"
+	for _, c := range []struct {
+		name string
+		file map[string]any
+		want string
+	}{
+		{"token_url elsewhere", external(thief.URL+"/v1/token", ""), "its token_url \"" + thief.URL + "/v1/token\" is not Google's"},
+		{"plain HTTP to a Google name", external("http://sts.googleapis.com/v1/token", ""), "its token_url"},
+		{"a look-alike host", external("https://sts.googleapis.com.evil.example/v1/token", ""), "its token_url"},
+		{"impersonation elsewhere", external(googleSTS, thief.URL+"/v1/projects/-/serviceAccounts/x:generateAccessToken"), "its service_account_impersonation_url"},
+		{"an impersonated account's external source sends elsewhere", impersonated(googleIAM, external(thief.URL+"/v1/token", "")),
+			"its source_credentials.token_url \"" + thief.URL + "/v1/token\" is not Google's"},
+		{"an impersonated account's source impersonates elsewhere", impersonated(googleIAM, external(googleSTS, thief.URL+"/x:generateAccessToken")),
+			"its source_credentials.service_account_impersonation_url"},
+		{"an external account two levels down", impersonated(googleIAM, impersonated(googleIAM, external(thief.URL+"/v1/token", ""))),
+			"its source_credentials.source_credentials.token_url"},
+		{"an impersonated account impersonates elsewhere", impersonated(thief.URL+"/x:generateAccessToken", external(googleSTS, "")),
+			"its service_account_impersonation_url \"" + thief.URL + "/x:generateAccessToken\" is not Google's"},
+		{"a nested impersonation elsewhere", impersonated(googleIAM, impersonated(thief.URL+"/x:generateAccessToken", external(googleSTS, ""))),
+			"its source_credentials.service_account_impersonation_url"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := adcLogin(t, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": file(c.tokenURL, c.impersonation)}, time.Second)
+			b, _ := json.Marshal(c.file)
+			_, err := adcLogin(t, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": writeFile(t, "adc.json", string(b))}, time.Second)
 			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "PLUGIN_GOOGLE_") {
 				t.Errorf("error %v, want %q", err, c.want)
 			}
 		})
 	}
-	if asked {
-		t.Error("the foreign endpoint was called")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(received) > 0 {
+		t.Errorf("the foreign endpoint was called: %q", received)
 	}
 	for _, ok := range []string{"https://sts.googleapis.com/v1/token", "https://sts.europe-west1.rep.googleapis.com/v1/token"} {
 		if !googleEndpoint(ok, "") {
