@@ -59,6 +59,13 @@ const OutputPlaceholder = "hoist-output-placeholder"
 // the steps after it hold more (docs/pipelines.md, Limits).
 const MaxOutputFile = 1 << 20
 
+// MaxOutputVars is the most variables one step's outputs may hold, all
+// its files together: every secret output joins the run's mask, which
+// every later line of the log is passed through, so no step may make
+// the steps after it slow by writing thousands (docs/pipelines.md,
+// Limits).
+const MaxOutputVars = 256
+
 // parseOutputRef reads e as a step's output: ok when it is one, an error
 // when it names outputVariables in a form hoist does not resolve.
 func parseOutputRef(e string) (OutputRef, bool, error) {
@@ -284,6 +291,9 @@ func (r *runner) outputFiles(pd *Planned, ws string) (outputFiles, error) {
 // prints them.
 func (r *runner) readOutputs(of outputFiles, declared []outputVar) stepOutputs {
 	vars := map[string]string{}
+	secret := map[string]bool{} // declared type Secret
+	var masked []string
+	tooMany := stepOutputs{err: fmt.Errorf("its outputs hold more than %d variables, hoist's limit for a step's outputs (docs/pipelines.md, Limits)", MaxOutputVars)}
 	if len(declared) > 0 {
 		b, err := files.Workspace(of.Dir).ReadRegular(of.Vars, MaxOutputFile)
 		switch {
@@ -292,12 +302,15 @@ func (r *runner) readOutputs(of outputFiles, declared []outputVar) stepOutputs {
 		case err != nil && !errors.Is(err, os.ErrNotExist):
 			return stepOutputs{err: fmt.Errorf("read its output variables: %w", err)}
 		}
+		for _, d := range declared {
+			secret[d.Name] = secret[d.Name] || d.Secret
+		}
 		parts := strings.Split(string(b), "\x00")
 		for i := 0; i+1 < len(parts); i += 2 {
 			for _, d := range declared {
 				if d.Name == parts[i] {
 					if d.Secret {
-						r.mask.Add(parts[i+1])
+						masked = append(masked, parts[i+1])
 					}
 					vars[d.Name] = parts[i+1]
 				}
@@ -323,15 +336,27 @@ func (r *runner) readOutputs(of outputFiles, declared []outputVar) stepOutputs {
 		if err != nil {
 			return stepOutputs{err: fmt.Errorf("read %s: %w", filepath.Base(f), err)}
 		}
+		if len(m) > MaxOutputVars {
+			return tooMany
+		}
 		for k, v := range m {
 			if f == of.Secret {
-				r.mask.Add(v)
+				masked = append(masked, v)
 			}
-			if _, declared := vars[k]; !declared {
+			if _, set := vars[k]; !set {
 				vars[k] = v
+				// An output declared Secret is masked wherever its
+				// value was found.
+				if secret[k] && f != of.Secret {
+					masked = append(masked, v)
+				}
 			}
 		}
+		if len(vars) > MaxOutputVars {
+			return tooMany
+		}
 	}
+	r.mask.Add(masked...)
 	return stepOutputs{status: "Success", vars: vars}
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,6 +229,54 @@ func TestReadOutputs(t *testing.T) {
 	}
 	if so := r.readOutputs(of, nil); so.err == nil || so.vars["HOST"] != "" {
 		t.Errorf("a link out was followed: %+v", so)
+	}
+}
+
+// A step's outputs are bounded in number (each secret output joins the
+// mask every later log line goes through), and an output declared Secret
+// is masked wherever its value was found (a Run step's DRONE_OUTPUT too).
+func TestReadOutputsBoundsAndDeclaredSecrets(t *testing.T) {
+	r := &runner{mask: mask.NewSet(), root: t.TempDir()}
+	pd := &Planned{Step: &Step{Identifier: "a", Stage: &Stage{Identifier: "s"}}}
+	for _, f := range []func(outputFiles) string{func(of outputFiles) string { return of.Env }, func(of outputFiles) string { return of.Secret }} {
+		of, err := r.outputFiles(pd, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for i := range MaxOutputVars + 1 {
+			fmt.Fprintf(&b, "K%d=value-%05d\n", i, i)
+		}
+		os.WriteFile(f(of), []byte(b.String()), 0o644)
+		so := r.readOutputs(of, nil)
+		if so.err == nil || !strings.Contains(so.err.Error(), "its outputs hold more than 256 variables, hoist's limit") || so.vars != nil {
+			t.Errorf("%s: %+v, want the limit", filepath.Base(f(of)), so)
+		}
+	}
+	if got := r.mask.String("value-00042"); got != "value-00042" {
+		t.Errorf("a refused file's values joined the mask: %q", got)
+	}
+	// 256 in two files are also too many.
+	of, _ := r.outputFiles(pd, t.TempDir())
+	var env, sec strings.Builder
+	for i := range MaxOutputVars/2 + 1 {
+		fmt.Fprintf(&env, "E%d=x\n", i)
+		fmt.Fprintf(&sec, "S%d=y\n", i)
+	}
+	os.WriteFile(of.Env, []byte(env.String()), 0o644)
+	os.WriteFile(of.Secret, []byte(sec.String()), 0o644)
+	if so := r.readOutputs(of, nil); so.err == nil {
+		t.Errorf("%d outputs in two files were taken", MaxOutputVars+2)
+	}
+
+	of, _ = r.outputFiles(pd, t.TempDir())
+	os.WriteFile(of.Env, []byte("TOKEN=declared-secret-9931\nPLAIN=plain-value-77\n"), 0o644)
+	so := r.readOutputs(of, []outputVar{{Name: "TOKEN", Var: "TOKEN", Secret: true}, {Name: "PLAIN", Var: "PLAIN"}})
+	if so.err != nil || so.vars["TOKEN"] != "declared-secret-9931" {
+		t.Fatalf("%+v", so)
+	}
+	if got := r.mask.String("echo declared-secret-9931 plain-value-77"); got != "echo **** plain-value-77" {
+		t.Errorf("masked %q, want the declared Secret only", got)
 	}
 }
 
