@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hoist-build/hoist/internal/mask"
 	"github.com/hoist-build/hoist/internal/settings"
 )
 
@@ -143,5 +145,26 @@ func TestScanSettingsFromSpec(t *testing.T) {
 	scanSettings(s, scanSpec{ImageType: "docker_v2", Image: "reg.example.com/app:1", Severity: "none"}, ws)
 	if s.SourceTarPath != "" || s.SourceImage != "reg.example.com/app:1" || s.ScanExitCode != 0 || !slices.Equal(s.ScanSeverity, []string{"LOW"}) {
 		t.Errorf("docker_v2: %q %q %q %d", s.SourceTarPath, s.SourceImage, s.ScanSeverity, s.ScanExitCode)
+	}
+}
+
+// A Build and Push step that skips (auto_tag on a branch that is neither
+// a tag nor the default one, as the peers skip) ends successfully in a
+// run, saying why, and reports nothing pushed.
+func TestBuildStepThatSkips(t *testing.T) {
+	r := &runner{mask: mask.NewSet(), temp: t.TempDir()}
+	pd := &Planned{Step: &Step{Identifier: "a", Stage: &Stage{Identifier: "s"}}, Env: []kv{
+		{Name: "PLUGIN_REPO", Value: "r.example/app"}, {Name: "PLUGIN_AUTO_TAG", Value: "true"},
+		{Name: "DRONE_COMMIT_REF", Value: "refs/heads/feature"}, {Name: "DRONE_REPO_BRANCH", Value: "main"}}}
+	var log strings.Builder
+	rep := &StepReport{}
+	if err := r.buildStep(context.Background(), pd, t.TempDir(), outputFiles{}, &log, rep); err != nil {
+		t.Fatalf("a skipped step failed: %v", err)
+	}
+	if want := "skipping automated docker build for refs/heads/feature: it is neither a tag nor the default branch"; !strings.Contains(log.String(), want) {
+		t.Errorf("log %q does not say %q", log.String(), want)
+	}
+	if len(rep.Pushed) != 0 || rep.Digest != "" {
+		t.Errorf("reported %+v", rep)
 	}
 }

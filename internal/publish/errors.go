@@ -85,7 +85,7 @@ func explain(t name.Tag, err error) error {
 	case errors.Is(err, source.ErrDigestMismatch):
 		return failed(ref, cause, "%w", err)
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
-		return failed(ref, cause, "registry %s refused access (%d %s): check the credentials for %s (PLUGIN_USERNAME/PLUGIN_PASSWORD with PLUGIN_REGISTRY, or PLUGIN_CONFIG) and that the account may push to %s", reg, terr.StatusCode, http.StatusText(terr.StatusCode), reg, t.Context().RepositoryStr())
+		return failed(ref, cause, "registry %s refused access (%d %s): check the credentials for %s (PLUGIN_USERNAME/PLUGIN_PASSWORD with PLUGIN_REGISTRY, PLUGIN_LOGINS for a registry of its own, or PLUGIN_CONFIG) and that the account may push to %s", reg, terr.StatusCode, http.StatusText(terr.StatusCode), reg, t.Context().RepositoryStr())
 	case registry.IsCertError(err):
 		return failed(ref, cause, "TLS to registry %s failed: %w", reg, registry.TLSAdvice(err))
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):

@@ -33,7 +33,7 @@ func TestRefusedPushKeepsTheRegistrysError(t *testing.T) {
 	if !errors.As(err, &perr) || perr.Ref != reg.Host+"/app:1" {
 		t.Errorf("errors.As(*publish.Error): %+v", perr)
 	}
-	want := "push failed: " + reg.Host + "/app:1: registry " + reg.Host + " refused access (401 Unauthorized): check the credentials for " + reg.Host + " (PLUGIN_USERNAME/PLUGIN_PASSWORD with PLUGIN_REGISTRY, or PLUGIN_CONFIG) and that the account may push to app"
+	want := "push failed: " + reg.Host + "/app:1: registry " + reg.Host + " refused access (401 Unauthorized): check the credentials for " + reg.Host + " (PLUGIN_USERNAME/PLUGIN_PASSWORD with PLUGIN_REGISTRY, PLUGIN_LOGINS for a registry of its own, or PLUGIN_CONFIG) and that the account may push to app"
 	if !errors.Is(err, ErrPush) || err.Error() != want {
 		t.Errorf("message:\n got %q\nwant %q", err, want)
 	}

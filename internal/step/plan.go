@@ -79,6 +79,11 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	if st.Notes, err = unrecognized(env); err != nil {
 		return st, err
 	}
+	if o := s.Origin("build-output"); o != "" && s.Origin("no-push") == o && (s.Repo != "" || len(s.Destinations) > 0) {
+		// buildx pushes only with type=registry (or push=true): the
+		// repository named beside such an output gets nothing.
+		st.Notes = append(st.Notes, fmt.Sprintf("%s=%q pushes nothing, as buildx's --output does; the repository set beside it gets no image", o, s.Output))
+	}
 	if err := kanikoSecretFlags(s); err != nil {
 		return st, err
 	}

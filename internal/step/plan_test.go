@@ -2,6 +2,7 @@ package step
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,6 +101,29 @@ func TestFromSettingsRefuses(t *testing.T) {
 	_, err := plan(t, map[string]string{"PLUGIN_AUTO_TAG": "true", "DRONE_COMMIT_REF": "refs/heads/feature", "DRONE_REPO_BRANCH": "main"})
 	if !errors.Is(err, ErrSkip) {
 		t.Errorf("auto-tag on a feature branch: %v, want ErrSkip", err)
+	}
+}
+
+// An output that pushes nothing beside a repository is said, not silent
+// (a user migrating from buildx may expect the tags to be pushed).
+func TestOutputThatPushesNothingIsNoted(t *testing.T) {
+	t.Parallel()
+	st, err := plan(t, map[string]string{"PLUGIN_REPO": "r.example/app", "PLUGIN_OUTPUT": "type=local,dest=out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `PLUGIN_OUTPUT="type=local,dest=out" pushes nothing, as buildx's --output does; the repository set beside it gets no image`
+	if !slices.Contains(st.Notes, want) {
+		t.Errorf("notes %q lack %q", st.Notes, want)
+	}
+	st, err = plan(t, map[string]string{"PLUGIN_REPO": "r.example/app", "PLUGIN_OUTPUT": "type=registry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Notes {
+		if strings.Contains(n, "pushes nothing") {
+			t.Errorf("a pushing output noted: %q", n)
+		}
 	}
 }
 
