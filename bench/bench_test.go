@@ -328,3 +328,38 @@ func TestMerge(t *testing.T) {
 		t.Errorf("runs of two machines merged: %v", err)
 	}
 }
+
+// A verdict carries its run-by-run spread, run i of each case with run i
+// of the others, and says when its bound lies inside it.
+func TestJudgeSpread(t *testing.T) {
+	one := 1.0
+	tg := &Targets{SizeMiB: 512, Targets: []Target{
+		{ID: "ratio", Value: []string{"push/gzip-1reg/hoist"}, Over: "push/gzip-1reg/crane", Max: &one},
+		{ID: "clear", Value: []string{"push/save-1reg/hoist"}, Over: "push/gzip-1reg/crane", Max: &one},
+	}}
+	r := &Results{Cases: []CaseResult{
+		{ID: "push/gzip-1reg/hoist", SizeMiB: 512, Median: sample{Wall: 1.0}, Runs: []sample{{Wall: 0.9}, {Wall: 1.0}, {Wall: 1.3}}},
+		{ID: "push/gzip-1reg/crane", SizeMiB: 512, Median: sample{Wall: 1.0}, Runs: []sample{{Wall: 1.0}, {Wall: 1.0}, {Wall: 1.0}}},
+		{ID: "push/save-1reg/hoist", SizeMiB: 512, Median: sample{Wall: 0.5}, Runs: []sample{{Wall: 0.5}, {Wall: 0.4}, {Wall: 0.6}}},
+	}}
+	vs, err := tg.judge(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := vs[0]; !v.Pass || !v.Noise || v.Low != 0.9 || v.High != 1.3 {
+		t.Errorf("ratio: %+v, want a pass inside the noise, 0.90–1.30", v)
+	}
+	if v := vs[1]; !v.Pass || v.Noise || v.Low != 0.4 || v.High != 0.6 {
+		t.Errorf("clear: %+v, want a pass outside the noise, 0.40–0.60", v)
+	}
+	var buf bytes.Buffer
+	printVerdicts(&buf, vs)
+	for _, w := range []string{"1.00 [0.90–1.30]", "[inside the noise: some runs pass, some miss]", "0.50 [0.40–0.60]"} {
+		if !strings.Contains(buf.String(), w) {
+			t.Errorf("printed verdicts lack %q:\n%s", w, buf.String())
+		}
+	}
+	if strings.Count(buf.String(), "inside the noise") != 1 {
+		t.Errorf("a clear verdict is said to be in the noise:\n%s", buf.String())
+	}
+}

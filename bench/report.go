@@ -195,7 +195,7 @@ func (r *reporter) tools() string {
 
 func (r *reporter) targets() string {
 	var b strings.Builder
-	b.WriteString("| target | issue | computed as | measured | bound | |\n|---|---:|---|---:|---:|---|\n")
+	b.WriteString("| target | issue | computed as | measured | run by run | bound | |\n|---|---:|---|---:|---:|---:|---|\n")
 	for _, v := range r.verdicts {
 		res := "met"
 		switch {
@@ -204,7 +204,10 @@ func (r *reporter) targets() string {
 		case !v.Pass:
 			res = "**missed**"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %s | %s |\n", v.Text, v.Issue, v.Expr, v.Measured, v.Bound, res)
+		if v.Noise {
+			res += " (inside the noise: some runs pass, some miss)"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %s | %s | %s |\n", v.Text, v.Issue, v.Expr, v.Measured, strings.Trim(v.spread(), "[]"), v.Bound, res)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -49,6 +49,14 @@ type Verdict struct {
 	Bound    string  `json:"bound"` // e.g. "≤ 1.05"
 	Pass     bool    `json:"pass"`
 	Pending  string  `json:"pending,omitempty"`
+	// Low and High are the spread: the same value computed run by run
+	// (run i of each case with run i of the others; the runs of the
+	// cases of a scenario are interleaved). Noise says the bound lies
+	// inside it: some runs pass and some miss, and the verdict on the
+	// medians could flip in the next run.
+	Low   float64 `json:"low,omitempty"`
+	High  float64 `json:"high,omitempty"`
+	Noise bool    `json:"noise,omitempty"`
 }
 
 func loadTargets(path string) (*Targets, error) {
@@ -117,23 +125,23 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 	}
 	var out []Verdict
 	for _, x := range t.Targets {
-		metric := func(c *CaseResult) float64 {
+		metric := func(m sample) float64 {
 			switch x.Metric {
 			case "rss":
-				return c.Median.RSS
+				return m.RSS
 			case "cpu":
-				return c.Median.CPU
+				return m.CPU
 			}
-			return c.Median.Wall
+			return m.Wall
 		}
-		var v float64
+		var vals []*CaseResult
 		var names []string
 		for _, id := range x.Value {
 			c, err := find(id)
 			if err != nil {
 				return nil, fmt.Errorf("target %s: %w", x.ID, err)
 			}
-			v = max(v, metric(c))
+			vals = append(vals, c)
 			names = append(names, "`"+id+"`")
 		}
 		expr := strings.Join(names, ", ")
@@ -147,31 +155,87 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 		} else if x.Over == "" {
 			expr = "wall s, " + expr
 		}
-		if x.Minus != "" {
+		var other *CaseResult
+		switch {
+		case x.Minus != "":
 			c, err := find(x.Minus)
 			if err != nil {
 				return nil, fmt.Errorf("target %s: %w", x.ID, err)
 			}
-			v -= metric(c)
+			other = c
 			expr += " − `" + x.Minus + "`"
-		}
-		if x.Over != "" {
+		case x.Over != "":
 			c, err := find(x.Over)
 			if err != nil {
 				return nil, fmt.Errorf("target %s: %w", x.ID, err)
 			}
-			if metric(c) <= 0 {
+			if metric(c.Median) <= 0 {
 				return nil, fmt.Errorf("target %s: case %s measured 0", x.ID, x.Over)
 			}
-			v /= metric(c)
+			other = c
 			expr += " ÷ `" + x.Over + "`"
 		}
-		vd := Verdict{ID: x.ID, Issue: x.Issue, Text: x.Text, Expr: expr, Measured: v, Pending: x.Pending}
-		if x.Max != nil {
-			vd.Bound, vd.Pass = fmt.Sprintf("≤ %.2f", *x.Max), v <= *x.Max
-		} else {
-			vd.Bound, vd.Pass = fmt.Sprintf("≥ %.2f", *x.Min), v >= *x.Min
+		// value computes the target from one sample of each case.
+		value := func(pick func(*CaseResult) (sample, bool)) (float64, bool) {
+			var v float64
+			for _, c := range vals {
+				m, ok := pick(c)
+				if !ok {
+					return 0, false
+				}
+				v = max(v, metric(m))
+			}
+			if other != nil {
+				m, ok := pick(other)
+				if !ok {
+					return 0, false
+				}
+				if x.Minus != "" {
+					v -= metric(m)
+				} else if metric(m) <= 0 {
+					return 0, false
+				} else {
+					v /= metric(m)
+				}
+			}
+			return v, true
 		}
+		v, _ := value(func(c *CaseResult) (sample, bool) { return c.Median, true })
+		vd := Verdict{ID: x.ID, Issue: x.Issue, Text: x.Text, Expr: expr, Measured: v, Pending: x.Pending}
+		pass := func(v float64) bool {
+			if x.Max != nil {
+				return v <= *x.Max
+			}
+			return v >= *x.Min
+		}
+		if x.Max != nil {
+			vd.Bound = fmt.Sprintf("≤ %.2f", *x.Max)
+		} else {
+			vd.Bound = fmt.Sprintf("≥ %.2f", *x.Min)
+		}
+		vd.Pass = pass(v)
+		var passed, missed int
+		for i := 0; ; i++ {
+			rv, ok := value(func(c *CaseResult) (sample, bool) {
+				if i < len(c.Runs) {
+					return c.Runs[i], true
+				}
+				return sample{}, false
+			})
+			if !ok {
+				break
+			}
+			if i == 0 {
+				vd.Low, vd.High = rv, rv
+			}
+			vd.Low, vd.High = min(vd.Low, rv), max(vd.High, rv)
+			if pass(rv) {
+				passed++
+			} else {
+				missed++
+			}
+		}
+		vd.Noise = passed > 0 && missed > 0
 		out = append(out, vd)
 	}
 	return out, nil
@@ -189,7 +253,19 @@ func printVerdicts(w io.Writer, vs []Verdict) bool {
 		case !v.Pass:
 			mark, ok = "FAIL", false
 		}
-		fmt.Fprintf(w, "%s  %-20s %7.2f  target %-7s  %s  (%s)%s\n", mark, v.ID, v.Measured, v.Bound, v.Text, strings.ReplaceAll(v.Expr, "`", ""), note)
+		if v.Noise {
+			note += " [inside the noise: some runs pass, some miss]"
+		}
+		fmt.Fprintf(w, "%s  %-20s %7.2f %-13s target %-7s  %s  (%s)%s\n", mark, v.ID, v.Measured, v.spread(), v.Bound, v.Text, strings.ReplaceAll(v.Expr, "`", ""), note)
 	}
 	return ok
+}
+
+// spread is the run-by-run range of a verdict's value, "" when the runs
+// do not give one.
+func (v Verdict) spread() string {
+	if v.Low == 0 && v.High == 0 {
+		return ""
+	}
+	return fmt.Sprintf("[%.2f–%.2f]", v.Low, v.High)
 }
