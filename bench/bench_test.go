@@ -199,6 +199,12 @@ func TestMeasureRecordsEveryRun(t *testing.T) {
 
 // renderDoc renders the repository's template with its targets.
 func renderDoc(t *testing.T, res *Results) []byte {
+	doc, _ := renderDocPics(t, res)
+	return doc
+}
+
+// renderDocPics is renderDoc with the pictures the document shows.
+func renderDocPics(t *testing.T, res *Results) ([]byte, map[string][]byte) {
 	t.Helper()
 	tg, err := loadTargets("targets.json")
 	if err != nil {
@@ -208,11 +214,11 @@ func renderDoc(t *testing.T, res *Results) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := render("benchmarks.md.tmpl", res, check, tg)
+	doc, pics, err := render("benchmarks.md.tmpl", res, check, tg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return doc
+	return doc, pics
 }
 
 // The template renders from the results of a full run: every case of the
@@ -270,13 +276,26 @@ func TestBenchmarksDocIsGenerated(t *testing.T) {
 			t.Errorf("case %s has %d runs, the run made %d each", c.ID, len(c.Runs), runs)
 		}
 	}
-	doc := renderDoc(t, res)
+	doc, pics := renderDocPics(t, res)
 	have, err := os.ReadFile("../docs/benchmarks.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(doc, have) {
 		t.Errorf("docs/benchmarks.md differs from its rendering; run make bench-docs:\n%s", cmp.Diff(string(doc), string(have)))
+	}
+	// Its pictures too, each shown by the document.
+	if len(pics) == 0 {
+		t.Error("the document shows no chart")
+	}
+	for name, b := range pics {
+		have, err := os.ReadFile(filepath.Join("../docs", name))
+		if err != nil || !bytes.Equal(b, have) {
+			t.Errorf("docs/%s differs from its drawing (%v); run make bench-docs", name, err)
+		}
+		if !bytes.Contains(doc, []byte("]("+name+")")) {
+			t.Errorf("docs/benchmarks.md does not show %s", name)
+		}
 	}
 }
 

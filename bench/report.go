@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/template"
 )
@@ -29,13 +30,19 @@ func cmdReport(args []string) error {
 	if err != nil {
 		return err
 	}
-	doc, err := render(*tmplFile, res, check, tg)
+	doc, pics, err := render(*tmplFile, res, check, tg)
 	if err != nil {
 		return err
 	}
 	if *out == "" {
 		_, err = os.Stdout.Write(doc)
 		return err
+	}
+	// The pictures the document shows sit beside it.
+	for name, b := range pics {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(*out), name), b, 0o644); err != nil {
+			return err
+		}
 	}
 	return os.WriteFile(*out, doc, 0o644)
 }
@@ -54,18 +61,18 @@ func readCheck(path string) (*Results, error) {
 // not nil). Every figure in the document comes from the results: a case
 // the template or a target names that the results lack is an error, never
 // an empty cell.
-func render(tmplFile string, res, check *Results, tg *Targets) ([]byte, error) {
+func render(tmplFile string, res, check *Results, tg *Targets) ([]byte, map[string][]byte, error) {
 	vs, err := tg.judge(res)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	r := &reporter{res: res, verdicts: vs}
+	r := &reporter{res: res, verdicts: vs, pics: map[string][]byte{}}
 	if check != nil {
 		cvs, err := tg.judge(check)
 		if err != nil {
-			return nil, fmt.Errorf("the bench-check results: %w", err)
+			return nil, nil, fmt.Errorf("the bench-check results: %w", err)
 		}
-		r.check = &reporter{res: check, verdicts: cvs}
+		r.check = &reporter{res: check, verdicts: cvs, pics: r.pics}
 	}
 	t, err := template.New("doc").Funcs(template.FuncMap{
 		"table":     r.table,
@@ -79,15 +86,35 @@ func render(tmplFile string, res, check *Results, tg *Targets) ([]byte, error) {
 		"verdict":   r.verdict,
 		"measured":  r.measured,
 		"join":      strings.Join,
+		"chart":     r.chart,
 	}).ParseFiles(tmplFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, tmplFileName(tmplFile), res); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), r.pics, nil
+}
+
+// chart draws a picture of the results into the file name beside the
+// document, and is the Markdown that shows it: "targets" is every
+// target's value against its bound, "check-targets" the same on the
+// latest make bench-check.
+func (r *reporter) chart(kind, name string) (string, error) {
+	switch kind {
+	case "targets":
+		r.pics[name] = targetsChart("The targets, judged on the full run", r.verdicts)
+	case "check-targets":
+		if r.check == nil {
+			return "", nil
+		}
+		r.pics[name] = targetsChart("The targets, judged on the latest make bench-check", r.check.verdicts)
+	default:
+		return "", fmt.Errorf("chart %q: want targets or check-targets", kind)
+	}
+	return fmt.Sprintf("![%s](%s)", kind, name), nil
 }
 
 func tmplFileName(p string) string {
@@ -97,6 +124,8 @@ func tmplFileName(p string) string {
 type reporter struct {
 	res      *Results
 	verdicts []Verdict
+	// pics are the pictures drawn for the document, by file name.
+	pics map[string][]byte
 	// check is the latest make bench-check's, when there is one.
 	check *reporter
 }
@@ -215,17 +244,22 @@ func (r *reporter) targets() string {
 // checkSection is the targets judged on the latest make bench-check: a
 // shorter run, on a later commit than the full run's where the code has
 // changed since (the two may be on different machines of one kind).
-func (r *reporter) checkSection() string {
+func (r *reporter) checkSection() (string, error) {
 	if r.check == nil {
-		return ""
+		return "", nil
 	}
 	c := r.check.res
 	var b strings.Builder
 	fmt.Fprintf(&b, "## The latest `make bench-check`\n\n")
 	fmt.Fprintf(&b, "`%s` on %s (commit `%s`, %d runs per case at 512 MiB, medians), on %s;\n", c.Command, c.Date.Format("2006-01-02 15:04 UTC"), c.Commit, c.Runs, machineText(c.Machine))
 	b.WriteString("recorded in [bench-check.json](bench-check.json). The same targets, judged on it:\n\n")
+	pic, err := r.chart("check-targets", "bench-check-targets.svg")
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(pic + "\n\n")
 	b.WriteString(r.check.targets())
-	return b.String()
+	return b.String(), nil
 }
 
 // table renders the cases of one suite at one size (0 for a suite without

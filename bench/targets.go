@@ -47,6 +47,9 @@ type Verdict struct {
 	Expr     string  `json:"expr"` // what was computed, e.g. "crane ÷ hoist"
 	Measured float64 `json:"measured"`
 	Bound    string  `json:"bound"` // e.g. "≤ 1.05"
+	// Limit is the bound's value; AtLeast says it is a lower bound.
+	Limit   float64 `json:"limit"`
+	AtLeast bool    `json:"at_least,omitempty"`
 	Pass     bool    `json:"pass"`
 	Pending  string  `json:"pending,omitempty"`
 	// Low and High are the spread: the same value computed run by run
@@ -209,9 +212,9 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 			return v >= *x.Min
 		}
 		if x.Max != nil {
-			vd.Bound = fmt.Sprintf("≤ %.2f", *x.Max)
+			vd.Bound, vd.Limit = fmt.Sprintf("≤ %.2f", *x.Max), *x.Max
 		} else {
-			vd.Bound = fmt.Sprintf("≥ %.2f", *x.Min)
+			vd.Bound, vd.Limit, vd.AtLeast = fmt.Sprintf("≥ %.2f", *x.Min), *x.Min, true
 		}
 		vd.Pass = pass(v)
 		var passed, missed int
