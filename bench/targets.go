@@ -50,8 +50,8 @@ type Verdict struct {
 	// Limit is the bound's value; AtLeast says it is a lower bound.
 	Limit   float64 `json:"limit"`
 	AtLeast bool    `json:"at_least,omitempty"`
-	Pass     bool    `json:"pass"`
-	Pending  string  `json:"pending,omitempty"`
+	Pass    bool    `json:"pass"`
+	Pending string  `json:"pending,omitempty"`
 	// Low and High are the spread: the same value computed run by run
 	// (run i of each case with run i of the others; the runs of the
 	// cases of a scenario are interleaved). Noise says the bound lies
