@@ -44,7 +44,7 @@ var (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench run|check|report|merge [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench run|check|report|merge|limit [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -57,8 +57,10 @@ func main() {
 		err = cmdReport(os.Args[2:])
 	case "merge":
 		err = cmdMerge(os.Args[2:])
+	case "limit":
+		err = cmdLimit(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: run, check, report or merge", os.Args[1])
+		err = fmt.Errorf("unknown command %q: run, check, report, merge or limit", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: FAILED:", err)

@@ -106,10 +106,13 @@ func (b *bench) pushScenarios(in *pushInputs, size int) []scenario {
 			return m.parallel(cmds)
 		}
 	}
+	limit := func(src string) tool {
+		return tool{id: "limit", title: "the limit (monolithic PUTs, digests known, 4 at once)", verify: pushedTo(1), run: limitRun(src, app)}
+	}
 	return []scenario{
-		one("gzip-1reg", "gzip docker-archive → 1 registry", in.gz, crane(in.gz), skopeo("docker-archive:"+in.gz), docker(in.gz)),
+		one("gzip-1reg", "gzip docker-archive → 1 registry", in.gz, crane(in.gz), skopeo("docker-archive:"+in.gz), docker(in.gz), limit(in.gz)),
 		one("save-1reg", "uncompressed docker save → 1 registry", in.save, crane(in.save), skopeo("docker-archive:"+in.save), docker(in.save)),
-		one("oci-1reg", "OCI layout → 1 registry", in.oci, crane(in.oci), skopeo("oci:"+in.oci+":1")),
+		one("oci-1reg", "OCI layout → 1 registry", in.oci, crane(in.oci), skopeo("oci:"+in.oci+":1"), limit(in.oci)),
 		{suite: "push", id: "gzip-4reg", title: "gzip docker-archive → 4 registries", size: size, registries: 4, tools: []tool{
 			{id: "hoist", title: "hoist", run: hoistPush(in.gz, 4), verify: pushedTo(4)},
 			{id: "hoist-save", title: "hoist (from the uncompressed docker save)", run: hoistPush(in.save, 4), verify: pushedTo(4)},
