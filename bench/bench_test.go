@@ -382,3 +382,25 @@ func TestJudgeSpread(t *testing.T) {
 		t.Errorf("a clear verdict is said to be in the noise:\n%s", buf.String())
 	}
 }
+
+// A pending target whose cases a run did not measure is listed as such,
+// never judged; a target that is not pending still needs its cases.
+func TestJudgeUnmeasuredPending(t *testing.T) {
+	one := 1.0
+	r := results(map[string]sample{"push/gzip-1reg/hoist": {Wall: 1}, "push/gzip-1reg/crane": {Wall: 1}})
+	tg := &Targets{SizeMiB: 512, Targets: []Target{
+		{ID: "new", Value: []string{"push/gzip-1reg/hoist"}, Over: "push/gzip-1reg/limit", Max: &one, Pending: "issue 27"},
+	}}
+	vs, err := tg.judge(r)
+	if err != nil || len(vs) != 1 || !vs[0].Unmeasured || vs[0].Pass {
+		t.Fatalf("verdicts %+v, %v", vs, err)
+	}
+	var buf bytes.Buffer
+	if !printVerdicts(&buf, vs) || !strings.Contains(buf.String(), "NONE  new") || !strings.Contains(buf.String(), "not measured by this run") {
+		t.Errorf("printed:\n%s", buf.String())
+	}
+	tg.Targets[0].Pending = ""
+	if _, err := tg.judge(r); err == nil || !strings.Contains(err.Error(), "lack") {
+		t.Errorf("a target that is not pending was judged without its case: %v", err)
+	}
+}

@@ -15,7 +15,11 @@ import (
 // the push step. The image is FROM scratch plus COPY layers of random data;
 // every build is --no-cache. hoist builds on its embedded engine, started
 // once and kept running (hoist engine start).
-func (b *bench) buildScenarios(ctx, engineDir string, size int) []scenario {
+//
+// builder is a buildx builder on a container of hoist's BuildKit image
+// (the same BuildKit version as the engine's): buildx writes its tarball
+// there directly (--output type=docker|oci,dest=...), no daemon.
+func (b *bench) buildScenarios(ctx, engineDir, builder string, size int) []scenario {
 	out := filepath.Join(b.dir, "out.tar")
 	store := filepath.Join(b.dir, "store")
 	hoistBuild := func(extra ...string) []string {
@@ -53,6 +57,7 @@ func (b *bench) buildScenarios(ctx, engineDir string, size int) []scenario {
 	}
 	const app = "/bench/app:1"
 	pushed := func(m *meas) error { return inRegistry(m.regs[0] + app) }
+	var buildxTarball func(format string) func(m *meas) error
 	hoistPair := func(extra ...string) func(m *meas) error {
 		return func(m *meas) error {
 			if err := fresh(); err != nil {
@@ -66,7 +71,24 @@ func (b *bench) buildScenarios(ctx, engineDir string, size int) []scenario {
 			return m.exec(hoistBin, "push", "--source-tar-path", out, "--image-store", store, "--destination", m.regs[0]+app, "--progress", "quiet", "--daemon-off", "--compress-cache=")
 		}
 	}
-	prune := pruneBuilders(engineDir)
+	buildxTarball = func(format string) func(m *meas) error {
+		return func(m *meas) error {
+			if err := fresh(); err != nil {
+				return err
+			}
+			return m.exec("docker", "buildx", "build", "--builder", builder, "--no-cache", "--progress", "quiet",
+				"--output", "type="+format+",name=bench/built:1,dest="+out, ctx)
+		}
+	}
+	prune := func() error {
+		if err := pruneBuilders(engineDir)(); err != nil {
+			return err
+		}
+		if builder == "" {
+			return nil
+		}
+		return must("docker", "buildx", "prune", "--builder", builder, "-af", "--filter", "type!=source.local")
+	}
 	return []scenario{
 		{suite: "build", id: "tarball", title: "build-only to a tarball, no cache", size: size, warmup: true, after: prune, tools: []tool{
 			{id: "hoist", title: "hoist → docker tarball, default (gzip level 1)", run: toTarball(), verify: tarball},
@@ -84,6 +106,8 @@ func (b *bench) buildScenarios(ctx, engineDir string, size int) []scenario {
 				}
 				return nil
 			}},
+			{id: "buildx-docker", title: "buildx --output type=docker,dest= (BuildKit container, no daemon)", run: buildxTarball("docker"), verify: tarball},
+			{id: "buildx-oci", title: "buildx --output type=oci,dest= (BuildKit container, no daemon)", run: buildxTarball("oci"), verify: tarball},
 			{id: "legacy", title: "legacy: buildx --load, then docker save", run: legacy, verify: tarball},
 		}},
 		{suite: "build", id: "pair", title: "build-only → tarball → push-only to 1 registry, no cache", size: size, registries: 1, warmup: true, after: prune, tools: []tool{
@@ -107,7 +131,15 @@ func (b *bench) buildScenarios(ctx, engineDir string, size int) []scenario {
 
 // buildSuite measures the build scenarios on an image of size MiB.
 func (b *bench) buildSuite(size int) error {
-	return b.builderSuite(size, "engine", func(ctx, engineDir string) []scenario { return b.buildScenarios(ctx, engineDir, size) })
+	if !b.wanted(b.buildScenarios("", "", "", size)) {
+		return nil
+	}
+	builder, _, stop, err := buildxBuilder(-2)
+	if err != nil {
+		return fmt.Errorf("starting buildx's BuildKit container: %w", err)
+	}
+	b.atEnd(stop)
+	return b.builderSuite(size, "engine", func(ctx, engineDir string) []scenario { return b.buildScenarios(ctx, engineDir, builder, size) })
 }
 
 // builderSuite makes the build context of an image of size MiB and starts

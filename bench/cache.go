@@ -77,7 +77,7 @@ func (b *bench) cacheScenarios(ctx, reg string, warm v1.Hash) []scenario {
 			if err != nil {
 				return err
 			}
-			builder, stop, err := buildxBuilder(m.run)
+			builder, _, stop, err := buildxBuilder(m.run)
 			if err != nil {
 				return err
 			}
@@ -162,15 +162,15 @@ var buildkitFlags = []string{
 // docker-container driver does (hoist's BuildKit image, the same BuildKit
 // version as hoist's engine, its state on a volume of its own), and makes
 // it a buildx builder through buildx's remote driver. stop removes both.
-func buildxBuilder(run int) (name string, stop func(), err error) {
+func buildxBuilder(run int) (name, addr string, stop func(), err error) {
 	name = fmt.Sprintf("hoist-bench-%d", run)
 	stop = func() {
 		runCmd("docker", "buildx", "rm", name)
 		runCmd("docker", "rm", "-f", "-v", name)
 	}
-	addr, err := freeAddr()
+	addr, err = freeAddr()
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	stop()
 	args := append([]string{"docker", "run", "-d", "--name", name, "--network", "host", "-v", "/var/lib/buildkit"}, buildkitFlags...)
@@ -180,9 +180,9 @@ func buildxBuilder(run int) (name string, stop func(), err error) {
 	}
 	if err != nil {
 		stop()
-		return "", nil, err
+		return "", "", nil, err
 	}
-	return name, stop, nil
+	return name, "tcp://" + addr, stop, nil
 }
 
 func freeAddr() (string, error) {

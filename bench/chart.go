@@ -12,7 +12,13 @@ import (
 // and right of it missed (a lower bound is turned over: the bound over
 // the value). A whisker is the run-by-run spread. An SVG, written by the
 // bench program from the results, never by hand.
-func targetsChart(title string, vs []Verdict) []byte {
+func targetsChart(title string, all []Verdict) []byte {
+	var vs []Verdict
+	for _, v := range all {
+		if !v.Unmeasured {
+			vs = append(vs, v)
+		}
+	}
 	const (
 		left, right = 190.0, 250.0 // label columns
 		plot        = 420.0        // the plot's width

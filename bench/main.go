@@ -4,7 +4,7 @@
 // distribution registries on loopback, and judges the performance targets
 // of bench/targets.json.
 //
-//	bench run    [-sizes 32,512] [-runs 5] [-suites push,build,kaniko,scan,pipeline,sign,cache] [-out bench/out/results.json]
+//	bench run    [-sizes 32,512] [-runs 5] [-suites push,build,buildpush,kaniko,scan,pipeline,sign,cache] [-out bench/out/results.json]
 //	bench check  [-targets bench/targets.json] [-runs N] [-out bench/out/check.json]
 //	bench report [-results docs/benchmarks.json] [-template bench/benchmarks.md.tmpl]
 //	bench merge  -from FILE [-into docs/benchmarks.json]
@@ -95,7 +95,7 @@ func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	mf := addMeasureFlags(fs, 5, "bench/out/results.json")
 	sizesFlag := fs.String("sizes", "32,512", "image sizes in MiB")
-	suitesFlag := fs.String("suites", "push,build,kaniko,scan,pipeline,sign,cache", "suites: push, build, kaniko, scan, pipeline, sign, cache")
+	suitesFlag := fs.String("suites", "push,build,buildpush,kaniko,scan,pipeline,sign,cache", "suites: push, build, buildpush, kaniko, scan, pipeline, sign, cache")
 	targetsFile := fs.String("targets", "bench/targets.json", "targets judged at the end when every case they need was measured")
 	only := fs.String("only", "", "measure only the cases whose ids start with one of these comma-separated prefixes (e.g. push/oci-1reg)")
 	fs.Parse(args)
@@ -109,8 +109,8 @@ func cmdRun(args []string) error {
 	}
 	suites := strings.Split(*suitesFlag, ",")
 	for _, s := range suites {
-		if !slices.Contains([]string{"push", "build", "kaniko", "scan", "pipeline", "sign", "cache"}, s) {
-			return fmt.Errorf("-suites: unknown suite %q (push, build, kaniko, scan, pipeline, sign, cache)", s)
+		if !slices.Contains([]string{"push", "build", "buildpush", "kaniko", "scan", "pipeline", "sign", "cache"}, s) {
+			return fmt.Errorf("-suites: unknown suite %q (push, build, buildpush, kaniko, scan, pipeline, sign, cache)", s)
 		}
 	}
 	tg, err := loadTargets(*targetsFile)
@@ -224,7 +224,7 @@ func measureAll(mf measureFlags, sizes []int, want func(string) bool) (*Results,
 		}
 	}()
 	for _, size := range sizes {
-		for _, suite := range []func(int) error{b.pushSuite, b.buildSuite, b.kanikoSuite, b.scanSuite, b.pipelineSuite, b.signSuite} {
+		for _, suite := range []func(int) error{b.pushSuite, b.buildSuite, b.buildPushSuite, b.kanikoSuite, b.scanSuite, b.pipelineSuite, b.signSuite} {
 			if err := suite(size); err != nil {
 				return nil, err
 			}

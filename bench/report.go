@@ -87,6 +87,7 @@ func render(tmplFile string, res, check *Results, tg *Targets) ([]byte, map[stri
 		"measured":  r.measured,
 		"join":      strings.Join,
 		"chart":     r.chart,
+		"has":       r.has,
 	}).ParseFiles(tmplFile)
 	if err != nil {
 		return nil, nil, err
@@ -96,6 +97,18 @@ func render(tmplFile string, res, check *Results, tg *Targets) ([]byte, map[stri
 		return nil, nil, err
 	}
 	return buf.Bytes(), r.pics, nil
+}
+
+// has reports whether the results hold cases of suite at size: a
+// section of a suite a run did not measure is left out, never filled
+// with figures of another run.
+func (r *reporter) has(suite string, size int) bool {
+	for _, c := range r.res.Cases {
+		if strings.HasPrefix(c.ID, suite+"/") && c.SizeMiB == size {
+			return true
+		}
+	}
+	return false
 }
 
 // chart draws a picture of the results into the file name beside the
@@ -226,6 +239,10 @@ func (r *reporter) targets() string {
 	var b strings.Builder
 	b.WriteString("| target | issue | computed as | measured | run by run | bound | |\n|---|---:|---|---:|---:|---:|---|\n")
 	for _, v := range r.verdicts {
+		if v.Unmeasured {
+			fmt.Fprintf(&b, "| %s | %d | not measured by this run | - | - | %s | pending: %s |\n", v.Text, v.Issue, v.Bound, v.Pending)
+			continue
+		}
 		res := "met"
 		switch {
 		case !v.Pass && v.Pending != "":
@@ -325,6 +342,12 @@ func (r *reporter) table(suite string, size int) (string, error) {
 		for _, c := range cases {
 			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %.2f | %.0f |\n", c.Scenario, c.Tool, c.Median.Wall,
 				over(c, false, "once", "hand"), c.Median.CPU, c.Median.RSS)
+		}
+	case "buildpush":
+		b.WriteString("| scenario | how | wall s | ÷ buildx | ÷ Kaniko executor | client CPU s | registry CPU s |\n|---|---|---:|---:|---:|---:|---:|\n")
+		for _, c := range cases {
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s | %.2f | %.2f |\n", c.Scenario, c.Tool, c.Median.Wall,
+				over(c, false, "buildx"), over(c, false, "executor"), c.Median.CPU, c.Median.RegistryCPU)
 		}
 	case "cache":
 		b.WriteString("| how | wall s | ÷ hoist, no cache | ÷ buildx, same cache |\n|---|---:|---:|---:|\n")

@@ -248,7 +248,8 @@ func catalogue() []scenario {
 	b := &bench{}
 	var all []scenario
 	all = append(all, b.pushScenarios(&pushInputs{}, 0)...)
-	all = append(all, b.buildScenarios("", "", 0)...)
+	all = append(all, b.buildScenarios("", "", "", 0)...)
+	all = append(all, b.buildPushScenarios("", "", "", 0)...)
 	all = append(all, b.kanikoScenarios("", "", 0)...)
 	all = append(all, b.scanScenarios(&pushInputs{}, "", "", 0)...)
 	all = append(all, b.pipelineScenarios("", "", 0)...)

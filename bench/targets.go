@@ -57,7 +57,10 @@ type Verdict struct {
 	// cases of a scenario are interleaved). Noise says the bound lies
 	// inside it: some runs pass and some miss, and the verdict on the
 	// medians could flip in the next run.
-	Low   float64 `json:"low,omitempty"`
+	// Unmeasured says the results lack a case of this pending target:
+	// it is listed, not judged.
+	Unmeasured bool `json:"unmeasured,omitempty"`
+	Low        float64 `json:"low,omitempty"`
 	High  float64 `json:"high,omitempty"`
 	Noise bool    `json:"noise,omitempty"`
 }
@@ -136,6 +139,16 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 				return m.CPU
 			}
 			return m.Wall
+		}
+		if x.Pending != "" && !t.measured(x, find) {
+			vd := Verdict{ID: x.ID, Issue: x.Issue, Text: x.Text, Pending: x.Pending, Unmeasured: true}
+			if x.Max != nil {
+				vd.Bound, vd.Limit = fmt.Sprintf("≤ %.2f", *x.Max), *x.Max
+			} else {
+				vd.Bound, vd.Limit, vd.AtLeast = fmt.Sprintf("≥ %.2f", *x.Min), *x.Min, true
+			}
+			out = append(out, vd)
+			continue
 		}
 		var vals []*CaseResult
 		var names []string
@@ -244,11 +257,25 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 	return out, nil
 }
 
+// measured reports whether the results hold every case of x.
+func (t *Targets) measured(x Target, find func(string) (*CaseResult, error)) bool {
+	for _, id := range t.casesOf(x) {
+		if _, err := find(id); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // printVerdicts prints one line per target and reports whether every
 // target that is not pending passed.
 func printVerdicts(w io.Writer, vs []Verdict) bool {
 	ok := true
 	for _, v := range vs {
+		if v.Unmeasured {
+			fmt.Fprintf(w, "NONE  %-20s %7s %-13s target %-7s  %s  [pending: %s; not measured by this run]\n", v.ID, "-", "", v.Bound, v.Text, v.Pending)
+			continue
+		}
 		mark, note := "PASS", ""
 		switch {
 		case !v.Pass && v.Pending != "":
