@@ -59,10 +59,10 @@ type Verdict struct {
 	// medians could flip in the next run.
 	// Unmeasured says the results lack a case of this pending target:
 	// it is listed, not judged.
-	Unmeasured bool `json:"unmeasured,omitempty"`
+	Unmeasured bool    `json:"unmeasured,omitempty"`
 	Low        float64 `json:"low,omitempty"`
-	High  float64 `json:"high,omitempty"`
-	Noise bool    `json:"noise,omitempty"`
+	High       float64 `json:"high,omitempty"`
+	Noise      bool    `json:"noise,omitempty"`
 }
 
 func loadTargets(path string) (*Targets, error) {
