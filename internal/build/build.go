@@ -95,6 +95,14 @@ type Outputs struct {
 	// image. BuildKit only.
 	FSTar io.WriteCloser
 	FSDir string
+	// Push is a repository (no tag) the builder pushes the image to by
+	// digest, tagging nothing, instead of writing any other output: a
+	// remote BuildKit, where streaming the image back to push it would
+	// cost a transfer. PushInsecure lets it use plain HTTP or an
+	// unverified certificate for that registry (BuildKit's
+	// registry.insecure).
+	Push         string
+	PushInsecure bool
 }
 
 // KV is an ordered key=value pair.

@@ -35,6 +35,9 @@ type BuildKit struct {
 	ContentDir string
 	// Logf reports what the builder does besides BuildKit's progress.
 	Logf func(string, ...any)
+	// Addr is the daemon's address (unix://, tcp://, ...), as the
+	// caller reached it.
+	Addr string
 	// Docker is set for the Docker daemon's built-in BuildKit: the image
 	// goes into the daemon's image store under req.Names, and Outputs
 	// must be empty (the caller saves from the daemon).
@@ -45,7 +48,7 @@ var _ Builder = (*BuildKit)(nil)
 
 // Build runs one solve whose exporters write every requested output.
 func (b *BuildKit) Build(ctx context.Context, req Request) (*Result, error) {
-	if b.ContentDir == "" || b.Docker {
+	if b.ContentDir == "" || b.Docker || req.Out.Push != "" {
 		return b.solve(ctx, req, false)
 	}
 	res, err := b.solve(ctx, req, true)

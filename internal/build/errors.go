@@ -52,3 +52,10 @@ func explain(ctx context.Context, err error) error {
 	// text: only its words tell.
 	return &Error{Err: cause, advice: fmt.Errorf("%w: %s", ErrBuild, registry.TLSAdviceText(msg))}
 }
+
+// PushFailed reports a build that failed in its push (Outputs.Push):
+// the build itself succeeded and is in the builder's cache. BuildKit
+// tells only in its words.
+func PushFailed(err error, repo string) bool {
+	return repo != "" && errors.Is(err, ErrBuild) && strings.Contains(err.Error(), "failed to push "+repo)
+}

@@ -159,10 +159,19 @@ func (b *BuildKit) exports(req Request, direct bool) ([]client.ExportEntry, erro
 		if len(req.Names) == 0 {
 			return nil, fmt.Errorf("%w: the Docker daemon's builder needs PLUGIN_REPO (and tags) to name the image", ErrInput)
 		}
-		if req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil || req.Out.FSTar != nil || req.Out.FSDir != "" {
+		if req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil || req.Out.FSTar != nil || req.Out.FSDir != "" || req.Out.Push != "" {
 			return nil, fmt.Errorf("%w: the Docker daemon's builder writes into the daemon only", ErrInput)
 		}
 		exports = append(exports, client.ExportEntry{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Names, ",")}})
+	} else if req.Out.Push != "" {
+		if direct || req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil || req.Out.FSTar != nil || req.Out.FSDir != "" {
+			return nil, fmt.Errorf("%w: a push by the builder writes no other output", ErrInput)
+		}
+		attrs := map[string]string{"name": req.Out.Push, "push": "true", "push-by-digest": "true"}
+		if req.Out.PushInsecure {
+			attrs["registry.insecure"] = "true"
+		}
+		return []client.ExportEntry{{Type: client.ExporterImage, Attrs: with(attrs)}}, nil
 	} else if direct {
 		if req.Out.LayoutDir == "" {
 			return nil, fmt.Errorf("%w: an export into the engine needs a layout directory", ErrInput)

@@ -69,6 +69,21 @@ func TestExports(t *testing.T) {
 	if ex, err := b.exports(Request{Out: Outputs{LayoutDir: "/l", Tar: w}}, true); err != nil || len(ex) != 1 || ex[0].Type != client.ExporterImage {
 		t.Errorf("direct: %+v, %v; want the image exporter alone", ex, err)
 	}
+	// A push by the builder: by digest, untagged, with the compression;
+	// registry.insecure only when asked.
+	for _, insecure := range []bool{false, true} {
+		ex, err := b.exports(Request{Level: 1, Out: Outputs{Push: "r.example.com/app", PushInsecure: insecure}}, false)
+		want := map[string]string{"name": "r.example.com/app", "push": "true", "push-by-digest": "true", "compression": "gzip", "compression-level": "1", "force-compression": "true"}
+		if insecure {
+			want["registry.insecure"] = "true"
+		}
+		if err != nil || len(ex) != 1 || ex[0].Type != client.ExporterImage {
+			t.Fatalf("push: %+v, %v; want the image exporter alone", ex, err)
+		}
+		if d := cmp.Diff(want, ex[0].Attrs); d != "" {
+			t.Errorf("push, insecure %t (-want +got):\n%s", insecure, d)
+		}
+	}
 	// The image's filesystem is BuildKit's to write, direct or not.
 	for _, direct := range []bool{false, true} {
 		ex, err := b.exports(Request{Out: Outputs{LayoutDir: "/l", FSTar: w, FSDir: "/fs"}}, direct)
@@ -85,6 +100,9 @@ func TestExports(t *testing.T) {
 		{&BuildKit{Docker: true}, Request{Names: []string{"a"}, Out: Outputs{Tar: w}}, "writes into the daemon only"},
 		{&BuildKit{Docker: true}, Request{Names: []string{"a"}, Out: Outputs{FSDir: "/fs"}}, "writes into the daemon only"},
 		{b, Request{Out: Outputs{TarFormat: "zip"}}, `tar format "zip"`},
+		{b, Request{Out: Outputs{Push: "r/app", LayoutDir: "/l"}}, "a push by the builder writes no other output"},
+		{b, Request{Out: Outputs{Push: "r/app", Tar: w}}, "a push by the builder writes no other output"},
+		{&BuildKit{Docker: true}, Request{Names: []string{"a"}, Out: Outputs{Push: "r/app"}}, "writes into the daemon only"},
 		{b, Request{Platforms: []string{"a", "b"}, Out: Outputs{Load: w}}, "hold one platform, and 2 are built"},
 	} {
 		if _, err := c.b.exports(c.req, false); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), c.want) {

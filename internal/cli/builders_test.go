@@ -5,11 +5,16 @@ package cli
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hoist-build/hoist/internal/harness"
@@ -347,4 +352,82 @@ func TestAutoAndExpandedTags(t *testing.T) {
 		t.Errorf("auto-tag with expand-tag: exit %d", r.code)
 	}
 	assertContains(t, r, "The auto-tag flag conflicts with the expand-tag flag")
+}
+
+// A remote BuildKit pushes the image itself, by digest and untagged, to
+// the first destination (a registry with a login, which reaches the
+// builder through the session), and hoist copies it from there to the
+// other destinations and writes every tag: the image's bytes never come
+// back to hoist. The pushed image is read back with crane, run, and the
+// first repository holds the step's tags only.
+func TestBuildPushedByARemoteBuilder(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	a := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
+	b := harness.StartRegistry(t, harness.RegistryOptions{})
+	_, addr := harness.SharedEngine(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo pushed-by-the-builder > /b.txt\nCMD [\"cat\", \"/b.txt\"]\n", nil)
+	r := mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_REMOTE_CONN": addr,
+		"PLUGIN_REPO": a.Host + "/bp/app", "PLUGIN_TAGS": "1.0,latest", "PLUGIN_REGISTRY": a.Host,
+		"PLUGIN_USERNAME": a.User, "PLUGIN_PASSWORD": a.Password,
+		"PLUGIN_DESTINATIONS": b.Host + "/bp/app:1.0,", "PLUGIN_PROGRESS": "plain"})
+	assertContains(t, r, "the builder pushed it to "+a.Host+"/bp/app by digest, untagged")
+	if strings.Contains(r.stderr, "layers checked") {
+		t.Errorf("hoist read the layers back:\n%s", r)
+	}
+	digest := digestOf(t, a, a.Host+"/bp/app:1.0")
+	for _, ref := range []struct {
+		reg *harness.Registry
+		ref string
+	}{{a, a.Host + "/bp/app:latest"}, {b, b.Host + "/bp/app:1.0"}} {
+		if got := digestOf(t, ref.reg, ref.ref); got != digest {
+			t.Errorf("%s holds %s, %s:1.0 %s", ref.ref, got, a.Host, digest)
+		}
+	}
+	assertPushed(t, r, a, a.Host+"/bp/app:latest")
+	got := tagsOf(t, a, "bp/app")
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"1.0", "latest"}) {
+		t.Errorf("%s/bp/app has tags %v", a.Host, got)
+	}
+	if got := f.Docker.RunImage(t, b.Host+"/bp/app:1.0"); got != "pushed-by-the-builder" {
+		t.Errorf("image prints %q", got)
+	}
+}
+
+// When the builder cannot push to the first destination (here a registry
+// that refuses BuildKit's client, as a network the builder is not on
+// would), hoist takes the image from the builder, from its cache, and
+// pushes it itself: the step succeeds and says why.
+func TestBuildPushedByHoistWhenTheBuilderCannot(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	target, _ := url.Parse(reg.URL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var refused atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if ua := req.UserAgent(); strings.Contains(ua, "buildkit") || strings.Contains(ua, "containerd") {
+			refused.Add(1)
+			http.Error(w, `{"errors":[{"code":"DENIED","message":"not from this network"}]}`, http.StatusForbidden)
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, addr := harness.SharedEngine(t)
+	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo from-hoist > /h.txt\n", nil)
+	ref := host + "/fb/app:1"
+	r := mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_REMOTE_CONN": addr,
+		"PLUGIN_DESTINATIONS": ref, "PLUGIN_PROGRESS": "plain"})
+	if refused.Load() == 0 {
+		t.Fatalf("the builder never tried the registry:\n%s", r)
+	}
+	assertContains(t, r, "the builder could not push to "+host+"/fb/app", "hoist takes the image from the builder and pushes it")
+	got := reg.Digest(t, reg.Host+"/fb/app:1")
+	assertSummary(t, r, ref, got)
+	if out := f.Docker.RunImage(t, reg.Host+"/fb/app:1", "cat", "/h.txt"); out != "from-hoist" {
+		t.Errorf("image prints %q", out)
+	}
 }

@@ -93,6 +93,13 @@ func (r *runner) build(ctx context.Context) error {
 		return err
 	}
 	defer closeBuilder()
+	if bk, ok := builder.(*build.BuildKit); ok {
+		if dest, ok := r.builderPush(bk); ok {
+			if done, err := r.buildPushedByBuilder(ctx, bk, req, dest); done {
+				return err
+			}
+		}
+	}
 	start := time.Now()
 	res, err := builder.Build(ctx, req)
 	if err != nil {
@@ -109,11 +116,11 @@ func (r *runner) build(ctx context.Context) error {
 // deliver ends a build: it writes the metadata file, then pushes the
 // image src names or, in ModeBuildOnly, writes the outputs.
 func (r *runner) deliver(ctx context.Context, res *build.Result, extra map[string]string, src source.Request) error {
-	r.built = res
-	if err := r.writeMetadata(res); err != nil {
-		return err
-	}
 	if r.st.Mode == ModeBuildOnly {
+		r.built = res
+		if err := r.writeMetadata(res); err != nil {
+			return err
+		}
 		r.res.Digest = res.Digest
 		extra["digest"] = res.Digest
 		if err := r.writeDigestAndEnv(res.Digest, extra); err != nil {
@@ -135,6 +142,16 @@ func (r *runner) deliver(ctx context.Context, res *build.Result, extra map[strin
 		return err
 	}
 	defer img.Close()
+	return r.pushBuilt(ctx, res, img, extra)
+}
+
+// pushBuilt writes the metadata file of the build res, then pushes img,
+// the image it built.
+func (r *runner) pushBuilt(ctx context.Context, res *build.Result, img *source.Image, extra map[string]string) error {
+	r.built = res
+	if err := r.writeMetadata(res); err != nil {
+		return err
+	}
 	return r.push(ctx, img, extra)
 }
 

@@ -442,5 +442,5 @@ func (r *runner) buildProgress() (io.Writer, string) {
 // for base images and its progress sinks.
 func (r *runner) buildKit(eng *engine.Engine) *build.BuildKit {
 	out, mode := r.buildProgress()
-	return &build.BuildKit{Client: eng.Client, Keychain: r.kc, Progress: out, ProgressMode: mode, ContentDir: eng.ContentDir(), Docker: eng.Docker, Logf: r.pr.Printf}
+	return &build.BuildKit{Client: eng.Client, Keychain: r.kc, Progress: out, ProgressMode: mode, ContentDir: eng.ContentDir(), Docker: eng.Docker, Addr: eng.Addr, Logf: r.pr.Printf}
 }

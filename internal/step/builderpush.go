@@ -1,0 +1,107 @@
+package step
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"golang.org/x/net/http/httpproxy"
+
+	"github.com/hoist-build/hoist/internal/build"
+	"github.com/hoist-build/hoist/internal/registry"
+	"github.com/hoist-build/hoist/internal/source"
+)
+
+// builderPush is the destination a remote BuildKit pushes the image to
+// itself, by digest and untagged, so that the image's bytes do not
+// travel from the builder to hoist and on to the registry: hoist then
+// copies it from there to every destination (that one's blobs are there
+// already), tags last, as for any registry source. It is chosen only
+// when nothing needs the image's bytes here (no tarball, no load, no
+// image store, no filesystem export, no scan, no SBOM) and the builder
+// can reach the registry the way hoist would: no CA, proxy or route of
+// hoist's own, plain HTTP only to a loopback registry, and a loopback
+// registry only from a builder on this host. ok is false otherwise.
+func (r *runner) builderPush(bk *build.BuildKit) (dest name.Tag, ok bool) {
+	st := r.st
+	if st.Mode != ModeBuild || bk.ContentDir != "" || bk.Docker || len(r.pubs.side) > 0 ||
+		st.Scan != nil || st.Attest.SBOM || st.Build.Tool != "buildkit" {
+		return name.Tag{}, false
+	}
+	t := st.Transport
+	if t.CACert != "" || t.SkipVerify || len(t.Routes) > 0 || t.Proxy != (httpproxy.Config{}) {
+		return name.Tag{}, false
+	}
+	dests := r.pubs.registries.pushed()
+	if len(dests) == 0 {
+		return name.Tag{}, false
+	}
+	d := dests[0]
+	host := d.RegistryStr()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if registry.IsLoopback(host) {
+		// BuildKit reaches a loopback registry over plain HTTP, as hoist
+		// does; it is this host's only if the builder runs on it.
+		return d, builderOnThisHost(bk.Addr)
+	}
+	// Elsewhere PLUGIN_INSECURE would let hoist use plain HTTP, and
+	// BuildKit's registry.insecure would also skip TLS verification.
+	return d, !st.Insecure
+}
+
+// builderOnThisHost reports a builder address on this host's network:
+// a unix socket, or TCP to a loopback address.
+func builderOnThisHost(addr string) bool {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "unix":
+		return true
+	case "tcp":
+		return registry.IsLoopback(u.Hostname())
+	}
+	return false
+}
+
+// buildPushedByBuilder builds with bk, which pushes the image to dest by
+// digest (builderPush), and pushes it from there to every destination.
+// done is false when the builder could not push there or hoist cannot
+// read the image back from there: the caller then builds again (from the
+// builder's cache) and pushes from here, as it would have.
+func (r *runner) buildPushedByBuilder(ctx context.Context, bk *build.BuildKit, req build.Request, dest name.Tag) (done bool, err error) {
+	repo := dest.Context().Name()
+	req.Out = build.Outputs{Push: repo}
+	start := time.Now()
+	res, err := bk.Build(ctx, req)
+	if err != nil {
+		if ctx.Err() == nil && build.PushFailed(err, repo) {
+			r.pr.Printf("the builder could not push to %s (%v); hoist takes the image from the builder and pushes it", repo, err)
+			return false, nil
+		}
+		return true, err
+	}
+	ref := repo + "@" + res.Digest
+	r.pr.Printf("built %s in %.1fs; the builder pushed it to %s by digest, untagged", res.Digest, time.Since(start).Seconds(), repo)
+	img, err := source.Open(ctx, r.sourceRequest(source.Request{Image: ref, Access: registry.Access{Transport: r.tr, Keychain: r.kc}}))
+	if err != nil {
+		if ctx.Err() != nil || !errors.Is(err, source.ErrNotFound) && !errors.Is(err, source.ErrUnavailable) {
+			return true, err
+		}
+		r.pr.Printf("hoist cannot read %s back (%s); it takes the image from the builder and pushes it", ref, strings.TrimSpace(err.Error()))
+		return false, nil
+	}
+	defer img.Close()
+	if img.Digest.String() != res.Digest {
+		return true, fmt.Errorf("%w: %s holds %s", build.ErrBuild, ref, img.Digest)
+	}
+	return true, r.pushBuilt(ctx, res, img, map[string]string{})
+}
