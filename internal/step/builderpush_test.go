@@ -55,7 +55,9 @@ func TestBuilderPushIsChosenOnlyWhereItReaches(t *testing.T) {
 		{"a registry CA", remote, runnerFor(func(s *Step, _ *publishers) { s.Transport.CACert = "/ca.pem" }, "reg.example.com/app:1"), false, ""},
 		{"skip TLS verify", remote, runnerFor(func(s *Step, _ *publishers) { s.Transport.SkipVerify = true }, "reg.example.com/app:1"), false, ""},
 		{"a proxy", remote, runnerFor(func(s *Step, _ *publishers) { s.Transport.Proxy = httpproxy.Config{HTTPSProxy: "http://proxy:3128"} }, "reg.example.com/app:1"), false, ""},
-		{"a --local route", remote, runnerFor(func(s *Step, _ *publishers) { s.Transport.Routes = map[string]string{"reg.example.com": "127.0.0.1:5000"} }, "reg.example.com/app:1"), false, ""},
+		{"a --local route", remote, runnerFor(func(s *Step, _ *publishers) {
+			s.Transport.Routes = map[string]string{"reg.example.com": "127.0.0.1:5000"}
+		}, "reg.example.com/app:1"), false, ""},
 		{"plain HTTP elsewhere", remote, runnerFor(func(s *Step, _ *publishers) { s.Insecure = true }, "reg.example.com/app:1"), false, ""},
 		{"plain HTTP to loopback", local, runnerFor(func(s *Step, _ *publishers) { s.Insecure = true }, "127.0.0.1:5000/app:1"), true, "127.0.0.1:5000/app:1"},
 		{"Kaniko", remote, runnerFor(func(s *Step, _ *publishers) { s.Build.Tool = "kaniko" }, "reg.example.com/app:1"), false, ""},
