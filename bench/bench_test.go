@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,6 +82,7 @@ func TestJudge(t *testing.T) {
 		{ID: "rss", Value: []string{"push/gzip-1reg/hoist", "push/save-1reg/hoist"}, Metric: "rss", Max: &two},
 		{ID: "sizeless", Value: []string{"cache/rebuild/hoist-cached"}, Over: "cache/rebuild/hoist-cold", Max: &one},
 		{ID: "later", Value: []string{"push/gzip-1reg/hoist"}, Over: "push/gzip-1reg/crane", Max: &one, Pending: "issue 99"},
+		{ID: "scaled", Value: []string{"push/save-1reg/crane"}, Minus: "push/save-1reg/hoist", Scale: 1.0 / 3, Max: &one},
 	}}
 	r := results(map[string]sample{
 		"push/gzip-1reg/hoist":       {Wall: 1.1, RSS: 1},
@@ -98,11 +100,11 @@ func TestJudge(t *testing.T) {
 	for _, v := range vs {
 		got = append(got, v.ID+" "+v.Bound+" "+map[bool]string{true: "pass", false: "fail"}[v.Pass])
 	}
-	want := []string{"slower ≤ 1.00 fail", "faster ≥ 2.00 pass", "rss ≤ 2.00 fail", "sizeless ≤ 1.00 pass", "later ≤ 1.00 fail"}
+	want := []string{"slower ≤ 1.00 fail", "faster ≥ 2.00 pass", "rss ≤ 2.00 fail", "sizeless ≤ 1.00 pass", "later ≤ 1.00 fail", "scaled ≤ 1.00 pass"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("verdicts (-want +got):\n%s", d)
 	}
-	if vs[0].Measured < 1.09 || vs[0].Measured > 1.11 || vs[1].Measured != 2.5 || vs[2].Measured != 3 {
+	if vs[0].Measured < 1.09 || vs[0].Measured > 1.11 || vs[1].Measured != 2.5 || vs[2].Measured != 3 || math.Abs(vs[5].Measured-0.5) > 1e-9 || !strings.HasSuffix(vs[5].Expr, " × 1/3") {
 		t.Errorf("measured values: %+v", vs)
 	}
 	var buf bytes.Buffer
@@ -114,8 +116,8 @@ func TestJudge(t *testing.T) {
 			t.Errorf("printed verdicts lack %q:\n%s", w, buf.String())
 		}
 	}
-	if n := strings.Count(buf.String(), "\n"); n != 5 {
-		t.Errorf("printed %d lines for 5 targets:\n%s", n, buf.String())
+	if n := strings.Count(buf.String(), "\n"); n != 6 {
+		t.Errorf("printed %d lines for 6 targets:\n%s", n, buf.String())
 	}
 	// A pending target's miss alone does not fail the check.
 	buf.Reset()

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // The limit: the simplest client that can push an image whose blobs'
@@ -44,9 +46,10 @@ func cmdLimit(args []string) error {
 	src := fs.String("source", "", "an OCI layout directory, or a docker-archive written by go-containerregistry (layers named by their digests)")
 	dest := fs.String("destination", "", "REGISTRY/REPOSITORY:TAG, over plain HTTP")
 	jobs := fs.Int("jobs", 4, "blobs uploaded at once (hoist's --jobs default)")
+	tags := fs.Int("tags", 1, "the manifest's tags: with more than 1, t1 … tN instead of the destination's, 16 written at once (as hoist writes them)")
 	fs.Parse(args)
-	if *src == "" || *dest == "" || *jobs < 1 {
-		return errors.New("limit: want -source, -destination and -jobs ≥ 1")
+	if *src == "" || *dest == "" || *jobs < 1 || *tags < 1 {
+		return errors.New("limit: want -source, -destination, -jobs ≥ 1 and -tags ≥ 1")
 	}
 	var img *limitImage
 	var err error
@@ -91,12 +94,26 @@ func cmdLimit(args []string) error {
 			return fmt.Errorf("limit: %w", err)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/manifests/"+tag, strings.NewReader(string(img.manifest)))
-	if err != nil {
-		return err
+	names := []string{tag}
+	if *tags > 1 {
+		names = names[:0]
+		for i := 1; i <= *tags; i++ {
+			names = append(names, fmt.Sprintf("t%d", i))
+		}
 	}
-	req.Header.Set("Content-Type", img.mediaType)
-	return limitDo(c, req, http.StatusCreated)
+	var g errgroup.Group
+	g.SetLimit(16)
+	for _, t := range names {
+		g.Go(func() error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/manifests/"+t, strings.NewReader(string(img.manifest)))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", img.mediaType)
+			return limitDo(c, req, http.StatusCreated)
+		})
+	}
+	return g.Wait()
 }
 
 // limitUpload is one blob in one monolithic upload: POST for a session,
@@ -275,13 +292,16 @@ func readJSONFile(path string, v any) error {
 // limitRun is the limit's run of a push scenario: this program's limit
 // command, timed as every tool is, recorded as the command that
 // reproduces it.
-func limitRun(src, app string) func(m *meas) error {
+func limitRun(src, app string, tags int) func(m *meas) error {
 	return func(m *meas) error {
 		self, err := os.Executable()
 		if err != nil {
 			return err
 		}
 		args := []string{"limit", "-source", src, "-destination", m.regs[0] + app, "-jobs", "4"}
+		if tags > 1 {
+			args = append(args, "-tags", fmt.Sprint(tags))
+		}
 		s, stderr, err := runCmd(append([]string{self}, args...)...)
 		m.record(s, "go run ./bench "+shellLine(args))
 		m.stderr = stderr

@@ -95,7 +95,7 @@ func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	mf := addMeasureFlags(fs, 5, "bench/out/results.json")
 	sizesFlag := fs.String("sizes", "32,512", "image sizes in MiB")
-	suitesFlag := fs.String("suites", "push,build,buildpush,kaniko,scan,pipeline,sign,cache", "suites: push, build, buildpush, kaniko, scan, pipeline, sign, cache")
+	suitesFlag := fs.String("suites", strings.Join(allSuites, ","), "suites: "+strings.Join(allSuites, ", "))
 	targetsFile := fs.String("targets", "bench/targets.json", "targets judged at the end when every case they need was measured")
 	only := fs.String("only", "", "measure only the cases whose ids start with one of these comma-separated prefixes (e.g. push/oci-1reg)")
 	fs.Parse(args)
@@ -109,8 +109,8 @@ func cmdRun(args []string) error {
 	}
 	suites := strings.Split(*suitesFlag, ",")
 	for _, s := range suites {
-		if !slices.Contains([]string{"push", "build", "buildpush", "kaniko", "scan", "pipeline", "sign", "cache"}, s) {
-			return fmt.Errorf("-suites: unknown suite %q (push, build, buildpush, kaniko, scan, pipeline, sign, cache)", s)
+		if !slices.Contains(allSuites, s) {
+			return fmt.Errorf("-suites: unknown suite %q (%s)", s, strings.Join(allSuites, ", "))
 		}
 	}
 	tg, err := loadTargets(*targetsFile)
@@ -177,6 +177,9 @@ func cmdCheck(args []string) error {
 	return nil
 }
 
+// allSuites are the suites, in the order they run.
+var allSuites = []string{"push", "build", "buildpush", "kaniko", "scan", "pipeline", "sign", "cache", "growth"}
+
 // measureAll measures every wanted case: the push, build and kaniko
 // suites at each size, then the cache suite. The results file is removed
 // first, so a failed run never leaves an older one looking current.
@@ -234,6 +237,9 @@ func measureAll(mf measureFlags, sizes []int, want func(string) bool) (*Results,
 		return nil, err
 	}
 	if err := b.pipelineOverheadSuite(); err != nil {
+		return nil, err
+	}
+	if err := b.growthSuite(); err != nil {
 		return nil, err
 	}
 	if len(res.Cases) == 0 {

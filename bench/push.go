@@ -107,7 +107,7 @@ func (b *bench) pushScenarios(in *pushInputs, size int) []scenario {
 		}
 	}
 	limit := func(src string) tool {
-		return tool{id: "limit", title: "the limit (monolithic PUTs, digests known, 4 at once)", verify: pushedTo(1), run: limitRun(src, app)}
+		return tool{id: "limit", title: "the limit (monolithic PUTs, digests known, 4 at once)", verify: pushedTo(1), run: limitRun(src, app, 1)}
 	}
 	return []scenario{
 		one("gzip-1reg", "gzip docker-archive → 1 registry", in.gz, crane(in.gz), skopeo("docker-archive:"+in.gz), docker(in.gz), limit(in.gz)),

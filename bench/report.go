@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 )
@@ -75,19 +77,22 @@ func render(tmplFile string, res, check *Results, tg *Targets) ([]byte, map[stri
 		r.check = &reporter{res: check, verdicts: cvs, pics: r.pics}
 	}
 	t, err := template.New("doc").Funcs(template.FuncMap{
-		"table":     r.table,
-		"targets":   r.targets,
-		"check":     r.checkSection,
-		"tools":     r.tools,
-		"machine":   r.machine,
-		"wall":      r.wall,
-		"ratio":     r.ratio,
-		"ratio_cpu": r.ratioCPU,
-		"verdict":   r.verdict,
-		"measured":  r.measured,
-		"join":      strings.Join,
-		"chart":     r.chart,
-		"has":       r.has,
+		"table":         r.table,
+		"targets":       r.targets,
+		"check":         r.checkSection,
+		"tools":         r.tools,
+		"machine":       r.machine,
+		"wall":          r.wall,
+		"ratio":         r.ratio,
+		"ratio_cpu":     r.ratioCPU,
+		"verdict":       r.verdict,
+		"measured":      r.measured,
+		"join":          strings.Join,
+		"chart":         r.chart,
+		"has":           r.has,
+		"growth_fanout": func() int { return growthFanoutMiB },
+		"growth_tags":   func() int { return growthTagsMiB },
+		"per_tag":       r.perTag,
 	}).ParseFiles(tmplFile)
 	if err != nil {
 		return nil, nil, err
@@ -124,8 +129,14 @@ func (r *reporter) chart(kind, name string) (string, error) {
 			return "", nil
 		}
 		r.pics[name] = targetsChart("The targets, judged on the latest make bench-check", r.check.verdicts)
+	case "growth-size", "growth-registries", "growth-tags":
+		pic, err := r.growthChart(kind)
+		if err != nil {
+			return "", err
+		}
+		r.pics[name] = pic
 	default:
-		return "", fmt.Errorf("chart %q: want targets or check-targets", kind)
+		return "", fmt.Errorf("chart %q: want targets, check-targets, growth-size, growth-registries or growth-tags", kind)
 	}
 	return fmt.Sprintf("![%s](%s)", kind, name), nil
 }
@@ -349,6 +360,13 @@ func (r *reporter) table(suite string, size int) (string, error) {
 			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s | %.2f | %.2f |\n", c.Scenario, c.Tool, c.Median.Wall,
 				over(c, false, "buildx"), over(c, false, "executor"), c.Median.CPU, c.Median.RegistryCPU)
 		}
+	case "growth":
+		b.WriteString("| scenario | how | wall s | s per GiB | client CPU s | peak RSS MiB | registry CPU s |\n|---|---|---:|---:|---:|---:|---:|\n")
+		for _, c := range cases {
+			_, mb := growthOf(c.ID)
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %.2f | %.0f | %.2f |\n", c.Scenario, c.Tool, c.Median.Wall,
+				c.Median.Wall/(float64(mb)/1024), c.Median.CPU, c.Median.RSS, c.Median.RegistryCPU)
+		}
 	case "cache":
 		b.WriteString("| how | wall s | ÷ hoist, no cache | ÷ buildx, same cache |\n|---|---:|---:|---:|\n")
 		for _, c := range cases {
@@ -363,4 +381,87 @@ func (r *reporter) table(suite string, size int) (string, error) {
 	fmt.Fprintf(&b, "\n*Measured by `%s` (%s, commit `%s`, medians of %d runs); each case's timed commands and raw runs are in benchmarks.json under its id (`%s/...`).*",
 		r.res.Command, r.res.Date.Format("2006-01-02"), r.res.Commit, r.res.Runs, suite)
 	return b.String(), nil
+}
+
+// growthOf is what a growth case varies (its image's size in MiB, its
+// registries or its tags: the number its scenario id ends with) and the
+// size of its image in MiB.
+func growthOf(id string) (n, mb int) {
+	sc := strings.Split(id, "/")[1]
+	fmt.Sscanf(sc[strings.LastIndex(sc, "-")+1:], "%d", &n)
+	switch {
+	case strings.HasPrefix(sc, "size-"):
+		return n, n
+	case strings.HasPrefix(sc, "registries-"):
+		return n, growthFanoutMiB
+	}
+	return n, growthTagsMiB
+}
+
+// growthChart draws the growth suite's curves: time per GiB over the
+// image's size (hoist and crane, 1 and 50 layers), and time over the
+// registries and over the tags.
+func (r *reporter) growthChart(kind string) ([]byte, error) {
+	points := func(prefix, tool string, y func(c *CaseResult, n, mb int) float64) [][2]float64 {
+		var pts [][2]float64
+		for i := range r.res.Cases {
+			c := &r.res.Cases[i]
+			if c.SizeMiB != 0 || !strings.HasPrefix(c.ID, "growth/"+prefix) || !strings.HasSuffix(c.ID, "/"+tool) {
+				continue
+			}
+			n, mb := growthOf(c.ID)
+			pts = append(pts, [2]float64{float64(n), y(c, n, mb)})
+		}
+		slices.SortFunc(pts, func(a, b [2]float64) int { return cmp.Compare(a[0], b[0]) })
+		return pts
+	}
+	wall := func(c *CaseResult, _, _ int) float64 { return c.Median.Wall }
+	var curves []curve
+	var title, xl, yl string
+	switch kind {
+	case "growth-size":
+		perGiB := func(c *CaseResult, _, mb int) float64 { return c.Median.Wall / (float64(mb) / 1024) }
+		title, xl, yl = "Push time per GiB as the image grows (OCI layout → 1 registry)", "image size, MiB", "seconds per GiB"
+		curves = []curve{
+			{name: "hoist, 1 layer", color: "#1565c0", pts: points("size-1l-", "hoist", perGiB)},
+			{name: "hoist, 50 layers", color: "#2e7d32", pts: points("size-50l-", "hoist", perGiB)},
+			{name: "crane, 1 layer", color: "#1565c0", dashed: true, pts: points("size-1l-", "crane", perGiB)},
+			{name: "crane, 50 layers", color: "#2e7d32", dashed: true, pts: points("size-50l-", "crane", perGiB)},
+		}
+	case "growth-registries":
+		title, xl, yl = fmt.Sprintf("Push of %d MiB (50 layers) to more registries at once", growthFanoutMiB), "registries", "seconds"
+		curves = []curve{
+			{name: "hoist, wall", color: "#1565c0", pts: points("registries-", "hoist", wall)},
+			{name: "registries' CPU", color: "#9e9e9e", dashed: true, pts: points("registries-", "hoist", func(c *CaseResult, _, _ int) float64 { return c.Median.RegistryCPU })},
+		}
+	default:
+		title, xl, yl = fmt.Sprintf("Push of %d MiB under more tags", growthTagsMiB), "tags", "seconds"
+		curves = []curve{{name: "hoist, wall", color: "#1565c0", pts: points("tags-", "hoist", wall)},
+			{name: "the limit", color: "#9e9e9e", dashed: true, pts: points("tags-", "limit", wall)}}
+	}
+	var drawn []curve
+	for _, c := range curves {
+		if len(c.pts) > 0 {
+			drawn = append(drawn, c)
+		}
+	}
+	if len(drawn) == 0 {
+		return nil, fmt.Errorf("chart %s: the results have no growth cases", kind)
+	}
+	return lineChart(title, xl, yl, drawn), nil
+}
+
+// perTag is what each tag beyond the first cost tool in the growth
+// suite, in milliseconds: from its fewest tags to its most.
+func (r *reporter) perTag(tool string) (string, error) {
+	lo, hi := growthTags[0], growthTags[len(growthTags)-1]
+	a, err := r.find(fmt.Sprintf("growth/tags-%d/%s", lo, tool), 0)
+	if err != nil {
+		return "", err
+	}
+	b, err := r.find(fmt.Sprintf("growth/tags-%d/%s", hi, tool), 0)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%.1f", 1000*(b.Median.Wall-a.Median.Wall)/float64(hi-lo)), nil
 }

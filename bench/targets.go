@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -31,9 +32,13 @@ type Target struct {
 	Minus string `json:"minus,omitempty"`
 	// Metric is "wall" (seconds, the default), "cpu" (client CPU seconds)
 	// or "rss" (MiB).
-	Metric string   `json:"metric,omitempty"`
-	Max    *float64 `json:"max,omitempty"`
-	Min    *float64 `json:"min,omitempty"`
+	Metric string `json:"metric,omitempty"`
+	// Scale multiplies the value (after over or minus): a per-unit cost
+	// (1/499 of the difference that 499 more tags make), or a ratio of
+	// rates (seconds per GiB from seconds at two sizes).
+	Scale float64  `json:"scale,omitempty"`
+	Max   *float64 `json:"max,omitempty"`
+	Min   *float64 `json:"min,omitempty"`
 	// Pending says which later change the target waits for: it is measured
 	// and printed, but a miss does not fail `make bench-check`.
 	Pending string `json:"pending,omitempty"`
@@ -88,7 +93,7 @@ func loadTargets(path string) (*Targets, error) {
 				return nil, fmt.Errorf("%s: target %q names case %s, which no suite measures", path, x.ID, id)
 			}
 		}
-		if len(x.Value) == 0 || (x.Max == nil) == (x.Min == nil) || (x.Over != "" && x.Minus != "") || (x.Metric != "" && x.Metric != "wall" && x.Metric != "rss" && x.Metric != "cpu") {
+		if len(x.Value) == 0 || x.Scale < 0 || (x.Max == nil) == (x.Min == nil) || (x.Over != "" && x.Minus != "") || (x.Metric != "" && x.Metric != "wall" && x.Metric != "rss" && x.Metric != "cpu") {
 			return nil, fmt.Errorf("%s: target %q needs value, exactly one of max and min, at most one of over and minus, and metric wall, cpu or rss", path, x.ID)
 		}
 	}
@@ -191,6 +196,11 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 			other = c
 			expr += " ÷ `" + x.Over + "`"
 		}
+		scale := 1.0
+		if x.Scale != 0 {
+			scale = x.Scale
+			expr += fmt.Sprintf(" × %s", scaleText(x.Scale))
+		}
 		// value computes the target from one sample of each case.
 		value := func(pick func(*CaseResult) (sample, bool)) (float64, bool) {
 			var v float64
@@ -214,7 +224,7 @@ func (t *Targets) judge(r *Results) ([]Verdict, error) {
 					v /= metric(m)
 				}
 			}
-			return v, true
+			return v * scale, true
 		}
 		v, _ := value(func(c *CaseResult) (sample, bool) { return c.Median, true })
 		vd := Verdict{ID: x.ID, Issue: x.Issue, Text: x.Text, Expr: expr, Measured: v, Pending: x.Pending}
@@ -298,4 +308,15 @@ func (v Verdict) spread() string {
 		return ""
 	}
 	return fmt.Sprintf("[%.2f–%.2f]", v.Low, v.High)
+}
+
+// scaleText writes a scale as the fraction it usually is (1/16), else as
+// a number.
+func scaleText(f float64) string {
+	if f > 0 && f < 1 {
+		if n := math.Round(1 / f); math.Abs(1/n-f) < 1e-9 {
+			return fmt.Sprintf("1/%g", n)
+		}
+	}
+	return fmt.Sprintf("%g", f)
 }

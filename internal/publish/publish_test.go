@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,4 +207,79 @@ func TestPushTLSAdviceOnlyForCertificates(t *testing.T) {
 	if e := res[1].Err; !errors.Is(e, ErrPush) || !strings.Contains(e.Error(), "tls:") || strings.Contains(e.Error(), "PLUGIN_REGISTRY_CERTIFICATE") {
 		t.Errorf("the server that does not speak TLS: %v, want its TLS error without the CA advice", e)
 	}
+}
+
+// Many tags of one repository (a real registry, seen through a loopback
+// proxy that counts): each is one manifest write, at most TagsAtOnce at
+// once, then read back once every tag is written, so that the registry
+// (distribution on a filesystem, which rewrites the manifest's revision
+// link with each tag) never answers a read-back with 500; the registry is
+// pinged once for the writes and once for the reads, not once per tag.
+func TestManyTagsAreBounded(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	target, _ := url.Parse(reg.URL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var puts, most, pings, failed int
+	var readBeforeAllWritten bool
+	const n = 60
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		isPut := r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")
+		mu.Lock()
+		switch {
+		case r.URL.Path == "/v2/":
+			pings++
+		case isPut:
+			puts++
+			most = max(most, puts)
+		}
+		mu.Unlock()
+		rec := &statusRecorder{ResponseWriter: w}
+		proxy.ServeHTTP(rec, r)
+		mu.Lock()
+		defer mu.Unlock()
+		if isPut {
+			puts--
+		}
+		if rec.status >= 500 {
+			failed++
+		}
+		if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/manifests/") && rec.status == http.StatusOK && puts > 0 {
+			readBeforeAllWritten = true
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img := open(t, f.SkopeoLayout)
+	var refs []string
+	for i := range n {
+		refs = append(refs, fmt.Sprintf("%s/many/app:t%d", host, i))
+	}
+	for _, r := range Push(context.Background(), img.Artifact, tags(t, refs...), options(t)) {
+		if r.Err != nil || r.Status != "pushed" {
+			t.Errorf("%s: %+v", r.Ref, r)
+		}
+	}
+	got := strings.Fields(reg.Crane(t, "ls", reg.Host+"/many/app"))
+	if len(got) != n {
+		t.Errorf("the registry lists %d tags, want %d: %v", len(got), n, got)
+	}
+	if most < 2 || most > TagsAtOnce {
+		t.Errorf("%d manifest writes at once, want 2 to %d", most, TagsAtOnce)
+	}
+	if readBeforeAllWritten || failed > 0 || pings > 2 {
+		t.Errorf("a tag read back while others were written: %t; %d answers of 5xx; %d pings", readBeforeAllWritten, failed, pings)
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }

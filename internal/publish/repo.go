@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hoist-build/hoist/internal/progress"
 	"github.com/hoist-build/hoist/internal/registry"
@@ -122,30 +123,51 @@ func (p *pusher) upload(ctx context.Context, tags []name.Tag, from name.Referenc
 		artifact = mountable(p.artifact, from)
 	}
 	pu, err := remote.NewPusher(opts...)
+	var pl *remote.Puller
+	if err == nil {
+		// One puller reads every tag back over one authenticated
+		// transport (remote.Head would ping the registry each time).
+		pl, err = remote.NewPuller(opts...)
+	}
 	if err != nil {
 		for i, t := range tags {
 			results[i].Err = explain(t, err)
 		}
 		return results
 	}
-	var wg sync.WaitGroup
-	for i, t := range tags {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := pu.Push(ctx, t, artifact.(remote.Taggable)); err != nil {
-				results[i].Err = explain(t, err)
-			}
-		}()
-	}
-	wg.Wait()
-	for i, t := range tags {
-		if results[i].Err == nil {
-			results[i].Err = p.readBack(ctx, t, opts)
+	// The blobs go once whatever the tags (the pusher shares them); each
+	// tag is a manifest write, TagsAtOnce at a time, then, once every
+	// tag is written, a read-back. (A distribution registry on a
+	// filesystem rewrites the manifest's revision link with each tag
+	// written: a read of another tag meanwhile can find it empty, and
+	// fails with 500.)
+	each := func(f func(i int, t name.Tag)) {
+		var g errgroup.Group
+		g.SetLimit(TagsAtOnce)
+		for i, t := range tags {
+			g.Go(func() error {
+				f(i, t)
+				return nil
+			})
 		}
+		g.Wait()
 	}
+	each(func(i int, t name.Tag) {
+		if err := pu.Push(ctx, t, artifact.(remote.Taggable)); err != nil {
+			results[i].Err = explain(t, err)
+		}
+	})
+	each(func(i int, t name.Tag) {
+		if results[i].Err == nil {
+			results[i].Err = p.readBack(ctx, t, pl)
+		}
+	})
 	return results
 }
+
+// TagsAtOnce bounds the tags of one repository written (and read back) at
+// once: the connections to a registry a push opens for its tags.
+const TagsAtOnce = 16
 
 // settle gives each result its status and digest, and returns the bar's
 // final word: a destination that failed because the push was cancelled is
@@ -176,8 +198,8 @@ func (p *pusher) settle(ctx context.Context, rp *repoPush, tags []name.Tag, resu
 }
 
 // readBack reads the tag back and compares its digest with the source's.
-func (p *pusher) readBack(ctx context.Context, t name.Tag, opts []remote.Option) error {
-	desc, err := remote.Head(t, opts...)
+func (p *pusher) readBack(ctx context.Context, t name.Tag, pl *remote.Puller) error {
+	desc, err := pl.Head(ctx, t)
 	if err != nil {
 		return explain(t, fmt.Errorf("read back: %w", err))
 	}
