@@ -82,6 +82,14 @@ func TestEngineLifecycle(t *testing.T) {
 	if r := hoist(t, env(), "engine", "status"); r.code != ExitEngine {
 		t.Errorf("status after stop:\n%s", r)
 	}
+	// A socket left behind by an engine that died answers nothing: the
+	// next build starts an engine of its own.
+	if err := os.WriteFile(filepath.Join(dir, "buildkitd.sock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e["PLUGIN_DESTINATIONS"] = reg.Host + "/kept/app:2"
+	r = mustPush(t, e, "build")
+	assertContains(t, r, "engine: started buildkitd")
 }
 
 // Bad build input fails clearly, pushes nothing and leaves no tarball.

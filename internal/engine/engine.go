@@ -158,8 +158,12 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	}
 	addr := Socket(o.Dir)
 	// A running engine (hoist engine start, or another run's) is used as
-	// it was started: what the step asks of it and it lacks is said.
-	if c, network, err := connect(ctx, addr, o, 2*time.Second, nil); err == nil {
+	// it was started: what the step asks of it and it lacks is said. It
+	// answers at once if it runs: whoever started it held start.lock
+	// until it answered; without its socket none runs.
+	if !socketExists(addr) {
+		// Started below.
+	} else if c, network, err := connect(ctx, addr, o, 0, nil); err == nil {
 		if !isolated(network) && !hostAllowed(o.Network) {
 			c.Close()
 			unlockFile(users)
@@ -251,6 +255,12 @@ func connect(ctx context.Context, addr string, o Options, wait time.Duration, ex
 		return nil, "", fmt.Errorf("%w: builder %s: %w", ErrEngine, addr, err)
 	}
 	deadline := time.Now().Add(wait)
+	// An engine this run started (exited is its end) is asked often: it
+	// answers within a second, and every step of a CI job pays its start.
+	poll := 200 * time.Millisecond
+	if exited != nil {
+		poll = 25 * time.Millisecond
+	}
 	var last error
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -271,7 +281,7 @@ func connect(ctx context.Context, addr string, o Options, wait time.Duration, ex
 		case <-exited:
 			c.Close()
 			return nil, "", fmt.Errorf("%w: builder %s exited: %w", ErrEngine, addr, last)
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 	c.Close()
@@ -418,4 +428,10 @@ func (e *Engine) ContentDir() string {
 		return ""
 	}
 	return matches[0]
+}
+
+// socketExists reports whether the unix socket of addr exists.
+func socketExists(addr string) bool {
+	_, err := os.Stat(strings.TrimPrefix(addr, "unix://"))
+	return err == nil
 }
