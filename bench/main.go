@@ -59,6 +59,9 @@ func main() {
 		err = cmdMerge(os.Args[2:])
 	case "limit":
 		err = cmdLimit(os.Args[2:])
+	case "dind-entry":
+		// The entrypoint of the fresh-step suite's peer image.
+		err = cmdDindEntry(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q: run, check, report, merge or limit", os.Args[1])
 	}
@@ -178,7 +181,7 @@ func cmdCheck(args []string) error {
 }
 
 // allSuites are the suites, in the order they run.
-var allSuites = []string{"push", "build", "buildpush", "kaniko", "scan", "pipeline", "sign", "cache", "growth"}
+var allSuites = []string{"push", "build", "buildpush", "kaniko", "scan", "pipeline", "sign", "cache", "freshstep", "growth"}
 
 // measureAll measures every wanted case: the push, build and kaniko
 // suites at each size, then the cache suite. The results file is removed
@@ -237,6 +240,9 @@ func measureAll(mf measureFlags, sizes []int, want func(string) bool) (*Results,
 		return nil, err
 	}
 	if err := b.pipelineOverheadSuite(); err != nil {
+		return nil, err
+	}
+	if err := b.freshStepSuite(); err != nil {
 		return nil, err
 	}
 	if err := b.growthSuite(); err != nil {

@@ -367,6 +367,11 @@ func (r *reporter) table(suite string, size int) (string, error) {
 			fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %.2f | %.0f | %.2f |\n", c.Scenario, c.Tool, c.Median.Wall,
 				c.Median.Wall/(float64(mb)/1024), c.Median.CPU, c.Median.RSS, c.Median.RegistryCPU)
 		}
+	case "freshstep":
+		b.WriteString("| how | wall s | ÷ dockerd and buildx | client CPU s |\n|---|---:|---:|---:|\n")
+		for _, c := range cases {
+			fmt.Fprintf(&b, "| %s | %.2f | %s | %.2f |\n", c.Tool, c.Median.Wall, over(c, false, "dind-buildx"), c.Median.CPU)
+		}
 	case "cache":
 		b.WriteString("| how | wall s | ÷ hoist, no cache | ÷ buildx, same cache |\n|---|---:|---:|---:|\n")
 		for _, c := range cases {
