@@ -22,7 +22,9 @@ func (b *bench) buildPushScenarios(ctx, addr, builder string, size int) []scenar
 	}
 	hoist := func(n int) func(m *meas) error {
 		return func(m *meas) error {
-			args := []string{hoistBin, "build", "--no-cache", "--context", ctx, "--builder-addr", addr, "--progress", "quiet", "--daemon-off"}
+			// The suite's BuildKit container is on the host's network:
+			// it may push to the loopback registries itself.
+			args := []string{hoistBin, "build", "--no-cache", "--context", ctx, "--builder-addr", addr, "--builder-push", "true", "--progress", "quiet", "--daemon-off"}
 			for _, r := range refs(m, n) {
 				args = append(args, "--destination", r)
 			}

@@ -167,7 +167,9 @@ func (b *BuildKit) exports(req Request, direct bool) ([]client.ExportEntry, erro
 		if direct || req.Out.LayoutDir != "" || req.Out.Tar != nil || req.Out.Load != nil || req.Out.FSTar != nil || req.Out.FSDir != "" {
 			return nil, fmt.Errorf("%w: a push by the builder writes no other output", ErrInput)
 		}
-		attrs := map[string]string{"name": req.Out.Push, "push": "true", "push-by-digest": "true"}
+		// OCI media types, as the layout export has: the digest is the
+		// one hoist's own export would give.
+		attrs := map[string]string{"name": req.Out.Push, "push": "true", "push-by-digest": "true", "oci-mediatypes": "true"}
 		if req.Out.PushInsecure {
 			attrs["registry.insecure"] = "true"
 		}

@@ -73,7 +73,7 @@ func TestExports(t *testing.T) {
 	// registry.insecure only when asked.
 	for _, insecure := range []bool{false, true} {
 		ex, err := b.exports(Request{Level: 1, Out: Outputs{Push: "r.example.com/app", PushInsecure: insecure}}, false)
-		want := map[string]string{"name": "r.example.com/app", "push": "true", "push-by-digest": "true", "compression": "gzip", "compression-level": "1", "force-compression": "true"}
+		want := map[string]string{"name": "r.example.com/app", "push": "true", "push-by-digest": "true", "oci-mediatypes": "true", "compression": "gzip", "compression-level": "1", "force-compression": "true"}
 		if insecure {
 			want["registry.insecure"] = "true"
 		}

@@ -378,7 +378,9 @@ func TestBuildPushedByARemoteBuilder(t *testing.T) {
 	r := mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_REMOTE_CONN": addr,
 		"PLUGIN_REPO": a.Host + "/bp/app", "PLUGIN_TAGS": "1.0,latest", "PLUGIN_REGISTRY": a.Host,
 		"PLUGIN_USERNAME": a.User, "PLUGIN_PASSWORD": a.Password,
-		"PLUGIN_DESTINATIONS": b.Host + "/bp/app:1.0,", "PLUGIN_PROGRESS": "plain"})
+		"PLUGIN_DESTINATIONS": b.Host + "/bp/app:1.0,", "PLUGIN_PROGRESS": "plain",
+		// The registries are on loopback, which the builder shares.
+		"PLUGIN_BUILDER_PUSH": "true"})
 	assertContains(t, r, "the builder pushed it to "+a.Host+"/bp/app by digest, untagged")
 	if strings.Contains(r.stderr, "layers checked") {
 		t.Errorf("hoist read the layers back:\n%s", r)
@@ -401,6 +403,23 @@ func TestBuildPushedByARemoteBuilder(t *testing.T) {
 	if got := f.Docker.RunImage(t, b.Host+"/bp/app:1.0"); got != "pushed-by-the-builder" {
 		t.Errorf("image prints %q", got)
 	}
+	// Unless told, a loopback registry is the builder's own loopback:
+	// hoist takes the image and pushes it, as it does with false.
+	for i, v := range []string{"", "false"} {
+		ref := fmt.Sprintf("%s/bp/self%d:1", b.Host, i)
+		r := mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_REMOTE_CONN": addr,
+			"PLUGIN_DESTINATIONS": ref, "PLUGIN_PROGRESS": "plain", "PLUGIN_BUILDER_PUSH": v})
+		if strings.Contains(r.stderr, "the builder pushed it") || !strings.Contains(r.stderr, "layers checked") {
+			t.Errorf("PLUGIN_BUILDER_PUSH=%q: the builder pushed, or hoist read no layer:\n%s", v, r)
+		}
+		assertPushed(t, r, b, ref)
+	}
+	r = hoist(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_REMOTE_CONN": addr,
+		"PLUGIN_DESTINATIONS": b.Host + "/bp/bad:1", "PLUGIN_BUILDER_PUSH": "yes"})
+	if r.code != ExitSettings {
+		t.Errorf("PLUGIN_BUILDER_PUSH=yes: exit %d:\n%s", r.code, r)
+	}
+	assertContains(t, r, `PLUGIN_BUILDER_PUSH="yes": want auto, true or false`)
 }
 
 // When the builder cannot push to the first destination (here a registry
@@ -428,14 +447,25 @@ func TestBuildPushedByHoistWhenTheBuilderCannot(t *testing.T) {
 	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo from-hoist > /h.txt\n", nil)
 	ref := host + "/fb/app:1"
 	r := mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_REMOTE_CONN": addr,
-		"PLUGIN_DESTINATIONS": ref, "PLUGIN_PROGRESS": "plain"})
+		"PLUGIN_DESTINATIONS": ref, "PLUGIN_PROGRESS": "plain", "PLUGIN_BUILDER_PUSH": "true"})
 	if refused.Load() == 0 {
 		t.Fatalf("the builder never tried the registry:\n%s", r)
 	}
-	assertContains(t, r, "the builder could not push to "+host+"/fb/app", "hoist takes the image from the builder and pushes it")
+	assertContains(t, r, "the builder could not push to "+host+"/fb/app", "hoist takes the image from the builder (its cache has the build) and pushes it")
 	got := reg.Digest(t, reg.Host+"/fb/app:1")
 	assertSummary(t, r, ref, got)
 	if out := f.Docker.RunImage(t, reg.Host+"/fb/app:1", "cat", "/h.txt"); out != "from-hoist" {
 		t.Errorf("image prints %q", out)
+	}
+	// With PLUGIN_NO_CACHE a second build would run every step again: the
+	// step fails, saying what to set, and nothing is tagged.
+	r = hoist(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_REMOTE_CONN": addr,
+		"PLUGIN_DESTINATIONS": host + "/fb/nocache:1", "PLUGIN_BUILDER_PUSH": "true", "PLUGIN_NO_CACHE": "true"})
+	if r.code != ExitBuild {
+		t.Fatalf("exit %d, want %d:\n%s", r.code, ExitBuild, r)
+	}
+	assertContains(t, r, "the builder could not push to "+host+"/fb/nocache", "with PLUGIN_NO_CACHE hoist does not build again to push from here: set PLUGIN_BUILDER_PUSH=false")
+	if tags := tagsOf(t, reg, "fb/nocache"); len(tags) != 0 {
+		t.Errorf("tagged %v", tags)
 	}
 }

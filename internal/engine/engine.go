@@ -23,6 +23,8 @@ import (
 	_ "github.com/moby/buildkit/client/connhelper/dockercontainer"
 	_ "github.com/moby/buildkit/client/connhelper/kubepod"
 	wlabel "github.com/moby/buildkit/worker/label"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/hoist-build/hoist/internal/envlist"
 )
@@ -158,12 +160,19 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	}
 	addr := Socket(o.Dir)
 	// A running engine (hoist engine start, or another run's) is used as
-	// it was started: what the step asks of it and it lacks is said. It
-	// answers at once if it runs: whoever started it held start.lock
-	// until it answered; without its socket none runs.
-	if !socketExists(addr) {
+	// it was started: what the step asks of it and it lacks is said.
+	// Without its socket none runs; with it, one answers at once (whoever
+	// started it held start.lock until it did), unless its recorded
+	// process lives (busy, or still starting for a run that was killed):
+	// that one is given the probe's 2 s, so that no second buildkitd is
+	// started on its state.
+	probe := time.Duration(0)
+	if pidAlive(o.Dir) {
+		probe = 2 * time.Second
+	}
+	if !socketExists(addr) && probe == 0 {
 		// Started below.
-	} else if c, network, err := connect(ctx, addr, o, 0, nil); err == nil {
+	} else if c, network, err := connect(ctx, addr, o, probe, nil); err == nil {
 		if !isolated(network) && !hostAllowed(o.Network) {
 			c.Close()
 			unlockFile(users)
@@ -250,17 +259,23 @@ func connect(ctx context.Context, addr string, o Options, wait time.Duration, ex
 			opts = append(opts, client.WithCredentials(o.TLSCert, o.TLSKey))
 		}
 	}
+	// An engine this run started (exited is its end) is asked often: it
+	// answers within a second, and every step of a CI job pays its start.
+	// gRPC's own wait between connection attempts (1 s, then growing)
+	// is made as short: the socket does not exist until the engine is up.
+	poll := 200 * time.Millisecond
+	if exited != nil {
+		poll = 25 * time.Millisecond
+		opts = append(opts, client.WithGRPCDialOption(grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: poll, Multiplier: 1.5, Jitter: 0.1, MaxDelay: 250 * time.Millisecond},
+			MinConnectTimeout: 2 * time.Second,
+		})))
+	}
 	c, err := client.New(ctx, addr, opts...)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: builder %s: %w", ErrEngine, addr, err)
 	}
 	deadline := time.Now().Add(wait)
-	// An engine this run started (exited is its end) is asked often: it
-	// answers within a second, and every step of a CI job pays its start.
-	poll := 200 * time.Millisecond
-	if exited != nil {
-		poll = 25 * time.Millisecond
-	}
 	var last error
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -434,4 +449,18 @@ func (e *Engine) ContentDir() string {
 func socketExists(addr string) bool {
 	_, err := os.Stat(strings.TrimPrefix(addr, "unix://"))
 	return err == nil
+}
+
+// pidAlive reports whether the process buildkitd.pid of dir records
+// exists.
+func pidAlive(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) == nil
 }

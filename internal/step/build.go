@@ -50,7 +50,26 @@ type Build struct {
 	// Notes are printed when the build starts (the layer cache, the tool
 	// and why).
 	Notes []string
+	// BuilderPush says when a remote BuildKit pushes the image itself
+	// (builderPush); the zero value is BuilderPushAuto.
+	BuilderPush BuilderPush
 }
+
+// BuilderPush says when a remote BuildKit pushes the image it built to
+// the first destination itself (PLUGIN_BUILDER_PUSH).
+type BuilderPush int
+
+const (
+	// BuilderPushAuto: where nothing needs the image's bytes here and the
+	// builder reaches a registry that is not on loopback as hoist would.
+	BuilderPushAuto BuilderPush = iota
+	// BuilderPushLoopback: the same, and also to a loopback registry (the
+	// builder shares this host's network: the user says so).
+	BuilderPushLoopback
+	// BuilderPushNever: hoist takes the image from the builder and
+	// pushes it.
+	BuilderPushNever
+)
 
 // build builds, then pushes or, in ModeBuildOnly, writes the outputs:
 // the publishers of the build (the daemon, the tarball, the workspace
@@ -95,7 +114,7 @@ func (r *runner) build(ctx context.Context) error {
 	defer closeBuilder()
 	if bk, ok := builder.(*build.BuildKit); ok {
 		if dest, ok := r.builderPush(bk); ok {
-			if done, err := r.buildPushedByBuilder(ctx, bk, req, dest); done {
+			if done, err := r.buildPushedByBuilder(ctx, bk, req, dest); done || err != nil {
 				return err
 			}
 		}

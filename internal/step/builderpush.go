@@ -21,16 +21,21 @@ import (
 // itself, by digest and untagged, so that the image's bytes do not
 // travel from the builder to hoist and on to the registry: hoist then
 // copies it from there to every destination (that one's blobs are there
-// already), tags last, as for any registry source. It is chosen only
-// when nothing needs the image's bytes here (no tarball, no load, no
-// image store, no filesystem export, no scan, no SBOM) and the builder
-// can reach the registry the way hoist would: no CA, proxy or route of
-// hoist's own, plain HTTP only to a loopback registry, and a loopback
-// registry only from a builder on this host. ok is false otherwise.
+// already), tags last, as for any registry source. It is chosen
+// (PLUGIN_BUILDER_PUSH) only when nothing needs the image's bytes here
+// (no tarball, no load, no image store, no filesystem export, no scan, no
+// SBOM) and no manifest may wait for a signing key (which hoist's own
+// push writes only once the key is unlocked); and where the builder
+// reaches the registry as hoist would: no CA, proxy or route of hoist's
+// own, no plain HTTP, and no loopback registry unless the user says the
+// builder shares this host's network (a builder's loopback is its own:
+// a socket or a forwarded port on this host's loopback says nothing of
+// where it runs). ok is false otherwise.
 func (r *runner) builderPush(bk *build.BuildKit) (dest name.Tag, ok bool) {
 	st := r.st
-	if st.Mode != ModeBuild || bk.ContentDir != "" || bk.Docker || len(r.pubs.side) > 0 ||
-		st.Scan != nil || st.Attest.SBOM || st.Build.Tool != "buildkit" {
+	if st.Mode != ModeBuild || st.Build.Tool != "buildkit" || st.Build.BuilderPush == BuilderPushNever ||
+		bk.ContentDir != "" || bk.Docker || len(r.pubs.side) > 0 ||
+		st.Scan != nil || st.Attest.SBOM || st.Sign != nil {
 		return name.Tag{}, false
 	}
 	t := st.Transport
@@ -48,8 +53,8 @@ func (r *runner) builderPush(bk *build.BuildKit) (dest name.Tag, ok bool) {
 	}
 	if registry.IsLoopback(host) {
 		// BuildKit reaches a loopback registry over plain HTTP, as hoist
-		// does; it is this host's only if the builder runs on it.
-		return d, builderOnThisHost(bk.Addr)
+		// does.
+		return d, st.Build.BuilderPush == BuilderPushLoopback && builderOnThisHost(bk.Addr)
 	}
 	// Elsewhere PLUGIN_INSECURE would let hoist use plain HTTP, and
 	// BuildKit's registry.insecure would also skip TLS verification.
@@ -75,17 +80,25 @@ func builderOnThisHost(addr string) bool {
 // buildPushedByBuilder builds with bk, which pushes the image to dest by
 // digest (builderPush), and pushes it from there to every destination.
 // done is false when the builder could not push there or hoist cannot
-// read the image back from there: the caller then builds again (from the
-// builder's cache) and pushes from here, as it would have.
+// read the image back from there: the caller then builds again, which
+// takes the build from the builder's cache, and pushes from here, as it
+// would have. With PLUGIN_NO_CACHE that second build would run every step
+// again: the step fails instead, saying what to set.
 func (r *runner) buildPushedByBuilder(ctx context.Context, bk *build.BuildKit, req build.Request, dest name.Tag) (done bool, err error) {
 	repo := dest.Context().Name()
 	req.Out = build.Outputs{Push: repo}
+	fallBack := func(why string) (bool, error) {
+		if req.NoCache {
+			return true, fmt.Errorf("%w: %s; with PLUGIN_NO_CACHE hoist does not build again to push from here: set PLUGIN_BUILDER_PUSH=false", build.ErrBuild, why)
+		}
+		r.pr.Printf("%s; hoist takes the image from the builder (its cache has the build) and pushes it", why)
+		return false, nil
+	}
 	start := time.Now()
 	res, err := bk.Build(ctx, req)
 	if err != nil {
 		if ctx.Err() == nil && build.PushFailed(err, repo) {
-			r.pr.Printf("the builder could not push to %s (%v); hoist takes the image from the builder and pushes it", repo, err)
-			return false, nil
+			return fallBack(fmt.Sprintf("the builder could not push to %s (%v)", repo, err))
 		}
 		return true, err
 	}
@@ -96,8 +109,7 @@ func (r *runner) buildPushedByBuilder(ctx context.Context, bk *build.BuildKit, r
 		if ctx.Err() != nil || !errors.Is(err, source.ErrNotFound) && !errors.Is(err, source.ErrUnavailable) {
 			return true, err
 		}
-		r.pr.Printf("hoist cannot read %s back (%s); it takes the image from the builder and pushes it", ref, strings.TrimSpace(err.Error()))
-		return false, nil
+		return fallBack(fmt.Sprintf("hoist cannot read %s back (%s)", ref, strings.TrimSpace(err.Error())))
 	}
 	defer img.Close()
 	if img.Digest.String() != res.Digest {

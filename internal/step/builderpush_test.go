@@ -34,6 +34,7 @@ func TestBuilderPushIsChosenOnlyWhereItReaches(t *testing.T) {
 		}
 		return &runner{st: st, pubs: p}
 	}
+	loopbackOK := func(s *Step, _ *publishers) { s.Build.BuilderPush = BuilderPushLoopback }
 	for _, c := range []struct {
 		what  string
 		bk    *build.BuildKit
@@ -42,10 +43,13 @@ func TestBuilderPushIsChosenOnlyWhereItReaches(t *testing.T) {
 		first string
 	}{
 		{"a registry elsewhere, any builder", remote, runnerFor(nil, "reg.example.com/app:1", "other.example.com/app:1"), true, "reg.example.com/app:1"},
-		{"a loopback registry, a builder on this host", local, runnerFor(nil, "127.0.0.1:5000/app:1"), true, "127.0.0.1:5000/app:1"},
-		{"a loopback registry, tcp to loopback", &build.BuildKit{Addr: "tcp://127.0.0.1:1234"}, runnerFor(nil, "localhost:5000/app:1"), true, "localhost:5000/app:1"},
-		{"a loopback registry, a builder elsewhere", remote, runnerFor(nil, "127.0.0.1:5000/app:1"), false, ""},
-		{"a loopback registry, a builder in a container", &build.BuildKit{Addr: "docker-container://bk"}, runnerFor(nil, "127.0.0.1:5000/app:1"), false, ""},
+		{"a loopback registry, unless told", local, runnerFor(nil, "127.0.0.1:5000/app:1"), false, ""},
+		{"a loopback registry, told, a builder on this host", local, runnerFor(loopbackOK, "127.0.0.1:5000/app:1"), true, "127.0.0.1:5000/app:1"},
+		{"a loopback registry, told, tcp to loopback", &build.BuildKit{Addr: "tcp://127.0.0.1:1234"}, runnerFor(loopbackOK, "localhost:5000/app:1"), true, "localhost:5000/app:1"},
+		{"a loopback registry, told, a builder elsewhere", remote, runnerFor(loopbackOK, "127.0.0.1:5000/app:1"), false, ""},
+		{"a loopback registry, told, a builder in a container", &build.BuildKit{Addr: "docker-container://bk"}, runnerFor(loopbackOK, "127.0.0.1:5000/app:1"), false, ""},
+		{"never", remote, runnerFor(func(s *Step, _ *publishers) { s.Build.BuilderPush = BuilderPushNever }, "reg.example.com/app:1"), false, ""},
+		{"signing", remote, runnerFor(func(s *Step, _ *publishers) { s.Sign = &Signing{} }, "reg.example.com/app:1"), false, ""},
 		{"the embedded engine", &build.BuildKit{Addr: "unix:///e.sock", ContentDir: "/e/content"}, runnerFor(nil, "reg.example.com/app:1"), false, ""},
 		{"the Docker daemon's builder", &build.BuildKit{Docker: true}, runnerFor(nil, "reg.example.com/app:1"), false, ""},
 		{"build-only", remote, runnerFor(func(s *Step, _ *publishers) { s.Mode = ModeBuildOnly }, "reg.example.com/app:1"), false, ""},
@@ -59,7 +63,7 @@ func TestBuilderPushIsChosenOnlyWhereItReaches(t *testing.T) {
 			s.Transport.Routes = map[string]string{"reg.example.com": "127.0.0.1:5000"}
 		}, "reg.example.com/app:1"), false, ""},
 		{"plain HTTP elsewhere", remote, runnerFor(func(s *Step, _ *publishers) { s.Insecure = true }, "reg.example.com/app:1"), false, ""},
-		{"plain HTTP to loopback", local, runnerFor(func(s *Step, _ *publishers) { s.Insecure = true }, "127.0.0.1:5000/app:1"), true, "127.0.0.1:5000/app:1"},
+		{"plain HTTP to loopback, told", local, runnerFor(func(s *Step, p *publishers) { loopbackOK(s, p); s.Insecure = true }, "127.0.0.1:5000/app:1"), true, "127.0.0.1:5000/app:1"},
 		{"Kaniko", remote, runnerFor(func(s *Step, _ *publishers) { s.Build.Tool = "kaniko" }, "reg.example.com/app:1"), false, ""},
 		{"no destination", remote, runnerFor(nil), false, ""},
 		{"the first destination's login failed", remote, runnerFor(func(_ *Step, p *publishers) {

@@ -42,6 +42,16 @@ func buildOf(s *settings.Settings, env Environ, dests []name.Tag, known *mask.Se
 	}
 	b.Tool = tool
 	b.Notes = append(b.Notes, fmt.Sprintf("build tool: %s (%s)", tool, why))
+	switch s.BuilderPush {
+	case "", "auto":
+		b.BuilderPush = BuilderPushAuto
+	case "true":
+		b.BuilderPush = BuilderPushLoopback
+	case "false":
+		b.BuilderPush = BuilderPushNever
+	default:
+		return nil, fmt.Errorf("%w: %s=%q: want auto, true or false", settings.ErrInvalid, s.Origin("builder-push"), s.BuilderPush)
+	}
 	switch s.BuilderDriver {
 	case "", "embedded", "remote":
 	case "docker":
