@@ -73,17 +73,35 @@ func tailLines(s string, n int) string {
 func runCmd(argv ...string) (sample, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// The peak RSS comes from GNU time, which forks the command from its
+	// own small process: Go starts a command sharing the bench's memory
+	// until it execs, and Linux counts the bench's peak into the
+	// command's (every command then seemed to use as much as the bench).
+	rssFile, err := os.CreateTemp("", "bench-rss-")
+	if err != nil {
+		return sample{}, "", err
+	}
+	rssFile.Close()
+	defer os.Remove(rssFile.Name())
+	cmd := exec.CommandContext(ctx, timeBin, append([]string{"-q", "-f", "%M", "-o", rssFile.Name(), "--"}, argv...)...)
 	cmd.WaitDelay = 10 * time.Second
+	// A command that runs past cmdTimeout ends with everything it
+	// started (GNU time's child included): its own process group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	s := sample{Wall: time.Since(start).Seconds()}
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			s.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-			s.RSS = float64(ru.Maxrss) / 1024
+		}
+	}
+	if b, rerr := os.ReadFile(rssFile.Name()); rerr == nil {
+		if kib, perr := strconv.ParseFloat(strings.TrimSpace(lastLine(string(b))), 64); perr == nil {
+			s.RSS = kib / 1024
 		}
 	}
 	if err != nil {
@@ -268,4 +286,14 @@ func cpuOf(pids []int) float64 {
 		ticks += u + st
 	}
 	return float64(ticks) / 100
+}
+
+// timeBin is GNU time (Debian's package time).
+var timeBin = "/usr/bin/time"
+
+// lastLine is the last non-empty line of s (GNU time writes a line about
+// a command that failed before its figures).
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }

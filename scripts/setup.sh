@@ -20,6 +20,8 @@ have iptables        || need_pkgs+=(iptables)
 have ip              || need_pkgs+=(iproute2)
 have nsenter         || need_pkgs+=(util-linux)
 [ -x /bin/busybox ]  || need_pkgs+=(busybox-static)
+# GNU time: the benchmarks read each command's own peak RSS from it.
+[ -x /usr/bin/time ] || need_pkgs+=(time)
 [ -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || need_pkgs+=(qemu-user-static)
 arm_busybox=/usr/local/lib/hoist-test/busybox.arm64
 
