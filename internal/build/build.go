@@ -98,11 +98,9 @@ type Outputs struct {
 	// Push is a repository (no tag) the builder pushes the image to by
 	// digest, tagging nothing, instead of writing any other output: a
 	// remote BuildKit, where streaming the image back to push it would
-	// cost a transfer. PushInsecure lets it use plain HTTP or an
-	// unverified certificate for that registry (BuildKit's
-	// registry.insecure).
-	Push         string
-	PushInsecure bool
+	// cost a transfer. The builder reaches the registry as its own
+	// configuration says (the caller chooses registries it reaches so).
+	Push string
 }
 
 // KV is an ordered key=value pair.

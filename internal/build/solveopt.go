@@ -170,9 +170,6 @@ func (b *BuildKit) exports(req Request, direct bool) ([]client.ExportEntry, erro
 		// OCI media types, as the layout export has: the digest is the
 		// one hoist's own export would give.
 		attrs := map[string]string{"name": req.Out.Push, "push": "true", "push-by-digest": "true", "oci-mediatypes": "true"}
-		if req.Out.PushInsecure {
-			attrs["registry.insecure"] = "true"
-		}
 		return []client.ExportEntry{{Type: client.ExporterImage, Attrs: with(attrs)}}, nil
 	} else if direct {
 		if req.Out.LayoutDir == "" {

@@ -69,20 +69,15 @@ func TestExports(t *testing.T) {
 	if ex, err := b.exports(Request{Out: Outputs{LayoutDir: "/l", Tar: w}}, true); err != nil || len(ex) != 1 || ex[0].Type != client.ExporterImage {
 		t.Errorf("direct: %+v, %v; want the image exporter alone", ex, err)
 	}
-	// A push by the builder: by digest, untagged, with the compression;
-	// registry.insecure only when asked.
-	for _, insecure := range []bool{false, true} {
-		ex, err := b.exports(Request{Level: 1, Out: Outputs{Push: "r.example.com/app", PushInsecure: insecure}}, false)
-		want := map[string]string{"name": "r.example.com/app", "push": "true", "push-by-digest": "true", "oci-mediatypes": "true", "compression": "gzip", "compression-level": "1", "force-compression": "true"}
-		if insecure {
-			want["registry.insecure"] = "true"
-		}
-		if err != nil || len(ex) != 1 || ex[0].Type != client.ExporterImage {
-			t.Fatalf("push: %+v, %v; want the image exporter alone", ex, err)
-		}
-		if d := cmp.Diff(want, ex[0].Attrs); d != "" {
-			t.Errorf("push, insecure %t (-want +got):\n%s", insecure, d)
-		}
+	// A push by the builder: by digest, untagged, OCI media types, with
+	// the compression.
+	ex, err = b.exports(Request{Level: 1, Out: Outputs{Push: "r.example.com/app"}}, false)
+	if err != nil || len(ex) != 1 || ex[0].Type != client.ExporterImage {
+		t.Fatalf("push: %+v, %v; want the image exporter alone", ex, err)
+	}
+	want := map[string]string{"name": "r.example.com/app", "push": "true", "push-by-digest": "true", "oci-mediatypes": "true", "compression": "gzip", "compression-level": "1", "force-compression": "true"}
+	if d := cmp.Diff(want, ex[0].Attrs); d != "" {
+		t.Errorf("push (-want +got):\n%s", d)
 	}
 	// The image's filesystem is BuildKit's to write, direct or not.
 	for _, direct := range []bool{false, true} {
