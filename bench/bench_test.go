@@ -406,3 +406,20 @@ func TestJudgeUnmeasuredPending(t *testing.T) {
 		t.Errorf("a target that is not pending was judged without its case: %v", err)
 	}
 }
+
+// A growth case names what it varies and the image it pushes.
+func TestGrowthOf(t *testing.T) {
+	for id, want := range map[string][2]int{
+		"growth/size-50l-4096/hoist": {4096, 4096},
+		"growth/size-1l-64/crane":    {64, 64},
+		"growth/registries-16/hoist": {16, growthFanoutMiB},
+		"growth/tags-500/limit":      {500, growthTagsMiB},
+	} {
+		if n, mb := growthOf(id); n != want[0] || mb != want[1] {
+			t.Errorf("growthOf(%s) = %d, %d; want %v", id, n, mb, want)
+		}
+	}
+	if got := growthImageOf("registries-4"); got != "50l-256" {
+		t.Errorf("registries-4 pushes %s", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -31,6 +32,24 @@ const (
 
 // growthImage is the name of an image of the suite: 1l-64, 50l-4096.
 func growthImage(layers, mb int) string { return fmt.Sprintf("%dl-%d", layers, mb) }
+
+// growthImageSize is the layers and MiB of an image named by growthImage.
+func growthImageSize(img string) (layers, mb int) {
+	fmt.Sscanf(img, "%dl-%d", &layers, &mb)
+	return layers, mb
+}
+
+// growthImageOf is the image a scenario of the suite pushes, from its id
+// (size-50l-4096, registries-16, tags-500).
+func growthImageOf(scenarioID string) string {
+	switch {
+	case strings.HasPrefix(scenarioID, "size-"):
+		return strings.TrimPrefix(scenarioID, "size-")
+	case strings.HasPrefix(scenarioID, "registries-"):
+		return growthImage(50, growthFanoutMiB)
+	}
+	return growthImage(1, growthTagsMiB)
+}
 
 // growthScenarios are the suite's scenarios; layouts maps an image's
 // name to its OCI layout (empty in the catalogue).
@@ -96,31 +115,19 @@ func (b *bench) growthSuite() error {
 	}
 	layouts := map[string]string{}
 	scs := b.growthScenarios(layouts)
-	images := make([]string, len(scs))
 	last := map[string]int{}
 	for i, sc := range scs {
-		var layers, mb int
-		switch {
-		case sc.id[:5] == "size-":
-			fmt.Sscanf(sc.id, "size-%dl-%d", &layers, &mb)
-		case sc.id[:5] == "regis":
-			layers, mb = 50, growthFanoutMiB
-		default:
-			layers, mb = 1, growthTagsMiB
-		}
-		images[i] = growthImage(layers, mb)
 		if b.wanted([]scenario{sc}) {
-			last[images[i]] = i
+			last[growthImageOf(sc.id)] = i
 		}
 	}
 	for i, sc := range scs {
 		if !b.wanted([]scenario{sc}) {
 			continue
 		}
-		img := images[i]
+		img := growthImageOf(sc.id)
 		if layouts[img] == "" {
-			var layers, mb int
-			fmt.Sscanf(img, "%dl-%d", &layers, &mb)
+			layers, mb := growthImageSize(img)
 			p, err := b.makeGrowthLayout(layers, mb)
 			if err != nil {
 				return fmt.Errorf("making the growth suite's image %s: %w", img, err)

@@ -394,13 +394,8 @@ func (r *reporter) table(suite string, size int) (string, error) {
 func growthOf(id string) (n, mb int) {
 	sc := strings.Split(id, "/")[1]
 	fmt.Sscanf(sc[strings.LastIndex(sc, "-")+1:], "%d", &n)
-	switch {
-	case strings.HasPrefix(sc, "size-"):
-		return n, n
-	case strings.HasPrefix(sc, "registries-"):
-		return n, growthFanoutMiB
-	}
-	return n, growthTagsMiB
+	_, mb = growthImageSize(growthImageOf(sc))
+	return n, mb
 }
 
 // growthChart draws the growth suite's curves: time per GiB over the

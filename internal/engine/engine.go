@@ -454,13 +454,20 @@ func socketExists(addr string) bool {
 // pidAlive reports whether the process buildkitd.pid of dir records
 // exists.
 func pidAlive(dir string) bool {
+	pid, err := recordedPid(dir)
+	return err == nil && syscall.Kill(pid, 0) == nil
+}
+
+// recordedPid is the pid in dir's buildkitd.pid, written by the run that
+// started the engine.
+func recordedPid(dir string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
 	if err != nil {
-		return false
+		return 0, fmt.Errorf("no embedded engine is recorded in %s", dir)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return false
+		return 0, fmt.Errorf("bad pid file in %s", dir)
 	}
-	return syscall.Kill(pid, 0) == nil
+	return pid, nil
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -73,8 +71,7 @@ func (e *Engine) stop() error {
 
 // Status reports whether the embedded engine of dir answers, and its pid.
 func Status(ctx context.Context, dir string) (pid int, err error) {
-	b, _ := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
-	pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, _ = recordedPid(dir)
 	c, _, err := connect(ctx, Socket(dir), Options{}, 2*time.Second, nil)
 	if err != nil {
 		return pid, err
@@ -85,13 +82,9 @@ func Status(ctx context.Context, dir string) (pid int, err error) {
 
 // Stop stops a long-lived embedded engine started by `hoist engine start`.
 func Stop(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
+	pid, err := recordedPid(dir)
 	if err != nil {
-		return fmt.Errorf("no embedded engine is recorded in %s", dir)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return fmt.Errorf("bad pid file in %s", dir)
+		return err
 	}
 	p, err := os.FindProcess(pid)
 	if err != nil {
