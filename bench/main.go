@@ -181,7 +181,7 @@ func cmdCheck(args []string) error {
 }
 
 // allSuites are the suites, in the order they run.
-var allSuites = []string{"push", "build", "buildpush", "kaniko", "scan", "pipeline", "sign", "cache", "freshstep", "growth"}
+var allSuites = []string{"push", "build", "buildpush", "kaniko", "scan", "pipeline", "sign", "promote", "cache", "freshstep", "growth"}
 
 // measureAll measures every wanted case: the push, build and kaniko
 // suites at each size, then the cache suite. The results file is removed
@@ -230,7 +230,7 @@ func measureAll(mf measureFlags, sizes []int, want func(string) bool) (*Results,
 		}
 	}()
 	for _, size := range sizes {
-		for _, suite := range []func(int) error{b.pushSuite, b.buildSuite, b.buildPushSuite, b.kanikoSuite, b.scanSuite, b.pipelineSuite, b.signSuite} {
+		for _, suite := range []func(int) error{b.pushSuite, b.buildSuite, b.buildPushSuite, b.kanikoSuite, b.scanSuite, b.pipelineSuite, b.signSuite, b.promoteSuite} {
 			if err := suite(size); err != nil {
 				return nil, err
 			}

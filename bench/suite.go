@@ -254,6 +254,7 @@ func catalogue() []scenario {
 	all = append(all, b.scanScenarios(&pushInputs{}, "", "", 0)...)
 	all = append(all, b.pipelineScenarios("", "", 0)...)
 	all = append(all, b.signScenarios(&pushInputs{}, &signKey{}, 0)...)
+	all = append(all, b.promoteScenarios("", "", &signKey{}, 0)...)
 	all = append(all, b.freshStepScenarios("")...)
 	all = append(all, b.growthScenarios(nil)...)
 	all = append(all, b.cacheScenarios("", "", v1.Hash{})...)

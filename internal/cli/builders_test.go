@@ -373,15 +373,17 @@ func TestBuildPushedByARemoteBuilder(t *testing.T) {
 	f := harness.Inputs(t)
 	a := harness.StartRegistry(t, harness.RegistryOptions{Auth: true})
 	b := harness.StartRegistry(t, harness.RegistryOptions{})
+	c := harness.StartRegistry(t, harness.RegistryOptions{})
 	_, addr := harness.SharedEngine(t)
 	ctxDir := buildContext(t, "FROM "+f.Base+"\nRUN echo pushed-by-the-builder > /b.txt\nCMD [\"cat\", \"/b.txt\"]\n", nil)
 	r := mustPush(t, map[string]string{"PLUGIN_CONTEXT": ctxDir, "PLUGIN_BUILDER_REMOTE_CONN": addr,
 		"PLUGIN_REPO": a.Host + "/bp/app", "PLUGIN_TAGS": "1.0,latest", "PLUGIN_REGISTRY": a.Host,
 		"PLUGIN_USERNAME": a.User, "PLUGIN_PASSWORD": a.Password,
-		"PLUGIN_DESTINATIONS": b.Host + "/bp/app:1.0,", "PLUGIN_PROGRESS": "plain",
+		"PLUGIN_DESTINATIONS": b.Host + "/bp/app:1.0," + c.Host + "/bp/app:1.0", "PLUGIN_PROGRESS": "plain",
 		// The registries are on loopback, which the builder shares.
 		"PLUGIN_BUILDER_PUSH": "true"})
-	assertContains(t, r, "the builder pushed it to "+a.Host+"/bp/app by digest, untagged")
+	// Each blob is read once from the first registry for the other two.
+	assertContains(t, r, "the builder pushed it to "+a.Host+"/bp/app by digest, untagged", "read once from "+a.Host+"/bp/app and sent to 2 registries at once")
 	if strings.Contains(r.stderr, "layers checked") {
 		t.Errorf("hoist read the layers back:\n%s", r)
 	}
@@ -389,7 +391,7 @@ func TestBuildPushedByARemoteBuilder(t *testing.T) {
 	for _, ref := range []struct {
 		reg *harness.Registry
 		ref string
-	}{{a, a.Host + "/bp/app:latest"}, {b, b.Host + "/bp/app:1.0"}} {
+	}{{a, a.Host + "/bp/app:latest"}, {b, b.Host + "/bp/app:1.0"}, {c, c.Host + "/bp/app:1.0"}} {
 		if got := digestOf(t, ref.reg, ref.ref); got != digest {
 			t.Errorf("%s holds %s, %s:1.0 %s", ref.ref, got, a.Host, digest)
 		}

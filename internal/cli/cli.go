@@ -40,7 +40,7 @@ const (
 	ExitEngine     = 6 // the build engine cannot be reached or started
 	ExitScan       = 7 // the scan gate failed, PLUGIN_REQUIRE_SCAN found no passing record (--exit-code changes it), or the vulnerability database is not the one PLUGIN_SCAN_DB_DIGEST pins
 	ExitScanner    = 8 // the scan could not run: Trivy missing or of another version, no usable database
-	ExitUnverified = 9 // hoist verify: a signature or a required attestation does not verify
+	ExitUnverified = 9 // hoist verify, hoist promote: a signature or a required attestation does not verify
 	ExitCancelled  = 130
 )
 
@@ -246,6 +246,44 @@ usage or key.`,
 	}
 	verifyCmd.Flags().StringVar(&verifyKey, "key", "", "the cosign public key (cosign.pub), as a file path or PEM content")
 	verifyCmd.Flags().StringSliceVar(&verifyRequire, "require", nil, "attestations that must verify: sbom, provenance, scan (comma separated)")
+	var promoteKey string
+	var promoteRequire []string
+	promoteCmd := &cobra.Command{
+		Use:   "promote SOURCE [DEST...]",
+		Short: "Copy a digest, with its signatures, attestations and referrers, from its registry to other registries, after checking a policy on it",
+		Long: `hoist promote copies the image SOURCE names in its registry (a tag is
+resolved once and the digest printed) to every DEST (repo:tag; or the
+destinations --repo, --tags and --destination give), registry to registry:
+the image, then everything that hangs off its digest (cosign's signatures,
+attestations and SBOM attachments, the OCI referrers, and those of each
+manifest of an index), then the tags. Nothing is re-signed: the digest is
+the same, so cosign verify passes on every destination. With --key, the
+source's signature must verify, and each attestation --require names
+(sbom, provenance, scan), before any byte moves. It is a push-only step
+with PLUGIN_PROMOTE=true. Exit 0: promoted everywhere; 9: the policy is not
+met (nothing was written); 3: the source cannot be read; 4: a destination
+failed (it got no tag); 2: bad usage or key.`,
+		Example: `  hoist promote --key cosign.pub --require signature,sbom,provenance,scan \
+    staging.example.com/app:rc-42 prod-eu.example.com/app:1.4.0 prod-us.example.com/app:1.4.0`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := load(cmd, env)
+			if err != nil {
+				return err
+			}
+			s.PushOnly, s.Promote, s.SourceTarPath, s.SourceImage = true, true, "", args[0]
+			s.Destinations = append(s.Destinations, args[1:]...)
+			if cmd.Flags().Changed("key") {
+				s.PromoteKey = promoteKey
+			}
+			if cmd.Flags().Changed("require") {
+				s.PromoteRequire = promoteRequire
+			}
+			return runStep(ctx, s, env, false)
+		},
+	}
+	promoteCmd.Flags().StringVar(&promoteKey, "key", "", "the cosign public key (cosign.pub) the source's signature must verify with, as a file path or PEM content (--promote-key)")
+	promoteCmd.Flags().StringSliceVar(&promoteRequire, "require", nil, "what must verify on the source: signature, sbom, provenance, scan (comma separated; --promote-require)")
 	engineCmd := &cobra.Command{Use: "engine", Short: "Manage the embedded BuildKit engine (start keeps it running for later builds)"}
 	engineCmd.AddCommand(
 		&cobra.Command{Use: "start", Short: "Start the embedded engine and leave it running", Args: cobra.NoArgs,
@@ -280,7 +318,7 @@ usage or key.`,
 			fmt.Fprintln(env.Stdout, "hoist", Version)
 		},
 	}
-	root.AddCommand(push, buildCmd, scanCmd, verifyCmd, pipelineCommand(ctx, env), engineCmd, settingsCmd, version)
+	root.AddCommand(push, buildCmd, scanCmd, verifyCmd, promoteCmd, pipelineCommand(ctx, env), engineCmd, settingsCmd, version)
 	return root
 }
 

@@ -67,6 +67,12 @@ type Options struct {
 	// manifest or tag is written anywhere until it has passed; when it
 	// fails, every destination fails with its error.
 	ContentCheck func(ctx context.Context) error
+	// BeforeTags, when set, runs in each repository once the image is
+	// there by digest and before any tag is written (hoist promote copies
+	// the image's signatures and attestations there): the image goes up
+	// untagged first, and a repository whose BeforeTags fails gets none
+	// of its tags. opts reach that repository as the push does.
+	BeforeTags func(ctx context.Context, repo name.Repository, opts []remote.Option) error
 
 	backoff *remote.Backoff // replaces Backoff(Retries) in tests
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,6 +152,21 @@ func (p *pusher) upload(ctx context.Context, tags []name.Tag, from name.Referenc
 			})
 		}
 		g.Wait()
+	}
+	if p.o.BeforeTags != nil {
+		repo := tags[0].Context()
+		err := pu.Push(ctx, repo.Digest(p.want.String()), artifact.(remote.Taggable))
+		if err != nil {
+			err = explain(tags[0], err)
+		} else if err = p.o.BeforeTags(ctx, repo, append(slices.Clip(opts), remote.Reuse(pu), remote.Reuse(pl))); err != nil {
+			err = fmt.Errorf("%w (nothing was tagged)", explain(tags[0], err))
+		}
+		if err != nil {
+			for i := range results {
+				results[i].Err = err
+			}
+			return results
+		}
 	}
 	each(func(i int, t name.Tag) {
 		if err := pu.Push(ctx, t, artifact.(remote.Taggable)); err != nil {

@@ -384,6 +384,20 @@ func (s *Settings) Origin(flag string) string {
 	return "default"
 }
 
+// Name names a setting for a message: where its value came from when it
+// was given, else its first environment name (PLUGIN_...).
+func (s *Settings) Name(flag string) string {
+	if o, ok := s.origin[flag]; ok {
+		return o
+	}
+	for _, f := range fields {
+		if f.Flag == flag && len(f.Env) > 0 {
+			return f.Env[0]
+		}
+	}
+	return "--" + flag
+}
+
 // Secrets returns the non-empty values of secret settings, so that output
 // can be masked.
 func (s *Settings) Secrets() []string {

@@ -58,6 +58,22 @@ func openReference(ctx context.Context, r Request, s string) (*Image, error) {
 	} else {
 		notes = append(notes, "the docker daemon was not consulted")
 	}
+	return fromRegistry(ctx, r, ref, notes)
+}
+
+// OpenRemote opens r.Image in its registry only: not the workspace image
+// store nor the Docker daemon (hoist promote copies registry to registry).
+func OpenRemote(ctx context.Context, r Request) (*Image, error) {
+	ref, err := ParseReference(r.Image, r.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	return fromRegistry(ctx, r, ref, nil)
+}
+
+// fromRegistry opens ref in its registry; notes say where it was looked
+// for before.
+func fromRegistry(ctx context.Context, r Request, ref name.Reference, notes []string) (*Image, error) {
 	desc, err := remote.Get(ref, r.Access.Options(ctx)...)
 	if err == nil {
 		img := &Image{From: "registry image " + ref.Name()}

@@ -115,5 +115,8 @@ func (r *runner) buildPushedByBuilder(ctx context.Context, bk *build.BuildKit, r
 	if img.Digest.String() != res.Digest {
 		return true, fmt.Errorf("%w: %s holds %s", build.ErrBuild, ref, img.Digest)
 	}
+	if err := r.spread(ctx, dest.Context(), img, registry.Access{Transport: r.tr, Keychain: r.kc}.Options(ctx)); err != nil {
+		return true, err
+	}
 	return true, r.pushBuilt(ctx, res, img, map[string]string{})
 }

@@ -76,6 +76,9 @@ type Step struct {
 	Source Source
 	// Verify is the request of ModeVerify.
 	Verify *VerifyRequest
+	// Promote, when set, has ModePushOnly promote Source from its
+	// registry (PromoteRequest).
+	Promote *PromoteRequest
 	// Scan, when set, scans the image with Trivy before anything is
 	// pushed, and pushes nothing when the gate fails (ModeBuild,
 	// ModePushOnly); ModeScanOnly needs it.
@@ -252,6 +255,9 @@ func (st *Step) Validate() error {
 	}
 	if st.Mode != ModeVerify && st.Verify != nil {
 		bad("Verify is set, and Mode is %s (not verify)", st.Mode)
+	}
+	if st.Promote != nil && (st.Mode != ModePushOnly || st.Source.Image == "" || st.Source.TarPath != "" || st.Sign != nil || st.Scan != nil) {
+		bad("Promote copies Source.Image from its registry: Mode push-only, no TarPath, nothing signed or scanned")
 	}
 	if st.Mode.Pushes() && len(st.Destinations) == 0 {
 		bad("Mode %s pushes, and Destinations is empty", st.Mode)

@@ -153,7 +153,9 @@ func FromSettings(s *settings.Settings, env Environ) (Step, error) {
 	}
 	if s.PushOnly {
 		st.Source = sourceOf(s, tgt, path)
-		return st, nil
+	}
+	if st.Promote, err = promoteOf(s, &st, path); err != nil || s.PushOnly {
+		return st, err
 	}
 	if st.Build, err = buildOf(s, env, st.Destinations, st.Secrets, path); err != nil {
 		return st, err

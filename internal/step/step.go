@@ -81,6 +81,12 @@ func Run(ctx context.Context, st Step, rt Runtime) (*Result, error) {
 		err = r.scanOnly(ctx)
 	case ModeBuild, ModeBuildOnly:
 		err = r.build(ctx)
+	case ModePushOnly:
+		if st.Promote != nil {
+			err = r.promote(ctx)
+			break
+		}
+		err = r.pushOnly(ctx)
 	default:
 		err = r.pushOnly(ctx)
 	}
