@@ -159,7 +159,7 @@ func TestPromoteRefused(t *testing.T) {
 		{"unknown requirement", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_PROMOTE_KEY": pub, "PLUGIN_PROMOTE_REQUIRE": "vex"}, `"vex" is none of signature, sbom, provenance, scan`},
 		{"key without promote", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_PROMOTE_KEY": pub}, "PLUGIN_PROMOTE is not set"},
 		{"signing again", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": password}, "signs nothing"},
-		{"a scan here", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_SCAN": "true"}, "PLUGIN_PROMOTE_REQUIRE=scan"},
+		{"a scan here", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_SCAN": "true", "PLUGIN_SCAN_TRIVY": harness.Tool(t, "trivy")}, "PLUGIN_PROMOTE_REQUIRE=scan"},
 	} {
 		c.env["PLUGIN_REPO"], c.env["PLUGIN_TAGS"] = dest.Host+"/prod/app", "1"
 		r := hoist(t, c.env)
