@@ -282,7 +282,7 @@ func TestAttestVerifyFailures(t *testing.T) {
 	if v := verifyGate(pub, "everything", ref); v.code != ExitSettings || !strings.Contains(v.stderr, `unknown requirement "everything"`) {
 		t.Errorf("hoist verify --require everything: %s", v)
 	}
-	if v := hoist(t, map[string]string{}, "verify", ref); v.code != ExitSettings || !strings.Contains(v.stderr, "--key is required") {
+	if v := hoist(t, map[string]string{}, "verify", ref); v.code != ExitSettings || !strings.Contains(v.stderr, "--key (the cosign public key, cosign.pub) or a keyless identity") {
 		t.Errorf("hoist verify without --key: %s", v)
 	}
 	if v := verifyGate(key, "", ref); v.code != ExitSettings || !strings.Contains(v.stderr, "not a public key") {

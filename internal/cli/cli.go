@@ -217,17 +217,20 @@ push of the same image pushes. The flags keep Trivy's names and meanings.`,
 			return runScan(ctx, s, env)
 		},
 	}
-	var verifyKey string
+	var verifyTrust step.Trust
 	var verifyRequire []string
 	verifyCmd := &cobra.Command{
 		Use:   "verify IMAGE",
 		Short: "Verify an image's cosign signature and its SBOM, provenance and scan attestations in its registry (a deploy gate)",
 		Long: `hoist verify checks, in IMAGE's registry, that the image's digest carries a
-cosign signature that verifies with --key, and each attestation --require
+cosign signature that verifies with --key (or, keyless, a certificate for
+--certificate-identity and --certificate-oidc-issuer chaining to
+--ca-roots), and each attestation --require
 names: sbom (a signed CycloneDX SBOM), provenance (a signed SLSA provenance
-v1 statement), scan (a signed provenance naming a passing scan record). The
-transparency log is not consulted: key-based and offline, as cosign verify
---key --insecure-ignore-tlog. The registry settings (logins, docker config,
+v1 statement), scan (a signed provenance naming a passing scan record).
+Offline: with --key the transparency log is not consulted (as cosign verify
+--key --insecure-ignore-tlog); keyless, the log's signed timestamps are
+checked with --rekor-key or --trusted-root, and the log is never asked. The registry settings (logins, docker config,
 certificates, --insecure) apply as for a push. Exit 0: verified; 9: a
 signature or a required attestation does not verify; 3: the image cannot be
 read (not found, or its registry unavailable: nothing was verified); 2: bad
@@ -240,13 +243,14 @@ usage or key.`,
 			if err != nil {
 				return err
 			}
-			st, err := step.VerifyFromSettings(s, stepEnviron(env, false), args[0], verifyKey, verifyRequire)
+			st, err := step.VerifyFromSettings(s, stepEnviron(env, false), args[0], verifyTrust, verifyRequire)
 			return runPlanned(ctx, st, err, env)
 		},
 	}
-	verifyCmd.Flags().StringVar(&verifyKey, "key", "", "the cosign public key (cosign.pub), as a file path or PEM content")
+	verifyCmd.Flags().StringVar(&verifyTrust.Key, "key", "", "the cosign public key (cosign.pub), as a file path or PEM content")
+	trustFlags(verifyCmd, &verifyTrust, "")
 	verifyCmd.Flags().StringSliceVar(&verifyRequire, "require", nil, "attestations that must verify: sbom, provenance, scan (comma separated)")
-	var promoteKey string
+	var promoteTrust step.Trust
 	var promoteRequire []string
 	promoteCmd := &cobra.Command{
 		Use:   "promote SOURCE [DEST...]",
@@ -258,8 +262,10 @@ the image, then everything that hangs off its digest (cosign's signatures,
 attestations and SBOM attachments, the OCI referrers, and those of each
 manifest of an index), then the tags. Nothing is re-signed: the digest is
 the same, so cosign verify passes on every destination. With --key, the
-source's signature must verify, and each attestation --require names
-(sbom, provenance, scan), before any byte moves. It is a push-only step
+source's signature must verify (keyless: --certificate-identity,
+--certificate-oidc-issuer and --ca-roots, with --rekor-key to check the
+log's timestamps), and each attestation --require names (sbom,
+provenance, scan), before any byte moves. It is a push-only step
 with PLUGIN_PROMOTE=true. Exit 0: promoted everywhere; 9: the policy is not
 met (nothing was written); 3: the source cannot be read; 4: a destination
 failed (it got no tag); 2: bad usage or key.`,
@@ -273,8 +279,17 @@ failed (it got no tag); 2: bad usage or key.`,
 			}
 			s.PushOnly, s.Promote, s.SourceTarPath, s.SourceImage = true, true, "", args[0]
 			s.Destinations = append(s.Destinations, args[1:]...)
-			if cmd.Flags().Changed("key") {
-				s.PromoteKey = promoteKey
+			var flags = []struct {
+				flag string
+				to   *string
+				v    string
+			}{{"key", &s.PromoteKey, promoteTrust.Key}, {"certificate-identity", &s.PromoteIdentity, promoteTrust.Identity},
+				{"certificate-oidc-issuer", &s.PromoteIssuer, promoteTrust.Issuer}, {"ca-roots", &s.PromoteCARoots, promoteTrust.CARoots},
+				{"rekor-key", &s.PromoteRekorKey, promoteTrust.RekorKey}, {"trusted-root", &s.PromoteTrustedRoot, promoteTrust.TrustedRoot}}
+			for _, f := range flags {
+				if cmd.Flags().Changed(f.flag) {
+					*f.to = f.v
+				}
 			}
 			if cmd.Flags().Changed("require") {
 				s.PromoteRequire = promoteRequire
@@ -282,7 +297,8 @@ failed (it got no tag); 2: bad usage or key.`,
 			return runStep(ctx, s, env, false)
 		},
 	}
-	promoteCmd.Flags().StringVar(&promoteKey, "key", "", "the cosign public key (cosign.pub) the source's signature must verify with, as a file path or PEM content (--promote-key)")
+	promoteCmd.Flags().StringVar(&promoteTrust.Key, "key", "", "the cosign public key (cosign.pub) the source's signature must verify with, as a file path or PEM content (--promote-key)")
+	trustFlags(promoteCmd, &promoteTrust, "promote-")
 	promoteCmd.Flags().StringSliceVar(&promoteRequire, "require", nil, "what must verify on the source: signature, sbom, provenance, scan (comma separated; --promote-require)")
 	engineCmd := &cobra.Command{Use: "engine", Short: "Manage the embedded BuildKit engine (start keeps it running for later builds)"}
 	engineCmd.AddCommand(
@@ -377,4 +393,21 @@ func runEngine(ctx context.Context, cmd *cobra.Command, env Env, action string) 
 	}
 	fmt.Fprintf(env.Stdout, "running, pid %d, %s\n", pid, engine.Socket(dir))
 	return nil
+}
+
+// trustFlags are the keyless flags of hoist verify and hoist promote,
+// cosign verify's names: the identity, its issuer, the CA roots and the
+// log's key. prefix names the settings they stand for (promote's), if any.
+func trustFlags(cmd *cobra.Command, t *step.Trust, prefix string) {
+	also := func(flag string) string {
+		if prefix == "" {
+			return ""
+		}
+		return " (--" + prefix + flag + ")"
+	}
+	cmd.Flags().StringVar(&t.Identity, "certificate-identity", "", "keyless: the identity the signer's certificate must name, exactly (an email or URI)"+also("certificate-identity"))
+	cmd.Flags().StringVar(&t.Issuer, "certificate-oidc-issuer", "", "keyless: the OIDC issuer its certificate must name, exactly"+also("certificate-oidc-issuer"))
+	cmd.Flags().StringVar(&t.CARoots, "ca-roots", "", "keyless: the CA's root certificate, then intermediates (PEM file or content; Fulcio's root)"+also("ca-roots"))
+	cmd.Flags().StringVar(&t.TrustedRoot, "trusted-root", "", "keyless, in place of --ca-roots and --rekor-key: a Sigstore trusted_root.json (its CAs, transparency logs and CT logs)"+also("trusted-root"))
+	cmd.Flags().StringVar(&t.RekorKey, "rekor-key", "", "keyless: the transparency log's public key (PEM file or content): each signature's log timestamp is then checked, offline"+also("rekor-key"))
 }

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -11,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -155,7 +159,7 @@ func TestPromoteRefused(t *testing.T) {
 	}{
 		{"not push-only", map[string]string{"PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src}, "a promotion is a push-only step"},
 		{"a tarball", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave}, "names a file"},
-		{"require without key", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_PROMOTE_REQUIRE": "sbom"}, "PLUGIN_PROMOTE_KEY is not set"},
+		{"require without key", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_PROMOTE_REQUIRE": "sbom"}, "neither PLUGIN_PROMOTE_KEY nor a keyless identity"},
 		{"unknown requirement", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_PROMOTE_KEY": pub, "PLUGIN_PROMOTE_REQUIRE": "vex"}, `"vex" is none of signature, sbom, provenance, scan`},
 		{"key without promote", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_PROMOTE_KEY": pub}, "PLUGIN_PROMOTE is not set"},
 		{"signing again", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": password}, "signs nothing"},
@@ -409,4 +413,87 @@ func TestPromoteRefusesAPlantedReferrer(t *testing.T) {
 	if tags := tagsOf(t, dest, "prod/app"); len(tags) != 0 {
 		t.Errorf("the destination holds %v", tags)
 	}
+}
+
+// A source that cannot be reached fails the promotion (exit 3) before
+// anything is written; one that stops sending in the middle of a layer
+// is bounded by PLUGIN_REGISTRY_TIMEOUT, as every transfer is: the step
+// fails naming the stall, within the bound, and the destination got no
+// tag.
+func TestPromoteSourceUnreachableOrStalled(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	stage := harness.StartRegistry(t, harness.RegistryOptions{})
+	dest := harness.StartRegistry(t, harness.RegistryOptions{})
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave,
+		"PLUGIN_REPO": stage.Host + "/stage/app", "PLUGIN_TAGS": "rc-1"})
+
+	// A port nothing listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	r := hoist(t, map[string]string{"PLUGIN_REGISTRY_TIMEOUT": "2s"}, "promote", closed+"/stage/app:rc-1", dest.Host+"/prod/app:1")
+	if r.code != ExitSource || !strings.Contains(r.stderr, closed) {
+		t.Errorf("an unreachable source: want exit %d naming %s:\n%s", ExitSource, closed, r)
+	}
+
+	// In front of the staging registry: every blob's body stops after
+	// its first 64 KiB, and the connection stays open.
+	target, _ := url.Parse(stage.URL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var stalled sync.Once
+	stalls := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/sha256:") {
+			proxy.ServeHTTP(&stallingWriter{ResponseWriter: w, left: 64 << 10, ctx: req.Context()}, req)
+			stalled.Do(func() { close(stalls) })
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	slowHost := strings.TrimPrefix(srv.URL, "http://")
+	start := time.Now()
+	r = hoist(t, map[string]string{"PLUGIN_REGISTRY_TIMEOUT": "2s"}, "promote", slowHost+"/stage/app:rc-1", dest.Host+"/prod/app:1")
+	took := time.Since(start)
+	select {
+	case <-stalls:
+	default:
+		t.Fatalf("no blob was read through the stalling proxy:\n%s", r)
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, "transfer stalled") {
+		t.Errorf("a stalled source: want a failure naming the stall:\n%s", r)
+	}
+	if took > 60*time.Second {
+		t.Errorf("the stalled promotion took %s, bounded by PLUGIN_REGISTRY_TIMEOUT=2s per read (and its retries)", took)
+	}
+	if tags := tagsOf(t, dest, "prod/app"); len(tags) != 0 {
+		t.Errorf("the destination got tags %v from a stalled promotion", tags)
+	}
+}
+
+// stallingWriter passes a body's writes until left bytes have passed,
+// then holds the response open, writing nothing, until the request ends.
+type stallingWriter struct {
+	http.ResponseWriter
+	left int
+	ctx  context.Context
+}
+
+func (w *stallingWriter) Write(p []byte) (int, error) {
+	if w.left <= 0 {
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		select {
+		case <-w.ctx.Done():
+		case <-time.After(90 * time.Second):
+		}
+		return 0, errors.New("stalled")
+	}
+	w.left -= len(p)
+	return w.ResponseWriter.Write(p)
 }

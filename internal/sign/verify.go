@@ -30,7 +30,12 @@ var Requirements = []string{"sbom", "provenance", "scan"}
 // LoadPublic reads a cosign public key (cosign.pub), given as PEM content
 // or as a file's path.
 func LoadPublic(key string) (signature.Verifier, error) {
-	pem, from, err := readKey(key, "--key")
+	return LoadPublicAs(key, "--key")
+}
+
+// LoadPublicAs is LoadPublic of the key the setting named gives.
+func LoadPublicAs(key, setting string) (signature.Verifier, error) {
+	pem, from, err := readKey(key, setting)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +75,14 @@ type ScanClaim struct {
 // attestation (scan: a provenance naming a passing scan record). The
 // transparency log is not consulted (key-based, offline).
 func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verifier, require []string, access registry.Access) (*Verification, error) {
+	return Verify(ctx, ref, Policy{Key: v}, require, access)
+}
+
+// Verify checks the signatures of the image ref names, and its
+// attestations, as VerifySignatures does, whoever p trusts: a key, or a
+// keyless identity (offline: the transparency log's signed entry
+// timestamps, when its key is given, are checked without asking it).
+func Verify(ctx context.Context, ref name.Reference, p Policy, require []string, access registry.Access) (*Verification, error) {
 	opt := ociremote.WithRemoteOptions(access.Options(ctx)...)
 	d, err := ociremote.ResolveDigest(ref, opt)
 	if err != nil {
@@ -79,8 +92,8 @@ func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verif
 		return nil, fmt.Errorf("%w: %s: %w", ErrImage, ref, err)
 	}
 	out := &Verification{Digest: d, Attestations: map[string]int{}}
-	co := &cosign.CheckOpts{SigVerifier: v, IgnoreTlog: true, IgnoreSCT: true, Offline: true,
-		ClaimVerifier: cosign.SimpleClaimVerifier, RegistryClientOpts: []ociremote.Option{opt}}
+	co := p.checkOpts()
+	co.ClaimVerifier, co.RegistryClientOpts = cosign.SimpleClaimVerifier, []ociremote.Option{opt}
 	// cosign 3 signs and attests in the Sigstore bundle format by
 	// default, stored as OCI referrers (or under the sha256-<hex> tag):
 	// those count as hoist's own (cosign's legacy tags) do. A bundle that
@@ -96,7 +109,7 @@ func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verif
 		if bundleErr != nil {
 			return out, unavailable(d, bundleErr)
 		}
-		return out, fmt.Errorf("%w: %s: no signature verifies with the key: %w", ErrUnverified, d, err)
+		return out, fmt.Errorf("%w: %s: no signature verifies with %s: %w", ErrUnverified, d, p, err)
 	}
 	out.Signatures = len(sv) + signed
 	co.ClaimVerifier = cosign.IntotoSubjectClaimVerifier
@@ -108,7 +121,7 @@ func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verif
 		if bundleErr != nil {
 			return out, unavailable(d, bundleErr)
 		}
-		return out, fmt.Errorf("%w: %s: no attestation verifies with the key (required: %s): %w", ErrUnverified, d, strings.Join(require, ", "), err)
+		return out, fmt.Errorf("%w: %s: no attestation verifies with %s (required: %s): %w", ErrUnverified, d, p, strings.Join(require, ", "), err)
 	}
 	for _, a := range append(atts, bundled...) {
 		st, err := statementOf(a.Payload)

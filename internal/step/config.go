@@ -247,14 +247,17 @@ func (st *Step) Validate() error {
 			bad("Mode %s takes a pre-built Source, and Build is set", st.Mode)
 		}
 	case ModeVerify:
-		if st.Verify == nil || st.Verify.Image == "" || st.Verify.Key == nil {
-			bad("Mode verify needs Verify with an Image and a Key")
+		if st.Verify == nil || st.Verify.Image == "" || !st.Verify.Policy.Valid() {
+			bad("Mode verify needs Verify with an Image and a Policy of a Key or an Identity from sign.LoadIdentity")
 		}
 	default:
 		bad("Mode %d is none of build-and-push, build-only, push-only, scan-only, verify", int(st.Mode))
 	}
 	if st.Mode != ModeVerify && st.Verify != nil {
 		bad("Verify is set, and Mode is %s (not verify)", st.Mode)
+	}
+	if p := st.Promote; p != nil && p.Policy != nil && !p.Policy.Valid() {
+		bad("Promote.Policy needs a Key or an Identity from sign.LoadIdentity, one of them")
 	}
 	if st.Promote != nil && (st.Mode != ModePushOnly || st.Source.Image == "" || st.Source.TarPath != "" || st.Sign != nil || st.Scan != nil) {
 		bad("Promote copies Source.Image from its registry: Mode push-only, no TarPath, nothing signed or scanned")

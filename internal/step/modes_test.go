@@ -180,7 +180,7 @@ func TestHandBuiltSteps(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := handStep(t, ModeVerify, ws)
-		st.Verify = &VerifyRequest{Image: pushed, Key: v}
+		st.Verify = &VerifyRequest{Image: pushed, Policy: sign.Policy{Key: v}}
 		res, out := run(t, st, Runtime{})
 		got := reg.Digest(t, pushed)
 		if res.Verification == nil || res.Verification.Signatures < 1 || res.Digest != got {

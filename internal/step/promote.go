@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/hoist-build/hoist/internal/promote"
 	"github.com/hoist-build/hoist/internal/registry"
@@ -26,18 +25,20 @@ import (
 type PromoteRequest struct {
 	// Source is the image in its registry (a tag is resolved once).
 	Source string
-	// Key, when set, is the public key the source's signature (and the
-	// attestations of Require) must verify with before any byte moves.
-	Key     signature.Verifier
+	// Policy, when set, is whom the source's signature (and the
+	// attestations of Require) must come from, checked before any byte
+	// moves: a public key, or a keyless identity.
+	Policy  *sign.Policy
 	Require []string
 }
 
 // promoteOf is the promotion of a push-only step that asks for one (nil
 // otherwise), and what it refuses beside it.
 func promoteOf(s *settings.Settings, st *Step, path func(string) string) (*PromoteRequest, error) {
+	keyless := []string{s.PromoteIdentity, s.PromoteIssuer, s.PromoteCARoots, s.PromoteRekorKey, s.PromoteTrustedRoot}
 	if !s.Promote {
-		if s.PromoteKey != "" || len(s.PromoteRequire) > 0 {
-			return nil, fmt.Errorf("%w: %s and %s are the policy of a promotion, and %s is not set", settings.ErrInvalid, s.Name("promote-key"), s.Name("promote-require"), s.Name("promote"))
+		if s.PromoteKey != "" || len(s.PromoteRequire) > 0 || slices.ContainsFunc(keyless, func(v string) bool { return v != "" }) {
+			return nil, fmt.Errorf("%w: %s, %s and the keyless identity settings are the policy of a promotion, and %s is not set", settings.ErrInvalid, s.Name("promote-key"), s.Name("promote-require"), s.Name("promote"))
 		}
 		return nil, nil
 	}
@@ -74,22 +75,47 @@ func promoteOf(s *settings.Settings, st *Step, path func(string) string) (*Promo
 			return nil, fmt.Errorf("%w: %s: %q is none of signature, %s", settings.ErrInvalid, s.Name("promote-require"), r, strings.Join(sign.Requirements, ", "))
 		}
 	}
-	if s.PromoteKey == "" {
-		if wantSig || len(req.Require) > 0 {
-			return nil, fmt.Errorf("%w: %s asks for signed things, and %s is not set: give the cosign public key (cosign.pub) they must verify with", settings.ErrInvalid, s.Name("promote-require"), s.Name("promote-key"))
-		}
-		return req, nil
-	}
-	key := s.PromoteKey
-	if !strings.Contains(key, "-----BEGIN") {
-		key = path(key)
-	}
-	v, err := sign.LoadPublic(key)
+	set := func(v, flag string) sign.Setting { return sign.Setting{Value: v, Name: s.Name(flag)} }
+	p, err := policyOf(set(s.PromoteKey, "promote-key"), sign.IdentityTrust{Subject: set(s.PromoteIdentity, "promote-certificate-identity"),
+		Issuer: set(s.PromoteIssuer, "promote-certificate-oidc-issuer"), CARoots: set(s.PromoteCARoots, "promote-ca-roots"),
+		RekorKey: set(s.PromoteRekorKey, "promote-rekor-key"), TrustedRoot: set(s.PromoteTrustedRoot, "promote-trusted-root")}, path)
 	if err != nil {
 		return nil, err
 	}
-	req.Key = v
+	if p == nil && (wantSig || len(req.Require) > 0) {
+		return nil, fmt.Errorf("%w: %s asks for signed things, and neither %s nor a keyless identity (%s, %s) is set: give the cosign public key (cosign.pub) or the signer's identity they must verify with", settings.ErrInvalid, s.Name("promote-require"), s.Name("promote-key"), s.Name("promote-certificate-identity"), s.Name("promote-certificate-oidc-issuer"))
+	}
+	req.Policy = p
 	return req, nil
+}
+
+// policyOf is the policy a cosign public key, or a keyless identity,
+// gives: nil when neither is set. File paths are resolved by path.
+func policyOf(key sign.Setting, id sign.IdentityTrust, path func(string) string) (*sign.Policy, error) {
+	files := []*sign.Setting{&key, &id.CARoots, &id.RekorKey, &id.TrustedRoot}
+	for _, f := range files {
+		if f.Value != "" && !strings.Contains(f.Value, "-----BEGIN") {
+			f.Value = path(f.Value)
+		}
+	}
+	keyless := id.Subject.Value != "" || id.Issuer.Value != "" || id.CARoots.Value != "" || id.RekorKey.Value != "" || id.TrustedRoot.Value != ""
+	switch {
+	case key.Value != "" && keyless:
+		return nil, fmt.Errorf("%w: %s and the keyless identity (%s, ...) are both set: verify with the key, or with the identity, not both", settings.ErrInvalid, key.Name, id.Subject.Name)
+	case key.Value != "":
+		v, err := sign.LoadPublicAs(key.Value, key.Name)
+		if err != nil {
+			return nil, err
+		}
+		return &sign.Policy{Key: v}, nil
+	case keyless:
+		i, err := sign.LoadIdentity(id)
+		if err != nil {
+			return nil, err
+		}
+		return &sign.Policy{Identity: i}, nil
+	}
+	return nil, nil
 }
 
 // promote resolves the source to its digest in its registry, checks the
@@ -111,8 +137,11 @@ func (r *runner) promote(ctx context.Context) error {
 	from := ref.Context()
 	digest := from.Digest(img.Digest.String())
 	r.pr.Printf("promote: %s is %s (resolved once; everything below uses the digest)", ref.Name(), digest.Name())
-	if pr.Key != nil {
-		v, err := sign.VerifySignatures(ctx, digest, pr.Key, pr.Require, access)
+	if pr.Policy != nil {
+		if id := pr.Policy.Identity; id != nil {
+			r.pr.Printf("promote: policy: signed by %s (issuer %s); %s", id.Subject, id.Issuer, id.Checks())
+		}
+		v, err := sign.Verify(ctx, digest, *pr.Policy, pr.Require, access)
 		r.maskLearned()
 		if v != nil {
 			r.res.Verification = v
@@ -122,7 +151,7 @@ func (r *runner) promote(ctx context.Context) error {
 		}
 		r.pr.Printf("promote: policy met on the source: %s", verifiedSummary(v))
 	} else {
-		r.pr.Printf("promote: no policy (PLUGIN_PROMOTE_KEY is not set): the source is copied as it is, unverified")
+		r.pr.Printf("promote: no policy (neither PLUGIN_PROMOTE_KEY nor a keyless identity is set): the source is copied as it is, unverified")
 	}
 	children, err := promote.Children(img.Artifact)
 	if err != nil {

@@ -9,36 +9,47 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/hoist-build/hoist/internal/registry"
 	"github.com/hoist-build/hoist/internal/settings"
 	"github.com/hoist-build/hoist/internal/sign"
 )
 
-// VerifyRequest is hoist verify: an image in a registry, the public key
-// its signatures must verify with, and the attestations it must carry.
+// VerifyRequest is hoist verify: an image in a registry, whom its
+// signatures must come from (a public key or a keyless identity), and the
+// attestations it must carry.
 type VerifyRequest struct {
 	Image   string
-	Key     signature.Verifier
+	Policy  sign.Policy
 	Require []string
+}
+
+// Trust is what hoist verify's and hoist promote's flags say the
+// signatures must verify with: a cosign public key, or a keyless
+// identity (cosign verify's flag names).
+type Trust struct {
+	Key, Identity, Issuer, CARoots, RekorKey, TrustedRoot string
 }
 
 // VerifyFromSettings is the step of hoist verify: the settings' registry
 // access (logins, certificates, routes), nothing built or pushed.
-func VerifyFromSettings(s *settings.Settings, env Environ, image, key string, require []string) (Step, error) {
+func VerifyFromSettings(s *settings.Settings, env Environ, image string, t Trust, require []string) (Step, error) {
 	if err := sign.CheckRequire(require); err != nil {
 		return Step{}, fmt.Errorf("%w: --require: %w", settings.ErrInvalid, err)
 	}
-	if key == "" {
-		return Step{}, fmt.Errorf("%w: --key is required: the cosign public key (cosign.pub) the signatures must verify with", settings.ErrInvalid)
-	}
-	if !strings.Contains(key, "-----BEGIN") && !filepath.IsAbs(key) {
-		key = filepath.Join(env.WorkDir, key)
-	}
-	v, err := sign.LoadPublic(key)
+	flag := func(v, name string) sign.Setting { return sign.Setting{Value: v, Name: "--" + name} }
+	p, err := policyOf(flag(t.Key, "key"), sign.IdentityTrust{Subject: flag(t.Identity, "certificate-identity"), Issuer: flag(t.Issuer, "certificate-oidc-issuer"),
+		CARoots: flag(t.CARoots, "ca-roots"), RekorKey: flag(t.RekorKey, "rekor-key"), TrustedRoot: flag(t.TrustedRoot, "trusted-root")}, func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(env.WorkDir, p)
+	})
 	if err != nil {
 		return Step{}, err
+	}
+	if p == nil {
+		return Step{}, fmt.Errorf("%w: --key (the cosign public key, cosign.pub) or a keyless identity (--certificate-identity, --certificate-oidc-issuer, and --ca-roots or --trusted-root) is required: whom the signatures must come from", settings.ErrInvalid)
 	}
 	c := *s
 	c.PushOnly, c.NoPush, c.Scan, c.RequireScan, c.Sign, c.SBOM, c.Provenance = true, false, false, false, false, false, false
@@ -49,7 +60,7 @@ func VerifyFromSettings(s *settings.Settings, env Environ, image, key string, re
 	if err != nil {
 		return st, err
 	}
-	st.Mode, st.Verify = ModeVerify, &VerifyRequest{Image: image, Key: v, Require: require}
+	st.Mode, st.Verify = ModeVerify, &VerifyRequest{Image: image, Policy: *p, Require: require}
 	return st, nil
 }
 
@@ -65,7 +76,7 @@ func (r *runner) verify(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q is not an image reference: %w", settings.ErrInvalid, vr.Image, err)
 	}
-	v, err := sign.VerifySignatures(ctx, ref, vr.Key, vr.Require, registry.Access{Transport: r.tr, Keychain: r.kc})
+	v, err := sign.Verify(ctx, ref, vr.Policy, vr.Require, registry.Access{Transport: r.tr, Keychain: r.kc})
 	r.maskLearned()
 	if v != nil {
 		r.res.Digest = v.Digest.DigestStr()
