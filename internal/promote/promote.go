@@ -267,18 +267,12 @@ func (c Copied) String() string {
 // does when it signs again: its layers (signatures, attestations) are
 // kept and the source's added. Manifests are those Find read; blobs of
 // the same registry are mounted, others stream from the source. dstOpts
-// reach the destination.
+// reach the destination; a caller that has a pusher and a puller for it
+// passes them in (remote.Reuse), so that nothing pings or logs in again.
+// The tags are written at once (up to 4).
 func (a *Attached) Copy(ctx context.Context, dst name.Repository, dstOpts []remote.Option) (Copied, error) {
 	var c Copied
-	pl, err := remote.NewPuller(dstOpts...)
-	if err != nil {
-		return c, err
-	}
-	pu, err := remote.NewPusher(dstOpts...)
-	if err != nil {
-		return c, err
-	}
-	dstOpts = with(dstOpts, remote.Reuse(pl), remote.Reuse(pu), remote.WithContext(ctx))
+	dstOpts = with(dstOpts, remote.WithContext(ctx))
 	// Referrers first: a signature under a tag never names a referrer,
 	// but a referrer's own signature may be tagged under its digest.
 	listed := map[v1.Hash]map[v1.Hash]bool{}
@@ -300,14 +294,14 @@ func (a *Attached) Copy(ctx context.Context, dst name.Repository, dstOpts []remo
 			}
 		}
 		to := dst.Digest(r.Desc.Digest.String())
-		switch _, err := pl.Head(ctx, to); {
+		switch _, err := remote.Head(to, dstOpts...); {
 		case err == nil && listed[r.Subject][r.Desc.Digest]:
 			c.Present++
 			continue
 		case err == nil:
 			// There, not listed (a fallback tag's update failed): the
 			// manifest written again lists it.
-			if err := pu.Put(ctx, to, r.manifest); err != nil {
+			if err := remote.Put(to, r.manifest, dstOpts...); err != nil {
 				return c, fmt.Errorf("list the referrer %s: %w", r.Desc.Digest, err)
 			}
 			c.Written++
@@ -315,33 +309,46 @@ func (a *Attached) Copy(ctx context.Context, dst name.Repository, dstOpts []remo
 		case !isNotFound(err):
 			return c, fmt.Errorf("read %s: %w", to, err)
 		}
-		if err := a.write(ctx, r, to, pu); err != nil {
+		if err := a.write(r, to, dstOpts); err != nil {
 			return c, fmt.Errorf("copy the referrer %s (%s): %w", r.Desc.Digest, r.Desc.ArtifactType, err)
 		}
 		c.Written++
 	}
-	for _, t := range a.Tagged {
-		to := dst.Tag(t.Tag)
-		there, err := pl.Head(ctx, to)
-		switch {
-		case err == nil && there.Digest == t.Desc.Digest:
-			c.Present++
-			continue
-		case err == nil:
-			if err := a.merge(ctx, t, to, dstOpts); err != nil {
-				return c, fmt.Errorf("merge %s into %s: %w", t.Tag, to, err)
-			}
-			c.Merged++
-			continue
-		case !isNotFound(err):
-			return c, fmt.Errorf("read %s: %w", to, err)
-		}
-		if err := a.write(ctx, t, to, pu); err != nil {
-			return c, fmt.Errorf("copy %s: %w", t.Tag, err)
-		}
-		c.Written++
+	var mu sync.Mutex
+	count := func(n *int) {
+		mu.Lock()
+		*n++
+		mu.Unlock()
 	}
-	return c, nil
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	tagOpts := with(dstOpts, remote.WithContext(gctx))
+	for _, t := range a.Tagged {
+		g.Go(func() error {
+			to := dst.Tag(t.Tag)
+			there, err := remote.Head(to, tagOpts...)
+			switch {
+			case err == nil && there.Digest == t.Desc.Digest:
+				count(&c.Present)
+				return nil
+			case err == nil:
+				if err := a.merge(t, to, tagOpts); err != nil {
+					return fmt.Errorf("merge %s into %s: %w", t.Tag, to, err)
+				}
+				count(&c.Merged)
+				return nil
+			case !isNotFound(err):
+				return fmt.Errorf("read %s: %w", to, err)
+			}
+			if err := a.write(t, to, tagOpts); err != nil {
+				return fmt.Errorf("copy %s: %w", t.Tag, err)
+			}
+			count(&c.Written)
+			return nil
+		})
+	}
+	err := g.Wait()
+	return c, err
 }
 
 // image is the attachment as an image whose blobs are read from the
@@ -351,18 +358,18 @@ func (a *Attached) image(at Attachment) (v1.Image, error) {
 }
 
 // write writes the attachment's manifest, with its blobs, at to.
-func (a *Attached) write(ctx context.Context, at Attachment, to name.Reference, pu *remote.Pusher) error {
+func (a *Attached) write(at Attachment, to name.Reference, dstOpts []remote.Option) error {
 	img, err := a.image(at)
 	if err != nil {
 		return err
 	}
-	return pu.Push(ctx, to, img)
+	return remote.Write(to, img, dstOpts...)
 }
 
 // merge adds the layers of the attachment (cosign's signatures or
 // attestations, one per layer) that the image at to lacks, with their
 // annotations, and writes the result to to.
-func (a *Attached) merge(ctx context.Context, at Attachment, to name.Tag, dstOpts []remote.Option) error {
+func (a *Attached) merge(at Attachment, to name.Tag, dstOpts []remote.Option) error {
 	src, err := a.image(at)
 	if err != nil {
 		return err

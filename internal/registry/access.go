@@ -18,6 +18,10 @@ type Access struct {
 	Transport http.RoundTripper
 	// Keychain answers for credentials; nil is anonymous.
 	Keychain authn.Keychain
+	// Puller, when set, serves every read made with Options: one ping
+	// and one token per repository for a whole step, instead of one for
+	// each call (made with NewPuller, from this Access's own Options).
+	Puller *remote.Puller
 }
 
 // Options are go-containerregistry's remote options for the access, bound
@@ -29,6 +33,9 @@ func (a Access) Options(ctx context.Context, more ...remote.Option) []remote.Opt
 	}
 	if a.Keychain != nil {
 		opts = append(opts, remote.WithAuthFromKeychain(a.Keychain))
+	}
+	if a.Puller != nil {
+		opts = append(opts, remote.Reuse(a.Puller))
 	}
 	return append(opts, more...)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hoist-build/hoist/internal/files"
 )
@@ -50,17 +51,26 @@ type verdict struct {
 	Name, Verdict, Setting, Reason string
 }
 
-var peerReads, peerVerdicts = mustPeerData()
+// peerVerdicts are read at start (every step's environment is judged);
+// the peers' reads, and the orders drawn from them, when first needed
+// (two names of one setting both set), since most steps never ask.
+var (
+	peerVerdicts = mustVerdicts()
+	peerData     = sync.OnceValue(mustPeerReads)
+	// peerOrder holds a pair [a, b] when some peer reads a before b for
+	// one value, and every name a peer reads.
+	peerOrder = sync.OnceValues(func() (map[[2]string]bool, map[string]bool) { return peerOrders(peerData()) })
+)
 
-// peerBefore holds a pair [a, b] when some peer reads a before b for one
-// value; peerNames every name a peer reads.
-var peerBefore, peerNames = peerOrders(peerReads)
-
-func mustPeerData() ([]peerRead, map[string]verdict) {
+func mustPeerReads() []peerRead {
 	var reads []peerRead
 	for _, r := range mustTSV("peers/names.tsv", 5) {
 		reads = append(reads, peerRead{Name: r[0], Peer: r[1], Version: r[2], File: r[3], With: strings.Split(r[4], ",")})
 	}
+	return reads
+}
+
+func mustVerdicts() map[string]verdict {
 	verdicts := map[string]verdict{}
 	for _, r := range mustTSV("peers/verdicts.tsv", 4) {
 		v := verdict{Name: r[0], Verdict: r[1], Setting: r[2], Reason: r[3]}
@@ -75,7 +85,7 @@ func mustPeerData() ([]peerRead, map[string]verdict) {
 		}
 		verdicts[v.Name] = v
 	}
-	return reads, verdicts
+	return verdicts
 }
 
 // mustTSV reads an embedded table: a header line, then rows of cols
@@ -116,6 +126,7 @@ func peerOrders(reads []peerRead) (map[[2]string]bool, map[string]bool) {
 // present: always, unless both are peers' names and no peer reads a
 // before b, or some peer reads b before a (the peers disagree).
 func peersOrder(a, b string) bool {
+	peerBefore, peerNames := peerOrder()
 	if !peerNames[a] || !peerNames[b] {
 		return true
 	}
@@ -125,6 +136,7 @@ func peersOrder(a, b string) bool {
 // peersOnPair says why two names of one setting are not in an order the
 // peers agree on.
 func peersOnPair(a, b string) string {
+	peerBefore, _ := peerOrder()
 	if peerBefore[[2]string{a, b}] || peerBefore[[2]string{b, a}] {
 		return "the peers read them in opposite orders"
 	}

@@ -14,6 +14,12 @@ import (
 )
 
 // fieldOf is the setting that reads an environment name.
+// The peers' data, read once for the tests.
+var (
+	peerReads             = peerData()
+	peerBefore, peerNames = peerOrder()
+)
+
 func fieldOf(name string) (Field, bool) {
 	for _, f := range fields {
 		if slices.Contains(f.Env, name) {

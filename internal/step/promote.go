@@ -125,6 +125,13 @@ func (r *runner) promote(ctx context.Context) error {
 	pr := r.st.Promote
 	start := time.Now()
 	access := registry.Access{Transport: r.tr, Keychain: r.kc}
+	// One puller for every read of the source (the image, the policy,
+	// what hangs off it): one ping and one token, not one per call.
+	pl, err := remote.NewPuller(access.Options(ctx)...)
+	if err != nil {
+		return err
+	}
+	access.Puller = pl
 	img, err := source.OpenRemote(ctx, r.sourceRequest(source.Request{Image: pr.Source, Access: access}))
 	if err != nil {
 		return err
@@ -141,6 +148,7 @@ func (r *runner) promote(ctx context.Context) error {
 		if id := pr.Policy.Identity; id != nil {
 			r.pr.Printf("promote: policy: signed by %s (issuer %s); %s", id.Subject, id.Issuer, id.Checks())
 		}
+		vstart := time.Now()
 		v, err := sign.Verify(ctx, digest, *pr.Policy, pr.Require, access)
 		r.maskLearned()
 		if v != nil {
@@ -149,7 +157,7 @@ func (r *runner) promote(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w (nothing was promoted)", err)
 		}
-		r.pr.Printf("promote: policy met on the source: %s", verifiedSummary(v))
+		r.pr.Printf("promote: policy met on the source: %s (checked in %.2fs)", verifiedSummary(v), time.Since(vstart).Seconds())
 	} else {
 		r.pr.Printf("promote: no policy (neither PLUGIN_PROMOTE_KEY nor a keyless identity is set): the source is copied as it is, unverified")
 	}
