@@ -18,8 +18,8 @@ func TestDronePipelinesInCI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 5 {
-		t.Errorf("examples/drone holds %d pipelines, want the document's five: %v", len(files), files)
+	if len(files) != 6 {
+		t.Errorf("examples/drone holds %d pipelines, want the document's five and the promotion: %v", len(files), files)
 	}
 	for _, f := range files {
 		body, err := os.ReadFile(f)

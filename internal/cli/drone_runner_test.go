@@ -356,6 +356,58 @@ func TestDroneRunner(t *testing.T) {
 		}
 	})
 
+	t.Run("promote", func(t *testing.T) {
+		const password = "drone-promote-pw"
+		key, pub := keyPair(t, password)
+		_, otherPub := keyPair(t, "another")
+		read := func(p string) string {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		ws := droneWorkspace(t, f.Base, map[string]string{"cosign.key": read(key), "cosign.pub": read(pub)})
+		r := runner.exec(t, ws, droneFile("promote"), map[string]string{"COSIGN_KEY_PASSWORD": password})
+		ok(t, r, "build", "sign-push", "promote")
+		want := built(t, r, "build")
+		if !strings.Contains(r.log, "promote: policy met on the source: signatures 1 valid; attestations: slsaprovenance1 1") {
+			t.Errorf("the promote step does not say the policy was met:\n%s", r)
+		}
+		for _, d := range []struct {
+			reg *harness.Registry
+			ref string
+		}{{reg, reg.Host + "/staging/app:rc-1"}, {mirrorA, mirrorA.Host + "/prod/app:1.1"}, {mirrorA, mirrorA.Host + "/prod/app:latest"}} {
+			if got := digestOf(t, d.reg, d.ref); got != want {
+				t.Errorf("%s is %s, the build made %s", d.ref, got, want)
+			}
+		}
+		prod := mirrorA.Host + "/prod/app@" + want
+		if out, err := verify(t, mirrorA, pub, prod); err != nil {
+			t.Errorf("cosign verify %s: %v\n%s", prod, err, out)
+		}
+		if out, err := mirrorA.Cosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--type", "slsaprovenance1", prod); err != nil {
+			t.Errorf("cosign verify-attestation %s: %v\n%s", prod, err, out)
+		}
+		if got := runs(t, mirrorA, mirrorA.Host+"/prod/app:1.1"); got != "promoted as signed" {
+			t.Errorf("the promoted image prints %q", got)
+		}
+
+		// Under another public key the promote step fails (exit 9) and
+		// production gets nothing of build 2.
+		ws = droneWorkspace(t, f.Base, map[string]string{"cosign.key": read(key), "cosign.pub": read(otherPub)})
+		r = runner.exec(t, ws, droneFile("promote"), map[string]string{"COSIGN_KEY_PASSWORD": password}, "--build-number", "2")
+		if status, code := r.state.step(t, "promote"); r.code != 1 || status != "failure" || code != ExitUnverified {
+			t.Errorf("promote under another key: runner exit %d, promote step %s exit %d\n%s", r.code, status, code, r)
+		}
+		if tags := tagsOf(t, mirrorA, "prod/app"); slices.Contains(tags, "1.2") {
+			t.Errorf("production got build 2 under another key: %v", tags)
+		}
+		if got := digestOf(t, mirrorA, mirrorA.Host+"/prod/app:latest"); got != want {
+			t.Errorf("production's latest moved to %s under another key (build 1 made %s)", got, want)
+		}
+	})
+
 	t.Run("build-scan-push", func(t *testing.T) {
 		ws := droneWorkspace(t, f.Base, apkImage("musl", "1.2.4-r3"))
 		r := runner.exec(t, ws, droneFile("build-scan-push"), nil)
