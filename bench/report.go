@@ -367,6 +367,12 @@ func (r *reporter) table(suite string, size int) (string, error) {
 			fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %.2f | %.0f | %.2f |\n", c.Scenario, c.Tool, c.Median.Wall,
 				c.Median.Wall/(float64(mb)/1024), c.Median.CPU, c.Median.RSS, c.Median.RegistryCPU)
 		}
+	case "promote":
+		b.WriteString("| scenario | how | wall s | ÷ peers | client CPU s | peak RSS MiB | registry CPU s |\n|---|---|---:|---:|---:|---:|---:|\n")
+		for _, c := range cases {
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %.2f | %.0f | %.2f |\n", c.Scenario, c.Tool, c.Median.Wall,
+				over(c, false, "peers"), c.Median.CPU, c.Median.RSS, c.Median.RegistryCPU)
+		}
 	case "freshstep":
 		b.WriteString("| how | wall s | ÷ dockerd and buildx | client CPU s |\n|---|---:|---:|---:|\n")
 		for _, c := range cases {
@@ -383,8 +389,16 @@ func (r *reporter) table(suite string, size int) (string, error) {
 			fmt.Fprintf(&b, "| %s | %.2f | %.2f |\n", c.Tool, c.Median.Wall, c.Median.CPU)
 		}
 	}
+	// The run that measured the suite: the latest update that replaced
+	// its cases, else the results' own.
+	by := Update{Command: r.res.Command, Date: r.res.Date, Commit: r.res.Commit, Runs: r.res.Runs}
+	for _, u := range r.res.Updates {
+		if slices.Contains(u.Suites, suite) {
+			by = u
+		}
+	}
 	fmt.Fprintf(&b, "\n*Measured by `%s` (%s, commit `%s`, medians of %d runs); each case's timed commands and raw runs are in benchmarks.json under its id (`%s/...`).*",
-		r.res.Command, r.res.Date.Format("2006-01-02"), r.res.Commit, r.res.Runs, suite)
+		by.Command, by.Date.Format("2006-01-02"), by.Commit, by.Runs, suite)
 	return b.String(), nil
 }
 

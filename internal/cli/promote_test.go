@@ -354,6 +354,28 @@ func TestPromoteReferrers(t *testing.T) {
 	}
 	verifyAt(next.Host + "/prod/app@" + digest)
 
+	// The same registry, saying its referrers list goes on on a next
+	// page (as the spec allows, and go-containerregistry does not
+	// follow): refused, nothing promoted, rather than copied without
+	// what the next page would list.
+	target, _ := url.Parse(srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	paging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.Contains(req.URL.Path, "/referrers/") {
+			w.Header().Set("Link", `<`+req.URL.Path+`?n=1&last=x>; rel="next"`)
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(paging.Close)
+	paged := harness.StartRegistry(t, harness.RegistryOptions{})
+	r = hoist(t, map[string]string{}, "promote", strings.TrimPrefix(paging.URL, "http://")+"/prod/app:1", paged.Host+"/prod/app:1")
+	if r.code != ExitSource || !strings.Contains(r.stderr, "lists the referrers in pages") || !strings.Contains(r.stderr, "nothing was promoted") {
+		t.Errorf("a paged referrers list: want exit %d, refused, nothing promoted:\n%s", ExitSource, r)
+	}
+	if got := catalog(t, paged); got != "" {
+		t.Errorf("the destination holds %q after a refused promotion", got)
+	}
+
 	// The index: each platform's signature comes along.
 	r = hoist(t, map[string]string{}, "promote", "--key", pub, stage.Host+"/stage/multi:1", plain.Host+"/prod/multi:1")
 	if r.code != 0 {

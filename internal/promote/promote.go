@@ -109,7 +109,8 @@ func (a *Attached) Summary() string {
 // (the image's, or an index's and each of its children's) are subjects,
 // and reads each such manifest once, by digest: a referrer must name its
 // subject, and every manifest is within the limits above. opts reach the
-// repository. A registry that cannot say (an error other than "not
+// repository; with remote.Reuse of a Puller, every read goes through it
+// (one ping and token). A registry that cannot say (an error other than "not
 // there") fails the search: a promotion must not silently drop a
 // signature.
 func Find(ctx context.Context, repo name.Repository, digest v1.Hash, children []v1.Hash, opts []remote.Option) (*Attached, error) {
@@ -122,11 +123,7 @@ func Find(ctx context.Context, repo name.Repository, digest v1.Hash, children []
 	if len(subjects) > MaxSubjects+1 {
 		return nil, fmt.Errorf("%s@%s is an index of %d manifests, more than the %d hoist promotes", repo, digest, len(subjects)-1, MaxSubjects)
 	}
-	pl, err := remote.NewPuller(opts...)
-	if err != nil {
-		return nil, err
-	}
-	a := &Attached{Subjects: subjects, src: repo, srcOpts: with(opts, remote.Reuse(pl))}
+	a := &Attached{Subjects: subjects, src: repo, srcOpts: opts}
 	var (
 		mu    sync.Mutex
 		count int
@@ -168,7 +165,7 @@ func Find(ctx context.Context, repo name.Repository, digest v1.Hash, children []
 		for _, suffix := range TagSuffixes {
 			g.Go(func() error {
 				tag := repo.Tag(s.Algorithm + "-" + s.Hex + "." + suffix)
-				desc, err := pl.Head(gctx, tag)
+				desc, err := remote.Head(tag, with(opts, remote.WithContext(gctx))...)
 				if isNotFound(err) {
 					return nil
 				}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/net/http/httpproxy"
 
 	"github.com/hoist-build/hoist/internal/build"
@@ -104,7 +105,12 @@ func (r *runner) buildPushedByBuilder(ctx context.Context, bk *build.BuildKit, r
 	}
 	ref := repo + "@" + res.Digest
 	r.pr.Printf("built %s in %.1fs; the builder pushed it to %s by digest, untagged", res.Digest, time.Since(start).Seconds(), repo)
-	img, err := source.Open(ctx, r.sourceRequest(source.Request{Image: ref, Access: registry.Access{Transport: r.tr, Keychain: r.kc}}))
+	// One puller for every read of the image the builder pushed.
+	access := registry.Access{Transport: r.tr, Keychain: r.kc}
+	if access.Puller, err = remote.NewPuller(access.Options(ctx)...); err != nil {
+		return true, err
+	}
+	img, err := source.Open(ctx, r.sourceRequest(source.Request{Image: ref, Access: access}))
 	if err != nil {
 		if ctx.Err() != nil || !errors.Is(err, source.ErrNotFound) && !errors.Is(err, source.ErrUnavailable) {
 			return true, err
@@ -115,7 +121,7 @@ func (r *runner) buildPushedByBuilder(ctx context.Context, bk *build.BuildKit, r
 	if img.Digest.String() != res.Digest {
 		return true, fmt.Errorf("%w: %s holds %s", build.ErrBuild, ref, img.Digest)
 	}
-	if err := r.spread(ctx, dest.Context(), img, registry.Access{Transport: r.tr, Keychain: r.kc}.Options(ctx)); err != nil {
+	if err := r.spread(ctx, dest.Context(), img, access.Options(ctx)); err != nil {
 		return true, err
 	}
 	return true, r.pushBuilt(ctx, res, img, map[string]string{})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -124,7 +125,11 @@ func policyOf(key sign.Setting, id sign.IdentityTrust, path func(string) string)
 func (r *runner) promote(ctx context.Context) error {
 	pr := r.st.Promote
 	start := time.Now()
-	access := registry.Access{Transport: r.tr, Keychain: r.kc}
+	pages := &promote.Pages{RoundTripper: r.tr}
+	if r.tr == nil {
+		pages.RoundTripper = http.DefaultTransport
+	}
+	access := registry.Access{Transport: pages, Keychain: r.kc}
 	// One puller for every read of the source (the image, the policy,
 	// what hangs off it): one ping and one token, not one per call.
 	pl, err := remote.NewPuller(access.Options(ctx)...)
@@ -173,6 +178,9 @@ func (r *runner) promote(ctx context.Context) error {
 			why = source.ErrUnavailable
 		}
 		return fmt.Errorf("%w: %s: what hangs off the digest: %w (nothing was promoted)", why, digest, err)
+	}
+	if paged := pages.Paged(); len(paged) > 0 {
+		return fmt.Errorf("%w: %s: the registry lists the referrers in pages (a Link header to a next page, at %s), and hoist reads one page: refusing rather than leave what the other pages list behind (nothing was promoted)", source.ErrBadInput, digest, paged[0])
 	}
 	r.pr.Printf("promote: %s carries %s (found in %.2fs)", digest.Name(), att.Summary(), time.Since(start).Seconds())
 	img.From = "registry image " + digest.Name()
