@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -360,17 +361,30 @@ func TestPromoteReferrers(t *testing.T) {
 	// what the next page would list.
 	target, _ := url.Parse(srv.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	// Without a policy, every referrer on the first page; with one,
+	// the first page empty (the signature on the next): refused as paged,
+	// not as unsigned.
+	var emptyFirst atomic.Bool
 	paging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if strings.Contains(req.URL.Path, "/referrers/") {
 			w.Header().Set("Link", `<`+req.URL.Path+`?n=1&last=x>; rel="next"`)
+			if emptyFirst.Load() {
+				w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+				w.Write([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`))
+				return
+			}
 		}
 		proxy.ServeHTTP(w, req)
 	}))
 	t.Cleanup(paging.Close)
 	paged := harness.StartRegistry(t, harness.RegistryOptions{})
-	r = hoist(t, map[string]string{}, "promote", strings.TrimPrefix(paging.URL, "http://")+"/prod/app:1", paged.Host+"/prod/app:1")
-	if r.code != ExitSource || !strings.Contains(r.stderr, "lists the referrers in pages") || !strings.Contains(r.stderr, "nothing was promoted") {
-		t.Errorf("a paged referrers list: want exit %d, refused, nothing promoted:\n%s", ExitSource, r)
+	for _, policy := range [][]string{nil, {"--key", pub}} {
+		emptyFirst.Store(policy != nil)
+		args := append(append([]string{"promote"}, policy...), strings.TrimPrefix(paging.URL, "http://")+"/prod/app:1", paged.Host+"/prod/app:1")
+		r = hoist(t, map[string]string{}, args...)
+		if r.code != ExitSource || !strings.Contains(r.stderr, "lists the referrers in pages") || !strings.Contains(r.stderr, "nothing was promoted") {
+			t.Errorf("a paged referrers list (policy %v): want exit %d, refused, nothing promoted:\n%s", policy, ExitSource, r)
+		}
 	}
 	if got := catalog(t, paged); got != "" {
 		t.Errorf("the destination holds %q after a refused promotion", got)

@@ -54,7 +54,8 @@ const maxJobs = 16
 // of dsts that lacks it, at once: the same stream, chunk by chunk, paced
 // by the slowest destination, nothing spooled. jobs blobs go at once (at
 // most maxJobs). opts reach every registry (source and destinations;
-// with remote.Reuse of a Puller of the source, its reads go through it); a
+// with remote.Reuse of a Puller of the source, its reads go through it,
+// else through one of Send's own); a
 // stall is bounded by their transport's timeout and by stallWait. A
 // destination that fails a blob, and every destination of a blob the
 // source fails to send whole, is reported in Spread.Failed and left to
@@ -67,7 +68,12 @@ func Send(ctx context.Context, src name.Repository, image any, dsts []name.Repos
 	if err != nil {
 		return sp, err
 	}
-	srcOpts := opts
+	// A puller of the caller's (remote.Reuse in opts) is used as it is.
+	pl, err := remote.NewPuller(opts...)
+	if err != nil {
+		return sp, err
+	}
+	srcOpts := with(opts, remote.Reuse(pl))
 	// A failed upload is not tried again here: its stream cannot be read
 	// twice, and the push that follows retries it from the source.
 	dstOpts := with(opts, remote.WithRetryBackoff(remote.Backoff{Steps: 1}))

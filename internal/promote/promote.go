@@ -110,7 +110,7 @@ func (a *Attached) Summary() string {
 // and reads each such manifest once, by digest: a referrer must name its
 // subject, and every manifest is within the limits above. opts reach the
 // repository; with remote.Reuse of a Puller, every read goes through it
-// (one ping and token). A registry that cannot say (an error other than "not
+// (one ping and token), else through one of Find's own. A registry that cannot say (an error other than "not
 // there") fails the search: a promotion must not silently drop a
 // signature.
 func Find(ctx context.Context, repo name.Repository, digest v1.Hash, children []v1.Hash, opts []remote.Option) (*Attached, error) {
@@ -123,7 +123,12 @@ func Find(ctx context.Context, repo name.Repository, digest v1.Hash, children []
 	if len(subjects) > MaxSubjects+1 {
 		return nil, fmt.Errorf("%s@%s is an index of %d manifests, more than the %d hoist promotes", repo, digest, len(subjects)-1, MaxSubjects)
 	}
-	a := &Attached{Subjects: subjects, src: repo, srcOpts: opts}
+	// A puller of the caller's (remote.Reuse in opts) is used as it is.
+	pl, err := remote.NewPuller(opts...)
+	if err != nil {
+		return nil, err
+	}
+	a := &Attached{Subjects: subjects, src: repo, srcOpts: with(opts, remote.Reuse(pl))}
 	var (
 		mu    sync.Mutex
 		count int
@@ -165,7 +170,7 @@ func Find(ctx context.Context, repo name.Repository, digest v1.Hash, children []
 		for _, suffix := range TagSuffixes {
 			g.Go(func() error {
 				tag := repo.Tag(s.Algorithm + "-" + s.Hex + "." + suffix)
-				desc, err := remote.Head(tag, with(opts, remote.WithContext(gctx))...)
+				desc, err := pl.Head(gctx, tag)
 				if isNotFound(err) {
 					return nil
 				}
@@ -266,10 +271,22 @@ func (c Copied) String() string {
 // the same registry are mounted, others stream from the source. dstOpts
 // reach the destination; a caller that has a pusher and a puller for it
 // passes them in (remote.Reuse), so that nothing pings or logs in again.
-// The tags are written at once (up to 4).
+// The tags are written at once (up to 4); the first that fails stops the
+// others, and its error is the one returned (the caller then writes no
+// tag of its own).
 func (a *Attached) Copy(ctx context.Context, dst name.Repository, dstOpts []remote.Option) (Copied, error) {
 	var c Copied
-	dstOpts = with(dstOpts, remote.WithContext(ctx))
+	// The caller's pusher and puller (remote.Reuse in dstOpts) are used
+	// as they are; else Copy's own serve every write and read.
+	pl, err := remote.NewPuller(dstOpts...)
+	if err != nil {
+		return c, err
+	}
+	pu, err := remote.NewPusher(dstOpts...)
+	if err != nil {
+		return c, err
+	}
+	dstOpts = with(dstOpts, remote.Reuse(pl), remote.Reuse(pu), remote.WithContext(ctx))
 	// Referrers first: a signature under a tag never names a referrer,
 	// but a referrer's own signature may be tagged under its digest.
 	listed := map[v1.Hash]map[v1.Hash]bool{}
@@ -344,7 +361,7 @@ func (a *Attached) Copy(ctx context.Context, dst name.Repository, dstOpts []remo
 			return nil
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	return c, err
 }
 

@@ -97,7 +97,7 @@ func (p *pusher) pushRepo(ctx context.Context, repo name.Repository, tags []name
 		rp.meter.Before = p.check.gate
 	}
 	access := p.o.Access
-	access.Transport = rp.meter
+	access.Transport, access.Puller = rp.meter, nil // the meter sees every request
 	opts := access.Options(ctx, remote.WithJobs(max(p.o.Jobs, 1)), remote.WithRetryBackoff(p.backoff()), remote.WithUserAgent("hoist"))
 	label := repo.Name()
 	if len(tags) == 1 {

@@ -20,7 +20,10 @@ type Access struct {
 	Keychain authn.Keychain
 	// Puller, when set, serves every read made with Options: one ping
 	// and one token per repository for a whole step, instead of one for
-	// each call (made with NewPuller, from this Access's own Options).
+	// each call. It keeps the transport and keychain it was made with
+	// (remote.NewPuller of this Access's own Options, Puller unset), so
+	// whoever copies an Access to change its Transport or Keychain must
+	// set Puller to nil (publish does, for its meter).
 	Puller *remote.Puller
 }
 

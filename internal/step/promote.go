@@ -160,6 +160,10 @@ func (r *runner) promote(ctx context.Context) error {
 			r.res.Verification = v
 		}
 		if err != nil {
+			// A signature on a page hoist did not read is not missing.
+			if perr := pagedRefused(pages, digest); perr != nil {
+				return perr
+			}
 			return fmt.Errorf("%w (nothing was promoted)", err)
 		}
 		r.pr.Printf("promote: policy met on the source: %s (checked in %.2fs)", verifiedSummary(v), time.Since(vstart).Seconds())
@@ -179,8 +183,8 @@ func (r *runner) promote(ctx context.Context) error {
 		}
 		return fmt.Errorf("%w: %s: what hangs off the digest: %w (nothing was promoted)", why, digest, err)
 	}
-	if paged := pages.Paged(); len(paged) > 0 {
-		return fmt.Errorf("%w: %s: the registry lists the referrers in pages (a Link header to a next page, at %s), and hoist reads one page: refusing rather than leave what the other pages list behind (nothing was promoted)", source.ErrBadInput, digest, paged[0])
+	if err := pagedRefused(pages, digest); err != nil {
+		return err
 	}
 	r.pr.Printf("promote: %s carries %s (found in %.2fs)", digest.Name(), att.Summary(), time.Since(start).Seconds())
 	img.From = "registry image " + digest.Name()
@@ -199,6 +203,16 @@ func (r *runner) promote(ctx context.Context) error {
 		return nil
 	}
 	return r.push(ctx, img, nil)
+}
+
+// pagedRefused refuses a source whose registry listed referrers with a
+// next page, which hoist does not read.
+func pagedRefused(pages *promote.Pages, digest name.Digest) error {
+	paged := pages.Paged()
+	if len(paged) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: the registry lists the referrers in pages (a Link header to a next page, at %s), and hoist reads one page: refusing rather than leave what the other pages list behind (nothing was promoted)", source.ErrBadInput, digest, paged[0])
 }
 
 // verifiedSummary says what a verification found valid, on one line.
