@@ -158,3 +158,59 @@ func TestPromoteKeyless(t *testing.T) {
 		t.Errorf("Rekor got lookups %v: the verification was not offline", others)
 	}
 }
+
+// cosign 3's own keyless signature (a Sigstore bundle, stored as an OCI
+// referrer or under the referrers tag on distribution), made by the real
+// cosign CLI with the stand-ins' Fulcio certificate and Rekor entry: a
+// trusted root naming them lets the promotion through, and the real
+// cosign verifies the bundle on the destination by the identity; another
+// identity, or a trusted root of another log, is exit 9 with nothing
+// written.
+func TestPromoteCosignKeylessBundle(t *testing.T) {
+	t.Parallel()
+	f := harness.Inputs(t)
+	stage := harness.StartRegistry(t, harness.RegistryOptions{})
+	dest := harness.StartRegistry(t, harness.RegistryOptions{})
+	fulcio, rekor, otherRekor := harness.StartFulcio(t), harness.StartRekor(t), harness.StartRekor(t)
+	const identity = "bundle@hoist.test"
+	mustPush(t, map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_TAR_PATH": f.DockerSave, "PLUGIN_REPO": stage.Host + "/stage/app", "PLUGIN_TAGS": "1"})
+	digest := digestOf(t, stage, stage.Host+"/stage/app:1")
+	ref := stage.Host + "/stage/app@" + digest
+	root := harness.TrustedRoot(t, fulcio, rekor)
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte(fulcio.Token(t, identity, time.Hour)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := stage.CosignEnv(t, []string{"HOME=" + t.TempDir()}, "sign", "--yes", "--allow-insecure-registry", "--allow-http-registry",
+		"--identity-token", token, "--fulcio-url", fulcio.URL, "--rekor-url", rekor.URL, "--use-signing-config=false", "--trusted-root", root, ref); err != nil {
+		t.Fatalf("cosign sign, keyless: %v\n%s", err, out)
+	}
+	if n := len(rekor.Entries()); n != 1 {
+		t.Fatalf("Rekor logged %d entries for cosign's keyless signature, want 1", n)
+	}
+	id := []string{"--certificate-identity", identity, "--certificate-oidc-issuer", fulcio.Issuer}
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"another identity", []string{"--certificate-identity", "someone@else.test", "--certificate-oidc-issuer", fulcio.Issuer, "--trusted-root", root}},
+		{"a trusted root of another log", append(append([]string{}, id...), "--trusted-root", harness.TrustedRoot(t, fulcio, otherRekor))},
+	} {
+		r := hoist(t, map[string]string{}, append(append([]string{"promote"}, c.args...), ref, dest.Host+"/prod/app:1")...)
+		if r.code != ExitUnverified || !strings.Contains(r.stderr, "nothing was promoted") {
+			t.Errorf("%s: want exit %d, nothing promoted:\n%s", c.name, ExitUnverified, r)
+		}
+	}
+	if got := catalog(t, dest); got != "" {
+		t.Fatalf("the destination holds %q after refused promotions", got)
+	}
+	r := hoist(t, map[string]string{}, append(append([]string{"promote"}, id...), "--trusted-root", root, "--require", "signature", ref, dest.Host+"/prod/app:1")...)
+	if r.code != 0 {
+		t.Fatalf("promote of cosign's keyless bundle:\n%s", r)
+	}
+	assertContains(t, r, "promote: policy met on the source: signatures 1 valid", "1 referrer(s)")
+	promoted := dest.Host + "/prod/app@" + digest
+	if out, err := dest.CosignEnv(t, []string{"HOME=" + t.TempDir()}, append(append([]string{"verify", "--allow-insecure-registry", "--allow-http-registry"}, id...), "--trusted-root", root, "--insecure-ignore-sct=true", promoted)...); err != nil {
+		t.Errorf("cosign verify of the promoted bundle %s: %v\n%s", promoted, err, out)
+	}
+}
