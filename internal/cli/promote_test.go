@@ -455,7 +455,7 @@ func TestPromoteRefusesAPlantedReferrer(t *testing.T) {
 // anything is written; one that stops sending in the middle of a layer
 // is bounded by PLUGIN_REGISTRY_TIMEOUT, as every transfer is: the step
 // fails naming the stall, within the bound, and the destination got no
-// tag.
+// tag; one that cuts a layer short is named as the one that did.
 func TestPromoteSourceUnreachableOrStalled(t *testing.T) {
 	t.Parallel()
 	f := harness.Inputs(t)
@@ -509,6 +509,42 @@ func TestPromoteSourceUnreachableOrStalled(t *testing.T) {
 	if tags := tagsOf(t, dest, "prod/app"); len(tags) != 0 {
 		t.Errorf("the destination got tags %v from a stalled promotion", tags)
 	}
+
+	// A source that cuts a blob short (its Content-Length promised, the
+	// connection closed after 64 KiB): the error names the blob and the
+	// source it was read from, not only the destination's connection it
+	// was being copied into.
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/sha256:") {
+			proxy.ServeHTTP(&cuttingWriter{ResponseWriter: w, left: 64 << 10}, req)
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(cut.Close)
+	cutHost := strings.TrimPrefix(cut.URL, "http://")
+	r = hoist(t, map[string]string{"PLUGIN_REGISTRY_TIMEOUT": "2s"}, "promote", cutHost+"/stage/app:rc-1", dest.Host+"/prod/cut:1")
+	if r.code == 0 || !strings.Contains(r.stderr, "reading blob sha256:") || !strings.Contains(r.stderr, " from "+cutHost+": unexpected EOF") {
+		t.Errorf("a source cutting a blob short: want a failure naming the blob and %s:\n%s", cutHost, r)
+	}
+	if tags := tagsOf(t, dest, "prod/cut"); len(tags) != 0 {
+		t.Errorf("the destination got tags %v from a cut promotion", tags)
+	}
+}
+
+// cuttingWriter passes a body's writes until left bytes have passed,
+// then refuses the rest, which ends the response short of its length.
+type cuttingWriter struct {
+	http.ResponseWriter
+	left int
+}
+
+func (w *cuttingWriter) Write(p []byte) (int, error) {
+	if w.left <= 0 {
+		return 0, errors.New("cut")
+	}
+	w.left -= len(p)
+	return w.ResponseWriter.Write(p)
 }
 
 // stallingWriter passes a body's writes until left bytes have passed,

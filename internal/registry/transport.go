@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,7 +239,32 @@ func (g *httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 			g.logf("using plain HTTP to %s (PLUGIN_INSECURE)", req.URL.Host)
 		}
 	}
-	return g.inner.RoundTrip(req)
+	resp, err := g.inner.RoundTrip(req)
+	if err == nil && req.Method == http.MethodGet && resp.Body != nil {
+		if m := blobPath.FindStringSubmatch(req.URL.Path); m != nil {
+			resp.Body = &namedBody{ReadCloser: resp.Body, what: "reading blob " + m[1] + " from " + req.URL.Host}
+		}
+	}
+	return resp, err
+}
+
+// blobPath is a registry's blob path; its digest is the submatch.
+var blobPath = regexp.MustCompile(`^/v2/.+/blobs/([a-z0-9]+:[a-zA-Z0-9=_-]+)$`)
+
+// namedBody says, in its read errors, which blob was being read from
+// where: a blob cut short by its registry would otherwise surface as an
+// error of the connection it was being copied into (another registry's).
+type namedBody struct {
+	io.ReadCloser
+	what string
+}
+
+func (b *namedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", b.what, err)
+	}
+	return n, err
 }
 
 // IsLoopback reports whether host (a URL's host name, without its port)
