@@ -98,11 +98,7 @@ func (b *bench) promoteSuite(size int) error {
 	if !b.wanted(b.promoteScenarios("", "", &signKey{}, size)) {
 		return nil
 	}
-	in, err := b.makePushInputs(size)
-	if err != nil {
-		return fmt.Errorf("making the %d MiB push inputs: %w", size, err)
-	}
-	k, err := b.makeSignKey()
+	in, k, err := b.signInputs(size)
 	if err != nil {
 		return err
 	}

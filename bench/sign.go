@@ -123,16 +123,26 @@ func craneDigest(ref string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// signInputs are a suite's image of size MiB to push and the key to sign
+// it with.
+func (b *bench) signInputs(size int) (*pushInputs, *signKey, error) {
+	in, err := b.makePushInputs(size)
+	if err != nil {
+		return nil, nil, fmt.Errorf("making the %d MiB push inputs: %w", size, err)
+	}
+	k, err := b.makeSignKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, k, nil
+}
+
 // signSuite measures signing at one image size.
 func (b *bench) signSuite(size int) error {
 	if !b.wanted(b.signScenarios(&pushInputs{}, &signKey{}, size)) {
 		return nil
 	}
-	in, err := b.makePushInputs(size)
-	if err != nil {
-		return fmt.Errorf("making the %d MiB push inputs: %w", size, err)
-	}
-	k, err := b.makeSignKey()
+	in, k, err := b.signInputs(size)
 	if err != nil {
 		return err
 	}
