@@ -289,6 +289,30 @@ func TestAttestVerifyFailures(t *testing.T) {
 		t.Errorf("hoist verify with the private key: %s", v)
 	}
 
+	// A second signed provenance of the same digest whose scan record
+	// failed (a later scan found something): --require scan fails, the
+	// earlier pass does not outweigh it.
+	failed := provs[0]["predicate"].(map[string]any)
+	bp := at(failed, "runDetails", "byproducts", 0, "annotations").(map[string]any)
+	bp["passed"], bp["verdict"] = false, "failed: 1 secret (a later scan)"
+	pred := filepath.Join(t.TempDir(), "provenance.json")
+	if b, err := json.Marshal(failed); err != nil || os.WriteFile(pred, b, 0o600) != nil {
+		t.Fatal(err)
+	}
+	if out, err := a.CosignEnv(t, []string{"COSIGN_PASSWORD=pw"}, "attest", "--key", key, "--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false", "-y",
+		"--type", "slsaprovenance1", "--predicate", pred, ref); err != nil {
+		t.Fatalf("cosign attest: %v\n%s", err, out)
+	}
+	if provs, out, err := statements(t, a, pub, "slsaprovenance1", ref); err != nil || len(provs) != 2 {
+		t.Fatalf("cosign verify-attestation after the second provenance: %d, %v\n%s", len(provs), err, out)
+	}
+	if v := verifyGate(pub, "provenance", ref); v.code != 0 {
+		t.Errorf("hoist verify --require provenance with two provenances: %s", v)
+	}
+	if v := verifyGate(pub, "scan", ref); v.code != ExitUnverified || !strings.Contains(v.stderr, "did not pass: failed: 1 secret (a later scan)") {
+		t.Errorf("hoist verify --require scan with a failing record beside a passing one: %s", v)
+	}
+
 	// A multi-platform index: one SBOM per platform, at the index digest.
 	r := mustPush(t, scanEnv(t, k, "PLUGIN_PUSH_ONLY", "true", "PLUGIN_SOURCE_TAR_PATH", f.MultiLayout, "PLUGIN_REPO", a.Host+"/multi/app", "PLUGIN_TAGS", "1",
 		"PLUGIN_SIGN", "true", "PLUGIN_SIGN_KEY", key, "PLUGIN_SIGN_PASSWORD", "pw", "PLUGIN_SBOM", "true"))

@@ -227,7 +227,7 @@ cosign signature that verifies with --key (or, keyless, a certificate for
 --certificate-identity and --certificate-oidc-issuer chaining to
 --ca-roots), and each attestation --require
 names: sbom (a signed CycloneDX SBOM), provenance (a signed SLSA provenance
-v1 statement), scan (a signed provenance naming a passing scan record).
+v1 statement), scan (a signed provenance naming a passing scan record, none naming a failing one).
 Offline: with --key the transparency log is not consulted (as cosign verify
 --key --insecure-ignore-tlog); keyless, the log's signed timestamps are
 checked with --rekor-key or --trusted-root, and the log is never asked. The registry settings (logins, docker config,

@@ -72,7 +72,7 @@ type ScanClaim struct {
 // VerifySignatures checks the signatures of the image ref names, and its
 // attestations, with the public key v: at least one valid signature over
 // its digest, and for each of require (sbom, provenance, scan) a valid
-// attestation (scan: a provenance naming a passing scan record). The
+// attestation (scan: a provenance naming a passing scan record, none naming a failing one). The
 // transparency log is not consulted (key-based, offline).
 func VerifySignatures(ctx context.Context, ref name.Reference, v signature.Verifier, require []string, access registry.Access) (*Verification, error) {
 	return Verify(ctx, ref, Policy{Key: v}, require, access)
@@ -136,7 +136,9 @@ func Verify(ctx context.Context, ref name.Reference, p Policy, require []string,
 		}
 		out.Attestations[kind]++
 		if kind == KindProvenance {
-			if c := scanClaim(st.Predicate); c != nil && (out.Scan == nil || c.Passed) {
+			// A failing record wins: a later scan of the same digest
+			// that failed is not outweighed by an earlier pass.
+			if c := scanClaim(st.Predicate); c != nil && (out.Scan == nil || !c.Passed) {
 				out.Scan = c
 			}
 		}
