@@ -142,16 +142,20 @@ func TestPromoteRefused(t *testing.T) {
 			t.Errorf("%s: want exit 9 saying %q and that nothing was promoted:\n%s", c.name, c.want, r)
 		}
 	}
-	resp, err := http.Get(dest.URL() + "/v2/_catalog")
-	if err != nil {
-		t.Fatal(err)
+	empty := func() {
+		t.Helper()
+		resp, err := http.Get(dest.URL() + "/v2/_catalog")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, 4096)
+		n, _ := resp.Body.Read(body)
+		resp.Body.Close()
+		if got := string(body[:n]); !strings.Contains(got, `"repositories":[]`) {
+			t.Errorf("the destination holds %s after refused promotions", got)
+		}
 	}
-	body := make([]byte, 4096)
-	n, _ := resp.Body.Read(body)
-	resp.Body.Close()
-	if got := string(body[:n]); !strings.Contains(got, `"repositories":[]`) {
-		t.Errorf("the destination holds %s after refused promotions", got)
-	}
+	empty()
 
 	for _, c := range []struct {
 		name string
@@ -165,6 +169,9 @@ func TestPromoteRefused(t *testing.T) {
 		{"key without promote", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_PROMOTE_KEY": pub}, "PLUGIN_PROMOTE is not set"},
 		{"signing again", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_SIGN_KEY": key, "PLUGIN_SIGN_PASSWORD": password}, "signs nothing"},
 		{"a scan here", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_SCAN": "true", "PLUGIN_SCAN_TRIVY": harness.Tool(t, "trivy")}, "PLUGIN_PROMOTE_REQUIRE=scan"},
+		// A misspelt policy would promote the unsigned image unverified.
+		{"a misspelt key", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": stage.Host + "/stage/unsigned:rc-1", "PLUGIN_PROMOTE_KEYY": pub}, "PLUGIN_PROMOTE_KEYY: not a setting of the promotion's policy (did you mean PLUGIN_PROMOTE_KEY?)"},
+		{"a misspelt requirement", map[string]string{"PLUGIN_PUSH_ONLY": "true", "PLUGIN_PROMOTE": "true", "PLUGIN_SOURCE_IMAGE": src, "PLUGIN_PROMOTE_KEY": pub, "PLUGIN_PROMOTE_REQUIRES": "sbom"}, "PLUGIN_PROMOTE_REQUIRES: not a setting of the promotion's policy (did you mean PLUGIN_PROMOTE_REQUIRE?)"},
 	} {
 		c.env["PLUGIN_REPO"], c.env["PLUGIN_TAGS"] = dest.Host+"/prod/app", "1"
 		r := hoist(t, c.env)
@@ -172,6 +179,7 @@ func TestPromoteRefused(t *testing.T) {
 			t.Errorf("%s: want exit 2 saying %q:\n%s", c.name, c.want, r)
 		}
 	}
+	empty()
 }
 
 // A destination that refuses the signature's manifest gets the image

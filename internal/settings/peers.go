@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"cmp"
 	"embed"
 	"fmt"
 	"path/filepath"
@@ -307,8 +308,15 @@ func Unrecognized(environ []string) (notes []string, err error) {
 		p, ok := verdictOf(k)
 		switch {
 		case !ok && strings.HasPrefix(k, "PLUGIN_"):
+			near := closest(k, known)
+			if v != "" && (strings.HasPrefix(k, promotePrefix) || strings.HasPrefix(near, promotePrefix)) {
+				// A misspelt policy setting would promote under a
+				// weaker policy than the one written: refused.
+				refusedNotes = append(refusedNotes, fmt.Sprintf("%s: not a setting of the promotion's policy (did you mean %s?)", k, cmp.Or(near, "one of the PLUGIN_PROMOTE_* settings")))
+				continue
+			}
 			n := fmt.Sprintf("setting %s is not a hoist setting and is ignored", k)
-			if near := closest(k, known); near != "" {
+			if near != "" {
 				n += "; did you mean " + near + "?"
 			}
 			notes = append(notes, n)
@@ -330,6 +338,10 @@ func Unrecognized(environ []string) (notes []string, err error) {
 	}
 	return notes, nil
 }
+
+// promotePrefix names the promotion's settings, whose misspellings are
+// refused rather than noticed.
+const promotePrefix = "PLUGIN_PROMOTE"
 
 // closest is the known name nearest to k, when it is a likely typo.
 func closest(k string, known map[string]bool) string {

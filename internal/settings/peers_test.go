@@ -515,3 +515,26 @@ func TestDockerLoginForAnotherRegistry(t *testing.T) {
 		}
 	}
 }
+
+// A misspelt setting of the promotion's policy is refused, not noticed:
+// the promotion would run under a weaker policy than the one written.
+// Other typos keep their notice; an empty one says nothing is set.
+func TestUnrecognizedPromotePolicy(t *testing.T) {
+	t.Parallel()
+	for _, kv := range []string{"PLUGIN_PROMOTE_KEYY=cosign.pub", "PLUGIN_PROMTE_REQUIRE=scan", "PLUGIN_PROMOTE_REQUIRES=sbom", "PLUGIN_PROMOTE_POLICY=strict"} {
+		k, _, _ := strings.Cut(kv, "=")
+		notes, err := Unrecognized([]string{kv, "PLUGIN_TAGSS=1"})
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), k+": not a setting of the promotion's policy") {
+			t.Errorf("%s: %v, want it refused", kv, err)
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0], "PLUGIN_TAGSS is not a hoist setting and is ignored; did you mean PLUGIN_TAGS?") {
+			t.Errorf("%s: notes %q, want the other typo's notice", kv, notes)
+		}
+	}
+	if err := func() error { _, err := Unrecognized([]string{"PLUGIN_PROMOTE_KEYY=cosign.pub"}); return err }(); err == nil || !strings.Contains(err.Error(), "did you mean PLUGIN_PROMOTE_KEY?") {
+		t.Errorf("the refusal names the setting it is near: %v", err)
+	}
+	if notes, err := Unrecognized([]string{"PLUGIN_PROMOTE_KEYY="}); err != nil || len(notes) != 1 {
+		t.Errorf("an empty misspelt policy setting: %q, %v; want a notice", notes, err)
+	}
+}
